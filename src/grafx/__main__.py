@@ -1,0 +1,5 @@
+import sys
+
+from grafx.cli import main
+
+sys.exit(main())

@@ -1,0 +1,98 @@
+"""Tensor form of a graph: node types, edges and their ports as integer tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from grafx.data.configs import NodeConfigs
+
+# The fields shown by ``print``, in the order of the documentation.
+_PRINTED_FIELDS = (
+    "node_types",
+    "edge_indices",
+    "edge_types",
+    "rendering_order_method",
+    "rendering_orders",
+    "type_sequence",
+    "counter",
+    "batch",
+    "config",
+    "config_hash",
+    "invalid_op",
+)
+
+
+@dataclass(eq=False)
+class GRAFXTensor:
+    r"""A graph as tensors, ready for scheduling, rendering or a graph neural network.
+
+    Row ``i`` of every per-node tensor describes the same node. Parameters of type ``t`` follow
+    the row order too: the ``n``-th node of type ``t`` (counting rows from 0) owns row ``n`` of
+    each tensor in ``parameters[t]``.
+
+    Attributes:
+        node_types: integer type of each node (see ``config.node_type_to_index``), ``(V,)``.
+        edge_indices: ``(2, E)``, row 0 the source rows and row 1 the destination rows.
+        edge_types: ``(2, E)``, row 0 the outlet index and row 1 the inlet index of each edge;
+            ``None`` when the config is SISO-only.
+        rendering_order_method: scheduling method used by ``reorder_for_fast_render``, or ``None``.
+        rendering_orders: render step of each node, ``(V,)``, or ``None``.
+        type_sequence: type name of each render step, or ``None``.
+        counter: next free node id of the source graph (a list of per-graph counts when batched).
+        batch: whether this is several graphs batched together.
+        config: the :class:`~grafx.data.configs.NodeConfigs` of the graph.
+        config_hash: ``hash(config)``; equal configs have equal hashes.
+        invalid_op: ``"error"``, ``"warn"`` or ``"mute"``, copied from the source graph.
+        node_ids: the id each row had in the source :class:`~grafx.data.graph.GRAFX`, ``(V,)``;
+            it survives reordering, so a node can always be found by its original id.
+        graph_ids: for batched graphs, the index of the graph each row came from, ``(V,)``.
+    """
+
+    node_types: Tensor
+    edge_indices: Tensor
+    counter: Any = 0
+    batch: bool = False
+    config: NodeConfigs | None = None
+    config_hash: int | None = None
+    invalid_op: str = "error"
+    edge_types: Tensor | None = None
+    rendering_order_method: str | None = None
+    rendering_orders: Tensor | None = None
+    type_sequence: list[str] | None = None
+    node_ids: Tensor | None = None
+    graph_ids: Tensor | None = None
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.node_types.shape[0])
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_indices.shape[1])
+
+    def to(self, device: torch.device | str) -> GRAFXTensor:
+        """Move every tensor field to ``device`` in place; returns ``self`` for chaining."""
+        for name, value in vars(self).items():
+            if isinstance(value, Tensor):
+                setattr(self, name, value.to(device))
+        return self
+
+    def copy(self, **changes: Any) -> GRAFXTensor:
+        """Shallow copy with some fields replaced."""
+        return replace(self, **changes)
+
+    def __str__(self) -> str:
+        def show(value: Any) -> str:
+            if isinstance(value, Tensor):
+                return str(list(value.shape))
+            return repr(value)
+
+        lines = [f"  {name}={show(getattr(self, name))}" for name in _PRINTED_FIELDS]
+        return "GRAFXTensor(\n" + ", \n".join(lines) + "\n)"
+
+    __repr__ = __str__

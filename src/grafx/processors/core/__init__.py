@@ -1,0 +1,1 @@
+"""DSP building blocks shared by the processor families (convolution, IIR, envelopes, ...)."""

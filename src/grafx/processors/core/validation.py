@@ -1,0 +1,62 @@
+"""Checks of processor parameters against ``parameter_size()``, with errors naming the key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor
+
+from grafx.errors import ParameterError
+
+
+def normalize_size(size: Any) -> Any:
+    """``parameter_size()`` leaf or tree with every int ``k`` turned into the shape ``(k,)``."""
+    if isinstance(size, Mapping):
+        return {k: normalize_size(v) for k, v in size.items()}
+    if isinstance(size, int):
+        return (size,)
+    return tuple(size)
+
+
+def check_parameters(
+    owner: str,
+    batch_size: int,
+    parameters: Mapping[str, Any],
+    sizes: Mapping[str, Any],
+    prefix: str = "",
+) -> None:
+    """Raise :class:`ParameterError` unless ``parameters`` match ``sizes`` with a batch dim.
+
+    Args:
+        owner: processor name used in messages.
+        batch_size: expected first dimension of every tensor.
+        parameters: the keyword parameters given to ``forward`` (nested dicts allowed).
+        sizes: ``parameter_size()`` of the processor.
+        prefix: key path of a nested call, for messages.
+    """
+    for key, size in sizes.items():
+        name = f"{prefix}{key}"
+        value = parameters.get(key)
+        if value is None:
+            raise ParameterError(f"{owner}: missing parameter {name!r}")
+        if isinstance(size, Mapping):
+            if not isinstance(value, Mapping):
+                raise ParameterError(f"{owner}: parameter {name!r} must be a dict of tensors")
+            check_parameters(owner, batch_size, value, size, prefix=f"{name}.")
+            continue
+        if not isinstance(value, Tensor):
+            raise ParameterError(
+                f"{owner}: parameter {name!r} must be a tensor, got {type(value).__name__}"
+            )
+        expected = (batch_size, *normalize_size(size))
+        if tuple(value.shape) != expected:
+            raise ParameterError(
+                f"{owner}: parameter {name!r} has shape {tuple(value.shape)}, expected {expected} "
+                f"(batch {batch_size} x parameter_size {normalize_size(size)})"
+            )
+    unknown = [k for k in parameters if k not in sizes and parameters[k] is not None]
+    if unknown:
+        raise ParameterError(
+            f"{owner}: unknown parameter(s) {unknown}; expected {sorted(sizes)}"
+        )

@@ -1,0 +1,1 @@
+"""Pure DSP functions, one module per processor family; the nn.Modules call these."""
