@@ -73,8 +73,10 @@ class NodeConfigs:
                     "outlets": _ports(node_type, spec, "outlets"),
                 }
         elif isinstance(config, (list, tuple)):
-            node_type_dict = {k: {"inlets": list(v["inlets"]), "outlets": list(v["outlets"])}
-                              for k, v in UTILITY_DICT.items()}
+            node_type_dict = {
+                k: {"inlets": list(v["inlets"]), "outlets": list(v["outlets"])}
+                for k, v in UTILITY_DICT.items()
+            }
             for node_type in config:
                 if not isinstance(node_type, str):
                     raise ConfigError(f"node type {node_type!r} is not a string")
@@ -137,8 +139,10 @@ class NodeConfigs:
 
     def to_dict(self) -> dict[str, dict[str, list[str]]]:
         """Plain ``{type: {"inlets": [...], "outlets": [...]}}`` copy, utility types included."""
-        return {t: {"inlets": list(v["inlets"]), "outlets": list(v["outlets"])}
-                for t, v in self.node_type_dict.items()}
+        return {
+            t: {"inlets": list(v["inlets"]), "outlets": list(v["outlets"])}
+            for t, v in self.node_type_dict.items()
+        }
 
     def __str__(self) -> str:
         def ports(names: list[str]) -> str:

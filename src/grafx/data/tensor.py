@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from grafx.data.configs import NodeConfigs
+from grafx.errors import GraphError
 
 # The fields shown by ``print``, in the order of the documentation.
 _PRINTED_FIELDS = (
@@ -81,6 +82,61 @@ class GRAFXTensor:
             if isinstance(value, Tensor):
                 setattr(self, name, value.to(device))
         return self
+
+    def node_row(self, node_id: int, graph_id: int | None = None) -> int:
+        """Row of the node whose original id is ``node_id`` (in graph ``graph_id`` when batched).
+
+        Rows move when the tensor is reordered for rendering; ``node_ids`` moves with them, so this
+        always finds the right row. Without ``node_ids``, row ``i`` is node ``i``.
+
+        Raises:
+            GraphError: no such node, or several (a batched tensor needs ``graph_id``).
+        """
+        ids = self.node_ids if self.node_ids is not None else torch.arange(self.num_nodes)
+        match = ids.cpu() == int(node_id)
+        if graph_id is not None:
+            if self.graph_ids is None:
+                match &= int(graph_id) == 0
+            else:
+                match &= self.graph_ids.cpu() == int(graph_id)
+        rows = torch.nonzero(match).flatten().tolist()
+        where = f"node {node_id}" + ("" if graph_id is None else f" of graph {graph_id}")
+        if not rows:
+            raise GraphError(f"{where} is not in this GRAFXTensor")
+        if len(rows) > 1:
+            raise GraphError(
+                f"{where} matches rows {rows} (one per batched graph); pass graph_id to choose"
+            )
+        return rows[0]
+
+    def parameter_row(self, node_id: int, graph_id: int | None = None) -> tuple[str, int]:
+        r"""Where the parameters of a node live: ``(node_type, n)``.
+
+        The node's parameters are row ``n`` of every tensor in ``parameters[node_type]``; ``n`` is
+        the number of rows of the same type above the node's row. This is the convention of
+        :func:`grafx.render.graph.render_grafx`, and it stays right after reordering because
+        ``node_ids`` are permuted with the rows.
+
+        Example:
+            >>> from grafx.data import GRAFX, NodeConfigs, convert_to_tensor
+            >>> G = GRAFX(config=NodeConfigs(["eq"]))
+            >>> _ = G.add_serial_chain(["in", "eq", "eq", "out"])
+            >>> convert_to_tensor(G).parameter_row(2)
+            ('eq', 1)
+        """
+        row = self.node_row(node_id, graph_id)
+        types = self.node_types.cpu()
+        type_index = int(types[row])
+        rank = int((types[:row] == type_index).sum())
+        if self.config is None:
+            return str(type_index), rank
+        return self.config.node_types[type_index], rank
+
+    def to_pyg(self) -> Any:
+        """This graph as a ``torch_geometric.data.Data``; see :func:`grafx.data.geometric.to_pyg_data`."""
+        from grafx.data.geometric import to_pyg_data
+
+        return to_pyg_data(self)
 
     def copy(self, **changes: Any) -> GRAFXTensor:
         """Shallow copy with some fields replaced."""

@@ -1,0 +1,193 @@
+"""Conversion between the mutable :class:`GRAFX` graph and its :class:`GRAFXTensor` form."""
+
+from __future__ import annotations
+
+import torch
+
+from grafx.data.configs import NodeConfigs
+from grafx.data.graph import GRAFX
+from grafx.data.tensor import GRAFXTensor
+from grafx.errors import GraphError
+
+
+def _node_type_index(config: NodeConfigs, node_id: int, node_type: object) -> int:
+    if node_type not in config:
+        raise GraphError(
+            f"node {node_id}: type {node_type!r} is not in the graph's config {config.node_types}"
+        )
+    return config.node_type_to_index[node_type]
+
+
+def _port_index(config: NodeConfigs, edge: tuple, node_type: str, port: str, kind: str) -> int:
+    index = config.outlet_to_index if kind == "outlet" else config.inlet_to_index
+    if port not in index[node_type]:
+        source, dest = edge
+        raise GraphError(
+            f"edge {source} -> {dest}: {node_type!r} has no {kind} {port!r}; "
+            f"it has {list(index[node_type])}"
+        )
+    return index[node_type][port]
+
+
+def convert_to_tensor(G: GRAFX) -> GRAFXTensor:
+    r"""Convert a :class:`~grafx.data.graph.GRAFX` into a :class:`~grafx.data.tensor.GRAFXTensor`.
+
+    Rows follow the node ids in ascending order, whatever the ids are (gaps left by
+    :meth:`~grafx.data.graph.GRAFX.remove` are fine and no relabelled copy is made); ``node_ids``
+    keeps each row's id (the node attribute ``original_id`` when present, as set by
+    :func:`~grafx.data.batch.batch_grafx`), and ``graph_ids`` each row's graph for batched graphs.
+    Edges are sorted by (source row, destination row, outlet index, inlet index).
+
+    Differences from the original library (bugs fixed): parallel edges with different ports
+    convert (the original compared port dicts and raised ``TypeError``); a graph without edges gives
+    an empty ``LongTensor`` of shape ``(2, 0)`` (the original gave a float tensor); ``edge_types``
+    is ``(2, E)`` as the documentation says (the original built ``(E, 2)``).
+
+    Args:
+        G: a graph with a ``config``.
+
+    Returns:
+        The tensor form: ``node_types`` ``(V,)``, ``edge_indices`` ``(2, E)``, ``edge_types``
+        ``(2, E)`` or ``None`` when the config is SISO-only, ``rendering_orders`` ``(V,)`` when
+        ``G.rendering_order_method`` is set (from the node attribute ``rendering_order``, ``-1``
+        where missing), and the graph-level attributes copied from ``G``.
+    """
+    if not isinstance(G, GRAFX):
+        raise GraphError(f"convert_to_tensor needs a GRAFX graph, got {type(G).__name__}")
+    config = G.config
+    if config is None:
+        raise GraphError("convert_to_tensor needs a graph with a config: use GRAFX(config=...)")
+    nodes = sorted(G.nodes)
+    row_of = {node_id: row for row, node_id in enumerate(nodes)}
+    attrs = G.nodes
+    node_types = torch.tensor(
+        [_node_type_index(config, n, attrs[n].get("node_type")) for n in nodes], dtype=torch.long
+    )
+    node_ids = torch.tensor([attrs[n].get("original_id", n) for n in nodes], dtype=torch.long)
+    graph_ids = None
+    if G.batch:
+        graph_ids = torch.tensor([attrs[n].get("graph_id", 0) for n in nodes], dtype=torch.long)
+
+    edges = []
+    for source, dest, data in G.edges(data=True):
+        outlet = _port_index(
+            config, (source, dest), attrs[source]["node_type"], data.get("outlet", "main"), "outlet"
+        )
+        inlet = _port_index(
+            config, (source, dest), attrs[dest]["node_type"], data.get("inlet", "main"), "inlet"
+        )
+        edges.append((row_of[source], row_of[dest], outlet, inlet))
+    edges.sort()
+    table = torch.tensor(edges, dtype=torch.long).reshape(-1, 4).T
+    edge_indices = table[:2].contiguous()
+    edge_types = None if config.siso_only else table[2:].contiguous()
+
+    rendering_orders = None
+    if G.rendering_order_method is not None:
+        rendering_orders = torch.tensor(
+            [attrs[n].get("rendering_order", -1) for n in nodes], dtype=torch.long
+        )
+    type_sequence = G.type_sequence
+    if isinstance(type_sequence, list):
+        type_sequence = list(type_sequence)
+    counter = G.counter
+    return GRAFXTensor(
+        node_types=node_types,
+        edge_indices=edge_indices,
+        counter=list(counter) if isinstance(counter, list) else counter,
+        batch=G.batch,
+        config=config,
+        config_hash=G.config_hash,
+        invalid_op=G.invalid_op,
+        edge_types=edge_types,
+        rendering_order_method=G.rendering_order_method,
+        rendering_orders=rendering_orders,
+        type_sequence=type_sequence,
+        node_ids=node_ids,
+        graph_ids=graph_ids,
+    )
+
+
+def _graph_offsets(G_t: GRAFXTensor, graph_ids: torch.Tensor) -> list[int]:
+    num_graphs = int(graph_ids.max()) + 1 if graph_ids.numel() else 0
+    counter = G_t.counter
+    if isinstance(counter, list) and len(counter) == num_graphs:
+        return [0, *counter[:-1]]
+    # No usable cumulative counter: give each graph the id range its largest id needs.
+    offsets, total = [], 0
+    for g in range(num_graphs):
+        offsets.append(total)
+        ids = G_t.node_ids[graph_ids == g]
+        total += int(ids.max()) + 1 if ids.numel() else 0
+    return offsets
+
+
+def convert_to_graph(G_t: GRAFXTensor) -> GRAFX:
+    r"""Inverse of :func:`convert_to_tensor`: rebuild a :class:`~grafx.data.graph.GRAFX`.
+
+    Node ids come from ``node_ids`` (rows ``0..V-1`` when it is ``None``), so node 7 of the
+    original graph is node 7 again, even after the tensor was reordered for rendering. For a batched
+    tensor, graph ``g``'s node ``i`` gets id ``offset_g + i`` (the ids :func:`batch_grafx` gives)
+    and keeps ``graph_id``/``original_id`` attributes. Ports are restored from ``edge_types``
+    (the first port of each type when it is ``None``), render steps into the node attribute
+    ``rendering_order``. Node names and parameters are not part of the tensor form.
+
+    Args:
+        G_t: a tensor graph with a ``config``.
+
+    Returns:
+        A new graph; converting it back gives the same tensors, up to row order when the tensor
+        was reordered.
+    """
+    config = G_t.config
+    if config is None:
+        raise GraphError("convert_to_graph needs a GRAFXTensor with a config")
+    num_nodes = G_t.num_nodes
+    node_ids = G_t.node_ids if G_t.node_ids is not None else torch.arange(num_nodes)
+    node_ids = node_ids.tolist()
+    graph_ids = G_t.graph_ids.tolist() if G_t.graph_ids is not None else None
+    if graph_ids is not None:
+        offsets = _graph_offsets(G_t, G_t.graph_ids.cpu())
+        ids = [offsets[g] + i for g, i in zip(graph_ids, node_ids, strict=True)]
+    else:
+        ids = node_ids
+    if len(set(ids)) != num_nodes:
+        raise GraphError("convert_to_graph: node_ids repeat, so nodes cannot be told apart")
+
+    G = GRAFX(config=config, invalid_op=G_t.invalid_op)
+    types = [config.node_types[t] for t in G_t.node_types.tolist()]
+    orders = G_t.rendering_orders.tolist() if G_t.rendering_orders is not None else None
+    for row in sorted(range(num_nodes), key=ids.__getitem__):
+        attrs = {"node_type": types[row], "parameters": None, "name": None}
+        if graph_ids is not None:
+            attrs.update(graph_id=graph_ids[row], original_id=node_ids[row])
+        if orders is not None:
+            attrs["rendering_order"] = orders[row]
+        G.add_node(ids[row], **attrs)
+
+    edge_types = G_t.edge_types.tolist() if G_t.edge_types is not None else None
+    for e, (source, dest) in enumerate(G_t.edge_indices.T.tolist()):
+        outlet_index, inlet_index = (edge_types[0][e], edge_types[1][e]) if edge_types else (0, 0)
+        outlets = config[types[source]]["outlets"]
+        inlets = config[types[dest]]["inlets"]
+        if not (0 <= outlet_index < len(outlets) and 0 <= inlet_index < len(inlets)):
+            raise GraphError(
+                f"convert_to_graph: edge {e} ({ids[source]} -> {ids[dest]}) uses outlet "
+                f"{outlet_index} of {types[source]!r} {outlets} and inlet {inlet_index} of "
+                f"{types[dest]!r} {inlets}, which do not exist"
+            )
+        outlet, inlet = outlets[outlet_index], inlets[inlet_index]
+        G.add_edge(ids[source], ids[dest], outlet=outlet, inlet=inlet)
+
+    counter = G_t.counter
+    if isinstance(counter, list):
+        G.counter = list(counter)
+    else:
+        G.counter = max(int(counter), max(ids, default=-1) + 1)
+    G.batch = bool(G_t.batch)
+    G.consecutive_ids = sorted(ids) == list(range(num_nodes)) and (
+        isinstance(counter, list) or G.counter == num_nodes
+    )
+    G.rendering_order_method = G_t.rendering_order_method
+    G.type_sequence = G_t.type_sequence
+    return G
