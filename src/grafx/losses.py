@@ -1,0 +1,323 @@
+r"""Multi-resolution STFT losses for fitting a graph's output to a target mix.
+
+One resolution compares the short-time magnitudes :math:`X` (estimate) and :math:`Y` (target)
+with two terms (Arik et al. 2019; Yamamoto et al. 2020):
+
+.. math::
+    \mathcal{L}_\mathrm{sc} = \frac{\lVert Y - X \rVert_F}{\lVert Y \rVert_F + \epsilon},
+    \qquad
+    \mathcal{L}_\mathrm{log} = \operatorname{mean} \lvert \ln Y - \ln X \rvert.
+
+Magnitudes are :math:`\sqrt{\lvert S \rvert^2 + \epsilon}`, so silence gives finite values and
+finite gradients. Optional frequency weightings: a triangular mel filterbank (``num_mels``) and
+the IEC 61672 A-weighting curve (``a_weighting``), both applied to the magnitudes.
+:class:`MultiResolutionSTFTLoss` averages several FFT sizes, and :class:`StereoSTFTLoss` applies
+it to left/right and to mid/side with separate weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from grafx.errors import AudioError, ConfigError
+
+__all__ = [
+    "a_weighting_db",
+    "mel_filterbank",
+    "stft_magnitude",
+    "spectral_convergence",
+    "log_magnitude_distance",
+    "STFTLoss",
+    "MultiResolutionSTFTLoss",
+    "StereoSTFTLoss",
+]
+
+
+def a_weighting_db(frequencies: Tensor) -> Tensor:
+    r"""IEC 61672-1 A-weighting in dB, 0 dB at 1 kHz.
+
+    .. math:: R_A(f) = \frac{12194^2 f^4}{(f^2 + 20.6^2)\sqrt{(f^2 + 107.7^2)(f^2 + 737.9^2)}
+              (f^2 + 12194^2)}, \quad A(f) = 20\log_{10} R_A(f) + 2.0
+
+    Args:
+        frequencies: frequencies in Hz, any shape.
+
+    Returns:
+        Weights in dB, same shape; :math:`-\infty` is avoided by flooring :math:`f` at 1e-3 Hz.
+    """
+    f2 = frequencies.clamp_min(1e-3) ** 2
+    ra = (12194.0**2 * f2**2) / (
+        (f2 + 20.6**2) * torch.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2)
+    )
+    return 20.0 * torch.log10(ra) + 2.0
+
+
+def _hz_to_mel(hz: Tensor) -> Tensor:
+    return 2595.0 * torch.log10(1.0 + hz / 700.0)
+
+
+def _mel_to_hz(mel: Tensor) -> Tensor:
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+def mel_filterbank(
+    num_bins: int,
+    num_mels: int,
+    sample_rate: float,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    r"""Triangular HTK-mel filterbank mapping ``num_bins`` linear bins to ``num_mels`` bands.
+
+    Band :math:`m` rises from mel point :math:`p_{m}` to :math:`p_{m+1}` and falls to
+    :math:`p_{m+2}`, where the :math:`M + 2` points are equally spaced in
+    :math:`\mathrm{mel}(f) = 2595\log_{10}(1 + f/700)` between ``f_min`` and ``f_max``.
+
+    Args:
+        num_bins: linear-frequency bins, :math:`F = n_\mathrm{fft}/2 + 1`, spanning 0 to fs/2.
+        num_mels: number of bands :math:`M`.
+        sample_rate: sample rate in Hz.
+        f_min: lowest band edge in Hz.
+        f_max: highest band edge in Hz; ``None`` is fs/2.
+
+    Returns:
+        Weights ``(M, F)``; ``weights @ magnitude`` gives band magnitudes.
+    """
+    f_max = sample_rate / 2 if f_max is None else f_max
+    if not 0 <= f_min < f_max <= sample_rate / 2:
+        raise ConfigError(
+            f"mel_filterbank: need 0 <= f_min < f_max <= sample_rate/2, "
+            f"got f_min={f_min}, f_max={f_max}, sample_rate={sample_rate}"
+        )
+    bins = torch.linspace(0, sample_rate / 2, num_bins, dtype=torch.float64)
+    mel_lo, mel_hi = _hz_to_mel(torch.tensor([f_min, f_max], dtype=torch.float64))
+    points = _mel_to_hz(torch.linspace(mel_lo, mel_hi, num_mels + 2, dtype=torch.float64))
+    lower, centre, upper = points[:-2, None], points[1:-1, None], points[2:, None]
+    rise = (bins - lower) / (centre - lower)
+    fall = (upper - bins) / (upper - centre)
+    weights = torch.minimum(rise, fall).clamp_min(0.0)
+    return weights.to(dtype=dtype, device=device)
+
+
+def stft_magnitude(
+    signals: Tensor, fft_size: int, hop_length: int, win_length: int, eps: float = 1e-8
+) -> Tensor:
+    r"""Hann-windowed STFT magnitude :math:`\sqrt{\lvert S \rvert^2 + \epsilon}`.
+
+    Frames are centred with zero padding (so any length works, even shorter than the FFT).
+
+    Args:
+        signals: audio, ``(..., L)``.
+        fft_size: FFT length :math:`N`.
+        hop_length: hop between frames.
+        win_length: Hann window length (``<= fft_size``; zero-padded to it).
+        eps: added to the power before the square root, for finite gradients on silence.
+
+    Returns:
+        Magnitudes ``(..., N/2 + 1, T)`` with ``T = 1 + L // hop_length``.
+    """
+    lead = signals.shape[:-1]
+    flat = signals.reshape(-1, signals.shape[-1])
+    window = torch.hann_window(win_length, dtype=signals.dtype, device=signals.device)
+    spec = torch.stft(
+        flat,
+        n_fft=fft_size,
+        hop_length=hop_length,
+        win_length=win_length,
+        window=window,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
+    power = spec.real.square() + spec.imag.square()
+    mag = torch.sqrt(power + eps)
+    return mag.reshape(*lead, *mag.shape[-2:])
+
+
+def spectral_convergence(estimate_mag: Tensor, target_mag: Tensor, eps: float = 1e-8) -> Tensor:
+    r""":math:`\lVert Y - X \rVert_F / (\lVert Y \rVert_F + \epsilon)` over the whole tensor."""
+    return torch.linalg.vector_norm(target_mag - estimate_mag) / (
+        torch.linalg.vector_norm(target_mag) + eps
+    )
+
+
+def log_magnitude_distance(estimate_mag: Tensor, target_mag: Tensor) -> Tensor:
+    r""":math:`\operatorname{mean}\lvert \ln Y - \ln X \rvert` (magnitudes are already floored)."""
+    return (torch.log(target_mag) - torch.log(estimate_mag)).abs().mean()
+
+
+class STFTLoss(nn.Module):
+    r"""Spectral convergence plus log-magnitude L1 at one STFT resolution.
+
+    .. math:: \mathcal{L} = w_\mathrm{sc}\mathcal{L}_\mathrm{sc} + w_\mathrm{log}\mathcal{L}_\mathrm{log}
+
+    Args:
+        fft_size: FFT length.
+        hop_length: hop; ``None`` is ``fft_size // 4``.
+        win_length: window length; ``None`` is ``fft_size``.
+        w_sc: weight of the spectral convergence term.
+        w_log_mag: weight of the log-magnitude term.
+        num_mels: if given, compare ``num_mels`` mel-band magnitudes instead of linear bins.
+        a_weighting: if True, weight bins by the A-weighting curve (needs ``sample_rate``).
+        sample_rate: sample rate in Hz; needed by ``num_mels`` and ``a_weighting``.
+        eps: power floor (see :func:`stft_magnitude`) and spectral-convergence guard.
+    """
+
+    def __init__(
+        self,
+        fft_size: int = 1024,
+        hop_length: int | None = None,
+        win_length: int | None = None,
+        w_sc: float = 1.0,
+        w_log_mag: float = 1.0,
+        num_mels: int | None = None,
+        a_weighting: bool = False,
+        sample_rate: float | None = None,
+        eps: float = 1e-8,
+    ):
+        super().__init__()
+        win_length = fft_size if win_length is None else win_length
+        hop_length = fft_size // 4 if hop_length is None else hop_length
+        if fft_size < 2 or not 0 < win_length <= fft_size or hop_length < 1:
+            raise ConfigError(
+                f"STFTLoss: need fft_size >= 2, 0 < win_length <= fft_size and hop_length >= 1, "
+                f"got fft_size={fft_size}, win_length={win_length}, hop_length={hop_length}"
+            )
+        if (num_mels is not None or a_weighting) and sample_rate is None:
+            raise ConfigError("STFTLoss: num_mels and a_weighting need sample_rate")
+        self.fft_size, self.hop_length, self.win_length = fft_size, hop_length, win_length
+        self.w_sc, self.w_log_mag, self.eps = w_sc, w_log_mag, eps
+        num_bins = fft_size // 2 + 1
+        weights = torch.eye(num_bins, dtype=torch.float64)
+        if a_weighting:
+            freqs = torch.linspace(0, sample_rate / 2, num_bins, dtype=torch.float64)
+            weights = weights * 10.0 ** (a_weighting_db(freqs) / 20.0)
+        if num_mels is not None:
+            weights = mel_filterbank(num_bins, num_mels, sample_rate).double() @ weights
+        self.register_buffer(
+            "weights", weights if (num_mels or a_weighting) else None, persistent=False
+        )
+
+    def magnitude(self, signals: Tensor) -> Tensor:
+        """Weighted magnitudes ``(..., F', T)`` of audio ``(..., L)``."""
+        if self.weights is None:
+            return stft_magnitude(
+                signals, self.fft_size, self.hop_length, self.win_length, self.eps
+            )
+        # Floored before and after weighting: finite gradients and a finite log on silence.
+        mag = stft_magnitude(signals, self.fft_size, self.hop_length, self.win_length, self.eps)
+        weighted = self.weights.to(mag.dtype) @ mag
+        return torch.sqrt(weighted.square() + self.eps)
+
+    def forward(self, estimate: Tensor, target: Tensor) -> Tensor:
+        """Loss between ``estimate`` and ``target``, both ``(..., L)``; returns a scalar."""
+        check_pair(estimate, target, type(self).__name__)
+        est, tgt = self.magnitude(estimate), self.magnitude(target)
+        loss = estimate.new_zeros(())
+        if self.w_sc:
+            loss = loss + self.w_sc * spectral_convergence(est, tgt, self.eps)
+        if self.w_log_mag:
+            loss = loss + self.w_log_mag * log_magnitude_distance(est, tgt)
+        return loss
+
+
+class MultiResolutionSTFTLoss(nn.Module):
+    """Mean of :class:`STFTLoss` over several FFT sizes.
+
+    Args:
+        fft_sizes: FFT lengths, one per resolution.
+        hop_lengths: hops; ``None`` is a quarter of each FFT size.
+        win_lengths: window lengths; ``None`` is each FFT size.
+        **kwargs: passed to every :class:`STFTLoss` (weights, ``num_mels``, ``a_weighting``,
+            ``sample_rate``, ``eps``).
+    """
+
+    def __init__(
+        self,
+        fft_sizes: Sequence[int] = (512, 1024, 2048),
+        hop_lengths: Sequence[int] | None = None,
+        win_lengths: Sequence[int] | None = None,
+        **kwargs,
+    ):
+        super().__init__()
+        hop_lengths = [None] * len(fft_sizes) if hop_lengths is None else list(hop_lengths)
+        win_lengths = [None] * len(fft_sizes) if win_lengths is None else list(win_lengths)
+        if not len(fft_sizes) == len(hop_lengths) == len(win_lengths) > 0:
+            raise ConfigError(
+                "MultiResolutionSTFTLoss: fft_sizes, hop_lengths and win_lengths need the same "
+                f"non-zero length, got {len(fft_sizes)}, {len(hop_lengths)}, {len(win_lengths)}"
+            )
+        self.losses = nn.ModuleList(
+            STFTLoss(n, h, w, **kwargs)
+            for n, h, w in zip(fft_sizes, hop_lengths, win_lengths, strict=True)
+        )
+
+    def forward(self, estimate: Tensor, target: Tensor) -> Tensor:
+        """Mean loss over resolutions between ``(..., L)`` tensors; returns a scalar."""
+        return sum(loss(estimate, target) for loss in self.losses) / len(self.losses)
+
+
+class StereoSTFTLoss(nn.Module):
+    r"""Multi-resolution STFT loss on left/right and on mid/side, weighted.
+
+    .. math:: \mathcal{L} = w_\mathrm{lr}\mathcal{L}(x_{l,r}, y_{l,r})
+              + w_\mathrm{mid}\mathcal{L}(x_m, y_m) + w_\mathrm{side}\mathcal{L}(x_s, y_s),
+              \quad m = \tfrac{l + r}{2},\ s = \tfrac{l - r}{2}
+
+    Mono audio (``C = 1``) uses only the first term.
+
+    Args:
+        w_lr: weight of the left/right term.
+        w_mid: weight of the mid term.
+        w_side: weight of the side term.
+        **kwargs: passed to :class:`MultiResolutionSTFTLoss`.
+    """
+
+    def __init__(self, w_lr: float = 1.0, w_mid: float = 0.5, w_side: float = 0.5, **kwargs):
+        super().__init__()
+        self.w_lr, self.w_mid, self.w_side = w_lr, w_mid, w_side
+        self.loss = MultiResolutionSTFTLoss(**kwargs)
+
+    def forward(self, estimate: Tensor, target: Tensor) -> Tensor:
+        """Loss between audio tensors ``(..., C, L)`` with ``C`` in {1, 2}; returns a scalar."""
+        name = type(self).__name__
+        check_pair(estimate, target, name)
+        if estimate.ndim < 2 or estimate.shape[-2] not in (1, 2):
+            raise AudioError(
+                f"{name}: expected audio (..., C, L) with C = 1 or 2, got {tuple(estimate.shape)}"
+            )
+        loss = self.w_lr * self.loss(estimate, target)
+        if estimate.shape[-2] == 2 and (self.w_mid or self.w_side):
+            est_mid, est_side = _mid_side(estimate)
+            tgt_mid, tgt_side = _mid_side(target)
+            if self.w_mid:
+                loss = loss + self.w_mid * self.loss(est_mid, tgt_mid)
+            if self.w_side:
+                loss = loss + self.w_side * self.loss(est_side, tgt_side)
+        return loss
+
+
+def _mid_side(signals: Tensor) -> tuple[Tensor, Tensor]:
+    left, right = signals[..., 0, :], signals[..., 1, :]
+    return 0.5 * (left + right), 0.5 * (left - right)
+
+
+def check_pair(estimate: Tensor, target: Tensor, owner: str) -> None:
+    """Raise :class:`~grafx.errors.AudioError` unless the two tensors can be compared."""
+    if estimate.shape != target.shape:
+        raise AudioError(
+            f"{owner}: estimate {tuple(estimate.shape)} and target {tuple(target.shape)} "
+            "must have the same shape"
+        )
+    if estimate.shape[-1] < 1:
+        raise AudioError(f"{owner}: audio has no samples")
+
+
+def default_mix_loss() -> StereoSTFTLoss:
+    """The loss :mod:`grafx.fit` uses unless told otherwise: 3 resolutions, L/R + M/S."""
+    return StereoSTFTLoss(fft_sizes=(256, 1024, 4096))
