@@ -1,0 +1,353 @@
+r"""``render_grafx``: run a render plan on sources, processors and parameters.
+
+Each step gathers its inputs from earlier steps' outputs (views where the plan allows), sums
+them per node, calls the step's processor once on the whole batch of nodes, and keeps the result
+as the step's output tensor. Step outputs are never written in place, so autograd needs no
+clones, and an output is released as soon as its last reader has run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from grafx.data.configs import UTILITY_TYPES
+from grafx.errors import ParameterError, RenderError
+from grafx.render.plan import Access, InletRead, StepPlan
+from grafx.render.prepare import RenderData
+
+
+class Intermediates(list):
+    """Extras returned by processors: one dict per processor call that returned extras.
+
+    It is a list in step order, like the reference's, with the node type and step index of each
+    entry attached in :attr:`node_types` and :attr:`steps`; :meth:`by_type` groups the entries.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.node_types: list[str] = []
+        self.steps: list[int] = []
+
+    def add(self, node_type: str, step: int, extras: Mapping) -> None:
+        self.append(dict(extras))
+        self.node_types.append(node_type)
+        self.steps.append(step)
+
+    def by_type(self) -> dict[str, list[dict]]:
+        """``{node_type: [extras of each step of that type, in order]}``."""
+        grouped: dict[str, list[dict]] = {}
+        for node_type, extras in zip(self.node_types, self, strict=True):
+            grouped.setdefault(node_type, []).append(extras)
+        return grouped
+
+
+def _is_tree(value: Any) -> bool:
+    return isinstance(value, (Mapping, nn.ModuleDict, nn.ParameterDict))
+
+
+def _check_tree(value: Any, node_type: str, path: str, count: int) -> None:
+    if isinstance(value, Tensor):
+        if value.ndim == 0 or value.shape[0] != count:
+            raise ParameterError(
+                f"parameter {path!r} of type {node_type!r} has shape {tuple(value.shape)}; its "
+                f"first dimension must be the number of {node_type!r} nodes, {count}"
+            )
+    elif _is_tree(value):
+        for key, item in value.items():
+            _check_tree(item, node_type, f"{path}/{key}" if path else str(key), count)
+    else:
+        raise ParameterError(
+            f"parameter {path or node_type!r} of type {node_type!r} is a "
+            f"{type(value).__name__}, not a tensor or a dict of tensors"
+        )
+
+
+def _read_rows(x: Tensor, access: Access, dim: int) -> Tensor:
+    if access.method == "slice":
+        start, stop = access.index
+        return x.narrow(dim, start, stop - start)
+    if access.method == "index":
+        return x.index_select(dim, access.index)
+    return x.narrow(dim, 0, 0)
+
+
+def _read_tree(value: Any, access: Access, batch: int | None, detach: bool) -> Any:
+    if isinstance(value, Tensor):
+        rows = _read_rows(value, access, 0)
+        if detach:
+            rows = rows.detach()
+        if batch is not None:
+            rows = rows.unsqueeze(0).expand(batch, *rows.shape).reshape(-1, *rows.shape[1:])
+        return rows
+    return {k: _read_tree(v, access, batch, detach) for k, v in value.items()}
+
+
+def _match_channels(parts: list[Tensor], node_type: str) -> list[Tensor]:
+    """Broadcast mono parts to the widest channel count among them."""
+    channels = {p.shape[-2] for p in parts}
+    if len(channels) == 1:
+        return parts
+    widest = max(channels)
+    if channels - {1, widest}:
+        raise RenderError(
+            f"type {node_type!r}: inputs with {sorted(channels)} channels cannot be combined"
+        )
+    return [
+        p if p.shape[-2] == widest else p.expand(*p.shape[:-2], widest, p.shape[-1]) for p in parts
+    ]
+
+
+def _gather(outputs: list, read: InletRead, dim: int, node_type: str) -> Tensor:
+    parts = []
+    for piece in read.pieces:
+        x = outputs[piece.step]
+        if piece.index is None:
+            parts.append(
+                x if piece.length == x.shape[dim] else x.narrow(dim, piece.start, piece.length)
+            )
+        else:
+            parts.append(x.index_select(dim, piece.index))
+    x = parts[0] if len(parts) == 1 else torch.cat(_match_channels(parts, node_type), dim)
+    if read.reorder is not None:
+        x = x.index_select(dim, read.reorder)
+    aggregation = read.aggregation
+    if aggregation.method == "sum":
+        return x.sum(dim, keepdim=True)
+    if aggregation.method == "scatter":
+        shape = list(x.shape)
+        shape[dim] = aggregation.num_nodes
+        return x.new_zeros(shape).index_add(dim, aggregation.index, x)
+    return x
+
+
+def _split_result(result: Any, step: StepPlan) -> tuple[list[Tensor], Mapping | None]:
+    extras = None
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], Mapping):
+        result, extras = result
+    if isinstance(result, Tensor):
+        outs = [result]
+    elif isinstance(result, (list, tuple)) and all(isinstance(r, Tensor) for r in result):
+        outs = list(result)
+    else:
+        raise RenderError(
+            f"the {step.node_type!r} processor returned a {type(result).__name__}; expected a "
+            f"tensor, a list of tensors (one per outlet) or (signals, extras dict)"
+        )
+    if len(outs) != step.num_outlets and step.num_outlets > 0:
+        raise RenderError(
+            f"the {step.node_type!r} processor returned {len(outs)} signal(s) for "
+            f"{step.num_outlets} outlet(s)"
+        )
+    return outs, extras
+
+
+def _stack_outlets(outs: list[Tensor], step: StepPlan, batch: int | None) -> Tensor:
+    expected = step.num_nodes * (batch or 1)
+    for out in outs:
+        if out.ndim != 3 or out.shape[0] != expected:
+            raise RenderError(
+                f"the {step.node_type!r} processor returned shape {tuple(out.shape)}; expected "
+                f"({expected}, C, L) for {step.num_nodes} node(s)"
+            )
+    if batch is not None:
+        outs = [o.reshape(batch, step.num_nodes, *o.shape[1:]) for o in outs]
+    if len(outs) == 1:
+        return outs[0]
+    outs = _match_channels(outs, step.node_type)
+    dim = 1 if batch is None else 2
+    stacked = torch.stack(outs, dim)
+    return stacked.flatten(dim - 1, dim)
+
+
+def _parse_call(args: tuple, kwargs: dict) -> tuple[Tensor, Mapping, Any, RenderData, dict]:
+    names = ["processors", "source", "parameters", "render_data"]
+    if len(args) > 4:
+        extra = ["common_parameters", "parameters_grad", "input_signal_grad"]
+        kwargs.update(dict(zip(extra, args[4:], strict=False)))
+        args = args[:4]
+    reference_form = bool(args) and not isinstance(args[0], Tensor)
+    if "input_signals" in kwargs:
+        kwargs["source"] = kwargs.pop("input_signals")
+    if "per_type_parameters" in kwargs:
+        kwargs["parameters"] = kwargs.pop("per_type_parameters")
+    if not reference_form:
+        names = ["source", "processors", "parameters", "render_data"]
+    values = dict(zip(names, args, strict=False))
+    for name in names:
+        if name in kwargs:
+            if name in values:
+                raise RenderError(f"render_grafx got {name!r} twice")
+            values[name] = kwargs.pop(name)
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise RenderError(f"render_grafx is missing {missing}")
+    kwargs.setdefault("return_buffer", reference_form)
+    return (
+        values["source"],
+        values["processors"],
+        values["parameters"],
+        values["render_data"],
+        kwargs,
+    )
+
+
+def render_grafx(*args: Any, **kwargs: Any) -> tuple:
+    r"""Render a graph's output from its sources, processors and parameters.
+
+    Two call forms are accepted, told apart by which argument is a tensor::
+
+        output, intermediates = render_grafx(source, processors, parameters, render_data)
+        output, intermediates, buffer = render_grafx(processors, source, parameters, render_data)
+
+    The first is the documented one; the second is the reference implementation's, which also
+    returns the signal buffer (pass ``return_buffer`` to choose either way).
+
+    Args:
+        source: ``(K, C, L)``, or ``(B, K, C, L)`` for ``B`` source sets rendered through the same
+            graph and parameters; row ``k`` feeds the ``k``-th ``in`` node (graph batches:
+            the sources of every graph, concatenated in graph order).
+        processors: ``{type: nn.Module}`` (a dict or ``nn.ModuleDict``); ``in``, ``out`` and
+            ``mix`` need none (they pass on the sum of their inputs).
+        parameters: ``{type: tensor or nested dict of tensors}`` (dicts, ``nn.ParameterDict``,
+            ``nn.ModuleDict``); every tensor is ``(N_t, ...)``, row ``n`` for the ``n``-th
+            ``t``-node in row order. A bare tensor is passed as the keyword ``parameter``.
+        render_data: the plan from :func:`~grafx.render.prepare.prepare_render`.
+        common_parameters: a tensor or dict of tensors ``(V, ...)`` indexed by node row, passed
+            to every processor call.
+        parameters_grad: ``False`` detaches the parameters.
+        input_signal_grad: ``False`` detaches the sources; by default gradients reach them when
+            they require grad (the reference never let them through unless asked).
+        return_buffer: also return the ``(R, C, L)`` (or ``(B, R, C, L)``) buffer with every
+            outlet's signal in buffer-row order (one row per outlet; row ``v`` is node ``v``'s
+            output for SISO graphs); mono rows are broadcast to the widest channel count.
+        graph: if given, check that ``render_data`` was prepared for it.
+
+    Returns:
+        ``output``, the ``out`` nodes' signals ``(N_out, C, L)`` or ``(B, N_out, C, L)`` in
+        ``out``-row order; ``intermediates``, an :class:`Intermediates` list of the extras
+        dicts processors returned (with ``(signals, extras)``), with the type and step of each;
+        and the buffer if asked.
+
+    Processors get ``(n, C, L)`` inputs (``(B·n, C, L)`` batch-major for 4-D sources), one
+    positional signal per inlet, and return a tensor, a list of tensors (one per outlet), or
+    either paired with an extras dict. They may change the channel count (mono to stereo):
+    when mono and stereo signals meet at an inlet, mono is broadcast. Fan-in sums every incoming
+    edge, parallel edges included. Unlike the reference, dtype follows the sources (float64
+    stays float64), nothing is left uninitialised, and every input of every node is summed in
+    every method.
+
+    Raises:
+        RenderError: sources of the wrong rank or count, a missing processor, a plan for another
+            graph, a processor output of the wrong shape or number of outlets.
+        ParameterError: a parameter tensor whose first dimension is not the node count (the
+            message names the type and key), or a parameter for an unknown type.
+    """
+    source, processors, parameters, render_data, options = _parse_call(args, dict(kwargs))
+    common_parameters = options.pop("common_parameters", None)
+    parameters_grad = options.pop("parameters_grad", True)
+    input_signal_grad = options.pop("input_signal_grad", None)
+    return_buffer = bool(options.pop("return_buffer"))
+    graph = options.pop("graph", None)
+    if options:
+        raise RenderError(f"render_grafx got unexpected keyword(s) {sorted(options)}")
+    if not isinstance(render_data, RenderData):
+        raise RenderError(
+            f"render_data must come from prepare_render, got {type(render_data).__name__}"
+        )
+    if graph is not None:
+        render_data.check_graph(graph)
+    if not isinstance(source, Tensor) or source.ndim not in (3, 4):
+        shape = tuple(source.shape) if isinstance(source, Tensor) else type(source).__name__
+        raise RenderError(
+            f"source has shape {shape}; expected (K, C, L) or (B, K, C, L) with K = "
+            f"{render_data.num_sources} 'in' nodes"
+        )
+    dim = source.ndim - 3
+    if source.shape[dim] != render_data.num_sources:
+        raise RenderError(
+            f"source has {source.shape[dim]} signals (shape {tuple(source.shape)}) but the plan "
+            f"was prepared for a graph with {render_data.num_sources} 'in' node(s)"
+        )
+    if input_signal_grad is False:
+        source = source.detach()
+    batch = source.shape[0] if dim == 1 else None
+    parameters = {} if parameters is None else parameters
+    _check_inputs(processors, parameters, render_data)
+    if common_parameters is not None:
+        _check_tree(common_parameters, "common", "", render_data.num_nodes)
+
+    steps = render_data.on(source.device)
+    outputs: list[Tensor | None] = [None] * len(steps)
+    outputs[0] = source
+    intermediates = Intermediates()
+    last = len(steps) - 1
+    keep = return_buffer
+    for step in steps[1:]:
+        node_type = step.node_type
+        inputs = [_gather(outputs, read, dim, node_type) for read in step.reads]
+        processor = processors[node_type] if node_type in processors else None
+        if processor is None:
+            if len(inputs) != 1:
+                raise RenderError(f"type {node_type!r} has no processor")
+            result = inputs[0]
+        else:
+            if batch is not None:
+                inputs = [x.reshape(-1, *x.shape[2:]) for x in inputs]
+            call_kwargs = {}
+            if node_type in parameters:
+                value = parameters[node_type]
+                read = _read_tree(value, step.parameter_read, batch, not parameters_grad)
+                call_kwargs = read if isinstance(read, dict) else {"parameter": read}
+            if common_parameters is not None:
+                common = _read_tree(common_parameters, step.node_read, batch, False)
+                call_kwargs.update(common if isinstance(common, dict) else {"common": common})
+            outs, extras = _split_result(processor(*inputs, **call_kwargs), step)
+            if extras is not None:
+                intermediates.add(node_type, step.index, extras)
+            result = _stack_outlets(outs, step, batch) if step.num_outlets > 0 else None
+        outputs[step.index] = result
+        if not keep:
+            for s in range(1, step.index):
+                if render_data.last_use[s] == step.index:
+                    outputs[s] = None
+    output = outputs[last]
+    if not return_buffer:
+        return output, intermediates
+    return output, intermediates, _assemble_buffer(outputs, steps, dim)
+
+
+def _assemble_buffer(outputs: list, steps: list[StepPlan], dim: int) -> Tensor:
+    parts, rows = [], []
+    for step, out in zip(steps, outputs, strict=True):
+        if out is None or step.dest_write.method == "none":
+            continue
+        parts.append(out)
+        a = step.dest_write
+        rows.append(torch.arange(*a.index) if a.method == "slice" else a.index.cpu())
+    buffer = torch.cat(_match_channels(parts, "buffer"), dim)
+    rows = torch.cat(rows)
+    if bool((rows[1:] > rows[:-1]).all()):
+        return buffer
+    return buffer.index_select(dim, torch.argsort(rows).to(buffer.device))
+
+
+def _check_inputs(processors: Mapping, parameters: Mapping, render_data: RenderData) -> None:
+    if not isinstance(processors, (Mapping, nn.ModuleDict)):
+        raise RenderError(f"processors must be a dict of modules, got {type(processors).__name__}")
+    for step in render_data.steps[1:]:
+        if step.node_type not in processors and step.node_type not in UTILITY_TYPES:
+            raise RenderError(
+                f"no processor for node type {step.node_type!r} (step {step.index}); "
+                f"processors has {sorted(processors.keys())}"
+            )
+    for node_type, value in parameters.items():
+        if node_type not in render_data.type_counts:
+            raise ParameterError(
+                f"parameters for unknown node type {node_type!r}; the graph's config allows "
+                f"{sorted(render_data.type_counts)}"
+            )
+        _check_tree(value, node_type, "", render_data.type_counts[node_type])

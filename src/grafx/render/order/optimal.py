@@ -1,0 +1,127 @@
+r"""Exact shortest type sequence by best-first branch and bound (A\*).
+
+The search starts from the beam schedule (an upper bound ``U``) and explores partial schedules
+in order of :math:`f = g + h`, where :math:`g` is the number of steps taken and :math:`h` is an
+admissible lower bound of the steps still needed (the longest remaining path, or the number of
+distinct types left). Partial schedules that render the same node set are merged (the step count
+is all that matters about the past), and any with :math:`f \ge U` is pruned. When the queue runs
+dry, ``U`` is proven optimal; when a budget runs out first, the best schedule found so far is
+returned with ``proven=False``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from grafx.render.order.search import beam_schedule
+from grafx.render.order.state import Expander
+from grafx.render.order.structure import GraphStructure
+
+
+class ScheduleNotProvenWarning(RuntimeWarning):
+    """The ``optimal`` search stopped on its budget before proving its schedule shortest."""
+
+
+@dataclass
+class OptimalSchedule:
+    """Result of :func:`optimal_schedule`.
+
+    Attributes:
+        type_sequence: type names per step, ``in`` first and ``out`` last.
+        render_order: step of each node, ``(V,)``.
+        proven: whether no shorter schedule exists.
+        lower_bound: proven minimum sequence length (equals ``len(type_sequence)`` if proven).
+        expansions: partial schedules expanded.
+    """
+
+    type_sequence: list[str]
+    render_order: np.ndarray
+    proven: bool
+    lower_bound: int
+    expansions: int
+
+
+def optimal_schedule(
+    S: GraphStructure,
+    max_expansions: int = 200_000,
+    time_limit: float | None = 10.0,
+    width: int = 32,
+) -> OptimalSchedule:
+    """Shortest type sequence, proven when the budget allows.
+
+    Args:
+        S: the checked graph.
+        max_expansions: stop after expanding this many partial schedules.
+        time_limit: stop after this many seconds (``None``: no limit).
+        width: beam width of the initial upper bound.
+
+    Returns:
+        An :class:`OptimalSchedule`.
+    """
+    started = time.perf_counter()
+    best_sequence, best_order = beam_schedule(S, width=width)
+    upper = len(best_sequence) - 2  # processor steps of the incumbent
+    expander = Expander(S)
+    root = expander.initial()
+    root_bound = expander.lower_bound(root)
+    if root_bound >= upper:
+        return OptimalSchedule(best_sequence, best_order, True, upper + 2, 0)
+    queue = [(root_bound, -root.num_done, 0, root)]
+    best_g = {root.key(): 0}
+    tie = 1
+    expansions = 0
+    proven_floor = root_bound
+    stopped = False
+    while queue:
+        f, _, _, state = heapq.heappop(queue)
+        if f >= upper:
+            break  # every remaining candidate is at least as long as the incumbent
+        proven_floor = max(proven_floor, f)
+        if best_g.get(state.key(), -1) < state.num_steps:
+            continue  # a shorter path to the same node set was found later
+        expansions += 1
+        if expansions > max_expansions or (
+            time_limit is not None and time.perf_counter() - started > time_limit
+        ):
+            stopped = True
+            break
+        ready = expander.ready(state)
+        counts = expander.ready_types(state)
+        for type_id in np.flatnonzero(counts):
+            child = expander.expand(state, int(type_id), ready)
+            if expander.is_complete(child):
+                if child.num_steps < upper:
+                    upper = child.num_steps
+                    best_sequence, best_order = expander.finish(child)
+                continue
+            key = child.key()
+            if best_g.get(key, upper + 1) <= child.num_steps:
+                continue
+            child_f = child.num_steps + expander.lower_bound(child)
+            if child_f >= upper:
+                continue
+            best_g[key] = child.num_steps
+            heapq.heappush(queue, (child_f, -child.num_done, tie, child))
+            tie += 1
+    if stopped:
+        return OptimalSchedule(best_sequence, best_order, False, proven_floor + 2, expansions)
+    return OptimalSchedule(best_sequence, best_order, True, upper + 2, expansions)
+
+
+def optimal_schedule_or_warn(S: GraphStructure, **kwargs) -> tuple[list[str], np.ndarray]:
+    """:func:`optimal_schedule`, warning with :class:`ScheduleNotProvenWarning` if unproven."""
+    result = optimal_schedule(S, **kwargs)
+    if not result.proven:
+        warnings.warn(
+            f"optimal schedule search stopped after {result.expansions} expansions: returning "
+            f"a sequence of length {len(result.type_sequence)}, proven minimum length "
+            f"{result.lower_bound}; raise max_expansions or time_limit to prove it",
+            ScheduleNotProvenWarning,
+            stacklevel=3,
+        )
+    return result.type_sequence, result.render_order

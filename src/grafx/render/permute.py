@@ -1,0 +1,130 @@
+r"""Carry per-type parameters and sources from one node order to another.
+
+Parameters of type ``t`` are rows in node order: the ``n``-th node of type ``t`` owns row ``n``.
+When nodes are renumbered (:func:`~grafx.render.reorder.reorder_for_fast_render`), these rows
+must be permuted too, or parameters land on the wrong nodes. Nodes are matched by their original
+id (``node_ids``, plus ``graph_ids`` for batched graphs), which reordering keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from grafx.errors import ParameterError, RenderError
+
+
+def _node_keys(G_t: Any) -> Tensor:
+    ids = G_t.node_ids if G_t.node_ids is not None else torch.arange(G_t.num_nodes)
+    ids = ids.long().cpu()
+    if G_t.graph_ids is not None:
+        ids = G_t.graph_ids.long().cpu() * (int(ids.max()) + 1 if ids.numel() else 1) + ids
+    return ids
+
+
+def type_permutation(G_before: Any, G_after: Any, node_type: str) -> Tensor:
+    r"""Row of ``G_before``'s type-``node_type`` parameters that each row of ``G_after`` needs.
+
+    Args:
+        G_before: graph whose node order the parameters follow.
+        G_after: the same graph in another node order (e.g. reordered).
+        node_type: a type name.
+
+    Returns:
+        ``perm`` with ``params_after = params_before[perm]``, ``(N_t,)`` long, on CPU.
+    """
+    config = G_before.config
+    type_id = config.type_index(node_type)
+    keys_before = _node_keys(G_before)[G_before.node_types.cpu() == type_id]
+    keys_after = _node_keys(G_after)[
+        G_after.node_types.cpu() == G_after.config.type_index(node_type)
+    ]
+    if keys_before.numel() != keys_after.numel():
+        raise RenderError(
+            f"type {node_type!r}: {keys_before.numel()} node(s) before and "
+            f"{keys_after.numel()} after; these are not the same graph"
+        )
+    sorted_keys, order = torch.sort(keys_before)
+    if sorted_keys.numel() > 1 and bool((sorted_keys[1:] == sorted_keys[:-1]).any()):
+        raise RenderError(f"type {node_type!r}: node ids repeat, so nodes cannot be matched")
+    position = torch.searchsorted(sorted_keys, keys_after).clamp(max=max(len(sorted_keys) - 1, 0))
+    if keys_after.numel() and not bool((sorted_keys[position] == keys_after).all()):
+        missing = keys_after[sorted_keys[position] != keys_after][0]
+        raise RenderError(f"type {node_type!r}: node {int(missing)} is not in the first graph")
+    return order[position]
+
+
+def _permute_tree(value: Any, perm: Tensor, node_type: str, path: str) -> Any:
+    if isinstance(value, Tensor):
+        if value.ndim == 0 or value.shape[0] != perm.numel():
+            raise ParameterError(
+                f"parameter {node_type!r}/{path or '<tensor>'}: first dimension "
+                f"{tuple(value.shape)[:1]} != {perm.numel()} nodes of type {node_type!r}"
+            )
+        permuted = value.index_select(0, perm.to(value.device))
+        if isinstance(value, nn.Parameter):
+            return nn.Parameter(permuted.detach(), requires_grad=value.requires_grad)
+        return permuted
+    if isinstance(value, (Mapping, nn.ModuleDict, nn.ParameterDict)):
+        items = {
+            k: _permute_tree(v, perm, node_type, f"{path}/{k}" if path else k)
+            for k, v in value.items()
+        }
+        if isinstance(value, nn.ParameterDict):
+            return nn.ParameterDict(items)
+        if isinstance(value, nn.ModuleDict):
+            return nn.ModuleDict(items)
+        return items
+    raise ParameterError(
+        f"parameter {node_type!r}/{path}: expected a tensor or a dict of tensors, got "
+        f"{type(value).__name__}"
+    )
+
+
+def permute_parameters(parameters: Mapping, G_before: Any, G_after: Any) -> Any:
+    r"""Reorder per-type parameters made for ``G_before``'s node order to ``G_after``'s.
+
+    Args:
+        parameters: ``{type: tensor or (nested) dict of tensors}``, each tensor ``(N_t, ...)``;
+            a dict, :class:`torch.nn.ParameterDict` or :class:`torch.nn.ModuleDict`.
+        G_before: the graph the parameters follow.
+        G_after: the same graph renumbered, e.g. by ``reorder_for_fast_render``.
+
+    Returns:
+        The same structure with every tensor's rows permuted. Plain tensors are permuted with
+        ``index_select`` (differentiable); ``nn.Parameter`` leaves become new parameters (to be
+        trained from here on) inside containers of the same kind.
+
+    Example:
+        >>> G_fast = reorder_for_fast_render(G_t)  # doctest: +SKIP
+        >>> parameters = permute_parameters(parameters, G_t, G_fast)  # doctest: +SKIP
+    """
+    result = {}
+    for node_type, value in parameters.items():
+        perm = type_permutation(G_before, G_after, node_type)
+        result[node_type] = _permute_tree(value, perm, node_type, "")
+    if isinstance(parameters, nn.ParameterDict):
+        return nn.ParameterDict(result)
+    if isinstance(parameters, nn.ModuleDict):
+        return nn.ModuleDict(result)
+    return result
+
+
+def permute_sources(source: Tensor, G_before: Any, G_after: Any) -> Tensor:
+    r"""Reorder sources made for ``G_before``'s ``in`` nodes to ``G_after``'s.
+
+    ``reorder_for_fast_render`` keeps the relative order of ``in`` nodes, so this is the
+    identity for it; it matters for any other renumbering.
+
+    Args:
+        source: ``(K, C, L)`` or ``(B, K, C, L)``.
+        G_before, G_after: the two node orders.
+
+    Returns:
+        The permuted sources, same shape.
+    """
+    perm = type_permutation(G_before, G_after, "in").to(source.device)
+    return source.index_select(source.ndim - 3, perm)
