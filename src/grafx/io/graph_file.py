@@ -323,10 +323,12 @@ class _Reader:
             valid = all(isinstance(v, bool) for v in data)
         elif dtype.is_floating_point:
             valid = all(
-                (isinstance(v, (int, float)) and not isinstance(v, bool)) or v in _NON_FINITE
+                (isinstance(v, (int, float)) and not isinstance(v, bool))
+                or (isinstance(v, str) and v in _NON_FINITE)
                 for v in data
             )
-            data = [_NON_FINITE[v] if isinstance(v, str) else v for v in data]
+            if valid:
+                data = [_NON_FINITE[v] if isinstance(v, str) else v for v in data]
         else:
             valid = all(isinstance(v, int) and not isinstance(v, bool) for v in data)
         if not valid:
