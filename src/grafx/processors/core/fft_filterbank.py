@@ -1,0 +1,159 @@
+r"""Triangular filter bank between FFT bins and perceptual bands (Bark, mel, log, linear).
+
+Differences from the original library, on purpose:
+
+* ``f_max=None`` means the Nyquist frequency ``sr / 2`` (the original raised ``TypeError``).
+* With ``low_half_triangle=True`` the first band is ``1 - sum(triangles)`` only *below the
+  first triangle's peak*; the original also set it to 1 above ``f_max``, so the lowest band
+  leaked into the top of the spectrum. Here bins above ``f_max`` belong to no band.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor, nn
+
+from grafx.errors import ConfigError, ParameterError
+from grafx.processors.core.scale import SCALES, from_scale, to_scale
+
+
+def triangular_filterbank_matrix(
+    num_frequency_bins: int,
+    num_filters: int = 50,
+    scale: str = "bark_traunmuller",
+    f_min: float = 40.0,
+    f_max: float | None = None,
+    sr: float = 44100,
+    low_half_triangle: bool = True,
+) -> Tensor:
+    r"""Band weights ``W`` of shape ``(F, K)`` (float64), bins ``f_i = i \cdot (sr/2)/(F-1)``.
+
+    Band edges are evenly spaced on ``scale`` between ``f_min`` and ``f_max``. Without
+    ``low_half_triangle`` there are ``K`` full triangles on ``K + 2`` edges. With it, there are
+    ``K - 1`` full triangles on ``K + 1`` edges ``p_0 .. p_K`` and band 0 is the half triangle
+    that is 1 up to ``p_0`` and falls to 0 at ``p_1``, so the bands sum to one on ``[0, p_{K-1}]``.
+
+    Args:
+        num_frequency_bins: number of FFT bins ``F`` (``n_fft // 2 + 1``).
+        num_filters: number of bands ``K``.
+        scale: one of :data:`grafx.processors.core.scale.SCALES`.
+        f_min: lowest edge in Hz.
+        f_max: highest edge in Hz; ``None`` means ``sr / 2``. Values above ``sr / 2`` are
+            clipped with a warning.
+        sr: sample rate in Hz.
+        low_half_triangle: make band 0 a low half triangle (a low shelf) as described above.
+
+    Returns:
+        The weights, ``(F, K)``.
+    """
+    if scale not in SCALES:
+        raise ConfigError(f"TriangularFilterBank: unknown scale {scale!r}; use one of {SCALES}")
+    if num_frequency_bins < 2 or num_filters < 1:
+        raise ConfigError(
+            "TriangularFilterBank: need num_frequency_bins >= 2 and num_filters >= 1, got "
+            f"{num_frequency_bins} and {num_filters}"
+        )
+    nyquist = sr / 2
+    if f_max is None:
+        f_max = nyquist
+    if f_max > nyquist:
+        warnings.warn(
+            f"TriangularFilterBank: f_max={f_max} is above sr/2={nyquist}; using {nyquist}",
+            stacklevel=2,
+        )
+        f_max = nyquist
+    if not 0 <= f_min < f_max or (scale == "log" and f_min <= 0):
+        raise ConfigError(
+            f"TriangularFilterBank: need 0 <= f_min < f_max (f_min > 0 for 'log'), "
+            f"got f_min={f_min}, f_max={f_max}"
+        )
+    bins = torch.linspace(0, nyquist, num_frequency_bins, dtype=torch.float64)
+    num_triangles = num_filters - 1 if low_half_triangle else num_filters
+    edges_on_scale = torch.linspace(
+        float(to_scale(float(f_min), scale)),
+        float(to_scale(float(f_max), scale)),
+        num_triangles + 2,
+        dtype=torch.float64,
+    )
+    edges = from_scale(edges_on_scale, scale)
+    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
+    f = bins[:, None]
+    rising = (f - lower) / (centre - lower)
+    falling = (upper - f) / (upper - centre)
+    triangles = torch.clamp(torch.minimum(rising, falling), min=0.0)
+    if low_half_triangle:
+        if num_triangles == 0:
+            low = torch.ones_like(bins)
+            low = torch.where(bins <= f_max, low, torch.zeros_like(low))
+        else:
+            low = torch.clamp(1.0 - triangles.sum(-1), min=0.0)
+            low = torch.where(bins < edges[1], low, torch.zeros_like(low))
+        triangles = torch.cat([low[:, None], triangles], dim=-1)
+    empty = (triangles.sum(0) == 0).nonzero().flatten().tolist()
+    if empty:
+        warnings.warn(
+            f"TriangularFilterBank: bands {empty} cover no frequency bin; use more bins or "
+            "fewer filters",
+            stacklevel=2,
+        )
+    return triangles
+
+
+class TriangularFilterBank(nn.Module):
+    r"""Map band energies to bin energies (synthesis) or bins to bands (analysis).
+
+    See :func:`triangular_filterbank_matrix` for the arguments and the band layout.
+    ``forward(energy, mode="synthesis")`` computes ``energy (..., K) @ W^T -> (..., F)``;
+    ``mode="analysis"`` computes ``energy (..., F) @ W_n -> (..., K)``, where ``W_n`` is ``W``
+    with each column divided by its sum (a weighted average of the bins in each band).
+    """
+
+    def __init__(
+        self,
+        num_frequency_bins: int,
+        num_filters: int = 50,
+        scale: str = "bark_traunmuller",
+        f_min: float = 40.0,
+        f_max: float | None = None,
+        sr: float = 44100,
+        low_half_triangle: bool = True,
+    ):
+        super().__init__()
+        self.num_frequency_bins = num_frequency_bins
+        self.num_filters = num_filters
+        weights = triangular_filterbank_matrix(
+            num_frequency_bins, num_filters, scale, f_min, f_max, sr, low_half_triangle
+        )
+        column_sums = weights.sum(0, keepdim=True)
+        normalized = weights / torch.where(
+            column_sums > 0, column_sums, torch.ones_like(column_sums)
+        )
+        self.register_buffer("synthesis_weights", weights, persistent=False)
+        self.register_buffer("analysis_weights", normalized, persistent=False)
+
+    def _matrix(self, mode: str, like: Tensor) -> Tensor:
+        if mode not in ("synthesis", "analysis"):
+            raise ParameterError(
+                f"TriangularFilterBank: unknown mode {mode!r}; use 'synthesis' or 'analysis'"
+            )
+        weights = self.synthesis_weights if mode == "synthesis" else self.analysis_weights
+        return weights.to(dtype=like.dtype, device=like.device)
+
+    def forward(self, energy: Tensor, mode: str = "synthesis") -> Tensor:
+        """Apply the bank over the last dimension of ``energy``; see the class docstring."""
+        weights = self._matrix(mode, energy)
+        if mode == "synthesis":
+            if energy.shape[-1] != self.num_filters:
+                raise ParameterError(
+                    f"TriangularFilterBank: synthesis expects {self.num_filters} bands in the "
+                    f"last dim, got shape {tuple(energy.shape)}"
+                )
+            return energy @ weights.T
+        if energy.shape[-1] != self.num_frequency_bins:
+            raise ParameterError(
+                f"TriangularFilterBank: analysis expects {self.num_frequency_bins} bins in the "
+                f"last dim, got shape {tuple(energy.shape)}"
+            )
+        return energy @ weights

@@ -1,0 +1,294 @@
+r"""Filter processors: biquads (direct, pole-zero, state-variable, RBJ cookbook) and FIR.
+
+Each recursive filter applies one cascade per node, shared by all input channels, through
+:class:`grafx.processors.core.iir.IIRFilter`; every constructor accepts its keyword arguments
+(``backend="fsm" | "lfilter" | "ssm"``, ``fsm_fir_len``, ``flashfftconv``, ``fsm_max_input_len``,
+``fsm_regularization``). Parameters are unconstrained (see
+:mod:`grafx.processors.functional.filter` for the activations) and no value makes a filter
+unstable.
+
+Differences from the original library, on purpose: :class:`LowPassFilter` has the cookbook
+polarity (the original negated it); :class:`PoleZeroFilter` works (the original lacked the
+channel dimension and used the unsquashed pole radius); :class:`FIRFilter` can be constructed;
+``BiquadFilter(normalized=True)`` is defined as documented in its docstring.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from grafx.errors import ConfigError
+from grafx.processors.core.convolution import convolve
+from grafx.processors.core.iir import IIRFilter
+from grafx.processors.core.midside import (
+    apply_processor_channel,
+    check_processor_channel,
+    num_processor_channels,
+)
+from grafx.processors.core.utils import normalize_impulse
+from grafx.processors.core.validation import check_parameters
+from grafx.processors.functional.filter import (
+    biquad_from_raw,
+    pole_zero_biquad,
+    rbj_biquad,
+    svf_biquad,
+)
+
+BACKEND_KWARGS = (
+    "backend",
+    "fsm_fir_len",
+    "flashfftconv",
+    "fsm_max_input_len",
+    "fsm_regularization",
+)
+
+
+def make_iir_filter(owner: str, backend_kwargs: dict[str, Any]) -> IIRFilter:
+    """Build the :class:`IIRFilter` of a processor, naming it if a keyword is unknown."""
+    unknown = sorted(set(backend_kwargs) - set(BACKEND_KWARGS))
+    if unknown:
+        raise ConfigError(
+            f"{owner}: unknown keyword(s) {unknown}; backend keywords are {BACKEND_KWARGS}"
+        )
+    try:
+        return IIRFilter(**backend_kwargs)
+    except ConfigError as error:
+        raise ConfigError(f"{owner}: {error}") from None
+
+
+class _BiquadCascade(nn.Module):
+    """Shared plumbing: an :class:`IIRFilter` and the per-node filtering call."""
+
+    def __init__(self, num_filters: int, backend_kwargs: dict[str, Any]):
+        super().__init__()
+        if int(num_filters) < 1:
+            raise ConfigError(f"{type(self).__name__}: num_filters must be >= 1, got {num_filters}")
+        self.num_filters = int(num_filters)
+        self.iir = make_iir_filter(type(self).__name__, backend_kwargs)
+
+    def _check(self, input_signals: Tensor, parameters: dict[str, Any]) -> None:
+        check_parameters(
+            type(self).__name__, input_signals.shape[0], parameters, self.parameter_size()
+        )
+
+    def _filter(self, input_signals: Tensor, Bs: Tensor, As: Tensor) -> Tensor:
+        """``Bs, As (B, K, 3)`` shared by every channel of ``input_signals (B, C, L)``."""
+        return self.iir(input_signals, Bs.unsqueeze(1), As.unsqueeze(1))
+
+
+class BiquadFilter(_BiquadCascade):
+    r"""Cascade of ``num_filters`` direct-form biquads with free coefficients.
+
+    :math:`b = B_s + [1, 0, 0]` (zero parameters give the identity),
+    :math:`a_1 = 2\tanh\tilde A_1`, :math:`a_2 = ((2 - |a_1|)\tanh\tilde A_2 + |a_1|)/2`.
+
+    ``normalized``: as documented in the original, ``normalized=False`` is the normalised
+    five-coefficient biquad (:math:`a_0 = 1`). ``normalized=True`` keeps the original's extra
+    parameter ``A0`` (so parameter dictionaries stay compatible) as an explicit leading
+    coefficient :math:`a_0 = e^{A_0}` by which the section is normalised, i.e. an output gain
+    :math:`e^{-A_0}` per section; zero init gives the same filter as ``normalized=False``. (The
+    original multiplied the denominator by the raw ``A0``, which is infinite gain at zero init.)
+
+    Args:
+        num_filters: number of sections ``K``.
+        normalized: add the ``A0`` parameter as above.
+        **backend_kwargs: :class:`IIRFilter` arguments.
+    """
+
+    def __init__(self, num_filters: int = 1, normalized: bool = False, **backend_kwargs):
+        super().__init__(num_filters, backend_kwargs)
+        self.normalized = normalized
+
+    def forward(
+        self,
+        input_signals: Tensor,
+        Bs: Tensor,
+        A1_pre: Tensor,
+        A2_pre: Tensor,
+        A0: Tensor | None = None,
+    ) -> Tensor:
+        """Filter ``(B, C, L)`` with ``Bs (B, K, 3)``, ``A1_pre, A2_pre[, A0] (B, K)``."""
+        params = {"Bs": Bs, "A1_pre": A1_pre, "A2_pre": A2_pre, "A0": A0}
+        self._check(input_signals, params)
+        return self._filter(input_signals, *biquad_from_raw(Bs, A1_pre, A2_pre, A0))
+
+    def parameter_size(self) -> dict[str, Any]:
+        size: dict[str, Any] = {
+            "Bs": (self.num_filters, 3),
+            "A1_pre": self.num_filters,
+            "A2_pre": self.num_filters,
+        }
+        if self.normalized:
+            size["A0"] = self.num_filters
+        return size
+
+
+class PoleZeroFilter(_BiquadCascade):
+    r"""Cascade of biquads given by conjugate pole and zero pairs, times a gain.
+
+    :math:`y = e^{\ell} \prod_k \frac{(1 - q_k z^{-1})(1 - \bar q_k z^{-1})}
+    {(1 - \tilde p_k z^{-1})(1 - \bar{\tilde p}_k z^{-1})}` with poles squashed into the unit
+    disk (see :func:`grafx.processors.functional.filter.pole_zero_biquad`).
+    """
+
+    def __init__(self, num_filters: int = 1, **backend_kwargs):
+        super().__init__(num_filters, backend_kwargs)
+
+    def forward(
+        self, input_signals: Tensor, log_gain: Tensor, poles: Tensor, zeros: Tensor
+    ) -> Tensor:
+        """Filter ``(B, C, L)``; ``log_gain (B, 1)``, ``poles, zeros (B, K, 2)``."""
+        self._check(input_signals, {"log_gain": log_gain, "poles": poles, "zeros": zeros})
+        Bs, As = pole_zero_biquad(poles, zeros)
+        return self._filter(input_signals, Bs, As) * log_gain.exp()[:, :, None]
+
+    def parameter_size(self) -> dict[str, Any]:
+        return {"log_gain": 1, "poles": (self.num_filters, 2), "zeros": (self.num_filters, 2)}
+
+
+class StateVariableFilter(_BiquadCascade):
+    """Cascade of state-variable filters; see :func:`~grafx.processors.functional.filter.svf_biquad`.
+
+    With zero mixing coefficients (``c_hp = c_bp = c_lp = 0``) the output is silence.
+    """
+
+    def __init__(self, num_filters: int = 1, **backend_kwargs):
+        super().__init__(num_filters, backend_kwargs)
+
+    def forward(
+        self,
+        input_signals: Tensor,
+        twoR: Tensor,
+        G: Tensor,
+        c_hp: Tensor,
+        c_bp: Tensor,
+        c_lp: Tensor,
+    ) -> Tensor:
+        """Filter ``(B, C, L)``; each parameter ``(B, K)``."""
+        params = {"twoR": twoR, "G": G, "c_hp": c_hp, "c_bp": c_bp, "c_lp": c_lp}
+        self._check(input_signals, params)
+        return self._filter(input_signals, *svf_biquad(twoR, G, c_hp, c_bp, c_lp))
+
+    def parameter_size(self) -> dict[str, Any]:
+        return dict.fromkeys(("twoR", "G", "c_hp", "c_bp", "c_lp"), self.num_filters)
+
+
+class _RBJSecondOrder(_BiquadCascade):
+    """One RBJ biquad per node with parameters ``w0`` and ``q_inv`` of size 1."""
+
+    kind = ""
+
+    def __init__(self, **backend_kwargs):
+        super().__init__(1, backend_kwargs)
+
+    def forward(self, input_signals: Tensor, w0: Tensor, q_inv: Tensor) -> Tensor:
+        """Filter ``(B, C, L)``; ``w0, q_inv (B, 1)``."""
+        self._check(input_signals, {"w0": w0, "q_inv": q_inv})
+        return self._filter(input_signals, *rbj_biquad(self.kind, w0, q_inv))
+
+    def parameter_size(self) -> dict[str, Any]:
+        return {"w0": 1, "q_inv": 1}
+
+
+class LowPassFilter(_RBJSecondOrder):
+    r"""RBJ low-pass: :math:`b = [(1-\cos\omega_0)/2,\ 1-\cos\omega_0,\ (1-\cos\omega_0)/2]`,
+    :math:`a = [1+\alpha, -2\cos\omega_0, 1-\alpha]`. DC gain is +1 (the original's was -1)."""
+
+    kind = "lowpass"
+
+
+class HighPassFilter(_RBJSecondOrder):
+    r"""RBJ high-pass: :math:`b = [(1+\cos\omega_0)/2,\ -(1+\cos\omega_0),\ (1+\cos\omega_0)/2]`."""
+
+    kind = "highpass"
+
+
+class BandPassFilter(_RBJSecondOrder):
+    r"""RBJ band-pass with 0 dB peak: :math:`b = [\alpha, 0, -\alpha]`."""
+
+    kind = "bandpass"
+
+
+class BandRejectFilter(_RBJSecondOrder):
+    r"""RBJ notch: :math:`b = [1, -2\cos\omega_0, 1]`."""
+
+    kind = "bandreject"
+
+
+class AllPassFilter(_RBJSecondOrder):
+    r"""RBJ all-pass: :math:`b = [a_2, a_1, a_0]`, magnitude 1 at every frequency."""
+
+    kind = "allpass"
+
+
+class _RBJGainFilter(_BiquadCascade):
+    """A cascade of ``num_filters`` RBJ biquads with ``w0``, ``q_inv``, ``log_gain`` of size K."""
+
+    kind = ""
+
+    def __init__(self, num_filters: int = 1, **backend_kwargs):
+        super().__init__(num_filters, backend_kwargs)
+
+    def forward(self, input_signals: Tensor, w0: Tensor, q_inv: Tensor, log_gain: Tensor) -> Tensor:
+        """Filter ``(B, C, L)``; ``w0, q_inv, log_gain (B, K)``."""
+        self._check(input_signals, {"w0": w0, "q_inv": q_inv, "log_gain": log_gain})
+        return self._filter(input_signals, *rbj_biquad(self.kind, w0, q_inv, log_gain))
+
+    def parameter_size(self) -> dict[str, Any]:
+        return dict.fromkeys(("w0", "q_inv", "log_gain"), self.num_filters)
+
+
+class PeakingFilter(_RBJGainFilter):
+    r"""RBJ peaking EQ cascade; gain at the centre is :math:`A^2 = e^{2\ell}`."""
+
+    kind = "peaking"
+
+
+class LowShelf(_RBJGainFilter):
+    r"""RBJ low shelf cascade; DC gain :math:`A^2 = e^{2\ell}`."""
+
+    kind = "lowshelf"
+
+
+class HighShelf(_RBJGainFilter):
+    r"""RBJ high shelf cascade; Nyquist gain :math:`A^2 = e^{2\ell}`."""
+
+    kind = "highshelf"
+
+
+class FIRFilter(nn.Module):
+    r"""Free FIR filter per node: :math:`h = \tanh(\theta)`, energy-normalised, causal.
+
+    The taps are normalised to unit energy (averaged over the filter channels) by
+    :func:`grafx.processors.core.utils.normalize_impulse`; all-zero taps give silence.
+
+    Args:
+        fir_len: number of taps ``N``.
+        processor_channel: ``"mono"``, ``"stereo"`` or ``"midside"`` (1, 2 or 2 filters).
+        **backend_kwargs: accepted for compatibility (``flashfftconv``, ``max_input_len``, ...)
+            and ignored; convolution is grafx's exact FFT/direct path.
+    """
+
+    def __init__(self, fir_len: int = 1023, processor_channel: str = "mono", **backend_kwargs):
+        super().__init__()
+        if int(fir_len) < 1:
+            raise ConfigError(f"FIRFilter: fir_len must be positive, got {fir_len}")
+        self.fir_len = int(fir_len)
+        self.processor_channel = check_processor_channel(processor_channel, "FIRFilter")
+        self.num_channels = num_processor_channels(processor_channel)
+
+    def forward(self, input_signals: Tensor, fir: Tensor) -> Tensor:
+        """Filter ``(B, C, L)`` with ``fir (B, C_f, N)``; stereo modes give ``(B, 2, L)``."""
+        check_parameters("FIRFilter", input_signals.shape[0], {"fir": fir}, self.parameter_size())
+        taps = normalize_impulse(fir.tanh())
+        return apply_processor_channel(
+            input_signals,
+            self.processor_channel,
+            lambda x: convolve(x, taps, mode="causal"),
+            "FIRFilter",
+        )
+
+    def parameter_size(self) -> dict[str, Any]:
+        return {"fir": (self.num_channels, self.fir_len)}
