@@ -289,7 +289,8 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     for step in steps[1:]:
         node_type = step.node_type
         inputs = [_gather(outputs, read, dim, node_type) for read in step.reads]
-        processor = processors[node_type] if node_type in processors else None
+        # nn.ModuleDict has no .get()
+        processor = processors[node_type] if node_type in processors else None  # noqa: SIM401
         if processor is None:
             if len(inputs) != 1:
                 raise RenderError(f"type {node_type!r} has no processor")
