@@ -1,0 +1,248 @@
+r"""Containers: processors built from other processors (dry/wet, chains, mixes, regularisers).
+
+Their ``parameter_size()`` nests the inner processors' sizes, so
+:func:`grafx.utils.create_empty_parameters` builds nested parameter dicts for them, and their
+``forward`` takes the matching nested dicts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from grafx.errors import ConfigError, ParameterError
+from grafx.processors.core.utils import rms_difference
+from grafx.processors.core.validation import check_parameters
+
+__all__ = [
+    "DryWet",
+    "SerialChain",
+    "ParallelMix",
+    "GainStagingRegularization",
+    "mix_from_drywet_weight",
+    "drywet_weight_from_mix",
+]
+
+_PARALLEL_ACTIVATIONS = ("softmax", "softplus")
+
+
+def mix_from_drywet_weight(drywet_weight: Tensor) -> Tensor:
+    r"""Wet proportion :math:`w = \sigma(\omega)` from the unconstrained ``drywet_weight``."""
+    return torch.sigmoid(drywet_weight)
+
+
+def drywet_weight_from_mix(mix: Tensor | float) -> Tensor:
+    r"""Inverse of :func:`mix_from_drywet_weight`: :math:`\omega = \log(w / (1 - w))`.
+
+    ``mix = 0`` and ``1`` give :math:`\mp\infty`, which the sigmoid maps back to exactly 0 and 1.
+    """
+    return torch.logit(torch.as_tensor(mix))
+
+
+def _split_output(output: Any) -> tuple[Tensor, dict | None]:
+    if isinstance(output, tuple):
+        return output[0], output[1]
+    return output, None
+
+
+def _as_dict(value: Any) -> dict:
+    """A plain dict view of a parameter mapping (``dict``, ``nn.ParameterDict``, ...)."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping) or hasattr(value, "items"):
+        return dict(value.items())
+    raise ParameterError(f"expected a dict of parameters, got {type(value).__name__}")
+
+
+def _nested_size(processor: nn.Module) -> dict[str, Any]:
+    return dict(processor.parameter_size())
+
+
+class DryWet(nn.Module):
+    r"""Blend a processor's output with its input.
+
+    .. math:: y = w\, f(u) + (1 - w)\, u, \qquad w = \sigma(\omega)
+
+    where :math:`\omega` is ``drywet_weight``. The form is exact at the ends:
+    ``drywet_weight = -inf`` returns the input unchanged and ``+inf`` returns :math:`f(u)`
+    exactly (see :func:`drywet_weight_from_mix`); zero gives an equal blend.
+
+    Difference from the original (bug fixed): the original's docstring promised the sigmoid but
+    its code used ``drywet_weight`` raw (unbounded, so it could amplify or invert); grafx applies
+    the sigmoid, so the parameter is unconstrained like every other.
+
+    Args:
+        processor: the wrapped processor :math:`f`; its output must broadcast with the input.
+        external_param: when ``True`` (the default) ``drywet_weight`` is not part of
+            ``parameter_size()`` and must be given to ``forward`` (e.g. through the render's
+            ``common_parameters``); it may be a scalar, ``(1,)``, ``(B,)`` or ``(B, 1)``. When
+            ``False`` it is a per-node parameter of shape ``(1,)``.
+    """
+
+    def __init__(self, processor: nn.Module, external_param: bool = True):
+        super().__init__()
+        self.processor = processor
+        self.external_param = bool(external_param)
+
+    def forward(
+        self, input_signals: Tensor, drywet_weight: Tensor, **processor_kwargs: Any
+    ) -> Tensor | tuple[Tensor, dict]:
+        """``input_signals (B, C, L)``; returns ``(B, C', L)`` (with the processor's extras)."""
+        batch = input_signals.shape[0]
+        name = type(self).__name__
+        if not self.external_param:
+            check_parameters(name, batch, {"drywet_weight": drywet_weight}, {"drywet_weight": (1,)})
+        if not isinstance(drywet_weight, Tensor):
+            raise ParameterError(f"{name}: drywet_weight must be a tensor")
+        if drywet_weight.numel() not in (1, batch):
+            raise ParameterError(
+                f"{name}: drywet_weight has shape {tuple(drywet_weight.shape)}; "
+                f"expected one value or one per node ({batch})"
+            )
+        wet, extras = _split_output(self.processor(input_signals, **processor_kwargs))
+        mix = mix_from_drywet_weight(drywet_weight).reshape(-1, 1, 1).to(wet.dtype)
+        output = mix * wet + (1 - mix) * input_signals
+        return output if extras is None else (output, extras)
+
+    def parameter_size(self) -> dict[str, Any]:
+        size = _nested_size(self.processor)
+        if not self.external_param:
+            size["drywet_weight"] = (1,)
+        return size
+
+
+class SerialChain(nn.Module):
+    r"""Processors applied one after another, in the order of the dict.
+
+    ``forward(u, **params)`` takes one parameter dict per member, under the member's name, and
+    returns ``(y, extras)`` where ``extras[name]`` holds the extras of the members that return
+    them.
+
+    Args:
+        processors: ``{name: processor}``.
+    """
+
+    def __init__(self, processors: Mapping[str, nn.Module]):
+        super().__init__()
+        if not processors:
+            raise ConfigError("SerialChain: needs at least one processor")
+        self.processors = nn.ModuleDict(dict(processors))
+
+    def forward(self, input_signals: Tensor, **processor_kwargs: Any) -> tuple[Tensor, dict]:
+        """``input_signals (B, C, L)``; ``processor_kwargs[name]`` = that member's parameters."""
+        check_parameters(
+            type(self).__name__,
+            input_signals.shape[0],
+            {k: _as_dict(v) for k, v in processor_kwargs.items()},
+            self.parameter_size(),
+        )
+        signals, all_extras = input_signals, {}
+        for name, processor in self.processors.items():
+            signals, extras = _split_output(
+                processor(signals, **_as_dict(processor_kwargs.get(name)))
+            )
+            if extras is not None:
+                all_extras[name] = extras
+        return signals, all_extras
+
+    def parameter_size(self) -> dict[str, Any]:
+        return {name: _nested_size(p) for name, p in self.processors.items()}
+
+
+class ParallelMix(nn.Module):
+    r"""Weighted sum of processors run in parallel on the same input.
+
+    .. math:: y = \sum_k w_k\, f_k(u)
+
+    with :math:`w = \mathrm{softmax}(\tilde w)` (``"softmax"``) or
+    :math:`w_k = \mathrm{softplus}(\tilde w_k) / (K \ln 2)` (``"softplus"``, so zero gives
+    :math:`1/K` each), :math:`\tilde w` = ``parallel_weights`` ``(K,)``. Returns
+    ``(y, extras)`` with the members' extras under their names.
+
+    Args:
+        processors: ``{name: processor}``; outputs must have equal shapes.
+        activation: ``"softmax"`` or ``"softplus"``.
+    """
+
+    def __init__(self, processors: Mapping[str, nn.Module], activation: str = "softmax"):
+        super().__init__()
+        if not processors:
+            raise ConfigError("ParallelMix: needs at least one processor")
+        if activation not in _PARALLEL_ACTIVATIONS:
+            raise ConfigError(
+                f"ParallelMix: unknown activation {activation!r}; use one of {_PARALLEL_ACTIVATIONS}"
+            )
+        self.processors = nn.ModuleDict(dict(processors))
+        self.activation = activation
+
+    def mix_weights(self, parallel_weights: Tensor) -> Tensor:
+        """Mixing weights ``(B, K)`` from ``parallel_weights (B, K)``."""
+        if self.activation == "softmax":
+            return torch.softmax(parallel_weights, dim=-1)
+        return F.softplus(parallel_weights) / (len(self.processors) * math.log(2))
+
+    def forward(
+        self, input_signals: Tensor, parallel_weights: Tensor, **processor_kwargs: Any
+    ) -> tuple[Tensor, dict]:
+        """``input_signals (B, C, L)``, ``parallel_weights (B, K)``, members' dicts by name."""
+        check_parameters(
+            type(self).__name__,
+            input_signals.shape[0],
+            {
+                "parallel_weights": parallel_weights,
+                **{k: _as_dict(v) for k, v in processor_kwargs.items()},
+            },
+            self.parameter_size(),
+        )
+        weights = self.mix_weights(parallel_weights)
+        output, all_extras = None, {}
+        for k, (name, processor) in enumerate(self.processors.items()):
+            signals, extras = _split_output(
+                processor(input_signals, **_as_dict(processor_kwargs.get(name)))
+            )
+            term = weights[:, k, None, None] * signals
+            output = term if output is None else output + term
+            if extras is not None:
+                all_extras[name] = extras
+        return output, all_extras
+
+    def parameter_size(self) -> dict[str, Any]:
+        size: dict[str, Any] = {name: _nested_size(p) for name, p in self.processors.items()}
+        size["parallel_weights"] = (len(self.processors),)
+        return size
+
+
+class GainStagingRegularization(nn.Module):
+    r"""Run a processor and report how much it changes the level, as a regulariser.
+
+    Adds ``extras[key] =`` :func:`~grafx.processors.core.utils.rms_difference` of input and
+    output (summed over the batch) to the processor's extras, and returns ``(y, extras)``.
+
+    Args:
+        processor: the wrapped processor.
+        key: name of the regulariser in the extras; it must not clash with the processor's own.
+    """
+
+    def __init__(self, processor: nn.Module, key: str = "gain_reg"):
+        super().__init__()
+        self.processor = processor
+        self.key = key
+
+    def forward(self, input_signals: Tensor, **processor_kwargs: Any) -> tuple[Tensor, dict]:
+        output, extras = _split_output(self.processor(input_signals, **processor_kwargs))
+        extras = dict(extras or {})
+        if self.key in extras:
+            raise ConfigError(
+                f"GainStagingRegularization: the wrapped {type(self.processor).__name__} already "
+                f"returns an extra named {self.key!r}; choose another key"
+            )
+        extras[self.key] = rms_difference(input_signals, output)
+        return output, extras
+
+    def parameter_size(self) -> dict[str, Any]:
+        return _nested_size(self.processor)

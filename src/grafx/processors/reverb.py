@@ -1,0 +1,393 @@
+r"""Noise-based reverbs: STFT-masked noise and filtered-noise shaping (graph nodes).
+
+Both output the *wet* signal only, with an energy-normalised impulse response (IR), so the
+overall level is not a parameter: wrap them in :class:`~grafx.processors.container.DryWet` or
+follow them with a gain. Noise is reproducible: each class takes a ``seed`` (default 0) or a
+``generator``, and the default noise is drawn once at construction and kept as a buffer, so a fit
+sees the same reverb at every step.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor, nn
+
+from grafx.errors import ConfigError
+from grafx.processors.core.midside import check_processor_channel
+from grafx.processors.core.noise import filtered_noise, make_generator, uniform_noise
+from grafx.processors.core.validation import check_parameters
+from grafx.processors.functional.reverb import (
+    REVERB_CHANNELS,
+    apply_normalized_ir,
+    filtered_noise_shaping_ir,
+    stft_masked_noise_ir,
+)
+
+__all__ = ["STFTMaskedNoiseReverb", "FilteredNoiseShapingReverb", "MidSideFilteredNoiseReverb"]
+
+_NOISE_RANDOMNESS = ("pseudo-random", "fixed")
+_WARNED: set[str] = set()
+
+
+class STFTMaskedNoiseReverb(nn.Module):
+    r"""Reverb whose IR is noise shaped by a decaying time-frequency magnitude mask.
+
+    Two uniform noises in :math:`[-1, 1)` (mid and side, or left and right) are analysed with a
+    periodic Hann STFT (``center=True``). Each bin :math:`k` of channel :math:`c` is scaled by
+
+    .. math::
+        |H_c[k, m]| = \exp\!\big((H^0_c[k] - \mathrm{softplus}(H^\Delta_c[k])\, m + G_c[m]) / 8\big)
+
+    at frame :math:`m` (the division by 8 is the original's scaling, kept so that zero
+    parameters give a decay of about 0.35 s at 44.1 kHz), and the inverse STFT gives an IR of
+    ``ir_len`` samples. The IR is normalised to unit energy and convolved with the input (exact FFT
+    convolution of a fast length). See
+    :func:`grafx.processors.functional.reverb.stft_masked_noise_ir`.
+
+    Channel modes (``processor_channel``): ``"pseudo_midside"`` (default; the two IRs are mid and
+    side, converted to left/right), ``"stereo"``, ``"midside"`` (the input is filtered in M/S) and
+    ``"mono"`` (one IR for every channel).
+
+    Differences from the original (bugs fixed): ``"mono"`` filters every channel with one IR and
+    keeps the input's channel count (the original returned stereo), so its parameters are
+    ``(1, F)`` in that mode; an unknown ``processor_channel`` raises :class:`ConfigError` at
+    construction (the original failed at the first forward); the noise is seeded.
+
+    Args:
+        ir_len: IR length ``N`` in samples.
+        processor_channel: ``"pseudo_midside"``, ``"stereo"``, ``"midside"`` or ``"mono"``.
+        n_fft: STFT size; ``F = n_fft // 2 + 1`` bins.
+        hop_length: STFT hop; ``M = 1 + ir_len // hop_length`` frames.
+        fixed_noise: keep one noise (drawn at construction) for every call; otherwise draw fresh
+            noise per call and per node from the module's generator.
+        gain_envelope: add a per-frame log-gain ``gain_env_log_magnitude`` ``(C, M)``.
+        flashfftconv: accepted for compatibility; the exact FFT path is always used.
+        max_input_len: accepted for compatibility.
+        seed: seed of the noise generator (``None``: seeded by the operating system).
+        generator: a ``torch.Generator`` to draw from instead of ``seed``.
+    """
+
+    def __init__(
+        self,
+        ir_len: int = 60000,
+        processor_channel: str = "pseudo_midside",
+        n_fft: int = 384,
+        hop_length: int = 192,
+        fixed_noise: bool = True,
+        gain_envelope: bool = False,
+        flashfftconv: bool = True,
+        max_input_len: int = 2**17,
+        seed: int | None = 0,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        name = type(self).__name__
+        self.processor_channel = check_processor_channel(processor_channel, name, REVERB_CHANNELS)
+        if ir_len < 1 or n_fft < 2 or hop_length < 1:
+            raise ConfigError(
+                f"{name}: ir_len, n_fft and hop_length must be positive (n_fft >= 2), got "
+                f"{ir_len}, {n_fft}, {hop_length}"
+            )
+        self.ir_len = int(ir_len)
+        self.n_fft = int(n_fft)
+        self.hop_length = int(hop_length)
+        self.fixed_noise = bool(fixed_noise)
+        self.gain_envelope = bool(gain_envelope)
+        self.max_input_len = max_input_len
+        self.num_channels = 1 if processor_channel == "mono" else 2
+        self.num_bins = self.n_fft // 2 + 1
+        self.num_frames = 1 + self.ir_len // self.hop_length
+        self.generator = make_generator(seed, generator)
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        noise = uniform_noise((self.num_channels, self.ir_len), self.generator, torch.float64)
+        self.register_buffer("noise", noise if self.fixed_noise else noise[:0], persistent=False)
+        self._stft_cache: dict = {}
+
+    def _stft(self, noise: Tensor) -> Tensor:
+        window = self.window.to(dtype=noise.dtype, device=noise.device)
+        lead = noise.shape[:-1]
+        spec = torch.stft(
+            noise.reshape(-1, noise.shape[-1]),
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            window=window,
+            center=True,
+            return_complex=True,
+        )
+        return spec.reshape(*lead, *spec.shape[-2:])
+
+    def noise_stft(self, batch_size: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """STFT of the noise: the cached fixed one ``(C, F, M)``, or fresh ``(B, C, F, M)``."""
+        if not self.fixed_noise:
+            noise = uniform_noise(
+                (batch_size, self.num_channels, self.ir_len), self.generator, dtype, device
+            )
+            return self._stft(noise)
+        key = (dtype, str(device), self.noise.data_ptr())
+        if key not in self._stft_cache:
+            self._stft_cache = {key: self._stft(self.noise.to(dtype=dtype, device=device))}
+        return self._stft_cache[key]
+
+    def impulse_response(
+        self,
+        init_log_magnitude: Tensor,
+        delta_log_magnitude: Tensor,
+        gain_env_log_magnitude: Tensor | None = None,
+    ) -> Tensor:
+        """The raw (not normalised) IRs, ``(B, C, ir_len)``, before any mid/side conversion."""
+        noise_stft = self.noise_stft(
+            init_log_magnitude.shape[0], init_log_magnitude.dtype, init_log_magnitude.device
+        )
+        return stft_masked_noise_ir(
+            noise_stft,
+            init_log_magnitude,
+            delta_log_magnitude,
+            self.window.to(dtype=init_log_magnitude.dtype, device=init_log_magnitude.device),
+            self.n_fft,
+            self.hop_length,
+            self.ir_len,
+            gain_env_log_magnitude,
+        )
+
+    def forward(
+        self,
+        input_signals: Tensor,
+        init_log_magnitude: Tensor,
+        delta_log_magnitude: Tensor,
+        gain_env_log_magnitude: Tensor | None = None,
+    ) -> Tensor:
+        """Reverberate ``input_signals (B, C, L)``; parameters ``(B, *parameter_size()[k])``.
+
+        Returns:
+            The wet signal, ``(B, C', L)``: ``C' = C`` for ``"mono"``/``"midside"``, else 2.
+        """
+        params = {
+            "init_log_magnitude": init_log_magnitude,
+            "delta_log_magnitude": delta_log_magnitude,
+            "gain_env_log_magnitude": gain_env_log_magnitude,
+        }
+        check_parameters(type(self).__name__, input_signals.shape[0], params, self.parameter_size())
+        ir = self.impulse_response(init_log_magnitude, delta_log_magnitude, gain_env_log_magnitude)
+        return apply_normalized_ir(input_signals, ir, self.processor_channel, type(self).__name__)
+
+    def parameter_size(self) -> dict[str, tuple[int, ...]]:
+        size = {
+            "init_log_magnitude": (self.num_channels, self.num_bins),
+            "delta_log_magnitude": (self.num_channels, self.num_bins),
+        }
+        if self.gain_envelope:
+            size["gain_env_log_magnitude"] = (self.num_channels, self.num_frames)
+        return size
+
+
+class MidSideFilteredNoiseReverb(STFTMaskedNoiseReverb):
+    """Deprecated name of ``STFTMaskedNoiseReverb(processor_channel="pseudo_midside")``.
+
+    Kept for code written for grafx 0.5 (the seed documentation uses it): same parameters
+    (``init_log_magnitude`` and ``delta_log_magnitude``, ``(2, 193)`` by default) and the same
+    output. Warns once per process with a :class:`DeprecationWarning`.
+    """
+
+    def __init__(
+        self,
+        ir_len: int = 60000,
+        n_fft: int = 384,
+        hop_length: int = 192,
+        fixed_noise: bool = True,
+        gain_envelope: bool = False,
+        flashfftconv: bool = True,
+        max_input_len: int = 2**17,
+        seed: int | None = 0,
+        generator: torch.Generator | None = None,
+    ):
+        _warn_deprecated_once(
+            "MidSideFilteredNoiseReverb",
+            'STFTMaskedNoiseReverb(processor_channel="pseudo_midside")',
+        )
+        super().__init__(
+            ir_len=ir_len,
+            processor_channel="pseudo_midside",
+            n_fft=n_fft,
+            hop_length=hop_length,
+            fixed_noise=fixed_noise,
+            gain_envelope=gain_envelope,
+            flashfftconv=flashfftconv,
+            max_input_len=max_input_len,
+            seed=seed,
+            generator=generator,
+        )
+
+
+class FilteredNoiseShapingReverb(nn.Module):
+    r"""Reverb whose IR is band-split noise with an exponential decay and a gain per band.
+
+    .. math::
+        h_c[n] = \sum_{k} e^{g_{c,k}}\, e^{n r_{c,k}}\, \nu_{c,k}[n], \qquad
+        r_{c,k} = r_{\min} + \sigma(\ell_{c,k})\,(r_{\max} - r_{\min})
+
+    where :math:`\nu_{c,k}` is uniform noise split into ``num_bands`` bands by Butterworth
+    crossovers spaced on ``scale`` between ``f_min`` and ``f_max``, and :math:`r_t` is the
+    per-sample log-amplitude slope that drops 60 dB in :math:`t` ms (:math:`r_{\min}` for
+    ``min_decay_ms``, :math:`r_{\max}` for ``max_decay_ms``). With ``use_fade_in`` a faster
+    decaying copy weighted by :math:`\sigma(z)` is subtracted, giving a fade-in. The IR is
+    normalised to unit energy and convolved with the input. See
+    :func:`grafx.processors.functional.reverb.filtered_noise_shaping_ir`.
+
+    Noise: ``"pseudo-random"`` (default) keeps a band-split noise of ``5 * ir_len`` samples and
+    takes a random crop of ``ir_len`` per call (the same crop for the whole batch) from the
+    module's seeded generator, so the sequence of crops is reproducible; ``"fixed"`` keeps one
+    noise of ``ir_len`` samples, the same at every call.
+
+    Differences from the original (bugs fixed): ``log_gain`` is a natural-log gain,
+    :math:`e^{g}` (the original multiplied by it linearly, so it could flip polarity);
+    ``"pseudo_midside"`` works (the original's constructor crashed on it); the noise is seeded.
+
+    Args:
+        ir_len: IR length ``N``.
+        num_bands: number of bands ``K``.
+        processor_channel: ``"midside"`` (default, stereo input), ``"stereo"``,
+            ``"pseudo_midside"`` or ``"mono"``; ``C = 1`` for mono, else 2.
+        f_min, f_max: lowest and highest crossover frequency in Hz.
+        scale: crossover spacing, ``"log"`` or ``"linear"``.
+        sr: sample rate in Hz of the decay times and the crossovers.
+        zerophase: zero-phase (forward-backward) crossover filters.
+        order: Butterworth order of each crossover filter.
+        noise_randomness: ``"pseudo-random"`` or ``"fixed"``.
+        use_fade_in: add the ``log_fade_in`` and ``z_fade_in_gain`` parameters.
+        min_decay_ms, max_decay_ms: range of the 60 dB decay time of each band.
+        flashfftconv, max_input_len: accepted for compatibility.
+        seed: seed of the noise generator (``None``: seeded by the operating system).
+        generator: a ``torch.Generator`` to draw from instead of ``seed``.
+    """
+
+    def __init__(
+        self,
+        ir_len: int = 60000,
+        num_bands: int = 12,
+        processor_channel: str = "midside",
+        f_min: float = 31.5,
+        f_max: float = 15000,
+        scale: str = "log",
+        sr: int = 30000,
+        zerophase: bool = True,
+        order: int = 2,
+        noise_randomness: str = "pseudo-random",
+        use_fade_in: bool = False,
+        min_decay_ms: float = 50,
+        max_decay_ms: float = 2000,
+        flashfftconv: bool = True,
+        max_input_len: int = 2**17,
+        seed: int | None = 0,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        name = type(self).__name__
+        self.processor_channel = check_processor_channel(processor_channel, name, REVERB_CHANNELS)
+        if noise_randomness not in _NOISE_RANDOMNESS:
+            raise ConfigError(
+                f"{name}: unknown noise_randomness {noise_randomness!r}; "
+                f"use one of {_NOISE_RANDOMNESS}"
+            )
+        if not 0 < min_decay_ms <= max_decay_ms:
+            raise ConfigError(
+                f"{name}: need 0 < min_decay_ms <= max_decay_ms, got {min_decay_ms}, {max_decay_ms}"
+            )
+        self.ir_len = int(ir_len)
+        self.num_bands = int(num_bands)
+        self.num_channels = 1 if processor_channel == "mono" else 2
+        self.sr = sr
+        self.noise_randomness = noise_randomness
+        self.use_fade_in = bool(use_fade_in)
+        self.min_decay_ms = float(min_decay_ms)
+        self.max_decay_ms = float(max_decay_ms)
+        self.max_input_len = max_input_len
+        self.generator = make_generator(seed, generator)
+        noise_len = self.ir_len * (5 if noise_randomness == "pseudo-random" else 1)
+        noise = filtered_noise(
+            noise_len,
+            self.num_channels,
+            self.num_bands,
+            f_min,
+            f_max,
+            scale,
+            sr,
+            zerophase,
+            order,
+            generator=self.generator,
+        )
+        self.register_buffer("noise", noise.float(), persistent=False)
+
+    def noise_crop(self) -> Tensor:
+        """The band noise used by the next call, ``(C, K, ir_len)``."""
+        if self.noise_randomness == "fixed":
+            return self.noise
+        start = int(
+            torch.randint(0, self.noise.shape[-1] - self.ir_len + 1, (), generator=self.generator)
+        )
+        return self.noise[..., start : start + self.ir_len]
+
+    def impulse_response(
+        self,
+        log_decay: Tensor,
+        log_gain: Tensor,
+        log_fade_in: Tensor | None = None,
+        z_fade_in_gain: Tensor | None = None,
+        noise_bands: Tensor | None = None,
+    ) -> Tensor:
+        """The raw (not normalised) IRs, ``(B, C, ir_len)``, before any mid/side conversion."""
+        if noise_bands is None:
+            noise_bands = self.noise_crop()
+        return filtered_noise_shaping_ir(
+            noise_bands.to(dtype=log_decay.dtype, device=log_decay.device),
+            log_decay,
+            log_gain,
+            self.sr,
+            self.min_decay_ms,
+            self.max_decay_ms,
+            log_fade_in if self.use_fade_in else None,
+            z_fade_in_gain if self.use_fade_in else None,
+        )
+
+    def forward(
+        self,
+        input_signals: Tensor,
+        log_decay: Tensor,
+        log_gain: Tensor,
+        log_fade_in: Tensor | None = None,
+        z_fade_in_gain: Tensor | None = None,
+    ) -> Tensor:
+        """Reverberate ``input_signals (B, C, L)``; parameters ``(B, C, K)`` each.
+
+        Returns:
+            The wet signal, ``(B, C', L)``: ``C' = C`` for ``"mono"``/``"midside"``, else 2.
+        """
+        params = {
+            "log_decay": log_decay,
+            "log_gain": log_gain,
+            "log_fade_in": log_fade_in,
+            "z_fade_in_gain": z_fade_in_gain,
+        }
+        check_parameters(type(self).__name__, input_signals.shape[0], params, self.parameter_size())
+        ir = self.impulse_response(log_decay, log_gain, log_fade_in, z_fade_in_gain)
+        return apply_normalized_ir(input_signals, ir, self.processor_channel, type(self).__name__)
+
+    def parameter_size(self) -> dict[str, tuple[int, ...]]:
+        shape = (self.num_channels, self.num_bands)
+        size = {"log_decay": shape, "log_gain": shape}
+        if self.use_fade_in:
+            size["log_fade_in"] = shape
+            size["z_fade_in_gain"] = shape
+        return size
+
+
+def _warn_deprecated_once(old: str, new: str) -> None:
+    if old in _WARNED:
+        return
+    _WARNED.add(old)
+    warnings.warn(
+        f"{old} is deprecated and will be removed; use {new} instead.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
