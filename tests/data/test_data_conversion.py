@@ -172,3 +172,37 @@ def test_inverse_rejects_out_of_range_ports(mimo):
     G_t.edge_types[0, 0] = 5
     with pytest.raises(GraphError, match=r"uses outlet 5 of 'split' \['low', 'high'\]"):
         convert_to_graph(G_t)
+
+
+def test_relabel_keeps_row_order_and_identity(config):
+    G = docs_graph(config)
+    G_t = convert_to_tensor(G)
+    perm = torch.tensor([1, 5, 9, 2, 6, 10, 3, 7, 11, 4, 8, 12, 0])  # a render order
+    inverse = torch.argsort(perm)
+    reordered = G_t.copy(
+        node_types=G_t.node_types[perm],
+        node_ids=G_t.node_ids[perm],
+        edge_indices=inverse[G_t.edge_indices],
+        rendering_orders=torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4]),
+        rendering_order_method="beam",
+        type_sequence=["in", "eq", "compressor", "reverb", "out"],
+    )
+    H = convert_to_graph(reordered, relabel=True)
+    assert [H.nodes[n]["original_id"] for n in sorted(H)] == perm.tolist()
+    assert H.consecutive_ids and H.counter == 13
+    back = convert_to_tensor(H)
+    assert torch.equal(back.node_types, reordered.node_types)
+    assert torch.equal(back.node_ids, reordered.node_ids)
+    assert torch.equal(back.rendering_orders, reordered.rendering_orders)
+    assert sorted(map(tuple, back.edge_indices.T.tolist())) == sorted(
+        map(tuple, reordered.edge_indices.T.tolist())
+    )
+    assert back.type_sequence == reordered.type_sequence
+    assert back.parameter_row(6) == ("eq", 1)
+
+
+def test_inverse_rejects_unknown_type_index(config):
+    G_t = convert_to_tensor(docs_graph(config))
+    G_t.node_types[4] = 17
+    with pytest.raises(GraphError, match="row 4 has node type 17, not in the config"):
+        convert_to_graph(G_t)

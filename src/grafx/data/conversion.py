@@ -122,22 +122,28 @@ def _graph_offsets(G_t: GRAFXTensor, graph_ids: torch.Tensor) -> list[int]:
     return offsets
 
 
-def convert_to_graph(G_t: GRAFXTensor) -> GRAFX:
+def convert_to_graph(G_t: GRAFXTensor, relabel: bool = False) -> GRAFX:
     r"""Inverse of :func:`convert_to_tensor`: rebuild a :class:`~grafx.data.graph.GRAFX`.
 
-    Node ids come from ``node_ids`` (rows ``0..V-1`` when it is ``None``), so node 7 of the
-    original graph is node 7 again, even after the tensor was reordered for rendering. For a batched
-    tensor, graph ``g``'s node ``i`` gets id ``offset_g + i`` (the ids :func:`batch_grafx` gives)
-    and keeps ``graph_id``/``original_id`` attributes. Ports are restored from ``edge_types``
-    (the first port of each type when it is ``None``), render steps into the node attribute
-    ``rendering_order``. Node names and parameters are not part of the tensor form.
+    By default node ids come from ``node_ids`` (rows ``0..V-1`` when it is ``None``), so node 7 of
+    the original graph is node 7 again, even after the tensor was reordered for rendering. For a
+    batched tensor, graph ``g``'s node ``i`` gets id ``offset_g + i`` (the ids
+    :func:`~grafx.data.batch.batch_grafx` gives) and keeps ``graph_id``/``original_id``
+    attributes. With ``relabel=True`` node ids are the rows instead (so the row order, e.g. a render
+    order, is kept by :func:`convert_to_tensor`), and every node keeps its ``original_id``
+    attribute, from which :func:`convert_to_tensor` fills ``node_ids`` again.
+
+    Ports are restored from ``edge_types`` (the first port of each type when it is ``None``), render
+    steps go into the node attribute ``rendering_order``. Node names and parameters are not part
+    of the tensor form.
 
     Args:
         G_t: a tensor graph with a ``config``.
+        relabel: number the nodes by row instead of restoring their ids.
 
     Returns:
-        A new graph; converting it back gives the same tensors, up to row order when the tensor
-        was reordered.
+        A new graph. Converting it back gives the same tensors (rows sorted by id unless
+        ``relabel`` is set, in which case they are identical).
     """
     config = G_t.config
     if config is None:
@@ -146,21 +152,29 @@ def convert_to_graph(G_t: GRAFXTensor) -> GRAFX:
     node_ids = G_t.node_ids if G_t.node_ids is not None else torch.arange(num_nodes)
     node_ids = node_ids.tolist()
     graph_ids = G_t.graph_ids.tolist() if G_t.graph_ids is not None else None
-    if graph_ids is not None:
+    if relabel:
+        ids = list(range(num_nodes))
+    elif graph_ids is not None:
         offsets = _graph_offsets(G_t, G_t.graph_ids.cpu())
         ids = [offsets[g] + i for g, i in zip(graph_ids, node_ids, strict=True)]
     else:
         ids = node_ids
     if len(set(ids)) != num_nodes:
         raise GraphError("convert_to_graph: node_ids repeat, so nodes cannot be told apart")
+    type_indices = G_t.node_types.tolist()
+    for row, t in enumerate(type_indices):
+        if not 0 <= t < config.num_node_types:
+            raise GraphError(f"convert_to_graph: row {row} has node type {t}, not in the config")
 
     G = GRAFX(config=config, invalid_op=G_t.invalid_op)
-    types = [config.node_types[t] for t in G_t.node_types.tolist()]
+    types = [config.node_types[t] for t in type_indices]
     orders = G_t.rendering_orders.tolist() if G_t.rendering_orders is not None else None
     for row in sorted(range(num_nodes), key=ids.__getitem__):
         attrs = {"node_type": types[row], "parameters": None, "name": None}
         if graph_ids is not None:
-            attrs.update(graph_id=graph_ids[row], original_id=node_ids[row])
+            attrs["graph_id"] = graph_ids[row]
+        if graph_ids is not None or relabel:
+            attrs["original_id"] = node_ids[row]
         if orders is not None:
             attrs["rendering_order"] = orders[row]
         G.add_node(ids[row], **attrs)
@@ -182,6 +196,8 @@ def convert_to_graph(G_t: GRAFXTensor) -> GRAFX:
     counter = G_t.counter
     if isinstance(counter, list):
         G.counter = list(counter)
+    elif relabel:
+        G.counter = num_nodes
     else:
         G.counter = max(int(counter), max(ids, default=-1) + 1)
     G.batch = bool(G_t.batch)
@@ -189,5 +205,6 @@ def convert_to_graph(G_t: GRAFXTensor) -> GRAFX:
         isinstance(counter, list) or G.counter == num_nodes
     )
     G.rendering_order_method = G_t.rendering_order_method
-    G.type_sequence = G_t.type_sequence
+    type_sequence = G_t.type_sequence
+    G.type_sequence = list(type_sequence) if isinstance(type_sequence, list) else type_sequence
     return G
