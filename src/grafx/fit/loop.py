@@ -1,0 +1,293 @@
+r"""The fitting loop: gradient descent on a graph's parameters to match a target mix.
+
+Each step renders a random crop of the stems (plus a warm-up region before it, so that
+compressor envelopes and reverb tails have settled) and compares the crop of the output with
+the same crop of the target. Crops come from a generator seeded with ``(seed, step)``, so a run
+is reproducible and a resumed run takes exactly the steps an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from grafx.errors import AudioError, ConfigError, ParameterError
+from grafx.fit.checkpoint import flatten, load_checkpoint, save_checkpoint, unflatten
+from grafx.fit.render import GraphRenderer
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+@dataclass
+class FitConfig:
+    """Options of :func:`fit_parameters`.
+
+    Attributes:
+        steps: maximum number of optimisation steps.
+        lr: learning rate.
+        optimizer: ``"adam"`` or ``"adamw"``.
+        weight_decay: AdamW weight decay (pulls parameters towards their neutral 0).
+        crop_len: samples compared per step; ``None`` or longer than the audio uses it all.
+        warmup_len: samples rendered before each crop and discarded.
+        crops_per_step: crops rendered together (as a 4-D source batch) per step.
+        seed: seeds the crops and torch's global generator.
+        patience: stop when the smoothed loss has not improved by ``min_delta`` (relative) for
+            this many steps; ``None`` never stops early.
+        min_delta: relative improvement that resets the patience counter.
+        checkpoint: path (without extension) to checkpoint to; ``None`` for none.
+        checkpoint_every: steps between checkpoints (one is always written at the end).
+        resume: continue from ``checkpoint`` if it exists.
+        progress: show a ``tqdm`` progress bar with the loss.
+    """
+
+    steps: int = 300
+    lr: float = 0.02
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    crop_len: int | None = 2**15
+    warmup_len: int = 2**12
+    crops_per_step: int = 1
+    seed: int = 0
+    patience: int | None = None
+    min_delta: float = 1e-3
+    checkpoint: str | None = None
+    checkpoint_every: int = 50
+    resume: bool = True
+    progress: bool = True
+
+    def check(self) -> None:
+        """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+        checks = {
+            "steps": self.steps >= 0,
+            "lr": self.lr > 0,
+            "crop_len": self.crop_len is None or self.crop_len > 0,
+            "warmup_len": self.warmup_len >= 0,
+            "crops_per_step": self.crops_per_step >= 1,
+            "patience": self.patience is None or self.patience >= 1,
+            "checkpoint_every": self.checkpoint_every >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"fit option {name}={getattr(self, name)!r} is out of range")
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_parameters` returns.
+
+    Attributes:
+        parameters: fitted ``{type: nested dict of tensors}`` in the graph's node order.
+        history: loss of every step (including steps done before a resume).
+        steps: steps done in total.
+        stopped_early: True if ``patience`` ended the fit.
+        elapsed: seconds spent in this call.
+    """
+
+    parameters: dict[str, Any]
+    history: list[float] = field(default_factory=list)
+    steps: int = 0
+    stopped_early: bool = False
+    elapsed: float = 0.0
+
+
+def crop_bounds(
+    num_samples: int, crop_len: int | None, warmup_len: int, seed: int, step: int, count: int = 1
+) -> list[tuple[int, int, int]]:
+    """Crops for one step: ``(render_start, crop_start, crop_stop)`` per crop.
+
+    The crop start is uniform over the audio; the rendered region starts up to ``warmup_len``
+    samples earlier (less near the beginning).
+    """
+    if crop_len is None or crop_len >= num_samples:
+        return [(0, 0, num_samples)] * count
+    rng = np.random.default_rng([seed, step])
+    starts = rng.integers(0, num_samples - crop_len + 1, size=count)
+    return [(max(0, int(s) - warmup_len), int(s), int(s) + crop_len) for s in starts]
+
+
+def _check_audio(sources: Tensor, target: Tensor, num_sources: int) -> None:
+    if sources.ndim != 3:
+        raise AudioError(f"sources must be (K, C, L), got shape {tuple(sources.shape)}")
+    if sources.shape[0] != num_sources:
+        raise AudioError(
+            f"the graph has {num_sources} 'in' node(s) but {sources.shape[0]} source(s) were given"
+        )
+    if target.ndim != 2 or target.shape[-1] != sources.shape[-1]:
+        raise AudioError(
+            f"target must be (C, L) with L = {sources.shape[-1]} like the sources, "
+            f"got shape {tuple(target.shape)}"
+        )
+    for name, x in (("sources", sources), ("target", target)):
+        if not torch.isfinite(x).all():
+            raise AudioError(f"{name} contain NaN/Inf samples")
+
+
+def _loss_on_crops(renderer, loss_fn, parameters, sources, target, bounds) -> Tensor:
+    length = max(stop - render for render, _, stop in bounds)
+    if len({(r, s, e) for r, s, e in bounds}) == 1 and bounds[0][2] - bounds[0][0] == length:
+        render_start, start, stop = bounds[0]
+        mix, _ = renderer(sources[..., render_start:stop], parameters)
+        return loss_fn(mix[..., start - render_start :], target[..., start:stop])
+    # Several crops: render them as one (B, K, C, L) batch, aligned at their ends.
+    batch, targets, offsets = [], [], []
+    for render_start, start, stop in bounds:
+        chunk = sources[..., render_start:stop]
+        pad = length - chunk.shape[-1]
+        batch.append(nn.functional.pad(chunk, (pad, 0)))
+        targets.append(target[..., start:stop])
+        offsets.append(pad + start - render_start)
+    mix, _ = renderer(torch.stack(batch), parameters)
+    crop = bounds[0][2] - bounds[0][1]
+    estimate = torch.stack([mix[i, :, o : o + crop] for i, o in enumerate(offsets)])
+    return loss_fn(estimate, torch.stack(targets))
+
+
+def evaluate_loss(
+    renderer: GraphRenderer, loss_fn: Callable, parameters: Mapping, sources: Tensor, target: Tensor
+) -> float:
+    """Loss of the full-length render against the full target, without gradients."""
+    with torch.no_grad():
+        mix, _ = renderer(sources, parameters)
+        return float(loss_fn(mix, target))
+
+
+def fit_parameters(
+    G: Any,
+    processors: Mapping[str, nn.Module],
+    parameters: Mapping,
+    sources: Tensor,
+    target: Tensor,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    config: FitConfig | None = None,
+    type_sequence: Sequence[str] | None = None,
+    callback: Callable[[int, float], None] | None = None,
+    **overrides: Any,
+) -> FitResult:
+    r"""Fit a graph's parameters so that its mix of ``sources`` matches ``target``.
+
+    Args:
+        G: the graph (one ``out`` node); parameters follow its node order.
+        processors: ``{type: nn.Module}``.
+        parameters: initial ``{type: nested dict of tensors (N_t, ...)}``; not modified.
+        sources: stems ``(K, C, L)``, row ``k`` for the ``k``-th ``in`` node by id.
+        target: the mix to match, ``(C', L)``.
+        loss_fn: ``loss(estimate, target) -> scalar``; default
+            :func:`grafx.losses.default_mix_loss`.
+        config: a :class:`FitConfig`; keyword ``overrides`` replace its fields
+            (``fit_parameters(..., steps=100, lr=0.05)``).
+        type_sequence: fixed schedule (e.g. from ``build_mixing_console``); default beam search.
+        callback: called as ``callback(step, loss)`` after every step.
+
+    Returns:
+        A :class:`FitResult` with the fitted parameters (detached) and the loss history.
+
+    Raises:
+        AudioError: sources that do not fit the graph, a target of another length, NaN/Inf.
+        ConfigError: a bad option.
+        ParameterError: the loss or a gradient became NaN/Inf (the message names the step).
+    """
+    from tqdm.auto import tqdm
+
+    from grafx.losses import default_mix_loss
+
+    config = dataclasses.replace(config or FitConfig(), **overrides)
+    config.check()
+    loss_fn = default_mix_loss() if loss_fn is None else loss_fn
+    renderer = GraphRenderer(G, processors, type_sequence)
+    _check_audio(sources, target, renderer.num_sources)
+    torch.manual_seed(config.seed)
+
+    flat = {k: v.detach().clone().requires_grad_(True) for k, v in flatten(parameters).items()}
+    optimizer = OPTIMIZERS[config.optimizer](
+        list(flat.values()), lr=config.lr, weight_decay=config.weight_decay
+    )
+    history: list[float] = []
+    start = 0
+    checkpoint = Path(config.checkpoint) if config.checkpoint else None
+    if checkpoint is not None and config.resume and checkpoint.with_suffix(".json").exists():
+        state = load_checkpoint(checkpoint)
+        if sorted(state["parameters"]) != sorted(flat):
+            raise ParameterError(
+                f"{checkpoint}: checkpoint parameters {sorted(state['parameters'])} do not match "
+                f"the graph's {sorted(flat)}"
+            )
+        with torch.no_grad():
+            for name, value in state["parameters"].items():
+                flat[name].copy_(value)
+        optimizer.load_state_dict(state["optimizer_state"])
+        start, history = state["step"], state["history"]
+
+    began = time.perf_counter()
+    smoothed, best, since_best, stopped_early = None, float("inf"), 0, False
+    for value in history:  # replay the early-stop state of the resumed steps
+        smoothed = value if smoothed is None else 0.9 * smoothed + 0.1 * value
+        if smoothed < best * (1 - config.min_delta):
+            best, since_best = smoothed, 0
+        else:
+            since_best += 1
+    bar = tqdm(
+        range(start, config.steps),
+        initial=start,
+        total=config.steps,
+        desc="fit",
+        unit="step",
+        disable=not config.progress,
+        dynamic_ncols=True,
+    )
+    step = start
+    for step in bar:
+        bounds = crop_bounds(
+            sources.shape[-1],
+            config.crop_len,
+            config.warmup_len,
+            config.seed,
+            step,
+            config.crops_per_step,
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss = _loss_on_crops(renderer, loss_fn, unflatten(flat), sources, target, bounds)
+        if not torch.isfinite(loss):
+            raise ParameterError(f"fit step {step}: the loss is {loss.item()}")
+        loss.backward()
+        for name, value in flat.items():
+            if value.grad is not None and not torch.isfinite(value.grad).all():
+                raise ParameterError(f"fit step {step}: the gradient of {name!r} is not finite")
+        optimizer.step()
+        value = loss.item()
+        history.append(value)
+        bar.set_postfix(loss=f"{value:.4f}")
+        if callback is not None:
+            callback(step, value)
+        smoothed = value if smoothed is None else 0.9 * smoothed + 0.1 * value
+        if smoothed < best * (1 - config.min_delta):
+            best, since_best = smoothed, 0
+        else:
+            since_best += 1
+        done = step + 1
+        if checkpoint is not None and done % config.checkpoint_every == 0:
+            save_checkpoint(checkpoint, flat, optimizer, done, history, _config_json(config))
+        if config.patience is not None and since_best >= config.patience:
+            stopped_early = True
+            break
+    bar.close()
+    steps_done = len(history)
+    if checkpoint is not None and steps_done > start:
+        save_checkpoint(checkpoint, flat, optimizer, steps_done, history, _config_json(config))
+    fitted = unflatten({k: v.detach().clone() for k, v in flat.items()})
+    return FitResult(fitted, history, steps_done, stopped_early, time.perf_counter() - began)
+
+
+def _config_json(config: FitConfig) -> dict:
+    return {"config": dataclasses.asdict(config)}

@@ -1,0 +1,394 @@
+r"""The mixing console: graph builder, processors and parameters in physical units.
+
+Each track runs a channel strip (by default EQ, compressor, noise gate, stereo imager,
+gain/pan, multitap delay and reverb, in that order), tracks feed optional subgroup buses that
+run the same strip, and the buses (or the tracks, with no buses) feed the master ``out``.
+The delay and reverb are wet-only processors, so the console wraps each in a
+:class:`~grafx.processors.container.DryWet` with its own learnable mix: the dry signal always
+passes and the effect level is a parameter.
+
+Parameters are unconstrained tensors inside the graph; this module converts the physical
+settings a user thinks in (``gain_db``, ``pan``, ``width``, ``threshold_db``, ``ratio``,
+``eq_gains_db``, ``delay_mix``, ``reverb_mix``) to and from them.
+
+Example:
+    >>> G, type_sequence = build_mixing_console(num_tracks=4, num_buses=2)
+    >>> type_sequence[:3], type_sequence[-2:]
+    (['in', 'eq', 'compressor'], ['reverb', 'out'])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from grafx.data import GRAFX, NodeConfigs
+from grafx.errors import ConfigError, GraphError, ParameterError
+
+__all__ = [
+    "DEFAULT_CHAIN",
+    "CONSOLE_TYPES",
+    "build_mixing_console",
+    "console_processors",
+    "console_parameters",
+    "set_node_settings",
+    "get_node_settings",
+    "node_rows",
+    "stereo_log_gain",
+    "gain_pan_from_log_gain",
+]
+
+DEFAULT_CHAIN = ("eq", "compressor", "noisegate", "imager", "gain_pan", "delay", "reverb")
+
+#: Centre frequencies (Hz) of the console EQ: low shelf, two peaks, high shelf.
+EQ_FREQUENCIES_HZ = (120.0, 700.0, 3000.0, 8000.0)
+
+
+def _eq():
+    from grafx.processors.eq import ParametricEqualizer
+
+    return ParametricEqualizer(num_filters=len(EQ_FREQUENCIES_HZ))
+
+
+def _compressor():
+    from grafx.processors.dynamics import Compressor
+
+    return Compressor(iir_len=4096)
+
+
+def _noisegate():
+    from grafx.processors.dynamics import NoiseGate
+
+    return NoiseGate(iir_len=4096)
+
+
+def _imager():
+    from grafx.processors.stereo import SideGainImager
+
+    return SideGainImager()
+
+
+def _gain_pan():
+    from grafx.processors.stereo import StereoGain
+
+    return StereoGain()
+
+
+def _delay():
+    from grafx.processors.container import DryWet
+    from grafx.processors.delay import MultitapDelay
+
+    return DryWet(
+        MultitapDelay(segment_len=2000, num_segments=8, processor_channel="stereo"),
+        external_param=False,
+    )
+
+
+def _reverb():
+    from grafx.processors.container import DryWet
+    from grafx.processors.reverb import STFTMaskedNoiseReverb
+
+    return DryWet(STFTMaskedNoiseReverb(ir_len=2**14), external_param=False)
+
+
+#: Processor factory per console type name. The processors are sample-rate free (parameters
+#: are normalised), so a saved console graph is rendered by the same processors at any rate.
+CONSOLE_TYPES = {
+    "eq": _eq,
+    "compressor": _compressor,
+    "noisegate": _noisegate,
+    "imager": _imager,
+    "gain_pan": _gain_pan,
+    "delay": _delay,
+    "reverb": _reverb,
+}
+
+
+def _check_chain(chain: Sequence[str]) -> list[str]:
+    chain = list(chain)
+    if not chain:
+        raise ConfigError("console chain is empty; give at least one processor type")
+    if len(set(chain)) != len(chain):
+        raise ConfigError(f"console chain {chain} repeats a type; each type may appear once")
+    reserved = {"in", "out", "mix"} & set(chain)
+    if reserved:
+        raise ConfigError(f"console chain {chain} uses the reserved type(s) {sorted(reserved)}")
+    return chain
+
+
+def build_mixing_console(
+    num_tracks: int,
+    num_buses: int = 0,
+    chain: Sequence[str] = DEFAULT_CHAIN,
+    track_to_bus: Sequence[int] | None = None,
+    track_names: Sequence[str] | None = None,
+) -> tuple[GRAFX, list[str]]:
+    """Build the mixing-console graph.
+
+    Node ids: the ``out`` node first, then each bus strip, then each track's ``in`` node and strip.
+    Node names: ``"track{t}/{type}"`` (or ``"{track_names[t]}/{type}"``), ``"bus{b}/{type}"``,
+    ``"track{t}/in"`` and ``"out"``, so :meth:`GRAFX.find_node` finds any processor.
+
+    Args:
+        num_tracks: number of tracks (``in`` nodes), at least 1.
+        num_buses: number of subgroup buses; 0 sends the tracks straight to ``out``.
+        chain: the strip's processor types, in signal order (all distinct).
+        track_to_bus: bus index of each track; default spreads tracks evenly in order
+            (track ``t`` to bus ``t * num_buses // num_tracks``).
+        track_names: optional names used in the node names.
+
+    Returns:
+        ``(G, type_sequence)``: the graph and the type sequence that renders it in the fewest
+        steps (every track's strip in one pass, then every bus's), for
+        ``compute_render_order(G, method="fixed", fixed_order=type_sequence)``.
+
+    Raises:
+        ConfigError: a bad count, chain, bus map or name list.
+    """
+    chain = _check_chain(chain)
+    if not isinstance(num_tracks, int) or num_tracks < 1:
+        raise ConfigError(f"num_tracks must be a positive integer, got {num_tracks!r}")
+    if not isinstance(num_buses, int) or num_buses < 0:
+        raise ConfigError(f"num_buses must be a non-negative integer, got {num_buses!r}")
+    if track_to_bus is None:
+        track_to_bus = [t * num_buses // num_tracks for t in range(num_tracks)] if num_buses else []
+    track_to_bus = list(track_to_bus)
+    if num_buses and (
+        len(track_to_bus) != num_tracks or any(not 0 <= b < num_buses for b in track_to_bus)
+    ):
+        raise ConfigError(
+            f"track_to_bus must give a bus in 0..{num_buses - 1} for each of the {num_tracks} "
+            f"tracks, got {track_to_bus}"
+        )
+    if not num_buses and track_to_bus:
+        raise ConfigError("track_to_bus given but num_buses is 0")
+    names = [f"track{t}" for t in range(num_tracks)] if track_names is None else list(track_names)
+    if len(names) != num_tracks or len(set(names)) != num_tracks:
+        raise ConfigError(f"track_names must be {num_tracks} distinct names, got {names}")
+
+    G = GRAFX(config=NodeConfigs(chain))
+    out = G.add("out", name="out")
+    bus_heads = []
+    for b in range(num_buses):
+        head, tail = G.add_serial_chain([{"node_type": t, "name": f"bus{b}/{t}"} for t in chain])
+        G.connect(tail, out)
+        bus_heads.append(head)
+    for t, name in enumerate(names):
+        items = [{"node_type": "in", "name": f"{name}/in"}]
+        items += [{"node_type": k, "name": f"{name}/{k}"} for k in chain]
+        _, tail = G.add_serial_chain(items)
+        G.connect(tail, bus_heads[track_to_bus[t]] if num_buses else out)
+    type_sequence = ["in", *chain, *(chain if num_buses else []), "out"]
+    return G, type_sequence
+
+
+def console_processors(chain: Sequence[str] = DEFAULT_CHAIN, **overrides: nn.Module) -> dict:
+    """Processors for the console types: ``{type: nn.Module}``.
+
+    Args:
+        chain: the types to build (each must be in :data:`CONSOLE_TYPES` or in ``overrides``).
+        **overrides: processors to use instead of the defaults, by type name.
+    """
+    processors = {}
+    for node_type in _check_chain(chain):
+        if node_type in overrides:
+            processors[node_type] = overrides[node_type]
+        elif node_type in CONSOLE_TYPES:
+            processors[node_type] = CONSOLE_TYPES[node_type]()
+        else:
+            raise ConfigError(
+                f"no built-in processor for type {node_type!r}; built-in types are "
+                f"{sorted(CONSOLE_TYPES)} (or pass it as a keyword)"
+            )
+    return processors
+
+
+# ------------------------------------------------------------------------- physical units
+
+_LN10 = math.log(10.0)
+
+
+def stereo_log_gain(gain_db: Tensor | float, pan: Tensor | float) -> Tensor:
+    r"""StereoGain ``log_gain`` from a gain in dB and a pan position in [-1, 1].
+
+    Constant-power pan law normalised to unity in the centre:
+    :math:`g_l = 10^{G/20}\sqrt{2}\cos\theta`, :math:`g_r = 10^{G/20}\sqrt{2}\sin\theta`,
+    :math:`\theta = \tfrac{\pi}{4}(p + 1)`. Pan is clamped to ``[-0.999, 0.999]`` (a hard pan
+    has a zero gain, whose log is :math:`-\infty`).
+
+    Returns:
+        ``(..., 2)`` natural-log gains (left, right).
+    """
+    gain_db = torch.as_tensor(gain_db, dtype=torch.float64)
+    pan = torch.as_tensor(pan, dtype=torch.float64).clamp(-0.999, 0.999)
+    theta = math.pi / 4 * (pan + 1)
+    base = gain_db * _LN10 / 20 + 0.5 * math.log(2.0)
+    return torch.stack([base + torch.log(torch.cos(theta)), base + torch.log(torch.sin(theta))], -1)
+
+
+def gain_pan_from_log_gain(log_gain: Tensor) -> tuple[Tensor, Tensor]:
+    """Inverse of :func:`stereo_log_gain`: ``(gain_db, pan)`` from ``(..., 2)`` log-gains."""
+    left, right = torch.exp(log_gain[..., 0]), torch.exp(log_gain[..., 1])
+    gain_db = 20 * torch.log10(torch.sqrt((left**2 + right**2) / 2))
+    pan = torch.atan2(right, left) * 4 / math.pi - 1
+    return gain_db, pan
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def _settings_to_parameters(node_type: str, settings: Mapping[str, Any], size: Mapping) -> dict:
+    """Parameter values (float64 tensors without the node dim) for one node's settings."""
+    values: dict[str, Tensor] = {}
+    s = dict(settings)
+
+    def take(key: str, default: Any) -> Any:
+        return s.pop(key, default)
+
+    if node_type == "gain_pan":
+        values["log_gain"] = stereo_log_gain(take("gain_db", 0.0), take("pan", 0.0))
+    elif node_type == "imager":
+        width = float(take("width", 1.0))
+        if width <= 0:
+            raise ParameterError(f"imager: width must be positive, got {width}")
+        values["log_gain"] = torch.tensor([math.log(width)], dtype=torch.float64)
+    elif node_type == "eq":
+        gains = torch.as_tensor(take("eq_gains_db", 0.0), dtype=torch.float64)
+        freqs = torch.as_tensor(take("eq_freqs_hz", EQ_FREQUENCIES_HZ), dtype=torch.float64)
+        sample_rate = float(take("sample_rate", 44100.0))
+        shape = tuple(size["log_gain"])
+        if (freqs >= sample_rate / 2).any():
+            raise ParameterError(f"eq: frequencies {freqs.tolist()} must be below fs/2")
+        # RBJ filters with A = exp(log_gain) have a peak/shelf gain A^2: dB = 40 log_gain / ln 10.
+        values["log_gain"] = torch.broadcast_to(gains * _LN10 / 40, shape).clone()
+        w = torch.logit(2 * freqs / sample_rate)  # w0 = pi * sigmoid(w)
+        values["w0"] = torch.broadcast_to(w, shape).clone()
+        q = torch.as_tensor(take("eq_q", 0.707), dtype=torch.float64)
+        values["q_inv"] = torch.broadcast_to(-torch.log(q), shape).clone()
+    elif node_type in ("compressor", "noisegate"):
+        default_threshold = -60.0 if node_type == "noisegate" else -20.0
+        threshold_db = float(take("threshold_db", default_threshold))
+        ratio = float(take("ratio", 2.0))
+        knee_db = float(take("knee_db", 6.0))
+        if ratio <= 1 or knee_db <= 0:
+            raise ParameterError(f"{node_type}: need ratio > 1 and knee_db > 0")
+        # Levels are natural-log energies: dB = 10 log10(e) = ln(e) * 10 / ln 10, and the
+        # processors' hidden threshold offset of -6 nats is undone here.
+        values["log_threshold"] = torch.tensor([threshold_db * _LN10 / 10 + 6.0])
+        values["log_ratio"] = torch.tensor([math.log(ratio - 1)])
+        if "log_knee" in size:
+            values["log_knee"] = torch.tensor([math.log(knee_db * _LN10 / 10)])
+    elif node_type in ("delay", "reverb"):
+        mix = float(take(f"{node_type}_mix", 0.1 if node_type == "delay" else 0.15))
+        if not 0 < mix < 1:
+            raise ParameterError(f"{node_type}: {node_type}_mix must be in (0, 1), got {mix}")
+        values["drywet_weight"] = torch.tensor([_logit(mix)], dtype=torch.float64)
+    if s:
+        raise ParameterError(f"{node_type}: unknown setting(s) {sorted(s)}")
+    return values
+
+
+def node_rows(G: GRAFX) -> dict[int, int]:
+    """Row of each node in its type's parameter tensors (rank by node id within the type)."""
+    rows: dict[int, int] = {}
+    counts: dict[str, int] = {}
+    for node in sorted(G.nodes):
+        node_type = G.nodes[node]["node_type"]
+        rows[node] = counts.get(node_type, 0)
+        counts[node_type] = rows[node] + 1
+    return rows
+
+
+def set_node_settings(
+    parameters: Mapping, G: GRAFX, node: int | str, processors: Mapping, **settings: Any
+) -> None:
+    """Write physical settings into one node's rows of ``parameters`` (in place, no grad).
+
+    Args:
+        parameters: ``{type: {key: tensor (N_t, ...)}}`` in ``G``'s node order.
+        G: the console graph.
+        node: node id or node name (e.g. ``"track0/gain_pan"``).
+        processors: the processors, for parameter shapes.
+        **settings: for ``gain_pan``: ``gain_db``, ``pan``; ``imager``: ``width``;
+            ``eq``: ``eq_gains_db`` (one or K values), ``eq_freqs_hz``, ``eq_q``,
+            ``sample_rate``; ``compressor``/``noisegate``: ``threshold_db``, ``ratio``,
+            ``knee_db``; ``delay``: ``delay_mix``; ``reverb``: ``reverb_mix`` (0..1).
+            Unspecified settings get their neutral default.
+    """
+    node = G.find_node(node) if isinstance(node, str) else node
+    if node not in G:
+        raise GraphError(f"no node {node} in the graph")
+    node_type = G.nodes[node]["node_type"]
+    if node_type not in parameters:
+        raise ParameterError(f"node {node} ({node_type!r}): no parameters of that type")
+    size = processors[node_type].parameter_size()
+    row = node_rows(G)[node]
+    for key, value in _settings_to_parameters(node_type, settings, size).items():
+        target = parameters[node_type].get(key)
+        if target is None:
+            raise ParameterError(f"node {node} ({node_type!r}): no parameter {key!r}")
+        with torch.no_grad():
+            target[row] = value.to(target.dtype).reshape(target.shape[1:])
+
+
+def get_node_settings(parameters: Mapping, G: GRAFX, node: int | str) -> dict[str, Any]:
+    """Read back the physical settings of a ``gain_pan`` or ``imager`` node (and any mix)."""
+    node = G.find_node(node) if isinstance(node, str) else node
+    node_type = G.nodes[node]["node_type"]
+    row = node_rows(G)[node]
+    p = parameters[node_type]
+    if node_type == "gain_pan":
+        gain_db, pan = gain_pan_from_log_gain(p["log_gain"][row].detach().double())
+        return {"gain_db": float(gain_db), "pan": float(pan)}
+    if node_type == "imager":
+        return {"width": float(torch.exp(p["log_gain"][row].detach()).squeeze())}
+    if node_type in ("delay", "reverb") and "drywet_weight" in p:
+        return {
+            f"{node_type}_mix": float(torch.sigmoid(p["drywet_weight"][row].detach()).squeeze())
+        }
+    raise ParameterError(f"node {node} ({node_type!r}): no physical read-back for this type")
+
+
+def console_parameters(
+    G: GRAFX,
+    processors: Mapping[str, nn.Module],
+    sample_rate: float = 44100.0,
+    settings: Mapping[int | str, Mapping[str, Any]] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> dict[str, Any]:
+    """Neutral console parameters, with optional per-node physical settings.
+
+    Every node starts from the neutral default of its type (0 dB, centre, width 1, flat EQ,
+    a gentle 2:1 compressor at -20 dB, a gate at -60 dB, 10% delay and 15% reverb mix);
+    ``settings`` maps node ids or names to :func:`set_node_settings` keywords.
+
+    Returns:
+        ``{type: nested dict of tensors (N_t, ...)}`` in ``G``'s node order (plain tensors,
+        no grad), ready for :func:`grafx.fit.fit_parameters` or ``save_graph``.
+    """
+    from grafx.utils import create_empty_parameters
+
+    parameters = create_empty_parameters(processors, G, std=0.0)
+    parameters = _to_plain(parameters, dtype)
+    for node in sorted(G.nodes):
+        node_type = G.nodes[node]["node_type"]
+        if node_type not in parameters or node_type not in processors:
+            continue
+        extra = {"sample_rate": sample_rate} if node_type == "eq" else {}
+        set_node_settings(parameters, G, node, processors, **extra)
+    for node, values in (settings or {}).items():
+        node_id = G.find_node(node) if isinstance(node, str) else node
+        extra = {"sample_rate": sample_rate} if G.nodes[node_id]["node_type"] == "eq" else {}
+        set_node_settings(parameters, G, node_id, processors, **{**extra, **values})
+    return parameters
+
+
+def _to_plain(tree: Any, dtype: torch.dtype) -> Any:
+    if isinstance(tree, Tensor):
+        return tree.detach().to(dtype).clone()
+    return {key: _to_plain(value, dtype) for key, value in tree.items()}

@@ -1,0 +1,145 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from grafx.data import GRAFX
+from grafx.errors import AudioError, ConfigError, GraphFileError, ParameterError
+from grafx.fit import crop_bounds, evaluate_loss, fit_parameters, load_checkpoint
+from grafx.fit.render import GraphRenderer
+from grafx.losses import StereoSTFTLoss
+
+
+class Gain(nn.Module):
+    """Test processor: y = exp(log_gain) * x, one gain per channel."""
+
+    def forward(self, x, log_gain):
+        return x * torch.exp(log_gain)[..., None]
+
+    def parameter_size(self):
+        return {"log_gain": (2,)}
+
+
+def two_track_graph():
+    G = GRAFX(config=["gain"])
+    out = G.add("out")
+    for _ in range(2):
+        _, end = G.add_serial_chain(["in", "gain"])
+        G.connect(end, out)
+    return G
+
+
+def sources(length=2048):
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(2, 2, length, generator=g) * torch.tensor([[[1.0]], [[0.3]]])
+
+
+HIDDEN = torch.tensor([[0.4, -0.5], [-0.7, 0.2]])
+
+
+def setup(length=2048):
+    G, processors = two_track_graph(), {"gain": Gain()}
+    x = sources(length)
+    target = GraphRenderer(G, processors)(x, {"gain": {"log_gain": HIDDEN}})[0].detach()
+    start = {"gain": {"log_gain": torch.zeros(2, 2)}}
+    return G, processors, x, target, start
+
+
+LOSS = StereoSTFTLoss(fft_sizes=(64, 256))
+FAST = {"progress": False, "crop_len": 1024, "warmup_len": 128}
+
+
+def test_fit_recovers_hidden_gains_and_lowers_the_loss():
+    G, processors, x, target, start = setup()
+    result = fit_parameters(G, processors, start, x, target, LOSS, steps=150, lr=0.05, **FAST)
+    assert result.steps == 150 and len(result.history) == 150
+    fitted = result.parameters["gain"]["log_gain"]
+    torch.testing.assert_close(fitted, HIDDEN, atol=0.03, rtol=0)
+    renderer = GraphRenderer(G, processors)
+    before = evaluate_loss(renderer, LOSS, start, x, target)
+    after = evaluate_loss(renderer, LOSS, result.parameters, x, target)
+    assert after < before / 10
+    assert start["gain"]["log_gain"].abs().sum() == 0  # the input is not modified
+
+
+def test_same_seed_same_run_and_crops_depend_on_seed():
+    G, processors, x, target, start = setup()
+    a = fit_parameters(G, processors, start, x, target, LOSS, steps=5, seed=3, **FAST)
+    b = fit_parameters(G, processors, start, x, target, LOSS, steps=5, seed=3, **FAST)
+    assert a.history == b.history
+    assert crop_bounds(2048, 1024, 128, 3, 0) != crop_bounds(2048, 1024, 128, 4, 0)
+
+
+def test_resume_takes_the_same_steps_as_an_uninterrupted_run(tmp_path):
+    G, processors, x, target, start = setup()
+    opts = dict(FAST, lr=0.05, optimizer="adamw", weight_decay=0.01)
+    full = fit_parameters(G, processors, start, x, target, LOSS, steps=8, **opts)
+    ckpt = str(tmp_path / "ckpt")
+    first = fit_parameters(G, processors, start, x, target, LOSS, steps=5, checkpoint=ckpt, **opts)
+    assert first.steps == 5
+    assert json.loads((tmp_path / "ckpt.json").read_text())["step"] == 5
+    assert (tmp_path / "ckpt.safetensors").read_bytes()[:8] != b"\x80\x04\x95"  # not a pickle
+    resumed = fit_parameters(
+        G, processors, start, x, target, LOSS, steps=8, checkpoint=ckpt, **opts
+    )
+    assert resumed.history == full.history
+    torch.testing.assert_close(resumed.parameters, full.parameters, rtol=0, atol=0)
+    state = load_checkpoint(ckpt)
+    assert state["step"] == 8 and sorted(state["parameters"]) == ["gain/log_gain"]
+
+
+def test_early_stop_when_the_loss_stops_improving():
+    G, processors, x, target, _ = setup()
+    at_target = {"gain": {"log_gain": HIDDEN.clone()}}
+    result = fit_parameters(
+        G, processors, at_target, x, target, LOSS, steps=100, lr=1e-6, patience=3, **FAST
+    )
+    assert result.stopped_early and result.steps < 10
+
+
+def test_several_crops_per_step_match_the_mean_of_single_crops():
+    G, processors, x, target, start = setup()
+    bounds = crop_bounds(2048, 512, 64, 0, 0, count=3)
+    assert all(0 <= r <= s and s - r <= 64 and e - s == 512 for r, s, e in bounds)
+    from grafx.fit.loop import _loss_on_crops
+
+    mse = lambda a, b: ((a - b) ** 2).mean()  # noqa: E731
+    params = {"gain": {"log_gain": torch.full((2, 2), 0.1)}}
+    renderer = GraphRenderer(G, processors)
+    batched = _loss_on_crops(renderer, mse, params, x, target, bounds)
+    single = [_loss_on_crops(renderer, mse, params, x, target, [b]) for b in bounds]
+    torch.testing.assert_close(batched, sum(single) / 3)
+
+
+def test_errors():
+    G, processors, x, target, start = setup()
+    with pytest.raises(AudioError, match="2 'in' node\\(s\\) but 3 source\\(s\\)"):
+        fit_parameters(G, processors, start, torch.zeros(3, 2, 2048), target, LOSS, **FAST)
+    bad = target.clone()
+    bad[0, 5] = float("nan")
+    with pytest.raises(AudioError, match="target contain NaN/Inf"):
+        fit_parameters(G, processors, start, x, bad, LOSS, **FAST)
+    with pytest.raises(AudioError, match="L = 2048"):
+        fit_parameters(G, processors, start, x, target[:, :100], LOSS, **FAST)
+    with pytest.raises(ConfigError, match="optimizer must be one of"):
+        fit_parameters(G, processors, start, x, target, LOSS, optimizer="sgd", **FAST)
+    with pytest.raises(ConfigError, match="lr=0"):
+        fit_parameters(G, processors, start, x, target, LOSS, lr=0, **FAST)
+    huge = {"gain": {"log_gain": torch.full((2, 2), 200.0)}}
+    with pytest.raises(ParameterError, match="fit step 0: the loss is"):
+        fit_parameters(G, processors, huge, x, target, LOSS, steps=1, **FAST)
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(GraphFileError, match="ckpt.json: cannot read checkpoint"):
+        load_checkpoint(tmp_path / "ckpt")
+    (tmp_path / "ckpt.json").write_text('{"format": "other"}')
+    with pytest.raises(GraphFileError, match="not a grafx fit checkpoint"):
+        load_checkpoint(tmp_path / "ckpt")
+    G, processors, x, target, start = setup()
+    ckpt = str(tmp_path / "run")
+    fit_parameters(G, processors, start, x, target, LOSS, steps=1, checkpoint=ckpt, **FAST)
+    other = {"gain": {"log_gain": torch.zeros(2, 2)}, "extra": {"w": torch.zeros(2)}}
+    with pytest.raises(ParameterError, match="do not match"):
+        fit_parameters(G, processors, other, x, target, LOSS, steps=2, checkpoint=ckpt, **FAST)
