@@ -54,18 +54,24 @@ def batch_grafx(G_list: Sequence[GRAFX] | GRAFX) -> GRAFX:
     batched = GRAFX(config=first.config, invalid_op=first.invalid_op)
     counters, offset = [], 0
     for i, G in enumerate(graphs):
-        for node_id, data in sorted(G.nodes(data=True), key=lambda item: item[0]):
-            attrs = {k: v for k, v in data.items() if k != "rendering_order"}
-            attrs.update(graph_id=i, original_id=node_id)
-            batched.add_node(offset + node_id, **attrs)
-        for source, dest, data in G.edges(data=True):
-            batched.add_edge(offset + source, offset + dest, **data)
+        batched.add_nodes_from(
+            (offset + node_id, {**_without_order(data), "graph_id": i, "original_id": node_id})
+            for node_id, data in sorted(G.nodes(data=True), key=lambda item: item[0])
+        )
+        batched.add_edges_from(
+            (offset + source, offset + dest, dict(data))
+            for source, dest, data in G.edges(data=True)
+        )
         offset += G.counter
         counters.append(offset)
     batched.counter = counters
     batched.batch = True
     batched.consecutive_ids = all(G.consecutive_ids for G in graphs)
     return batched
+
+
+def _without_order(data: dict) -> dict:
+    return {k: v for k, v in data.items() if k != "rendering_order"}
 
 
 def _types(G: GRAFX) -> list[str] | None:

@@ -353,7 +353,12 @@ class GRAFX(nx.MultiDiGraph):
                     f"{source_id} <{outlet_name}> -> {dest_id} <{inlet_name}>: existing edge."
                 )
                 return None
-        if nx.has_path(self, dest_id, source_id):
+        closes_cycle = (
+            self.out_degree(dest_id) > 0
+            and self.in_degree(source_id) > 0
+            and nx.has_path(self, dest_id, source_id)
+        )
+        if closes_cycle:
             path = nx.shortest_path(self, dest_id, source_id)
             self.raise_warning(
                 f"cannot connect {source_id} -> {dest_id}: it would create a cycle through "

@@ -33,7 +33,9 @@ class GRAFXTensor:
 
     Row ``i`` of every per-node tensor describes the same node. Parameters of type ``t`` follow
     the row order too: the ``n``-th node of type ``t`` (counting rows from 0) owns row ``n`` of
-    each tensor in ``parameters[t]``.
+    each tensor in ``parameters[t]``. ``node_ids`` (and ``graph_ids`` for batches) record which
+    node of the source graph each row is, so :meth:`node_row` and :meth:`parameter_row` answer
+    "which row is node 7's?" before and after any reordering.
 
     Attributes:
         node_types: integer type of each node (see ``config.node_type_to_index``), ``(V,)``.
@@ -43,7 +45,8 @@ class GRAFXTensor:
         rendering_order_method: scheduling method used by ``reorder_for_fast_render``, or ``None``.
         rendering_orders: render step of each node, ``(V,)``, or ``None``.
         type_sequence: type name of each render step, or ``None``.
-        counter: next free node id of the source graph (a list of per-graph counts when batched).
+        counter: next free node id of the source graph; for a batched graph the list of cumulative
+            counts ``[offset_1, ..., total]`` (graph ``g``'s ids start at ``offset_g``, ``offset_0 = 0``).
         batch: whether this is several graphs batched together.
         config: the :class:`~grafx.data.configs.NodeConfigs` of the graph.
         config_hash: ``hash(config)``; equal configs have equal hashes.
