@@ -1,0 +1,90 @@
+r"""Stereo processing as pure functions: gain/pan, side gain, and mid/side conversion.
+
+Channels live on dim -2 of ``(B, C, L)`` signals. The module classes in
+:mod:`grafx.processors.stereo` check shapes and parameters, then call these.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def stereo_gain(input_signals: Tensor, log_gain: Tensor) -> Tensor:
+    r"""Scale the left and right channels by learnable gains (panning and level).
+
+    .. math:: y_c[n] = \exp(g_c)\, u_c[n], \quad c \in \{\mathrm{l}, \mathrm{r}\}
+
+    Args:
+        input_signals: audio, ``(B, C, L)`` with ``C`` 1 or 2; ``C = 1`` is broadcast to stereo.
+        log_gain: natural-log gain per output channel, ``(B, 2)``.
+
+    Returns:
+        Stereo audio, ``(B, 2, L)``.
+    """
+    return input_signals * torch.exp(log_gain)[..., None]
+
+
+def side_gain(input_signals: Tensor, log_gain: Tensor) -> Tensor:
+    r"""Widen or narrow a stereo image by scaling its side signal.
+
+    .. math::
+        m = l + r, \quad s = e^{g}(l - r), \quad
+        l' = \tfrac{1}{2}(m + s), \quad r' = \tfrac{1}{2}(m - s)
+
+    so ``log_gain = 0`` is the identity, ``-inf`` collapses to mono.
+
+    Args:
+        input_signals: stereo audio, ``(B, 2, L)``.
+        log_gain: natural-log side gain, ``(B, 1)``.
+
+    Returns:
+        Stereo audio, ``(B, 2, L)``.
+    """
+    left, right = input_signals.unbind(-2)
+    mid = left + right
+    side = torch.exp(log_gain) * (left - right)
+    return torch.stack([0.5 * (mid + side), 0.5 * (mid - side)], dim=-2)
+
+
+def mono_to_stereo(input_signals: Tensor) -> Tensor:
+    """Duplicate a mono channel: ``(B, 1, L)`` to ``(B, 2, L)``."""
+    return input_signals.expand(-1, 2, -1).clone()
+
+
+def stereo_to_midside(input_signals: Tensor, normalize: bool = True) -> list[Tensor]:
+    r"""Split stereo audio into mid and side signals.
+
+    .. math:: m = c\,(l + r), \quad s = c\,(l - r), \quad
+              c = 1/\sqrt{2} \text{ if normalize else } 1
+
+    Args:
+        input_signals: stereo audio, ``(B, 2, L)``.
+        normalize: use the energy-preserving scale :math:`1/\sqrt{2}`.
+
+    Returns:
+        ``[mid, side]``, each ``(B, 1, L)``.
+    """
+    scale = 1 / math.sqrt(2) if normalize else 1.0
+    left, right = input_signals.split(1, dim=-2)
+    return [scale * (left + right), scale * (left - right)]
+
+
+def midside_to_stereo(mid: Tensor, side: Tensor, normalize: bool = True) -> Tensor:
+    r"""Join mid and side signals into stereo, the exact inverse of :func:`stereo_to_midside`.
+
+    .. math:: l = c\,(m + s), \quad r = c\,(m - s), \quad
+              c = 1/\sqrt{2} \text{ if normalize else } 1/2
+
+    Args:
+        mid: mid signal, ``(B, 1, L)``.
+        side: side signal, ``(B, 1, L)``.
+        normalize: the mid/side pair was made with ``normalize=True``.
+
+    Returns:
+        Stereo audio, ``(B, 2, L)``.
+    """
+    scale = 1 / math.sqrt(2) if normalize else 0.5
+    return torch.cat([scale * (mid + side), scale * (mid - side)], dim=-2)
