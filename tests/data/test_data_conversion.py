@@ -206,3 +206,13 @@ def test_inverse_rejects_unknown_type_index(config):
     G_t.node_types[4] = 17
     with pytest.raises(GraphError, match="row 4 has node type 17, not in the config"):
         convert_to_graph(G_t)
+
+
+def test_rendering_order_attributes_alone_are_read(config):
+    G = GRAFX(config=config)
+    G.add_serial_chain(["in", "eq", "out"])
+    G.nodes[2]["rendering_order"] = 2
+    G_t = convert_to_tensor(G)
+    assert G_t.rendering_orders.tolist() == [-1, -1, 2]
+    assert G_t.rendering_order_method is None
+    assert convert_to_tensor(GRAFX(config=config)).rendering_orders is None
