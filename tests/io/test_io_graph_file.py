@@ -330,3 +330,57 @@ def test_missing_binary_and_oversized_files(tmp_path, monkeypatch):
     monkeypatch.setattr(graph_file, "MAX_FILE_BYTES", 10)
     with pytest.raises(GraphFileError, match="over the 10-byte limit"):
         load_graph(write(tmp_path, '{"format": "grafx-graph"}'))
+
+
+# ---------------------------------------------------------------------------------- side file
+
+
+def test_safetensors_side_file_round_trip(G, tmp_path):
+    path = tmp_path / "graph.json"
+    P = parameters()
+    save_graph(G, path, P, tensors="safetensors")
+    assert sorted(os.listdir(tmp_path)) == ["graph.json", "graph.safetensors"]
+    document = json.loads(path.read_text())
+    assert document["tensor_file"] == "graph.safetensors"
+    assert document["parameters"]["join"] == {
+        "kind": "tensor",
+        "dtype": "bfloat16",
+        "shape": [1, 2, 2],
+        "key": document["parameters"]["join"]["key"],
+    }
+    H, Q = load_graph(path)
+    assert_same_graph(G, H)
+    assert_same_tensors(P, Q)
+    assert torch.equal(H.nodes[3]["parameters"]["gain"], torch.tensor([0.5]))
+
+
+def side_file_case(G, tmp_path):
+    save_graph(G, tmp_path / "g.json", {"eq": torch.zeros(2, 2)}, tensors="safetensors")
+    return json.loads((tmp_path / "g.json").read_text())
+
+
+def test_side_file_problems(G, tmp_path):
+    document = side_file_case(G, tmp_path)
+    key = document["parameters"]["eq"]["key"]
+    cases = [
+        (lambda d: d.update(tensor_file="../g.safetensors"), "must be a file name beside"),
+        (lambda d: d.update(tensor_file="other.safetensors"), "cannot read tensor file other"),
+        (lambda d: d.pop("tensor_file"), "names no tensor file"),
+        (lambda d: d["parameters"]["eq"].update(key="t9"), "tensor 't9' is missing"),
+        (
+            lambda d: d["parameters"]["eq"].update(shape=[2, 3]),
+            rf"tensor '{key}' in the tensor file is torch.float32 \[2, 2\], but the graph file",
+        ),
+    ]
+    for change, message in cases:
+        path = write(tmp_path, edit(json.loads(json.dumps(document)), change))
+        with pytest.raises(GraphFileError, match=message):
+            load_graph(path)
+    (tmp_path / "g.safetensors").write_bytes(b"\x00" * 4)
+    with pytest.raises(GraphFileError, match="g.safetensors is not a valid safetensors file"):
+        load_graph(tmp_path / "g.json")
+
+
+def test_unknown_tensor_store(G, tmp_path):
+    with pytest.raises(GraphFileError, match=r"tensors must be one of \('inline', 'safetensors'\)"):
+        save_graph(G, tmp_path / "g.json", tensors="pickle")

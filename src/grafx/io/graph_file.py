@@ -2,105 +2,44 @@ r"""Graph files: a graph and its parameters as one versioned JSON document.
 
 The document (``"format": "grafx-graph"``, ``"version": 1``) holds::
 
-    config      [{"type": "in", "inlets": [], "outlets": ["main"]}, ...]  or null
-    invalid_op  "error" | "warn" | "mute"
-    counter     next free node id (a list of cumulative counts for a batched graph)
-    batch       true for a batched graph
-    nodes       [{"id": 0, "type": "out", "name": null}, ...]   (+ "parameters", "graph_id",
-                "original_id" when the node has them)
-    edges       [{"source": 1, "dest": 0, "outlet": "main", "inlet": "main"}, ...]
-    parameters  null, or {node type: value}
+    config       [{"type": "in", "inlets": [], "outlets": ["main"]}, ...]  or null
+    invalid_op   "error" | "warn" | "mute"
+    counter      next free node id (a list of cumulative counts for a batched graph)
+    batch        true for a batched graph
+    nodes        [{"id": 0, "type": "out", "name": null}, ...]   (+ "parameters", "graph_id",
+                 "original_id" when the node has them)
+    edges        [{"source": 1, "dest": 0, "outlet": "main", "inlet": "main"}, ...]
+    parameters   null, or {node type: value}
+    tensor_file  null, or the name of a safetensors file beside it holding the tensor data
 
-A value is ``{"kind": "tensor", "dtype": "float32", "shape": [3, 2], "data": [...]}`` (``data``
-flat in row-major order; ``"nan"``, ``"inf"``, ``"-inf"`` for non-finite floats), ``{"kind":
-"dict", "items": {name: value}}`` or, for node parameters only, ``{"kind": "number", "value": x}``.
-Floats are written with Python's shortest round-trip repr, so every dtype round-trips exactly.
-Nothing is ever evaluated or unpickled; the file is only parsed as JSON and checked field by field.
+Values (tensors, nested dicts of them, and numbers in node parameters) are described in
+:mod:`grafx.io.tensor_json`: inline by default, or in the side file with ``tensors="safetensors"``
+(faster and smaller for large parameter sets). Every dtype round-trips bit for bit. Nothing is ever
+evaluated or unpickled: the file is parsed as JSON, the side file by safetensors, and both are
+checked field by field.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
 
 from grafx.data.configs import NodeConfigs
 from grafx.data.conversion import convert_to_graph
 from grafx.data.graph import GRAFX, INVALID_OPS
 from grafx.data.tensor import GRAFXTensor
 from grafx.errors import ConfigError, GraphError, GraphFileError, ParameterError
+from grafx.io.tensor_json import TensorDecoder, TensorEncoder, tensor_leaves
 
 FORMAT = "grafx-graph"
 VERSION = 1
 MAX_FILE_BYTES = 256 * 2**20
-MAX_DEPTH = 32
-MAX_NDIM = 16
+MAX_TENSOR_FILE_BYTES = 4 * 2**30
 MAX_ID = 2**53
-
-DTYPES = {
-    name: getattr(torch, name)
-    for name in (
-        "float64",
-        "float32",
-        "float16",
-        "bfloat16",
-        "int64",
-        "int32",
-        "int16",
-        "int8",
-        "uint8",
-        "bool",
-    )
-}
-_DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
-_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-
-
-# ---------------------------------------------------------------------------------- encoding
-
-
-def _encode_tensor(tensor: torch.Tensor, where: str) -> dict:
-    tensor = tensor.detach().cpu()
-    if tensor.dtype not in _DTYPE_NAMES:
-        raise ParameterError(f"{where}: dtype {tensor.dtype} cannot be stored in a graph file")
-    data = tensor.reshape(-1).tolist()
-    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-        data = [v if math.isfinite(v) else ("nan" if v != v else repr(v)) for v in data]
-    return {
-        "kind": "tensor",
-        "dtype": _DTYPE_NAMES[tensor.dtype],
-        "shape": list(tensor.shape),
-        "data": data,
-    }
-
-
-def _encode(value: Any, where: str, numbers: bool, depth: int = 0) -> dict:
-    if depth > MAX_DEPTH:
-        raise ParameterError(f"{where}: parameters nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, np.ndarray):
-        value = torch.from_numpy(value)
-    if isinstance(value, torch.Tensor):
-        return _encode_tensor(value, where)
-    if numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = value if math.isfinite(value) else ("nan" if value != value else repr(value))
-        return {"kind": "number", "value": number}
-    if isinstance(value, Mapping) or hasattr(value, "items"):
-        items = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ParameterError(f"{where}: key {key!r} is not a string")
-            items[key] = _encode(item, f"{where}[{key!r}]", numbers, depth + 1)
-        return {"kind": "dict", "items": items}
-    raise ParameterError(
-        f"{where}: cannot store a {type(value).__name__} in a graph file; use tensors or dicts"
-    )
+TENSOR_STORES = ("inline", "safetensors")
 
 
 def _check_counts(G: GRAFX, parameters: Mapping, where: str, error: type) -> None:
@@ -111,7 +50,7 @@ def _check_counts(G: GRAFX, parameters: Mapping, where: str, error: type) -> Non
     for node_type, value in parameters.items():
         if node_type not in allowed:
             raise error(f"{where}: parameters for unknown node type {node_type!r}; {allowed}")
-        for key, tensor in _leaves(value, f"parameters[{node_type!r}]"):
+        for key, tensor in tensor_leaves(value, f"parameters[{node_type!r}]"):
             if tensor.ndim == 0 or tensor.shape[0] != counts.get(node_type, 0):
                 raise error(
                     f"{where}: {key} has shape {list(tensor.shape)}, but its first dimension must "
@@ -119,17 +58,7 @@ def _check_counts(G: GRAFX, parameters: Mapping, where: str, error: type) -> Non
                 )
 
 
-def _leaves(value: Any, where: str):
-    if isinstance(value, torch.Tensor):
-        yield where, value
-    elif isinstance(value, np.ndarray):
-        yield where, torch.from_numpy(value)
-    elif isinstance(value, Mapping) or hasattr(value, "items"):
-        for key, item in value.items():
-            yield from _leaves(item, f"{where}[{key!r}]")
-
-
-def _document(G: GRAFX, parameters: Mapping | None) -> dict:
+def _document(G: GRAFX, parameters: Mapping | None, encoder: TensorEncoder) -> dict:
     config = None
     if G.config is not None:
         config = [
@@ -141,7 +70,9 @@ def _document(G: GRAFX, parameters: Mapping | None) -> dict:
         data = G.nodes[node_id]
         entry = {"id": node_id, "type": data.get("node_type"), "name": data.get("name")}
         if data.get("parameters") is not None:
-            entry["parameters"] = _encode(data["parameters"], f"node {node_id} parameters", True)
+            entry["parameters"] = encoder.encode(
+                data["parameters"], f"node {node_id} parameters", numbers=True
+            )
         for key in ("graph_id", "original_id"):
             if key in data:
                 entry[key] = data[key]
@@ -153,7 +84,7 @@ def _document(G: GRAFX, parameters: Mapping | None) -> dict:
     encoded = None
     if parameters is not None:
         encoded = {
-            str(t): _encode(value, f"parameters[{t!r}]", False) for t, value in parameters.items()
+            str(t): encoder.encode(value, f"parameters[{t!r}]") for t, value in parameters.items()
         }
     return {
         "format": FORMAT,
@@ -180,43 +111,15 @@ def _dumps(document: dict) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
-def save_graph(
-    G: GRAFX | GRAFXTensor, path: str | os.PathLike, parameters: Mapping | None = None
-) -> None:
-    """Write a graph, and optionally its per-type parameters, to a JSON graph file.
-
-    The file is written to a temporary file beside ``path`` and then moved over it, so a crash
-    never leaves a half-written file. Node names and node ``parameters`` attributes (tensors,
-    numbers, arrays or dicts of them) are saved too; arrays come back as tensors.
-
-    Args:
-        G: the graph; a :class:`~grafx.data.tensor.GRAFXTensor` is converted with
-            :func:`~grafx.data.conversion.convert_to_graph` first.
-        path: file to write (``str`` or ``Path``), conventionally ``*.json``.
-        parameters: ``{node type: tensor or (nested) dict of tensors}``, e.g. the output of
-            ``create_empty_parameters``; the first dimension of each tensor is the number of nodes
-            of that type.
-
-    Raises:
-        ParameterError: a parameter that is not a tensor or dict, of an unsupported dtype, for a
-            type the graph does not have, or with the wrong first dimension.
-        GraphFileError: the file cannot be written.
-    """
-    if isinstance(G, GRAFXTensor):
-        G = convert_to_graph(G)
-    if not isinstance(G, GRAFX):
-        raise GraphError(f"save_graph needs a GRAFX or GRAFXTensor, got {type(G).__name__}")
-    path = Path(path)
-    if parameters is not None:
-        _check_counts(G, parameters, str(path), ParameterError)
-    text = _dumps(_document(G, parameters))
+def _write_atomically(path: Path, write) -> None:
+    """Write through ``write(file)`` into a temporary file beside ``path``, then move it over."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
         raise GraphFileError(f"{path}: cannot write: {error}") from error
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
+        with os.fdopen(fd, "wb") as file:
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
@@ -227,6 +130,73 @@ def save_graph(
             os.unlink(tmp)
 
 
+def save_graph(
+    G: GRAFX | GRAFXTensor,
+    path: str | os.PathLike,
+    parameters: Mapping | None = None,
+    tensors: str = "inline",
+) -> None:
+    """Write a graph, and optionally its per-type parameters, to a JSON graph file.
+
+    Each file is written to a temporary file beside its destination and then moved over it, so a
+    crash never leaves a half-written file. Node names and node ``parameters`` attributes
+    (tensors, numbers, arrays or dicts of them) are saved too; arrays come back as tensors.
+
+    Args:
+        G: the graph; a :class:`~grafx.data.tensor.GRAFXTensor` is converted with
+            :func:`~grafx.data.conversion.convert_to_graph` first.
+        path: file to write (``str`` or ``Path``), conventionally ``*.json``.
+        parameters: ``{node type: tensor or (nested) dict of tensors}``, e.g. the output of
+            ``create_empty_parameters``; the first dimension of each tensor is the number of nodes
+            of that type.
+        tensors: ``"inline"`` keeps all tensor data in the JSON document; ``"safetensors"``
+            writes it to ``path`` with the suffix ``.safetensors`` (written first), which the
+            document names.
+
+    Raises:
+        ParameterError: a parameter that is not a tensor or dict, of an unsupported dtype, for a
+            type the graph does not have, or with the wrong first dimension.
+        GraphFileError: a file cannot be written.
+    """
+    if isinstance(G, GRAFXTensor):
+        G = convert_to_graph(G)
+    if not isinstance(G, GRAFX):
+        raise GraphError(f"save_graph needs a GRAFX or GRAFXTensor, got {type(G).__name__}")
+    if tensors not in TENSOR_STORES:
+        raise GraphFileError(f"{path}: tensors must be one of {TENSOR_STORES}, got {tensors!r}")
+    path = Path(path)
+    if parameters is not None:
+        _check_counts(G, parameters, str(path), ParameterError)
+    encoder = TensorEncoder(side_file=tensors == "safetensors")
+    document = _document(G, parameters, encoder)
+    if encoder.tensors:
+        from safetensors.torch import save
+
+        side = path.with_suffix(".safetensors")
+        document["tensor_file"] = side.name
+        data = save(encoder.tensors, metadata={"format": FORMAT})
+        _write_atomically(side, lambda file: file.write(data))
+    text = _dumps(document).encode("utf-8")
+    _write_atomically(path, lambda file: file.write(text))
+
+
+def _load_tensor_file(path: Path, fail) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_TENSOR_FILE_BYTES:
+            raise fail(f"tensor file {path.name}: {size} bytes is over the limit")
+        data = path.read_bytes()
+    except OSError as error:
+        raise fail(f"cannot read tensor file {path.name}: {error.strerror or error}") from None
+    try:
+        return load(data)
+    except (SafetensorError, ValueError, RuntimeError, OSError) as error:
+        raise fail(f"tensor file {path.name} is not a valid safetensors file: {error}") from None
+
+
 # ---------------------------------------------------------------------------------- decoding
 
 
@@ -235,6 +205,21 @@ class _Reader:
 
     def __init__(self, path: Path):
         self.path = path
+        self.decoder = TensorDecoder(self.fail)
+
+    def tensor_file(self, document: Mapping) -> None:
+        """Point the decoder at the side file named by the document, if any."""
+        name = self.field(document, "tensor_file", (str,), "document", optional=True)
+        if name is None:
+            return
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise self.fail(f"tensor_file {name!r} must be a file name beside the graph file")
+        side = self.path.parent / name
+
+        def load():
+            return _load_tensor_file(side, self.fail)
+
+        self.decoder = TensorDecoder(self.fail, load)
 
     def fail(self, problem: str) -> GraphFileError:
         return GraphFileError(f"{self.path}: {problem}")
@@ -284,60 +269,6 @@ class _Reader:
             raise self.fail(f"config: types must start with 'in', 'out', 'mix', got {list(spec)}")
         return config
 
-    def value(self, item: Any, where: str, numbers: bool, depth: int = 0) -> Any:
-        if depth > MAX_DEPTH:
-            raise self.fail(f"{where}: nested deeper than {MAX_DEPTH} levels")
-        if not isinstance(item, dict):
-            raise self.fail(f"{where} must be an object, got {type(item).__name__}")
-        kind = self.field(item, "kind", (str,), where)
-        if kind == "dict":
-            items = self.field(item, "items", (dict,), where)
-            return {
-                k: self.value(v, f"{where}[{k!r}]", numbers, depth + 1) for k, v in items.items()
-            }
-        if kind == "number" and numbers:
-            number = self.field(item, "value", (int, float, str), where)
-            if isinstance(number, str):
-                if number not in _NON_FINITE:
-                    raise self.fail(f"{where}: {number!r} is not a number")
-                return _NON_FINITE[number]
-            return number
-        if kind == "tensor":
-            return self.tensor(item, where)
-        raise self.fail(f"{where}: unknown kind {kind!r}")
-
-    def tensor(self, item: Mapping, where: str) -> torch.Tensor:
-        dtype_name = self.field(item, "dtype", (str,), where)
-        if dtype_name not in DTYPES:
-            raise self.fail(f"{where}: unsupported dtype {dtype_name!r}; allowed {list(DTYPES)}")
-        dtype = DTYPES[dtype_name]
-        shape = self.field(item, "shape", (list,), where)
-        if len(shape) > MAX_NDIM or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
-        ):
-            raise self.fail(f"{where}: shape {shape} is not a list of non-negative ints")
-        data = self.field(item, "data", (list,), where)
-        if len(data) != math.prod(shape):
-            raise self.fail(f"{where}: {len(data)} values do not fill shape {shape}")
-        if dtype == torch.bool:
-            valid = all(isinstance(v, bool) for v in data)
-        elif dtype.is_floating_point:
-            valid = all(
-                (isinstance(v, (int, float)) and not isinstance(v, bool))
-                or (isinstance(v, str) and v in _NON_FINITE)
-                for v in data
-            )
-            if valid:
-                data = [_NON_FINITE[v] if isinstance(v, str) else v for v in data]
-        else:
-            valid = all(isinstance(v, int) and not isinstance(v, bool) for v in data)
-        if not valid:
-            raise self.fail(f"{where}: data holds values that are not {dtype_name}")
-        try:
-            return torch.tensor(data, dtype=dtype).reshape(shape)
-        except (RuntimeError, OverflowError, ValueError, TypeError) as error:
-            raise self.fail(f"{where}: cannot build the tensor: {error}") from None
-
     def graph(self, document: Mapping) -> GRAFX:
         config = self.config(document)
         invalid_op = self.field(document, "invalid_op", (str,), "document", optional=True)
@@ -362,7 +293,7 @@ class _Reader:
                 )
             parameters = None
             if node.get("parameters") is not None:
-                parameters = self.value(node["parameters"], f"{where} parameters", True)
+                parameters = self.decoder.decode(node["parameters"], f"{where} parameters", True)
             attrs = {"node_type": node_type, "parameters": parameters, "name": name}
             for key in ("graph_id", "original_id"):
                 if key in node:
@@ -409,7 +340,7 @@ class _Reader:
         encoded = self.field(document, "parameters", (dict,), "document", optional=True)
         if encoded is None:
             return None
-        parameters = {t: self.value(v, f"parameters[{t!r}]", False) for t, v in encoded.items()}
+        parameters = {t: self.decoder.decode(v, f"parameters[{t!r}]") for t, v in encoded.items()}
         _check_counts(G, parameters, str(self.path), GraphFileError)
         return parameters
 
@@ -470,5 +401,6 @@ def load_graph(path: str | os.PathLike) -> tuple[GRAFX, dict | None]:
     version = reader.field(document, "version", (int,), "document")
     if version != VERSION:
         raise reader.fail(f"unsupported version {version}; this grafx reads version {VERSION}")
+    reader.tensor_file(document)
     G = reader.graph(document)
     return G, reader.parameters(document, G)
