@@ -118,6 +118,9 @@ def test_needs_a_config_and_known_types(config):
     G.add_node(7, node_type="flanger")
     with pytest.raises(GraphError, match="node 7: type 'flanger' is not in the graph's config"):
         convert_to_tensor(G)
+    G.add_node("x", node_type="eq")
+    with pytest.raises(GraphError, match="node 'x': node ids must be ints"):
+        convert_to_tensor(G)
     with pytest.raises(GraphError, match="needs a GRAFX graph, got dict"):
         convert_to_tensor({})
 

@@ -9,7 +9,7 @@ import torch
 
 import grafx.io.graph_file as graph_file
 from grafx.data import GRAFX, NodeConfigs, batch_grafx, convert_to_tensor
-from grafx.errors import GraphFileError, ParameterError
+from grafx.errors import GraphError, GraphFileError, ParameterError
 from grafx.io import load_graph, save_graph
 
 
@@ -319,6 +319,24 @@ def test_truncated_real_file(G, tmp_path):
     for cut in (1, len(text) // 3, len(text) - 3):
         with pytest.raises(GraphFileError, match="not valid JSON"):
             load_graph(write(tmp_path, text[:cut]))
+
+
+def test_too_many_nodes(G, tmp_path, monkeypatch):
+    monkeypatch.setattr(graph_file, "MAX_NODES", 5)
+    path = write(tmp_path, good_document(G, tmp_path))
+    with pytest.raises(GraphFileError, match=r"6 nodes and 7 edges is over the limit \(5 nodes"):
+        load_graph(path)
+
+
+def test_unsaveable_node_attributes(tmp_path):
+    G = GRAFX()
+    G.add("eq")
+    G.nodes[0]["name"] = 5
+    with pytest.raises(GraphError, match="node 0: name 5 is not a string"):
+        save_graph(G, tmp_path / "g.json")
+    G.add_node("x", node_type="eq")
+    with pytest.raises(GraphError, match="node 'x': a graph file needs int ids"):
+        save_graph(G, tmp_path / "g.json")
 
 
 def test_missing_binary_and_oversized_files(tmp_path, monkeypatch):

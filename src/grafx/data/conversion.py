@@ -57,6 +57,9 @@ def convert_to_tensor(G: GRAFX) -> GRAFXTensor:
     config = G.config
     if config is None:
         raise GraphError("convert_to_tensor needs a graph with a config: use GRAFX(config=...)")
+    for node_id in G.nodes:
+        if not isinstance(node_id, int) or isinstance(node_id, bool):
+            raise GraphError(f"node {node_id!r}: node ids must be ints to convert to tensors")
     nodes = sorted(G.nodes)
     row_of = {node_id: row for row, node_id in enumerate(nodes)}
     attrs = G._node  # plain dicts: much faster than the NodeView for thousands of nodes

@@ -39,6 +39,8 @@ VERSION = 1
 MAX_FILE_BYTES = 256 * 2**20
 MAX_TENSOR_FILE_BYTES = 4 * 2**30
 MAX_ID = 2**53
+MAX_NODES = 1_000_000
+MAX_EDGES = 4_000_000
 TENSOR_STORES = ("inline", "safetensors")
 
 
@@ -65,10 +67,15 @@ def _document(G: GRAFX, parameters: Mapping | None, encoder: TensorEncoder) -> d
             {"type": t, "inlets": spec["inlets"], "outlets": spec["outlets"]}
             for t, spec in G.config.node_type_dict.items()
         ]
+    for node_id, node_type in G.nodes(data="node_type"):
+        if not isinstance(node_id, int) or not isinstance(node_type, str):
+            raise GraphError(f"node {node_id!r}: a graph file needs int ids and str node types")
     nodes = []
     for node_id in sorted(G.nodes):
         data = G.nodes[node_id]
         entry = {"id": node_id, "type": data.get("node_type"), "name": data.get("name")}
+        if entry["name"] is not None and not isinstance(entry["name"], str):
+            raise GraphError(f"node {node_id}: name {entry['name']!r} is not a string")
         if data.get("parameters") is not None:
             entry["parameters"] = encoder.encode(
                 data["parameters"], f"node {node_id} parameters", numbers=True
@@ -277,7 +284,14 @@ class _Reader:
                 f"document: invalid_op must be one of {INVALID_OPS}, got {invalid_op!r}"
             )
         G = GRAFX(config=config)
-        for i, node in enumerate(self.field(document, "nodes", (list,), "document")):
+        nodes = self.field(document, "nodes", (list,), "document")
+        edges = self.field(document, "edges", (list,), "document")
+        if len(nodes) > MAX_NODES or len(edges) > MAX_EDGES:
+            raise self.fail(
+                f"{len(nodes)} nodes and {len(edges)} edges is over the limit "
+                f"({MAX_NODES} nodes, {MAX_EDGES} edges)"
+            )
+        for i, node in enumerate(nodes):
             where = f"nodes[{i}]"
             if not isinstance(node, dict):
                 raise self.fail(f"{where} must be an object, got {type(node).__name__}")
@@ -299,7 +313,7 @@ class _Reader:
                 if key in node:
                     attrs[key] = self.integer(node, key, where)
             G.add_node(node_id, **attrs)
-        for i, edge in enumerate(self.field(document, "edges", (list,), "document")):
+        for i, edge in enumerate(edges):
             where = f"edges[{i}]"
             if not isinstance(edge, dict):
                 raise self.fail(f"{where} must be an object, got {type(edge).__name__}")
