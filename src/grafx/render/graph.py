@@ -118,10 +118,26 @@ def _gather(outputs: list, read: InletRead, dim: int, node_type: str) -> Tensor:
     if aggregation.method == "sum":
         return x.sum(dim, keepdim=True)
     if aggregation.method == "scatter":
-        shape = list(x.shape)
-        shape[dim] = aggregation.num_nodes
-        return x.new_zeros(shape).index_add(dim, aggregation.index, x)
+        return _scatter_sum(x, aggregation.index, aggregation.num_nodes, dim)
     return x
+
+
+# Up to this many nodes, a scatter-sum is a 0/1 matrix product: CPU index_add with several
+# threads costs milliseconds even on tiny inputs, while a small GEMM costs microseconds.
+_MATMUL_SCATTER_MAX_NODES = 16
+
+
+def _scatter_sum(x: Tensor, index: Tensor, num_nodes: int, dim: int) -> Tensor:
+    """Sum the rows of ``x`` along ``dim`` into ``num_nodes`` rows: row ``e`` into ``index[e]``."""
+    num_rows = x.shape[dim]
+    if num_nodes <= _MATMUL_SCATTER_MAX_NODES:
+        matrix = x.new_zeros(num_nodes, num_rows)
+        matrix[index, torch.arange(num_rows, device=x.device)] = 1
+        flat = x.reshape(*x.shape[:dim], num_rows, -1)
+        return torch.matmul(matrix, flat).reshape(*x.shape[:dim], num_nodes, *x.shape[dim + 1 :])
+    shape = list(x.shape)
+    shape[dim] = num_nodes
+    return x.new_zeros(shape).index_add_(dim, index, x)
 
 
 def _split_result(result: Any, step: StepPlan) -> tuple[list[Tensor], Mapping | None]:
@@ -286,6 +302,7 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     intermediates = Intermediates()
     last = len(steps) - 1
     keep = return_buffer
+    release = render_data.release_after()
     for step in steps[1:]:
         node_type = step.node_type
         inputs = [_gather(outputs, read, dim, node_type) for read in step.reads]
@@ -312,9 +329,8 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
             result = _stack_outlets(outs, step, batch) if step.num_outlets > 0 else None
         outputs[step.index] = result
         if not keep:
-            for s in range(1, step.index):
-                if render_data.last_use[s] == step.index:
-                    outputs[s] = None
+            for s in release[step.index]:
+                outputs[s] = None
     output = outputs[last]
     if not return_buffer:
         return output, intermediates

@@ -80,6 +80,16 @@ class RenderData:
         if graph_fingerprint(as_tensor_graph(G)) != self.fingerprint:
             raise RenderError("this render plan was prepared for a different graph")
 
+    def release_after(self) -> list[list[int]]:
+        """For each step, the earlier steps whose outputs nobody reads after it (not 0 or last)."""
+        if "release" not in self._device_cache:
+            release: list[list[int]] = [[] for _ in self.steps]
+            for s, last in enumerate(self.last_use):
+                if 0 < s < self.max_order:
+                    release[max(last, s)].append(s)  # unread outputs go at once
+            self._device_cache["release"] = release
+        return self._device_cache["release"]
+
     def on(self, device: torch.device) -> list[StepPlan]:
         """The steps with every index tensor on ``device`` (cached per device)."""
         key = str(device)
