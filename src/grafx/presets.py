@@ -238,10 +238,6 @@ def gain_pan_from_log_gain(log_gain: Tensor) -> tuple[Tensor, Tensor]:
     return gain_db, pan
 
 
-def _logit(p: float) -> float:
-    return math.log(p / (1 - p))
-
-
 def _settings_to_parameters(node_type: str, settings: Mapping[str, Any], size: Mapping) -> dict:
     """Parameter values (float64 tensors without the node dim) for one node's settings."""
     values: dict[str, Tensor] = {}
@@ -266,8 +262,11 @@ def _settings_to_parameters(node_type: str, settings: Mapping[str, Any], size: M
             raise ParameterError(f"eq: frequencies {freqs.tolist()} must be below fs/2")
         # RBJ filters with A = exp(log_gain) have a peak/shelf gain A^2: dB = 40 log_gain / ln 10.
         values["log_gain"] = torch.broadcast_to(gains * _LN10 / 40, shape).clone()
-        w = torch.logit(2 * freqs / sample_rate)  # w0 = pi * sigmoid(w)
-        values["w0"] = torch.broadcast_to(w, shape).clone()
+        from grafx.processors.functional.filter import w0_from_omega
+
+        values["w0"] = torch.broadcast_to(
+            w0_from_omega(2 * math.pi * freqs / sample_rate), shape
+        ).clone()
         q = torch.as_tensor(take("eq_q", 0.707), dtype=torch.float64)
         values["q_inv"] = torch.broadcast_to(-torch.log(q), shape).clone()
     elif node_type in ("compressor", "noisegate"):
@@ -287,7 +286,9 @@ def _settings_to_parameters(node_type: str, settings: Mapping[str, Any], size: M
         mix = float(take(f"{node_type}_mix", 0.1 if node_type == "delay" else 0.15))
         if not 0 < mix < 1:
             raise ParameterError(f"{node_type}: {node_type}_mix must be in (0, 1), got {mix}")
-        values["drywet_weight"] = torch.tensor([_logit(mix)], dtype=torch.float64)
+        from grafx.processors.container import drywet_weight_from_mix
+
+        values["drywet_weight"] = drywet_weight_from_mix(torch.tensor([mix], dtype=torch.float64))
     if s:
         raise ParameterError(f"{node_type}: unknown setting(s) {sorted(s)}")
     return values

@@ -52,8 +52,8 @@ FAST = {"progress": False, "crop_len": 1024, "warmup_len": 128}
 
 def test_fit_recovers_hidden_gains_and_lowers_the_loss():
     G, processors, x, target, start = setup()
-    result = fit_parameters(G, processors, start, x, target, LOSS, steps=150, lr=0.05, **FAST)
-    assert result.steps == 150 and len(result.history) == 150
+    result = fit_parameters(G, processors, start, x, target, LOSS, steps=80, lr=0.08, **FAST)
+    assert result.steps == 80 and len(result.history) == 80
     fitted = result.parameters["gain"]["log_gain"]
     torch.testing.assert_close(fitted, HIDDEN, atol=0.03, rtol=0)
     renderer = GraphRenderer(G, processors)

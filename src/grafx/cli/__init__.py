@@ -1,22 +1,76 @@
-"""Command-line front end: ``grafx demo|fit|render|draw|info``."""
+"""Command-line front end: ``grafx demo|fit|render|draw|info``.
+
+Every command has ``--help`` with examples. A failure prints one line, ``grafx: error: ...``,
+and exits with status 1 (2 for a command-line usage error, 130 on Ctrl-C).
+"""
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+from grafx.cli.common import CLIError, Parser
+
+EXAMPLES = """examples:
+  grafx demo                                   # the main job on built-in data
+  grafx fit --stems a.wav b.wav --target mix.wav --out fit-output
+  grafx render fit-output/graph.json --sources a.wav b.wav -o mix.wav
+  grafx draw fit-output/graph.json -o graph.png
+  grafx info fit-output/graph.json
+"""
+
+
+def build_parser() -> Parser:
+    """The ``grafx`` argument parser with its sub-commands."""
+    import argparse
+
+    from grafx.cli import demo, fit, graph, render
+
+    parser = Parser(
+        prog="grafx",
+        description="Audio processing graphs in PyTorch: fit, render and inspect mixing graphs.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from grafx import __version__
+
+    parser.add_argument("--version", action="version", version=f"grafx {__version__}")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=Parser
+    )
+    demo.add_parser(sub)
+    fit.add_parser(sub)
+    render.add_parser(sub)
+    graph.add_parsers(sub)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="grafx", description="Audio processing graphs in PyTorch.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the main job on built-in example data")
-    demo.add_argument("--out", default="demo-output", help="output folder")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        from grafx.data import NodeConfigs
+    """Run the command line; returns the exit status."""
+    from grafx.errors import GrafxError
 
-        print(NodeConfigs(["eq", "compressor", "reverb"]))
-    return 0
+    args = build_parser().parse_args(argv)
+    try:
+        if args.threads is not None:
+            import torch
+
+            torch.set_num_threads(max(1, args.threads))
+        return args.run(args)
+    except (GrafxError, CLIError) as error:
+        return _fail(str(error))
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        return _fail(f"{where}{error.strerror or error}")
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+
+
+def _fail(message: str, status: int = 1) -> int:
+    line = " ".join(message.split())
+    sys.stderr.write(f"grafx: error: {line}\n")
+    return status
 
 
 if __name__ == "__main__":

@@ -141,7 +141,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         if key.startswith("optim/"):
             _, index, name = key.split("/", 2)
             state.setdefault(int(index), {})[name] = value
-    groups = [{**g, "params": list(range(len(names)))} for g in document["param_groups"]]
+    groups = document["param_groups"]
+    if len(groups) == 1:  # one group holds every parameter
+        groups = [{**groups[0], "params": list(range(len(names)))}]
+    else:  # one group per parameter, in name order
+        groups = [{**g, "params": [i]} for i, g in enumerate(groups)]
     return {
         "step": int(document["step"]),
         "history": list(document["history"]),

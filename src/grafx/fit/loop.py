@@ -46,6 +46,10 @@ class FitConfig:
         checkpoint_every: steps between checkpoints (one is always written at the end).
         resume: continue from ``checkpoint`` if it exists.
         progress: show a ``tqdm`` progress bar with the loss.
+        lr_scale: learning-rate multipliers by parameter name prefix, e.g.
+            ``{"gain_pan": 4.0, "eq/log_gain": 0.5}`` (longest matching prefix wins). Level
+            can be explained by several processors at once (a track's fader, its EQ bands, its
+            compressor); a faster fader makes the fit put the level where a person would.
     """
 
     steps: int = 300
@@ -62,6 +66,7 @@ class FitConfig:
     checkpoint_every: int = 50
     resume: bool = True
     progress: bool = True
+    lr_scale: dict[str, float] = field(default_factory=dict)
 
     def check(self) -> None:
         """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
@@ -77,6 +82,7 @@ class FitConfig:
             "crops_per_step": self.crops_per_step >= 1,
             "patience": self.patience is None or self.patience >= 1,
             "checkpoint_every": self.checkpoint_every >= 1,
+            "lr_scale": all(v > 0 for v in self.lr_scale.values()),
         }
         for name, ok in checks.items():
             if not ok:
@@ -210,9 +216,11 @@ def fit_parameters(
     torch.manual_seed(config.seed)
 
     flat = {k: v.detach().clone().requires_grad_(True) for k, v in flatten(parameters).items()}
-    optimizer = OPTIMIZERS[config.optimizer](
-        list(flat.values()), lr=config.lr, weight_decay=config.weight_decay
-    )
+    groups = [
+        {"params": [value], "lr": config.lr * _lr_scale(name, config.lr_scale)}
+        for name, value in flat.items()
+    ]
+    optimizer = OPTIMIZERS[config.optimizer](groups, lr=config.lr, weight_decay=config.weight_decay)
     history: list[float] = []
     start = 0
     checkpoint = Path(config.checkpoint) if config.checkpoint else None
@@ -287,6 +295,11 @@ def fit_parameters(
         save_checkpoint(checkpoint, flat, optimizer, steps_done, history, _config_json(config))
     fitted = unflatten({k: v.detach().clone() for k, v in flat.items()})
     return FitResult(fitted, history, steps_done, stopped_early, time.perf_counter() - began)
+
+
+def _lr_scale(name: str, scales: Mapping[str, float]) -> float:
+    matches = [p for p in scales if name == p or name.startswith(p + "/")]
+    return scales[max(matches, key=len)] if matches else 1.0
 
 
 def _config_json(config: FitConfig) -> dict:

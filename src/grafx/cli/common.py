@@ -1,0 +1,106 @@
+"""Shared pieces of the command line: errors, argument parsing, graph and audio loading."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+
+class CLIError(Exception):
+    """A user error found by the command line itself (printed as ``grafx: error: ...``)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line, ``grafx: error: ...``, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        where = "" if self.prog == "grafx" else f"{self.prog}: "
+        sys.stderr.write(f"grafx: error: {where}{message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def load_graph_file(path: str) -> tuple[Any, dict | None]:
+    from grafx.io import load_graph
+
+    return load_graph(path)
+
+
+def graph_types(G: Any) -> list[str]:
+    """Processor types of a graph (its config's types without ``in``/``out``/``mix``)."""
+    types = (
+        G.config.node_types
+        if G.config is not None
+        else sorted({d["node_type"] for _, d in G.nodes(data=True)})
+    )
+    return [t for t in types if t not in ("in", "out", "mix")]
+
+
+def processors_for(G: Any, where: str) -> dict:
+    """Built-in processors for every processor type the graph uses."""
+    from grafx.errors import ConfigError
+    from grafx.presets import console_processors
+
+    used = {d["node_type"] for _, d in G.nodes(data=True)}
+    types = [t for t in graph_types(G) if t in used]
+    try:
+        return console_processors(types) if types else {}
+    except ConfigError as error:
+        raise CLIError(f"{where}: {error}") from None
+
+
+def count_in_nodes(G: Any) -> int:
+    return sum(1 for _, d in G.nodes(data=True) if d["node_type"] == "in")
+
+
+def check_source_count(G: Any, num_sources: int, where: str, what: str = "stems") -> None:
+    num_in = count_in_nodes(G)
+    if num_in != num_sources:
+        raise CLIError(
+            f"{where}: the graph has {num_in} 'in' node(s) but {num_sources} {what} were given; "
+            f"give one file per 'in' node, in node-id order"
+        )
+
+
+def output_path(path: str, suffixes: Sequence[str]) -> Path:
+    """Check an output file's folder exists and its extension is known."""
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise CLIError(f"{out}: unsupported output extension; use one of {', '.join(suffixes)}")
+    if not out.parent.is_dir():
+        raise CLIError(f"{out}: the folder {out.parent} does not exist")
+    return out
+
+
+def output_dir(path: str) -> Path:
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"{out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CLIError(f"{out}: cannot create the folder: {error.strerror or error}") from None
+    return out

@@ -1,0 +1,101 @@
+"""A one-page figure of a fit: loss curve, target and fitted spectrograms, and the graph."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def _spectrogram_db(audio: Tensor, fft_size: int = 1024) -> Tensor:
+    """Mid-channel magnitude spectrogram in dB, ``(F, T)``."""
+    from grafx.losses import stft_magnitude
+
+    mid = audio.detach().double().mean(0)
+    mag = stft_magnitude(mid, fft_size, fft_size // 4, fft_size, eps=1e-12)
+    return 20 * torch.log10(mag)
+
+
+def plot_report(
+    path: str | os.PathLike,
+    history: list[float],
+    target: Tensor,
+    fitted: Tensor,
+    sample_rate: int,
+    G: Any = None,
+    loss_before: float | None = None,
+    loss_after: float | None = None,
+    initial: Tensor | None = None,
+    dpi: int = 110,
+) -> Path:
+    """Save a report figure (PNG, written atomically) and return its path.
+
+    Panels: the loss per step (log scale); spectrograms of the target, the fitted mix and
+    (if given) the initial mix on one colour scale; and the graph (if given).
+
+    Args:
+        path: the PNG to write.
+        history: loss per step.
+        target, fitted, initial: audio ``(C, L)``.
+        sample_rate: in Hz.
+        G: the graph to draw.
+        loss_before, loss_after: full-length losses for the title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from grafx.draw import draw_grafx
+
+    panels = [("target", target), ("fitted", fitted)]
+    if initial is not None:
+        panels.insert(0, ("initial", initial))
+    fig = plt.figure(figsize=(4.2 * (len(panels) + 1), 8.5 if G is not None else 3.8))
+    rows = 2 if G is not None else 1
+    grid = fig.add_gridspec(rows, len(panels) + 1, height_ratios=[1, 1.3][:rows])
+    ax = fig.add_subplot(grid[0, 0])
+    ax.plot(range(1, len(history) + 1), history, linewidth=0.8, color="#1f5fbf")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (crop)")
+    title = "loss"
+    if loss_before is not None and loss_after is not None:
+        title += f": {loss_before:.3f} -> {loss_after:.3f} (full mix)"
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    spectrograms = [(name, _spectrogram_db(audio)) for name, audio in panels]
+    top = max(float(s.max()) for _, s in spectrograms)
+    for i, (name, spec) in enumerate(spectrograms):
+        ax = fig.add_subplot(grid[0, i + 1])
+        seconds = target.shape[-1] / sample_rate
+        ax.imshow(
+            spec.numpy(),
+            origin="lower",
+            aspect="auto",
+            extent=(0, seconds, 0, sample_rate / 2000),
+            vmin=top - 80,
+            vmax=top,
+            cmap="magma",
+        )
+        ax.set_title(f"{name} mix (mid)", fontsize=9)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("frequency (kHz)")
+    if G is not None:
+        ax = fig.add_subplot(grid[1, :])
+        draw_grafx(G, ax=ax)
+        ax.set_title("graph", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if tmp.exists():
+            tmp.unlink()
+    return path
