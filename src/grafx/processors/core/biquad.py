@@ -7,7 +7,8 @@ r"""Exact, differentiable cascades of second-order sections (biquads) on batched
 with zero initial state, like ``scipy.signal.sosfilt``. Two exact methods:
 
 * ``"scipy"`` (CPU tensors): a custom :class:`torch.autograd.Function` whose forward runs
-  ``scipy.signal.sosfilt`` on each row (float32 and float64 kept) and whose backward is itself
+  ``scipy.signal.sosfilt`` on each row (in float64, the result cast back to the input dtype, so
+  float32 results are as accurate as float32 can hold) and whose backward is itself
   IIR filtering. For one section :math:`y = (B/A)u` and an output gradient :math:`g`, let
   :math:`\tilde g = J\,\mathrm{lfilter}(1, A, J g)` (:math:`J` reverses time). Then
 
@@ -71,29 +72,33 @@ class _SosfiltScipy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, b: Tensor, a: Tensor) -> Tensor:
-        xn = x.detach().numpy()
-        bn = b.detach().numpy()
-        an = a.detach().numpy()
+        # scipy runs in float64 whatever the input dtype: float32 rounding in the recursion
+        # would otherwise dominate the error of low-frequency, high-Q sections.
+        xn = x.detach().numpy().astype(np.float64)
+        bn = b.detach().numpy().astype(np.float64)
+        an = a.detach().numpy().astype(np.float64)
         sos = _sos_rows(bn, an)
         if not ctx.needs_input_grad[1] and not ctx.needs_input_grad[2]:
             ctx.save_for_backward(b, a)
-            return torch.from_numpy(_sosfilt_rows(sos, xn))
+            return torch.from_numpy(_sosfilt_rows(sos, xn)).to(x.dtype)
         stages = [xn]
         for k in range(sos.shape[1]):
             stages.append(_sosfilt_rows(sos[:, k : k + 1], stages[-1]))
         stages = [torch.from_numpy(s) for s in stages]
         # Section k reads signals[k] and writes signals[k + 1]; signals[0] is the input.
-        ctx.save_for_backward(b, a, x, *stages[1:])
-        return stages[-1].clone()
+        ctx.save_for_backward(b, a, *stages)
+        return stages[-1].to(x.dtype, copy=True)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output: Tensor):
         b, a, *signals = ctx.saved_tensors
-        an = a.detach().numpy()
-        grad = grad_output.contiguous()
-        grad_b = torch.zeros_like(b) if ctx.needs_input_grad[1] else None
-        grad_a = torch.zeros_like(a) if ctx.needs_input_grad[2] else None
+        dtype = grad_output.dtype
+        an = a.detach().numpy().astype(np.float64)
+        b = b.to(torch.float64)
+        grad = grad_output.to(torch.float64).contiguous()
+        grad_b = b.new_zeros(b.shape) if ctx.needs_input_grad[1] else None
+        grad_a = b.new_zeros(a.shape) if ctx.needs_input_grad[2] else None
         length = grad.shape[-1]
         for k in reversed(range(b.shape[1])):
             gt = torch.from_numpy(_reverse_allpole_rows(an[:, k], grad.numpy()))
@@ -109,7 +114,9 @@ class _SosfiltScipy(torch.autograd.Function):
                 + bk[:, 1:2] * padded[:, 1 : length + 1]
                 + bk[:, 2:3] * padded[:, 2:]
             )
-        grad_x = grad if ctx.needs_input_grad[0] else None
+        grad_x = grad.to(dtype) if ctx.needs_input_grad[0] else None
+        grad_b = grad_b.to(dtype) if grad_b is not None else None
+        grad_a = grad_a.to(dtype) if grad_a is not None else None
         return grad_x, grad_b, grad_a
 
 

@@ -3,9 +3,12 @@ r"""Triangular filter bank between FFT bins and perceptual bands (Bark, mel, log
 Differences from the original library, on purpose:
 
 * ``f_max=None`` means the Nyquist frequency ``sr / 2`` (the original raised ``TypeError``).
-* With ``low_half_triangle=True`` the first band is ``1 - sum(triangles)`` only *below the
-  first triangle's peak*; the original also set it to 1 above ``f_max``, so the lowest band
-  leaked into the top of the spectrum. Here bins above ``f_max`` belong to no band.
+* With ``low_half_triangle=True`` the first band is a low half triangle: 1 up to the first
+  edge, falling to 0 at the first triangle's peak, and 0 above. The original computed it as
+  ``1 - sum(triangles)`` over the whole spectrum, so the lowest band also covered the top of
+  the spectrum (above the last peak, including everything above ``f_max``). Here that top
+  region belongs to the *last* band, which stays at 1 above its peak (a high half triangle),
+  so the bands still sum to one at every bin and a flat band response is a flat spectrum.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ def triangular_filterbank_matrix(
 
     Band edges are evenly spaced on ``scale`` between ``f_min`` and ``f_max``. Without
     ``low_half_triangle`` there are ``K`` full triangles on ``K + 2`` edges. With it, there are
-    ``K - 1`` full triangles on ``K + 1`` edges ``p_0 .. p_K`` and band 0 is the half triangle
-    that is 1 up to ``p_0`` and falls to 0 at ``p_1``, so the bands sum to one on ``[0, p_{K-1}]``.
+    ``K - 1`` triangles on ``K + 1`` edges ``p_0 .. p_K``; band 0 is the half triangle that is 1
+    up to ``p_0`` and falls to 0 at ``p_1``, and the last band stays at 1 above its peak
+    ``p_{K-1}``, so the bands sum to one at every bin.
 
     Args:
         num_frequency_bins: number of FFT bins ``F`` (``n_fft // 2 + 1``).
@@ -86,10 +90,10 @@ def triangular_filterbank_matrix(
     if low_half_triangle:
         if num_triangles == 0:
             low = torch.ones_like(bins)
-            low = torch.where(bins <= f_max, low, torch.zeros_like(low))
         else:
-            low = torch.clamp(1.0 - triangles.sum(-1), min=0.0)
-            low = torch.where(bins < edges[1], low, torch.zeros_like(low))
+            low = torch.where(bins < edges[1], 1.0 - triangles[:, 0], torch.zeros_like(bins))
+            last = torch.where(bins >= edges[-2], torch.ones_like(bins), triangles[:, -1])
+            triangles = torch.cat([triangles[:, :-1], last[:, None]], dim=-1)
         triangles = torch.cat([low[:, None], triangles], dim=-1)
     empty = (triangles.sum(0) == 0).nonzero().flatten().tolist()
     if empty:

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from grafx.errors import ConfigError
+from grafx.processors.core.iir import normalized_stable_biquad
 
 #: Centres and bandwidths (Hz) of the 24 critical bands of the Bark scale.
 BARK_CENTERS = (
@@ -85,7 +86,7 @@ def geq_biquad_coefficients(
         c: edge-gain exponent.
 
     Returns:
-        ``Bs, As``, each ``(..., K, 3)``.
+        Normalised, stable ``Bs, As``, each ``(..., K, 3)``.
     """
     omegas = omegas.to(log_gains)
     bandwidths = bandwidths.to(log_gains)
@@ -96,7 +97,7 @@ def geq_biquad_coefficients(
     one = torch.ones_like(gain)
     Bs = torch.stack([one + gain * beta, cos, one - gain * beta], dim=-1)
     As = torch.stack([one + beta, cos, one - beta], dim=-1)
-    return Bs, As
+    return normalized_stable_biquad(Bs, As)
 
 
 class GraphicEqualizerBiquad(nn.Module):

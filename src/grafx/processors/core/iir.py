@@ -31,32 +31,52 @@ from grafx.processors.core.convolution import convolve
 
 IIR_BACKENDS = ("fsm", "lfilter", "ssm")
 
-#: Default distance kept between a biquad's poles and the unit circle by
-#: :func:`stable_biquad_denominator`.
+#: Smallest distance kept between a biquad's poles and the unit circle by
+#: :func:`stable_biquad_denominator` (a pole radius of 1 - 1e-5 is a time constant of 2 s at
+#: 44.1 kHz, far beyond any useful audio filter).
 STABILITY_MARGIN = 1e-5
 
 
 def stable_biquad_denominator(a1: Tensor, a2: Tensor, margin: float = STABILITY_MARGIN):
-    r"""Project normalised denominators into the stability triangle, with a margin.
+    r"""Keep a biquad's poles within radius :math:`
+    ho = 1 - \delta` of the origin.
 
-    A biquad :math:`1 + a_1 z^{-1} + a_2 z^{-2}` is stable iff :math:`|a_2| < 1` and
-    :math:`|a_1| < 1 + a_2`. This clamps :math:`a_2` to :math:`[-1 + \delta, 1 - \delta]` and
-    then :math:`|a_1|` to :math:`(1 + a_2)(1 - \delta)`, which leaves every coefficient pair that
-    is already safely stable unchanged and keeps the poles strictly inside the unit circle
-    whatever the parameters (gradients stay finite; they are zero across a clamp).
+        The poles of :math:`1 + a_1 z^{-1} + a_2 z^{-2}` all have radius at most :math:`
+    ho` iff
+        :math:`|a_2| \le
+    ho^2` and :math:`|a_1| \le
+    ho + a_2/
+    ho`. This clamps :math:`a_2` and
+        then :math:`a_1` into that region, so any coefficient pair whose poles are already within
+        :math:`
+    ho` is unchanged, and no parameter value can give an unstable (or marginally
+        stable) filter. Gradients stay finite; they are zero across an active clamp.
 
-    Args:
-        a1: first denominator coefficient, any shape.
-        a2: second denominator coefficient, same shape.
-        margin: :math:`\delta`.
+        Args:
+            a1: first denominator coefficient, any shape.
+            a2: second denominator coefficient, same shape.
+            margin: :math:`\delta`.
 
-    Returns:
-        The projected ``(a1, a2)``.
+        Returns:
+            The clamped ``(a1, a2)``.
     """
-    a2 = torch.clamp(a2, -1 + margin, 1 - margin)
-    bound = (1 + a2) * (1 - margin)
+    rho = 1.0 - margin
+    a2 = torch.clamp(a2, -(rho**2), rho**2)
+    bound = rho + a2 / rho
     a1 = torch.maximum(torch.minimum(a1, bound), -bound)
     return a1, a2
+
+
+def normalized_stable_biquad(b: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
+    """Divide ``b, a (..., 3)`` by ``a0`` and project the poles inside the unit circle.
+
+    Returns:
+        ``Bs, As`` with ``As[..., 0] == 1``; see :func:`stable_biquad_denominator`.
+    """
+    a0 = a[..., :1]
+    b = b / a0
+    a1, a2 = stable_biquad_denominator(a[..., 1] / a0[..., 0], a[..., 2] / a0[..., 0])
+    return b, torch.stack([torch.ones_like(a1), a1, a2], dim=-1)
 
 
 def biquad_frequency_response(Bs: Tensor, As: Tensor, fir_len: int) -> Tensor:

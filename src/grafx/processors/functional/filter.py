@@ -2,7 +2,7 @@ r"""Filter designs: unconstrained parameters to biquad coefficients, and FIR fil
 
 Every design returns unnormalised ``Bs, As`` of shape ``(..., 3)`` ready for
 :class:`grafx.processors.core.iir.IIRFilter`; recursive designs pass their denominators through
-:func:`normalized_stable_biquad`, so no parameter value can make a filter unstable.
+:func:`grafx.processors.core.iir.normalized_stable_biquad`, so no parameter value can make a filter unstable.
 
 Common activations (as in the original library; zeros give :math:`\omega_0 = \pi/2`, ``Q = 1``,
 ``A = 1``):
@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from grafx.errors import ConfigError
-from grafx.processors.core.iir import stable_biquad_denominator
+from grafx.processors.core.iir import normalized_stable_biquad, stable_biquad_denominator
 
 RBJ_KINDS = (
     "lowpass",
@@ -63,19 +63,6 @@ def amplitude_from_log_gain(log_gain: Tensor) -> Tensor:
 def log_gain_from_amplitude(amplitude: Tensor) -> Tensor:
     """Inverse of :func:`amplitude_from_log_gain`."""
     return torch.log(amplitude)
-
-
-def normalized_stable_biquad(b: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
-    """Divide ``b, a (..., 3)`` by ``a0`` and project the poles inside the unit circle.
-
-    Returns:
-        ``Bs, As`` with ``As[..., 0] == 1``; see
-        :func:`grafx.processors.core.iir.stable_biquad_denominator`.
-    """
-    a0 = a[..., :1]
-    b = b / a0
-    a1, a2 = stable_biquad_denominator(a[..., 1] / a0[..., 0], a[..., 2] / a0[..., 0])
-    return b, torch.stack([torch.ones_like(a1), a1, a2], dim=-1)
 
 
 def rbj_biquad(

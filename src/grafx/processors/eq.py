@@ -1,0 +1,220 @@
+r"""Equaliser processors: zero-phase FIR EQs, a graphic EQ and a parametric EQ.
+
+Differences from the original library, on purpose: the zero-phase FIRs use symmetric windows,
+so a flat log-magnitude of 0 is exactly the identity (see :mod:`grafx.processors.core.fir`);
+``NewZeroPhaseFIREqualizer(use_filterbank=True)`` works with the default filter-bank arguments
+(``f_max=None`` means ``sr / 2``); the graphic EQ's band design is continuous at 0 dB (see
+:mod:`grafx.processors.core.geq`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor, nn
+
+from grafx.errors import ConfigError
+from grafx.processors.core.fir import ZeroPhaseFilterBankFIR, ZeroPhaseFIR
+from grafx.processors.core.geq import GraphicEqualizerBiquad
+from grafx.processors.core.midside import (
+    apply_processor_channel,
+    check_processor_channel,
+    num_processor_channels,
+)
+from grafx.processors.core.validation import check_parameters
+from grafx.processors.filter import make_iir_filter
+from grafx.processors.functional.eq import parametric_eq_biquads, zero_phase_fir_filter
+
+
+class ZeroPhaseFIREqualizer(nn.Module):
+    r"""The seed's zero-phase EQ: one Hann-windowed linear-phase FIR per node, all channels.
+
+    The FIR has ``2F - 1`` taps (2047 by default) designed from ``log_magnitude`` on ``F``
+    bins from DC to Nyquist, and is applied with zero-phase (centred) convolution. Zero
+    parameters give the identity. Soon to be superseded by :class:`NewZeroPhaseFIREqualizer`.
+
+    Args:
+        num_magnitude_bins: number of bins ``F``.
+    """
+
+    def __init__(self, num_magnitude_bins: int = 1024):
+        super().__init__()
+        self.num_magnitude_bins = num_magnitude_bins
+        self.fir = ZeroPhaseFIR(num_magnitude_bins, window="hann")
+
+    def forward(self, input_signals: Tensor, log_magnitude: Tensor) -> Tensor:
+        """Filter ``(B, C, L)`` with ``log_magnitude (B, F)``; returns ``(B, C, L)``."""
+        check_parameters(
+            "ZeroPhaseFIREqualizer",
+            input_signals.shape[0],
+            {"log_magnitude": log_magnitude},
+            self.parameter_size(),
+        )
+        return zero_phase_fir_filter(input_signals, self.fir(log_magnitude).unsqueeze(1))
+
+    def parameter_size(self) -> dict[str, Any]:
+        return {"log_magnitude": self.num_magnitude_bins}
+
+
+class NewZeroPhaseFIREqualizer(nn.Module):
+    r"""Zero-phase FIR EQ per channel, from bin or band log-magnitudes.
+
+    Args:
+        num_frequency_bins: number of bins ``F``; filters have ``2F - 1`` taps.
+        processor_channel: ``"mono"``, ``"stereo"`` or ``"midside"``.
+        use_filterbank: parameters are band log-magnitudes of a
+            :class:`~grafx.processors.core.fft_filterbank.TriangularFilterBank`.
+        filterbank_kwargs: its arguments (``num_filters``, ``scale``, ``f_min``, ``f_max``,
+            ``sr``, ``low_half_triangle``).
+        window: FIR window (see :func:`grafx.processors.core.fir.make_window`).
+        window_kwargs: window arguments.
+        eps: energy floor of the filter-bank mapping.
+        flashfftconv: accepted for compatibility, unused.
+    """
+
+    def __init__(
+        self,
+        num_frequency_bins: int = 1024,
+        processor_channel: str = "mono",
+        use_filterbank: bool = False,
+        filterbank_kwargs: Mapping[str, Any] | None = None,
+        window: Any = "hann",
+        window_kwargs: Mapping[str, Any] | None = None,
+        eps: float = 1e-7,
+        flashfftconv: bool = False,
+    ):
+        super().__init__()
+        self.processor_channel = check_processor_channel(
+            processor_channel, "NewZeroPhaseFIREqualizer"
+        )
+        self.num_channels = num_processor_channels(processor_channel)
+        self.fir = ZeroPhaseFilterBankFIR(
+            num_frequency_bins,
+            use_filterbank=use_filterbank,
+            filterbank_kwargs=filterbank_kwargs,
+            window=window,
+            window_kwargs=window_kwargs,
+            eps=eps,
+        )
+
+    def forward(self, input_signals: Tensor, log_magnitude: Tensor) -> Tensor:
+        """Filter ``(B, C, L)`` with ``log_magnitude (B, C_eq, F)``; stereo modes give C = 2."""
+        check_parameters(
+            "NewZeroPhaseFIREqualizer",
+            input_signals.shape[0],
+            {"log_magnitude": log_magnitude},
+            self.parameter_size(),
+        )
+        fir = self.fir(log_magnitude)
+        return apply_processor_channel(
+            input_signals,
+            self.processor_channel,
+            lambda x: zero_phase_fir_filter(x, fir),
+            "NewZeroPhaseFIREqualizer",
+        )
+
+    def parameter_size(self) -> dict[str, Any]:
+        return {"log_magnitude": (self.num_channels, self.fir.num_input_bins)}
+
+
+class _BiquadEqualizer(nn.Module):
+    """Shared plumbing of the recursive EQs: channel mode and the IIR backend."""
+
+    def __init__(self, processor_channel: str, backend_kwargs: dict[str, Any]):
+        super().__init__()
+        owner = type(self).__name__
+        self.processor_channel = check_processor_channel(processor_channel, owner)
+        self.num_channels = num_processor_channels(processor_channel)
+        self.iir = make_iir_filter(owner, backend_kwargs)
+
+    def _filter(self, input_signals: Tensor, Bs: Tensor, As: Tensor) -> Tensor:
+        """``Bs, As (B, C_eq, K, 3)`` on ``(B, C, L)`` in the processor's channel mode."""
+        return apply_processor_channel(
+            input_signals,
+            self.processor_channel,
+            lambda x: self.iir(x, Bs, As),
+            type(self).__name__,
+        )
+
+
+class ParametricEqualizer(_BiquadEqualizer):
+    """Cascade of ``num_filters`` RBJ bands per channel: low shelf, peaking bands, high shelf.
+
+    See :func:`grafx.processors.functional.eq.parametric_eq_biquads`.
+
+    Args:
+        num_filters: number of bands ``K`` (at least 2 with shelving filters).
+        processor_channel: ``"mono"``, ``"stereo"`` or ``"midside"``.
+        use_shelving_filters: first band a low shelf and last a high shelf.
+        **backend_kwargs: :class:`~grafx.processors.core.iir.IIRFilter` arguments.
+    """
+
+    def __init__(
+        self,
+        num_filters: int = 10,
+        processor_channel: str = "mono",
+        use_shelving_filters: bool = True,
+        **backend_kwargs,
+    ):
+        super().__init__(processor_channel, backend_kwargs)
+        minimum = 2 if use_shelving_filters else 1
+        if int(num_filters) < minimum:
+            raise ConfigError(
+                f"ParametricEqualizer: num_filters must be >= {minimum} "
+                f"(use_shelving_filters={use_shelving_filters}), got {num_filters}"
+            )
+        self.num_filters = int(num_filters)
+        self.use_shelving_filters = use_shelving_filters
+
+    def forward(self, input_signals: Tensor, w0: Tensor, q_inv: Tensor, log_gain: Tensor) -> Tensor:
+        """Filter ``(B, C, L)``; ``w0, q_inv, log_gain (B, C_eq, K)``."""
+        params = {"w0": w0, "q_inv": q_inv, "log_gain": log_gain}
+        check_parameters(
+            "ParametricEqualizer", input_signals.shape[0], params, self.parameter_size()
+        )
+        Bs, As = parametric_eq_biquads(w0, q_inv, log_gain, self.use_shelving_filters)
+        return self._filter(input_signals, Bs, As)
+
+    def parameter_size(self) -> dict[str, Any]:
+        shape = (self.num_channels, self.num_filters)
+        return {"w0": shape, "q_inv": shape, "log_gain": shape}
+
+
+class GraphicEqualizer(_BiquadEqualizer):
+    """Cascade of fixed-band peaking filters (Bark or third-octave bands below Nyquist).
+
+    The ``log_gains`` are the natural-log peak gains of the individual bands; neighbouring bands
+    overlap, so the cascade's response at a band centre is not exactly that band's gain (the
+    interaction is not compensated, as in the original).
+
+    Args:
+        processor_channel: ``"mono"``, ``"stereo"`` or ``"midside"``.
+        scale: ``"bark"`` (24 bands) or ``"third_octave"`` (31 bands).
+        sr: sample rate in Hz.
+        **backend_kwargs: :class:`~grafx.processors.core.iir.IIRFilter` arguments.
+    """
+
+    def __init__(
+        self,
+        processor_channel: str = "mono",
+        scale: str = "bark",
+        sr: float = 44100,
+        **backend_kwargs,
+    ):
+        super().__init__(processor_channel, backend_kwargs)
+        self.geq = GraphicEqualizerBiquad(scale=scale, sr=sr)
+        self.num_bands = self.geq.num_bands
+
+    def forward(self, input_signals: Tensor, log_gains: Tensor) -> Tensor:
+        """Filter ``(B, C, L)``; ``log_gains (B, C_eq, K)``."""
+        check_parameters(
+            "GraphicEqualizer",
+            input_signals.shape[0],
+            {"log_gains": log_gains},
+            self.parameter_size(),
+        )
+        return self._filter(input_signals, *self.geq(log_gains))
+
+    def parameter_size(self) -> dict[str, Any]:
+        return {"log_gains": (self.num_channels, self.num_bands)}

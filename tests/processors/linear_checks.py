@@ -1,0 +1,88 @@
+"""Generic processor-contract checks shared by test_filter.py and test_eq.py."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from grafx.errors import ParameterError
+
+
+def shape_of(size):
+    return (size,) if isinstance(size, int) else tuple(size)
+
+
+def make_params(processor, batch, dtype=torch.float64, value=None, scale=0.5, seed=0):
+    """Parameters from ``parameter_size()``: N(0, scale^2) values, or all equal to ``value``."""
+    generator = torch.Generator().manual_seed(seed)
+    params = {}
+    for key, size in processor.parameter_size().items():
+        shape = (batch, *shape_of(size))
+        if value is None:
+            params[key] = scale * torch.randn(shape, generator=generator, dtype=dtype)
+        else:
+            params[key] = torch.full(shape, float(value), dtype=dtype)
+    return params
+
+
+def noise(batch, channels, length, dtype=torch.float64, seed=1):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, channels, length, generator=generator, dtype=dtype)
+
+
+def check_gradcheck(processor, channels=1, length=48, batch=2, fast_mode=False):
+    params = make_params(processor, batch)
+    x = noise(batch, channels, length).requires_grad_()
+    names = list(params)
+
+    def run(x, *values):
+        return processor(x, **dict(zip(names, values, strict=True)))
+
+    inputs = (x, *(p.requires_grad_() for p in params.values()))
+    assert torch.autograd.gradcheck(run, inputs, fast_mode=fast_mode)
+
+
+def check_extremes(processor, value, channels=2, length=256, dtype=torch.float32):
+    params = {k: v.requires_grad_() for k, v in make_params(processor, 2, dtype, value).items()}
+    x = noise(2, channels, length, dtype).requires_grad_()
+    y = processor(x, **params)
+    assert torch.isfinite(y).all()
+    y.square().mean().backward()
+    assert torch.isfinite(x.grad).all()
+    for key, param in params.items():
+        assert torch.isfinite(param.grad).all(), key
+
+
+def check_batched_equals_one_by_one(processor, channels=2, length=300):
+    params = make_params(processor, 3)
+    x = noise(3, channels, length)
+    one_by_one = torch.cat(
+        [processor(x[i : i + 1], **{k: v[i : i + 1] for k, v in params.items()}) for i in range(3)]
+    )
+    torch.testing.assert_close(processor(x, **params), one_by_one)
+
+
+def check_dtype_and_input_untouched(processor, channels=2, length=200):
+    for dtype in (torch.float32, torch.float64):
+        params = make_params(processor, 2, dtype)
+        x = noise(2, channels, length, dtype)
+        x_copy, params_copy = x.clone(), {k: v.clone() for k, v in params.items()}
+        y = processor(x, **params)
+        assert y.dtype == dtype
+        assert y.shape[0] == 2 and y.shape[-1] == length
+        torch.testing.assert_close(x, x_copy, rtol=0, atol=0)
+        for key, value in params.items():
+            torch.testing.assert_close(value, params_copy[key], rtol=0, atol=0)
+
+
+def check_wrong_shape(processor):
+    params = make_params(processor, 2)
+    key = sorted(params)[0]
+    params[key] = torch.zeros(
+        2, *params[key].shape[1:-1], params[key].shape[-1] + 1, dtype=torch.float64
+    )
+    name = type(processor).__name__
+    with pytest.raises(ParameterError, match=rf"{name}.*{re.escape(repr(key))}"):
+        processor(noise(2, 2, 50), **params)

@@ -1,0 +1,190 @@
+import math
+
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+
+from grafx.errors import ConfigError, ParameterError
+from grafx.processors.core.biquad import sosfilt
+from grafx.processors.core.biquad_scan import _allpole_impulse, allpole2_scan
+from grafx.processors.core.iir import (
+    IIRFilter,
+    fsm_fir,
+    normalized_stable_biquad,
+    stable_biquad_denominator,
+)
+
+
+def random_sections(rows, sections, seed, zero_poles=False):
+    """Random stable biquads: complex, real and (optionally) zero poles, free numerators."""
+    rng = np.random.default_rng(seed)
+    radius = rng.uniform(0.0, 0.97, (rows, sections))
+    angle = rng.uniform(0.0, math.pi, (rows, sections))
+    a1, a2 = -2 * radius * np.cos(angle), radius**2
+    real = rng.random((rows, sections)) < 0.3  # distinct real poles p, q
+    p, q = rng.uniform(-0.95, 0.95, (2, rows, sections))
+    a1 = np.where(real, -(p + q), a1)
+    a2 = np.where(real, p * q, a2)
+    if zero_poles:
+        a1[:, 0], a2[:, 0] = 0.0, 0.0
+        a2[:, -1] = 0.0
+    b = rng.standard_normal((rows, sections, 3))
+    return b, np.stack([a1, a2], -1)
+
+
+def scipy_rows(x, b, a):
+    sos = np.concatenate([b, np.ones(b.shape[:-1] + (1,)), a], -1)
+    return np.stack([scipy.signal.sosfilt(sos[i], x[i]) for i in range(len(x))])
+
+
+@pytest.mark.parametrize("method", ["scipy", "scan"])
+@pytest.mark.parametrize("zero_poles", [False, True])
+def test_sosfilt_matches_scipy(method, zero_poles):
+    # The original's ssm re-filtered the input at every stage (K > 1) and gave NaN at a zero pole.
+    b, a = random_sections(4, 3, seed=int(zero_poles), zero_poles=zero_poles)
+    x = np.random.default_rng(2).standard_normal((4, 1000))
+    expected = scipy_rows(x, b, a)
+    y = sosfilt(torch.from_numpy(x), torch.from_numpy(b), torch.from_numpy(a), method)
+    assert y.dtype == torch.float64
+    np.testing.assert_allclose(y.numpy(), expected, atol=1e-12 * np.abs(expected).max(), rtol=0)
+    y32 = sosfilt(*(torch.from_numpy(v).float() for v in (x, b, a)), method=method)
+    assert y32.dtype == torch.float32
+    np.testing.assert_allclose(y32.numpy(), expected, atol=2e-4 * np.abs(expected).max(), rtol=0)
+
+
+@pytest.mark.parametrize("method", ["scipy", "scan"])
+def test_sosfilt_gradcheck(method):
+    b, a = random_sections(2, 2, seed=3, zero_poles=True)
+    x = torch.randn(2, 40, dtype=torch.float64, requires_grad=True)
+    b = torch.from_numpy(b).requires_grad_()
+    a = torch.from_numpy(a).requires_grad_()
+    # The slow mode's per-element Jacobian costs ~20 s through the scan's many small ops.
+    fast = method == "scan"
+    assert torch.autograd.gradcheck(
+        lambda *v: sosfilt(*v, method=method), (x, b, a), fast_mode=fast
+    )
+
+
+@pytest.mark.parametrize("method", ["scipy", "scan"])
+def test_sosfilt_gradient_of_input_only(method):
+    b, a = (torch.from_numpy(v) for v in random_sections(2, 2, seed=4))
+    x = torch.randn(2, 30, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: sosfilt(v, b, a, method=method), (x,), fast_mode=True)
+
+
+def test_sosfilt_bad_method():
+    with pytest.raises(ParameterError, match="backwards"):
+        sosfilt(torch.zeros(1, 4), torch.zeros(1, 1, 3), torch.zeros(1, 1, 2), "backwards")
+
+
+def test_allpole_impulse_matches_loop():
+    a = torch.tensor([[-1.2, 0.5], [0.3, 0.0]], dtype=torch.float64)
+    h = _allpole_impulse(a, 20).numpy()
+    for row, (a1, a2) in enumerate(a.tolist()):
+        expected = scipy.signal.lfilter([1.0], [1.0, a1, a2], np.eye(1, 20)[0])
+        np.testing.assert_allclose(h[row], expected, atol=1e-14)
+
+
+@pytest.mark.parametrize("length", [1, 31, 32, 33, 1000])
+def test_allpole_scan_any_length(length):
+    a = torch.tensor([[-1.5, 0.8]], dtype=torch.float64)
+    v = torch.randn(1, length, dtype=torch.float64)
+    expected = scipy.signal.lfilter([1.0], [1.0, -1.5, 0.8], v[0].numpy())
+    np.testing.assert_allclose(allpole2_scan(v, a)[0].numpy(), expected, atol=1e-11)
+
+
+@pytest.mark.parametrize("backend", ["lfilter", "ssm"])
+def test_iir_filter_broadcasts_channels(backend):
+    b, a = random_sections(3 * 2, 2, seed=5)
+    x = np.random.default_rng(6).standard_normal((3, 1, 500))
+    Bs = torch.from_numpy(b).reshape(3, 2, 2, 3)
+    As = torch.cat(
+        [torch.ones(3, 2, 2, 1, dtype=torch.float64), torch.from_numpy(a).reshape(3, 2, 2, 2)], -1
+    )
+    # Unnormalised sections (a0 != 1) must be normalised by the filter.
+    scale = torch.linspace(0.5, 2.0, 12, dtype=torch.float64).reshape(3, 2, 2, 1)
+    y = IIRFilter(backend=backend)(torch.from_numpy(x), Bs * scale, As * scale)
+    assert y.shape == (3, 2, 500)
+    expected = scipy_rows(np.repeat(x, 2, axis=1).reshape(6, 500), b, a).reshape(3, 2, 500)
+    np.testing.assert_allclose(y.numpy(), expected, atol=1e-10)
+
+
+def rbj_peaking_sos(f0, q, gain_db, sr):
+    """Peaking EQ straight from the Audio EQ Cookbook, in numpy."""
+    amp = 10 ** (gain_db / 40)
+    w0 = 2 * math.pi * f0 / sr
+    alpha = math.sin(w0) / (2 * q)
+    b = [1 + alpha * amp, -2 * math.cos(w0), 1 - alpha * amp]
+    a = [1 + alpha / amp, -2 * math.cos(w0), 1 - alpha / amp]
+    return np.array(b), np.array(a)
+
+
+@pytest.mark.parametrize("backend", ["lfilter", "ssm"])
+def test_exact_backends_one_second_of_noise(backend):
+    sr = 44100
+    sections = [rbj_peaking_sos(1000, 2.0, 6.0, sr), rbj_peaking_sos(150, 0.7, -9.0, sr)]
+    x = np.random.default_rng(7).standard_normal(sr)
+    expected = scipy.signal.lfilter(*sections[1], scipy.signal.lfilter(*sections[0], x))
+    Bs = torch.from_numpy(np.stack([s[0] for s in sections]))[None, None]
+    As = torch.from_numpy(np.stack([s[1] for s in sections]))[None, None]
+    iir = IIRFilter(backend=backend)
+    y64 = iir(torch.from_numpy(x)[None, None], Bs, As)[0, 0].numpy()
+    assert np.abs(y64 - expected).max() < 1e-10
+    # float32: against scipy in float64 on the same float32-rounded signal and coefficients.
+    x32, Bs32, As32 = (torch.from_numpy(v).float() for v in (x, Bs.numpy(), As.numpy()))
+    expected32 = x32.double().numpy()
+    for b, a in zip(Bs32[0, 0].double().numpy(), As32[0, 0].double().numpy(), strict=True):
+        expected32 = scipy.signal.lfilter(b, a, expected32)
+    y32 = iir(x32[None, None], Bs32, As32)[0, 0].numpy()
+    assert np.abs(y32 - expected32).max() < 1e-5
+
+
+def test_fsm_magnitude_matches_freqz():
+    # Time-aliasing of the frequency-sampled response: below 1e-6 for ordinary EQ bands at
+    # N = 4000, about 1e-2 for a 40 Hz, Q = 8 peak (poles close to the unit circle).
+    sr = 44100
+    worn = np.linspace(0, math.pi, 2001)
+    for (f0, q, gain), tolerance in [((1000, 1.0, 6.0), 1e-6), ((40, 8.0, 12.0), 5e-2)]:
+        b, a = rbj_peaking_sos(f0, q, gain, sr)
+        fir = fsm_fir(torch.from_numpy(b)[None], torch.from_numpy(a)[None], 4000).numpy()
+        _, exact = scipy.signal.freqz(b, a, worN=worn)
+        _, approx = scipy.signal.freqz(fir, 1, worN=worn)
+        error = np.abs(np.abs(approx) - np.abs(exact)).max()
+        assert error < tolerance, (f0, q, error)
+
+
+def test_fsm_output_close_to_exact_for_an_ordinary_eq():
+    b, a = rbj_peaking_sos(2000, 1.0, 4.0, 44100)
+    x = torch.randn(1, 2, 3000, dtype=torch.float64)
+    Bs, As = torch.from_numpy(b)[None, None, None], torch.from_numpy(a)[None, None, None]
+    fsm = IIRFilter(backend="fsm", fsm_fir_len=4001)(x, Bs, As)
+    exact = IIRFilter(backend="lfilter")(x, Bs, As)
+    torch.testing.assert_close(fsm, exact, atol=1e-6, rtol=0)
+
+
+def test_stable_denominator_keeps_stable_and_fixes_unstable():
+    rng = np.random.default_rng(8)
+    a1 = torch.from_numpy(rng.uniform(-40, 40, 5000))
+    a2 = torch.from_numpy(rng.uniform(-40, 40, 5000))
+    s1, s2 = stable_biquad_denominator(a1, a2)
+    for c1, c2 in zip(s1.tolist(), s2.tolist(), strict=True):
+        assert np.abs(np.roots([1.0, c1, c2])).max() < 1 - 1e-6
+    # Already-stable sections, even low-frequency resonances, are left alone.
+    b, a = rbj_peaking_sos(20, 10.0, 12.0, 44100)
+    c1, c2 = stable_biquad_denominator(torch.tensor(a[1] / a[0]), torch.tensor(a[2] / a[0]))
+    assert (c1.item(), c2.item()) == (a[1] / a[0], a[2] / a[0])
+    nb, na = normalized_stable_biquad(torch.from_numpy(b), torch.from_numpy(a))
+    np.testing.assert_allclose(na.numpy(), a / a[0], rtol=1e-15)
+    np.testing.assert_allclose(nb.numpy(), b / a[0], rtol=1e-15)
+
+
+def test_iir_filter_config_errors():
+    with pytest.raises(ConfigError, match="backend"):
+        IIRFilter(backend="magic")
+    with pytest.raises(ConfigError, match="fsm_regularization"):
+        IIRFilter(fsm_regularization=True)
+    with pytest.raises(ConfigError, match="order"):
+        IIRFilter(order=4)
+    with pytest.raises(ParameterError, match="IIRFilter"):
+        IIRFilter()(torch.zeros(1, 1, 10), torch.zeros(1, 1, 2, 3), torch.zeros(1, 1, 3, 3))
