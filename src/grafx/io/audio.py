@@ -109,7 +109,7 @@ def read_audio(
             f"{path}: {data.shape[1]} channels; only mono or stereo (at most {max_channels}) "
             "are supported"
         )
-    check_finite(data, str(path))
+    check_finite(data.T, str(path))
     audio = torch.from_numpy(np.ascontiguousarray(data.T)).to(dtype)
     if sample_rate is not None and file_rate != sample_rate:
         if not resample_to_rate:
