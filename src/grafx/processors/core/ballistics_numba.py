@@ -1,0 +1,56 @@
+"""Compiled loops of :mod:`grafx.processors.core.ballistics` (imported only if numba is).
+
+Compiled on first use and cached on disk; parallel over rows (signals), sequential in time.
+The backward loop computes every gradient in one pass, with no temporaries.
+"""
+
+from __future__ import annotations
+
+import numba
+
+
+@numba.njit(parallel=True, cache=True)
+def forward_kernel(x, zi, fall, rise, y, falling):  # pragma: no cover - compiled
+    """Fill ``y`` with the ballistics of ``x (N, L)`` and ``falling`` with the directions."""
+    rows, length = x.shape
+    for b in numba.prange(rows):
+        state = zi[b]
+        c_fall = fall[b]
+        c_rise = rise[b]
+        for t in range(length):
+            value = x[b, t]
+            down = value < state
+            c = c_fall if down else c_rise
+            state = (1 - c) * state + c * value
+            y[b, t] = state
+            falling[b, t] = down
+
+
+@numba.njit(parallel=True, cache=True)
+def backward_kernel(
+    grad_y, x, y, zi, fall, rise, falling, grad_x, grad_zi, grad_fall, grad_rise
+):  # pragma: no cover - compiled
+    """Adjoint recursion backwards in time, filling the four gradient arrays."""
+    rows, length = x.shape
+    for b in numba.prange(rows):
+        lam = 0.0
+        decay = 0.0
+        sum_fall = 0.0
+        sum_rise = 0.0
+        c_fall = fall[b]
+        c_rise = rise[b]
+        for t in range(length - 1, -1, -1):
+            lam = grad_y[b, t] + decay * lam
+            down = falling[b, t]
+            c = c_fall if down else c_rise
+            grad_x[b, t] = c * lam
+            y_prev = y[b, t - 1] if t > 0 else zi[b]
+            pull = lam * (x[b, t] - y_prev)
+            if down:
+                sum_fall += pull
+            else:
+                sum_rise += pull
+            decay = 1.0 - c
+        grad_zi[b] = decay * lam
+        grad_fall[b] = sum_fall
+        grad_rise[b] = sum_rise

@@ -1,0 +1,262 @@
+r"""Dynamic range processors: Compressor, NoiseGate and the legacy ApproxCompressor/NoiseGate.
+
+Graph nodes around :mod:`grafx.processors.functional.dynamics` (see its docstring for the
+model and the curves). Differences from the original library, which is wrong here:
+
+* the gain computed on log-*energies* is halved before it scales the *amplitude*, so the static
+  curve has slope :math:`1/R` above a compressor's threshold (the original's slope was
+  :math:`2/R - 1`: a limiter at the default ratio, non-monotonic above it);
+* smoothing the gain in the log domain works (the original's IIR smoother ended in a ReLU that
+  zeroed every negative log gain, so the compressor did nothing);
+* the one-pole smoother's taps are built in the log domain, so a pole of about 0 is an impulse
+  instead of NaN;
+* ballistics run on grafx's own exact kernels (numba when installed, else plain Python;
+  torchcomp on request) and start from silence for the energy, from unity (or log 0) for the
+  gain, where the original started every smoother at 1.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from torch import Tensor, nn
+
+from grafx.errors import AudioError, ConfigError
+from grafx.processors.core.ballistics import resolve_backend
+from grafx.processors.core.validation import check_parameters
+from grafx.processors.functional.dynamics import (
+    KNEES,
+    SMOOTHERS,
+    apply_log_gain,
+    compressor_log_gain,
+    detector_level,
+    knee_from_log_knee,
+    noise_gate_log_gain,
+    ratio_from_log_ratio,
+    threshold_from_log_threshold,
+)
+
+_SMOOTHER_SIZES = {"iir": 1, "ballistics": 2}
+_WARNED: set[str] = set()
+
+
+def _warn_once(old: str, new: str) -> None:
+    if old not in _WARNED:
+        _WARNED.add(old)
+        warnings.warn(
+            f"{old} is deprecated and will be removed; use {new} instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+
+class _DynamicRangeProcessor(nn.Module):
+    _curve = staticmethod(compressor_log_gain)
+    _ratio = staticmethod(ratio_from_log_ratio)
+
+    def __init__(
+        self,
+        energy_smoother: str | None = "iir",
+        gain_smoother: str | None = None,
+        gain_smooth_in_log: bool = False,
+        knee: str = "quadratic",
+        iir_len: int = 16384,
+        flashfftconv: bool = True,
+        max_input_len: int = 2**17,
+        backend: str = "auto",
+    ):
+        super().__init__()
+        owner = type(self).__name__
+        for name, value, allowed in (
+            ("energy_smoother", energy_smoother, SMOOTHERS),
+            ("gain_smoother", gain_smoother, SMOOTHERS),
+            ("knee", knee, KNEES),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"{owner}: unknown {name} {value!r}; use one of {allowed}")
+        self.energy_smoother = energy_smoother
+        self.gain_smoother = gain_smoother
+        self.gain_smooth_in_log = gain_smooth_in_log
+        self.knee = knee
+        self.iir_len = int(iir_len)
+        self.max_input_len = max_input_len
+        uses_ballistics = "ballistics" in (energy_smoother, gain_smoother)
+        self.backend = resolve_backend(backend) if uses_ballistics else backend
+
+    def parameter_size(self) -> dict[str, int]:
+        sizes = {"log_threshold": 1, "log_ratio": 1}
+        if self.knee != "hard":
+            sizes["log_knee"] = 1
+        if self.energy_smoother is not None:
+            sizes["z_alpha_pre"] = _SMOOTHER_SIZES[self.energy_smoother]
+        if self.gain_smoother is not None:
+            sizes["z_alpha_post"] = _SMOOTHER_SIZES[self.gain_smoother]
+        return sizes
+
+    def forward(
+        self,
+        input_signals: Tensor,
+        log_threshold: Tensor,
+        log_ratio: Tensor,
+        log_knee: Tensor | None = None,
+        z_alpha_pre: Tensor | None = None,
+        z_alpha_post: Tensor | None = None,
+    ) -> Tensor:
+        """Process ``(B, C, L)`` audio (any ``C``; the detector is channel-linked).
+
+        Args:
+            input_signals: ``(B, C, L)``.
+            log_threshold, log_ratio: ``(B, 1)``.
+            log_knee: ``(B, 1)``, unless ``knee="hard"``.
+            z_alpha_pre: energy smoother, ``(B, 1)`` (iir) or ``(B, 2)`` (ballistics).
+            z_alpha_post: gain smoother, ``(B, 1)`` (iir) or ``(B, 2)`` (ballistics).
+
+        Returns:
+            ``(B, C, L)``.
+        """
+        params = {
+            "log_threshold": log_threshold,
+            "log_ratio": log_ratio,
+            "log_knee": log_knee,
+            "z_alpha_pre": z_alpha_pre,
+            "z_alpha_post": z_alpha_post,
+        }
+        self._check(input_signals, params, self.parameter_size())
+        return self._process(
+            input_signals, log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post
+        )
+
+    def _check(self, input_signals: Tensor, params: dict, sizes: dict) -> None:
+        owner = type(self).__name__
+        if input_signals.ndim != 3:
+            raise AudioError(
+                f"{owner}: input must be (B, C, L), got shape {tuple(input_signals.shape)}"
+            )
+        check_parameters(owner, input_signals.shape[0], params, sizes)
+
+    def _process(self, x, log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post):
+        level = detector_level(x, self.energy_smoother, z_alpha_pre, self.iir_len, self.backend)
+        width = None if self.knee == "hard" else knee_from_log_knee(log_knee)
+        threshold = threshold_from_log_threshold(log_threshold)
+        log_gain = self._curve(level, threshold, self._ratio(log_ratio), width, self.knee)
+        return apply_log_gain(
+            x,
+            log_gain,
+            self.gain_smoother,
+            z_alpha_post,
+            self.gain_smooth_in_log,
+            self.iir_len,
+            self.backend,
+        )
+
+
+class Compressor(_DynamicRangeProcessor):
+    r"""Feed-forward compressor with a selectable knee and energy/gain smoothers.
+
+    Static curve (settled, constant level, in log-energy): below the threshold
+    :math:`G_\mathrm{out} = G`; above it :math:`G_\mathrm{out} = T + (G - T)/R`; the knee
+    blends the two (see :mod:`grafx.processors.functional.dynamics`). Parameters:
+    :math:`T` = ``log_threshold - 6``, :math:`R` = ``1 + exp(log_ratio)``,
+    :math:`W` = ``exp(log_knee)``; the smoothers' coefficients are ``sigmoid(z_alpha_*)``.
+
+    Args:
+        energy_smoother: ``"iir"`` (one-pole, ``z_alpha_pre (1,)``), ``"ballistics"``
+            (attack/release, ``z_alpha_pre (2,)``: index 0 acts while the energy falls,
+            i.e. release; index 1 while it rises, i.e. attack) or ``None``.
+        gain_smoother: ``None``, ``"iir"`` (``z_alpha_post (1,)``) or ``"ballistics"``
+            (``z_alpha_post (2,)``: index 0 while the gain falls, i.e. attack; 1 release).
+        gain_smooth_in_log: smooth the log gain instead of the linear gain.
+        knee: ``"hard"``, ``"quadratic"`` or ``"exponential"``.
+        iir_len: taps of the truncated one-pole smoothers.
+        flashfftconv, max_input_len: accepted for compatibility; unused.
+        backend: ballistics backend (``"auto"``, ``"numba"``, ``"python"``, ``"torchcomp"``).
+    """
+
+    _curve = staticmethod(compressor_log_gain)
+
+
+class NoiseGate(_DynamicRangeProcessor):
+    r"""Downward expander (noise gate): the same model as :class:`Compressor`, mirrored.
+
+    Above the threshold the gain is 1; below it :math:`G_\mathrm{out} = T + R(G - T)`.
+    Same constructor and parameters as :class:`Compressor`.
+    """
+
+    _curve = staticmethod(noise_gate_log_gain)
+
+
+class _Legacy:
+    def _legacy_forward(self, x, z_alpha, log_threshold, log_ratio, log_knee):
+        params = {
+            "log_knee": log_knee,
+            "log_ratio": log_ratio,
+            "log_threshold": log_threshold,
+            "z_alpha": z_alpha,
+        }
+        self._check(x, params, self.parameter_size())
+        return self._process(x, log_threshold, log_ratio, log_knee, z_alpha, None)
+
+    def parameter_size(self) -> dict[str, int]:
+        return {"log_knee": 1, "log_ratio": 1, "log_threshold": 1, "z_alpha": 1}
+
+
+class ApproxCompressor(_Legacy, Compressor):
+    """Deprecated v0.5 compressor; equals ``Compressor("iir", None, knee="quadratic")``.
+
+    ``z_alpha`` is that compressor's ``z_alpha_pre``. Warns once with a DeprecationWarning.
+
+    Args:
+        iir_len: taps of the one-pole energy smoother.
+        flashfftconv, max_input_len: accepted for compatibility; unused.
+    """
+
+    def __init__(self, iir_len: int = 16384, flashfftconv: bool = True, max_input_len: int = 2**17):
+        _warn_once("ApproxCompressor", 'Compressor(energy_smoother="iir", knee="quadratic")')
+        super().__init__("iir", None, False, "quadratic", iir_len, flashfftconv, max_input_len)
+
+    def forward(
+        self,
+        input_signals: Tensor,
+        z_alpha: Tensor,
+        log_threshold: Tensor,
+        log_ratio: Tensor,
+        log_knee: Tensor | None = None,
+    ) -> Tensor:
+        """Compress ``(B, C, L)`` audio; every parameter is ``(B, 1)``."""
+        return self._legacy_forward(input_signals, z_alpha, log_threshold, log_ratio, log_knee)
+
+
+class ApproxNoiseGate(_Legacy, NoiseGate):
+    r"""Deprecated v0.5 noise gate: ``NoiseGate("iir", None, knee="quadratic")`` with
+    :math:`R = e^{\texttt{log\_ratio}}` (not :math:`1 + e^{v}`), as the original.
+
+    So ``log_ratio = 0`` is the identity and negative values (``R < 1``) raise quiet parts.
+    The original's extra ``1e-3`` in the knee denominator is not reproduced.
+
+    Args:
+        freq_sample_n: taps of the one-pole energy smoother (the original's name).
+        flashfftconv, max_input_len: accepted for compatibility; unused.
+    """
+
+    @staticmethod
+    def _ratio(log_ratio: Tensor) -> Tensor:
+        return log_ratio.exp()
+
+    def __init__(
+        self, freq_sample_n: int = 16384, flashfftconv: bool = True, max_input_len: int = 2**17
+    ):
+        _warn_once("ApproxNoiseGate", 'NoiseGate(energy_smoother="iir", knee="quadratic")')
+        super().__init__(
+            "iir", None, False, "quadratic", freq_sample_n, flashfftconv, max_input_len
+        )
+
+    def forward(
+        self,
+        input_signals: Tensor,
+        z_alpha: Tensor,
+        log_threshold: Tensor,
+        log_ratio: Tensor,
+        log_knee: Tensor | None = None,
+    ) -> Tensor:
+        """Gate ``(B, C, L)`` audio; every parameter is ``(B, 1)``."""
+        return self._legacy_forward(input_signals, z_alpha, log_threshold, log_ratio, log_knee)

@@ -1,0 +1,185 @@
+r"""Dynamic range processing as pure functions: static curves, detectors, gain smoothing.
+
+Model (shared by the compressor and the noise gate). With :math:`e[n]` the input energy
+averaged over channels (stereo-linked), optionally smoothed, the detector level is the
+natural-log energy :math:`G = \ln(e + 10^{-5})`. A static curve gives a log-*energy* gain
+:math:`\Delta(G)`; the amplitude gain is :math:`\exp(\Delta/2)`, so that the output level
+:math:`G_\mathrm{out} = G + \Delta` follows the curve. (The original applied
+:math:`\exp(\Delta)` to the amplitude, doubling every gain change: its default ratio 2 was a
+limiter and ratios above 2 made louder inputs come out quieter.)
+
+Curves, with threshold :math:`T`, ratio :math:`R \ge 1` and knee width :math:`W`:
+
+* compressor: :math:`\Delta = (1/R - 1)\,\kappa(G - T)`,
+* noise gate (downward expander): :math:`\Delta = (1 - R)\,\kappa(T - G)`,
+
+where :math:`\kappa` is a rectifier, :math:`\kappa(v) \approx \max(v, 0)`:
+
+* ``"hard"``: :math:`\max(v, 0)`;
+* ``"quadratic"``: 0 below :math:`-W/2`, :math:`v` above :math:`W/2`, and
+  :math:`(v + W/2)^2 / (2W)` in between (the usual quadratic soft knee);
+* ``"exponential"``: :math:`\operatorname{softplus}(W v)/W` (as the original's code; note it
+  is :math:`\ln 2 / W` at :math:`v = 0` and approaches ``hard`` as :math:`W` grows).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from grafx.processors.core.envelope import ballistics_from_z, truncated_one_pole
+
+#: ``log_threshold = 0`` means a threshold of ``-THRESHOLD_OFFSET`` nats of energy (-26 dB).
+THRESHOLD_OFFSET = 6.0
+#: Added to the energy before the log, so silence gives a finite level (-50 dB).
+ENERGY_FLOOR = 1e-5
+
+KNEES = ("hard", "quadratic", "exponential")
+SMOOTHERS = ("iir", "ballistics", None)
+
+
+def ratio_from_log_ratio(log_ratio: Tensor) -> Tensor:
+    r"""Ratio :math:`R = 1 + e^{v}`, so ``0`` gives 2 and every value is a valid ratio."""
+    return 1 + torch.exp(log_ratio)
+
+
+def log_ratio_from_ratio(ratio: Tensor) -> Tensor:
+    """Inverse of :func:`ratio_from_log_ratio` (for ratios above 1)."""
+    return torch.log(ratio - 1)
+
+
+def threshold_from_log_threshold(log_threshold: Tensor) -> Tensor:
+    r"""Threshold log-energy :math:`T = v - 6`, so ``0`` is about -26 dB RMS."""
+    return log_threshold - THRESHOLD_OFFSET
+
+
+def log_threshold_from_threshold(threshold: Tensor) -> Tensor:
+    """Inverse of :func:`threshold_from_log_threshold`."""
+    return threshold + THRESHOLD_OFFSET
+
+
+def knee_from_log_knee(log_knee: Tensor) -> Tensor:
+    r"""Knee width :math:`W = e^{v}` (in nats of energy)."""
+    return torch.exp(log_knee)
+
+
+def log_knee_from_knee(knee: Tensor) -> Tensor:
+    """Inverse of :func:`knee_from_log_knee`."""
+    return torch.log(knee)
+
+
+def knee_rectifier(v: Tensor, width: Tensor | None, knee: str) -> Tensor:
+    r"""The rectifier :math:`\kappa(v)` of the module docstring, elementwise.
+
+    The quadratic knee is written without branches,
+    :math:`\kappa = \operatorname{clip}(v + W/2, 0, W)^2/(2W) + \max(v - W/2, 0)`, so no
+    unused branch can overflow and poison the gradient for very small :math:`W`.
+    """
+    if knee == "hard":
+        return torch.relu(v)
+    if knee == "quadratic":
+        inside = torch.minimum(torch.relu(v + width / 2), width)
+        return inside.square() / (2 * width) + torch.relu(v - width / 2)
+    return F.softplus(width * v) / width
+
+
+def compressor_log_gain(
+    level: Tensor, threshold: Tensor, ratio: Tensor, width: Tensor | None, knee: str
+) -> Tensor:
+    r"""Compressor's log-energy gain :math:`\Delta = (1/R - 1)\,\kappa(G - T) \le 0`.
+
+    Args:
+        level: detector log-energy :math:`G`, ``(B, L)``.
+        threshold, ratio: :math:`T`, :math:`R`, ``(B, 1)``.
+        width: knee width :math:`W`, ``(B, 1)`` (unused for ``"hard"``).
+        knee: ``"hard"``, ``"quadratic"`` or ``"exponential"``.
+
+    Returns:
+        :math:`\Delta`, ``(B, L)``.
+    """
+    return (1 / ratio - 1) * knee_rectifier(level - threshold, width, knee)
+
+
+def noise_gate_log_gain(
+    level: Tensor, threshold: Tensor, ratio: Tensor, width: Tensor | None, knee: str
+) -> Tensor:
+    r"""Noise gate's (downward expander's) log-energy gain :math:`(1 - R)\,\kappa(T - G)`.
+
+    Arguments as :func:`compressor_log_gain`. Below the threshold the output level falls
+    :math:`R` times faster than the input; above it the gain is 0 (for ``R < 1``, as the legacy
+    gate allows, quiet parts are raised instead).
+    """
+    return (1 - ratio) * knee_rectifier(threshold - level, width, knee)
+
+
+def smooth(
+    signals: Tensor,
+    smoother: str | None,
+    z_alpha: Tensor | None,
+    iir_len: int,
+    initial: float,
+    backend: str = "auto",
+) -> Tensor:
+    """Apply a smoother to ``(B, L)`` control signals.
+
+    Args:
+        signals: ``(B, L)``.
+        smoother: ``"iir"`` (truncated one-pole, ``z_alpha (B, 1)``), ``"ballistics"``
+            (attack/release, ``z_alpha (B, 2)``) or ``None`` (identity).
+        z_alpha: the smoother's unconstrained coefficients.
+        iir_len: FIR length of ``"iir"``.
+        initial: the ballistics state before the first sample.
+        backend: the ballistics backend.
+    """
+    if smoother == "iir":
+        return truncated_one_pole(signals, z_alpha, iir_len)
+    if smoother == "ballistics":
+        return ballistics_from_z(signals, z_alpha, initial, backend)
+    return signals
+
+
+def detector_level(
+    input_signals: Tensor,
+    smoother: str | None = None,
+    z_alpha: Tensor | None = None,
+    iir_len: int = 16384,
+    backend: str = "auto",
+) -> Tensor:
+    r"""Stereo-linked log-energy :math:`G = \ln(\bar e + 10^{-5})`, ``(B, C, L) -> (B, L)``.
+
+    :math:`\bar e` is the channel mean of :math:`x^2`, smoothed (ballistics start at 0, i.e.
+    from silence). Round-off of the FFT smoother is clipped at 0 before the log.
+    """
+    energy = input_signals.square().mean(-2)
+    energy = smooth(energy, smoother, z_alpha, iir_len, 0.0, backend)
+    return torch.log(torch.clamp(energy, min=0) + ENERGY_FLOOR)
+
+
+def apply_log_gain(
+    input_signals: Tensor,
+    log_energy_gain: Tensor,
+    smoother: str | None = None,
+    z_alpha: Tensor | None = None,
+    smooth_in_log: bool = False,
+    iir_len: int = 16384,
+    backend: str = "auto",
+) -> Tensor:
+    r"""Apply :math:`\exp(\Delta/2)` to every channel, optionally smoothing the gain first.
+
+    Args:
+        input_signals: ``(B, C, L)``.
+        log_energy_gain: :math:`\Delta`, ``(B, L)``.
+        smoother, z_alpha, iir_len, backend: see :func:`smooth`.
+        smooth_in_log: smooth the log amplitude gain :math:`\Delta/2` (ballistics start at
+            0) instead of the linear gain (ballistics start at unity gain).
+
+    Returns:
+        ``(B, C, L)``.
+    """
+    log_gain = log_energy_gain / 2
+    if smooth_in_log:
+        gain = torch.exp(smooth(log_gain, smoother, z_alpha, iir_len, 0.0, backend))
+    else:
+        gain = smooth(torch.exp(log_gain), smoother, z_alpha, iir_len, 1.0, backend)
+    return input_signals * gain[:, None, :]
