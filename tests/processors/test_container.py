@@ -332,3 +332,14 @@ def test_finite_at_extremes(container, value):
     y.square().sum().backward()
     assert torch.isfinite(x.grad).all()
     assert all(torch.isfinite(v.grad).all() for v in leaves.values())
+
+
+def test_nested_parameter_dicts_are_accepted():
+    from grafx.utils import create_empty_parameters_from_shape_dict
+
+    chain = SerialChain({"inner": SerialChain({"gain": Gain()}), "offset": Offset()})
+    tree = create_empty_parameters_from_shape_dict(chain.parameter_size(), 3, dtype=torch.float64)
+    x = make_input()
+    y, _ = chain(x, **dict(tree.items()))
+    gain = torch.exp(tree["inner"]["gain"]["log_gain"])[..., None]
+    torch.testing.assert_close(y, x * gain + tree["offset"]["bias"][..., None])

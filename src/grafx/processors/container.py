@@ -51,11 +51,14 @@ def _split_output(output: Any) -> tuple[Tensor, dict | None]:
 
 
 def _as_dict(value: Any) -> dict:
-    """A plain dict view of a parameter mapping (``dict``, ``nn.ParameterDict``, ...)."""
+    """Plain (nested) dicts from a parameter mapping (``dict``, ``nn.ParameterDict``, ...)."""
     if value is None:
         return {}
     if isinstance(value, Mapping) or hasattr(value, "items"):
-        return dict(value.items())
+        return {
+            k: _as_dict(v) if not isinstance(v, Tensor) and hasattr(v, "items") else v
+            for k, v in value.items()
+        }
     raise ParameterError(f"expected a dict of parameters, got {type(value).__name__}")
 
 
