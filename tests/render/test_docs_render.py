@@ -102,14 +102,14 @@ def _seed_processors() -> dict:
     """The seed page's processors (deprecated names), a stand-in for any not built yet."""
     from grafx.processors import MidSideFilteredNoiseReverb, ZeroPhaseFIREqualizer
 
-    try:
-        from grafx.processors import ApproxCompressor
-
-        compressor = ApproxCompressor()
-    except (ImportError, AttributeError):
-        compressor = StandInCompressor()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            from grafx.processors import ApproxCompressor
+
+            compressor = ApproxCompressor()
+        except (ImportError, AttributeError):
+            compressor = StandInCompressor()
         return {
             "eq": ZeroPhaseFIREqualizer(),
             "compressor": compressor,

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-import torch
 from torch import Tensor
 
 
@@ -36,16 +34,6 @@ class Access:
         if self.method == "slice":
             return self.index[1] - self.index[0]
         return int(self.index.numel())
-
-
-def make_access(rows: np.ndarray) -> Access:
-    """``none`` for no rows, ``slice`` for consecutive ascending rows, else ``index``."""
-    rows = np.asarray(rows, dtype=np.int64)
-    if rows.size == 0:
-        return Access("none", [])
-    if rows.size == 1 or bool((np.diff(rows) == 1).all()):
-        return Access("slice", (int(rows[0]), int(rows[-1]) + 1))
-    return Access("index", torch.from_numpy(rows.copy()))
 
 
 @dataclass

@@ -18,13 +18,7 @@ import torch
 from grafx.errors import RenderError
 from grafx.render.order.compute import compute_render_order
 from grafx.render.order.structure import GraphStructure, as_tensor_graph
-from grafx.render.plan import (
-    Aggregation,
-    InletRead,
-    Piece,
-    StepPlan,
-    make_access,
-)
+from grafx.render.plan import Access, Aggregation, InletRead, Piece, StepPlan
 
 
 def graph_fingerprint(G_t: Any) -> str:
@@ -105,8 +99,6 @@ def _move(value: Any, device: torch.device) -> Any:
 def _step_to(step: StepPlan, device: torch.device) -> StepPlan:
     from dataclasses import replace
 
-    from grafx.render.plan import Access
-
     def access(a: Access) -> Access:
         return Access(a.method, _move(a.index, device))
 
@@ -129,53 +121,73 @@ def _step_to(step: StepPlan, device: torch.device) -> StepPlan:
     )
 
 
-def _runs(steps: np.ndarray, local: np.ndarray) -> list[tuple[int, int]]:
+# The per-step helpers below work on Python lists: steps are usually small, and numpy's
+# per-call overhead would dominate the plan time of long chains.
+
+
+def _is_run(rows: list[int]) -> bool:
+    return all(b - a == 1 for a, b in zip(rows, rows[1:], strict=False))
+
+
+def _access(rows: list[int]) -> Access:
+    """``none`` for no rows, ``slice`` for consecutive ascending rows, else ``index``."""
+    if not rows:
+        return Access("none", [])
+    if _is_run(rows):
+        return Access("slice", (rows[0], rows[-1] + 1))
+    return Access("index", torch.tensor(rows, dtype=torch.long))
+
+
+def _runs(steps: list[int], local: list[int]) -> list[tuple[int, int]]:
     """Split positions into maximal runs from one step with consecutive local rows."""
-    if steps.size == 0:
-        return []
-    breaks = np.flatnonzero((np.diff(steps) != 0) | (np.diff(local) != 1)) + 1
-    bounds = np.concatenate([[0], breaks, [steps.size]])
-    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+    bounds = [0]
+    for e in range(1, len(steps)):
+        if steps[e] != steps[e - 1] or local[e] != local[e - 1] + 1:
+            bounds.append(e)
+    bounds.append(len(steps))
+    return list(zip(bounds[:-1], bounds[1:], strict=True)) if steps else []
 
 
-def _pieces_by_run(steps: np.ndarray, local: np.ndarray) -> list[Piece]:
-    return [Piece(int(steps[a]), int(local[a]), b - a) for a, b in _runs(steps, local)]
+def _pieces_by_run(steps: list[int], local: list[int]) -> list[Piece]:
+    return [Piece(steps[a], local[a], b - a) for a, b in _runs(steps, local)]
 
 
-def _pieces_by_step(steps: np.ndarray, local: np.ndarray) -> list[Piece]:
+def _pieces_by_step(steps: list[int], local: list[int]) -> list[Piece]:
     """One piece per source step (positions must be grouped by step)."""
     pieces = []
-    bounds = np.concatenate([[0], np.flatnonzero(np.diff(steps) != 0) + 1, [steps.size]])
-    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+    bounds = [0, *(e for e in range(1, len(steps)) if steps[e] != steps[e - 1]), len(steps)]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         rows = local[a:b]
-        if b - a == 1 or bool((np.diff(rows) == 1).all()):
-            pieces.append(Piece(int(steps[a]), int(rows[0]), b - a))
+        if _is_run(rows):
+            pieces.append(Piece(steps[a], rows[0], b - a))
         else:
-            pieces.append(Piece(int(steps[a]), index=torch.from_numpy(rows.copy())))
+            pieces.append(Piece(steps[a], index=torch.tensor(rows, dtype=torch.long)))
     return pieces
 
 
 def _plan_inlet(src_rows, src_step, src_local, pos, num_nodes) -> InletRead:
     """Read plan of one inlet; the edges come sorted by (source step, source local row)."""
-    num_edges = src_rows.size
-    if num_edges == num_nodes:
+    if len(src_rows) == num_nodes:
         # One edge per node: read in node order and skip aggregation.
-        if bool((pos == np.arange(num_nodes)).all()):
+        if pos == list(range(num_nodes)):
             pieces = _pieces_by_step(src_step, src_local)
-            return InletRead(make_access(src_rows), pieces, None, Aggregation("none"))
-        by_pos = np.argsort(pos, kind="stable")
-        runs = _runs(src_step[by_pos], src_local[by_pos])
+            return InletRead(_access(src_rows), pieces, None, Aggregation("none"))
+        by_pos = sorted(range(num_nodes), key=pos.__getitem__)
+        step_by_pos = [src_step[e] for e in by_pos]
+        local_by_pos = [src_local[e] for e in by_pos]
+        rows_by_pos = [src_rows[e] for e in by_pos]
+        runs = _runs(step_by_pos, local_by_pos)
         grouped = _pieces_by_step(src_step, src_local)
         if len(runs) <= len(grouped):
-            pieces = _pieces_by_run(src_step[by_pos], src_local[by_pos])
-            return InletRead(make_access(src_rows[by_pos]), pieces, None, Aggregation("none"))
-        reorder = torch.from_numpy(by_pos.copy())
-        return InletRead(make_access(src_rows[by_pos]), grouped, reorder, Aggregation("none"))
+            pieces = _pieces_by_run(step_by_pos, local_by_pos)
+            return InletRead(_access(rows_by_pos), pieces, None, Aggregation("none"))
+        reorder = torch.tensor(by_pos, dtype=torch.long)
+        return InletRead(_access(rows_by_pos), grouped, reorder, Aggregation("none"))
     pieces = _pieces_by_step(src_step, src_local)
     if num_nodes == 1:
-        return InletRead(make_access(src_rows), pieces, None, Aggregation("sum"))
-    index = torch.from_numpy(pos.copy())
-    return InletRead(make_access(src_rows), pieces, None, Aggregation("scatter", index, num_nodes))
+        return InletRead(_access(src_rows), pieces, None, Aggregation("sum"))
+    index = torch.tensor(pos, dtype=torch.long)
+    return InletRead(_access(src_rows), pieces, None, Aggregation("scatter", index, num_nodes))
 
 
 def _checked_order(S: GraphStructure, G_t: Any) -> tuple[list[str], np.ndarray, str | None]:
@@ -267,27 +279,40 @@ def prepare_render(G: Any) -> RenderData:
     src_local = local_of_node[S.src] + S.outlet
     dst_step = order[S.dst]
     edge_sorted = np.lexsort((src_local, src_step, S.inlet, dst_step))
-    key = dst_step[edge_sorted] * (S.num_inlets.max() + 1) + S.inlet[edge_sorted]
+    inlet_slots = int(S.num_inlets.max()) + 1
+    key = (dst_step[edge_sorted] * inlet_slots + S.inlet[edge_sorted]).tolist()
+    edge_sorted = edge_sorted.tolist()
+    src_rows, src_step, src_local = src_rows.tolist(), src_step.tolist(), src_local.tolist()
+    pos_of_dst = pos_in_step[S.dst].tolist()
+    nodes_sorted, step_start = nodes_sorted.tolist(), step_start.tolist()
+    offset, per_type_index = offset.tolist(), per_type_index.tolist()
     last_use = [-1] * num_steps
 
     steps = []
+    cursor = 0  # edges are sorted by (dest step, inlet): walk them once
     for i, node_type in enumerate(sequence):
         nodes = nodes_sorted[step_start[i] : step_start[i + 1]]
-        n = nodes.size
+        n = len(nodes)
         num_outlets = 1 if node_type == "out" else config.num_outlets[node_type]
         reads = []
         for k in range(config.num_inlets[node_type]):
-            a, b = np.searchsorted(
-                key, [i * (S.num_inlets.max() + 1) + k, i * (S.num_inlets.max() + 1) + k + 1]
-            )
-            edges = edge_sorted[a:b]
+            while cursor < len(key) and key[cursor] < i * inlet_slots + k:
+                cursor += 1
+            first = cursor
+            while cursor < len(key) and key[cursor] == i * inlet_slots + k:
+                cursor += 1
+            edges = edge_sorted[first:cursor]
             read = _plan_inlet(
-                src_rows[edges], src_step[edges], src_local[edges], pos_in_step[S.dst[edges]], n
+                [src_rows[e] for e in edges],
+                [src_step[e] for e in edges],
+                [src_local[e] for e in edges],
+                [pos_of_dst[e] for e in edges],
+                n,
             )
             reads.append(read)
             for piece in read.pieces:
                 last_use[piece.step] = max(last_use[piece.step], i)
-        dest = (offset[nodes][:, None] + np.arange(num_outlets)[None, :]).reshape(-1)
+        dest = [offset[v] + o for v in nodes for o in range(num_outlets)]
         steps.append(
             StepPlan(
                 index=i,
@@ -295,9 +320,9 @@ def prepare_render(G: Any) -> RenderData:
                 num_nodes=n,
                 num_outlets=num_outlets,
                 reads=reads,
-                parameter_read=make_access(per_type_index[nodes]),
-                dest_write=make_access(dest),
-                node_read=make_access(nodes),
+                parameter_read=_access([per_type_index[v] for v in nodes]),
+                dest_write=_access(dest),
+                node_read=_access(nodes),
             )
         )
     type_counts = {t: int(c) for t, c in zip(config.node_types, np.diff(type_start), strict=True)}

@@ -90,10 +90,9 @@ def optimal_schedule(
         ):
             stopped = True
             break
-        ready = expander.ready(state)
         counts = expander.ready_types(state)
-        for type_id in np.flatnonzero(counts):
-            child = expander.expand(state, int(type_id), ready)
+        for type_id in np.flatnonzero(counts).tolist():
+            child = expander.expand(state, type_id)
             if expander.is_complete(child):
                 if child.num_steps < upper:
                     upper = child.num_steps

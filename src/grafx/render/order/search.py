@@ -19,8 +19,9 @@ from grafx.render.order.structure import GraphStructure
 def _pick_counts(expander: Expander, state: State) -> np.ndarray:
     counts = expander.ready_types(state)
     if not counts.any():
-        left = np.flatnonzero(~state.done)
-        raise GraphError(f"{expander.S.describe(left[0])} can never be rendered")
+        left = expander.full & ~state.done
+        row = (left & -left).bit_length() - 1
+        raise GraphError(f"{expander.S.describe(row)} can never be rendered")
     return counts
 
 
@@ -60,13 +61,12 @@ def beam_schedule(
     expander = Expander(S)
     frontier = [expander.initial()]
     while not any(expander.is_complete(s) for s in frontier):
-        seen: set[bytes] = set()
+        seen: set[int] = set()
         ranked = []
         for state in frontier:
-            ready = expander.ready(state)
             counts = _pick_counts(expander, state)
-            for type_id in np.flatnonzero(counts):
-                child = expander.expand(state, int(type_id), ready)
+            for type_id in np.flatnonzero(counts).tolist():
+                child = expander.expand(state, type_id)
                 key = child.key()
                 if key in seen:
                     continue
@@ -126,10 +126,11 @@ def fixed_schedule(S: GraphStructure, fixed_order: Sequence) -> tuple[list[str],
         while pointer < len(ids) and counts[ids[pointer]] == 0:
             pointer += 1
         if pointer == len(ids):
-            left = np.flatnonzero(~state.done)
+            left = expander.full & ~state.done
+            row = (left & -left).bit_length() - 1
             raise RenderError(
-                f"fixed_order {list(fixed_order)} cannot cover the graph: {len(left)} node(s) "
-                f"left, e.g. {S.describe(left[0])}"
+                f"fixed_order {list(fixed_order)} cannot cover the graph: {left.bit_count()} "
+                f"node(s) left, e.g. {S.describe(row)}"
             )
         state = expander.expand(state, ids[pointer])
         pointer += 1
