@@ -52,7 +52,7 @@ def median_time(fn, repeats: int) -> float:
 def schedule_table(repeats: int) -> None:
     graphs = {**GRAPHS, "chain2000": lambda: chain(2000)}
     print("## Scheduling (length = type-sequence length incl. in/out; time in ms)")
-    print(f"| graph | nodes | greedy | beam | optimal (proven) | greedy ms | beam ms | optimal ms |")
+    print("| graph | nodes | greedy | beam | optimal (proven) | greedy ms | beam ms | optimal ms |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, build in graphs.items():
         G_t = convert_to_tensor(build())
@@ -60,9 +60,11 @@ def schedule_table(repeats: int) -> None:
         lengths, times = {}, {}
         for method in ("greedy", "beam"):
             lengths[method] = len(compute_render_order(G_t, method=method)[0])
-            times[method] = median_time(lambda m=method: compute_render_order(G_t, method=m), repeats)
+            times[method] = median_time(
+                lambda m=method, g=G_t: compute_render_order(g, method=m), repeats
+            )
         result = optimal_schedule(S)
-        times["optimal"] = median_time(lambda: optimal_schedule(S), max(1, repeats // 2))
+        times["optimal"] = median_time(lambda s=S: optimal_schedule(s), max(1, repeats // 2))
         print(
             f"| {name} | {G_t.num_nodes} | {lengths['greedy']} | {lengths['beam']} | "
             f"{len(result.type_sequence)} ({'yes' if result.proven else 'no'}, bound "
@@ -180,13 +182,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--length", type=int, default=2**17, help="samples per signal")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument(
+        "--only", choices=["schedule", "plan", "overhead"], default=None, help="one table only"
+    )
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     repeats = 3 if args.quick else 7
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU\n")
-    schedule_table(repeats)
-    plan_table(repeats)
-    overhead_table(repeats, args.length)
+    if args.only in (None, "schedule"):
+        schedule_table(repeats)
+    if args.only in (None, "plan"):
+        plan_table(repeats)
+    if args.only in (None, "overhead"):
+        overhead_table(repeats, args.length)
 
 
 if __name__ == "__main__":

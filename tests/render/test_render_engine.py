@@ -337,3 +337,21 @@ def test_console_beam_equals_optimal():
     assert optimal.proven
     assert beam == ["in", "gain", "delay", "widen", "gain", "delay", "out"]
     assert len(optimal.type_sequence) == len(beam)
+
+
+def test_large_scatter_steps_sum_every_input():
+    # 20 mix nodes, each fed by two of three sources, into one out: a scatter over 20 nodes
+    # (index_add path); then 3 mix nodes over long signals (large-tensor path).
+    for num_mix, length in ((20, 8), (3, 2**16)):
+        types = ["in", "in", "in", *["mix"] * num_mix, "out"]
+        edges = []
+        for m in range(num_mix):
+            edges += [(m % 3, 3 + m), ((m + 1) % 3, 3 + m), (3 + m, 3 + num_mix)]
+        G_t = make_tensor_graph(types, edges, SISO)
+        x = _signal(3, 1, length)
+        plan = prepare_render(reorder_for_fast_render(G_t))
+        assert str(plan).count("scatter") == 1
+        output, _, buffer = render_grafx(x, {}, {}, plan, return_buffer=True)
+        mixes = torch.stack([x[m % 3] + x[(m + 1) % 3] for m in range(num_mix)])
+        torch.testing.assert_close(buffer[3 : 3 + num_mix], mixes, rtol=1e-14, atol=1e-14)
+        torch.testing.assert_close(output[0], mixes.sum(0), rtol=1e-13, atol=1e-13)

@@ -36,7 +36,7 @@ METHODS = [
 ]
 # float64 sums of at most a few dozen terms: rounding stays far below 1e-12.
 TOL = {"rtol": 1e-12, "atol": 1e-12}
-SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite

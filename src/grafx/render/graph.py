@@ -111,26 +111,32 @@ def _gather(outputs: list, read: InletRead, dim: int, node_type: str) -> Tensor:
             )
         else:
             parts.append(x.index_select(dim, piece.index))
+    aggregation = read.aggregation
+    if aggregation.method == "sum":
+        # Sum each piece and add (mono broadcasts to stereo): no concatenated copy.
+        total = parts[0].sum(dim, keepdim=True)
+        for part in parts[1:]:
+            total = total + part.sum(dim, keepdim=True)
+        return total
     x = parts[0] if len(parts) == 1 else torch.cat(_match_channels(parts, node_type), dim)
     if read.reorder is not None:
         x = x.index_select(dim, read.reorder)
-    aggregation = read.aggregation
-    if aggregation.method == "sum":
-        return x.sum(dim, keepdim=True)
     if aggregation.method == "scatter":
         return _scatter_sum(x, aggregation.index, aggregation.num_nodes, dim)
     return x
 
 
-# Up to this many nodes, a scatter-sum is a 0/1 matrix product: CPU index_add with several
-# threads costs milliseconds even on tiny inputs, while a small GEMM costs microseconds.
+# Small scatter-sums are a 0/1 matrix product: CPU index_add with several threads costs
+# milliseconds even on tiny inputs, while a small GEMM costs microseconds. Large ones use
+# index_add, which reads each row once (about twice as fast as the GEMM there).
 _MATMUL_SCATTER_MAX_NODES = 16
+_MATMUL_SCATTER_MAX_NUMEL = 1 << 18
 
 
 def _scatter_sum(x: Tensor, index: Tensor, num_nodes: int, dim: int) -> Tensor:
     """Sum the rows of ``x`` along ``dim`` into ``num_nodes`` rows: row ``e`` into ``index[e]``."""
     num_rows = x.shape[dim]
-    if num_nodes <= _MATMUL_SCATTER_MAX_NODES:
+    if num_nodes <= _MATMUL_SCATTER_MAX_NODES and x.numel() <= _MATMUL_SCATTER_MAX_NUMEL:
         matrix = x.new_zeros(num_nodes, num_rows)
         matrix[index, torch.arange(num_rows, device=x.device)] = 1
         flat = x.reshape(*x.shape[:dim], num_rows, -1)
