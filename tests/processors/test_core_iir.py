@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
+from linear_checks import single_thread  # noqa: F401 (autouse fixture)
 
 from grafx.errors import ConfigError, ParameterError
 from grafx.processors.core.biquad import sosfilt
