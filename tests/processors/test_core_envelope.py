@@ -1,0 +1,125 @@
+import importlib.util
+
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+
+from grafx.errors import ConfigError, MissingDependencyError, ParameterError
+from grafx.processors.core.ballistics import ballistics, resolve_backend
+from grafx.processors.core.envelope import (
+    Ballistics,
+    TruncatedOnePoleIIRFilter,
+    alpha_from_z,
+    one_pole_fir,
+    truncated_one_pole,
+    z_from_alpha,
+)
+
+BACKENDS = ["python"] + (["numba"] if importlib.util.find_spec("numba") else [])
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def numpy_ballistics(x, fall, rise, initial):
+    """Sample-by-sample reference of y[n] = (1 - c) y[n-1] + c x[n], c by direction."""
+    y = np.empty_like(x)
+    for b in range(x.shape[0]):
+        state = initial[b]
+        for n in range(x.shape[1]):
+            c = fall[b] if x[b, n] < state else rise[b]
+            state = (1 - c) * state + c * x[b, n]
+            y[b, n] = state
+    return y
+
+
+def test_alpha_inverse():
+    a = torch.tensor([0.01, 0.5, 0.999], dtype=torch.float64)
+    torch.testing.assert_close(alpha_from_z(z_from_alpha(a)), a)
+
+
+def test_truncated_one_pole_equals_recursion_when_long_enough():
+    x = torch.rand(3, 500, dtype=torch.float64, generator=gen(0))
+    z = torch.tensor([[-2.0], [0.5], [4.0]], dtype=torch.float64)
+    alpha = torch.sigmoid(z).numpy()[:, 0]
+    y = truncated_one_pole(x, z, iir_len=16384)  # taps beyond L never reach the output
+    for b in range(3):
+        want = scipy.signal.lfilter([1 - alpha[b]], [1, -alpha[b]], x[b].numpy())
+        np.testing.assert_allclose(y[b].numpy(), want, atol=1e-12)
+
+
+def test_truncated_one_pole_truncates_and_keeps_negative_values():
+    x = torch.randn(2, 300, dtype=torch.float64, generator=gen(1))  # negative values too
+    z = torch.tensor([[3.0], [1.0]], dtype=torch.float64)
+    y = TruncatedOnePoleIIRFilter(iir_len=50)(x, z)
+    h = one_pole_fir(z, 50).numpy()
+    for b in range(2):
+        np.testing.assert_allclose(y[b].numpy(), np.convolve(x[b].numpy(), h[b])[:300], atol=1e-12)
+    assert (y < 0).any()  # no ReLU: the original's clamp zeroed these
+
+
+def test_one_pole_extreme_alpha_finite():
+    z = torch.tensor([[-200.0], [-20.0], [20.0], [200.0]], dtype=torch.float64, requires_grad=True)
+    h = one_pole_fir(z, 64)
+    h.sum().backward()
+    assert torch.isfinite(h).all() and torch.isfinite(z.grad).all()
+    torch.testing.assert_close(h[0], torch.eye(64, dtype=torch.float64)[0])  # alpha -> 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ballistics_matches_numpy_loop(backend):
+    x = torch.rand(4, 400, dtype=torch.float64, generator=gen(2))
+    fall = torch.tensor([0.1, 0.5, 0.9, 0.01], dtype=torch.float64)
+    rise = torch.tensor([0.3, 0.05, 0.7, 0.2], dtype=torch.float64)
+    init = torch.tensor([0.0, 1.0, 0.5, 2.0], dtype=torch.float64)
+    y = ballistics(x, fall, rise, init, backend=backend)
+    want = numpy_ballistics(x.numpy(), fall.numpy(), rise.numpy(), init.numpy())
+    np.testing.assert_allclose(y.numpy(), want, rtol=0, atol=1e-14)
+    y32 = ballistics(x.float(), fall.float(), rise.float(), init.float(), backend=backend)
+    assert y32.dtype == torch.float32
+    np.testing.assert_allclose(y32.numpy(), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ballistics_gradcheck(backend):
+    x = torch.rand(3, 40, dtype=torch.float64, generator=gen(3), requires_grad=True)
+    fall = torch.tensor([0.2, 0.6, 0.05], dtype=torch.float64, requires_grad=True)
+    rise = torch.tensor([0.4, 0.1, 0.8], dtype=torch.float64, requires_grad=True)
+    init = torch.tensor([0.3, 0.9, 0.0], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda *a: ballistics(*a, backend=backend), (x, fall, rise, init)
+    )
+
+
+def test_ballistics_backends_agree_on_gradients():
+    if len(BACKENDS) < 2:
+        pytest.skip("numba not installed: only one backend to compare")
+    x = torch.rand(2, 300, generator=gen(4), requires_grad=True)
+    z = torch.tensor([[-1.0, 2.0], [3.0, -4.0]], requires_grad=True)
+    grads = []
+    for backend in BACKENDS:
+        y = Ballistics(backend)(x, z)
+        grads.append(torch.autograd.grad((y * torch.cos(torch.arange(300.0))).sum(), (x, z)))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_ballistics_module_starts_at_one_and_sigmoid_coefficients():
+    x = torch.zeros(1, 5, dtype=torch.float64)
+    z = torch.tensor([[0.0, 5.0]], dtype=torch.float64)  # falling coefficient sigmoid(0) = 1/2
+    y = Ballistics("python")(x, z)
+    torch.testing.assert_close(y[0], torch.tensor([0.5, 0.25, 0.125, 0.0625, 0.03125]).double())
+
+
+def test_errors():
+    with pytest.raises(ConfigError, match="backend"):
+        resolve_backend("fortran")
+    if importlib.util.find_spec("torchcomp") is None:
+        with pytest.raises(MissingDependencyError, match="torchcomp"):
+            resolve_backend("torchcomp")
+    with pytest.raises(ParameterError, match="TruncatedOnePoleIIRFilter.*z_alpha"):
+        TruncatedOnePoleIIRFilter()(torch.zeros(2, 10), torch.zeros(2, 2))
+    with pytest.raises(ParameterError, match="Ballistics.*z_alpha"):
+        Ballistics()(torch.zeros(2, 10), torch.zeros(2, 1))

@@ -1,0 +1,356 @@
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from grafx.errors import AudioError, ConfigError, ParameterError
+from grafx.processors import ApproxCompressor, ApproxNoiseGate, Compressor, NoiseGate
+from grafx.processors.functional.dynamics import (
+    knee_from_log_knee,
+    log_knee_from_knee,
+    log_ratio_from_ratio,
+    log_threshold_from_threshold,
+    ratio_from_log_ratio,
+    threshold_from_log_threshold,
+)
+
+B = 3
+KNEES = ["hard", "quadratic", "exponential"]
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+# ---- independent numpy reference: branchy formulas as the reference document states them ----
+
+
+def ref_curve(kind, G, T, R, W, knee):
+    """Output log-energy minus input log-energy, written branch by branch."""
+    if kind == "compressor":
+        if knee == "hard":
+            out = np.minimum(G, T + (G - T) / R)
+        elif knee == "quadratic":
+            mid = G + (1 / R - 1) * (G - T + W / 2) ** 2 / (2 * W)
+            out = np.where(G < T - W / 2, G, np.where(G > T + W / 2, T + (G - T) / R, mid))
+        else:
+            return (1 / R - 1) * np.logaddexp(0, W * (G - T)) / W
+    else:
+        if knee == "hard":
+            out = np.minimum(G, T + R * (G - T))
+        elif knee == "quadratic":
+            mid = G + (1 - R) * (G - T - W / 2) ** 2 / (2 * W)
+            out = np.where(G > T + W / 2, G, np.where(G < T - W / 2, T + R * (G - T), mid))
+        else:
+            return (1 - R) * np.logaddexp(0, W * (T - G)) / W
+    return out - G
+
+
+def ref_one_pole(x, alpha):
+    y, state = np.empty_like(x), 0.0
+    for n in range(len(x)):
+        state = alpha * state + (1 - alpha) * x[n]
+        y[n] = state
+    return y
+
+
+def ref_ballistics(x, fall, rise, state):
+    y = np.empty_like(x)
+    for n in range(len(x)):
+        c = fall if x[n] < state else rise
+        state = (1 - c) * state + c * x[n]
+        y[n] = state
+    return y
+
+
+def ref_smooth(sig, kind, z, initial):
+    if kind is None:
+        return sig
+    coeff = 1 / (1 + np.exp(-z))
+    if kind == "iir":
+        return ref_one_pole(sig, coeff[0])
+    return ref_ballistics(sig, coeff[0], coeff[1], initial)
+
+
+def reference_dynamics(kind, x, p, energy_smoother, gain_smoother, in_log, knee, legacy_gate=False):
+    """Sample-by-sample numpy model of one node: x (C, L), p dict of 1-D numpy arrays."""
+    e = (x**2).mean(0)
+    e = ref_smooth(e, energy_smoother, p.get("z_alpha_pre"), 0.0)
+    G = np.log(e + 1e-5)
+    T = p["log_threshold"][0] - 6
+    R = np.exp(p["log_ratio"][0]) if legacy_gate else 1 + np.exp(p["log_ratio"][0])
+    W = np.exp(p["log_knee"][0]) if knee != "hard" else None
+    half = ref_curve(kind, G, T, R, W, knee) / 2  # energy gain -> amplitude gain
+    if in_log:
+        gain = np.exp(ref_smooth(half, gain_smoother, p.get("z_alpha_post"), 0.0))
+    else:
+        gain = ref_smooth(np.exp(half), gain_smoother, p.get("z_alpha_post"), 1.0)
+    return x * gain
+
+
+CONFIGS = [
+    # (class, energy_smoother, gain_smoother, gain_smooth_in_log, knee)
+    (Compressor, "iir", None, False, "quadratic"),
+    (Compressor, "ballistics", "ballistics", False, "hard"),
+    (Compressor, None, "iir", True, "exponential"),
+    (Compressor, "ballistics", "iir", False, "exponential"),
+    (NoiseGate, "iir", "ballistics", True, "quadratic"),
+    (NoiseGate, "ballistics", None, False, "hard"),
+    (NoiseGate, None, "iir", False, "exponential"),
+]
+IDS = [f"{c[0].__name__}-{c[1]}-{c[2]}-{'log' if c[3] else 'lin'}-{c[4]}" for c in CONFIGS]
+
+
+def make(config, **kwargs):
+    cls, es, gs, in_log, knee = config
+    return cls(es, gs, in_log, knee, **kwargs)
+
+
+def params_for(processor, seed=0):
+    """Parameters that put the threshold inside the level range of 0.3 * randn signals."""
+    base = {
+        "log_threshold": 3.5,
+        "log_ratio": 0.7,
+        "log_knee": 0.3,
+        "z_alpha_pre": [-1.0, 1.5],
+        "z_alpha_post": [0.5, -0.5],
+    }
+    out = {}
+    for key, size in processor.parameter_size().items():
+        value = torch.tensor(
+            base[key][:size] if size > 1 else [base[key]][:1] * 1, dtype=torch.float64
+        )
+        if key in ("z_alpha_pre", "z_alpha_post") and size == 1:
+            value = torch.tensor([base[key][0]], dtype=torch.float64)
+        noise = 0.3 * torch.randn(B, size, dtype=torch.float64, generator=gen(seed))
+        out[key] = value + noise
+        seed += 1
+    return out
+
+
+def signal(length, channels=2, seed=0):
+    x = torch.randn(B, channels, length, dtype=torch.float64, generator=gen(seed))
+    envelope = torch.linspace(0.05, 1.0, length, dtype=torch.float64)  # crosses the threshold
+    return 0.3 * x * envelope
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_matches_sample_by_sample_numpy(config):
+    processor = make(config)
+    kind = "compressor" if config[0] is Compressor else "gate"
+    params = params_for(processor)
+    x = signal(600)
+    y = processor(x, **params)
+    for b in range(B):
+        p = {k: v[b].numpy() for k, v in params.items()}
+        want = reference_dynamics(kind, x[b].numpy(), p, *config[1:])
+        # float64 throughout; FFT convolution and summation order give ~1e-15 differences
+        np.testing.assert_allclose(y[b].numpy(), want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("knee", KNEES)
+@pytest.mark.parametrize("cls", [Compressor, NoiseGate])
+@pytest.mark.parametrize(
+    ("energy_smoother", "gain_smoother"),
+    [(None, None), ("iir", "ballistics"), ("ballistics", "iir")],
+)
+def test_static_curve_after_settling(cls, knee, energy_smoother, gain_smoother):
+    """Constant-level stereo input: the settled output level follows the curve formula."""
+    processor = cls(energy_smoother, gain_smoother, knee=knee)
+    levels_db = torch.linspace(-60, 0, 13, dtype=torch.float64)
+    amp = 10 ** (levels_db / 20)
+    n = amp.numel()
+    # left and right at different constant levels: the detector uses their mean energy
+    x = torch.stack([amp, 0.5 * amp], dim=1)[:, :, None].expand(n, 2, 3000).clone()
+    T, R, W = -4.0, 4.0, 2.0
+    params = {
+        "log_threshold": torch.full((n, 1), float(log_threshold_from_threshold(torch.tensor(T)))),
+        "log_ratio": torch.full((n, 1), float(log_ratio_from_ratio(torch.tensor(R)))),
+        "log_knee": torch.full((n, 1), math.log(W)),
+        "z_alpha_pre": torch.full((n, 2 if energy_smoother == "ballistics" else 1), -1.0),
+        "z_alpha_post": torch.full((n, 2 if gain_smoother == "ballistics" else 1), -1.0),
+    }
+    params = {k: v.double() for k, v in params.items() if k in processor.parameter_size()}
+    y = processor(x, **params)[..., -1]  # settled
+    G = torch.log((x[..., -1] ** 2).mean(1) + 1e-5).numpy()
+    kind = "compressor" if cls is Compressor else "gate"
+    delta = ref_curve(kind, G, T, R, W, knee)
+    measured = torch.log(y.square().sum(1) / x[..., -1].square().sum(1)).numpy()
+    np.testing.assert_allclose(measured, delta, atol=1e-6)
+    if knee == "hard":  # slope 1/R above (compressor) / R below (gate) the threshold, in dB
+        g_out = G + measured
+        above, below = G > T + 1e-9, G < T - 1e-9
+        if kind == "compressor":
+            np.testing.assert_allclose(np.diff(g_out[above]) / np.diff(G[above]), 1 / R, rtol=1e-6)
+            np.testing.assert_allclose(g_out[below], G[below], atol=1e-12)
+        else:
+            np.testing.assert_allclose(np.diff(g_out[below]) / np.diff(G[below]), R, rtol=1e-6)
+            np.testing.assert_allclose(g_out[above], G[above], atol=1e-12)
+
+
+def test_original_limiter_bug_is_fixed():
+    """Original: amplitudes 0.1, 0.316, 1 all came out at 0.0497 (T = -6, R = 2, hard)."""
+    c = Compressor(None, None, knee="hard")
+    x = torch.tensor([0.1, 0.316, 1.0], dtype=torch.float64)[:, None, None].expand(3, 1, 16)
+    z = torch.zeros(3, 1, dtype=torch.float64)
+    out_db = 20 * torch.log10(c(x, log_threshold=z, log_ratio=z)[:, 0, -1])
+    in_db = 20 * torch.log10(x[:, 0, -1])
+    slope = torch.diff(out_db) / torch.diff(in_db)
+    torch.testing.assert_close(slope, torch.full_like(slope, 0.5), atol=2e-3, rtol=0)
+
+
+def test_log_domain_iir_gain_smoothing_compresses():
+    x = 0.9 * torch.ones(1, 2, 2000, dtype=torch.float64)
+    z = torch.zeros(1, 1, dtype=torch.float64)
+    params = {"log_threshold": z, "log_ratio": z + 2, "log_knee": z, "z_alpha_post": z}
+    y = Compressor(None, "iir", gain_smooth_in_log=True)(x, **params)
+    assert y[0, 0, -1] < 0.5 * x[0, 0, -1]  # the original's ReLU made this exactly 0.9
+
+
+def test_activations_and_inverses():
+    v = torch.tensor([-2.0, 0.0, 3.0], dtype=torch.float64)
+    torch.testing.assert_close(log_ratio_from_ratio(ratio_from_log_ratio(v)), v)
+    torch.testing.assert_close(log_knee_from_knee(knee_from_log_knee(v)), v)
+    torch.testing.assert_close(log_threshold_from_threshold(threshold_from_log_threshold(v)), v)
+    assert ratio_from_log_ratio(torch.tensor(0.0)) == 2
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_gradcheck_float64(config):
+    processor = make(config)
+    params = params_for(processor, seed=5)
+    x = signal(16, seed=3)
+    names = list(params)
+
+    def run(x, *values):
+        return processor(x, **dict(zip(names, values, strict=True)))
+
+    inputs = (x.requires_grad_(), *(p.requires_grad_() for p in params.values()))
+    # fast mode compares random projections of the numerical and analytical Jacobians (cheaper)
+    assert torch.autograd.gradcheck(run, inputs, fast_mode=True)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("fill", [-20.0, 20.0])
+@pytest.mark.parametrize("source", ["silence", "full_scale", "noise"])
+def test_extremes_finite(config, fill, source):
+    processor = make(config)
+    x = {
+        "silence": torch.zeros(B, 2, 256, dtype=torch.float64),
+        "full_scale": torch.sign(torch.randn(B, 2, 256, dtype=torch.float64, generator=gen(0))),
+        "noise": torch.randn(B, 2, 256, dtype=torch.float64, generator=gen(0)),
+    }[source].requires_grad_()
+    params = {
+        k: torch.full((B, v), fill, dtype=torch.float64, requires_grad=True)
+        for k, v in processor.parameter_size().items()
+    }
+    y = processor(x, **params)
+    (y * torch.randn(y.shape, dtype=y.dtype, generator=gen(1))).sum().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
+    for key, p in params.items():
+        assert torch.isfinite(p.grad).all(), key
+
+
+@pytest.mark.parametrize("config", CONFIGS[:3], ids=IDS[:3])
+def test_batched_dtype_input_mono(config):
+    processor = make(config)
+    params = params_for(processor)
+    x = signal(400)
+    x0 = x.clone()
+    y = processor(x, **params)
+    torch.testing.assert_close(x, x0, rtol=0, atol=0)
+    items = [{k: v[i : i + 1] for k, v in params.items()} for i in range(B)]
+    one_by_one = torch.cat([processor(x[i : i + 1], **p) for i, p in enumerate(items)])
+    torch.testing.assert_close(y, one_by_one)
+    assert y.dtype == torch.float64
+    y32 = processor(x.float(), **{k: v.float() for k, v in params.items()})
+    assert y32.dtype == torch.float32
+    torch.testing.assert_close(y32.double(), y, rtol=1e-3, atol=1e-4)
+    # stereo-linked: identical channels behave like the mono signal
+    mono = x[:, :1]
+    torch.testing.assert_close(
+        processor(mono.expand(-1, 2, -1), **params)[:, :1], processor(mono, **params)
+    )
+
+
+def test_parameter_sizes():
+    assert Compressor().parameter_size() == {
+        "log_threshold": 1,
+        "log_ratio": 1,
+        "log_knee": 1,
+        "z_alpha_pre": 1,
+    }
+    assert NoiseGate("ballistics", "ballistics", knee="hard").parameter_size() == {
+        "log_threshold": 1,
+        "log_ratio": 1,
+        "z_alpha_pre": 2,
+        "z_alpha_post": 2,
+    }
+    assert Compressor(None, "iir").parameter_size()["z_alpha_post"] == 1
+    legacy = ["log_knee", "log_ratio", "log_threshold", "z_alpha"]  # the seed page's order
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert list(ApproxCompressor().parameter_size()) == legacy
+        assert list(ApproxNoiseGate().parameter_size()) == legacy
+
+
+def test_errors():
+    with pytest.raises(ConfigError, match="Compressor.*knee"):
+        Compressor(knee="soft")
+    with pytest.raises(ConfigError, match="NoiseGate.*energy_smoother"):
+        NoiseGate(energy_smoother="rms")
+    c = Compressor()
+    good = {k: torch.zeros(2, v) for k, v in c.parameter_size().items()}
+    with pytest.raises(ParameterError, match="Compressor.*log_ratio"):
+        c(torch.zeros(2, 2, 8), **{**good, "log_ratio": torch.zeros(2, 2)})
+    with pytest.raises(ParameterError, match="Compressor.*log_knee"):
+        c(torch.zeros(2, 2, 8), **{**good, "log_knee": None})
+    with pytest.raises(AudioError, match="Compressor"):
+        c(torch.zeros(2, 8), **good)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        gate = ApproxNoiseGate()
+    with pytest.raises(ParameterError, match="ApproxNoiseGate.*z_alpha"):
+        gate(torch.zeros(2, 1, 8), *[torch.zeros(2, 2)] + [torch.zeros(2, 1)] * 3)
+
+
+def test_legacy_compressor_equals_compressor():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        legacy = ApproxCompressor(iir_len=1000)
+    new = Compressor("iir", None, knee="quadratic", iir_len=1000)
+    x = signal(1500)
+    p = params_for(new)
+    y_new = new(x, **p)
+    y_old = legacy(x, p["z_alpha_pre"], p["log_threshold"], p["log_ratio"], p["log_knee"])
+    torch.testing.assert_close(y_old, y_new, rtol=0, atol=0)
+
+
+def test_legacy_gate_ratio_is_exp():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        legacy = ApproxNoiseGate(freq_sample_n=500)
+    x = signal(800)
+    z = torch.zeros(B, 1, dtype=torch.float64)
+    kwargs = {"z_alpha": z, "log_threshold": z + 4, "log_knee": z}
+    torch.testing.assert_close(legacy(x, log_ratio=z, **kwargs), x)  # R = exp(0) = 1: identity
+    r = torch.full((B, 1), 1.3, dtype=torch.float64)
+    gate = NoiseGate("iir", None, knee="quadratic", iir_len=500)
+    want = gate(
+        x, log_ratio=torch.log(torch.exp(r) - 1), z_alpha_pre=z, log_threshold=z + 4, log_knee=z
+    )
+    torch.testing.assert_close(legacy(x, log_ratio=r, **kwargs), want)
+
+
+def test_deprecation_warns_once():
+    import grafx.processors.dynamics as dyn
+
+    dyn._WARNED.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ApproxCompressor()
+        ApproxCompressor()
+    messages = [str(w.message) for w in caught if w.category is DeprecationWarning]
+    assert len(messages) == 1 and "Compressor" in messages[0]
