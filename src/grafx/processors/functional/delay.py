@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from grafx.processors.core.convolution import convolve
+from grafx.processors.core.convolution import fast_fft_len
 
 
 def assemble_multitap_ir(
@@ -39,7 +39,7 @@ def assemble_multitap_ir(
         IRs, ``(B, C, pre_delay + S * L_s)``.
     """
     if tap_firs is not None:
-        tap_irs = convolve(tap_irs, tap_firs.to(tap_irs.dtype), mode="zerophase")
+        tap_irs = _zero_phase_filter(tap_irs, tap_firs.to(tap_irs.dtype))
     batch, num_taps, segment_len = tap_irs.shape
     taps_per_segment = num_taps // (num_channels * num_segments)
     grouped = tap_irs.reshape(batch, num_channels, num_segments, taps_per_segment, segment_len)
@@ -47,3 +47,18 @@ def assemble_multitap_ir(
     if pre_delay > 0:
         ir = torch.cat([ir.new_zeros(batch, num_channels, pre_delay), ir], dim=-1)
     return ir
+
+
+def _zero_phase_filter(signals: Tensor, firs: Tensor) -> Tensor:
+    """Zero-phase linear convolution, cropped to the signal length, always through FFTs.
+
+    Equals ``convolve(signals, firs, "zerophase")``; the FFT path is forced because the direct
+    path (a grouped ``conv1d`` with one group per tap) has a very slow backward on CPU for the
+    hundreds of groups a multitap delay has (3.4 s against 0.05 s at batch 8, 40 taps).
+    """
+    signal_len, fir_len = signals.shape[-1], firs.shape[-1]
+    n_fft = fast_fft_len(signal_len + fir_len - 1)
+    spectrum = torch.fft.rfft(signals, n=n_fft) * torch.fft.rfft(firs, n=n_fft)
+    full = torch.fft.irfft(spectrum, n=n_fft)
+    start = fir_len // 2
+    return full[..., start : start + signal_len]
