@@ -16,7 +16,7 @@ backward pass is the adjoint linear recursion run backwards in time with the dir
 
 Backends (``backend=``):
 
-* ``"numba"``: our own compiled loops, parallel over rows (needs the optional ``numba``).
+* ``"numba"``: our own compiled loops, rows split over threads (needs the optional ``numba``).
 * ``"python"``: the same loops in plain Python over each row (no extra dependency; exact, but
   about 100 times slower than numba).
 * ``"torchcomp"``: torchcomp's ``compressor_core`` (needs ``torchcomp`` and ``torchlpc``).
@@ -28,6 +28,8 @@ Signals on other devices are processed on the CPU and moved back.
 from __future__ import annotations
 
 import importlib.util
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -96,13 +98,30 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
+#: Signals with fewer samples than this in total run on one thread.
+_THREADED_MIN_SAMPLES = 2**16
+
+
+def _run_rows(kernel: Any, arrays: tuple[np.ndarray, ...]) -> None:
+    """Call a row-wise kernel, splitting the rows over torch's thread count for big inputs."""
+    rows = arrays[0].shape[0]
+    workers = min(torch.get_num_threads(), rows)
+    if workers < 2 or arrays[0].size < _THREADED_MIN_SAMPLES:
+        kernel(*arrays)
+        return
+    bounds = np.linspace(0, rows, workers + 1).astype(int)
+    blocks = [tuple(a[lo:hi] for a in arrays) for lo, hi in itertools.pairwise(bounds)]
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda block: kernel(*block), blocks))
+
+
 def _run_forward(backend: str, x: np.ndarray, zi, fall, rise) -> tuple[np.ndarray, np.ndarray]:
     y = np.empty_like(x)
     falling = np.empty(x.shape, dtype=bool)
     if backend == "numba":
         from grafx.processors.core.ballistics_numba import forward_kernel
 
-        forward_kernel(x, zi, fall, rise, y, falling)
+        _run_rows(forward_kernel, (x, zi, fall, rise, y, falling))
     else:
         _forward_python(x, zi, fall, rise, y, falling)
     return y, falling
@@ -114,7 +133,7 @@ def _run_backward(backend: str, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     if backend == "numba":
         from grafx.processors.core.ballistics_numba import backward_kernel
 
-        backward_kernel(*arrays, *grads)
+        _run_rows(backward_kernel, (*arrays, *grads))
     else:
         _backward_python(*arrays, *grads)
     return grads
