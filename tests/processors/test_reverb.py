@@ -420,3 +420,14 @@ def test_midside_filtered_noise_reverb_is_the_stft_reverb_and_warns_once(monkeyp
     params = make_params(new, batch=2)
     x = make_input(batch=2)
     torch.testing.assert_close(old(x, **params), new(x, **params), rtol=0, atol=0)
+
+
+def test_inference_mode_call_does_not_break_training():
+    proc = SMALL["stft"]()
+    x = make_input()
+    params = make_params(proc)
+    with torch.inference_mode():
+        reference = proc(x, **params)
+    trained = proc(x, **{k: v.clone().requires_grad_() for k, v in params.items()})
+    trained.sum().backward()
+    torch.testing.assert_close(trained.detach(), reference)

@@ -125,9 +125,13 @@ class STFTMaskedNoiseReverb(nn.Module):
                 (batch_size, self.num_channels, self.ir_len), self.generator, dtype, device
             )
             return self._stft(noise)
+        noise = self.noise.to(dtype=dtype, device=device)
+        if torch.is_inference_mode_enabled():
+            # An inference tensor in the cache would break later training calls.
+            return self._stft(noise)
         key = (dtype, str(device), self.noise.data_ptr())
         if key not in self._stft_cache:
-            self._stft_cache = {key: self._stft(self.noise.to(dtype=dtype, device=device))}
+            self._stft_cache = {key: self._stft(noise)}
         return self._stft_cache[key]
 
     def impulse_response(
