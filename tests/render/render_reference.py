@@ -7,8 +7,6 @@ method must give the same audio.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -229,7 +227,3 @@ def union(graphs: list[GRAFXTensor]) -> GRAFXTensor:
 def chain_types(n: int) -> list[str]:
     """``in``, ``n`` processors cycling through gain/delay, ``out``."""
     return ["in", *(("gain", "delay")[i % 2] for i in range(n)), "out"]
-
-
-def pan_angle(degrees: float) -> float:
-    return math.radians(degrees)

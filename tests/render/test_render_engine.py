@@ -273,10 +273,10 @@ def test_mimo_plan_prints_every_inlet():
             "  - Node type: matrix",
             "  - Source reads:",
             "    * index with tensor([0, 0])",
-            "    * index with tensor([0, 1, 1])",
+            "    * index with tensor([1, 0, 1])",
             "  - Aggregations:",
             "    * none",
-            "    * scatter with tensor([1, 0, 1])",
+            "    * scatter with tensor([0, 1, 1])",
             "  - Parameter read: slice with (0, 2)",
             "  - Dest write: slice with (2, 6)",
         ]
@@ -340,18 +340,22 @@ def test_console_beam_equals_optimal():
 
 
 def test_large_scatter_steps_sum_every_input():
-    # 20 mix nodes, each fed by two of three sources, into one out: a scatter over 20 nodes
-    # (index_add path); then 3 mix nodes over long signals (large-tensor path).
+    # Mix nodes fed by two of three sources (even ones also by source 2, a parallel edge when it
+    # is already an input), into one out: a scatter over 20 nodes (index_add path), then over 3
+    # nodes of long signals (large-tensor path). Gradients count the uses of each source.
     for num_mix, length in ((20, 8), (3, 2**16)):
         types = ["in", "in", "in", *["mix"] * num_mix, "out"]
-        edges = []
-        for m in range(num_mix):
-            edges += [(m % 3, 3 + m), ((m + 1) % 3, 3 + m), (3 + m, 3 + num_mix)]
+        feeds = [[m % 3, (m + 1) % 3, *([2] if m % 2 == 0 else [])] for m in range(num_mix)]
+        edges = [(s, 3 + m) for m in range(num_mix) for s in feeds[m]]
+        edges += [(3 + m, 3 + num_mix) for m in range(num_mix)]
         G_t = make_tensor_graph(types, edges, SISO)
-        x = _signal(3, 1, length)
+        x = _signal(3, 1, length).requires_grad_()
         plan = prepare_render(reorder_for_fast_render(G_t))
         assert str(plan).count("scatter") == 1
         output, _, buffer = render_grafx(x, {}, {}, plan, return_buffer=True)
-        mixes = torch.stack([x[m % 3] + x[(m + 1) % 3] for m in range(num_mix)])
+        mixes = torch.stack([sum(x[s] for s in feeds[m]) for m in range(num_mix)])
         torch.testing.assert_close(buffer[3 : 3 + num_mix], mixes, rtol=1e-14, atol=1e-14)
         torch.testing.assert_close(output[0], mixes.sum(0), rtol=1e-13, atol=1e-13)
+        (grad,) = torch.autograd.grad(output.sum(), x)
+        uses = torch.tensor([sum(f.count(s) for f in feeds) for s in range(3)])
+        torch.testing.assert_close(grad, uses.to(grad).reshape(3, 1, 1).expand_as(grad))

@@ -101,9 +101,10 @@ def _match_channels(parts: list[Tensor], node_type: str) -> list[Tensor]:
     ]
 
 
-def _gather(outputs: list, read: InletRead, dim: int, node_type: str) -> Tensor:
-    parts = []
-    for piece in read.pieces:
+def _read_pieces(outputs: list, pieces: list, dim: int) -> tuple[list[Tensor], bool]:
+    """The pieces' tensors, and whether any of them is a fresh copy (not a view)."""
+    parts, fresh = [], False
+    for piece in pieces:
         x = outputs[piece.step]
         if piece.index is None:
             parts.append(
@@ -111,6 +112,18 @@ def _gather(outputs: list, read: InletRead, dim: int, node_type: str) -> Tensor:
             )
         else:
             parts.append(x.index_select(dim, piece.index))
+            fresh = True
+    return parts, fresh
+
+
+def _concat(parts: list[Tensor], dim: int, node_type: str) -> tuple[Tensor, bool]:
+    if len(parts) == 1:
+        return parts[0], False
+    return torch.cat(_match_channels(parts, node_type), dim), True
+
+
+def _gather(outputs: list, read: InletRead, dim: int, node_type: str) -> Tensor:
+    parts, fresh = _read_pieces(outputs, read.pieces, dim)
     aggregation = read.aggregation
     if aggregation.method == "sum":
         # Sum each piece and add (mono broadcasts to stereo): no concatenated copy.
@@ -118,32 +131,40 @@ def _gather(outputs: list, read: InletRead, dim: int, node_type: str) -> Tensor:
         for part in parts[1:]:
             total = total + part.sum(dim, keepdim=True)
         return total
-    x = parts[0] if len(parts) == 1 else torch.cat(_match_channels(parts, node_type), dim)
+    x, copied = _concat(parts, dim, node_type)
+    fresh = fresh or copied
     if read.reorder is not None:
-        x = x.index_select(dim, read.reorder)
-    if aggregation.method == "scatter":
-        return _scatter_sum(x, aggregation.index, aggregation.num_nodes, dim)
-    return x
+        x, fresh = x.index_select(dim, read.reorder), True
+    if aggregation.method != "scatter":
+        return x
+    extra_parts, _ = _read_pieces(outputs, read.extra.pieces, dim)
+    extras, _ = _concat(extra_parts, dim, node_type)
+    x, extras = _match_channels([x, extras], node_type)
+    num_nodes = aggregation.num_nodes
+    if num_nodes <= _MATMUL_SCATTER_MAX_NODES and (
+        x.numel() + extras.numel() <= _MATMUL_SCATTER_MAX_NUMEL
+    ):
+        rows = torch.cat([x, extras], dim)
+        return _matmul_scatter(rows, aggregation.index, num_nodes, dim)
+    if fresh and x.stride() == x.contiguous().stride():
+        return x.index_add_(dim, read.extra.index, extras)
+    return x.index_add(dim, read.extra.index, extras)
 
 
 # Small scatter-sums are a 0/1 matrix product: CPU index_add with several threads costs
-# milliseconds even on tiny inputs, while a small GEMM costs microseconds. Large ones use
-# index_add, which reads each row once (about twice as fast as the GEMM there).
+# milliseconds even on tiny inputs, while a small GEMM costs microseconds. Large ones add the
+# extra rows into the base rows with index_add, reading each row once.
 _MATMUL_SCATTER_MAX_NODES = 16
 _MATMUL_SCATTER_MAX_NUMEL = 1 << 18
 
 
-def _scatter_sum(x: Tensor, index: Tensor, num_nodes: int, dim: int) -> Tensor:
+def _matmul_scatter(x: Tensor, index: Tensor, num_nodes: int, dim: int) -> Tensor:
     """Sum the rows of ``x`` along ``dim`` into ``num_nodes`` rows: row ``e`` into ``index[e]``."""
     num_rows = x.shape[dim]
-    if num_nodes <= _MATMUL_SCATTER_MAX_NODES and x.numel() <= _MATMUL_SCATTER_MAX_NUMEL:
-        matrix = x.new_zeros(num_nodes, num_rows)
-        matrix[index, torch.arange(num_rows, device=x.device)] = 1
-        flat = x.reshape(*x.shape[:dim], num_rows, -1)
-        return torch.matmul(matrix, flat).reshape(*x.shape[:dim], num_nodes, *x.shape[dim + 1 :])
-    shape = list(x.shape)
-    shape[dim] = num_nodes
-    return x.new_zeros(shape).index_add_(dim, index, x)
+    matrix = x.new_zeros(num_nodes, num_rows)
+    matrix[index, torch.arange(num_rows, device=x.device)] = 1
+    flat = x.reshape(*x.shape[:dim], num_rows, -1)
+    return torch.matmul(matrix, flat).reshape(*x.shape[:dim], num_nodes, *x.shape[dim + 1 :])
 
 
 def _split_result(result: Any, step: StepPlan) -> tuple[list[Tensor], Mapping | None]:

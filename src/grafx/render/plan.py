@@ -63,20 +63,34 @@ class Piece:
 
 
 @dataclass
+class ExtraRead:
+    """Further rows added into a scatter's base rows: ``base[index[e]] += rows[e]``."""
+
+    pieces: list[Piece]
+    index: Tensor
+
+
+@dataclass
 class InletRead:
     """Everything one inlet of one step reads.
+
+    For a ``scatter``, ``pieces`` (and ``reorder``) give one *base* row per node, in node order,
+    and ``extra`` the remaining rows with the node each one is added into, so a scatter costs
+    one gather of the base plus one indexed add, never a zero-filled buffer.
 
     Attributes:
         access: the buffer rows read, in the order aggregated (for printing).
         pieces: reads from earlier steps, concatenated along the node axis.
         reorder: rows of the concatenation to take, in order, after it (or ``None``).
         aggregation: how the rows become one input per node.
+        extra: for ``scatter``, the rows added into the base rows.
     """
 
     access: Access
     pieces: list[Piece]
     reorder: Tensor | None
     aggregation: Aggregation
+    extra: ExtraRead | None = None
 
 
 @dataclass

@@ -18,7 +18,7 @@ import torch
 from grafx.errors import RenderError
 from grafx.render.order.compute import compute_render_order
 from grafx.render.order.structure import GraphStructure, as_tensor_graph
-from grafx.render.plan import Access, Aggregation, InletRead, Piece, StepPlan
+from grafx.render.plan import Access, Aggregation, ExtraRead, InletRead, Piece, StepPlan
 
 
 def graph_fingerprint(G_t: Any) -> str:
@@ -58,7 +58,7 @@ class RenderData:
     type_counts: dict[str, int]
     last_use: list[int]
     fingerprint: str
-    _device_cache: dict = field(default_factory=dict, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def iter_list(self) -> list[StepPlan]:
@@ -76,20 +76,20 @@ class RenderData:
 
     def release_after(self) -> list[list[int]]:
         """For each step, the earlier steps whose outputs nobody reads after it (not 0 or last)."""
-        if "release" not in self._device_cache:
+        if "release" not in self._cache:
             release: list[list[int]] = [[] for _ in self.steps]
             for s, last in enumerate(self.last_use):
                 if 0 < s < self.max_order:
                     release[max(last, s)].append(s)  # unread outputs go at once
-            self._device_cache["release"] = release
-        return self._device_cache["release"]
+            self._cache["release"] = release
+        return self._cache["release"]
 
     def on(self, device: torch.device) -> list[StepPlan]:
         """The steps with every index tensor on ``device`` (cached per device)."""
         key = str(device)
-        if key not in self._device_cache:
-            self._device_cache[key] = [_step_to(step, device) for step in self.steps]
-        return self._device_cache[key]
+        if key not in self._cache:
+            self._cache[key] = [_step_to(step, device) for step in self.steps]
+        return self._cache[key]
 
 
 def _move(value: Any, device: torch.device) -> Any:
@@ -102,14 +102,20 @@ def _step_to(step: StepPlan, device: torch.device) -> StepPlan:
     def access(a: Access) -> Access:
         return Access(a.method, _move(a.index, device))
 
+    def pieces(items: list[Piece]) -> list[Piece]:
+        return [Piece(p.step, p.start, p.length, _move(p.index, device)) for p in items]
+
     reads = [
         InletRead(
             access=r.access,
-            pieces=[Piece(p.step, p.start, p.length, _move(p.index, device)) for p in r.pieces],
+            pieces=pieces(r.pieces),
             reorder=_move(r.reorder, device),
             aggregation=Aggregation(
                 r.aggregation.method, _move(r.aggregation.index, device), r.aggregation.num_nodes
             ),
+            extra=None
+            if r.extra is None
+            else ExtraRead(pieces(r.extra.pieces), _move(r.extra.index, device)),
         )
         for r in step.reads
     ]
@@ -126,6 +132,10 @@ def _step_to(step: StepPlan, device: torch.device) -> StepPlan:
 
 
 def _is_run(rows: list[int]) -> bool:
+    if len(rows) <= 1:
+        return True
+    if rows[-1] - rows[0] != len(rows) - 1:
+        return False
     return all(b - a == 1 for a, b in zip(rows, rows[1:], strict=False))
 
 
@@ -183,11 +193,38 @@ def _plan_inlet(src_rows, src_step, src_local, pos, num_nodes) -> InletRead:
             return InletRead(_access(rows_by_pos), pieces, None, Aggregation("none"))
         reorder = torch.tensor(by_pos, dtype=torch.long)
         return InletRead(_access(rows_by_pos), grouped, reorder, Aggregation("none"))
-    pieces = _pieces_by_step(src_step, src_local)
     if num_nodes == 1:
+        pieces = _pieces_by_step(src_step, src_local)
         return InletRead(_access(src_rows), pieces, None, Aggregation("sum"))
-    index = torch.tensor(pos, dtype=torch.long)
-    return InletRead(_access(src_rows), pieces, None, Aggregation("scatter", index, num_nodes))
+    # Scatter: the first edge of each node (by source) forms the base, in node order; the
+    # others are added into it.
+    by_node = sorted(range(len(pos)), key=lambda e: (pos[e], src_step[e], src_local[e]))
+    base, extra, seen = [], [], set()
+    for e in by_node:
+        (extra if pos[e] in seen else base).append(e)
+        seen.add(pos[e])
+    base_read = _plan_inlet(
+        [src_rows[e] for e in base],
+        [src_step[e] for e in base],
+        [src_local[e] for e in base],
+        list(range(num_nodes)),
+        num_nodes,
+    )
+    extra.sort(key=lambda e: (src_step[e], src_local[e]))
+    extra_pos = [pos[e] for e in extra]
+    extra_read = ExtraRead(
+        _pieces_by_step([src_step[e] for e in extra], [src_local[e] for e in extra]),
+        torch.tensor(extra_pos, dtype=torch.long),
+    )
+    rows = [src_rows[e] for e in base] + [src_rows[e] for e in extra]
+    index = torch.tensor(list(range(num_nodes)) + extra_pos, dtype=torch.long)
+    return InletRead(
+        _access(rows),
+        base_read.pieces,
+        base_read.reorder,
+        Aggregation("scatter", index, num_nodes),
+        extra_read,
+    )
 
 
 def _checked_order(S: GraphStructure, G_t: Any) -> tuple[list[str], np.ndarray, str | None]:
@@ -310,7 +347,7 @@ def prepare_render(G: Any) -> RenderData:
                 n,
             )
             reads.append(read)
-            for piece in read.pieces:
+            for piece in read.pieces + (read.extra.pieces if read.extra else []):
                 last_use[piece.step] = max(last_use[piece.step], i)
         dest = [offset[v] + o for v in nodes for o in range(num_outlets)]
         steps.append(

@@ -113,7 +113,7 @@ class Expander:
             counts[t] = (ready & self.type_masks[t]).bit_count()
         return counts
 
-    def expand(self, state: State, type_id: int, ready: Any = None) -> State:
+    def expand(self, state: State, type_id: int) -> State:
         """Render every ready node of ``type_id``: one step."""
         chosen = state.ready & self.type_masks[type_id]
         done = state.done | chosen
