@@ -359,3 +359,36 @@ def test_large_scatter_steps_sum_every_input():
         (grad,) = torch.autograd.grad(output.sum(), x)
         uses = torch.tensor([sum(f.count(s) for f in feeds) for s in range(3)])
         torch.testing.assert_close(grad, uses.to(grad).reshape(3, 1, 1).expand_as(grad))
+
+
+def test_grafx_graphs_with_named_ports_render_like_the_reference():
+    from grafx.data import GRAFX, convert_to_tensor
+
+    G = GRAFX(config=MIMO_CONFIG)
+    out_id = G.add("out")
+    a, b = G.add("in"), G.add("in")
+    matrix = G.add("matrix")
+    gain = G.add("gain")
+    G.connect(a, matrix, inlet="a")
+    G.connect(b, matrix, inlet="b")
+    G.connect(matrix, gain, outlet="y")
+    G.connect(matrix, out_id, outlet="x")
+    G.connect(gain, out_id)
+    G.connect(matrix, out_id, outlet="y")
+    G_t = convert_to_tensor(G)
+    x = _signal(2, 2, 16)
+    params = random_parameters(G_t, {"matrix": PROCESSORS["matrix"], "gain": Gain()})
+    expected, _ = reference_render(G_t, x, PROCESSORS, params)
+    output, _ = _render(G_t, x, params, processors=PROCESSORS)
+    torch.testing.assert_close(output, expected, rtol=1e-13, atol=1e-13)
+    # By hand: out = x_m + g * y_m + y_m with [x_m, y_m] = W [a, b].
+    w, g = params["matrix"]["weight"][0], params["gain"]["gain"][0, 0]
+    x_m, y_m = w[0, 0] * x[0] + w[0, 1] * x[1], w[1, 0] * x[0] + w[1, 1] * x[1]
+    torch.testing.assert_close(output[0], x_m + (g + 1) * y_m, rtol=1e-13, atol=1e-13)
+    # A GRAFX reorders to an annotated copy with the same ids; its tensor form renders too.
+    G_sched = reorder_for_fast_render(G)
+    assert sorted(G_sched.nodes) == sorted(G.nodes) and "rendering_order" not in G.nodes[gain]
+    assert G_sched.nodes[out_id]["rendering_order"] == len(G_sched.type_sequence) - 1
+    plan = prepare_render(convert_to_tensor(G_sched))
+    output, _ = render_grafx(x, PROCESSORS, params, plan)
+    torch.testing.assert_close(output, expected, rtol=1e-13, atol=1e-13)
