@@ -1,7 +1,7 @@
 """The demo: a synthesised multitrack, a target mix with hidden settings, and a fit.
 
 Everything is deterministic (fixed seeds), so two runs print the same losses. The multitrack
-has four mono stems (drums, bass, chords, lead) of a short A-minor loop at 120 bpm, made from
+has four stems (drums, bass, chords, lead) of a short A-minor loop at 120 bpm, made from
 sines, harmonic series and shaped noise with numpy.
 """
 
@@ -21,17 +21,19 @@ from grafx.presets import DEFAULT_CHAIN
 STEM_NAMES = ("drums", "bass", "chords", "lead")
 
 #: The settings the target mix is rendered with, per track (the fit starts from neutral).
+#: The EQ moves leave each stem's loudest band alone: a boost there would be a level change
+#: that the fit could equally put on the fader, and the demo compares faders.
 HIDDEN_SETTINGS = {
     "drums": {
         "gain_pan": {"gain_db": -1.0, "pan": 0.0},
-        "eq": {"eq_gains_db": [4.0, -2.0, 0.0, 3.0]},
+        "eq": {"eq_gains_db": [0.0, -3.0, 0.0, 3.0]},
         "compressor": {"threshold_db": -24.0, "ratio": 4.0},
         "reverb": {"reverb_mix": 0.1},
         "delay": {"delay_mix": 0.03},
     },
     "bass": {
         "gain_pan": {"gain_db": -4.0, "pan": 0.1},
-        "eq": {"eq_gains_db": [5.0, 0.0, -3.0, -6.0]},
+        "eq": {"eq_gains_db": [0.0, 0.0, -3.0, -6.0]},
         "compressor": {"threshold_db": -20.0, "ratio": 3.0},
         "reverb": {"reverb_mix": 0.03},
         "delay": {"delay_mix": 0.02},
@@ -39,7 +41,7 @@ HIDDEN_SETTINGS = {
     "chords": {
         "gain_pan": {"gain_db": -9.0, "pan": -0.6},
         "imager": {"width": 1.8},
-        "eq": {"eq_gains_db": [-4.0, 2.0, 0.0, 2.0]},
+        "eq": {"eq_gains_db": [-3.0, 0.0, 0.0, 2.0]},
         "reverb": {"reverb_mix": 0.4},
     },
     "lead": {
@@ -65,7 +67,7 @@ def _harmonic(freq: float, t: np.ndarray, weights: list[float], vibrato: float =
 def synthesize_multitrack(
     sample_rate: int = 22050, duration: float = 6.0, seed: int = 0
 ) -> tuple[torch.Tensor, list[str]]:
-    """Four mono stems of a loop: drums, bass, chords, lead.
+    """Four stems of a loop: drums, bass, chords, lead.
 
     Args:
         sample_rate: in Hz.
@@ -73,12 +75,13 @@ def synthesize_multitrack(
         seed: seeds the noise of the drums.
 
     Returns:
-        ``(stems, names)`` with stems ``(4, 1, L)`` float32, each peaking at 0.5.
+        ``(stems, names)`` with stems ``(4, 2, L)`` float32, each peaking at 0.5: the chords
+        are stereo (voices detuned left and right), the other stems dual-mono.
     """
     rng = np.random.default_rng(seed)
     length = int(round(duration * sample_rate))
     beat = 0.5  # 120 bpm
-    stems = {name: np.zeros(length) for name in STEM_NAMES}
+    stems = {name: np.zeros(length) for name in (*STEM_NAMES, "chords_right")}
 
     def place(name: str, start: float, sound: np.ndarray) -> None:
         i = int(start * sample_rate)
@@ -111,16 +114,19 @@ def synthesize_multitrack(
             place(
                 "bass", start + half, e * _harmonic(_midi_hz(chord[0] - 24), t, [1, 0.5, 0.25, 0.1])
             )
-        if b % 4 == 0:  # chords: one pad per bar
+        if b % 4 == 0:  # chords: one pad per bar, voices detuned left and right (stereo)
             t = np.arange(int(4 * beat * sample_rate)) / sample_rate
             pad_env = np.minimum(t / 0.2, 1.0) * np.exp(-t / 2.5)
-            pad = sum(_harmonic(_midi_hz(n), t, [1, 0.3, 0.1]) for n in chord)
-            place("chords", start, pad_env * pad)
+            for side, cents in (("chords", -7.0), ("chords_right", 7.0)):
+                pad = sum(_harmonic(_midi_hz(n + cents / 100), t, [1, 0.3, 0.1]) for n in chord)
+                place(side, start, pad_env * pad)
         note = melody[b % len(melody)]  # lead: one note per beat, with vibrato
         t, e = env(beat * 0.95, 0.4, 0.01)
         place("lead", start, e * _harmonic(_midi_hz(note), t, [1, 0, 1 / 9, 0, 1 / 25], 0.6))
-    audio = np.stack([stems[n] / np.abs(stems[n]).max() * 0.5 for n in STEM_NAMES])
-    return torch.from_numpy(audio[:, None, :].astype(np.float32)), list(STEM_NAMES)
+    audio = np.stack([np.stack([stems[n], stems[n]]) for n in STEM_NAMES])
+    audio[STEM_NAMES.index("chords"), 1] = stems["chords_right"]
+    audio *= 0.5 / np.abs(audio).max(axis=(1, 2), keepdims=True)
+    return torch.from_numpy(audio.astype(np.float32)), list(STEM_NAMES)
 
 
 @dataclass
@@ -142,7 +148,7 @@ def run_demo(
     duration: float = 6.0,
     sample_rate: int = 22050,
     num_buses: int = 0,
-    lr: float = 0.03,
+    lr: float = 0.05,
     crop_len: int = 2**15,
     seed: int = 0,
     chain: tuple[str, ...] = DEFAULT_CHAIN,
@@ -195,7 +201,7 @@ def run_demo(
     (out / "stems").mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     stems, names = synthesize_multitrack(sample_rate, duration, seed)
-    sources = stems.expand(-1, 2, -1).contiguous()  # dual-mono stereo stems
+    sources = stems
     G, type_sequence = build_mixing_console(len(names), num_buses, chain, track_names=names)
     processors = console_processors(chain)
     hidden_settings = {

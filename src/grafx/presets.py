@@ -255,8 +255,9 @@ def _settings_to_parameters(node_type: str, settings: Mapping[str, Any], size: M
         values["log_gain"] = torch.tensor([math.log(width)], dtype=torch.float64)
     elif node_type == "eq":
         gains = torch.as_tensor(take("eq_gains_db", 0.0), dtype=torch.float64)
-        freqs = torch.as_tensor(take("eq_freqs_hz", EQ_FREQUENCIES_HZ), dtype=torch.float64)
         sample_rate = float(take("sample_rate", 44100.0))
+        default = [min(f, 0.4 * sample_rate) for f in EQ_FREQUENCIES_HZ]  # low rates: stay < fs/2
+        freqs = torch.as_tensor(take("eq_freqs_hz", default), dtype=torch.float64)
         shape = tuple(size["log_gain"])
         if (freqs >= sample_rate / 2).any():
             raise ParameterError(f"eq: frequencies {freqs.tolist()} must be below fs/2")
@@ -276,12 +277,18 @@ def _settings_to_parameters(node_type: str, settings: Mapping[str, Any], size: M
         knee_db = float(take("knee_db", 6.0))
         if ratio <= 1 or knee_db <= 0:
             raise ParameterError(f"{node_type}: need ratio > 1 and knee_db > 0")
-        # Levels are natural-log energies: dB = 10 log10(e) = ln(e) * 10 / ln 10, and the
-        # processors' hidden threshold offset of -6 nats is undone here.
-        values["log_threshold"] = torch.tensor([threshold_db * _LN10 / 10 + 6.0])
-        values["log_ratio"] = torch.tensor([math.log(ratio - 1)])
+        from grafx.processors.functional.dynamics import (
+            log_knee_from_knee,
+            log_ratio_from_ratio,
+            log_threshold_from_threshold,
+        )
+
+        # Levels are natural-log energies: dB = 10 log10(e) = ln(e) * 10 / ln 10.
+        nats = torch.tensor([threshold_db, knee_db], dtype=torch.float64) * _LN10 / 10
+        values["log_threshold"] = log_threshold_from_threshold(nats[:1])
+        values["log_ratio"] = log_ratio_from_ratio(torch.tensor([ratio], dtype=torch.float64))
         if "log_knee" in size:
-            values["log_knee"] = torch.tensor([math.log(knee_db * _LN10 / 10)])
+            values["log_knee"] = log_knee_from_knee(nats[1:])
     elif node_type in ("delay", "reverb"):
         mix = float(take(f"{node_type}_mix", 0.1 if node_type == "delay" else 0.15))
         if not 0 < mix < 1:

@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -71,22 +72,49 @@ def test_same_seed_same_run_and_crops_depend_on_seed():
     assert crop_bounds(2048, 1024, 128, 3, 0) != crop_bounds(2048, 1024, 128, 4, 0)
 
 
-def test_resume_takes_the_same_steps_as_an_uninterrupted_run(tmp_path):
+def test_interrupted_fit_resumes_with_the_same_steps(tmp_path):
     G, processors, x, target, start = setup()
-    opts = dict(FAST, lr=0.05, optimizer="adamw", weight_decay=0.01)
-    full = fit_parameters(G, processors, start, x, target, LOSS, steps=8, **opts)
+    opts = dict(FAST, lr=0.05, optimizer="adamw", weight_decay=0.01, steps=8)
+    full = fit_parameters(G, processors, start, x, target, LOSS, **opts)
     ckpt = str(tmp_path / "ckpt")
-    first = fit_parameters(G, processors, start, x, target, LOSS, steps=5, checkpoint=ckpt, **opts)
-    assert first.steps == 5
-    assert json.loads((tmp_path / "ckpt.json").read_text())["step"] == 5
+
+    def ctrl_c(step, loss):
+        if step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit_parameters(
+            G,
+            processors,
+            start,
+            x,
+            target,
+            LOSS,
+            checkpoint=ckpt,
+            callback=ctrl_c,
+            checkpoint_every=3,
+            **opts,
+        )
+    assert json.loads((tmp_path / "ckpt.json").read_text())["step"] == 5  # saved on Ctrl-C
     assert (tmp_path / "ckpt.safetensors").read_bytes()[:8] != b"\x80\x04\x95"  # not a pickle
-    resumed = fit_parameters(
-        G, processors, start, x, target, LOSS, steps=8, checkpoint=ckpt, **opts
-    )
+    resumed = fit_parameters(G, processors, start, x, target, LOSS, checkpoint=ckpt, **opts)
     assert resumed.history == full.history
     torch.testing.assert_close(resumed.parameters, full.parameters, rtol=0, atol=0)
     state = load_checkpoint(ckpt)
     assert state["step"] == 8 and sorted(state["parameters"]) == ["gain/log_gain"]
+    again = fit_parameters(G, processors, start, x, target, LOSS, checkpoint=ckpt, **opts)
+    assert again.history == full.history  # a finished fit resumes to itself
+
+
+def test_learning_rate_follows_a_half_cosine():
+    from grafx.fit import FitConfig
+    from grafx.fit.loop import _cosine_rate
+
+    config = FitConfig(steps=5, lr=1.0, final_lr=0.2)
+    rates = [_cosine_rate(config, s) for s in range(5)]
+    expected = [0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi * s / 4)) for s in range(5)]
+    assert rates == pytest.approx(expected)
+    assert rates[0] == 1.0 and rates[-1] == pytest.approx(0.2)
 
 
 def test_early_stop_when_the_loss_stops_improving():

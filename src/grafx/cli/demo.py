@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
     p.add_argument("--steps", type=positive_int, default=150, help="fit steps (default: 150)")
-    p.add_argument("--lr", type=positive_float, default=0.03, help="learning rate (default: 0.03)")
+    p.add_argument("--lr", type=positive_float, default=0.05, help="learning rate (default: 0.05)")
     p.add_argument(
         "--duration", type=positive_float, default=6.0, help="seconds of audio (default: 6)"
     )

@@ -9,6 +9,7 @@ is reproducible and a resumed run takes exactly the steps an uninterrupted one w
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,9 @@ class FitConfig:
 
     Attributes:
         steps: maximum number of optimisation steps.
-        lr: learning rate.
+        lr: learning rate (at the first step).
+        final_lr: learning rate at the last step, as a fraction of ``lr``; the rate follows a
+            half cosine from ``lr`` to ``final_lr * lr`` (1 keeps it constant).
         optimizer: ``"adam"`` or ``"adamw"``.
         weight_decay: AdamW weight decay (pulls parameters towards their neutral 0).
         crop_len: samples compared per step; ``None`` or longer than the audio uses it all.
@@ -54,6 +57,7 @@ class FitConfig:
 
     steps: int = 300
     lr: float = 0.02
+    final_lr: float = 0.1
     optimizer: str = "adam"
     weight_decay: float = 0.0
     crop_len: int | None = 2**15
@@ -77,6 +81,7 @@ class FitConfig:
         checks = {
             "steps": self.steps >= 0,
             "lr": self.lr > 0,
+            "final_lr": 0 <= self.final_lr <= 1,
             "crop_len": self.crop_len is None or self.crop_len > 0,
             "warmup_len": self.warmup_len >= 0,
             "crops_per_step": self.crops_per_step >= 1,
@@ -194,7 +199,7 @@ def fit_parameters(
         config: a :class:`FitConfig`; keyword ``overrides`` replace its fields
             (``fit_parameters(..., steps=100, lr=0.05)``).
         type_sequence: fixed schedule (e.g. from ``build_mixing_console``); default beam search.
-        callback: called as ``callback(step, loss)`` after every step.
+        callback: called as ``callback(step, loss)`` after every step (after its checkpoint).
 
     Returns:
         A :class:`FitResult` with the fitted parameters (detached) and the loss history.
@@ -203,6 +208,8 @@ def fit_parameters(
         AudioError: sources that do not fit the graph, a target of another length, NaN/Inf.
         ConfigError: a bad option.
         ParameterError: the loss or a gradient became NaN/Inf (the message names the step).
+        KeyboardInterrupt: re-raised after checkpointing the finished steps (if checkpointing),
+            so the same call resumes where it stopped.
     """
     from tqdm.auto import tqdm
 
@@ -216,9 +223,10 @@ def fit_parameters(
     torch.manual_seed(config.seed)
 
     flat = {k: v.detach().clone().requires_grad_(True) for k, v in flatten(parameters).items()}
+    scales = [_lr_scale(name, config.lr_scale) for name in flat]
     groups = [
-        {"params": [value], "lr": config.lr * _lr_scale(name, config.lr_scale)}
-        for name, value in flat.items()
+        {"params": [value], "lr": config.lr * scale}
+        for value, scale in zip(flat.values(), scales, strict=True)
     ]
     optimizer = OPTIMIZERS[config.optimizer](groups, lr=config.lr, weight_decay=config.weight_decay)
     history: list[float] = []
@@ -254,47 +262,68 @@ def fit_parameters(
         disable=not config.progress,
         dynamic_ncols=True,
     )
-    step = start
-    for step in bar:
-        bounds = crop_bounds(
-            sources.shape[-1],
-            config.crop_len,
-            config.warmup_len,
-            config.seed,
-            step,
-            config.crops_per_step,
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss = _loss_on_crops(renderer, loss_fn, unflatten(flat), sources, target, bounds)
-        if not torch.isfinite(loss):
-            raise ParameterError(f"fit step {step}: the loss is {loss.item()}")
-        loss.backward()
-        for name, value in flat.items():
-            if value.grad is not None and not torch.isfinite(value.grad).all():
-                raise ParameterError(f"fit step {step}: the gradient of {name!r} is not finite")
-        optimizer.step()
-        value = loss.item()
-        history.append(value)
-        bar.set_postfix(loss=f"{value:.4f}")
-        if callback is not None:
-            callback(step, value)
-        smoothed = value if smoothed is None else 0.9 * smoothed + 0.1 * value
-        if smoothed < best * (1 - config.min_delta):
-            best, since_best = smoothed, 0
-        else:
-            since_best += 1
-        done = step + 1
-        if checkpoint is not None and done % config.checkpoint_every == 0:
-            save_checkpoint(checkpoint, flat, optimizer, done, history, _config_json(config))
-        if config.patience is not None and since_best >= config.patience:
-            stopped_early = True
-            break
-    bar.close()
+    in_update = False
+    try:
+        for step in bar:
+            bounds = crop_bounds(
+                sources.shape[-1],
+                config.crop_len,
+                config.warmup_len,
+                config.seed,
+                step,
+                config.crops_per_step,
+            )
+            rate = _cosine_rate(config, step)
+            for group, scale in zip(optimizer.param_groups, scales, strict=True):
+                group["lr"] = rate * scale
+            optimizer.zero_grad(set_to_none=True)
+            loss = _loss_on_crops(renderer, loss_fn, unflatten(flat), sources, target, bounds)
+            if not torch.isfinite(loss):
+                raise ParameterError(f"fit step {step}: the loss is {loss.item()}")
+            loss.backward()
+            for name, value in flat.items():
+                if value.grad is not None and not torch.isfinite(value.grad).all():
+                    raise ParameterError(f"fit step {step}: the gradient of {name!r} is not finite")
+            in_update = True
+            optimizer.step()
+            value = loss.item()
+            history.append(value)
+            in_update = False
+            bar.set_postfix(loss=f"{value:.4f}")
+            smoothed = value if smoothed is None else 0.9 * smoothed + 0.1 * value
+            if smoothed < best * (1 - config.min_delta):
+                best, since_best = smoothed, 0
+            else:
+                since_best += 1
+            done = step + 1
+            if checkpoint is not None and done % config.checkpoint_every == 0:
+                save_checkpoint(checkpoint, flat, optimizer, done, history, _config_json(config))
+            if callback is not None:
+                callback(step, value)
+            if config.patience is not None and since_best >= config.patience:
+                stopped_early = True
+                break
+    except KeyboardInterrupt:
+        # Ctrl-C: keep every finished step, so running the same fit again resumes from here.
+        if checkpoint is not None and not in_update and len(history) > start:
+            save_checkpoint(
+                checkpoint, flat, optimizer, len(history), history, _config_json(config)
+            )
+        raise
+    finally:
+        bar.close()
     steps_done = len(history)
     if checkpoint is not None and steps_done > start:
         save_checkpoint(checkpoint, flat, optimizer, steps_done, history, _config_json(config))
     fitted = unflatten({k: v.detach().clone() for k, v in flat.items()})
     return FitResult(fitted, history, steps_done, stopped_early, time.perf_counter() - began)
+
+
+def _cosine_rate(config: FitConfig, step: int) -> float:
+    """Learning rate of ``step``: half a cosine from ``lr`` down to ``final_lr * lr``."""
+    progress = step / max(config.steps - 1, 1)
+    shape = 0.5 * (1 + math.cos(math.pi * progress))
+    return config.lr * (config.final_lr + (1 - config.final_lr) * shape)
 
 
 def _lr_scale(name: str, scales: Mapping[str, float]) -> float:

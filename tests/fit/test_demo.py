@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from grafx.demo import HIDDEN_SETTINGS, STEM_NAMES, run_demo, synthesize_multitrack
+from grafx.io import load_graph
+
+SHORT = {"duration": 1.5, "sample_rate": 16000, "crop_len": 2**13, "steps": 40, "lr": 0.1}
+
+
+def quiet(_line):
+    pass
+
+
+def test_synthesis_is_deterministic_and_shaped():
+    a, names = synthesize_multitrack(16000, 1.0, seed=0)
+    b, _ = synthesize_multitrack(16000, 1.0, seed=0)
+    c, _ = synthesize_multitrack(16000, 1.0, seed=1)
+    assert names == list(STEM_NAMES) and a.shape == (4, 2, 16000) and a.dtype == torch.float32
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    torch.testing.assert_close(a.abs().amax(dim=(1, 2)), torch.full((4,), 0.5))
+    chords = names.index("chords")
+    assert not torch.equal(a[chords, 0], a[chords, 1])  # the pad is stereo
+    assert torch.equal(a[0, 0], a[0, 1])  # the drums are dual-mono
+
+
+def test_short_demo_fits_the_hidden_mix(tmp_path):
+    result = run_demo(tmp_path, progress=False, log=quiet, **SHORT)
+    assert result.loss_after * 5 <= result.loss_before
+    for name in STEM_NAMES:
+        hidden, fitted = result.hidden[name], result.fitted[name]
+        # Level can also be explained by the EQ and compressor; faders land within 2 dB.
+        assert abs(fitted["gain_db"] - hidden["gain_db"]) < 2.0, name
+        assert abs(fitted["pan"] - hidden["pan"]) < 0.08, name
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert files == [
+        "fitted.wav",
+        "graph.json",
+        "initial.wav",
+        "report.png",
+        *(f"stems/{n}.wav" for n in sorted(STEM_NAMES)),
+        "target.wav",
+    ]
+    target, rate = sf.read(tmp_path / "target.wav", always_2d=True)
+    assert rate == 16000 and target.shape == (24000, 2) and np.isfinite(target).all()
+    G, parameters = load_graph(tmp_path / "graph.json")
+    assert G.number_of_nodes() == 33 and sorted(parameters) == sorted(
+        ["eq", "compressor", "noisegate", "imager", "gain_pan", "delay", "reverb"]
+    )
+
+
+def test_faders_alone_are_recovered_closely(tmp_path):
+    options = {**SHORT, "lr": 0.05}  # faders alone take a smaller step than a whole strip
+    result = run_demo(
+        tmp_path, chain=("gain_pan",), report=False, progress=False, log=quiet, **options
+    )
+    assert result.loss_after * 5 <= result.loss_before
+    for name in STEM_NAMES:
+        expected = HIDDEN_SETTINGS[name]["gain_pan"]
+        assert result.fitted[name]["gain_db"] == pytest.approx(expected["gain_db"], abs=0.4)
+        assert result.fitted[name]["pan"] == pytest.approx(expected["pan"], abs=0.06)
