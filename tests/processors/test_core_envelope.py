@@ -17,6 +17,7 @@ from grafx.processors.core.envelope import (
 )
 
 BACKENDS = ["python"] + (["numba"] if importlib.util.find_spec("numba") else [])
+ONE_POLE_BACKENDS = ["fft"] + (["recursion"] if importlib.util.find_spec("numba") else [])
 
 
 def gen(seed):
@@ -40,24 +41,46 @@ def test_alpha_inverse():
     torch.testing.assert_close(alpha_from_z(z_from_alpha(a)), a)
 
 
-def test_truncated_one_pole_equals_recursion_when_long_enough():
+@pytest.mark.parametrize("backend", ONE_POLE_BACKENDS)
+def test_truncated_one_pole_equals_recursion_when_long_enough(backend):
     x = torch.rand(3, 500, dtype=torch.float64, generator=gen(0))
     z = torch.tensor([[-2.0], [0.5], [4.0]], dtype=torch.float64)
     alpha = torch.sigmoid(z).numpy()[:, 0]
-    y = truncated_one_pole(x, z, iir_len=16384)  # taps beyond L never reach the output
+    y = truncated_one_pole(x, z, 16384, backend)  # taps beyond L never reach the output
     for b in range(3):
         want = scipy.signal.lfilter([1 - alpha[b]], [1, -alpha[b]], x[b].numpy())
         np.testing.assert_allclose(y[b].numpy(), want, atol=1e-12)
 
 
-def test_truncated_one_pole_truncates_and_keeps_negative_values():
+@pytest.mark.parametrize("backend", ONE_POLE_BACKENDS)
+def test_truncated_one_pole_truncates_and_keeps_negative_values(backend):
     x = torch.randn(2, 300, dtype=torch.float64, generator=gen(1))  # negative values too
     z = torch.tensor([[3.0], [1.0]], dtype=torch.float64)
-    y = TruncatedOnePoleIIRFilter(iir_len=50)(x, z)
+    y = truncated_one_pole(x, z, 50, backend)
     h = one_pole_fir(z, 50).numpy()
     for b in range(2):
         np.testing.assert_allclose(y[b].numpy(), np.convolve(x[b].numpy(), h[b])[:300], atol=1e-12)
     assert (y < 0).any()  # no ReLU: the original's clamp zeroed these
+
+
+@pytest.mark.parametrize("backend", ONE_POLE_BACKENDS)
+def test_truncated_one_pole_gradcheck_and_extremes(backend):
+    x = torch.randn(2, 30, dtype=torch.float64, generator=gen(7), requires_grad=True)
+    z = torch.tensor([[0.7], [-1.2]], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: truncated_one_pole(a, b, 12, backend), (x, z))
+    z = torch.tensor([[-200.0], [40.0]], dtype=torch.float64, requires_grad=True)
+    y = truncated_one_pole(x, z, 12, backend)
+    y.sum().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(z.grad).all()
+    torch.testing.assert_close(y[0], x[0].detach())  # alpha -> 0: identity
+
+
+def test_one_pole_module():
+    x = torch.randn(2, 64, dtype=torch.float64, generator=gen(8))
+    z = torch.tensor([[1.0], [2.0]], dtype=torch.float64)
+    torch.testing.assert_close(
+        TruncatedOnePoleIIRFilter(iir_len=20)(x, z), truncated_one_pole(x, z, 20, "fft")
+    )
 
 
 def test_one_pole_extreme_alpha_finite():

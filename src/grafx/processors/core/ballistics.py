@@ -102,7 +102,7 @@ def resolve_backend(backend: str) -> str:
 _THREADED_MIN_SAMPLES = 2**16
 
 
-def _run_rows(kernel: Any, arrays: tuple[np.ndarray, ...]) -> None:
+def run_rows(kernel: Any, arrays: tuple[np.ndarray, ...]) -> None:
     """Call a row-wise kernel, splitting the rows over torch's thread count for big inputs."""
     rows = arrays[0].shape[0]
     workers = min(torch.get_num_threads(), rows)
@@ -121,7 +121,7 @@ def _run_forward(backend: str, x: np.ndarray, zi, fall, rise) -> tuple[np.ndarra
     if backend == "numba":
         from grafx.processors.core.ballistics_numba import forward_kernel
 
-        _run_rows(forward_kernel, (x, zi, fall, rise, y, falling))
+        run_rows(forward_kernel, (x, zi, fall, rise, y, falling))
     else:
         _forward_python(x, zi, fall, rise, y, falling)
     return y, falling
@@ -133,13 +133,13 @@ def _run_backward(backend: str, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     if backend == "numba":
         from grafx.processors.core.ballistics_numba import backward_kernel
 
-        _run_rows(backward_kernel, (*arrays, *grads))
+        run_rows(backward_kernel, (*arrays, *grads))
     else:
         _backward_python(*arrays, *grads)
     return grads
 
 
-def _to_numpy(t: Tensor) -> np.ndarray:
+def to_numpy(t: Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy())
 
 
@@ -149,7 +149,7 @@ class _BallisticsFunction(torch.autograd.Function):
         ctx: Any, x: Tensor, zi: Tensor, fall: Tensor, rise: Tensor, backend: str
     ) -> Tensor:
         y_np, falling_np = _run_forward(
-            backend, _to_numpy(x), _to_numpy(zi), _to_numpy(fall), _to_numpy(rise)
+            backend, to_numpy(x), to_numpy(zi), to_numpy(fall), to_numpy(rise)
         )
         y = torch.from_numpy(y_np).to(x.device)
         falling = torch.from_numpy(falling_np).to(x.device)
@@ -160,7 +160,7 @@ class _BallisticsFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
-        saved = [_to_numpy(t) for t in (grad_y, *ctx.saved_tensors)]
+        saved = [to_numpy(t) for t in (grad_y, *ctx.saved_tensors)]
         grads = _run_backward(ctx.backend, *saved)
         grads = [torch.from_numpy(g).to(grad_y.device) for g in grads]
         return (

@@ -1,4 +1,7 @@
-"""Compiled loops of :mod:`grafx.processors.core.ballistics` (imported only if numba is).
+"""Compiled loops of the envelope recursions (imported only if numba is installed).
+
+Attack/release ballistics (:mod:`grafx.processors.core.ballistics`) and the plain one-pole
+low-pass (:mod:`grafx.processors.core.envelope`).
 
 Compiled on first use and cached on disk; sequential in time, releasing the GIL so that
 :mod:`~grafx.processors.core.ballistics` can run blocks of rows on several threads (numba's own
@@ -56,3 +59,36 @@ def backward_kernel(
         grad_zi[b] = decay * lam
         grad_fall[b] = sum_fall
         grad_rise[b] = sum_rise
+
+
+@numba.njit(nogil=True, cache=True)
+def one_pole_forward_kernel(x, a, b, y):  # pragma: no cover - compiled
+    """``y[n] = a y[n-1] + b x[n]`` from rest, per row of ``x (N, L)``."""
+    rows, length = x.shape
+    for r in range(rows):
+        state = 0.0
+        a_r = a[r]
+        b_r = b[r]
+        for t in range(length):
+            state = a_r * state + b_r * x[r, t]
+            y[r, t] = state
+
+
+@numba.njit(nogil=True, cache=True)
+def one_pole_backward_kernel(grad_y, x, y, a, b, grad_x, grad_a, grad_b):  # pragma: no cover
+    """Adjoint of :func:`one_pole_forward_kernel`, backwards in time, one pass."""
+    rows, length = x.shape
+    for r in range(rows):
+        lam = 0.0
+        sum_a = 0.0
+        sum_b = 0.0
+        a_r = a[r]
+        b_r = b[r]
+        for t in range(length - 1, -1, -1):
+            lam = grad_y[r, t] + a_r * lam
+            grad_x[r, t] = b_r * lam
+            if t > 0:
+                sum_a += lam * y[r, t - 1]
+            sum_b += lam * x[r, t]
+        grad_a[r] = sum_a
+        grad_b[r] = sum_b

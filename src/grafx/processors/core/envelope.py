@@ -6,13 +6,20 @@ unconstrained ``z`` values mapped through a sigmoid.
 
 from __future__ import annotations
 
+import importlib.util
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from grafx.errors import ParameterError
-from grafx.processors.core.ballistics import ballistics, resolve_backend
+from grafx.processors.core.ballistics import ballistics, resolve_backend, run_rows, to_numpy
 from grafx.processors.core.convolution import convolve
+
+ONE_POLE_BACKENDS = ("auto", "recursion", "fft")
 
 
 def alpha_from_z(z_alpha: Tensor) -> Tensor:
@@ -45,24 +52,78 @@ def one_pole_fir(z_alpha: Tensor, iir_len: int) -> Tensor:
     return torch.exp(F.logsigmoid(-z_alpha) + n * F.logsigmoid(z_alpha))
 
 
-def truncated_one_pole(signals: Tensor, z_alpha: Tensor, iir_len: int = 16384) -> Tensor:
+class _OnePoleFunction(torch.autograd.Function):
+    """``y[n] = a y[n-1] + b x[n]`` from rest over ``(N, L)`` rows, by compiled loops."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, a: Tensor, b: Tensor) -> Tensor:
+        from grafx.processors.core.ballistics_numba import one_pole_forward_kernel
+
+        x_np = to_numpy(x)
+        y_np = np.empty_like(x_np)
+        run_rows(one_pole_forward_kernel, (x_np, to_numpy(a), to_numpy(b), y_np))
+        y = torch.from_numpy(y_np).to(x.device)
+        ctx.save_for_backward(x, y, a, b)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        from grafx.processors.core.ballistics_numba import one_pole_backward_kernel
+
+        arrays = [to_numpy(t) for t in (grad_y, *ctx.saved_tensors)]
+        x = arrays[1]
+        grads = (np.empty_like(x), np.empty(x.shape[0], x.dtype), np.empty(x.shape[0], x.dtype))
+        run_rows(one_pole_backward_kernel, (*arrays, *grads))
+        return tuple(torch.from_numpy(g).to(grad_y.device) for g in grads)
+
+
+def _resolve_one_pole_backend(backend: str) -> str:
+    if backend not in ONE_POLE_BACKENDS:
+        raise ParameterError(
+            f"truncated_one_pole: unknown backend {backend!r}; use one of {ONE_POLE_BACKENDS}"
+        )
+    if backend == "auto":
+        return "recursion" if importlib.util.find_spec("numba") is not None else "fft"
+    return backend
+
+
+def truncated_one_pole(
+    signals: Tensor, z_alpha: Tensor, iir_len: int = 16384, backend: str = "auto"
+) -> Tensor:
     r"""Smooth ``signals`` with :math:`y[n] = \alpha y[n-1] + (1 - \alpha) x[n]`, truncated.
 
-    The recursion's impulse response is cut at ``iir_len`` taps and applied by exact causal
-    convolution. There is no output ReLU (the original clamped every output at 0, which zeroed
-    negative inputs such as log gains); callers smoothing non-negative energies clamp the
-    result themselves.
+    The recursion's impulse response cut at ``N = iir_len`` taps (:func:`one_pole_fir`), i.e.
+    exactly
+
+    .. math:: y_N[n] = y[n] - \alpha^N y[n - N],
+
+    computed either that way from the exact recursion (``"recursion"``, compiled with numba:
+    the fastest) or by FFT convolution with the FIR (``"fft"``); ``"auto"`` picks the first when
+    numba is installed. Both give the same result up to rounding. There is no output ReLU (the
+    original clamped every output at 0, which zeroed negative inputs such as log gains);
+    callers smoothing non-negative energies clamp the result themselves.
 
     Args:
         signals: ``(B, L)``.
         z_alpha: unconstrained pole, ``(B, 1)``.
-        iir_len: FIR length; taps beyond ``L`` cannot reach the output and are not built.
+        iir_len: FIR length ``N``.
+        backend: ``"auto"``, ``"recursion"`` or ``"fft"``.
 
     Returns:
         Smoothed signals, ``(B, L)``.
     """
-    fir = one_pole_fir(z_alpha.to(signals.dtype), min(iir_len, signals.shape[-1]))
-    return convolve(signals, fir, mode="causal")
+    z = z_alpha.to(signals.dtype)
+    length = signals.shape[-1]
+    if _resolve_one_pole_backend(backend) == "fft":
+        return convolve(signals, one_pole_fir(z, min(iir_len, length)), mode="causal")
+    # a = alpha and b = 1 - alpha are passed separately: 1 - sigmoid(z) rounds to 0 for z > 17
+    a, b = torch.sigmoid(z[:, 0]), torch.sigmoid(-z[:, 0])
+    y = _OnePoleFunction.apply(signals, a, b)
+    if iir_len < length:
+        tail = torch.exp(iir_len * F.logsigmoid(z))  # alpha^N, no underflow to NaN
+        y = y - tail * F.pad(y[:, : length - iir_len], (iir_len, 0))
+    return y
 
 
 def ballistics_from_z(
