@@ -343,3 +343,33 @@ def test_nested_parameter_dicts_are_accepted():
     y, _ = chain(x, **dict(tree.items()))
     gain = torch.exp(tree["inner"]["gain"]["log_gain"])[..., None]
     torch.testing.assert_close(y, x * gain + tree["offset"]["bias"][..., None])
+
+
+def test_containers_render_in_a_graph_like_calling_them_node_by_node():
+    from grafx.data import GRAFX, NodeConfigs, convert_to_tensor
+    from grafx.render import prepare_render, render_grafx, reorder_for_fast_render
+    from grafx.utils import create_empty_parameters, node_parameters
+
+    G = GRAFX(config=NodeConfigs(["wet", "chain"]))
+    out = G.add("out")
+    chains = [G.add_serial_chain(["in", "wet", "chain"]) for _ in range(2)]
+    for _, end in chains:
+        G.connect(end, out)
+    processors = {
+        "wet": DryWet(small_reverb(), external_param=False),
+        "chain": SerialChain({"gain": Gain(), "delay": small_delay()}),
+    }
+    G_t = reorder_for_fast_render(convert_to_tensor(G))
+    parameters = create_empty_parameters(G_t, processors, std=0.5, dtype=torch.float64)
+    x = make_input(batch=2, length=48)
+    y, intermediates = render_grafx(processors, x, parameters, prepare_render(G_t))[:2]
+    expected = 0
+    for k, (start, end) in enumerate(chains):
+        wet = node_parameters(parameters, G_t, start + 1, keepdim=True)
+        signal = processors["wet"](x[k : k + 1], wet.pop("drywet_weight"), **wet)
+        signal, _ = processors["chain"](
+            signal, **node_parameters(parameters, G_t, end, keepdim=True)
+        )
+        expected = expected + signal
+    torch.testing.assert_close(y, expected)
+    assert "radii_reg" in intermediates[-1]["delay"]
