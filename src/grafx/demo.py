@@ -290,6 +290,7 @@ def run_demo(
                 f"{name:<10} {h['gain_db']:+6.1f} / {f['gain_db']:+6.1f}"
                 f"              {h['pan']:+5.2f} / {f['pan']:+5.2f}"
             )
-    log(f"wrote {', '.join(sorted(p.name for p in files.values() if p.parent == out))} to {out}/")
+    written = sorted(p.name for p in files.values() if p.parent == out)
+    log(f"wrote {', '.join(written)} and stems/ ({', '.join(names)}) to {out}/")
     log(f"done in {demo.elapsed:.1f} s")
     return demo

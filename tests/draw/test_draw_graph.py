@@ -147,3 +147,13 @@ def test_cycle_is_named():
     del G.nodes[0]["node_type"]
     with pytest.raises(GraphError, match="node 0 has no node_type"):
         draw_grafx(G)
+
+
+def test_rendering_order_is_computed_when_missing():
+    from grafx.render import compute_render_order
+
+    G = console(4, 2)
+    _, steps = compute_render_order(G)
+    _, ax = draw_grafx(G, node_inside="rendering_order", legend=False)
+    assert [t.get_text() for t in ax.texts] == [str(s) for s in steps.tolist()]
+    assert "rendering_order" not in G.nodes[0]  # computed on a copy
