@@ -8,7 +8,11 @@ import torch
 from grafx.errors import AudioError, ConfigError, ParameterError
 from grafx.processors import reverb as reverb_module
 from grafx.processors.core.noise import band_split, crossover_frequencies
-from grafx.processors.functional.reverb import band_decay_rate, filtered_noise_shaping_ir
+from grafx.processors.functional.reverb import (
+    band_decay_rate,
+    exponential_envelope,
+    filtered_noise_shaping_ir,
+)
 from grafx.processors.reverb import (
     FilteredNoiseShapingReverb,
     MidSideFilteredNoiseReverb,
@@ -254,6 +258,17 @@ def test_filtered_noise_reverb_energy_decay_follows_decay_time(decay_ms):
         slope = fitted_slope(block_log_energy(channel, 400), 400)
         # 60 dB of energy over decay_ms: slope * samples = ln(1e-6).
         assert slope * decay_ms * sr / 1000 == pytest.approx(math.log(1e-6), rel=0.08)
+
+
+@pytest.mark.parametrize("length", [1, 255, 256, 1001])
+def test_exponential_envelope_equals_direct_exponentials(length):
+    gen = torch.Generator().manual_seed(length)
+    rate = -0.01 * torch.rand(2, 3, generator=gen, dtype=torch.float64)
+    log_gain = torch.randn(2, 3, generator=gen, dtype=torch.float64)
+    n = np.arange(length)
+    expected = np.exp(log_gain.numpy()[..., None] + rate.numpy()[..., None] * n)
+    got = exponential_envelope(rate, log_gain, length)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-13)
 
 
 def test_log_gain_is_exponentiated_not_linear():
