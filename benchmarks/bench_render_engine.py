@@ -10,7 +10,8 @@ Tables:
    on the benchmark graphs, with whether ``optimal`` proved its length.
 2. Plan building (``prepare_render``) time from 300 to 3,000 nodes, and the growth ratio.
 3. Render overhead: time outside processor calls as a fraction of the render, with cheap
-   processors (a gain), against a plain one-node-at-a-time loop from the same run.
+   processors (a gain) and with one-parameter FFT filters, against a plain one-node-at-a-time
+   loop from the same run (ratio = ours / plain loop).
 
 Times are medians of repeats after a warm-up, with 2 threads, float32, CPU.
 """
@@ -95,15 +96,21 @@ def plan_table(repeats: int) -> None:
 
 
 class TimedGain(nn.Module):
-    """``y = g x``; adds its own wall time to a shared counter."""
+    """``y = g x`` (``fft=False``) or a one-parameter FFT filter ``y = F^{-1}[(1 + g) F x]``,
+    adding its own wall time to a shared counter."""
 
-    def __init__(self, clock: list[float], num_channels: int = 2):
+    def __init__(self, clock: list[float], fft: bool = False):
         super().__init__()
         self.clock = clock
+        self.fft = fft
 
     def forward(self, x: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
         started = time.perf_counter()
-        y = x * gain.unsqueeze(-1)
+        if self.fft:
+            spectrum = torch.fft.rfft(x) * (1 + gain.unsqueeze(-1))
+            y = torch.fft.irfft(spectrum, n=x.shape[-1])
+        else:
+            y = x * gain.unsqueeze(-1)
         self.clock[0] += time.perf_counter() - started
         return y
 
@@ -137,8 +144,9 @@ def naive_render(G_t, source, processors, parameters) -> torch.Tensor:
     return torch.cat(outs)
 
 
-def overhead_table(repeats: int, length: int) -> None:
-    print(f"\n## Render overhead with cheap processors (gain), stereo, {length} samples, forward")
+def overhead_table(repeats: int, length: int, fft: bool) -> None:
+    kind = "one-parameter FFT filters" if fft else "cheap processors (gain)"
+    print(f"\n## Render overhead with {kind}, stereo, {length} samples, forward")
     print("| graph | steps | render ms | in processors ms | overhead | plain loop ms | ratio |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in ("doc3", "console8", "console32", "random300", "chain50"):
@@ -147,7 +155,7 @@ def overhead_table(repeats: int, length: int) -> None:
         clock = [0.0]
         names = G_t.config.node_types
         types = [t for t in names if t not in ("in", "out", "mix")]
-        processors = {t: TimedGain(clock) for t in types}
+        processors = {t: TimedGain(clock, fft) for t in types}
         counts = torch.bincount(G_t.node_types, minlength=len(names))
         parameters = {t: {"gain": torch.rand(int(counts[names.index(t)]), 1)} for t in types}
         source = torch.randn(plan.num_sources, 2, length)
@@ -195,7 +203,8 @@ def main() -> None:
     if args.only in (None, "plan"):
         plan_table(repeats)
     if args.only in (None, "overhead"):
-        overhead_table(repeats, args.length)
+        overhead_table(repeats, args.length, fft=False)
+        overhead_table(repeats, args.length, fft=True)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def _check_tree(value: Any, node_type: str, path: str, count: int) -> None:
     if isinstance(value, Tensor):
         if value.ndim == 0 or value.shape[0] != count:
             raise ParameterError(
-                f"parameter {path!r} of type {node_type!r} has shape {tuple(value.shape)}; its "
+                f"parameter {path or '<tensor>'!r} of type {node_type!r} has shape "
+                f"{tuple(value.shape)}; its "
                 f"first dimension must be the number of {node_type!r} nodes, {count}"
             )
     elif _is_tree(value):

@@ -42,8 +42,9 @@ def beam_schedule(
 
     Candidates are ranked by an admissible lower bound of the steps still needed (the longest
     remaining path, or the number of types left, whichever is larger), then by the number of
-    rendered nodes; identical partial schedules are merged. The greedy schedule is computed too
-    and the shorter one returned, so ``beam`` is never longer than ``greedy``.
+    rendered nodes; identical partial schedules are merged. The greedy schedule is computed
+    first: when it already meets the lower bound it is optimal and returned at once; otherwise
+    the shorter of the two is returned, so ``beam`` is never longer than ``greedy``.
 
     Args:
         S: the checked graph.
@@ -58,8 +59,11 @@ def beam_schedule(
         raise RenderError(f"beam width must be at least 1, got {width}")
     if int(depth) < 1:
         raise RenderError(f"beam depth must be at least 1, got {depth}")
+    greedy_sequence, greedy_order = greedy_schedule(S)
     expander = Expander(S)
     frontier = [expander.initial()]
+    if len(greedy_sequence) - 2 <= expander.lower_bound(frontier[0]):
+        return greedy_sequence, greedy_order  # greedy meets the lower bound: it is optimal
     while not any(expander.is_complete(s) for s in frontier):
         seen: set[int] = set()
         ranked = []
@@ -77,7 +81,6 @@ def beam_schedule(
         frontier = [child for _, child in ranked[: int(width)]]
     best = next(s for s in frontier if expander.is_complete(s))
     sequence, order = expander.finish(best)
-    greedy_sequence, greedy_order = greedy_schedule(S)
     if len(greedy_sequence) < len(sequence):
         return greedy_sequence, greedy_order
     return sequence, order
