@@ -30,13 +30,9 @@ DEFAULT_BLOCK_LEN = 32
 
 def fir3(x: Tensor, b: Tensor) -> Tensor:
     """Causal three-tap FIR ``b0 x[n] + b1 x[n-1] + b2 x[n-2]`` of ``x (N, L)``, ``b (N, 3)``."""
-    padded = F.pad(x, (2, 0))
-    length = x.shape[-1]
-    return (
-        b[:, 0:1] * padded[:, 2:]
-        + b[:, 1:2] * padded[:, 1 : length + 1]
-        + b[:, 2:3] * padded[:, :length]
-    )
+    rows = x.shape[0]
+    y = F.conv1d(x[None], b.flip(-1)[:, None, :], padding=2, groups=rows)
+    return y[0, :, : x.shape[-1]]
 
 
 def _allpole_impulse(a: Tensor, length: int) -> Tensor:
