@@ -11,9 +11,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-#: Below this magnitude ``tanh(u) / u`` is evaluated by its Taylor series.
-_TANHC_SERIES_BELOW = 1e-3
-
 
 def per_node(value: Tensor) -> Tensor:
     """``(B, k)`` per-node values as ``(B, k, 1)``, ready to broadcast over ``(B, C, L)``."""
@@ -43,15 +40,6 @@ def tanh_distortion(input_signals: Tensor, bias: Tensor | None = None) -> Tensor
     return torch.tanh(input_signals + b) - torch.tanh(b)
 
 
-def tanhc(u: Tensor) -> Tensor:
-    r""":math:`\tanh(u)/u`, with the value 1 at 0 and a smooth gradient there."""
-    small = u.abs() < _TANHC_SERIES_BELOW
-    safe = torch.where(small, torch.ones_like(u), u)
-    u2 = u * u
-    series = 1 - u2 / 3 + 2 * u2 * u2 / 15
-    return torch.where(small, series, torch.tanh(safe) / safe)
-
-
 def piecewise_tanh_distortion(input_signals: Tensor, hardness: Tensor, threshold: Tensor) -> Tensor:
     r"""Tanh with separately shaped positive and negative shoulders, continuous to first order.
 
@@ -68,7 +56,9 @@ def piecewise_tanh_distortion(input_signals: Tensor, hardness: Tensor, threshold
 
     so value and slope match at both joins (:math:`a h = \tanh'(k)`). The original used
     :math:`a = (1 - \tanh k)/h`, whose slope jumps at the joins, and indexed the thresholds
-    negative-first but the hardnesses positive-first.
+    negative-first but the hardnesses positive-first. Computed without branches as
+    :math:`\tanh(\operatorname{clip}(u, -k_-, k_+)) + a_+\tanh(h_+ [u - k_+]_+)
+    - a_-\tanh(h_- [-u - k_-]_+)`.
 
     Args:
         input_signals: audio, ``(B, C, L)``.
@@ -78,18 +68,16 @@ def piecewise_tanh_distortion(input_signals: Tensor, hardness: Tensor, threshold
     Returns:
         Distorted audio, ``(B, C, L)``.
     """
-    h_pos, h_neg = per_node(hardness).unbind(1)
-    k_pos, k_neg = per_node(threshold).unbind(1)
-    h_pos, h_neg, k_pos, k_neg = (v[:, None] for v in (h_pos, h_neg, k_pos, k_neg))
-    u = input_signals
+    h = hardness[:, :, None, None]
+    k = threshold[:, :, None, None]
+    h_pos, h_neg, k_pos, k_neg = h[:, 0], h[:, 1], k[:, 0], k[:, 1]
     t_pos, t_neg = torch.tanh(k_pos), torch.tanh(k_neg)
-    # a * tanh(h * d) written as (1 - tanh^2 k) * d * tanhc(h * d): no 1/h blow-up when h -> 0.
-    d_pos = u - k_pos
-    d_neg = u + k_neg
-    upper = t_pos + (1 - t_pos * t_pos) * d_pos * tanhc(h_pos * d_pos)
-    lower = -t_neg + (1 - t_neg * t_neg) * d_neg * tanhc(h_neg * d_neg)
-    middle = torch.tanh(u)
-    return torch.where(u > k_pos, upper, torch.where(u < -k_neg, lower, middle))
+    a_pos, a_neg = (1 - t_pos * t_pos) / h_pos, (1 - t_neg * t_neg) / h_neg
+    u = input_signals
+    middle = torch.tanh(torch.clamp(u, min=-k_neg, max=k_pos))
+    upper = a_pos * torch.tanh(h_pos * torch.relu(u - k_pos))
+    lower = a_neg * torch.tanh(h_neg * torch.relu(-u - k_neg))
+    return middle + upper - lower
 
 
 class _SeriesFunction(torch.autograd.Function):
