@@ -80,7 +80,7 @@ def knee_rectifier(v: Tensor, width: Tensor | None, knee: str) -> Tensor:
         return torch.relu(v)
     if knee == "quadratic":
         inside = torch.minimum(torch.relu(v + width / 2), width)
-        return inside.square() / (2 * width) + torch.relu(v - width / 2)
+        return inside.square() * (0.5 / width) + torch.relu(v - width / 2)
     return F.softplus(width * v) / width
 
 
@@ -177,7 +177,7 @@ def apply_log_gain(
     Returns:
         ``(B, C, L)``.
     """
-    log_gain = log_energy_gain / 2
+    log_gain = 0.5 * log_energy_gain
     if smooth_in_log:
         gain = torch.exp(smooth(log_gain, smoother, z_alpha, iir_len, 0.0, backend))
     else:
