@@ -149,7 +149,8 @@ def run_demo(
     sample_rate: int = 22050,
     num_buses: int = 0,
     lr: float = 0.05,
-    crop_len: int = 2**15,
+    crop_len: int = 2**14,
+    warmup_len: int = 2**14,
     seed: int = 0,
     chain: tuple[str, ...] = DEFAULT_CHAIN,
     lr_scale: dict[str, float] | None = None,
@@ -171,7 +172,9 @@ def run_demo(
         sample_rate: in Hz.
         num_buses: subgroup buses in the console.
         lr: learning rate.
-        crop_len: samples per fit step.
+        crop_len: samples compared per fit step.
+        warmup_len: samples rendered before each crop (as long as the reverb and delay
+            responses, so the crop hears the same tails as the target).
         seed: seeds the synthesis and the fit.
         chain: the channel strip.
         lr_scale: per-parameter learning-rate multipliers (see
@@ -225,7 +228,7 @@ def run_demo(
         steps=steps,
         lr=lr,
         crop_len=crop_len,
-        warmup_len=4096,
+        warmup_len=warmup_len,
         seed=seed,
         progress=progress,
         lr_scale=dict(lr_scale),

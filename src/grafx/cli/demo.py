@@ -44,7 +44,7 @@ def run(args) -> int:
     from grafx.demo import run_demo
 
     out = output_dir(args.out)
-    crop = min(2**15, int(args.duration * args.sample_rate))
+    crop = min(2**14, int(args.duration * args.sample_rate))
     run_demo(
         out,
         steps=args.steps,

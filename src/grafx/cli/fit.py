@@ -139,7 +139,7 @@ def run(args) -> int:
         steps=args.steps,
         lr=args.lr,
         crop_len=int(args.crop * sample_rate),
-        warmup_len=4096,
+        warmup_len=2**14,  # the console's longest responses (reverb, delay)
         seed=args.seed,
         progress=not args.quiet,
         checkpoint=str(out / "checkpoint"),
