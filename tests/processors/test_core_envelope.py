@@ -146,3 +146,16 @@ def test_errors():
         TruncatedOnePoleIIRFilter()(torch.zeros(2, 10), torch.zeros(2, 2))
     with pytest.raises(ParameterError, match="Ballistics.*z_alpha"):
         Ballistics()(torch.zeros(2, 10), torch.zeros(2, 1))
+
+
+def test_auto_backends_without_numba(monkeypatch):
+    """Without numba the package still works: Python ballistics, FFT one-pole."""
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "numba" else real_find_spec(name)
+    )
+    assert resolve_backend("auto") == "python"
+    x = torch.rand(2, 200, dtype=torch.float64, generator=gen(9))
+    z = torch.tensor([[0.3], [-0.4]], dtype=torch.float64)
+    want = truncated_one_pole(x, z, 64, "fft")
+    torch.testing.assert_close(truncated_one_pole(x, z, 64), want)
