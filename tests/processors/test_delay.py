@@ -122,10 +122,19 @@ def test_straight_through_is_an_exact_one_hot_with_soft_gradients():
 
 
 def test_normalized_gradients_have_unit_modulus():
-    z = (torch.randn(6, dtype=torch.complex128) * 0.3).requires_grad_()
-    irs, _ = SurrogateDelay(24, straight_through=False, normalize_gradients=True)(z)
-    (irs * torch.randn_like(irs)).sum().backward()
-    torch.testing.assert_close(z.grad.abs(), torch.ones(6, dtype=torch.float64), atol=1e-6, rtol=0)
+    gen = torch.Generator().manual_seed(0)
+    z0 = 0.3 * torch.randn(6, dtype=torch.complex128, generator=gen)
+    weights = torch.randn(6, 24, dtype=torch.float64, generator=gen)
+    grads = {}
+    for normalize in (False, True):
+        z = z0.clone().requires_grad_()
+        irs, _ = SurrogateDelay(24, straight_through=False, normalize_gradients=normalize)(z)
+        (irs * weights).sum().backward()
+        grads[normalize] = z.grad
+    raw = grads[False]
+    # Same direction as the raw gradient, modulus |g| / (|g| + 1e-7): one up to that guard.
+    torch.testing.assert_close(grads[True], raw / (raw.abs() + 1e-7))
+    assert torch.all((grads[True].abs() - 1).abs() < 1e-7 / raw.abs())
 
 
 def test_radii_loss_flag_is_honoured():
