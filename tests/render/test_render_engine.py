@@ -392,3 +392,20 @@ def test_grafx_graphs_with_named_ports_render_like_the_reference():
     plan = prepare_render(convert_to_tensor(G_sched))
     output, _ = render_grafx(x, PROCESSORS, params, plan)
     torch.testing.assert_close(output, expected, rtol=1e-13, atol=1e-13)
+
+
+def test_plans_travel_between_processes():
+    # Data-loader workers send plans back pickled: a round trip renders the same audio.
+    import pickle
+
+    G_t = make_tensor_graph(
+        ["in", "in", "gain", "delay", "out"], [(0, 2), (1, 2), (2, 3), (3, 4), (0, 4)], SISO
+    )
+    plan = prepare_render(reorder_for_fast_render(G_t))
+    copy = pickle.loads(pickle.dumps(plan))
+    assert str(copy) == str(plan)
+    x = _signal(2, 2, 16)
+    params = {"gain": {"gain": torch.tensor([[0.5]], dtype=torch.float64)}}
+    torch.testing.assert_close(
+        render_grafx(x, PROCS, params, copy)[0], render_grafx(x, PROCS, params, plan)[0]
+    )
