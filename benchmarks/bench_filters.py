@@ -2,10 +2,14 @@
 
 Every processor runs on a batch of 8 nodes, stereo, 2**17 samples, with torch limited to 2
 threads; each figure is the median of ``--repeats`` runs after one warm-up. Comparisons
-(ours against ``scipy.signal.sosfilt`` on the same data, and the alternatives) alternate
-A B A B so both sides see the same machine load.
+alternate A B A B so both sides see the same machine load:
 
-    .venv/bin/python benchmarks/bench_filters.py [--repeats 5] [--json PATH] [--quick]
+* per class, grafx against the original library (0.6.0, in ``.venv-original``; see
+  ``setup_original.sh``), each in its own worker process, same class and constructor
+  arguments (the original's CPU FFT convolution is wrong for even lengths: timing only);
+* the exact biquad backends against ``scipy.signal.sosfilt`` on the same rows.
+
+    .venv/bin/python benchmarks/bench_filters.py [--repeats 5] [--json PATH] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -13,19 +17,47 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import scipy.signal
 import torch
 
-from grafx.processors import eq
-from grafx.processors import filter as filters
-from grafx.processors.core.biquad import sosfilt
-
 BATCH, CHANNELS, LENGTH = 8, 2, 2**17
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OURS = ROOT / ".venv" / "bin" / "python"
+THEIRS = ROOT / ".venv-original" / "bin" / "python"
+
+#: (label, class name, constructor keywords), timed in both libraries.
+CASES = [
+    ("BiquadFilter", "BiquadFilter", {}),
+    ("PoleZeroFilter", "PoleZeroFilter", {}),
+    ("StateVariableFilter", "StateVariableFilter", {}),
+    ("LowPassFilter", "LowPassFilter", {}),
+    ("HighPassFilter", "HighPassFilter", {}),
+    ("BandPassFilter", "BandPassFilter", {}),
+    ("BandRejectFilter", "BandRejectFilter", {}),
+    ("AllPassFilter", "AllPassFilter", {}),
+    ("PeakingFilter", "PeakingFilter", {}),
+    ("LowShelf", "LowShelf", {}),
+    ("HighShelf", "HighShelf", {}),
+    ("FIRFilter", "FIRFilter", {}),
+    ("ZeroPhaseFIREqualizer", "ZeroPhaseFIREqualizer", {}),
+    ("NewZeroPhaseFIREqualizer", "NewZeroPhaseFIREqualizer", {}),
+    ("GraphicEqualizer", "GraphicEqualizer", {}),
+    ("ParametricEqualizer", "ParametricEqualizer", {}),
+    ("PeakingFilter(lfilter)", "PeakingFilter", {"backend": "lfilter"}),
+    ("PeakingFilter(ssm)", "PeakingFilter", {"backend": "ssm"}),
+    ("ParametricEqualizer(lfilter)", "ParametricEqualizer", {"backend": "lfilter"}),
+    ("GraphicEqualizer(lfilter)", "GraphicEqualizer", {"backend": "lfilter"}),
+]
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -51,31 +83,6 @@ def alternate(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, f
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def processors() -> dict[str, torch.nn.Module]:
-    return {
-        "BiquadFilter": filters.BiquadFilter(),
-        "PoleZeroFilter": filters.PoleZeroFilter(),
-        "StateVariableFilter": filters.StateVariableFilter(),
-        "LowPassFilter": filters.LowPassFilter(),
-        "HighPassFilter": filters.HighPassFilter(),
-        "BandPassFilter": filters.BandPassFilter(),
-        "BandRejectFilter": filters.BandRejectFilter(),
-        "AllPassFilter": filters.AllPassFilter(),
-        "PeakingFilter": filters.PeakingFilter(),
-        "LowShelf": filters.LowShelf(),
-        "HighShelf": filters.HighShelf(),
-        "FIRFilter": filters.FIRFilter(),
-        "ZeroPhaseFIREqualizer": eq.ZeroPhaseFIREqualizer(),
-        "NewZeroPhaseFIREqualizer": eq.NewZeroPhaseFIREqualizer(),
-        "GraphicEqualizer": eq.GraphicEqualizer(),
-        "ParametricEqualizer": eq.ParametricEqualizer(),
-        "PeakingFilter(lfilter)": filters.PeakingFilter(backend="lfilter"),
-        "PeakingFilter(ssm)": filters.PeakingFilter(backend="ssm"),
-        "ParametricEqualizer(lfilter)": eq.ParametricEqualizer(backend="lfilter"),
-        "GraphicEqualizer(lfilter)": eq.GraphicEqualizer(backend="lfilter"),
-    }
-
-
 def random_params(processor: torch.nn.Module, requires_grad: bool) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
     params = {}
@@ -85,33 +92,98 @@ def random_params(processor: torch.nn.Module, requires_grad: bool) -> dict[str, 
     return params
 
 
-def time_processors(repeats: int, names: list[str] | None) -> list[dict]:
+def worker(threads: int) -> None:
+    """Serve timing requests on stdin, one JSON line each: build, warm, time one call."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(threads)
+    import grafx.processors as processors_module
+
+    cache: dict[str, torch.nn.Module] = {}
     x = torch.randn(BATCH, CHANNELS, LENGTH)
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            key = json.dumps([request["cls"], request["kwargs"]])
+            if key not in cache:
+                cache[key] = getattr(processors_module, request["cls"])(**request["kwargs"])
+            processor = cache[key]
+            grad = request["mode"] == "fwd+bwd"
+            params = random_params(processor, grad)
+            signal = x.clone().requires_grad_(grad)
+            start = time.perf_counter()
+            if grad:
+                output = processor(signal, **params)
+                output = output[0] if isinstance(output, tuple) else output
+                output.square().mean().backward()
+            else:
+                with torch.no_grad():
+                    processor(signal, **params)
+            reply = {"seconds": time.perf_counter() - start}
+        except Exception as error:  # report and keep serving
+            reply = {"error": f"{type(error).__name__}: {str(error)[:200]}"}
+        print(json.dumps(reply), flush=True)
+
+
+class Worker:
+    """A timing worker process running one library's Python with 2 threads."""
+
+    def __init__(self, python: Path, original: bool, threads: int):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(HERE / "original_standin") if original else str(ROOT / "src")
+        env["OMP_NUM_THREADS"] = str(threads)
+        self.process = subprocess.Popen(
+            [str(python), str(Path(__file__).resolve()), "--worker", str(threads)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=str(HERE),
+        )
+
+    def ask(self, **request) -> float | None:
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        reply = json.loads(self.process.stdout.readline())
+        return reply.get("seconds")
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def time_processors(repeats: int, names: list[str] | None, threads: int) -> list[dict]:
+    ours = Worker(OURS, False, threads)
+    theirs = Worker(THEIRS, True, threads) if THEIRS.exists() else None
     rows = []
-    for name, processor in processors().items():
-        if names and name not in names:
+    print(f"{'processor':30s} {'mode':>8s} {'ours ms':>9s} {'orig ms':>9s} {'ratio':>6s}")
+    for label, cls, kwargs in CASES:
+        if names and label not in names:
             continue
-        params = random_params(processor, False)
-        grad_params = random_params(processor, True)
-        x_grad = x.clone().requires_grad_()
-
-        def forward(processor=processor, params=params):
-            with torch.no_grad():
-                processor(x, **params)
-
-        def forward_backward(processor=processor, params=grad_params, x_grad=x_grad):
-            processor(x_grad, **params).square().mean().backward()
-
-        rows.append(
-            {
-                "processor": name,
-                "forward_s": median_time(forward, repeats),
-                "forward_backward_s": median_time(forward_backward, repeats),
-            }
-        )
-        print(
-            f"{name:30s} {rows[-1]['forward_s'] * 1e3:9.1f} ms {rows[-1]['forward_backward_s'] * 1e3:11.1f} ms"
-        )
+        for mode in ("forward", "fwd+bwd"):
+            request = {"cls": cls, "kwargs": kwargs, "mode": mode}
+            ours.ask(**request)
+            if theirs is not None and theirs.ask(**request) is None:
+                theirs_ok = False
+            else:
+                theirs_ok = theirs is not None
+            a, b = [], []
+            for _ in range(repeats):
+                a.append(ours.ask(**request))
+                if theirs_ok:
+                    b.append(theirs.ask(**request))
+            row = {"processor": label, "mode": mode, "ours_s": statistics.median(a)}
+            text = f"{'-':>9s} {'-':>6s}"
+            if theirs_ok and None not in b:
+                row["original_s"] = statistics.median(b)
+                row["ratio"] = row["ours_s"] / row["original_s"]
+                text = f"{row['original_s'] * 1e3:9.1f} {row['ratio']:6.2f}"
+            rows.append(row)
+            print(f"{label:30s} {mode:>8s} {row['ours_s'] * 1e3:9.1f} {text}", flush=True)
+    ours.close()
+    if theirs is not None:
+        theirs.close()
     return rows
 
 
@@ -131,6 +203,8 @@ def peaking_sections(num_sections: int, rows: int) -> tuple[np.ndarray, np.ndarr
 
 def time_exact_backends(repeats: int) -> list[dict]:
     """Exact biquad cascades, forward (and ours forward+backward), against scipy.signal.sosfilt."""
+    from grafx.processors.core.biquad import sosfilt
+
     results = []
     rows = BATCH * CHANNELS
     x_np = np.random.default_rng(1).standard_normal((rows, LENGTH)).astype(np.float32)
@@ -160,13 +234,13 @@ def time_exact_backends(repeats: int) -> list[dict]:
             )
             sosfilt(xg, bg, ag, method).square().mean().backward()
 
-        # The pure-torch scan (the "ssm" backend, meant for GPUs) is timed for one section only,
-        # to keep the default run short.
-        forward_fns = {"scipy.signal.sosfilt": scipy_rows, "lfilter": ours_scipy}
-        both_fns = {"lfilter": lambda: grad_call("scipy")}
+        # grafx's exact backends use method "scipy" on CPU; the pure-torch scan (their path on
+        # other devices) is timed for one section only, to keep the default run short.
+        forward_fns = {"scipy.signal.sosfilt": scipy_rows, "grafx scipy": ours_scipy}
+        both_fns = {"grafx scipy": lambda: grad_call("scipy")}
         if num_sections == 1:
-            forward_fns["ssm"] = ours_scan
-            both_fns["ssm"] = lambda: grad_call("scan")
+            forward_fns["grafx scan"] = ours_scan
+            both_fns["grafx scan"] = lambda: grad_call("scan")
         forward = alternate(forward_fns, repeats)
         both = alternate(both_fns, repeats)
         reference = forward["scipy.signal.sosfilt"]
@@ -198,18 +272,23 @@ def main() -> None:
     parser.add_argument(
         "--json", type=str, default=None, help="write the figures to this JSON file"
     )
-    parser.add_argument("--only", nargs="*", default=None, help="processor names to time")
+    parser.add_argument("--only", nargs="*", default=None, help="processor labels to time")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-exact", action="store_true", help="skip the sosfilt comparison")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    if args.worker is not None:
+        worker(args.worker)
+        return
+    torch.set_num_threads(args.threads)
     print(
         f"batch {BATCH}, {CHANNELS} channels, {LENGTH} samples, float32, 2 threads, median of {args.repeats}"
     )
-    print(f"{'processor':30s} {'forward':>12s} {'fwd+bwd':>14s}")
-    table = time_processors(args.repeats, args.only)
+    table = time_processors(args.repeats, args.only, args.threads)
     print(
         f"\nexact biquad cascades on {BATCH * CHANNELS} rows of {LENGTH} samples (forward, ratio to sosfilt, fwd+bwd)"
     )
-    exact = time_exact_backends(args.repeats)
+    exact = [] if args.skip_exact else time_exact_backends(args.repeats)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(

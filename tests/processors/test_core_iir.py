@@ -12,6 +12,7 @@ from grafx.processors.core.biquad_scan import _allpole_impulse, allpole2_scan
 from grafx.processors.core.iir import (
     IIRFilter,
     fsm_fir,
+    iir_exact,
     normalized_stable_biquad,
     stable_biquad_denominator,
 )
@@ -95,8 +96,8 @@ def test_allpole_scan_any_length(length):
     np.testing.assert_allclose(allpole2_scan(v, a)[0].numpy(), expected, atol=1e-11)
 
 
-@pytest.mark.parametrize("backend", ["lfilter", "ssm"])
-def test_iir_filter_broadcasts_channels(backend):
+@pytest.mark.parametrize("method", ["scipy", "scan"])
+def test_iir_exact_broadcasts_channels(method):
     b, a = random_sections(3 * 2, 2, seed=5)
     x = np.random.default_rng(6).standard_normal((3, 1, 500))
     Bs = torch.from_numpy(b).reshape(3, 2, 2, 3)
@@ -105,7 +106,7 @@ def test_iir_filter_broadcasts_channels(backend):
     )
     # Unnormalised sections (a0 != 1) must be normalised by the filter.
     scale = torch.linspace(0.5, 2.0, 12, dtype=torch.float64).reshape(3, 2, 2, 1)
-    y = IIRFilter(backend=backend)(torch.from_numpy(x), Bs * scale, As * scale)
+    y = iir_exact(torch.from_numpy(x), Bs * scale, As * scale, method=method)
     assert y.shape == (3, 2, 500)
     expected = scipy_rows(np.repeat(x, 2, axis=1).reshape(6, 500), b, a).reshape(3, 2, 500)
     np.testing.assert_allclose(y.numpy(), expected, atol=1e-10)
@@ -121,15 +122,18 @@ def rbj_peaking_sos(f0, q, gain_db, sr):
     return np.array(b), np.array(a)
 
 
-@pytest.mark.parametrize("backend", ["lfilter", "ssm"])
-def test_exact_backends_one_second_of_noise(backend):
+@pytest.mark.parametrize("method", ["scipy", "scan"])
+def test_exact_methods_one_second_of_noise(method):
     sr = 44100
     sections = [rbj_peaking_sos(1000, 2.0, 6.0, sr), rbj_peaking_sos(150, 0.7, -9.0, sr)]
     x = np.random.default_rng(7).standard_normal(sr)
     expected = scipy.signal.lfilter(*sections[1], scipy.signal.lfilter(*sections[0], x))
     Bs = torch.from_numpy(np.stack([s[0] for s in sections]))[None, None]
     As = torch.from_numpy(np.stack([s[1] for s in sections]))[None, None]
-    iir = IIRFilter(backend=backend)
+
+    def iir(*args):
+        return iir_exact(*args, method=method)
+
     y64 = iir(torch.from_numpy(x)[None, None], Bs, As)[0, 0].numpy()
     assert np.abs(y64 - expected).max() < 1e-10
     # float32: against scipy in float64 on the same float32-rounded signal and coefficients.
@@ -178,6 +182,17 @@ def test_stable_denominator_keeps_stable_and_fixes_unstable():
     nb, na = normalized_stable_biquad(torch.from_numpy(b), torch.from_numpy(a))
     np.testing.assert_allclose(na.numpy(), a / a[0], rtol=1e-15)
     np.testing.assert_allclose(nb.numpy(), b / a[0], rtol=1e-15)
+
+
+def test_exact_backends_agree_with_scipy_through_the_module():
+    b, a = random_sections(2, 2, seed=9)
+    x = np.random.default_rng(10).standard_normal((2, 1, 300))
+    Bs = torch.from_numpy(b)[:, None]
+    As = torch.cat([torch.ones(2, 1, 2, 1, dtype=torch.float64), torch.from_numpy(a)[:, None]], -1)
+    expected = scipy_rows(x[:, 0], b, a)
+    for backend in ("lfilter", "ssm"):
+        y = IIRFilter(backend=backend)(torch.from_numpy(x), Bs, As)
+        np.testing.assert_allclose(y[:, 0].numpy(), expected, atol=1e-10)
 
 
 def test_iir_filter_config_errors():
