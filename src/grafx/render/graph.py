@@ -139,17 +139,24 @@ def _gather(outputs: list, read: InletRead, dim: int, node_type: str) -> Tensor:
     if aggregation.method != "scatter":
         return x
     extra_parts, _ = _read_pieces(outputs, read.extra.pieces, dim)
-    extras, _ = _concat(extra_parts, dim, node_type)
-    x, extras = _match_channels([x, extras], node_type)
     num_nodes = aggregation.num_nodes
     if num_nodes <= _MATMUL_SCATTER_MAX_NODES and (
-        x.numel() + extras.numel() <= _MATMUL_SCATTER_MAX_NUMEL
+        x.numel() * aggregation.index.numel() <= _MATMUL_SCATTER_MAX_NUMEL * num_nodes
     ):
-        rows = torch.cat([x, extras], dim)
+        rows, _ = _concat([x, *extra_parts], dim, node_type)
         return _matmul_scatter(rows, aggregation.index, num_nodes, dim)
-    if fresh and x.stride() == x.contiguous().stride():
-        return x.index_add_(dim, read.extra.index, extras)
-    return x.index_add(dim, read.extra.index, extras)
+    # Add each extra piece straight into the base rows (a copy of them unless already fresh).
+    channels = max(p.shape[-2] for p in [x, *extra_parts])
+    if x.shape[-2] != channels:
+        x, fresh = x.expand(*x.shape[:-2], channels, x.shape[-1]), False
+    for part, index in zip(extra_parts, read.extra.piece_index, strict=True):
+        if part.shape[-2] != channels:
+            part = part.expand(*part.shape[:-2], channels, part.shape[-1])
+        if fresh:
+            x.index_add_(dim, index, part)
+        else:
+            x, fresh = x.index_add(dim, index, part), True
+    return x
 
 
 # Small scatter-sums are a 0/1 matrix product: CPU index_add with several threads costs

@@ -64,10 +64,15 @@ class Piece:
 
 @dataclass
 class ExtraRead:
-    """Further rows added into a scatter's base rows: ``base[index[e]] += rows[e]``."""
+    """Further rows added into a scatter's base rows: ``base[index[e]] += rows[e]``.
+
+    ``piece_index[k]`` is the part of ``index`` that belongs to ``pieces[k]``, so each piece is
+    added straight from its source without concatenating the pieces first.
+    """
 
     pieces: list[Piece]
     index: Tensor
+    piece_index: list[Tensor]
 
 
 @dataclass

@@ -115,7 +115,11 @@ def _step_to(step: StepPlan, device: torch.device) -> StepPlan:
             ),
             extra=None
             if r.extra is None
-            else ExtraRead(pieces(r.extra.pieces), _move(r.extra.index, device)),
+            else ExtraRead(
+                pieces(r.extra.pieces),
+                _move(r.extra.index, device),
+                [_move(i, device) for i in r.extra.piece_index],
+            ),
         )
         for r in step.reads
     ]
@@ -162,10 +166,15 @@ def _pieces_by_run(steps: list[int], local: list[int]) -> list[Piece]:
     return [Piece(steps[a], local[a], b - a) for a, b in _runs(steps, local)]
 
 
+def _step_bounds(steps: list[int]) -> list[int]:
+    """Positions where the source step changes, with 0 and the length."""
+    return [0, *(e for e in range(1, len(steps)) if steps[e] != steps[e - 1]), len(steps)]
+
+
 def _pieces_by_step(steps: list[int], local: list[int]) -> list[Piece]:
-    """One piece per source step (positions must be grouped by step)."""
+    """One piece per run of positions from the same source step."""
     pieces = []
-    bounds = [0, *(e for e in range(1, len(steps)) if steps[e] != steps[e - 1]), len(steps)]
+    bounds = _step_bounds(steps)
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         rows = local[a:b]
         if _is_run(rows):
@@ -212,9 +221,15 @@ def _plan_inlet(src_rows, src_step, src_local, pos, num_nodes) -> InletRead:
     )
     extra.sort(key=lambda e: (src_step[e], src_local[e]))
     extra_pos = [pos[e] for e in extra]
+    extra_steps = [src_step[e] for e in extra]
+    bounds = _step_bounds(extra_steps)
     extra_read = ExtraRead(
-        _pieces_by_step([src_step[e] for e in extra], [src_local[e] for e in extra]),
+        _pieces_by_step(extra_steps, [src_local[e] for e in extra]),
         torch.tensor(extra_pos, dtype=torch.long),
+        [
+            torch.tensor(extra_pos[a:b], dtype=torch.long)
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ],
     )
     rows = [src_rows[e] for e in base] + [src_rows[e] for e in extra]
     index = torch.tensor(list(range(num_nodes)) + extra_pos, dtype=torch.long)
