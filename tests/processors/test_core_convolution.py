@@ -42,8 +42,8 @@ def test_convolve_broadcasts_channels_and_keeps_dtype():
 
 
 def test_convolve_gradcheck():
-    x = torch.randn(2, 1, 40, dtype=torch.float64, requires_grad=True)
-    for fir_len in (5, 70):
+    x = torch.randn(2, 1, 24, dtype=torch.float64, requires_grad=True)
+    for fir_len in (5, 20):
         h = torch.randn(2, 2, fir_len, dtype=torch.float64, requires_grad=True)
         assert torch.autograd.gradcheck(lambda a, b: convolve(a, b, "zerophase"), (x, h))
 
