@@ -62,6 +62,13 @@ def fitted(files):
     return out, result
 
 
+@pytest.fixture(autouse=True)
+def keep_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def run(capsys):
     def call(*args):
@@ -294,3 +301,29 @@ def test_no_partial_output_on_failure(files, fitted, run, monkeypatch):
     assert status == 1 and "NaN/Inf" in err
     assert not (files / "partial.wav").exists()
     assert not [p for p in files.iterdir() if p.name.startswith(".partial")]
+
+
+def test_demo_command_prints_losses_and_time(tmp_path, run):
+    status, out, err = run(
+        "--threads",
+        1,
+        "demo",
+        "--out",
+        tmp_path,
+        "--steps",
+        2,
+        "--duration",
+        0.5,
+        "--sample-rate",
+        8000,
+        "--quiet",
+    )
+    assert status == 0, err
+    assert "loss before fit:" in out and "loss after fit:" in out and "done in" in out
+    for name in ("target.wav", "initial.wav", "fitted.wav", "graph.json", "report.png"):
+        assert (tmp_path / name).is_file()
+    status, _, err = run("demo", "--out", tmp_path / "target.wav")
+    assert (
+        status == 1
+        and err == f"grafx: error: {tmp_path / 'target.wav'}: exists and is not a folder\n"
+    )

@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
         description=(
             "Synthesise a 4-track loop (drums, bass, chords, lead), render a target mix through "
             "a mixing console with hidden settings, fit a fresh console to it, and write "
-            "target.wav, initial.wav, fitted.wav, graph.json, stems/*.wav and report.png."
+            "target.wav, initial.wav, fitted.wav, graph.json, stems/*.wav and report.png. "
+            "It runs on one CPU thread unless grafx --threads N is given."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -41,7 +42,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    import torch
+
     from grafx.demo import run_demo
+
+    if args.threads is None:
+        # Many small operations: a second thread gains little on a free machine and costs
+        # several times the run time when the cores are shared (OpenMP threads spin-wait).
+        torch.set_num_threads(1)
 
     out = output_dir(args.out)
     crop = min(2**14, int(args.duration * args.sample_rate))
