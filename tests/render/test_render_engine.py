@@ -409,3 +409,24 @@ def test_plans_travel_between_processes():
     torch.testing.assert_close(
         render_grafx(x, PROCS, params, copy)[0], render_grafx(x, PROCS, params, plan)[0]
     )
+
+
+def test_reorder_batched_grafx_annotates_every_node():
+    from grafx.data import GRAFX, NodeConfigs, batch_grafx
+    from grafx.render import reorder_for_fast_render
+
+    def small():
+        G = GRAFX(config=NodeConfigs(["eq", "reverb"]))
+        out = G.add("out")
+        _, end = G.add_serial_chain(["in", "eq", "reverb"])
+        G.connect(end, out)
+        _, end = G.add_serial_chain(["in", "reverb"])
+        G.connect(end, out)
+        return G
+
+    G = reorder_for_fast_render(batch_grafx([small(), small()]), method="beam")
+    steps = {G.nodes[n]["node_type"]: set() for n in G.nodes}
+    for n in G.nodes:
+        steps[G.nodes[n]["node_type"]].add(G.nodes[n]["rendering_order"])
+    # Both graphs share one schedule: in, eq, reverb, out (every node annotated, none overwritten).
+    assert steps == {"in": {0}, "eq": {1}, "reverb": {2}, "out": {3}}

@@ -95,8 +95,8 @@ def reorder_for_fast_render(G: Any, method: str = "beam", **kwargs: Any) -> Any:
     if G_t is not G:
         type_sequence, render_order = compute_render_order(G_t, method=method, **kwargs)
         G_new = G.copy()
-        ids = G_t.node_ids.tolist() if G_t.node_ids is not None else sorted(G.nodes)
-        for node, step in zip(ids, render_order.tolist(), strict=True):
+        # Rows follow sorted graph ids (node_ids are per-graph ids in a batch, so not keys here).
+        for node, step in zip(sorted(G.nodes), render_order.tolist(), strict=True):
             G_new.nodes[node]["rendering_order"] = step
         G_new.type_sequence = list(type_sequence)
         G_new.rendering_order_method = method
