@@ -265,7 +265,8 @@ def test_pre_delay_shifts_the_output():
     y, _ = plain(x, **params)
     y_shifted, _ = shifted(x, **params)
     torch.testing.assert_close(y_shifted[..., 5:], y[..., :-5])
-    assert torch.all(y_shifted[..., :5] == 0)
+    # Silence up to FFT-convolution rounding (the IRs are longer than the direct-form limit).
+    assert y_shifted[..., :5].abs().max() < 1e-12 * y.abs().max()
 
 
 def test_radii_reg_matches_the_formula_and_can_be_off():
