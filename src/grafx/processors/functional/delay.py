@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from grafx.processors.core.convolution import fast_fft_len
+from grafx.processors.core.fft import rfft
 
 
 def assemble_multitap_ir(
@@ -58,7 +59,7 @@ def _zero_phase_filter(signals: Tensor, firs: Tensor) -> Tensor:
     """
     signal_len, fir_len = signals.shape[-1], firs.shape[-1]
     n_fft = fast_fft_len(signal_len + fir_len - 1)
-    spectrum = torch.fft.rfft(signals, n=n_fft) * torch.fft.rfft(firs, n=n_fft)
+    spectrum = rfft(signals, n=n_fft) * rfft(firs, n=n_fft)
     full = torch.fft.irfft(spectrum, n=n_fft)
     start = fir_len // 2
     return full[..., start : start + signal_len]
