@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import torch
 from torch import Tensor
 
 from grafx.errors import GraphFileError
+from grafx.io.atomic import atomic_write
 
 FORMAT = "grafx-fit-checkpoint"
 VERSION = 1
@@ -48,17 +48,12 @@ def unflatten(flat: Mapping[str, Tensor]) -> dict[str, Any]:
     return tree
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+def _atomic_write(path: Path, data: bytes) -> None:
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        with atomic_write(path) as file:
+            file.write(data)
     except OSError as error:
         raise GraphFileError(f"{path}: cannot write checkpoint: {error}") from error
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_checkpoint(
@@ -79,7 +74,7 @@ def save_checkpoint(
         history: loss of every step done.
         extra: JSON-serialisable fields to keep (e.g. the fit configuration).
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     state = optimizer.state_dict()
@@ -98,9 +93,9 @@ def save_checkpoint(
         "param_groups": groups,
         "extra": dict(extra or {}),
     }
-    _atomic_write(path.with_suffix(".safetensors"), lambda tmp: save_file(tensors, tmp))
+    _atomic_write(path.with_suffix(".safetensors"), save(tensors))
     text = json.dumps(document, indent=1, default=str)
-    _atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+    _atomic_write(path.with_suffix(".json"), text.encode())
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 from torch import Tensor
 
 from grafx.errors import AudioError
+from grafx.io.atomic import atomic_write
 
 __all__ = ["read_audio", "write_audio", "read_stems", "resample", "check_finite", "to_stereo"]
 
@@ -206,20 +206,10 @@ def write_audio(
     if subtype and subtype.startswith("PCM"):
         data = np.clip(data, -1.0, 1.0)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:
-        raise AudioError(f"{path}: cannot write: {_short(error)}") from None
-    try:
-        with os.fdopen(fd, "wb") as file:
+        with atomic_write(path) as file:
             sf.write(file, data, int(sample_rate), subtype=subtype, format=file_format)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as error:
         raise AudioError(f"{path}: cannot write: {_short(error)}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

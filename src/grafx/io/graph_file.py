@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from grafx.data.conversion import convert_to_graph
 from grafx.data.graph import GRAFX, INVALID_OPS
 from grafx.data.tensor import GRAFXTensor
 from grafx.errors import ConfigError, GraphError, GraphFileError, ParameterError
+from grafx.io.atomic import atomic_write
 from grafx.io.tensor_json import TensorDecoder, TensorEncoder, tensor_leaves
 
 FORMAT = "grafx-graph"
@@ -118,23 +118,12 @@ def _dumps(document: dict) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
-def _write_atomically(path: Path, write) -> None:
-    """Write through ``write(file)`` into a temporary file beside ``path``, then move it over."""
+def _write_atomically(path: Path, data: bytes) -> None:
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with atomic_write(path) as file:
+            file.write(data)
     except OSError as error:
         raise GraphFileError(f"{path}: cannot write: {error}") from error
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except OSError as error:
-        raise GraphFileError(f"{path}: cannot write: {error}") from error
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_graph(
@@ -182,9 +171,9 @@ def save_graph(
         side = path.with_suffix(".safetensors")
         document["tensor_file"] = side.name
         data = save(encoder.tensors, metadata={"format": FORMAT})
-        _write_atomically(side, lambda file: file.write(data))
+        _write_atomically(side, data)
     text = _dumps(document).encode("utf-8")
-    _write_atomically(path, lambda file: file.write(text))
+    _write_atomically(path, text)
 
 
 def _load_tensor_file(path: Path, fail) -> dict:
