@@ -346,6 +346,7 @@ def test_fresh_noise_changes_per_call_but_follows_the_seed():
 
 def test_pseudo_random_crops_are_reproducible():
     kw = {"ir_len": 64, "num_bands": 2, "f_min": 200, "f_max": 2000, "sr": 8000}
+    kw["noise_randomness"] = "pseudo-random"
     a = FilteredNoiseShapingReverb(seed=1, **kw)
     b = FilteredNoiseShapingReverb(seed=1, **kw)
     crops_a = [a.noise_crop() for _ in range(3)]
@@ -446,3 +447,12 @@ def test_inference_mode_call_does_not_break_training():
     trained = proc(x, **{k: v.clone().requires_grad_() for k, v in params.items()})
     trained.sum().backward()
     torch.testing.assert_close(trained.detach(), reference)
+
+
+def test_filtered_noise_reverb_is_the_same_at_every_call_by_default():
+    reverb = FilteredNoiseShapingReverb(ir_len=512, num_bands=4)
+    x = torch.randn(1, 2, 256, dtype=torch.float64)
+    params = {k: torch.zeros(1, *s) for k, s in reverb.parameter_size().items()}
+    torch.testing.assert_close(reverb(x, **params), reverb(x, **params), rtol=0, atol=0)
+    crops = FilteredNoiseShapingReverb(ir_len=512, num_bands=4, noise_randomness="pseudo-random")
+    assert not torch.equal(crops(x, **params), crops(x, **params))

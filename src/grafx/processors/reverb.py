@@ -239,14 +239,16 @@ class FilteredNoiseShapingReverb(nn.Module):
     normalised to unit energy and convolved with the input. See
     :func:`grafx.processors.functional.reverb.filtered_noise_shaping_ir`.
 
-    Noise: ``"pseudo-random"`` (default) keeps a band-split noise of ``5 * ir_len`` samples and
-    takes a random crop of ``ir_len`` per call (the same crop for the whole batch) from the
-    module's seeded generator, so the sequence of crops is reproducible; ``"fixed"`` keeps one
-    noise of ``ir_len`` samples, the same at every call.
+    Noise: ``"fixed"`` (default) keeps one band-split noise of ``ir_len`` samples, the same at
+    every call, so a fit sees the same reverb at every step; ``"pseudo-random"`` (the original's
+    default) keeps ``5 * ir_len`` samples and takes a random crop of ``ir_len`` per call (the same
+    crop for the whole batch) from the module's seeded generator, so the sequence of crops is
+    reproducible.
 
     Differences from the original (bugs fixed): ``log_gain`` is a natural-log gain,
     :math:`e^{g}` (the original multiplied by it linearly, so it could flip polarity);
-    ``"pseudo_midside"`` works (the original's constructor crashed on it); the noise is seeded.
+    ``"pseudo_midside"`` works (the original's constructor crashed on it); the noise is seeded,
+    and fixed by default.
 
     Args:
         ir_len: IR length ``N``.
@@ -258,7 +260,7 @@ class FilteredNoiseShapingReverb(nn.Module):
         sr: sample rate in Hz of the decay times and the crossovers.
         zerophase: zero-phase (forward-backward) crossover filters.
         order: Butterworth order of each crossover filter.
-        noise_randomness: ``"pseudo-random"`` or ``"fixed"``.
+        noise_randomness: ``"fixed"`` (default) or ``"pseudo-random"``.
         use_fade_in: add the ``log_fade_in`` and ``z_fade_in_gain`` parameters.
         min_decay_ms, max_decay_ms: range of the 60 dB decay time of each band.
         flashfftconv, max_input_len: accepted for compatibility.
@@ -277,7 +279,7 @@ class FilteredNoiseShapingReverb(nn.Module):
         sr: int = 30000,
         zerophase: bool = True,
         order: int = 2,
-        noise_randomness: str = "pseudo-random",
+        noise_randomness: str = "fixed",
         use_fade_in: bool = False,
         min_decay_ms: float = 50,
         max_decay_ms: float = 2000,
