@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+import grafx.processors.core.deprecation
 from grafx.errors import AudioError, ConfigError, ParameterError
-from grafx.processors import delay as delay_module
 from grafx.processors.core.delay import (
     SurrogateDelay,
     delay_z_from_delay,
@@ -357,7 +357,7 @@ def test_default_configuration_runs():
 
 
 def test_stereo_multitap_delay_is_deprecated_and_equivalent(monkeypatch):
-    monkeypatch.setattr(delay_module, "_WARNED", set())
+    monkeypatch.setattr(grafx.processors.core.deprecation, "_WARNED", set())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         old = StereoMultitapDelay(segment_len=16, num_segments=2, zp_filter_bins=4)

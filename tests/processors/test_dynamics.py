@@ -345,9 +345,9 @@ def test_legacy_gate_ratio_is_exp():
 
 
 def test_deprecation_warns_once():
-    import grafx.processors.dynamics as dyn
+    import grafx.processors.core.deprecation as deprecation
 
-    dyn._WARNED.clear()
+    deprecation._WARNED.clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ApproxCompressor()

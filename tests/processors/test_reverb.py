@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+import grafx.processors.core.deprecation
 from grafx.errors import AudioError, ConfigError, ParameterError
-from grafx.processors import reverb as reverb_module
 from grafx.processors.core.noise import band_split, crossover_frequencies
 from grafx.processors.functional.reverb import (
     band_decay_rate,
@@ -421,7 +421,7 @@ def test_default_sizes_run_on_long_audio():
 
 
 def test_midside_filtered_noise_reverb_is_the_stft_reverb_and_warns_once(monkeypatch):
-    monkeypatch.setattr(reverb_module, "_WARNED", set())
+    monkeypatch.setattr(grafx.processors.core.deprecation, "_WARNED", set())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         old = MidSideFilteredNoiseReverb(ir_len=512)

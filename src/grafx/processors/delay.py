@@ -2,13 +2,12 @@ r"""Multitap delay with differentiable (surrogate) delay lines (graph nodes)."""
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor, nn
 
 from grafx.errors import ConfigError
 from grafx.processors.core.delay import SurrogateDelay
+from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.fir import make_window, zero_phase_fir
 from grafx.processors.core.midside import check_processor_channel, num_processor_channels
 from grafx.processors.core.validation import check_parameters
@@ -16,8 +15,6 @@ from grafx.processors.functional.delay import assemble_multitap_ir
 from grafx.processors.functional.reverb import apply_normalized_ir
 
 __all__ = ["MultitapDelay", "StereoMultitapDelay"]
-
-_WARNED: set[str] = set()
 
 
 class MultitapDelay(nn.Module):
@@ -165,14 +162,9 @@ class StereoMultitapDelay(MultitapDelay):
         flashfftconv: bool = True,
         max_input_len: int = 2**17,
     ):
-        if "StereoMultitapDelay" not in _WARNED:
-            _WARNED.add("StereoMultitapDelay")
-            warnings.warn(
-                "StereoMultitapDelay is deprecated and will be removed; use "
-                'MultitapDelay(processor_channel="stereo" or "mono") instead.',
-                DeprecationWarning,
-                stacklevel=2,
-            )
+        warn_deprecated(
+            "StereoMultitapDelay", 'MultitapDelay(processor_channel="stereo" or "mono")'
+        )
         super().__init__(
             segment_len=segment_len,
             num_segments=num_segments,

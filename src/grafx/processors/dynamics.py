@@ -17,12 +17,11 @@ model and the curves). Differences from the original library, which is wrong her
 
 from __future__ import annotations
 
-import warnings
-
 from torch import Tensor, nn
 
 from grafx.errors import AudioError, ConfigError
 from grafx.processors.core.ballistics import resolve_backend
+from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.validation import check_parameters
 from grafx.processors.functional.dynamics import (
     KNEES,
@@ -37,17 +36,6 @@ from grafx.processors.functional.dynamics import (
 )
 
 _SMOOTHER_SIZES = {"iir": 1, "ballistics": 2}
-_WARNED: set[str] = set()
-
-
-def _warn_once(old: str, new: str) -> None:
-    if old not in _WARNED:
-        _WARNED.add(old)
-        warnings.warn(
-            f"{old} is deprecated and will be removed; use {new} instead",
-            DeprecationWarning,
-            stacklevel=3,
-        )
 
 
 class _DynamicRangeProcessor(nn.Module):
@@ -211,7 +199,7 @@ class ApproxCompressor(_Legacy, Compressor):
     """
 
     def __init__(self, iir_len: int = 16384, flashfftconv: bool = True, max_input_len: int = 2**17):
-        _warn_once("ApproxCompressor", 'Compressor(energy_smoother="iir", knee="quadratic")')
+        warn_deprecated("ApproxCompressor", 'Compressor(energy_smoother="iir", knee="quadratic")')
         super().__init__("iir", None, False, "quadratic", iir_len, flashfftconv, max_input_len)
 
     def forward(
@@ -245,7 +233,7 @@ class ApproxNoiseGate(_Legacy, NoiseGate):
     def __init__(
         self, freq_sample_n: int = 16384, flashfftconv: bool = True, max_input_len: int = 2**17
     ):
-        _warn_once("ApproxNoiseGate", 'NoiseGate(energy_smoother="iir", knee="quadratic")')
+        warn_deprecated("ApproxNoiseGate", 'NoiseGate(energy_smoother="iir", knee="quadratic")')
         super().__init__(
             "iir", None, False, "quadratic", freq_sample_n, flashfftconv, max_input_len
         )

@@ -15,6 +15,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from grafx.errors import ConfigError
+from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.fir import ZeroPhaseFilterBankFIR, ZeroPhaseFIR
 from grafx.processors.core.geq import GraphicEqualizerBiquad
 from grafx.processors.core.midside import (
@@ -32,13 +33,18 @@ class ZeroPhaseFIREqualizer(nn.Module):
 
     The FIR has ``2F - 1`` taps (2047 by default) designed from ``log_magnitude`` on ``F``
     bins from DC to Nyquist, and is applied with zero-phase (centred) convolution. Zero
-    parameters give the identity. Soon to be superseded by :class:`NewZeroPhaseFIREqualizer`.
+    parameters give the identity. Deprecated (warns once with a :class:`DeprecationWarning`):
+    :class:`NewZeroPhaseFIREqualizer` with ``processor_channel="mono"`` designs the same filter,
+    with parameter shape ``(1, F)`` instead of ``(F,)``.
 
     Args:
         num_magnitude_bins: number of bins ``F``.
     """
 
     def __init__(self, num_magnitude_bins: int = 1024):
+        warn_deprecated(
+            "ZeroPhaseFIREqualizer", 'NewZeroPhaseFIREqualizer(processor_channel="mono")'
+        )
         super().__init__()
         self.num_magnitude_bins = num_magnitude_bins
         self.fir = ZeroPhaseFIR(num_magnitude_bins, window="hann")

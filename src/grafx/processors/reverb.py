@@ -9,12 +9,11 @@ sees the same reverb at every step.
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor, nn
 
 from grafx.errors import ConfigError
+from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.midside import check_processor_channel
 from grafx.processors.core.noise import filtered_noise, make_generator, uniform_noise
 from grafx.processors.core.validation import check_parameters
@@ -28,7 +27,6 @@ from grafx.processors.functional.reverb import (
 __all__ = ["STFTMaskedNoiseReverb", "FilteredNoiseShapingReverb", "MidSideFilteredNoiseReverb"]
 
 _NOISE_RANDOMNESS = ("pseudo-random", "fixed")
-_WARNED: set[str] = set()
 
 
 class STFTMaskedNoiseReverb(nn.Module):
@@ -206,7 +204,7 @@ class MidSideFilteredNoiseReverb(STFTMaskedNoiseReverb):
         seed: int | None = 0,
         generator: torch.Generator | None = None,
     ):
-        _warn_deprecated_once(
+        warn_deprecated(
             "MidSideFilteredNoiseReverb",
             'STFTMaskedNoiseReverb(processor_channel="pseudo_midside")',
         )
@@ -386,14 +384,3 @@ class FilteredNoiseShapingReverb(nn.Module):
             size["log_fade_in"] = shape
             size["z_fade_in_gain"] = shape
         return size
-
-
-def _warn_deprecated_once(old: str, new: str) -> None:
-    if old in _WARNED:
-        return
-    _WARNED.add(old)
-    warnings.warn(
-        f"{old} is deprecated and will be removed; use {new} instead.",
-        DeprecationWarning,
-        stacklevel=3,
-    )
