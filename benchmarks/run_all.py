@@ -27,7 +27,9 @@ Three parts, each printing Markdown tables and writing JSON under ``benchmarks/r
 ``original``
     ``compare_original.py``: ours against the original 0.6.0 (its best batched method,
     ``beam``; its ``one-by-one`` drops fan-in), alternating runs, medians, 2 threads, plus the
-    peak memory of one ``console32`` forward+backward render in each library.
+    peak memory of one ``console32`` forward+backward render in each library; then
+    ``compare_scheduling.py``: ``beam`` scheduling and ``prepare_render`` times in both
+    libraries, and the plan-time growth from 300 to 3,000 nodes.
 
 ``--quick`` is a smoke run: 2**14 samples, one repeat, shorter ``optimal`` budget, family
 scripts on a few classes. Its figures are not meant to be quoted.
@@ -411,6 +413,14 @@ def main() -> None:
             extra += ["--graphs", "doc3", "console8", "--no-memory"]
         failures += (
             run_script("compare_original.py", extra, RESULTS / f"original-{tag}-{stamp}.json") != 0
+        )
+        failures += (
+            run_script(
+                "compare_scheduling.py",
+                ["--repeats", str(max(args.repeats, 3))],
+                RESULTS / f"scheduling-{tag}-{stamp}.json",
+            )
+            != 0
         )
     print(f"\nJSON written under {RESULTS.relative_to(ROOT)}/ (suffix {tag}-{stamp})")
     sys.exit(1 if failures else 0)
