@@ -2,8 +2,9 @@ r"""Exact shortest type sequence by best-first branch and bound (A\*).
 
 The search starts from the beam schedule (an upper bound ``U``) and explores partial schedules
 in order of :math:`f = g + h`, where :math:`g` is the number of steps taken and :math:`h` is an
-admissible lower bound of the steps still needed (the longest remaining path, or the number of
-distinct types left). Partial schedules that render the same node set are merged (the step count
+admissible, consistent lower bound of the steps still needed (the longest remaining path, or the
+sum over types of the most nodes of that type on one remaining path, whichever is larger: see
+:mod:`grafx.render.order.bounds`). Partial schedules that render the same node set are merged (the step count
 is all that matters about the past), and any with :math:`f \ge U` is pruned. When the queue runs
 dry, ``U`` is proven optimal; when a budget runs out first, the best schedule found so far is
 returned with ``proven=False``.

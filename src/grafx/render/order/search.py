@@ -27,7 +27,10 @@ def _pick_counts(expander: Expander, state: State) -> np.ndarray:
 
 def greedy_schedule(S: GraphStructure) -> tuple[list[str], np.ndarray]:
     """Each step renders the type with the most ready nodes (ties: lowest type id)."""
-    expander = Expander(S)
+    return _greedy(Expander(S))
+
+
+def _greedy(expander: Expander) -> tuple[list[str], np.ndarray]:
     state = expander.initial()
     while not expander.is_complete(state):
         counts = _pick_counts(expander, state)
@@ -41,7 +44,8 @@ def beam_schedule(
     r"""Beam search over type sequences, keeping the ``width`` most promising partial schedules.
 
     Candidates are ranked by an admissible lower bound of the steps still needed (the longest
-    remaining path, or the number of types left, whichever is larger), then by the number of
+    remaining path, or the sum over types of the most nodes of that type on one remaining path,
+    whichever is larger; see :mod:`grafx.render.order.bounds`), then by the number of
     rendered nodes; identical partial schedules are merged. The greedy schedule is computed
     first: when it already meets the lower bound it is optimal and returned at once; otherwise
     the shorter of the two is returned, so ``beam`` is never longer than ``greedy``.
@@ -59,8 +63,8 @@ def beam_schedule(
         raise RenderError(f"beam width must be at least 1, got {width}")
     if int(depth) < 1:
         raise RenderError(f"beam depth must be at least 1, got {depth}")
-    greedy_sequence, greedy_order = greedy_schedule(S)
     expander = Expander(S)
+    greedy_sequence, greedy_order = _greedy(expander)
     frontier = [expander.initial()]
     if len(greedy_sequence) - 2 <= expander.lower_bound(frontier[0]):
         return greedy_sequence, greedy_order  # greedy meets the lower bound: it is optimal

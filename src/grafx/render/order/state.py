@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from grafx.render.order.bounds import RemainingStepsBound
 from grafx.render.order.structure import GraphStructure
 
 
@@ -81,15 +82,7 @@ class Expander:
             pred_mask[d] |= 1 << s
         self.succ = [sorted(set(x)) for x in succ]
         self.pred_mask = pred_mask
-        # geq[h]: nodes whose longest remaining path is at least h steps (for the lower bound).
-        height = S.height
-        self.max_height = int(height.max()) if V else 0
-        at_height = [0] * (self.max_height + 2)
-        for v, h in enumerate(height.tolist()):
-            at_height[h] |= 1 << v
-        self.geq = [0] * (self.max_height + 2)
-        for h in range(self.max_height, -1, -1):
-            self.geq[h] = self.geq[h + 1] | at_height[h]
+        self.bound = RemainingStepsBound(S, self.proc_types)
 
     def initial(self) -> State:
         S = self.S
@@ -129,19 +122,8 @@ class Expander:
         return state.done == self.full
 
     def lower_bound(self, state: State) -> int:
-        """Steps still needed at least: the longest remaining path, or the remaining types."""
-        left = self.full & ~state.done
-        if not left:
-            return 0
-        lo, hi = 1, self.max_height  # geq[lo] & left is non-empty: every left node has height >= 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.geq[mid] & left:
-                lo = mid
-            else:
-                hi = mid - 1
-        distinct = sum(1 for t in self.proc_types if self.type_masks[t] & left)
-        return max(lo, distinct)
+        """Steps still needed at least (see :class:`~grafx.render.order.bounds.RemainingStepsBound`)."""
+        return self.bound(self.full & ~state.done)
 
     def finish(self, state: State) -> tuple[list[str], np.ndarray]:
         """Type sequence (names, ``in`` first, ``out`` last) and the step of each node."""
