@@ -60,7 +60,7 @@ FAMILY_SCRIPTS = {
     "filters": ("bench_filters.py", ["--only", "PeakingFilter", "ZeroPhaseFIREqualizer"]),
     "dynamics": (
         "bench_dynamics.py",
-        ["--specs", "Compressor", "--length", "16384", "--no-backends"],
+        ["--specs", "Compressor(iir, -, quadratic)", "--length", "16384", "--no-backends"],
     ),
     "reverb_delay": ("bench_reverb_delay.py", ["--classes", "MultitapDelay", "--length", "16384"]),
     "stereo_nonlinear": (
