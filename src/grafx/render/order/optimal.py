@@ -1,6 +1,6 @@
 r"""Exact shortest type sequence by best-first branch and bound (A\*).
 
-The search starts from the beam schedule (an upper bound ``U``) and explores partial schedules
+The search starts from the best of beam schedules of growing width (an upper bound ``U``) and explores partial schedules
 in order of :math:`f = g + h`, where :math:`g` is the number of steps taken and :math:`h` is an
 admissible, consistent lower bound of the steps still needed (the longest remaining path, or the
 sum over types of the most nodes of that type on one remaining path, whichever is larger: see
@@ -59,17 +59,18 @@ def optimal_schedule(
         S: the checked graph.
         max_expansions: stop after expanding this many partial schedules.
         time_limit: stop after this many seconds (``None``: no limit).
-        width: beam width of the initial upper bound.
+        width: beam width of the first upper bound; wider beams (up to 8x) follow while they
+            cost under a quarter of ``time_limit`` and the bound is not met.
 
     Returns:
         An :class:`OptimalSchedule`.
     """
     started = time.perf_counter()
-    best_sequence, best_order = beam_schedule(S, width=width)
-    upper = len(best_sequence) - 2  # processor steps of the incumbent
     expander = Expander(S)
     root = expander.initial()
     root_bound = expander.lower_bound(root)
+    best_sequence, best_order = _widening_beam(S, width, root_bound, time_limit, started)
+    upper = len(best_sequence) - 2  # processor steps of the incumbent
     if root_bound >= upper:
         return OptimalSchedule(best_sequence, best_order, True, upper + 2, 0)
     queue = [(root_bound, -root.num_done, 0, root)]
@@ -111,6 +112,28 @@ def optimal_schedule(
     if stopped:
         return OptimalSchedule(best_sequence, best_order, False, proven_floor + 2, expansions)
     return OptimalSchedule(best_sequence, best_order, True, upper + 2, expansions)
+
+
+def _widening_beam(
+    S: GraphStructure, width: int, root_bound: int, time_limit: float | None, started: float
+) -> tuple[list[str], np.ndarray]:
+    """Beam schedules of width ``width``, ``2 width``, ... up to ``8 width``: the shortest.
+
+    A better incumbent prunes more of the exact search. Widening stops once the schedule meets
+    ``root_bound`` or the next beam (about twice the last one's time) would use more than a
+    quarter of ``time_limit``.
+    """
+    best = beam_schedule(S, width=width)
+    current = int(width)
+    while len(best[0]) - 2 > root_bound and current < 8 * int(width):
+        spent = time.perf_counter() - started
+        if time_limit is not None and 2 * spent > 0.25 * time_limit:
+            break  # the next beam takes about as long as all the beams so far
+        current *= 2
+        candidate = beam_schedule(S, width=current)
+        if len(candidate[0]) < len(best[0]):
+            best = candidate
+    return best
 
 
 def optimal_schedule_or_warn(S: GraphStructure, **kwargs) -> tuple[list[str], np.ndarray]:
