@@ -61,7 +61,9 @@ class Worker:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--graphs", nargs="+", default=["doc3", "console8", "console32"])
     parser.add_argument("--modes", nargs="+", default=["forward", "backward"])
     parser.add_argument("--length", type=int, default=2**17)
@@ -83,12 +85,19 @@ def main() -> None:
             for _ in range(args.repeats):
                 a.append(ours.ask(**request)["seconds"])
                 b.append(theirs.ask(**request)["seconds"])
-            row = {"graph": graph, "mode": mode, "ours_s": statistics.median(a),
-                   "theirs_s": statistics.median(b)}
+            row = {
+                "graph": graph,
+                "mode": mode,
+                "ours_s": statistics.median(a),
+                "theirs_s": statistics.median(b),
+            }
             row["ratio"] = row["ours_s"] / row["theirs_s"]
             rows.append(row)
-            print(f"{graph:>10} {mode:>9}  ours {row['ours_s']:8.3f} s  theirs {row['theirs_s']:8.3f} s"
-                  f"  ratio {row['ratio']:.2f}", flush=True)
+            print(
+                f"{graph:>10} {mode:>9}  ours {row['ours_s']:8.3f} s  theirs {row['theirs_s']:8.3f} s"
+                f"  ratio {row['ratio']:.2f}",
+                flush=True,
+            )
     ours.close(), theirs.close()
 
     if not args.no_memory:
@@ -98,11 +107,19 @@ def main() -> None:
                 worker = Worker(python, original, args.threads)
                 peaks[name] = worker.ask(graph=graph, mode="memory", length=args.length)["peak_mib"]
                 worker.close()
-            row = {"graph": graph, "mode": "peak_memory_mib", "ours_s": peaks["ours"],
-                   "theirs_s": peaks["theirs"], "ratio": peaks["ours"] / peaks["theirs"]}
+            row = {
+                "graph": graph,
+                "mode": "peak_memory_mib",
+                "ours_s": peaks["ours"],
+                "theirs_s": peaks["theirs"],
+                "ratio": peaks["ours"] / peaks["theirs"],
+            }
             rows.append(row)
-            print(f"{graph:>10} peak MiB  ours {peaks['ours']:8.0f}    theirs {peaks['theirs']:8.0f}"
-                  f"    ratio {row['ratio']:.2f}", flush=True)
+            print(
+                f"{graph:>10} peak MiB  ours {peaks['ours']:8.0f}    theirs {peaks['theirs']:8.0f}"
+                f"    ratio {row['ratio']:.2f}",
+                flush=True,
+            )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

@@ -58,7 +58,9 @@ def random_dag(num_nodes: int = 300, num_inputs: int = 10, seed: int = 0) -> GRA
         node = G.add(RANDOM_TYPES[int(rng.integers(len(RANDOM_TYPES)))])
         # Prefer recent nodes so the graph is deep as well as wide.
         window = ids[-40:]
-        parents = rng.choice(len(window), size=min(len(window), int(rng.integers(1, 3))), replace=False)
+        parents = rng.choice(
+            len(window), size=min(len(window), int(rng.integers(1, 3))), replace=False
+        )
         for p in parents:
             G.connect(window[int(p)], node)
             has_child.add(window[int(p)])

@@ -43,8 +43,12 @@ def make_processors() -> dict:
 
     return {
         "eq": ZeroPhaseFIREqualizer(),
-        "compressor": Compressor(energy_smoother="iir", gain_smoother=None, knee="quadratic", flashfftconv=False),
-        "noisegate": NoiseGate(energy_smoother="iir", gain_smoother=None, knee="quadratic", flashfftconv=False),
+        "compressor": Compressor(
+            energy_smoother="iir", gain_smoother=None, knee="quadratic", flashfftconv=False
+        ),
+        "noisegate": NoiseGate(
+            energy_smoother="iir", gain_smoother=None, knee="quadratic", flashfftconv=False
+        ),
         "imager": SideGainImager(),
         "gain_pan": StereoGain(),
         "delay": MultitapDelay(flashfftconv=False),

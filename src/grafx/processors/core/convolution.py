@@ -93,7 +93,9 @@ class FIRConvolution(nn.Module):
     def __init__(self, mode: str = "causal", flashfftconv: bool = True, max_input_len: int = 2**17):
         super().__init__()
         if mode not in ("causal", "zerophase"):
-            raise ParameterError(f"FIRConvolution: mode must be 'causal' or 'zerophase', got {mode!r}")
+            raise ParameterError(
+                f"FIRConvolution: mode must be 'causal' or 'zerophase', got {mode!r}"
+            )
         self.mode = mode
         self.max_input_len = max_input_len
 

@@ -57,6 +57,4 @@ def check_parameters(
             )
     unknown = [k for k in parameters if k not in sizes and parameters[k] is not None]
     if unknown:
-        raise ParameterError(
-            f"{owner}: unknown parameter(s) {unknown}; expected {sorted(sizes)}"
-        )
+        raise ParameterError(f"{owner}: unknown parameter(s) {unknown}; expected {sorted(sizes)}")
