@@ -8,6 +8,7 @@ from render_reference import make_tensor_graph
 
 from grafx.data.configs import NodeConfigs
 from grafx.render.order import GraphStructure, compute_render_order, optimal_schedule
+from grafx.render.order.projection import partition_bound, project
 from grafx.render.order.state import Expander
 
 CONFIG = NodeConfigs(["a", "b", "c", "d"])
@@ -129,3 +130,54 @@ def test_a_stopped_search_reports_a_true_lower_bound(seed):
         assert result.lower_bound <= exact <= len(result.type_sequence) <= beam_length
         assert result.proven == (len(result.type_sequence) == result.lower_bound)
         check_schedule(G_t, result.type_sequence, result.render_order)
+
+
+def test_projection_joins_kept_nodes_through_dropped_ones():
+    # in -> a -> c -> b -> out seen through {a, b}: in -> t0 -> t1 -> out.
+    G_t = make_tensor_graph(
+        ["in", "a", "c", "b", "out"], [(0, 1), (1, 2), (2, 3), (3, 4)], config=CONFIG
+    )
+    S = GraphStructure(G_t)
+    ids = CONFIG.node_type_to_index
+    P = project(S, (ids["a"], ids["b"]))
+    assert [P.type_name(t) for t in P.types.tolist()] == ["in", "t0", "t1", "out"]
+    assert sorted(zip(P.src.tolist(), P.dst.tolist(), strict=True)) == [(0, 1), (1, 2), (2, 3)]
+    assert project(S, (ids["d"],)) is None
+
+
+def test_partition_bound_counts_each_block_of_types():
+    # Crossing paths a -> b and b -> a, plus c -> d and d -> c: blocks {a, b} and {c, d} need
+    # 3 steps each, so 6 in all, where the type-count bound says 4.
+    G_t = make_tensor_graph(
+        ["in", "a", "b", "b", "a", "c", "d", "d", "c", "out"],
+        [(0, 1), (1, 2), (0, 3), (3, 4), (0, 5), (5, 6), (0, 7), (7, 8)]
+        + [(v, 9) for v in (2, 4, 6, 8)],
+        config=CONFIG,
+    )
+    S = GraphStructure(G_t)
+    expander = Expander(S)
+    assert expander.lower_bound(expander.initial()) == 4
+
+    def solve(projected, seconds):
+        inner = Expander(projected)
+        return exact_remaining(inner, inner.initial(), {})
+
+    assert partition_bound(S, expander.proc_types, solve, None, block_size=2) == 6
+    assert exact_remaining(expander, expander.initial(), {}) == 6
+    result = optimal_schedule(S)
+    assert result.proven and len(result.type_sequence) == 8
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_partition_bound_never_exceeds_the_true_optimum(seed):
+    G_t = random_dag(300 + seed, num_proc=11, num_types=4)
+    S = GraphStructure(G_t)
+    expander = Expander(S)
+
+    def solve(projected, seconds):
+        inner = Expander(projected)
+        return exact_remaining(inner, inner.initial(), {})
+
+    bound = partition_bound(S, expander.proc_types, solve, None)
+    assert expander.lower_bound(expander.initial()) <= bound  # singletons: the type counts
+    assert bound <= exact_remaining(expander, expander.initial(), {})

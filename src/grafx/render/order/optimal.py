@@ -5,7 +5,9 @@ in order of :math:`f = g + h`, where :math:`g` is the number of steps taken and 
 admissible, consistent lower bound of the steps still needed (the longest remaining path, or the
 sum over types of the most nodes of that type on one remaining path, whichever is larger: see
 :mod:`grafx.render.order.bounds`). Partial schedules that render the same node set are merged (the step count
-is all that matters about the past), and any with :math:`f \ge U` is pruned. When the queue runs
+is all that matters about the past), and any with :math:`f \ge U` is pruned. Before the search, the
+sub-alphabet bound of :mod:`grafx.render.order.projection` may raise the root's bound (it is
+admissible for the whole graph, though not recomputed per partial schedule). When the queue runs
 dry, ``U`` is proven optimal; when a budget runs out first, the best schedule found so far is
 returned with ``proven=False``.
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grafx.render.order.projection import partition_bound
 from grafx.render.order.search import beam_schedule
 from grafx.render.order.state import Expander
 from grafx.render.order.structure import GraphStructure
@@ -65,12 +68,33 @@ def optimal_schedule(
     Returns:
         An :class:`OptimalSchedule`.
     """
+    return _search(S, max_expansions, time_limit, width, projections=True)
+
+
+def _search(
+    S: GraphStructure,
+    max_expansions: int,
+    time_limit: float | None,
+    width: int,
+    projections: bool,
+) -> OptimalSchedule:
     started = time.perf_counter()
     expander = Expander(S)
     root = expander.initial()
     root_bound = expander.lower_bound(root)
-    best_sequence, best_order = _widening_beam(S, width, root_bound, time_limit, started)
+    if projections:
+        best_sequence, best_order = _widening_beam(S, width, root_bound, time_limit, started)
+    else:  # a sub-alphabet problem: small, its own search finds better schedules cheaply
+        best_sequence, best_order = beam_schedule(S, width=width)
     upper = len(best_sequence) - 2  # processor steps of the incumbent
+    if root_bound < upper and projections:
+        # Sub-alphabet bound (no projection of its own), on at most 30% of the time.
+        def solve(projected: GraphStructure, seconds: float | None) -> int:
+            result = _search(projected, max_expansions, seconds, width, projections=False)
+            return result.lower_bound - 2
+
+        budget = None if time_limit is None else 0.3 * time_limit
+        root_bound = max(root_bound, partition_bound(S, expander.proc_types, solve, budget))
     if root_bound >= upper:
         return OptimalSchedule(best_sequence, best_order, True, upper + 2, 0)
     queue = [(root_bound, -root.num_done, 0, root)]
