@@ -95,6 +95,9 @@ def test_every_method_matches_reference(G_t, channels, batch):
         torch.testing.assert_close(source_fast, source, rtol=0, atol=0)
         output, _ = render_grafx(source_fast, PROCESSORS, params_fast, prepare_render(G_fast))
         assert output.dtype == torch.float64
+        if output.shape[-2] == 2 and expected.shape[-2] == 1:
+            # Documented: a mono path batched in one step with a stereo one comes out dual mono.
+            expected = expected.expand_as(output)
         torch.testing.assert_close(output, expected, **TOL, msg=f"method {method}")
 
 

@@ -286,7 +286,12 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     Processors get ``(n, C, L)`` inputs (``(B·n, C, L)`` batch-major for 4-D sources), one
     positional signal per inlet, and return a tensor, a list of tensors (one per outlet), or
     either paired with an extras dict. They may change the channel count (mono to stereo):
-    when mono and stereo signals meet at an inlet, mono is broadcast. Fan-in sums every incoming
+    when mono and stereo signals meet at an inlet, mono is broadcast. The nodes of one render
+    step are processed as one batch, so they share a channel count too: in a graph that mixes
+    mono and stereo paths, a mono signal batched with stereo ones becomes dual mono (the same
+    values in both channels), and whether that happens depends on the schedule. Use stereo
+    sources (or a ``MonoToStereo`` node after each ``in``) when the output's channel count must
+    not depend on it. Fan-in sums every incoming
     edge, parallel edges included. Unlike the reference, dtype follows the sources (float64
     stays float64), nothing is left uninitialised, and every input of every node is summed in
     every method.
