@@ -24,17 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-OURS = ROOT / ".venv" / "bin" / "python"
-THEIRS = ROOT / ".venv-original" / "bin" / "python"
+from workers import OURS, THEIRS
+from workers import Worker as BaseWorker
 
 # name -> (class, constructor kwargs shared with the original)
 SPECS = {
@@ -139,33 +135,14 @@ def worker(threads: int) -> None:
 # ------------------------------------------------------------------------------ driver side
 
 
-class Worker:
-    """A benchmark worker: ``python`` with either grafx's ``src`` or the original on its path."""
+class Worker(BaseWorker):
+    """A timing worker: ``python`` with either grafx's ``src`` or the original on its path."""
 
     def __init__(self, python: Path, original: bool, threads: int, script: Path):
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(HERE / "original_standin") if original else str(ROOT / "src")
-        env["OMP_NUM_THREADS"] = str(threads)
-        self.process = subprocess.Popen(
-            [str(python), str(script), "--worker", str(threads)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=str(HERE),
-        )
+        super().__init__(python, original, script, ["--worker", str(threads)], threads)
 
     def ask(self, **request) -> float | None:
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        reply = json.loads(self.process.stdout.readline())
-        if "error" in reply:
-            return None
-        return reply["seconds"]
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(timeout=60)
+        return self.request(**request).get("seconds")
 
 
 def measure(workers: list[tuple[Worker, dict]], request: dict, repeats: int) -> list:

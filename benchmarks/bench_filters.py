@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -28,12 +26,10 @@ from pathlib import Path
 import numpy as np
 import scipy.signal
 import torch
+from workers import OURS, THEIRS
+from workers import Worker as BaseWorker
 
 BATCH, CHANNELS, LENGTH = 8, 2, 2**17
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-OURS = ROOT / ".venv" / "bin" / "python"
-THEIRS = ROOT / ".venv-original" / "bin" / "python"
 
 #: (label, class name, constructor keywords), timed in both libraries.
 CASES = [
@@ -126,31 +122,16 @@ def worker(threads: int) -> None:
         print(json.dumps(reply), flush=True)
 
 
-class Worker:
-    """A timing worker process running one library's Python with 2 threads."""
+class Worker(BaseWorker):
+    """A timing worker running one library's Python; ``ask`` gives seconds, or None on error."""
 
     def __init__(self, python: Path, original: bool, threads: int):
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(HERE / "original_standin") if original else str(ROOT / "src")
-        env["OMP_NUM_THREADS"] = str(threads)
-        self.process = subprocess.Popen(
-            [str(python), str(Path(__file__).resolve()), "--worker", str(threads)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=str(HERE),
+        super().__init__(
+            python, original, Path(__file__).resolve(), ["--worker", str(threads)], threads
         )
 
     def ask(self, **request) -> float | None:
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        reply = json.loads(self.process.stdout.readline())
-        return reply.get("seconds")
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(timeout=60)
+        return self.request(**request).get("seconds")
 
 
 def time_processors(repeats: int, names: list[str] | None, threads: int) -> list[dict]:

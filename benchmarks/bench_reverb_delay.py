@@ -17,17 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-OURS = ROOT / ".venv" / "bin" / "python"
-THEIRS = ROOT / ".venv-original" / "bin" / "python"
+from workers import OURS, THEIRS
+from workers import Worker as BaseWorker
 
 CLASSES = [
     "STFTMaskedNoiseReverb",
@@ -137,32 +133,17 @@ def worker(threads: int) -> None:
 # ------------------------------------------------------------------------------ driver side
 
 
-class Worker:
+class Worker(BaseWorker):
     def __init__(self, python: Path, original: bool, threads: int):
-        env = dict(os.environ)
-        path = str(HERE / "original_standin") if original else str(ROOT / "src")
-        env["PYTHONPATH"] = path
-        env["OMP_NUM_THREADS"] = str(threads)
-        self.process = subprocess.Popen(
-            [str(python), str(Path(__file__).resolve()), "--worker", str(threads)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=str(HERE),
+        super().__init__(
+            python, original, Path(__file__).resolve(), ["--worker", str(threads)], threads
         )
 
     def ask(self, **request) -> float:
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        reply = json.loads(self.process.stdout.readline())
+        reply = self.request(**request)
         if "error" in reply:
             raise RuntimeError(reply["error"])
         return reply["seconds"]
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(timeout=60)
 
 
 def main() -> None:

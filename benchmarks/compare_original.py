@@ -16,48 +16,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-OURS = ROOT / ".venv" / "bin" / "python"
-THEIRS = ROOT / ".venv-original" / "bin" / "python"
+from workers import HERE, OURS, THEIRS
+from workers import Worker as BaseWorker
 
 
-class Worker:
+class Worker(BaseWorker):
     def __init__(self, python: Path, original: bool, threads: int):
-        env = dict(os.environ)
-        paths = [str(HERE)]
-        if original:
-            paths.insert(0, str(HERE / "original_standin"))
-        else:
-            paths.append(str(ROOT / "src"))
-        env["PYTHONPATH"] = os.pathsep.join(paths)
-        env["OMP_NUM_THREADS"] = str(threads)
-        self.process = subprocess.Popen(
-            [str(python), str(HERE / "render_worker.py"), str(threads)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=str(HERE),
-        )
+        super().__init__(python, original, HERE / "render_worker.py", [str(threads)], threads)
 
     def ask(self, **request) -> dict:
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        reply = json.loads(self.process.stdout.readline())
+        reply = self.request(**request)
         if "error" in reply:
             raise RuntimeError(reply["error"])
         return reply
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(timeout=60)
 
 
 def main() -> None:

@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-OURS = ROOT / ".venv" / "bin" / "python"
-THEIRS = ROOT / ".venv-original" / "bin" / "python"
+from workers import OURS, THEIRS
+from workers import Worker as BaseWorker
+
 PLAN_GRAPHS = {
     "console ~300": ("console", 36, 4),
     "console ~3000": ("console", 370, 8),
@@ -96,30 +93,12 @@ def _answer(request, cache, convert_to_tensor, compute_render_order, prepare_ren
     return reply
 
 
-class Worker:
+class Worker(BaseWorker):
     def __init__(self, python: Path, original: bool):
-        env = dict(os.environ, OMP_NUM_THREADS="2")
-        paths = [str(HERE)] + (
-            [str(HERE / "original_standin")] if original else [str(ROOT / "src")]
-        )
-        env["PYTHONPATH"] = os.pathsep.join(paths)
-        self.process = subprocess.Popen(
-            [str(python), __file__, "--worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=str(HERE),
-        )
+        super().__init__(python, original, Path(__file__).resolve(), ["--worker"])
 
     def ask(self, **request) -> dict:
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        return json.loads(self.process.stdout.readline())
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(timeout=60)
+        return self.request(**request)
 
 
 def _compare(ours: Worker, theirs: Worker, rounds: int, **request) -> tuple[dict, dict]:

@@ -1,0 +1,57 @@
+"""Worker processes for the benchmarks: one library per process, JSON lines over stdin/stdout.
+
+Each benchmark script starts itself (or ``render_worker.py``) as a worker under grafx's
+``.venv`` or under the original library's ``.venv-original`` and sends it timing requests, so the
+two libraries never share a process and can be run alternately.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OURS = ROOT / ".venv" / "bin" / "python"
+THEIRS = ROOT / ".venv-original" / "bin" / "python"
+
+
+class Worker:
+    """``python script *args`` with the benchmarks and one library importable.
+
+    Args:
+        python: the interpreter (``OURS`` or ``THEIRS``).
+        original: put the original library's torchaudio stand-in on the path instead of
+            grafx's ``src``.
+        script: the worker script.
+        args: its arguments.
+        threads: torch/OpenMP threads of the worker.
+    """
+
+    def __init__(
+        self, python: Path, original: bool, script: Path, args: Sequence[str] = (), threads: int = 2
+    ):
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        library = HERE / "original_standin" if original else ROOT / "src"
+        env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(library)])
+        self.process = subprocess.Popen(
+            [str(python), str(script), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=str(HERE),
+        )
+
+    def request(self, **request) -> dict:
+        """Send one request and return the worker's reply (it has ``"error"`` on failure)."""
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
