@@ -25,11 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-from workers import OURS, THEIRS
+from workers import OURS, THEIRS, serve
 from workers import Worker as BaseWorker
 
 # name -> (class, constructor kwargs shared with the original)
@@ -119,17 +118,7 @@ def _run(request: dict) -> dict:
 
 
 def worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            reply = _run(json.loads(line))
-        except Exception as error:  # report, keep serving
-            reply = {"error": f"{type(error).__name__}: {error}"}
-        print(json.dumps(reply), flush=True)
+    serve(_run, threads)
 
 
 # ------------------------------------------------------------------------------ driver side

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 from bench_dynamics import OURS, THEIRS, Worker, fmt, measure, ratio
+from workers import serve
 
 # name -> (class, constructor kwargs, channels of each input)
 SPECS = {
@@ -76,17 +76,7 @@ def _run(request: dict) -> dict:
 
 
 def worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            reply = _run(json.loads(line))
-        except Exception as error:  # report, keep serving
-            reply = {"error": f"{type(error).__name__}: {error}"}
-        print(json.dumps(reply), flush=True)
+    serve(_run, threads)
 
 
 def main() -> None:

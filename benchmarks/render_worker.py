@@ -12,7 +12,6 @@ and replies with the peak resident-set growth in MiB (use a fresh worker for it)
 
 from __future__ import annotations
 
-import json
 import resource
 import sys
 import time
@@ -23,6 +22,7 @@ import torch
 warnings.filterwarnings("ignore")
 
 from graphs import GRAPHS  # noqa: E402
+from workers import serve  # noqa: E402
 
 from grafx.data import convert_to_tensor  # noqa: E402
 from grafx.render import prepare_render, render_grafx, reorder_for_fast_render  # noqa: E402
@@ -98,15 +98,7 @@ def run(request: dict) -> dict:
 
 
 def main() -> None:
-    torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            reply = run(json.loads(line))
-        except Exception as error:  # report, keep serving
-            reply = {"error": f"{type(error).__name__}: {error}"}
-        print(json.dumps(reply), flush=True)
+    serve(run, int(sys.argv[1]) if len(sys.argv) > 1 else 2)
 
 
 if __name__ == "__main__":

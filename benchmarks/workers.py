@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -55,3 +56,22 @@ class Worker:
     def close(self) -> None:
         self.process.stdin.close()
         self.process.wait(timeout=60)
+
+
+def serve(handle: Callable[[dict], dict], threads: int | None = None) -> None:
+    """Worker side: answer each JSON request line on stdin with ``handle``'s JSON reply.
+
+    A request that raises is answered with ``{"error": ...}`` and the worker keeps serving.
+    """
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            reply = handle(json.loads(line))
+        except Exception as error:  # report, keep serving
+            reply = {"error": f"{type(error).__name__}: {error}"}
+        print(json.dumps(reply), flush=True)
