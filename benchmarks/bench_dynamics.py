@@ -25,10 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
-from workers import OURS, THEIRS, serve
+from workers import OURS, THEIRS, serve, tensor_leaves, time_call
 from workers import Worker as BaseWorker
 
 # name -> (class, constructor kwargs shared with the original)
@@ -98,23 +97,15 @@ def _setup(spec: str, backend: str | None, batch: int, length: int):
 
 
 def _run(request: dict) -> dict:
-    import torch
 
     processor, params, x = _setup(
         request["spec"], request.get("backend"), request["batch"], request["length"]
     )
-    start = time.perf_counter()
-    if request["mode"] == "forward":
-        with torch.no_grad():
-            processor(x, **params)
-    else:
-        for leaf in params.values():
-            leaf.requires_grad_(True)
-            leaf.grad = None
-        y = processor(x, **params)
-        y = y[0] if isinstance(y, tuple) else y
-        y.square().mean().backward()
-    return {"seconds": time.perf_counter() - start}
+    backward = request["mode"] != "forward"
+    for leaf in tensor_leaves(params) if backward else []:
+        leaf.requires_grad_(True)
+        leaf.grad = None
+    return {"seconds": time_call(processor, [x], params, backward)}
 
 
 def worker(threads: int) -> None:

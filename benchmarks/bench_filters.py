@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import scipy.signal
 import torch
-from workers import OURS, THEIRS
+from workers import OURS, THEIRS, time_call
 from workers import Worker as BaseWorker
 
 BATCH, CHANNELS, LENGTH = 8, 2, 2**17
@@ -108,15 +108,7 @@ def worker(threads: int) -> None:
             grad = request["mode"] == "fwd+bwd"
             params = random_params(processor, grad)
             signal = x.clone().requires_grad_(grad)
-            start = time.perf_counter()
-            if grad:
-                output = processor(signal, **params)
-                output = output[0] if isinstance(output, tuple) else output
-                output.square().mean().backward()
-            else:
-                with torch.no_grad():
-                    processor(signal, **params)
-            reply = {"seconds": time.perf_counter() - start}
+            reply = {"seconds": time_call(processor, [signal], params, grad)}
         except Exception as error:  # report and keep serving
             reply = {"error": f"{type(error).__name__}: {str(error)[:200]}"}
         print(json.dumps(reply), flush=True)

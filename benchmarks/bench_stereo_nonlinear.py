@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from bench_dynamics import OURS, THEIRS, Worker, fmt, measure, ratio
-from workers import serve
+from workers import serve, time_call
 
 # name -> (class, constructor kwargs, channels of each input)
 SPECS = {
@@ -57,22 +56,13 @@ def _setup(spec: str, batch: int, length: int):
 
 
 def _run(request: dict) -> dict:
-    import torch
 
     processor, params, inputs = _setup(request["spec"], request["batch"], request["length"])
-    start = time.perf_counter()
-    if request["mode"] == "forward":
-        with torch.no_grad():
-            processor(*inputs, **params)
-    else:
-        leaves = [*params.values(), *inputs]
-        for leaf in leaves:
-            leaf.requires_grad_(True)
-            leaf.grad = None
-        out = processor(*inputs, **params)
-        outs = list(out) if isinstance(out, list | tuple) else [out]
-        sum(o.square().mean() for o in outs).backward()
-    return {"seconds": time.perf_counter() - start}
+    backward = request["mode"] != "forward"
+    for leaf in [*params.values(), *inputs] if backward else []:
+        leaf.requires_grad_(True)
+        leaf.grad = None
+    return {"seconds": time_call(processor, inputs, params, backward)}
 
 
 def worker(threads: int) -> None:

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -75,3 +76,33 @@ def serve(handle: Callable[[dict], dict], threads: int | None = None) -> None:
         except Exception as error:  # report, keep serving
             reply = {"error": f"{type(error).__name__}: {error}"}
         print(json.dumps(reply), flush=True)
+
+
+def tensor_leaves(tree: dict) -> list:
+    """The tensors of a (nested) parameter dict."""
+    leaves = []
+    for value in tree.values():
+        leaves.extend(tensor_leaves(value) if isinstance(value, dict) else [value])
+    return leaves
+
+
+def time_call(processor, inputs: list, params: dict, backward: bool) -> float:
+    """Seconds for one processor call, on the worker side.
+
+    Forward runs under ``no_grad``. With ``backward``, the mean square of the outputs (the signal
+    of a ``(signal, extras)`` pair, every outlet of a list) is back-propagated to whatever requires
+    grad; callers mark the parameters and inputs beforehand.
+    """
+    import torch
+
+    start = time.perf_counter()
+    if not backward:
+        with torch.no_grad():
+            processor(*inputs, **params)
+        return time.perf_counter() - start
+    out = processor(*inputs, **params)
+    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
+        out = out[0]
+    outs = list(out) if isinstance(out, (list, tuple)) else [out]
+    sum(o.square().mean() for o in outs).backward()
+    return time.perf_counter() - start
