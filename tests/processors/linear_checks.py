@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from grafx.errors import ParameterError
+from grafx.errors import AudioError, ParameterError
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -96,3 +96,16 @@ def check_wrong_shape(processor):
     name = type(processor).__name__
     with pytest.raises(ParameterError, match=rf"{name}.*{re.escape(repr(key))}"):
         processor(noise(2, 2, 50), **params)
+
+
+def check_mono_and_stereo(processor, channels):
+    """Mono or stereo input: mono processors keep C, stereo/midside ones give 2 channels, and
+    midside refuses mono input by name."""
+    params = make_params(processor, 2)
+    mode = getattr(processor, "processor_channel", "mono")
+    if mode == "midside" and channels == 1:
+        with pytest.raises(AudioError, match="midside"):
+            processor(noise(2, channels, 100), **params)
+        return
+    y = processor(noise(2, channels, 100), **params)
+    assert y.shape == (2, channels if mode == "mono" else 2, 100)

@@ -9,6 +9,7 @@ from linear_checks import (  # noqa: F401 (single_thread is an autouse fixture)
     check_dtype_and_input_untouched,
     check_extremes,
     check_gradcheck,
+    check_mono_and_stereo,
     check_wrong_shape,
     make_params,
     noise,
@@ -136,14 +137,7 @@ def test_wrong_shape_names_class_and_key(processor):
 
 @pytest.mark.parametrize("channels", [1, 2])
 def test_mono_and_stereo_inputs(processor, channels):
-    params = make_params(processor, 2)
-    mode = getattr(processor, "processor_channel", "mono")
-    if mode == "midside" and channels == 1:
-        with pytest.raises(AudioError, match="midside"):
-            processor(noise(2, channels, 100), **params)
-        return
-    y = processor(noise(2, channels, 100), **params)
-    assert y.shape == (2, channels if mode == "mono" else 2, 100)
+    check_mono_and_stereo(processor, channels)
 
 
 def test_midside_needs_stereo_input():
