@@ -39,3 +39,7 @@ class AudioError(GrafxError, ValueError):
 
 class MissingDependencyError(GrafxError, ImportError):
     """An optional dependency is not installed; the message names the extra that provides it."""
+
+
+class ArgumentError(ConfigError, TypeError):
+    """A constructor argument a processor does not take (an unknown keyword, too many values)."""

@@ -1,7 +1,9 @@
 """Differentiable audio processors: graph nodes that take ``(B, C, L)`` audio and parameters.
 
-Every class is importable from here; the module it lives in is imported on first use, so
-``import grafx.processors`` stays cheap.
+Every grafx processor is importable from here by its name, which is also its name in the
+registry (:mod:`grafx.processors.registry`); the processor modules are imported on the first such
+access, so ``import grafx.processors`` stays cheap. :class:`~grafx.processors.base.Processor` is
+the base class and :func:`register` the decorator for user classes.
 """
 
 from __future__ import annotations
@@ -9,62 +11,24 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_LOCATIONS = {
-    "filter": [
-        "BiquadFilter",
-        "PoleZeroFilter",
-        "StateVariableFilter",
-        "LowPassFilter",
-        "HighPassFilter",
-        "BandPassFilter",
-        "BandRejectFilter",
-        "AllPassFilter",
-        "PeakingFilter",
-        "LowShelf",
-        "HighShelf",
-        "FIRFilter",
-    ],
-    "eq": [
-        "ZeroPhaseFIREqualizer",
-        "NewZeroPhaseFIREqualizer",
-        "GraphicEqualizer",
-        "ParametricEqualizer",
-    ],
-    "dynamics": ["Compressor", "NoiseGate", "ApproxCompressor", "ApproxNoiseGate"],
-    "nonlinear": [
-        "TanhDistortion",
-        "PiecewiseTanhDistortion",
-        "PowerDistortion",
-        "ChebyshevDistortion",
-    ],
-    "reverb": [
-        "STFTMaskedNoiseReverb",
-        "FilteredNoiseShapingReverb",
-        "MidSideFilteredNoiseReverb",
-    ],
-    "delay": ["MultitapDelay", "StereoMultitapDelay"],
-    "stereo": [
-        "StereoGain",
-        "SideGainImager",
-        "MonoToStereo",
-        "StereoToMidSide",
-        "MidSideToStereo",
-    ],
-    "container": ["DryWet", "SerialChain", "ParallelMix", "GainStagingRegularization"],
-}
-_MODULE_OF = {name: module for module, names in _LOCATIONS.items() for name in names}
+from grafx.processors.registry import builtin_processor_names, get_processor_class
+from grafx.processors.registry import register as register
 
-__all__ = sorted(_MODULE_OF)
+_SUBMODULES = ("base", "core", "functional", "registry")
+_EXTRAS = ("Processor", "register", "get_processor_class")
 
 
 def __getattr__(name: str) -> Any:
-    if name in _MODULE_OF:
-        module = importlib.import_module(f"{__name__}.{_MODULE_OF[name]}")
-        return getattr(module, name)
-    if name == "core":
-        return importlib.import_module(f"{__name__}.core")
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name == "Processor":
+        return importlib.import_module(f"{__name__}.base").Processor
+    if name == "__all__":
+        return [*builtin_processor_names(), *_EXTRAS]
+    if not name.startswith("_") and name in builtin_processor_names():
+        return get_processor_class(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return [*__all__, "core"]
+    return [*builtin_processor_names(), *_EXTRAS, *_SUBMODULES]

@@ -8,7 +8,7 @@ Their ``parameter_size()`` nests the inner processors' sizes, so
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from grafx.errors import ConfigError, ParameterError
+from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.core.utils import rms_difference
-from grafx.processors.core.validation import check_parameters
+from grafx.processors.core.validation import as_parameter_dict, check_parameters
 
 __all__ = [
     "DryWet",
@@ -50,23 +51,11 @@ def _split_output(output: Any) -> tuple[Tensor, dict | None]:
     return output, None
 
 
-def _as_dict(value: Any) -> dict:
-    """Plain (nested) dicts from a parameter mapping (``dict``, ``nn.ParameterDict``, ...)."""
-    if value is None:
-        return {}
-    if isinstance(value, Mapping) or hasattr(value, "items"):
-        return {
-            k: _as_dict(v) if not isinstance(v, Tensor) and hasattr(v, "items") else v
-            for k, v in value.items()
-        }
-    raise ParameterError(f"expected a dict of parameters, got {type(value).__name__}")
-
-
-def _nested_size(processor: nn.Module) -> dict[str, Any]:
+def _nested_size(processor: nn.Module) -> ParameterSize:
     return dict(processor.parameter_size())
 
 
-class DryWet(nn.Module):
+class DryWet(Processor):
     r"""Blend a processor's output with its input.
 
     .. math:: y = w\, f(u) + (1 - w)\, u, \qquad w = \sigma(\omega)
@@ -92,12 +81,11 @@ class DryWet(nn.Module):
         self.processor = processor
         self.external_param = bool(external_param)
 
-    def forward(
-        self, input_signals: Tensor, drywet_weight: Tensor, **processor_kwargs: Any
-    ) -> Tensor | tuple[Tensor, dict]:
-        """``input_signals (B, C, L)``; returns ``(B, C', L)`` (with the processor's extras)."""
-        batch = input_signals.shape[0]
+    def check_call(self, inputs: Sequence[tuple[str, Any]], parameters: dict[str, Any]) -> None:
+        """Check ``drywet_weight`` only; the wrapped processor checks its own parameters."""
+        batch = self.check_inputs(inputs)
         name = type(self).__name__
+        drywet_weight = parameters.get("drywet_weight")
         if not self.external_param:
             check_parameters(name, batch, {"drywet_weight": drywet_weight}, {"drywet_weight": (1,)})
         if not isinstance(drywet_weight, Tensor):
@@ -107,19 +95,24 @@ class DryWet(nn.Module):
                 f"{name}: drywet_weight has shape {tuple(drywet_weight.shape)}; "
                 f"expected one value or one per node ({batch})"
             )
+
+    def forward(
+        self, input_signals: Tensor, drywet_weight: Tensor, **processor_kwargs: Any
+    ) -> Tensor | tuple[Tensor, dict]:
+        """``input_signals (B, C, L)``; returns ``(B, C', L)`` (with the processor's extras)."""
         wet, extras = _split_output(self.processor(input_signals, **processor_kwargs))
         mix = mix_from_drywet_weight(drywet_weight).reshape(-1, 1, 1).to(wet.dtype)
         output = mix * wet + (1 - mix) * input_signals
         return output if extras is None else (output, extras)
 
-    def parameter_size(self) -> dict[str, Any]:
+    def parameter_size(self) -> ParameterSize:
         size = _nested_size(self.processor)
         if not self.external_param:
             size["drywet_weight"] = (1,)
         return size
 
 
-class SerialChain(nn.Module):
+class SerialChain(Processor):
     r"""Processors applied one after another, in the order of the dict.
 
     ``forward(u, **params)`` takes one parameter dict per member, under the member's name, and
@@ -138,26 +131,20 @@ class SerialChain(nn.Module):
 
     def forward(self, input_signals: Tensor, **processor_kwargs: Any) -> tuple[Tensor, dict]:
         """``input_signals (B, C, L)``; ``processor_kwargs[name]`` = that member's parameters."""
-        check_parameters(
-            type(self).__name__,
-            input_signals.shape[0],
-            {k: _as_dict(v) for k, v in processor_kwargs.items()},
-            self.parameter_size(),
-        )
         signals, all_extras = input_signals, {}
         for name, processor in self.processors.items():
             signals, extras = _split_output(
-                processor(signals, **_as_dict(processor_kwargs.get(name)))
+                processor(signals, **as_parameter_dict(processor_kwargs.get(name)))
             )
             if extras is not None:
                 all_extras[name] = extras
         return signals, all_extras
 
-    def parameter_size(self) -> dict[str, Any]:
+    def parameter_size(self) -> ParameterSize:
         return {name: _nested_size(p) for name, p in self.processors.items()}
 
 
-class ParallelMix(nn.Module):
+class ParallelMix(Processor):
     r"""Weighted sum of processors run in parallel on the same input.
 
     .. math:: y = \sum_k w_k\, f_k(u)
@@ -193,20 +180,11 @@ class ParallelMix(nn.Module):
         self, input_signals: Tensor, parallel_weights: Tensor, **processor_kwargs: Any
     ) -> tuple[Tensor, dict]:
         """``input_signals (B, C, L)``, ``parallel_weights (B, K)``, members' dicts by name."""
-        check_parameters(
-            type(self).__name__,
-            input_signals.shape[0],
-            {
-                "parallel_weights": parallel_weights,
-                **{k: _as_dict(v) for k, v in processor_kwargs.items()},
-            },
-            self.parameter_size(),
-        )
         weights = self.mix_weights(parallel_weights)
         output, all_extras = None, {}
         for k, (name, processor) in enumerate(self.processors.items()):
             signals, extras = _split_output(
-                processor(input_signals, **_as_dict(processor_kwargs.get(name)))
+                processor(input_signals, **as_parameter_dict(processor_kwargs.get(name)))
             )
             term = weights[:, k, None, None] * signals
             output = term if output is None else output + term
@@ -214,13 +192,13 @@ class ParallelMix(nn.Module):
                 all_extras[name] = extras
         return output, all_extras
 
-    def parameter_size(self) -> dict[str, Any]:
-        size: dict[str, Any] = {name: _nested_size(p) for name, p in self.processors.items()}
+    def parameter_size(self) -> ParameterSize:
+        size: ParameterSize = {name: _nested_size(p) for name, p in self.processors.items()}
         size["parallel_weights"] = (len(self.processors),)
         return size
 
 
-class GainStagingRegularization(nn.Module):
+class GainStagingRegularization(Processor):
     r"""Run a processor and report how much it changes the level, as a regulariser.
 
     Adds ``extras[key] =`` :func:`~grafx.processors.core.utils.rms_difference` of input and
@@ -236,6 +214,10 @@ class GainStagingRegularization(nn.Module):
         self.processor = processor
         self.key = key
 
+    def check_call(self, inputs: Sequence[tuple[str, Any]], parameters: dict[str, Any]) -> None:
+        """Check the input only; the wrapped processor checks the parameters it takes."""
+        self.check_inputs(inputs)
+
     def forward(self, input_signals: Tensor, **processor_kwargs: Any) -> tuple[Tensor, dict]:
         output, extras = _split_output(self.processor(input_signals, **processor_kwargs))
         extras = dict(extras or {})
@@ -247,5 +229,5 @@ class GainStagingRegularization(nn.Module):
         extras[self.key] = rms_difference(input_signals, output)
         return output, extras
 
-    def parameter_size(self) -> dict[str, Any]:
+    def parameter_size(self) -> ParameterSize:
         return _nested_size(self.processor)

@@ -3,21 +3,21 @@ r"""Multitap delay with differentiable (surrogate) delay lines (graph nodes)."""
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from grafx.errors import ConfigError
+from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.core.delay import SurrogateDelay
 from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.fir import make_window, zero_phase_fir
 from grafx.processors.core.midside import check_processor_channel, num_processor_channels
-from grafx.processors.core.validation import check_parameters
 from grafx.processors.functional.delay import assemble_multitap_ir
 from grafx.processors.functional.reverb import apply_normalized_ir
 
 __all__ = ["MultitapDelay", "StereoMultitapDelay"]
 
 
-class MultitapDelay(nn.Module):
+class MultitapDelay(Processor):
     r"""Delay with ``num_segments`` segments of ``segment_len`` samples and learnable taps.
 
     Each of the ``D = C * S * T`` taps (``C`` channels, ``S = num_segments``,
@@ -53,6 +53,8 @@ class MultitapDelay(nn.Module):
         **surrogate_delay_kwargs: ``straight_through``, ``radii_loss``, ``normalize_gradients``
             of :class:`~grafx.processors.core.delay.SurrogateDelay`.
     """
+
+    ignored_arguments = ("flashfftconv", "max_input_len")
 
     def __init__(
         self,
@@ -126,14 +128,12 @@ class MultitapDelay(nn.Module):
         Returns:
             ``(output (B, C', L), extras)``.
         """
-        params = {"delay_z": delay_z, "log_fir_magnitude": log_fir_magnitude}
-        check_parameters(type(self).__name__, input_signals.shape[0], params, self.parameter_size())
         ir, radii = self.impulse_response(delay_z, log_fir_magnitude)
         output = apply_normalized_ir(input_signals, ir, self.processor_channel, type(self).__name__)
         return output, ({} if radii is None else {"radii_reg": radii})
 
-    def parameter_size(self) -> dict[str, tuple[int, ...]]:
-        size = {"delay_z": (self.num_taps, 2)}
+    def parameter_size(self) -> ParameterSize:
+        size: ParameterSize = {"delay_z": (self.num_taps, 2)}
         if self.zp_filter_per_tap:
             size["log_fir_magnitude"] = (self.num_taps, self.zp_filter_bins)
         return size

@@ -17,12 +17,12 @@ model and the curves). Differences from the original library, which is wrong her
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from grafx.errors import AudioError, ConfigError
+from grafx.errors import ConfigError
+from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.core.ballistics import resolve_backend
 from grafx.processors.core.deprecation import warn_deprecated
-from grafx.processors.core.validation import check_parameters
 from grafx.processors.functional.dynamics import (
     KNEES,
     SMOOTHERS,
@@ -38,7 +38,8 @@ from grafx.processors.functional.dynamics import (
 _SMOOTHER_SIZES = {"iir": 1, "ballistics": 2}
 
 
-class _DynamicRangeProcessor(nn.Module):
+class _DynamicRangeProcessor(Processor):
+    ignored_arguments = ("flashfftconv", "max_input_len")
     _curve = staticmethod(compressor_log_gain)
     _ratio = staticmethod(ratio_from_log_ratio)
 
@@ -71,8 +72,8 @@ class _DynamicRangeProcessor(nn.Module):
         uses_ballistics = "ballistics" in (energy_smoother, gain_smoother)
         self.backend = resolve_backend(backend) if uses_ballistics else backend
 
-    def parameter_size(self) -> dict[str, int]:
-        sizes = {"log_threshold": 1, "log_ratio": 1}
+    def parameter_size(self) -> ParameterSize:
+        sizes: ParameterSize = {"log_threshold": 1, "log_ratio": 1}
         if self.knee != "hard":
             sizes["log_knee"] = 1
         if self.energy_smoother is not None:
@@ -102,25 +103,9 @@ class _DynamicRangeProcessor(nn.Module):
         Returns:
             ``(B, C, L)``.
         """
-        params = {
-            "log_threshold": log_threshold,
-            "log_ratio": log_ratio,
-            "log_knee": log_knee,
-            "z_alpha_pre": z_alpha_pre,
-            "z_alpha_post": z_alpha_post,
-        }
-        self._check(input_signals, params, self.parameter_size())
         return self._process(
             input_signals, log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post
         )
-
-    def _check(self, input_signals: Tensor, params: dict, sizes: dict) -> None:
-        owner = type(self).__name__
-        if input_signals.ndim != 3:
-            raise AudioError(
-                f"{owner}: input must be (B, C, L), got shape {tuple(input_signals.shape)}"
-            )
-        check_parameters(owner, input_signals.shape[0], params, sizes)
 
     def _process(self, x, log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post):
         level = detector_level(x, self.energy_smoother, z_alpha_pre, self.iir_len, self.backend)
@@ -175,16 +160,9 @@ class NoiseGate(_DynamicRangeProcessor):
 
 class _Legacy:
     def _legacy_forward(self, x, z_alpha, log_threshold, log_ratio, log_knee):
-        params = {
-            "log_knee": log_knee,
-            "log_ratio": log_ratio,
-            "log_threshold": log_threshold,
-            "z_alpha": z_alpha,
-        }
-        self._check(x, params, self.parameter_size())
         return self._process(x, log_threshold, log_ratio, log_knee, z_alpha, None)
 
-    def parameter_size(self) -> dict[str, int]:
+    def parameter_size(self) -> ParameterSize:
         return {"log_knee": 1, "log_ratio": 1, "log_threshold": 1, "z_alpha": 1}
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from grafx.errors import ConfigError
+from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.fir import ZeroPhaseFilterBankFIR, ZeroPhaseFIR
 from grafx.processors.core.geq import GraphicEqualizerBiquad
@@ -23,12 +24,11 @@ from grafx.processors.core.midside import (
     check_processor_channel,
     num_processor_channels,
 )
-from grafx.processors.core.validation import check_parameters
-from grafx.processors.filter import make_iir_filter
+from grafx.processors.filter import BACKEND_KWARGS, IGNORED_BACKEND_KWARGS, make_iir_filter
 from grafx.processors.functional.eq import parametric_eq_biquads, zero_phase_fir_filter
 
 
-class ZeroPhaseFIREqualizer(nn.Module):
+class ZeroPhaseFIREqualizer(Processor):
     r"""The seed's zero-phase EQ: one Hann-windowed linear-phase FIR per node, all channels.
 
     The FIR has ``2F - 1`` taps (2047 by default) designed from ``log_magnitude`` on ``F``
@@ -51,19 +51,13 @@ class ZeroPhaseFIREqualizer(nn.Module):
 
     def forward(self, input_signals: Tensor, log_magnitude: Tensor) -> Tensor:
         """Filter ``(B, C, L)`` with ``log_magnitude (B, F)``; returns ``(B, C, L)``."""
-        check_parameters(
-            "ZeroPhaseFIREqualizer",
-            input_signals.shape[0],
-            {"log_magnitude": log_magnitude},
-            self.parameter_size(),
-        )
         return zero_phase_fir_filter(input_signals, self.fir(log_magnitude).unsqueeze(1))
 
-    def parameter_size(self) -> dict[str, Any]:
+    def parameter_size(self) -> ParameterSize:
         return {"log_magnitude": self.num_magnitude_bins}
 
 
-class NewZeroPhaseFIREqualizer(nn.Module):
+class NewZeroPhaseFIREqualizer(Processor):
     r"""Zero-phase FIR EQ per channel, from bin or band log-magnitudes.
 
     Args:
@@ -78,6 +72,8 @@ class NewZeroPhaseFIREqualizer(nn.Module):
         eps: energy floor of the filter-bank mapping.
         flashfftconv: accepted for compatibility, unused.
     """
+
+    ignored_arguments = ("flashfftconv",)
 
     def __init__(
         self,
@@ -106,12 +102,6 @@ class NewZeroPhaseFIREqualizer(nn.Module):
 
     def forward(self, input_signals: Tensor, log_magnitude: Tensor) -> Tensor:
         """Filter ``(B, C, L)`` with ``log_magnitude (B, C_eq, F)``; stereo modes give C = 2."""
-        check_parameters(
-            "NewZeroPhaseFIREqualizer",
-            input_signals.shape[0],
-            {"log_magnitude": log_magnitude},
-            self.parameter_size(),
-        )
         fir = self.fir(log_magnitude)
         return apply_processor_channel(
             input_signals,
@@ -120,12 +110,15 @@ class NewZeroPhaseFIREqualizer(nn.Module):
             "NewZeroPhaseFIREqualizer",
         )
 
-    def parameter_size(self) -> dict[str, Any]:
+    def parameter_size(self) -> ParameterSize:
         return {"log_magnitude": (self.num_channels, self.fir.num_input_bins)}
 
 
-class _BiquadEqualizer(nn.Module):
+class _BiquadEqualizer(Processor):
     """Shared plumbing of the recursive EQs: channel mode and the IIR backend."""
+
+    ignored_arguments = IGNORED_BACKEND_KWARGS
+    extra_arguments = BACKEND_KWARGS
 
     def __init__(self, processor_channel: str, backend_kwargs: dict[str, Any]):
         super().__init__()
@@ -175,14 +168,10 @@ class ParametricEqualizer(_BiquadEqualizer):
 
     def forward(self, input_signals: Tensor, w0: Tensor, q_inv: Tensor, log_gain: Tensor) -> Tensor:
         """Filter ``(B, C, L)``; ``w0, q_inv, log_gain (B, C_eq, K)``."""
-        params = {"w0": w0, "q_inv": q_inv, "log_gain": log_gain}
-        check_parameters(
-            "ParametricEqualizer", input_signals.shape[0], params, self.parameter_size()
-        )
         Bs, As = parametric_eq_biquads(w0, q_inv, log_gain, self.use_shelving_filters)
         return self._filter(input_signals, Bs, As)
 
-    def parameter_size(self) -> dict[str, Any]:
+    def parameter_size(self) -> ParameterSize:
         shape = (self.num_channels, self.num_filters)
         return {"w0": shape, "q_inv": shape, "log_gain": shape}
 
@@ -214,13 +203,7 @@ class GraphicEqualizer(_BiquadEqualizer):
 
     def forward(self, input_signals: Tensor, log_gains: Tensor) -> Tensor:
         """Filter ``(B, C, L)``; ``log_gains (B, C_eq, K)``."""
-        check_parameters(
-            "GraphicEqualizer",
-            input_signals.shape[0],
-            {"log_gains": log_gains},
-            self.parameter_size(),
-        )
         return self._filter(input_signals, *self.geq(log_gains))
 
-    def parameter_size(self) -> dict[str, Any]:
+    def parameter_size(self) -> ParameterSize:
         return {"log_gains": (self.num_channels, self.num_bands)}

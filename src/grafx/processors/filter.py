@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from grafx.errors import ConfigError
+from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.core.convolution import convolve
 from grafx.processors.core.iir import IIRFilter
 from grafx.processors.core.midside import (
@@ -28,7 +29,6 @@ from grafx.processors.core.midside import (
     num_processor_channels,
 )
 from grafx.processors.core.utils import normalize_impulse
-from grafx.processors.core.validation import check_parameters
 from grafx.processors.functional.filter import (
     biquad_from_raw,
     pole_zero_biquad,
@@ -58,8 +58,15 @@ def make_iir_filter(owner: str, backend_kwargs: dict[str, Any]) -> IIRFilter:
         raise ConfigError(f"{owner}: {error}") from None
 
 
-class _BiquadCascade(nn.Module):
+#: Keywords of the IIR backend that are accepted for compatibility and ignored.
+IGNORED_BACKEND_KWARGS = ("flashfftconv", "fsm_max_input_len")
+
+
+class _BiquadCascade(Processor):
     """Shared plumbing: an :class:`IIRFilter` and the per-node filtering call."""
+
+    ignored_arguments = IGNORED_BACKEND_KWARGS
+    extra_arguments = BACKEND_KWARGS
 
     def __init__(self, num_filters: int, backend_kwargs: dict[str, Any]):
         super().__init__()
@@ -67,11 +74,6 @@ class _BiquadCascade(nn.Module):
             raise ConfigError(f"{type(self).__name__}: num_filters must be >= 1, got {num_filters}")
         self.num_filters = int(num_filters)
         self.iir = make_iir_filter(type(self).__name__, backend_kwargs)
-
-    def _check(self, input_signals: Tensor, parameters: dict[str, Any]) -> None:
-        check_parameters(
-            type(self).__name__, input_signals.shape[0], parameters, self.parameter_size()
-        )
 
     def _filter(self, input_signals: Tensor, Bs: Tensor, As: Tensor) -> Tensor:
         """``Bs, As (B, K, 3)`` shared by every channel of ``input_signals (B, C, L)``."""
@@ -110,12 +112,10 @@ class BiquadFilter(_BiquadCascade):
         A0: Tensor | None = None,
     ) -> Tensor:
         """Filter ``(B, C, L)`` with ``Bs (B, K, 3)``, ``A1_pre, A2_pre[, A0] (B, K)``."""
-        params = {"Bs": Bs, "A1_pre": A1_pre, "A2_pre": A2_pre, "A0": A0}
-        self._check(input_signals, params)
         return self._filter(input_signals, *biquad_from_raw(Bs, A1_pre, A2_pre, A0))
 
-    def parameter_size(self) -> dict[str, Any]:
-        size: dict[str, Any] = {
+    def parameter_size(self) -> ParameterSize:
+        size: ParameterSize = {
             "Bs": (self.num_filters, 3),
             "A1_pre": self.num_filters,
             "A2_pre": self.num_filters,
@@ -140,11 +140,10 @@ class PoleZeroFilter(_BiquadCascade):
         self, input_signals: Tensor, log_gain: Tensor, poles: Tensor, zeros: Tensor
     ) -> Tensor:
         """Filter ``(B, C, L)``; ``log_gain (B, 1)``, ``poles, zeros (B, K, 2)``."""
-        self._check(input_signals, {"log_gain": log_gain, "poles": poles, "zeros": zeros})
         Bs, As = pole_zero_biquad(poles, zeros)
         return self._filter(input_signals, Bs, As) * log_gain.exp()[:, :, None]
 
-    def parameter_size(self) -> dict[str, Any]:
+    def parameter_size(self) -> ParameterSize:
         return {"log_gain": 1, "poles": (self.num_filters, 2), "zeros": (self.num_filters, 2)}
 
 
@@ -167,11 +166,9 @@ class StateVariableFilter(_BiquadCascade):
         c_lp: Tensor,
     ) -> Tensor:
         """Filter ``(B, C, L)``; each parameter ``(B, K)``."""
-        params = {"twoR": twoR, "G": G, "c_hp": c_hp, "c_bp": c_bp, "c_lp": c_lp}
-        self._check(input_signals, params)
         return self._filter(input_signals, *svf_biquad(twoR, G, c_hp, c_bp, c_lp))
 
-    def parameter_size(self) -> dict[str, Any]:
+    def parameter_size(self) -> ParameterSize:
         return dict.fromkeys(("twoR", "G", "c_hp", "c_bp", "c_lp"), self.num_filters)
 
 
@@ -185,10 +182,9 @@ class _RBJSecondOrder(_BiquadCascade):
 
     def forward(self, input_signals: Tensor, w0: Tensor, q_inv: Tensor) -> Tensor:
         """Filter ``(B, C, L)``; ``w0, q_inv (B, 1)``."""
-        self._check(input_signals, {"w0": w0, "q_inv": q_inv})
         return self._filter(input_signals, *rbj_biquad(self.kind, w0, q_inv))
 
-    def parameter_size(self) -> dict[str, Any]:
+    def parameter_size(self) -> ParameterSize:
         return {"w0": 1, "q_inv": 1}
 
 
@@ -233,10 +229,9 @@ class _RBJGainFilter(_BiquadCascade):
 
     def forward(self, input_signals: Tensor, w0: Tensor, q_inv: Tensor, log_gain: Tensor) -> Tensor:
         """Filter ``(B, C, L)``; ``w0, q_inv, log_gain (B, K)``."""
-        self._check(input_signals, {"w0": w0, "q_inv": q_inv, "log_gain": log_gain})
         return self._filter(input_signals, *rbj_biquad(self.kind, w0, q_inv, log_gain))
 
-    def parameter_size(self) -> dict[str, Any]:
+    def parameter_size(self) -> ParameterSize:
         return dict.fromkeys(("w0", "q_inv", "log_gain"), self.num_filters)
 
 
@@ -258,7 +253,7 @@ class HighShelf(_RBJGainFilter):
     kind = "highshelf"
 
 
-class FIRFilter(nn.Module):
+class FIRFilter(Processor):
     r"""Free FIR filter per node: :math:`h = \tanh(\theta)`, energy-normalised, causal.
 
     The taps are normalised to unit energy (averaged over the filter channels) by
@@ -267,9 +262,12 @@ class FIRFilter(nn.Module):
     Args:
         fir_len: number of taps ``N``.
         processor_channel: ``"mono"``, ``"stereo"`` or ``"midside"`` (1, 2 or 2 filters).
-        **backend_kwargs: accepted for compatibility (``flashfftconv``, ``max_input_len``, ...)
-            and ignored; convolution is grafx's exact FFT/direct path.
+        **backend_kwargs: ``flashfftconv`` and ``max_input_len``, accepted for compatibility
+            and ignored (any other keyword raises); convolution is grafx's exact FFT/direct path.
     """
+
+    ignored_arguments = ("flashfftconv", "max_input_len")
+    extra_arguments = ignored_arguments
 
     def __init__(self, fir_len: int = 1023, processor_channel: str = "mono", **backend_kwargs):
         super().__init__()
@@ -281,7 +279,6 @@ class FIRFilter(nn.Module):
 
     def forward(self, input_signals: Tensor, fir: Tensor) -> Tensor:
         """Filter ``(B, C, L)`` with ``fir (B, C_f, N)``; stereo modes give ``(B, 2, L)``."""
-        check_parameters("FIRFilter", input_signals.shape[0], {"fir": fir}, self.parameter_size())
         taps = normalize_impulse(fir.tanh())
         return apply_processor_channel(
             input_signals,
@@ -290,5 +287,5 @@ class FIRFilter(nn.Module):
             "FIRFilter",
         )
 
-    def parameter_size(self) -> dict[str, Any]:
+    def parameter_size(self) -> ParameterSize:
         return {"fir": (self.num_channels, self.fir_len)}

@@ -7,10 +7,10 @@ channel-agnostic (any ``C``); gains are natural logs, thresholds sigmoids, weigh
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from grafx.errors import AudioError, ConfigError
-from grafx.processors.core.validation import check_parameters
+from grafx.errors import ConfigError
+from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.functional.nonlinear import (
     chebyshev_series,
     per_node,
@@ -19,13 +19,6 @@ from grafx.processors.functional.nonlinear import (
     remove_dc,
     tanh_distortion,
 )
-
-
-def _check_signal(owner: str, input_signals: Tensor) -> None:
-    if input_signals.ndim != 3:
-        raise AudioError(
-            f"{owner}: input must be (B, C, L), got shape {tuple(input_signals.shape)}"
-        )
 
 
 def threshold_from_z(z_threshold: Tensor) -> Tensor:
@@ -48,7 +41,7 @@ def z_from_basis_weight(coeffs: Tensor) -> Tensor:
     return torch.atanh(coeffs)
 
 
-class _GainStaged(nn.Module):
+class _GainStaged(Processor):
     """Shared pre/post gain handling of the tanh-type distortions."""
 
     def __init__(self, pre_post_gain: bool, inverse_post_gain: bool, remove_dc: bool):
@@ -57,8 +50,8 @@ class _GainStaged(nn.Module):
         self.inverse_post_gain = inverse_post_gain
         self.remove_dc = remove_dc
 
-    def gain_sizes(self) -> dict[str, int]:
-        sizes = {}
+    def gain_sizes(self) -> ParameterSize:
+        sizes: ParameterSize = {}
         if self.pre_post_gain:
             sizes["log_pre_gain"] = 1
             if not self.inverse_post_gain:
@@ -113,15 +106,11 @@ class TanhDistortion(_GainStaged):
         bias: Tensor | None = None,
     ) -> Tensor:
         """Distort ``(B, C, L)`` audio; parameters ``(B, 1)`` each."""
-        owner = type(self).__name__
-        _check_signal(owner, input_signals)
-        params = {"log_pre_gain": log_pre_gain, "log_post_gain": log_post_gain, "bias": bias}
-        check_parameters(owner, input_signals.shape[0], params, self.parameter_size())
         u = self.pre(input_signals, log_pre_gain)
         y = tanh_distortion(u, bias if self.use_bias else None)
         return self.post(y, log_pre_gain, log_post_gain)
 
-    def parameter_size(self) -> dict[str, int]:
+    def parameter_size(self) -> ParameterSize:
         sizes = self.gain_sizes()
         if self.use_bias:
             sizes["bias"] = 1
@@ -157,24 +146,15 @@ class PiecewiseTanhDistortion(_GainStaged):
         log_post_gain: Tensor | None = None,
     ) -> Tensor:
         """Distort ``(B, C, L)`` audio; ``log_hardness``, ``z_threshold``: ``(B, 2)``."""
-        owner = type(self).__name__
-        _check_signal(owner, input_signals)
-        params = {
-            "log_hardness": log_hardness,
-            "z_threshold": z_threshold,
-            "log_pre_gain": log_pre_gain,
-            "log_post_gain": log_post_gain,
-        }
-        check_parameters(owner, input_signals.shape[0], params, self.parameter_size())
         u = self.pre(input_signals, log_pre_gain)
         y = piecewise_tanh_distortion(u, torch.exp(log_hardness), threshold_from_z(z_threshold))
         return self.post(y, log_pre_gain, log_post_gain)
 
-    def parameter_size(self) -> dict[str, int]:
+    def parameter_size(self) -> ParameterSize:
         return {"log_hardness": 2, "z_threshold": 2, **self.gain_sizes()}
 
 
-class _SeriesDistortion(nn.Module):
+class _SeriesDistortion(Processor):
     _basis = "power"
 
     def __init__(
@@ -199,10 +179,6 @@ class _SeriesDistortion(nn.Module):
         log_pre_gain: Tensor | None = None,
     ) -> Tensor:
         """Distort ``(B, C, L)`` audio; ``basis_weights (B, K)``, ``log_pre_gain (B, 1)``."""
-        owner = type(self).__name__
-        _check_signal(owner, input_signals)
-        params = {"basis_weights": basis_weights, "log_pre_gain": log_pre_gain}
-        check_parameters(owner, input_signals.shape[0], params, self.parameter_size())
         u = remove_dc(input_signals) if self.remove_dc else input_signals
         if self.pre_gain:
             u = u * torch.exp(per_node(log_pre_gain))
@@ -210,8 +186,8 @@ class _SeriesDistortion(nn.Module):
         series = power_series if self._basis == "power" else chebyshev_series
         return series(u, coeffs, self.use_tanh)
 
-    def parameter_size(self) -> dict[str, int]:
-        sizes = {"basis_weights": self.max_order}
+    def parameter_size(self) -> ParameterSize:
+        sizes: ParameterSize = {"basis_weights": self.max_order}
         if self.pre_gain:
             sizes["log_pre_gain"] = 1
         return sizes

@@ -10,13 +10,13 @@ sees the same reverb at every step.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from grafx.errors import ConfigError
+from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.midside import check_processor_channel
 from grafx.processors.core.noise import filtered_noise, make_generator, uniform_noise
-from grafx.processors.core.validation import check_parameters
 from grafx.processors.functional.reverb import (
     REVERB_CHANNELS,
     apply_normalized_ir,
@@ -29,7 +29,7 @@ __all__ = ["STFTMaskedNoiseReverb", "FilteredNoiseShapingReverb", "MidSideFilter
 _NOISE_RANDOMNESS = ("pseudo-random", "fixed")
 
 
-class STFTMaskedNoiseReverb(nn.Module):
+class STFTMaskedNoiseReverb(Processor):
     r"""Reverb whose IR is noise shaped by a decaying time-frequency magnitude mask.
 
     Two uniform noises in :math:`[-1, 1)` (mid and side, or left and right) are analysed with a
@@ -66,6 +66,8 @@ class STFTMaskedNoiseReverb(nn.Module):
         seed: seed of the noise generator (``None``: seeded by the operating system).
         generator: a ``torch.Generator`` to draw from instead of ``seed``.
     """
+
+    ignored_arguments = ("flashfftconv", "max_input_len")
 
     def __init__(
         self,
@@ -165,17 +167,11 @@ class STFTMaskedNoiseReverb(nn.Module):
         Returns:
             The wet signal, ``(B, C', L)``: ``C' = C`` for ``"mono"``/``"midside"``, else 2.
         """
-        params = {
-            "init_log_magnitude": init_log_magnitude,
-            "delta_log_magnitude": delta_log_magnitude,
-            "gain_env_log_magnitude": gain_env_log_magnitude,
-        }
-        check_parameters(type(self).__name__, input_signals.shape[0], params, self.parameter_size())
         ir = self.impulse_response(init_log_magnitude, delta_log_magnitude, gain_env_log_magnitude)
         return apply_normalized_ir(input_signals, ir, self.processor_channel, type(self).__name__)
 
-    def parameter_size(self) -> dict[str, tuple[int, ...]]:
-        size = {
+    def parameter_size(self) -> ParameterSize:
+        size: ParameterSize = {
             "init_log_magnitude": (self.num_channels, self.num_bins),
             "delta_log_magnitude": (self.num_channels, self.num_bins),
         }
@@ -222,7 +218,7 @@ class MidSideFilteredNoiseReverb(STFTMaskedNoiseReverb):
         )
 
 
-class FilteredNoiseShapingReverb(nn.Module):
+class FilteredNoiseShapingReverb(Processor):
     r"""Reverb whose IR is band-split noise with an exponential decay and a gain per band.
 
     .. math::
@@ -265,6 +261,8 @@ class FilteredNoiseShapingReverb(nn.Module):
         seed: seed of the noise generator (``None``: seeded by the operating system).
         generator: a ``torch.Generator`` to draw from instead of ``seed``.
     """
+
+    ignored_arguments = ("flashfftconv", "max_input_len")
 
     def __init__(
         self,
@@ -367,19 +365,12 @@ class FilteredNoiseShapingReverb(nn.Module):
         Returns:
             The wet signal, ``(B, C', L)``: ``C' = C`` for ``"mono"``/``"midside"``, else 2.
         """
-        params = {
-            "log_decay": log_decay,
-            "log_gain": log_gain,
-            "log_fade_in": log_fade_in,
-            "z_fade_in_gain": z_fade_in_gain,
-        }
-        check_parameters(type(self).__name__, input_signals.shape[0], params, self.parameter_size())
         ir = self.impulse_response(log_decay, log_gain, log_fade_in, z_fade_in_gain)
         return apply_normalized_ir(input_signals, ir, self.processor_channel, type(self).__name__)
 
-    def parameter_size(self) -> dict[str, tuple[int, ...]]:
+    def parameter_size(self) -> ParameterSize:
         shape = (self.num_channels, self.num_bands)
-        size = {"log_decay": shape, "log_gain": shape}
+        size: ParameterSize = {"log_decay": shape, "log_gain": shape}
         if self.use_fade_in:
             size["log_fade_in"] = shape
             size["z_fade_in_gain"] = shape

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from grafx.errors import AudioError
-from grafx.processors.core.validation import check_parameters
+from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.functional.stereo import (
     midside_to_stereo,
     mono_to_stereo,
@@ -36,7 +36,7 @@ def check_channels(
         )
 
 
-class StereoGain(nn.Module):
+class StereoGain(Processor):
     r"""Per-channel gain: :math:`y_c = \exp(g_c)\, u_c` (the seed page's example processor).
 
     A mono input is broadcast to stereo, so this also pans. Parameter ``log_gain``: ``(2,)``.
@@ -45,19 +45,13 @@ class StereoGain(nn.Module):
     def forward(self, input_signals: Tensor, log_gain: Tensor) -> Tensor:
         """Apply the gains: ``(B, C, L)`` with ``C`` 1 or 2 to ``(B, 2, L)``."""
         check_channels(type(self).__name__, input_signals, (1, 2))
-        check_parameters(
-            type(self).__name__,
-            input_signals.shape[0],
-            {"log_gain": log_gain},
-            self.parameter_size(),
-        )
         return stereo_gain(input_signals, log_gain)
 
-    def parameter_size(self) -> dict[str, int]:
+    def parameter_size(self) -> ParameterSize:
         return {"log_gain": 2}
 
 
-class SideGainImager(nn.Module):
+class SideGainImager(Processor):
     r"""Stereo width control by the side gain :math:`e^{g}` (0 is the identity).
 
     See :func:`grafx.processors.functional.stereo.side_gain`. Needs stereo input; a mono input
@@ -68,19 +62,13 @@ class SideGainImager(nn.Module):
     def forward(self, input_signals: Tensor, log_gain: Tensor) -> Tensor:
         """Scale the side signal of ``(B, 2, L)`` audio."""
         check_channels(type(self).__name__, input_signals, (2,))
-        check_parameters(
-            type(self).__name__,
-            input_signals.shape[0],
-            {"log_gain": log_gain},
-            self.parameter_size(),
-        )
         return side_gain(input_signals, log_gain)
 
-    def parameter_size(self) -> dict[str, int]:
+    def parameter_size(self) -> ParameterSize:
         return {"log_gain": 1}
 
 
-class MonoToStereo(nn.Module):
+class MonoToStereo(Processor):
     """Duplicate a mono input to two channels; no parameters."""
 
     def forward(self, input_signals: Tensor) -> Tensor:
@@ -88,11 +76,11 @@ class MonoToStereo(nn.Module):
         check_channels(type(self).__name__, input_signals, (1,))
         return mono_to_stereo(input_signals)
 
-    def parameter_size(self) -> dict[str, int]:
+    def parameter_size(self) -> ParameterSize:
         return {}
 
 
-class StereoToMidSide(nn.Module):
+class StereoToMidSide(Processor):
     r"""Split stereo into mid and side outlets (see :func:`~.functional.stereo.stereo_to_midside`).
 
     Args:
@@ -109,16 +97,18 @@ class StereoToMidSide(nn.Module):
         check_channels(type(self).__name__, input_signals, (2,))
         return stereo_to_midside(input_signals, self.normalize)
 
-    def parameter_size(self) -> dict[str, int]:
+    def parameter_size(self) -> ParameterSize:
         return {}
 
 
-class MidSideToStereo(nn.Module):
+class MidSideToStereo(Processor):
     r"""Join mid and side inlets into stereo; the exact inverse of :class:`StereoToMidSide`.
 
     Args:
         normalize: the pair was made with ``normalize=True`` (scale :math:`1/\sqrt{2}`; else 1/2).
     """
+
+    input_names = ("mid", "side")
 
     def __init__(self, normalize: bool = True):
         super().__init__()
@@ -136,5 +126,5 @@ class MidSideToStereo(nn.Module):
             )
         return midside_to_stereo(mid, side, self.normalize)
 
-    def parameter_size(self) -> dict[str, int]:
+    def parameter_size(self) -> ParameterSize:
         return {}

@@ -19,6 +19,21 @@ def normalize_size(size: Any) -> Any:
     return tuple(size)
 
 
+def as_parameter_dict(value: Any) -> dict:
+    """Plain (nested) dicts from a parameter mapping (``dict``, ``nn.ParameterDict``, ...).
+
+    Tensors and other leaves are kept as they are; ``None`` gives ``{}``.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, Mapping) or hasattr(value, "items"):
+        return {
+            k: as_parameter_dict(v) if not isinstance(v, Tensor) and hasattr(v, "items") else v
+            for k, v in value.items()
+        }
+    raise ParameterError(f"expected a dict of parameters, got {type(value).__name__}")
+
+
 def check_parameters(
     owner: str,
     batch_size: int,
