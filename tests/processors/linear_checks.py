@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 
-from grafx.errors import AudioError, ParameterError
+from grafx.errors import AudioError
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -63,39 +61,6 @@ def check_extremes(processor, value, channels=2, length=256, dtype=torch.float64
     assert torch.isfinite(x.grad).all()
     for key, param in params.items():
         assert torch.isfinite(param.grad).all(), key
-
-
-def check_batched_equals_one_by_one(processor, channels=2, length=300):
-    params = make_params(processor, 3)
-    x = noise(3, channels, length)
-    one_by_one = torch.cat(
-        [processor(x[i : i + 1], **{k: v[i : i + 1] for k, v in params.items()}) for i in range(3)]
-    )
-    torch.testing.assert_close(processor(x, **params), one_by_one)
-
-
-def check_dtype_and_input_untouched(processor, channels=2, length=200):
-    for dtype in (torch.float32, torch.float64):
-        params = make_params(processor, 2, dtype)
-        x = noise(2, channels, length, dtype)
-        x_copy, params_copy = x.clone(), {k: v.clone() for k, v in params.items()}
-        y = processor(x, **params)
-        assert y.dtype == dtype
-        assert y.shape[0] == 2 and y.shape[-1] == length
-        torch.testing.assert_close(x, x_copy, rtol=0, atol=0)
-        for key, value in params.items():
-            torch.testing.assert_close(value, params_copy[key], rtol=0, atol=0)
-
-
-def check_wrong_shape(processor):
-    params = make_params(processor, 2)
-    key = sorted(params)[0]
-    params[key] = torch.zeros(
-        2, *params[key].shape[1:-1], params[key].shape[-1] + 1, dtype=torch.float64
-    )
-    name = type(processor).__name__
-    with pytest.raises(ParameterError, match=rf"{name}.*{re.escape(repr(key))}"):
-        processor(noise(2, 2, 50), **params)
 
 
 def check_mono_and_stereo(processor, channels):

@@ -268,25 +268,6 @@ def slice_params(params, i):
     }
 
 
-def test_batched_equals_one_by_one(container):
-    x = make_input()
-    params = make_params(container.parameter_size())
-    batched = output_of(call(container, x, params))
-    single = torch.cat(
-        [output_of(call(container, x[i : i + 1], slice_params(params, i))) for i in range(3)]
-    )
-    torch.testing.assert_close(batched, single)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_dtype_kept_and_input_untouched(container, dtype):
-    x = make_input(dtype=dtype)
-    before = x.clone()
-    y = output_of(call(container, x, make_params(container.parameter_size(), dtype=dtype)))
-    assert y.dtype == dtype
-    torch.testing.assert_close(x, before, rtol=0, atol=0)
-
-
 def flatten(params):
     for key, value in params.items():
         if isinstance(value, dict):

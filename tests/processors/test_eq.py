@@ -5,12 +5,9 @@ import pytest
 import scipy.signal
 import torch
 from linear_checks import (  # noqa: F401 (single_thread is an autouse fixture)
-    check_batched_equals_one_by_one,
-    check_dtype_and_input_untouched,
     check_extremes,
     check_gradcheck,
     check_mono_and_stereo,
-    check_wrong_shape,
     make_params,
     noise,
     single_thread,
@@ -70,18 +67,6 @@ def test_gradcheck(processor):
 @pytest.mark.parametrize("value", [-20.0, 20.0])
 def test_extreme_parameters_stay_finite(processor, value):
     check_extremes(processor, value)
-
-
-def test_batched_equals_one_by_one(processor):
-    check_batched_equals_one_by_one(processor)
-
-
-def test_dtype_kept_and_input_untouched(processor):
-    check_dtype_and_input_untouched(processor)
-
-
-def test_wrong_shape_names_class_and_key(processor):
-    check_wrong_shape(processor)
 
 
 @pytest.mark.parametrize("channels", [1, 2])

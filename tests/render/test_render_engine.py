@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import pytest
@@ -287,10 +286,9 @@ def test_mimo_plan_prints_every_inlet():
 def test_long_chain_schedules_without_a_step_cap():
     n = 2000
     G_t = make_tensor_graph(chain_types(n), [(i, i + 1) for i in range(n + 1)], SISO)
+    # How long this takes is measured by benchmarks/bench_render_engine.py (chain2000).
     for method in ("greedy", "beam", "optimal", "one-by-one"):
-        started = time.perf_counter()
         sequence, order = compute_render_order(G_t, method=method)
-        assert time.perf_counter() - started < 5.0, method
         assert len(sequence) == n + 2 and order.tolist() == list(range(n + 2))
     G_fast = reorder_for_fast_render(G_t)
     plan = prepare_render(G_fast)
