@@ -7,9 +7,11 @@ The delay and reverb are wet-only processors, so the console wraps each in a
 :class:`~grafx.processors.container.DryWet` with its own learnable mix: the dry signal always
 passes and the effect level is a parameter.
 
-Parameters are unconstrained tensors inside the graph; this module converts the physical
-settings a user thinks in (``gain_db``, ``pan``, ``width``, ``threshold_db``, ``ratio``,
-``eq_gains_db``, ``delay_mix``, ``reverb_mix``) to and from them.
+Parameters are unconstrained tensors inside the graph; the processor classes convert the
+physical settings a user thinks in (``gain_db``, ``pan``, ``width``, ``threshold_db``,
+``ratio``, ``eq_gains_db``, ``delay_mix``, ``reverb_mix``) to and from them
+(``settings_to_parameters`` / ``parameters_to_settings``), and this module adds the console's
+defaults and the node lookup.
 
 Example:
     >>> G, type_sequence = build_mixing_console(num_tracks=4, num_buses=2)
@@ -19,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +30,7 @@ from torch import Tensor, nn
 
 from grafx.data import GRAFX, NodeConfigs
 from grafx.errors import ConfigError, GraphError, ParameterError
+from grafx.processors.functional.stereo import gain_pan_from_log_gain, stereo_log_gain
 
 __all__ = [
     "DEFAULT_CHAIN",
@@ -208,97 +211,34 @@ def console_processors(chain: Sequence[str] = DEFAULT_CHAIN, **overrides: nn.Mod
 
 
 # ------------------------------------------------------------------------- physical units
+# The conversions live on the processor classes (``settings_to_parameters`` and
+# ``parameters_to_settings``, see grafx.processors.base); the console adds its defaults.
 
-_LN10 = math.log(10.0)
-
-
-def stereo_log_gain(gain_db: Tensor | float, pan: Tensor | float) -> Tensor:
-    r"""StereoGain ``log_gain`` from a gain in dB and a pan position in [-1, 1].
-
-    Constant-power pan law normalised to unity in the centre:
-    :math:`g_l = 10^{G/20}\sqrt{2}\cos\theta`, :math:`g_r = 10^{G/20}\sqrt{2}\sin\theta`,
-    :math:`\theta = \tfrac{\pi}{4}(p + 1)`. Pan is clamped to ``[-0.999, 0.999]`` (a hard pan
-    has a zero gain, whose log is :math:`-\infty`).
-
-    Returns:
-        ``(..., 2)`` natural-log gains (left, right).
-    """
-    gain_db = torch.as_tensor(gain_db, dtype=torch.float64)
-    pan = torch.as_tensor(pan, dtype=torch.float64).clamp(-0.999, 0.999)
-    theta = math.pi / 4 * (pan + 1)
-    base = gain_db * _LN10 / 20 + 0.5 * math.log(2.0)
-    return torch.stack([base + torch.log(torch.cos(theta)), base + torch.log(torch.sin(theta))], -1)
+#: Console defaults that differ from the processor classes' own neutral settings.
+_CONSOLE_MIX = {"delay": 0.1, "reverb": 0.15}
 
 
-def gain_pan_from_log_gain(log_gain: Tensor) -> tuple[Tensor, Tensor]:
-    """Inverse of :func:`stereo_log_gain`: ``(gain_db, pan)`` from ``(..., 2)`` log-gains."""
-    left, right = torch.exp(log_gain[..., 0]), torch.exp(log_gain[..., 1])
-    gain_db = 20 * torch.log10(torch.sqrt((left**2 + right**2) / 2))
-    pan = torch.atan2(right, left) * 4 / math.pi - 1
-    return gain_db, pan
-
-
-def _settings_to_parameters(node_type: str, settings: Mapping[str, Any], size: Mapping) -> dict:
-    """Parameter values (float64 tensors without the node dim) for one node's settings."""
-    values: dict[str, Tensor] = {}
+def _with_console_defaults(node_type: str, processor: Any, settings: Mapping[str, Any]) -> dict:
     s = dict(settings)
+    num_filters = getattr(processor, "num_filters", None)
+    if node_type == "eq" and "eq_freqs_hz" not in s and num_filters == len(EQ_FREQUENCIES_HZ):
+        sample_rate = float(s.get("sample_rate", 44100.0))
+        s["eq_freqs_hz"] = [min(f, 0.4 * sample_rate) for f in EQ_FREQUENCIES_HZ]  # < fs/2
+    if node_type in _CONSOLE_MIX and "mix" not in s:
+        s.setdefault(f"{node_type}_mix", _CONSOLE_MIX[node_type])
+    return s
 
-    def take(key: str, default: Any) -> Any:
-        return s.pop(key, default)
 
-    if node_type == "gain_pan":
-        values["log_gain"] = stereo_log_gain(take("gain_db", 0.0), take("pan", 0.0))
-    elif node_type == "imager":
-        width = float(take("width", 1.0))
-        if width <= 0:
-            raise ParameterError(f"imager: width must be positive, got {width}")
-        values["log_gain"] = torch.tensor([math.log(width)], dtype=torch.float64)
-    elif node_type == "eq":
-        gains = torch.as_tensor(take("eq_gains_db", 0.0), dtype=torch.float64)
-        sample_rate = float(take("sample_rate", 44100.0))
-        default = [min(f, 0.4 * sample_rate) for f in EQ_FREQUENCIES_HZ]  # low rates: stay < fs/2
-        freqs = torch.as_tensor(take("eq_freqs_hz", default), dtype=torch.float64)
-        shape = tuple(size["log_gain"])
-        if (freqs >= sample_rate / 2).any():
-            raise ParameterError(f"eq: frequencies {freqs.tolist()} must be below fs/2")
-        # RBJ filters with A = exp(log_gain) have a peak/shelf gain A^2: dB = 40 log_gain / ln 10.
-        values["log_gain"] = torch.broadcast_to(gains * _LN10 / 40, shape).clone()
-        from grafx.processors.functional.filter import w0_from_omega
+def _settings_to_parameters(node_type: str, processor: Any, settings: Mapping[str, Any]) -> dict:
+    """Parameter values (float64 tensors without the node dim) for one node's settings."""
+    from grafx.processors.base import has_settings
 
-        values["w0"] = torch.broadcast_to(
-            w0_from_omega(2 * math.pi * freqs / sample_rate), shape
-        ).clone()
-        q = torch.as_tensor(take("eq_q", 0.707), dtype=torch.float64)
-        values["q_inv"] = torch.broadcast_to(-torch.log(q), shape).clone()
-    elif node_type in ("compressor", "noisegate"):
-        default_threshold = -60.0 if node_type == "noisegate" else -20.0
-        threshold_db = float(take("threshold_db", default_threshold))
-        ratio = float(take("ratio", 2.0))
-        knee_db = float(take("knee_db", 6.0))
-        if ratio <= 1 or knee_db <= 0:
-            raise ParameterError(f"{node_type}: need ratio > 1 and knee_db > 0")
-        from grafx.processors.functional.dynamics import (
-            log_knee_from_knee,
-            log_ratio_from_ratio,
-            log_threshold_from_threshold,
-        )
-
-        # Levels are natural-log energies: dB = 10 log10(e) = ln(e) * 10 / ln 10.
-        nats = torch.tensor([threshold_db, knee_db], dtype=torch.float64) * _LN10 / 10
-        values["log_threshold"] = log_threshold_from_threshold(nats[:1])
-        values["log_ratio"] = log_ratio_from_ratio(torch.tensor([ratio], dtype=torch.float64))
-        if "log_knee" in size:
-            values["log_knee"] = log_knee_from_knee(nats[1:])
-    elif node_type in ("delay", "reverb"):
-        mix = float(take(f"{node_type}_mix", 0.1 if node_type == "delay" else 0.15))
-        if not 0 < mix < 1:
-            raise ParameterError(f"{node_type}: {node_type}_mix must be in (0, 1), got {mix}")
-        from grafx.processors.container import drywet_weight_from_mix
-
-        values["drywet_weight"] = drywet_weight_from_mix(torch.tensor([mix], dtype=torch.float64))
-    if s:
-        raise ParameterError(f"{node_type}: unknown setting(s) {sorted(s)}")
-    return values
+    if not has_settings(processor):
+        if settings:
+            raise ParameterError(f"{node_type}: unknown setting(s) {sorted(settings)}")
+        return {}
+    settings = _with_console_defaults(node_type, processor, settings)
+    return processor.settings_to_parameters(settings, name=node_type)
 
 
 def node_rows(G: GRAFX) -> dict[int, int]:
@@ -334,9 +274,8 @@ def set_node_settings(
     node_type = G.nodes[node]["node_type"]
     if node_type not in parameters:
         raise ParameterError(f"node {node} ({node_type!r}): no parameters of that type")
-    size = processors[node_type].parameter_size()
     row = node_rows(G)[node]
-    for key, value in _settings_to_parameters(node_type, settings, size).items():
+    for key, value in _settings_to_parameters(node_type, processors[node_type], settings).items():
         target = parameters[node_type].get(key)
         if target is None:
             raise ParameterError(f"node {node} ({node_type!r}): no parameter {key!r}")
@@ -344,22 +283,37 @@ def set_node_settings(
             target[row] = value.to(target.dtype).reshape(target.shape[1:])
 
 
-def get_node_settings(parameters: Mapping, G: GRAFX, node: int | str) -> dict[str, Any]:
-    """Read back the physical settings of a ``gain_pan`` or ``imager`` node (and any mix)."""
+@functools.cache
+def _console_processor(node_type: str) -> nn.Module:
+    return CONSOLE_TYPES[node_type]()
+
+
+def get_node_settings(
+    parameters: Mapping,
+    G: GRAFX,
+    node: int | str,
+    processors: Mapping[str, nn.Module] | None = None,
+    sample_rate: float = 44100.0,
+) -> dict[str, Any]:
+    """Read back the physical settings of one node (the inverse of :func:`set_node_settings`).
+
+    Args:
+        parameters, G, node: as :func:`set_node_settings`.
+        processors: the processors; by default the console's own for the console types.
+        sample_rate: for frequency settings (the EQ's ``eq_freqs_hz``).
+    """
+    from grafx.processors.base import has_settings
+
     node = G.find_node(node) if isinstance(node, str) else node
     node_type = G.nodes[node]["node_type"]
     row = node_rows(G)[node]
-    p = parameters[node_type]
-    if node_type == "gain_pan":
-        gain_db, pan = gain_pan_from_log_gain(p["log_gain"][row].detach().double())
-        return {"gain_db": float(gain_db), "pan": float(pan)}
-    if node_type == "imager":
-        return {"width": float(torch.exp(p["log_gain"][row].detach()).squeeze())}
-    if node_type in ("delay", "reverb") and "drywet_weight" in p:
-        return {
-            f"{node_type}_mix": float(torch.sigmoid(p["drywet_weight"][row].detach()).squeeze())
-        }
-    raise ParameterError(f"node {node} ({node_type!r}): no physical read-back for this type")
+    processor = (processors or {}).get(node_type)
+    if processor is None and node_type in CONSOLE_TYPES:
+        processor = _console_processor(node_type)
+    if processor is None or not has_settings(processor):
+        raise ParameterError(f"node {node} ({node_type!r}): no physical read-back for this type")
+    values = {k: v[row] for k, v in parameters[node_type].items() if isinstance(v, Tensor)}
+    return processor.parameters_to_settings(values, name=node_type, sample_rate=sample_rate)
 
 
 def console_parameters(

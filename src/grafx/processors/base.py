@@ -21,6 +21,12 @@ Contract of a grafx processor (for anyone writing one, in grafx or outside it):
   :class:`~grafx.errors.ArgumentError` naming the class and the keyword. Keywords kept only for
   compatibility with the original library go in ``ignored_arguments``; passing one warns once
   per class and keyword (:class:`IgnoredArgumentWarning`).
+* Physical units (optional): ``settings_to_parameters(settings, name=...)`` turns settings a
+  user thinks in (``gain_db``, ``threshold_db``, ...) into one node's parameter values
+  (float64 tensors shaped like ``parameter_size()``, without the node dimension; unspecified
+  settings take their neutral default; unknown ones raise), and ``parameters_to_settings``
+  reads them back. ``name`` (a node type) prefixes error messages. Processors without units
+  keep the base versions, which raise; :func:`has_settings` tells them apart.
 * Registration is automatic for every public (no leading underscore) subclass defined in a
   ``grafx.*`` module: its class name becomes its processor name (see
   :mod:`grafx.processors.registry`). Outside grafx, use ``@grafx.processors.register`` or the
@@ -49,7 +55,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, TypeAlias, Union
 
 from torch import Tensor, nn
@@ -58,7 +64,7 @@ from grafx.errors import ArgumentError, AudioError, ParameterError
 from grafx.processors import registry
 from grafx.processors.core.validation import as_parameter_dict, check_parameters
 
-__all__ = ["Processor", "ParameterSize", "IgnoredArgumentWarning"]
+__all__ = ["Processor", "ParameterSize", "IgnoredArgumentWarning", "has_settings", "take_settings"]
 
 #: The one return type of ``parameter_size()``: per-node shapes by key, nested for containers.
 ParameterSize: TypeAlias = dict[str, Union[int, tuple[int, ...], "ParameterSize"]]
@@ -203,6 +209,51 @@ class Processor(nn.Module):
     def parameter_size(self) -> ParameterSize:
         """Per-node parameter shapes; a processor without parameters returns ``{}``."""
         return {}
+
+    def settings_to_parameters(
+        self, settings: Mapping[str, Any], *, name: str | None = None
+    ) -> dict[str, Any]:
+        """One node's parameter values from physical settings (see the module's contract).
+
+        Raises:
+            ParameterError: this processor has no physical settings (the base version), or a
+                setting is unknown or out of range.
+        """
+        raise ParameterError(
+            f"{name or type(self).__name__}: {type(self).__name__} has no physical settings "
+            f"(got {sorted(settings)})"
+        )
+
+    def parameters_to_settings(
+        self,
+        parameters: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        sample_rate: float = 44100.0,
+    ) -> dict[str, Any]:
+        """Physical settings from one node's parameter values (no node dimension).
+
+        ``sample_rate`` is needed by frequency settings only.
+        """
+        raise ParameterError(
+            f"{name or type(self).__name__}: {type(self).__name__} has no physical read-back"
+        )
+
+
+def has_settings(processor: Any) -> bool:
+    """Whether ``processor`` converts physical settings (it overrides the base methods)."""
+    method = getattr(type(processor), "settings_to_parameters", None)
+    return method is not None and method is not Processor.settings_to_parameters
+
+
+def take_settings(
+    settings: Mapping[str, Any], defaults: Mapping[str, Any], name: str
+) -> dict[str, Any]:
+    """``defaults`` updated by ``settings``; raise :class:`ParameterError` for unknown keys."""
+    unknown = sorted(set(settings) - set(defaults))
+    if unknown:
+        raise ParameterError(f"{name}: unknown setting(s) {unknown}")
+    return {**defaults, **settings}
 
 
 def _first_batch(parameters: dict[str, Any]) -> int:

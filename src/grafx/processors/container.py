@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from grafx.errors import ConfigError, ParameterError
-from grafx.processors.base import ParameterSize, Processor
+from grafx.processors.base import ParameterSize, Processor, has_settings
 from grafx.processors.core.utils import rms_difference
 from grafx.processors.core.validation import as_parameter_dict, check_parameters
 
@@ -74,6 +74,10 @@ class DryWet(Processor):
             ``parameter_size()`` and must be given to ``forward`` (e.g. through the render's
             ``common_parameters``); it may be a scalar, ``(1,)``, ``(B,)`` or ``(B, 1)``. When
             ``False`` it is a per-node parameter of shape ``(1,)``.
+
+    Settings (with ``external_param=False``): ``mix``, the wet proportion in (0, 1) (0.5);
+    with ``name`` given (a node type such as the console's ``"reverb"``) it is also accepted,
+    and read back, as ``{name}_mix``. Other settings go to the wrapped processor.
     """
 
     def __init__(self, processor: nn.Module, external_param: bool = True):
@@ -110,6 +114,48 @@ class DryWet(Processor):
         if not self.external_param:
             size["drywet_weight"] = (1,)
         return size
+
+    def _mix_key(self, name: str | None) -> str:
+        return f"{name}_mix" if name else "mix"
+
+    def settings_to_parameters(
+        self, settings: Mapping[str, Any], *, name: str | None = None
+    ) -> dict[str, Any]:
+        owner = name or type(self).__name__
+        s = dict(settings)
+        key = self._mix_key(name)
+        mix = s.pop(key) if key in s else s.pop("mix", 0.5)
+        if self.external_param:
+            raise ParameterError(f"{owner}: drywet_weight is external (external_param=True)")
+        mix = float(mix)
+        if not 0 < mix < 1:
+            raise ParameterError(f"{owner}: {key} must be in (0, 1), got {mix}")
+        if has_settings(self.processor):
+            values = self.processor.settings_to_parameters(s, name=name)
+        elif s:
+            raise ParameterError(f"{owner}: unknown setting(s) {sorted(s)}")
+        else:
+            values = {}
+        values["drywet_weight"] = drywet_weight_from_mix(torch.tensor([mix], dtype=torch.float64))
+        return values
+
+    def parameters_to_settings(
+        self,
+        parameters: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        sample_rate: float = 44100.0,
+    ) -> dict[str, Any]:
+        settings: dict[str, Any] = {}
+        if has_settings(self.processor):
+            inner = {k: v for k, v in parameters.items() if k != "drywet_weight"}
+            settings.update(
+                self.processor.parameters_to_settings(inner, name=name, sample_rate=sample_rate)
+            )
+        if "drywet_weight" in parameters:
+            mix = mix_from_drywet_weight(parameters["drywet_weight"].detach())
+            settings[self._mix_key(name)] = float(mix.squeeze())
+        return settings
 
 
 class SerialChain(Processor):

@@ -17,10 +17,15 @@ model and the curves). Differences from the original library, which is wrong her
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
 from torch import Tensor
 
-from grafx.errors import ConfigError
-from grafx.processors.base import ParameterSize, Processor
+from grafx.errors import ConfigError, ParameterError
+from grafx.processors.base import ParameterSize, Processor, take_settings
 from grafx.processors.core.ballistics import resolve_backend
 from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.functional.dynamics import (
@@ -30,16 +35,24 @@ from grafx.processors.functional.dynamics import (
     compressor_log_gain,
     detector_level,
     knee_from_log_knee,
+    log_knee_from_knee,
+    log_ratio_from_ratio,
+    log_threshold_from_threshold,
     noise_gate_log_gain,
     ratio_from_log_ratio,
     threshold_from_log_threshold,
 )
+
+#: Nats of energy per dB: levels are natural-log energies, 10 log10(e) dB = ln(e) * 10 / ln 10.
+_NATS_PER_DB = math.log(10.0) / 10
 
 _SMOOTHER_SIZES = {"iir": 1, "ballistics": 2}
 
 
 class _DynamicRangeProcessor(Processor):
     ignored_arguments = ("flashfftconv", "max_input_len")
+    #: Neutral ``threshold_db`` setting.
+    default_threshold_db = -20.0
     _curve = staticmethod(compressor_log_gain)
     _ratio = staticmethod(ratio_from_log_ratio)
 
@@ -107,6 +120,40 @@ class _DynamicRangeProcessor(Processor):
             input_signals, log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post
         )
 
+    def settings_to_parameters(
+        self, settings: Mapping[str, Any], *, name: str | None = None
+    ) -> dict[str, Any]:
+        """Settings ``threshold_db``, ``ratio`` (2, above 1) and ``knee_db`` (6, positive)."""
+        owner = name or type(self).__name__
+        defaults = {"threshold_db": self.default_threshold_db, "ratio": 2.0, "knee_db": 6.0}
+        s = take_settings(settings, defaults, owner)
+        threshold_db, ratio, knee_db = (float(s[k]) for k in ("threshold_db", "ratio", "knee_db"))
+        if ratio <= 1 or knee_db <= 0:
+            raise ParameterError(f"{owner}: need ratio > 1 and knee_db > 0")
+        nats = torch.tensor([threshold_db, knee_db], dtype=torch.float64) * _NATS_PER_DB
+        values = {
+            "log_threshold": log_threshold_from_threshold(nats[:1]),
+            "log_ratio": log_ratio_from_ratio(torch.tensor([ratio], dtype=torch.float64)),
+        }
+        if self.knee != "hard":
+            values["log_knee"] = log_knee_from_knee(nats[1:])
+        return values
+
+    def parameters_to_settings(
+        self,
+        parameters: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        sample_rate: float = 44100.0,
+    ) -> dict[str, Any]:
+        threshold = threshold_from_log_threshold(parameters["log_threshold"].detach().double())
+        ratio = ratio_from_log_ratio(parameters["log_ratio"].detach().double())
+        settings = {"threshold_db": float(threshold / _NATS_PER_DB), "ratio": float(ratio)}
+        if self.knee != "hard":
+            knee = knee_from_log_knee(parameters["log_knee"].detach().double())
+            settings["knee_db"] = float(knee / _NATS_PER_DB)
+        return settings
+
     def _process(self, x, log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post):
         level = detector_level(x, self.energy_smoother, z_alpha_pre, self.iir_len, self.backend)
         width = None if self.knee == "hard" else knee_from_log_knee(log_knee)
@@ -152,13 +199,19 @@ class NoiseGate(_DynamicRangeProcessor):
     r"""Downward expander (noise gate): the same model as :class:`Compressor`, mirrored.
 
     Above the threshold the gain is 1; below it :math:`G_\mathrm{out} = T + R(G - T)`.
-    Same constructor and parameters as :class:`Compressor`.
+    Same constructor, parameters and settings as :class:`Compressor` (neutral threshold -60 dB).
     """
+
+    default_threshold_db = -60.0
 
     _curve = staticmethod(noise_gate_log_gain)
 
 
 class _Legacy:
+    # The v0.5 parameters have no physical units.
+    settings_to_parameters = Processor.settings_to_parameters
+    parameters_to_settings = Processor.parameters_to_settings
+
     def _legacy_forward(self, x, z_alpha, log_threshold, log_ratio, log_knee):
         return self._process(x, log_threshold, log_ratio, log_knee, z_alpha, None)
 

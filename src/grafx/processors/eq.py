@@ -9,13 +9,15 @@ so a flat log-magnitude of 0 is exactly the identity (see :mod:`grafx.processors
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import Tensor
 
-from grafx.errors import ConfigError
-from grafx.processors.base import ParameterSize, Processor
+from grafx.errors import ConfigError, ParameterError
+from grafx.processors.base import ParameterSize, Processor, take_settings
 from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.fir import ZeroPhaseFilterBankFIR, ZeroPhaseFIR
 from grafx.processors.core.geq import GraphicEqualizerBiquad
@@ -26,6 +28,9 @@ from grafx.processors.core.midside import (
 )
 from grafx.processors.filter import BACKEND_KWARGS, IGNORED_BACKEND_KWARGS, make_iir_filter
 from grafx.processors.functional.eq import parametric_eq_biquads, zero_phase_fir_filter
+from grafx.processors.functional.filter import omega_from_w0, w0_from_omega
+
+_LN10 = math.log(10.0)
 
 
 class ZeroPhaseFIREqualizer(Processor):
@@ -138,7 +143,7 @@ class _BiquadEqualizer(Processor):
 
 
 class ParametricEqualizer(_BiquadEqualizer):
-    """Cascade of ``num_filters`` RBJ bands per channel: low shelf, peaking bands, high shelf.
+    r"""Cascade of ``num_filters`` RBJ bands per channel: low shelf, peaking bands, high shelf.
 
     See :func:`grafx.processors.functional.eq.parametric_eq_biquads`.
 
@@ -147,6 +152,11 @@ class ParametricEqualizer(_BiquadEqualizer):
         processor_channel: ``"mono"``, ``"stereo"`` or ``"midside"``.
         use_shelving_filters: first band a low shelf and last a high shelf.
         **backend_kwargs: :class:`~grafx.processors.core.iir.IIRFilter` arguments.
+
+    Settings: ``eq_gains_db`` (0; one value or one per band, or ``(C_eq, K)``), ``eq_freqs_hz``
+    (default: ``K`` log-spaced from 100 Hz to 10 kHz, or to ``0.4 * sample_rate`` below
+    25 kHz), ``eq_q`` (0.707) and ``sample_rate`` (44100). A band's peak or shelf gain in dB is
+    :math:`40\,\ell / \ln 10` (the RBJ amplitude :math:`A = e^{\ell}` gives a gain :math:`A^2`).
     """
 
     def __init__(
@@ -174,6 +184,50 @@ class ParametricEqualizer(_BiquadEqualizer):
     def parameter_size(self) -> ParameterSize:
         shape = (self.num_channels, self.num_filters)
         return {"w0": shape, "q_inv": shape, "log_gain": shape}
+
+    def settings_to_parameters(
+        self, settings: Mapping[str, Any], *, name: str | None = None
+    ) -> dict[str, Any]:
+        owner = name or type(self).__name__
+        defaults = {"eq_gains_db": 0.0, "eq_freqs_hz": None, "eq_q": 0.707, "sample_rate": 44100.0}
+        s = take_settings(settings, defaults, owner)
+        sample_rate = float(s["sample_rate"])
+        freqs = s["eq_freqs_hz"]
+        if freqs is None:
+            top = min(10000.0, 0.4 * sample_rate)
+            freqs = torch.logspace(2, math.log10(top), self.num_filters, dtype=torch.float64)
+        freqs = torch.as_tensor(freqs, dtype=torch.float64)
+        if (freqs >= sample_rate / 2).any():
+            raise ParameterError(f"{owner}: frequencies {freqs.tolist()} must be below fs/2")
+        shape = (self.num_channels, self.num_filters)
+        gains = torch.as_tensor(s["eq_gains_db"], dtype=torch.float64)
+        q = torch.as_tensor(s["eq_q"], dtype=torch.float64)
+        return {
+            "log_gain": torch.broadcast_to(gains * _LN10 / 40, shape).clone(),
+            "w0": torch.broadcast_to(
+                w0_from_omega(2 * math.pi * freqs / sample_rate), shape
+            ).clone(),
+            "q_inv": torch.broadcast_to(-torch.log(q), shape).clone(),
+        }
+
+    def parameters_to_settings(
+        self,
+        parameters: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        sample_rate: float = 44100.0,
+    ) -> dict[str, Any]:
+        def values(x: Tensor) -> Any:
+            x = x.detach().double()
+            return (x[0] if x.shape[0] == 1 else x).tolist()
+
+        omega = omega_from_w0(parameters["w0"].detach().double())
+        return {
+            "eq_gains_db": values(parameters["log_gain"] * 40 / _LN10),
+            "eq_freqs_hz": values(omega * sample_rate / (2 * math.pi)),
+            "eq_q": values(torch.exp(-parameters["q_inv"])),
+            "sample_rate": float(sample_rate),
+        }
 
 
 class GraphicEqualizer(_BiquadEqualizer):

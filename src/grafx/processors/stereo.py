@@ -7,17 +7,22 @@ outlets); the original returned a tuple, which render misread as ``(output, extr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+import torch
 from torch import Tensor
 
-from grafx.errors import AudioError
-from grafx.processors.base import ParameterSize, Processor
+from grafx.errors import AudioError, ParameterError
+from grafx.processors.base import ParameterSize, Processor, take_settings
 from grafx.processors.functional.stereo import (
+    gain_pan_from_log_gain,
     midside_to_stereo,
     mono_to_stereo,
     side_gain,
     stereo_gain,
+    stereo_log_gain,
     stereo_to_midside,
 )
 
@@ -40,6 +45,9 @@ class StereoGain(Processor):
     r"""Per-channel gain: :math:`y_c = \exp(g_c)\, u_c` (the seed page's example processor).
 
     A mono input is broadcast to stereo, so this also pans. Parameter ``log_gain``: ``(2,)``.
+
+    Settings: ``gain_db`` (0) and ``pan`` (0; -1 left to +1 right), by the constant-power pan
+    law of :func:`~grafx.processors.functional.stereo.stereo_log_gain`.
     """
 
     def forward(self, input_signals: Tensor, log_gain: Tensor) -> Tensor:
@@ -50,13 +58,29 @@ class StereoGain(Processor):
     def parameter_size(self) -> ParameterSize:
         return {"log_gain": 2}
 
+    def settings_to_parameters(
+        self, settings: Mapping[str, Any], *, name: str | None = None
+    ) -> dict[str, Any]:
+        s = take_settings(settings, {"gain_db": 0.0, "pan": 0.0}, name or type(self).__name__)
+        return {"log_gain": stereo_log_gain(s["gain_db"], s["pan"])}
+
+    def parameters_to_settings(
+        self,
+        parameters: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        sample_rate: float = 44100.0,
+    ) -> dict[str, Any]:
+        gain_db, pan = gain_pan_from_log_gain(parameters["log_gain"].detach().double())
+        return {"gain_db": float(gain_db), "pan": float(pan)}
+
 
 class SideGainImager(Processor):
     r"""Stereo width control by the side gain :math:`e^{g}` (0 is the identity).
 
     See :func:`grafx.processors.functional.stereo.side_gain`. Needs stereo input; a mono input
     raises :class:`~grafx.errors.AudioError` (the original failed an ``assert``).
-    Parameter ``log_gain``: ``(1,)``.
+    Parameter ``log_gain``: ``(1,)``. Setting: ``width`` (1), the side gain :math:`e^{g}`.
     """
 
     def forward(self, input_signals: Tensor, log_gain: Tensor) -> Tensor:
@@ -66,6 +90,24 @@ class SideGainImager(Processor):
 
     def parameter_size(self) -> ParameterSize:
         return {"log_gain": 1}
+
+    def settings_to_parameters(
+        self, settings: Mapping[str, Any], *, name: str | None = None
+    ) -> dict[str, Any]:
+        owner = name or type(self).__name__
+        width = float(take_settings(settings, {"width": 1.0}, owner)["width"])
+        if width <= 0:
+            raise ParameterError(f"{owner}: width must be positive, got {width}")
+        return {"log_gain": torch.tensor([math.log(width)], dtype=torch.float64)}
+
+    def parameters_to_settings(
+        self,
+        parameters: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        sample_rate: float = 44100.0,
+    ) -> dict[str, Any]:
+        return {"width": float(torch.exp(parameters["log_gain"].detach()).squeeze())}
 
 
 class MonoToStereo(Processor):

@@ -90,3 +90,32 @@ def midside_to_stereo(mid: Tensor, side: Tensor, normalize: bool = True) -> Tens
     """
     scale = 1 / math.sqrt(2) if normalize else 0.5
     return torch.cat([scale * (mid + side), scale * (mid - side)], dim=-2)
+
+
+_LN10 = math.log(10.0)
+
+
+def stereo_log_gain(gain_db: Tensor | float, pan: Tensor | float) -> Tensor:
+    r"""StereoGain ``log_gain`` from a gain in dB and a pan position in [-1, 1].
+
+    Constant-power pan law normalised to unity in the centre:
+    :math:`g_l = 10^{G/20}\sqrt{2}\cos\theta`, :math:`g_r = 10^{G/20}\sqrt{2}\sin\theta`,
+    :math:`\theta = \tfrac{\pi}{4}(p + 1)`. Pan is clamped to ``[-0.999, 0.999]`` (a hard pan
+    has a zero gain, whose log is :math:`-\infty`).
+
+    Returns:
+        ``(..., 2)`` natural-log gains (left, right), float64.
+    """
+    gain_db = torch.as_tensor(gain_db, dtype=torch.float64)
+    pan = torch.as_tensor(pan, dtype=torch.float64).clamp(-0.999, 0.999)
+    theta = math.pi / 4 * (pan + 1)
+    base = gain_db * _LN10 / 20 + 0.5 * math.log(2.0)
+    return torch.stack([base + torch.log(torch.cos(theta)), base + torch.log(torch.sin(theta))], -1)
+
+
+def gain_pan_from_log_gain(log_gain: Tensor) -> tuple[Tensor, Tensor]:
+    """Inverse of :func:`stereo_log_gain`: ``(gain_db, pan)`` from ``(..., 2)`` log-gains."""
+    left, right = torch.exp(log_gain[..., 0]), torch.exp(log_gain[..., 1])
+    gain_db = 20 * torch.log10(torch.sqrt((left**2 + right**2) / 2))
+    pan = torch.atan2(right, left) * 4 / math.pi - 1
+    return gain_db, pan
