@@ -146,11 +146,11 @@ def run_demo(
     out_dir: str | Path = "demo-output",
     steps: int = 150,
     duration: float = 6.0,
-    sample_rate: int = 22050,
+    sample_rate: int = 30000,
     num_buses: int = 0,
-    lr: float = 0.05,
-    crop_len: int = 2**14,
-    warmup_len: int = 2**14,
+    lr: float | None = None,
+    crop_seconds: float | None = 3.8,
+    warmup_seconds: float = 1.0,
     seed: int = 0,
     chain: tuple[str, ...] = DEFAULT_CHAIN,
     lr_scale: dict[str, float] | None = None,
@@ -171,10 +171,10 @@ def run_demo(
         duration: seconds of audio.
         sample_rate: in Hz.
         num_buses: subgroup buses in the console.
-        lr: learning rate.
-        crop_len: samples compared per fit step.
-        warmup_len: samples rendered before each crop (as long as the reverb and delay
-            responses, so the crop hears the same tails as the target).
+        lr: learning rate; ``None`` is the recipe's (see :mod:`grafx.fit.recipe`).
+        crop_seconds: seconds rendered per fit step, warm-up included; ``None`` or longer
+            than the audio renders all of it.
+        warmup_seconds: leading seconds of each crop that only warm the state up.
         seed: seeds the synthesis and the fit.
         chain: the channel strip.
         lr_scale: per-parameter learning-rate multipliers (see
@@ -187,10 +187,10 @@ def run_demo(
     Returns:
         A :class:`DemoResult`.
     """
-    from grafx.fit import FitConfig, GraphRenderer, evaluate_loss, fit_parameters
+    from grafx.fit import GraphRenderer, evaluate_loss, fit_parameters
+    from grafx.fit.recipe import LR, recipe_config, recipe_loss, recipe_penalties
     from grafx.io import save_graph
     from grafx.io.audio import write_audio
-    from grafx.losses import default_mix_loss
     from grafx.presets import (
         build_mixing_console,
         console_parameters,
@@ -216,7 +216,7 @@ def run_demo(
     hidden = console_parameters(G, processors, sample_rate, hidden_settings)
     initial = console_parameters(G, processors, sample_rate)
     renderer = GraphRenderer(G, processors, type_sequence)
-    loss_fn = default_mix_loss()
+    loss_fn = recipe_loss(sample_rate)
     with torch.no_grad():
         target = renderer(sources, hidden)[0]
         initial_mix = renderer(sources, initial)[0]
@@ -224,17 +224,28 @@ def run_demo(
     log(f"grafx demo: {len(names)} tracks ({', '.join(names)}), {duration:g} s at {sample_rate} Hz")
     log(f"console: {G.number_of_nodes()} nodes, {len(type_sequence)} render steps")
     log(f"loss before fit: {loss_before:.4f}")
-    config = FitConfig(
+    if crop_seconds is not None and crop_seconds >= duration:
+        crop_seconds = None
+    config = recipe_config(
+        sample_rate,
+        crop_seconds=crop_seconds,
+        warmup_seconds=warmup_seconds if crop_seconds is not None else 0.0,
         steps=steps,
-        lr=lr,
-        crop_len=crop_len,
-        warmup_len=warmup_len,
+        lr=LR if lr is None else lr,
         seed=seed,
         progress=progress,
         lr_scale=dict(lr_scale),
     )
     result = fit_parameters(
-        G, processors, initial, sources, target, loss_fn, config, type_sequence=type_sequence
+        G,
+        processors,
+        initial,
+        sources,
+        target,
+        loss_fn,
+        config,
+        type_sequence=type_sequence,
+        penalties=recipe_penalties(node_types=chain),
     )
     with torch.no_grad():
         fitted_mix = renderer(sources, result.parameters)[0]

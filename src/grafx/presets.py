@@ -129,6 +129,7 @@ def build_mixing_console(
     chain: Sequence[str] = DEFAULT_CHAIN,
     track_to_bus: Sequence[int] | None = None,
     track_names: Sequence[str] | None = None,
+    bus_names: Sequence[str] | None = None,
 ) -> tuple[GRAFX, list[str]]:
     """Build the mixing-console graph.
 
@@ -143,6 +144,8 @@ def build_mixing_console(
         track_to_bus: bus index of each track; default spreads tracks evenly in order
             (track ``t`` to bus ``t * num_buses // num_tracks``).
         track_names: optional names used in the node names.
+        bus_names: optional bus names used in the node names (``"{bus_names[b]}/{type}"``),
+            e.g. the groups of :func:`grafx.io.groups.read_groups`.
 
     Returns:
         ``(G, type_sequence)``: the graph and the type sequence that renders it in the fewest
@@ -172,12 +175,19 @@ def build_mixing_console(
     names = [f"track{t}" for t in range(num_tracks)] if track_names is None else list(track_names)
     if len(names) != num_tracks or len(set(names)) != num_tracks:
         raise ConfigError(f"track_names must be {num_tracks} distinct names, got {names}")
+    buses = [f"bus{b}" for b in range(num_buses)] if bus_names is None else list(bus_names)
+    if len(buses) != num_buses or len(set(buses) | set(names)) != num_buses + num_tracks:
+        raise ConfigError(
+            f"bus_names must be {num_buses} distinct names, none a track name, got {buses}"
+        )
 
     G = GRAFX(config=NodeConfigs(chain))
     out = G.add("out", name="out")
     bus_heads = []
     for b in range(num_buses):
-        head, tail = G.add_serial_chain([{"node_type": t, "name": f"bus{b}/{t}"} for t in chain])
+        head, tail = G.add_serial_chain(
+            [{"node_type": t, "name": f"{buses[b]}/{t}"} for t in chain]
+        )
         G.connect(tail, out)
         bus_heads.append(head)
     for t, name in enumerate(names):

@@ -106,6 +106,7 @@ def test_fit_writes_outputs_and_prints_losses(fitted):
         "fitted.wav",
         "graph.json",
         "initial.wav",
+        "metrics.json",
         "report.png",
     ]
     assert "loss before fit:" in result.stdout and "loss after fit:" in result.stdout

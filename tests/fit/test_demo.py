@@ -9,8 +9,8 @@ from grafx.io import load_graph
 SHORT = {
     "duration": 1.5,
     "sample_rate": 16000,
-    "crop_len": 2**13,
-    "warmup_len": 2**13,
+    "crop_seconds": 1.0,
+    "warmup_seconds": 0.5,
     "steps": 36,
     "lr": 0.1,
 }

@@ -28,12 +28,14 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
     p.add_argument("--steps", type=positive_int, default=150, help="fit steps (default: 150)")
-    p.add_argument("--lr", type=positive_float, default=0.05, help="learning rate (default: 0.05)")
+    p.add_argument(
+        "--lr", type=positive_float, default=None, help="learning rate (default: the recipe's)"
+    )
     p.add_argument(
         "--duration", type=positive_float, default=6.0, help="seconds of audio (default: 6)"
     )
     p.add_argument(
-        "--sample-rate", type=positive_int, default=22050, help="sample rate (default: 22050)"
+        "--sample-rate", type=positive_int, default=30000, help="sample rate (default: 30000)"
     )
     p.add_argument("--buses", type=non_negative_int, default=0, help="subgroup buses (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -52,7 +54,6 @@ def run(args) -> int:
         torch.set_num_threads(1)
 
     out = output_dir(args.out)
-    crop = min(2**14, int(args.duration * args.sample_rate))
     run_demo(
         out,
         steps=args.steps,
@@ -60,7 +61,6 @@ def run(args) -> int:
         sample_rate=args.sample_rate,
         num_buses=args.buses,
         lr=args.lr,
-        crop_len=crop,
         seed=args.seed,
         progress=not args.quiet,
     )

@@ -10,6 +10,7 @@ from grafx.cli.common import (
     CLIError,
     check_source_count,
     load_graph_file,
+    non_negative_float,
     non_negative_int,
     output_dir,
     positive_float,
@@ -19,22 +20,38 @@ from grafx.cli.common import (
 
 EXAMPLES = """examples:
   grafx fit --stems drums.wav bass.wav vox.wav --target mix.wav --out fit-output
+  grafx fit --stems stems/*.wav --target mix.wav --groups groups.json --minutes 20 --out fit
   grafx fit --stems demo-output/stems/*.wav --target demo-output/target.wav --steps 300 --out fit
   grafx fit --stems a.wav b.wav --target mix.wav --graph my-graph.json --out fit-output
-  grafx fit --stems a.wav b.wav --target mix.wav --buses 1 --crop 2.0 --out fit-output
+  grafx fit --stems a.wav b.wav --target mix.wav --buses 1 --crop 2.0 --warmup 0.5 --out fit
+
+the default recipe (Lee et al., DAFx 2024): MixLoss (A-weighted mel STFT, L/R + M/S), gain
+staging 1e-3 on EQ/reverb/delay, AdamW at lr 1e-2, 3.8 s crops with 1 s of warm-up, 30 kHz.
+groups file: a JSON object mapping every stem (file name without extension) to a group,
+  {"kick": "drums", "snare": "drums", "bass": "music", "vox": "vocals"}; one bus per group.
 """
 
 
 def add_parser(sub) -> None:
+    from grafx.fit.recipe import (
+        CROP_SECONDS,
+        GAIN_STAGING_WEIGHT,
+        LR,
+        WARMUP_SECONDS,
+        WORKING_RATE,
+    )
+
     p = sub.add_parser(
         "fit",
         help="fit a mixing console (or a given graph) to a target mix of your stems",
         description=(
             "Fit the parameters of a mixing console (one channel strip per stem: EQ, "
-            "compressor, noise gate, imager, gain/pan, delay, reverb) or of a given graph so "
-            "that its mix of the stems matches the target. Writes fitted.wav, initial.wav, "
-            "graph.json (graph + fitted parameters) and report.png to --out, and keeps a "
-            "checkpoint there: running the same command again resumes."
+            "compressor, noise gate, imager, gain/pan, delay, reverb; optional subgroup buses) "
+            "or of a given graph so that its mix of the stems matches the target, with the "
+            "mixing-graphs paper's recipe. Writes fitted.wav, initial.wav, graph.json (graph + "
+            "fitted parameters), metrics.json and report.png to --out, and keeps a checkpoint "
+            "there: running the same command again resumes. The fit ends at --steps or "
+            "--minutes, whichever comes first (or at --patience), with a summary."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -43,17 +60,47 @@ def add_parser(sub) -> None:
     p.add_argument("--target", required=True, metavar="MIX", help="the mix to match")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--graph", default=None, help="graph file to fit instead of a new console")
-    p.add_argument("--buses", type=non_negative_int, default=0, help="subgroup buses (console)")
-    p.add_argument("--steps", type=positive_int, default=300, help="fit steps (default: 300)")
-    p.add_argument("--lr", type=positive_float, default=0.03, help="learning rate (default: 0.03)")
+    buses = p.add_mutually_exclusive_group()
+    buses.add_argument(
+        "--buses", type=non_negative_int, default=0, help="subgroup buses, stems spread in order"
+    )
+    buses.add_argument(
+        "--groups", default=None, metavar="JSON", help="groups file: one bus per group"
+    )
+    p.add_argument("--steps", type=positive_int, default=12000, help="step budget (default: 12000)")
+    p.add_argument("--minutes", type=positive_float, default=10.0, help="time budget (default: 10)")
     p.add_argument(
-        "--crop", type=positive_float, default=1.5, help="seconds per fit step (default: 1.5)"
+        "--patience",
+        type=positive_int,
+        default=None,
+        help="stop when the smoothed loss has not improved for this many steps",
+    )
+    p.add_argument("--lr", type=positive_float, default=LR, help=f"learning rate (default: {LR:g})")
+    p.add_argument(
+        "--crop",
+        type=positive_float,
+        default=None,
+        help=f"seconds rendered per step, warm-up included (default: {CROP_SECONDS:g}, or "
+        "the whole audio if shorter)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=non_negative_float,
+        default=WARMUP_SECONDS,
+        help=f"leading seconds of each crop not scored (default: {WARMUP_SECONDS:g})",
+    )
+    p.add_argument(
+        "--gain-staging",
+        type=non_negative_float,
+        default=GAIN_STAGING_WEIGHT,
+        help=f"weight of the gain-staging regulariser (default: {GAIN_STAGING_WEIGHT:g}; 0: off)",
     )
     p.add_argument(
         "--sample-rate",
         type=positive_int,
         default=None,
-        help="work at this rate (default: the first stem's); other rates are resampled",
+        help=f"work at this rate (default: {WORKING_RATE} Hz, or the first stem's if lower); "
+        "files at other rates are resampled once, before the fit",
     )
     p.add_argument(
         "--no-resample",
@@ -72,13 +119,33 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _working_rate(args) -> int | None:
+    """The rate to read at: --sample-rate, else 30 kHz or the first stem's rate if lower."""
+    from grafx.fit.recipe import WORKING_RATE, check_sample_rate
+
+    if args.sample_rate is not None:
+        check_sample_rate(args.sample_rate, "--sample-rate")
+        return args.sample_rate
+    import soundfile as sf
+
+    try:
+        native = sf.info(args.stems[0]).samplerate
+    except Exception:  # noqa: BLE001 - read_stems names the unreadable file
+        return None
+    if args.no_resample:
+        return None
+    return min(native, WORKING_RATE)
+
+
 def _read(args):
     import torch
 
+    from grafx.fit.recipe import check_sample_rate
     from grafx.io.audio import read_audio, read_stems, to_stereo
 
     resample = not args.no_resample
-    stems, sample_rate = read_stems(args.stems, args.sample_rate, resample, align=args.align)
+    stems, sample_rate = read_stems(args.stems, _working_rate(args), resample, align=args.align)
+    check_sample_rate(sample_rate, args.stems[0])
     target, _ = read_audio(args.target, sample_rate, resample)
     target = to_stereo(target, args.target)
     length = stems.shape[-1]
@@ -98,56 +165,110 @@ def _read(args):
     return stems, target, sample_rate
 
 
+def _crop(args, num_samples: int, sample_rate: int) -> tuple[float | None, str]:
+    """Seconds rendered per step (``None``: all) and a note for the log."""
+    from grafx.fit.recipe import CROP_SECONDS
+
+    seconds = num_samples / sample_rate
+    if args.crop is not None:
+        if args.crop > seconds:
+            raise CLIError(
+                f"--crop {args.crop:g} s is longer than the audio ({seconds:.2f} s); "
+                "give a shorter crop"
+            )
+        if args.crop <= args.warmup:
+            raise CLIError(f"--crop {args.crop:g} s must be longer than --warmup {args.warmup:g} s")
+        return args.crop, f"crops of {args.crop:g} s ({args.warmup:g} s warm-up)"
+    if seconds < CROP_SECONDS:
+        return None, f"the whole {seconds:.2f} s per step (shorter than a {CROP_SECONDS:g} s crop)"
+    return CROP_SECONDS, f"crops of {CROP_SECONDS:g} s ({args.warmup:g} s warm-up)"
+
+
+def _console(args, names: list[str]):
+    from grafx.io.groups import read_groups
+    from grafx.presets import build_mixing_console
+
+    if args.groups is None:
+        return build_mixing_console(len(names), args.buses, track_names=names)
+    groups, track_to_bus = read_groups(args.groups, names)
+    clash = sorted(set(groups) & set(names))
+    bus_names = [f"{g}_bus" if clash else g for g in groups]
+    return build_mixing_console(
+        len(names), len(groups), track_to_bus=track_to_bus, track_names=names, bus_names=bus_names
+    )
+
+
 def run(args) -> int:
     import torch
 
-    from grafx.fit import FitConfig, GraphRenderer, evaluate_loss, fit_parameters
+    from grafx.fit import GraphRenderer, evaluate_loss, fit_parameters
+    from grafx.fit.recipe import recipe_config, recipe_loss, recipe_penalties
     from grafx.fit.report import plot_report
+    from grafx.fit.summary import fit_summary, format_summary, write_summary
     from grafx.io import save_graph
     from grafx.io.audio import write_audio
-    from grafx.losses import default_mix_loss
-    from grafx.presets import build_mixing_console, console_parameters, console_processors
+    from grafx.presets import console_parameters, console_processors
 
     began = time.perf_counter()
     out = output_dir(args.out)
     type_sequence = None
+    names = [Path(s).stem for s in args.stems]
     if args.graph is not None:
+        if args.groups is not None or args.buses:
+            raise CLIError("--groups and --buses build a console; they do not apply to --graph")
         G, parameters = load_graph_file(args.graph)
         check_source_count(G, len(args.stems), args.graph)
         processors = processors_for(G, args.graph)
+    elif args.groups is not None and len(set(names)) != len(names):
+        raise CLIError(
+            f"--groups: stem file names {names} repeat; a groups file needs distinct names"
+        )
     stems, target, sample_rate = _read(args)
     if args.graph is None:
-        names = [Path(s).stem for s in args.stems]
         if len(set(names)) != len(names):
             names = [f"track{i}" for i in range(len(names))]
-        G, type_sequence = build_mixing_console(len(names), args.buses, track_names=names)
+        G, type_sequence = _console(args, names)
         processors = console_processors()
         parameters = None
     if parameters is None:
         parameters = console_parameters(G, processors, sample_rate)
+    crop_seconds, crop_note = _crop(args, stems.shape[-1], sample_rate)
+    config = recipe_config(
+        sample_rate,
+        crop_seconds=crop_seconds,
+        warmup_seconds=args.warmup if crop_seconds is not None else 0.0,
+        steps=args.steps,
+        minutes=args.minutes,
+        patience=args.patience,
+        lr=args.lr,
+        seed=args.seed,
+        progress=not args.quiet,
+        checkpoint=str(out / "checkpoint"),
+        resume=not args.restart,
+    )
+    used = {d["node_type"] for _, d in G.nodes(data=True)}
+    penalties = recipe_penalties(args.gain_staging, used) if args.gain_staging else {}
     renderer = GraphRenderer(G, processors, type_sequence)
-    loss_fn = default_mix_loss()
+    loss_fn = recipe_loss(sample_rate)
     with torch.no_grad():
         initial_mix = renderer(stems, parameters)[0]
     loss_before = evaluate_loss(renderer, loss_fn, parameters, stems, target)
     print(
         f"grafx fit: {len(args.stems)} stems, {stems.shape[-1] / sample_rate:.2f} s at "
-        f"{sample_rate} Hz; graph of {G.number_of_nodes()} nodes"
+        f"{sample_rate} Hz; graph of {G.number_of_nodes()} nodes; {crop_note}"
     )
+    print(f"budget: {args.steps} steps or {args.minutes:g} min, whichever comes first")
     print(f"loss before fit: {loss_before:.4f}")
-    config = FitConfig(
-        steps=args.steps,
-        lr=args.lr,
-        crop_len=int(args.crop * sample_rate),
-        warmup_len=2**14,  # the console's longest responses (reverb, delay)
-        seed=args.seed,
-        progress=not args.quiet,
-        checkpoint=str(out / "checkpoint"),
-        resume=not args.restart,
-        lr_scale={"gain_pan": 3.0},
-    )
     result = fit_parameters(
-        G, processors, parameters, stems, target, loss_fn, config, type_sequence=type_sequence
+        G,
+        processors,
+        parameters,
+        stems,
+        target,
+        loss_fn,
+        config,
+        type_sequence=type_sequence,
+        penalties=penalties,
     )
     with torch.no_grad():
         fitted_mix = renderer(stems, result.parameters)[0]
@@ -166,7 +287,10 @@ def run(args) -> int:
         loss_after=loss_after,
         initial=initial_mix,
     )
+    summary = fit_summary(result, fitted_mix, initial_mix, target, sample_rate)
+    write_summary(out / "metrics.json", summary)
+    print(format_summary(summary))
     print(f"loss after fit:  {loss_after:.4f} ({loss_before / max(loss_after, 1e-12):.1f}x lower)")
-    print(f"wrote fitted.wav, initial.wav, graph.json, report.png to {out}/")
+    print(f"wrote fitted.wav, initial.wav, graph.json, metrics.json, report.png to {out}/")
     print(f"done in {time.perf_counter() - began:.1f} s")
     return 0

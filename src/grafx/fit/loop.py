@@ -4,6 +4,10 @@ Each step renders a random crop of the stems (plus a warm-up region before it, s
 compressor envelopes and reverb tails have settled) and compares the crop of the output with
 the same crop of the target. Crops come from a generator seeded with ``(seed, step)``, so a run
 is reproducible and a resumed run takes exactly the steps an uninterrupted one would have.
+
+The objective is the audio loss plus any :class:`~grafx.fit.penalty.Penalty` terms (for
+example the gain-staging regulariser); the loop is generic over the per-type parameter dicts,
+so every tensor in them (including any a render engine adds, such as gates) is fitted.
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ from torch import Tensor, nn
 
 from grafx.errors import AudioError, ConfigError, ParameterError
 from grafx.fit.checkpoint import flatten, load_checkpoint, save_checkpoint, unflatten
+from grafx.fit.penalty import Penalty, PenaltyContext
 from grafx.fit.render import GraphRenderer
+
+#: Peak below which stems or a target count as silent (-120 dBFS).
+SILENCE_PEAK = 1e-6
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
@@ -32,14 +40,20 @@ class FitConfig:
     """Options of :func:`fit_parameters`.
 
     Attributes:
-        steps: maximum number of optimisation steps.
+        steps: maximum number of optimisation steps (at least 1).
+        minutes: wall-clock budget in minutes (``None``: none); the fit stops at whichever of
+            ``steps`` and ``minutes`` comes first, and the learning-rate schedule follows
+            whichever is further along.
         lr: learning rate (at the first step).
         final_lr: learning rate at the last step, as a fraction of ``lr``; the rate follows a
             half cosine from ``lr`` to ``final_lr * lr`` (1 keeps it constant).
-        optimizer: ``"adam"`` or ``"adamw"``.
-        weight_decay: AdamW weight decay (pulls parameters towards their neutral 0).
-        crop_len: samples compared per step; ``None`` or longer than the audio uses it all.
-        warmup_len: samples rendered before each crop and discarded.
+        optimizer: ``"adamw"`` (the mixing-graphs recipe's) or ``"adam"``.
+        weight_decay: AdamW's decoupled weight decay (pulls parameters towards 0; 0 by
+            default, since 0 is not every console parameter's neutral value).
+        crop_len: samples scored per step; ``None`` uses the whole audio. Longer than the
+            audio is an error.
+        warmup_len: samples rendered before each crop and not scored (fewer at the very start
+            of the audio, where the state is the true initial state anyway).
         crops_per_step: crops rendered together (as a 4-D source batch) per step.
         seed: seeds the crops and torch's global generator.
         patience: stop when the smoothed loss has not improved by ``min_delta`` (relative) for
@@ -56,9 +70,10 @@ class FitConfig:
     """
 
     steps: int = 300
+    minutes: float | None = None
     lr: float = 0.02
     final_lr: float = 0.1
-    optimizer: str = "adam"
+    optimizer: str = "adamw"
     weight_decay: float = 0.0
     crop_len: int | None = 2**15
     warmup_len: int = 2**12
@@ -79,7 +94,8 @@ class FitConfig:
                 f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}"
             )
         checks = {
-            "steps": self.steps >= 0,
+            "steps": self.steps >= 1,
+            "minutes": self.minutes is None or self.minutes > 0,
             "lr": self.lr > 0,
             "final_lr": 0 <= self.final_lr <= 1,
             "crop_len": self.crop_len is None or self.crop_len > 0,
@@ -104,6 +120,8 @@ class FitResult:
         steps: steps done in total.
         stopped_early: True if ``patience`` ended the fit.
         elapsed: seconds spent in this call.
+        stop_reason: ``"steps"``, ``"minutes"`` or ``"patience"``.
+        penalty_history: weighted value of each penalty at every step of this call.
     """
 
     parameters: dict[str, Any]
@@ -111,6 +129,8 @@ class FitResult:
     steps: int = 0
     stopped_early: bool = False
     elapsed: float = 0.0
+    stop_reason: str = "steps"
+    penalty_history: dict[str, list[float]] = field(default_factory=dict)
 
 
 def crop_bounds(
@@ -143,13 +163,28 @@ def _check_audio(sources: Tensor, target: Tensor, num_sources: int) -> None:
     for name, x in (("sources", sources), ("target", target)):
         if not torch.isfinite(x).all():
             raise AudioError(f"{name} contain NaN/Inf samples")
+    if float(sources.abs().amax()) < SILENCE_PEAK:
+        raise AudioError("every stem is silent (peak below -120 dBFS): there is nothing to fit")
+    if float(target.abs().amax()) < SILENCE_PEAK:
+        raise AudioError("the target is silent (peak below -120 dBFS): there is nothing to match")
 
 
-def _loss_on_crops(renderer, loss_fn, parameters, sources, target, bounds) -> Tensor:
+def _check_crop(config: FitConfig, num_samples: int) -> None:
+    if config.crop_len is not None and config.crop_len > num_samples:
+        raise ConfigError(
+            f"fit option crop_len={config.crop_len} is longer than the audio "
+            f"({num_samples} samples); use a shorter crop or crop_len=None for all of it"
+        )
+
+
+def _loss_on_crops(renderer, loss_fn, parameters, sources, target, bounds, extras=None) -> Tensor:
+    """Loss of the scored crops; the renders' intermediates go to ``extras`` (a list) if given."""
     length = max(stop - render for render, _, stop in bounds)
     if len({(r, s, e) for r, s, e in bounds}) == 1 and bounds[0][2] - bounds[0][0] == length:
         render_start, start, stop = bounds[0]
-        mix, _ = renderer(sources[..., render_start:stop], parameters)
+        mix, intermediates = renderer(sources[..., render_start:stop], parameters)
+        if extras is not None:
+            extras.append(intermediates)
         return loss_fn(mix[..., start - render_start :], target[..., start:stop])
     # Several crops: render them as one (B, K, C, L) batch, aligned at their ends.
     batch, targets, offsets = [], [], []
@@ -159,7 +194,9 @@ def _loss_on_crops(renderer, loss_fn, parameters, sources, target, bounds) -> Te
         batch.append(nn.functional.pad(chunk, (pad, 0)))
         targets.append(target[..., start:stop])
         offsets.append(pad + start - render_start)
-    mix, _ = renderer(torch.stack(batch), parameters)
+    mix, intermediates = renderer(torch.stack(batch), parameters)
+    if extras is not None:
+        extras.append(intermediates)
     crop = bounds[0][2] - bounds[0][1]
     estimate = torch.stack([mix[i, :, o : o + crop] for i, o in enumerate(offsets)])
     return loss_fn(estimate, torch.stack(targets))
@@ -184,6 +221,7 @@ def fit_parameters(
     config: FitConfig | None = None,
     type_sequence: Sequence[str] | None = None,
     callback: Callable[[int, float], None] | None = None,
+    penalties: Mapping[str, Penalty] | None = None,
     **overrides: Any,
 ) -> FitResult:
     r"""Fit a graph's parameters so that its mix of ``sources`` matches ``target``.
@@ -200,13 +238,18 @@ def fit_parameters(
             (``fit_parameters(..., steps=100, lr=0.05)``).
         type_sequence: fixed schedule (e.g. from ``build_mixing_console``); default beam search.
         callback: called as ``callback(step, loss)`` after every step (after its checkpoint).
+        penalties: named :class:`~grafx.fit.penalty.Penalty` terms added to the loss, e.g.
+            ``{"gain_staging": GainStaging(1e-3)}``; each may instrument the processors
+            (:meth:`~grafx.fit.penalty.Penalty.prepare`) and ramp its weight. The history
+            records the audio loss; ``penalty_history`` the weighted penalties.
 
     Returns:
         A :class:`FitResult` with the fitted parameters (detached) and the loss history.
 
     Raises:
         AudioError: sources that do not fit the graph, a target of another length, NaN/Inf.
-        ConfigError: a bad option.
+        AudioError: all stems silent, or a silent target (nothing to fit).
+        ConfigError: a bad option, or a crop longer than the audio.
         ParameterError: the loss or a gradient became NaN/Inf (the message names the step).
         KeyboardInterrupt: re-raised after checkpointing the finished steps (if checkpointing),
             so the same call resumes where it stopped.
@@ -218,8 +261,12 @@ def fit_parameters(
     config = dataclasses.replace(config or FitConfig(), **overrides)
     config.check()
     loss_fn = default_mix_loss() if loss_fn is None else loss_fn
+    penalties = dict(penalties or {})
+    for penalty in penalties.values():
+        processors = penalty.prepare(processors)
     renderer = GraphRenderer(G, processors, type_sequence)
     _check_audio(sources, target, renderer.num_sources)
+    _check_crop(config, sources.shape[-1])
     torch.manual_seed(config.seed)
 
     flat = {k: v.detach().clone().requires_grad_(True) for k, v in flatten(parameters).items()}
@@ -230,7 +277,8 @@ def fit_parameters(
     ]
     optimizer = OPTIMIZERS[config.optimizer](groups, lr=config.lr, weight_decay=config.weight_decay)
     history: list[float] = []
-    start = 0
+    penalty_history: dict[str, list[float]] = {name: [] for name in penalties}
+    start, elapsed_before = 0, 0.0
     checkpoint = Path(config.checkpoint) if config.checkpoint else None
     if checkpoint is not None and config.resume and checkpoint.with_suffix(".json").exists():
         state = load_checkpoint(checkpoint)
@@ -244,6 +292,7 @@ def fit_parameters(
                 flat[name].copy_(value)
         optimizer.load_state_dict(state["optimizer_state"])
         start, history = state["step"], state["history"]
+        elapsed_before = float(state["extra"].get("elapsed", 0.0))
 
     began = time.perf_counter()
     smoothed, best, since_best, stopped_early = None, float("inf"), 0, False
@@ -263,8 +312,16 @@ def fit_parameters(
         dynamic_ncols=True,
     )
     in_update = False
+    budget = None if config.minutes is None else 60.0 * config.minutes
+    stop_reason = "steps"
+
+    def extra() -> dict:
+        return {**_config_json(config), "elapsed": elapsed_before + time.perf_counter() - began}
+
     try:
         for step in bar:
+            spent = elapsed_before + time.perf_counter() - began
+            progress = max(step / max(config.steps - 1, 1), spent / budget if budget else 0.0)
             bounds = crop_bounds(
                 sources.shape[-1],
                 config.crop_len,
@@ -273,14 +330,24 @@ def fit_parameters(
                 step,
                 config.crops_per_step,
             )
-            rate = _cosine_rate(config, step)
+            rate = _cosine_rate(config, step, progress)
             for group, scale in zip(optimizer.param_groups, scales, strict=True):
                 group["lr"] = rate * scale
             optimizer.zero_grad(set_to_none=True)
-            loss = _loss_on_crops(renderer, loss_fn, unflatten(flat), sources, target, bounds)
+            nested, extras = unflatten(flat), []
+            loss = _loss_on_crops(renderer, loss_fn, nested, sources, target, bounds, extras)
             if not torch.isfinite(loss):
                 raise ParameterError(f"fit step {step}: the loss is {loss.item()}")
-            loss.backward()
+            objective = loss
+            if penalties:
+                context = PenaltyContext(step, min(progress, 1.0), nested, extras[0])
+                for name, penalty in penalties.items():
+                    term = penalty.weight_at(context.progress) * penalty.value(context)
+                    if not torch.isfinite(term):
+                        raise ParameterError(f"fit step {step}: penalty {name!r} is {term.item()}")
+                    penalty_history[name].append(float(term.detach()))
+                    objective = objective + term
+            objective.backward()
             for name, value in flat.items():
                 if value.grad is not None and not torch.isfinite(value.grad).all():
                     raise ParameterError(f"fit step {step}: the gradient of {name!r} is not finite")
@@ -289,7 +356,8 @@ def fit_parameters(
             value = loss.item()
             history.append(value)
             in_update = False
-            bar.set_postfix(loss=f"{value:.4f}")
+            rate_now = (len(history) - start) / max(time.perf_counter() - began, 1e-9)
+            bar.set_postfix({"loss": f"{value:.4f}", "steps/s": f"{rate_now:.2f}"})
             smoothed = value if smoothed is None else 0.9 * smoothed + 0.1 * value
             if smoothed < best * (1 - config.min_delta):
                 best, since_best = smoothed, 0
@@ -297,31 +365,38 @@ def fit_parameters(
                 since_best += 1
             done = step + 1
             if checkpoint is not None and done % config.checkpoint_every == 0:
-                save_checkpoint(checkpoint, flat, optimizer, done, history, _config_json(config))
+                save_checkpoint(checkpoint, flat, optimizer, done, history, extra())
             if callback is not None:
                 callback(step, value)
             if config.patience is not None and since_best >= config.patience:
-                stopped_early = True
+                stopped_early, stop_reason = True, "patience"
+                break
+            if budget is not None and elapsed_before + time.perf_counter() - began >= budget:
+                stop_reason = "minutes"
                 break
     except KeyboardInterrupt:
         # Ctrl-C: keep every finished step, so running the same fit again resumes from here.
         if checkpoint is not None and not in_update and len(history) > start:
-            save_checkpoint(
-                checkpoint, flat, optimizer, len(history), history, _config_json(config)
-            )
+            save_checkpoint(checkpoint, flat, optimizer, len(history), history, extra())
         raise
     finally:
         bar.close()
     steps_done = len(history)
     if checkpoint is not None and steps_done > start:
-        save_checkpoint(checkpoint, flat, optimizer, steps_done, history, _config_json(config))
+        save_checkpoint(checkpoint, flat, optimizer, steps_done, history, extra())
     fitted = unflatten({k: v.detach().clone() for k, v in flat.items()})
-    return FitResult(fitted, history, steps_done, stopped_early, time.perf_counter() - began)
+    elapsed = time.perf_counter() - began
+    return FitResult(
+        fitted, history, steps_done, stopped_early, elapsed, stop_reason, penalty_history
+    )
 
 
-def _cosine_rate(config: FitConfig, step: int) -> float:
-    """Learning rate of ``step``: half a cosine from ``lr`` down to ``final_lr * lr``."""
-    progress = step / max(config.steps - 1, 1)
+def _cosine_rate(config: FitConfig, step: int, progress: float | None = None) -> float:
+    """Learning rate: half a cosine from ``lr`` down to ``final_lr * lr`` over the progress.
+
+    ``progress`` in [0, 1] defaults to ``step / (steps - 1)``.
+    """
+    progress = step / max(config.steps - 1, 1) if progress is None else min(progress, 1.0)
     shape = 0.5 * (1 + math.cos(math.pi * progress))
     return config.lr * (config.final_lr + (1 - config.final_lr) * shape)
 
