@@ -43,3 +43,7 @@ class MissingDependencyError(GrafxError, ImportError):
 
 class ArgumentError(ConfigError, TypeError):
     """A constructor argument a processor does not take (an unknown keyword, too many values)."""
+
+
+class BlackBoxError(GrafxError, RuntimeError):
+    """A black-box callable that raised, or returned audio of the wrong shape, type or NaN/Inf."""

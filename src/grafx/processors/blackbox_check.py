@@ -1,0 +1,103 @@
+r"""Checking a black box's estimated gradient against an analytic one.
+
+grafx's own processors have exact gradients. Wrapped as black boxes (their parameters as the
+box's settings, :func:`processor_as_callable`), the estimated gradient of a node can be compared
+with the analytic gradient of the same function, the same mapping and the same loss:
+:func:`gradient_cosine` returns the cosine similarity per node. The estimators' tests and
+``benchmarks/bench_blackbox.py`` use this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from grafx.processors.blackbox import BlackBox
+
+__all__ = ["processor_as_callable", "wrap_processor", "gradient_cosine"]
+
+
+def processor_as_callable(processor: nn.Module, keys: Sequence[str] | None = None):
+    """A grafx processor as a gradient-free ``fn(audio, **settings)``.
+
+    The function runs ``processor`` under ``torch.no_grad`` on one node's numpy audio ``(C, L)``
+    with settings (floats or 1-D arrays) named by the processor's parameter keys, and returns
+    numpy audio ``(C_out, L)`` of the input's dtype.
+    """
+    keys = list(processor.parameter_size()) if keys is None else list(keys)
+
+    def fn(audio: np.ndarray, **settings: Any) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(audio))[None]
+        params = {k: torch.as_tensor(settings[k], dtype=x.dtype).reshape(1, -1) for k in keys}
+        with torch.no_grad():
+            y = processor(x, **params)
+        return y[0].numpy()
+
+    fn.__qualname__ = f"processor_as_callable({type(processor).__name__})"
+    return fn
+
+
+def wrap_processor(
+    processor: nn.Module, ranges: Mapping[str, tuple[float, float]], **options: Any
+) -> BlackBox:
+    """A :class:`BlackBox` around ``processor`` whose settings are its parameters.
+
+    Args:
+        processor: a grafx processor whose parameters are all ``(B, n)`` (flat).
+        ranges: ``{key: (low, high)}`` for every parameter key, in the processor's units.
+        **options: :class:`BlackBox` options (estimator, samples, step, ...).
+    """
+    sizes = processor.parameter_size()
+    settings = {}
+    for key, size in sizes.items():
+        n = size if isinstance(size, int) else int(np.prod(size))
+        settings[key] = (*ranges[key], n)
+    options.setdefault("name", type(processor).__name__)
+    return BlackBox(processor_as_callable(processor), settings, **options)
+
+
+def gradient_cosine(
+    processor: nn.Module,
+    box: BlackBox,
+    input_signals: Tensor,
+    parameters: Mapping[str, Tensor],
+    grad_output: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Per-node cosine between the box's estimated and the processor's analytic gradient.
+
+    Both gradients are of :math:`\langle g, y \rangle` with respect to the box's parameters
+    ``parameters`` (``z_<key>``, ``(B, n)``): the analytic one through the same sigmoid mapping
+    into the processor. ``box`` must come from :func:`wrap_processor` with ``processor``.
+
+    Args:
+        processor: the differentiable processor.
+        box: its black-box wrapper.
+        input_signals: ``(B, C, L)``.
+        parameters: the box's parameters.
+        grad_output: :math:`g`, ``(B, C_out, L)``.
+
+    Returns:
+        ``(cosine (B,), estimated (B, P), analytic (B, P))``.
+    """
+    leaves = {k: v.detach().clone().requires_grad_() for k, v in parameters.items()}
+    estimated_out = box(input_signals, **leaves)
+    estimated = torch.autograd.grad((estimated_out * grad_output).sum(), list(leaves.values()))
+
+    exact = {k: v.detach().clone().requires_grad_() for k, v in parameters.items()}
+    values = box.values_from_units(box.units(exact))
+    shapes = processor.parameter_size()
+    params = {
+        key: value.reshape(value.shape[0], *((s,) if isinstance(s, int) else s))
+        for (key, s), value in zip(shapes.items(), values, strict=True)
+    }
+    analytic = torch.autograd.grad(
+        (processor(input_signals, **params) * grad_output).sum(), list(exact.values())
+    )
+    est = torch.cat([g.reshape(g.shape[0], -1) for g in estimated], -1)
+    ana = torch.cat([g.reshape(g.shape[0], -1) for g in analytic], -1)
+    cosine = torch.nn.functional.cosine_similarity(est, ana, dim=-1, eps=1e-30)
+    return cosine, est, ana

@@ -1,0 +1,119 @@
+"""Running a black-box callable on many (audio, settings) jobs at once: threads or processes.
+
+One render step of a black-box node calls the callable once per node (forward) and ``2S`` times
+per node (backward). The calls are independent, so they run in a pool:
+
+* ``"thread"`` (default): a shared :class:`~concurrent.futures.ThreadPoolExecutor`. Parallel
+  only when the callable releases the GIL (C/C++ extensions such as pedalboard, numpy/scipy on
+  long arrays, numba ``nogil``); the callable must be thread-safe (no shared mutable state).
+* ``"process"``: a shared :class:`~concurrent.futures.ProcessPoolExecutor` (``spawn``
+  context: no fork of a process running torch threads). For pure-Python callables that hold
+  the GIL; the callable and its settings must be picklable (module-level functions, classes).
+* ``"serial"``: a plain loop in this thread (debugging, or callables that are not thread-safe).
+* any :class:`~concurrent.futures.Executor` instance the caller owns.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from grafx.errors import BlackBoxError, ConfigError
+
+__all__ = ["EXECUTORS", "default_num_workers", "shared_executor", "run_jobs", "describe_callable"]
+
+EXECUTORS = ("thread", "process", "serial")
+
+_POOLS: dict[tuple[str, int], Executor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def default_num_workers() -> int:
+    """The CPUs this process may use (``os.sched_getaffinity`` where available)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def shared_executor(kind: str | Executor, num_workers: int | None) -> Executor | None:
+    """The pool for ``kind`` (created once per kind and size), ``None`` for ``"serial"``."""
+    if isinstance(kind, Executor):
+        return kind
+    if kind not in EXECUTORS:
+        raise ConfigError(
+            f"black box: unknown executor {kind!r}; choose from {EXECUTORS} or pass an Executor"
+        )
+    if kind == "serial":
+        return None
+    workers = num_workers or default_num_workers()
+    with _POOLS_LOCK:
+        pool = _POOLS.get((kind, workers))
+        if pool is None:
+            if kind == "thread":
+                pool = ThreadPoolExecutor(workers, thread_name_prefix="grafx-blackbox")
+            else:
+                context = multiprocessing.get_context("spawn")
+                pool = ProcessPoolExecutor(workers, mp_context=context)
+            _POOLS[(kind, workers)] = pool
+    return pool
+
+
+def describe_callable(fn: Callable) -> str:
+    """``module.qualname`` of a function or class, or of an instance's class."""
+    target = fn if hasattr(fn, "__qualname__") else type(fn)
+    module = getattr(target, "__module__", None)
+    name = getattr(target, "__qualname__", repr(target))
+    return f"{module}.{name}" if module and module != "builtins" else name
+
+
+def call_one(fn: Callable, audio: Any, settings: dict[str, Any], where: str) -> np.ndarray:
+    """``fn(audio, **settings)`` as a numpy array; any exception becomes a :class:`BlackBoxError`.
+
+    Module-level so that a process pool can pickle it.
+    """
+    try:
+        result = fn(audio, **settings)
+    except Exception as error:  # the callable is arbitrary user code
+        raise BlackBoxError(
+            f"{where}: the callable {describe_callable(fn)} raised {type(error).__name__}: "
+            f"{error} (settings {settings})"
+        ) from error
+    if hasattr(result, "detach"):  # a torch tensor
+        result = result.detach().cpu().numpy()
+    try:
+        return np.asarray(result)
+    except Exception as error:
+        raise BlackBoxError(
+            f"{where}: the callable {describe_callable(fn)} returned a "
+            f"{type(result).__name__}, not an array"
+        ) from error
+
+
+def run_jobs(
+    fn: Callable,
+    audios: Sequence[Any],
+    settings: Sequence[dict[str, Any]],
+    wheres: Sequence[str],
+    executor: Executor | None,
+) -> list[np.ndarray]:
+    """``[fn(a, **s) for a, s in zip(audios, settings)]``, in ``executor`` (``None``: serially)."""
+    if executor is None or len(audios) == 1:
+        return [call_one(fn, a, s, w) for a, s, w in zip(audios, settings, wheres, strict=True)]
+    fns = [fn] * len(audios)
+    try:
+        return list(executor.map(call_one, fns, audios, settings, wheres))
+    except (pickle.PicklingError, AttributeError, TypeError) as error:
+        if isinstance(executor, ProcessPoolExecutor) and "pickle" in str(error).lower():
+            raise BlackBoxError(
+                f"{wheres[0]}: the callable {describe_callable(fn)} cannot be sent to worker "
+                f"processes ({error}); use a module-level function or executor='thread'"
+            ) from error
+        raise
