@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
@@ -50,6 +51,11 @@ def _delay():
 
 def _reverb():
     return registry.get_processor_class("STFTMaskedNoiseReverb")(ir_len=64, n_fft=16, hop_length=8)
+
+
+def _tanh_gain(audio, gain, bias):
+    """A gradient-free callable for the black-box processors."""
+    return np.tanh(gain * audio + bias)
 
 
 #: name -> {config id: (constructor keywords or a factory, input channels)}.
@@ -152,6 +158,25 @@ CONFIGS: dict[str, dict[str, tuple]] = {
         "softplus": (lambda cls: cls({"reverb": _reverb(), "delay": _delay()}, "softplus"), 2),
     },
     "GainStagingRegularization": {"reverb": (lambda cls: cls(_reverb()), 2)},
+    "BlackBox": {
+        "spsa": (lambda cls: cls(_tanh_gain, {"gain": (0.5, 4.0), "bias": (-0.1, 0.1)}), 2),
+        "fd_clamp_mono": (
+            lambda cls: cls(
+                _tanh_gain,
+                {"gain": (0.5, 4.0), "bias": (-0.1, 0.1)},
+                mapping="clamp",
+                estimator="finite_difference",
+                input_grad="gain",
+            ),
+            1,
+        ),
+    },
+    "PedalboardEffect": {
+        "compressor": (
+            lambda cls: cls("Compressor", {"threshold_db": (-60, 0), "ratio": (1, 20)}, 8000),
+            2,
+        )
+    },
 }
 
 
