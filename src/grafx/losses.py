@@ -28,6 +28,8 @@ from grafx.errors import AudioError, ConfigError
 __all__ = [
     "a_weighting_db",
     "mel_filterbank",
+    "stft",
+    "floored_magnitude",
     "stft_magnitude",
     "spectral_convergence",
     "log_magnitude_distance",
@@ -106,6 +108,43 @@ def mel_filterbank(
     return weights.to(dtype=dtype, device=device)
 
 
+def stft(
+    signals: Tensor, fft_size: int, hop_length: int, win_length: int, window: Tensor | None = None
+) -> Tensor:
+    r"""Hann-windowed complex STFT, frames centred with zero padding.
+
+    Args:
+        signals: audio, ``(..., L)``.
+        fft_size: FFT length :math:`N`.
+        hop_length: hop between frames.
+        win_length: Hann window length (``<= fft_size``; zero-padded to it).
+        window: the periodic Hann window of ``win_length`` (built if not given).
+
+    Returns:
+        Complex spectra ``(..., N/2 + 1, T)`` with ``T = 1 + L // hop_length``.
+    """
+    lead = signals.shape[:-1]
+    flat = signals.reshape(-1, signals.shape[-1])
+    if window is None:
+        window = torch.hann_window(win_length, dtype=signals.dtype, device=signals.device)
+    spec = torch.stft(
+        flat,
+        n_fft=fft_size,
+        hop_length=hop_length,
+        win_length=win_length,
+        window=window.to(dtype=signals.dtype, device=signals.device),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
+    return spec.reshape(*lead, *spec.shape[-2:])
+
+
+def floored_magnitude(spectra: Tensor, eps: float = 1e-8) -> Tensor:
+    r""":math:`\sqrt{\lvert S \rvert^2 + \epsilon}` of complex spectra."""
+    return torch.sqrt(spectra.real.square() + spectra.imag.square() + eps)
+
+
 def stft_magnitude(
     signals: Tensor, fft_size: int, hop_length: int, win_length: int, eps: float = 1e-8
 ) -> Tensor:
@@ -123,22 +162,7 @@ def stft_magnitude(
     Returns:
         Magnitudes ``(..., N/2 + 1, T)`` with ``T = 1 + L // hop_length``.
     """
-    lead = signals.shape[:-1]
-    flat = signals.reshape(-1, signals.shape[-1])
-    window = torch.hann_window(win_length, dtype=signals.dtype, device=signals.device)
-    spec = torch.stft(
-        flat,
-        n_fft=fft_size,
-        hop_length=hop_length,
-        win_length=win_length,
-        window=window,
-        center=True,
-        pad_mode="constant",
-        return_complex=True,
-    )
-    power = spec.real.square() + spec.imag.square()
-    mag = torch.sqrt(power + eps)
-    return mag.reshape(*lead, *mag.shape[-2:])
+    return floored_magnitude(stft(signals, fft_size, hop_length, win_length), eps)
 
 
 def spectral_convergence(estimate_mag: Tensor, target_mag: Tensor, eps: float = 1e-8) -> Tensor:
@@ -204,28 +228,40 @@ class STFTLoss(nn.Module):
         self.register_buffer(
             "weights", weights if (num_mels or a_weighting) else None, persistent=False
         )
+        self.register_buffer(
+            "window", torch.hann_window(win_length, dtype=torch.float64), persistent=False
+        )
+
+    def spectrum(self, signals: Tensor) -> Tensor:
+        """Complex STFT ``(..., N/2 + 1, T)`` of audio ``(..., L)`` (linear in the audio)."""
+        return stft(signals, self.fft_size, self.hop_length, self.win_length, self.window)
+
+    def weighted_magnitude(self, spectra: Tensor) -> Tensor:
+        """Weighted, floored magnitudes ``(..., F', T)`` of complex spectra."""
+        mag = floored_magnitude(spectra, self.eps)
+        if self.weights is None:
+            return mag
+        # Floored before and after weighting: finite gradients and a finite log on silence.
+        weighted = self.weights.to(mag.dtype) @ mag
+        return torch.sqrt(weighted.square() + self.eps)
 
     def magnitude(self, signals: Tensor) -> Tensor:
         """Weighted magnitudes ``(..., F', T)`` of audio ``(..., L)``."""
-        if self.weights is None:
-            return stft_magnitude(
-                signals, self.fft_size, self.hop_length, self.win_length, self.eps
-            )
-        # Floored before and after weighting: finite gradients and a finite log on silence.
-        mag = stft_magnitude(signals, self.fft_size, self.hop_length, self.win_length, self.eps)
-        weighted = self.weights.to(mag.dtype) @ mag
-        return torch.sqrt(weighted.square() + self.eps)
+        return self.weighted_magnitude(self.spectrum(signals))
+
+    def compare(self, estimate_mag: Tensor, target_mag: Tensor) -> Tensor:
+        """The weighted terms between two magnitude tensors; a scalar."""
+        loss = estimate_mag.new_zeros(())
+        if self.w_sc:
+            loss = loss + self.w_sc * spectral_convergence(estimate_mag, target_mag, self.eps)
+        if self.w_log_mag:
+            loss = loss + self.w_log_mag * log_magnitude_distance(estimate_mag, target_mag)
+        return loss
 
     def forward(self, estimate: Tensor, target: Tensor) -> Tensor:
         """Loss between ``estimate`` and ``target``, both ``(..., L)``; returns a scalar."""
         check_pair(estimate, target, type(self).__name__)
-        est, tgt = self.magnitude(estimate), self.magnitude(target)
-        loss = estimate.new_zeros(())
-        if self.w_sc:
-            loss = loss + self.w_sc * spectral_convergence(est, tgt, self.eps)
-        if self.w_log_mag:
-            loss = loss + self.w_log_mag * log_magnitude_distance(est, tgt)
-        return loss
+        return self.compare(self.magnitude(estimate), self.magnitude(target))
 
 
 class MultiResolutionSTFTLoss(nn.Module):
@@ -293,15 +329,26 @@ class StereoSTFTLoss(nn.Module):
             raise AudioError(
                 f"{name}: expected audio (..., C, L) with C = 1 or 2, got {tuple(estimate.shape)}"
             )
-        loss = self.w_lr * self.loss(estimate, target)
-        if estimate.shape[-2] == 2 and (self.w_mid or self.w_side):
-            est_mid, est_side = _mid_side(estimate)
-            tgt_mid, tgt_side = _mid_side(target)
-            if self.w_mid:
-                loss = loss + self.w_mid * self.loss(est_mid, tgt_mid)
-            if self.w_side:
-                loss = loss + self.w_side * self.loss(est_side, tgt_side)
-        return loss
+        stereo = estimate.shape[-2] == 2
+        terms = [(self.w_lr, None)]
+        if stereo:
+            terms += [(w, sign) for w, sign in ((self.w_mid, 1.0), (self.w_side, -1.0)) if w]
+        total = estimate.new_zeros(())
+        for resolution in self.loss.losses:
+            # The STFT is linear: mid and side spectra are sums of the L/R ones, so each
+            # signal is transformed once per resolution.
+            est, tgt = resolution.spectrum(estimate), resolution.spectrum(target)
+            for weight, sign in terms:
+                if sign is None:
+                    a, b = est, tgt
+                else:
+                    a = 0.5 * (est[..., 0, :, :] + sign * est[..., 1, :, :])
+                    b = 0.5 * (tgt[..., 0, :, :] + sign * tgt[..., 1, :, :])
+                term = resolution.compare(
+                    resolution.weighted_magnitude(a), resolution.weighted_magnitude(b)
+                )
+                total = total + weight * term
+        return total / len(self.loss.losses)
 
 
 class MixLoss(StereoSTFTLoss):
@@ -355,11 +402,6 @@ class MixLoss(StereoSTFTLoss):
                 f"MixLoss: expected stereo audio (2, L) or (B, 2, L), got {tuple(estimate.shape)}"
             )
         return super().forward(estimate, target)
-
-
-def _mid_side(signals: Tensor) -> tuple[Tensor, Tensor]:
-    left, right = signals[..., 0, :], signals[..., 1, :]
-    return 0.5 * (left + right), 0.5 * (left - right)
 
 
 def check_pair(estimate: Tensor, target: Tensor, owner: str) -> None:

@@ -1,0 +1,199 @@
+"""One fit step of the recipe: the 7-processor console, 5 stems, 3.8 s crops at 30 kHz.
+
+Prints, for each working rate asked (30 kHz by default, and 44.1 kHz with ``--compare``):
+
+- the median wall time and process CPU time of a step of the real loop (``fit_parameters``,
+  timed between its per-step callbacks: crop, forward, loss, penalty, backward, update);
+- the split of a step into render / loss / penalty / backward / optimizer (a replica of the
+  loop's step with the same objects, each part timed on its own, medians);
+- the peak resident memory of the process (``ru_maxrss``), and the load average.
+
+Rates given with ``--compare`` alternate step blocks (A B A B) so their ratio is measured in
+one run. Issue 10's target: the 30 kHz median at most 0.8 s and peak memory under 2 GB.
+
+    PYTHONPATH=src python benchmarks/bench_fit_step.py [--steps 50] [--compare 44100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import time
+
+import torch
+
+
+def setup(sample_rate: int, seconds: float, num_stems: int = 5):
+    """Stems (the demo's four plus filtered noise), a target mix, and the recipe's pieces."""
+    from grafx.demo import HIDDEN_SETTINGS, synthesize_multitrack
+    from grafx.fit import GraphRenderer
+    from grafx.fit.recipe import recipe_config, recipe_loss, recipe_penalties
+    from grafx.presets import build_mixing_console, console_parameters, console_processors
+
+    stems, names = synthesize_multitrack(sample_rate, seconds, seed=0)
+    g = torch.Generator().manual_seed(1)
+    hiss = torch.randn(1, 2, stems.shape[-1], generator=g)
+    hiss = torch.cumsum(hiss, -1) - torch.cumsum(hiss, -1).mean(-1, keepdim=True)  # brown noise
+    hiss = 0.5 * hiss / hiss.abs().amax()
+    stems = torch.cat([stems, hiss])[:num_stems]
+    names = [*names, "noise"][:num_stems]
+    G, type_sequence = build_mixing_console(len(names), track_names=names)
+    processors = console_processors()
+    settings = {
+        f"{name}/{node_type}": values
+        for name, per_type in HIDDEN_SETTINGS.items()
+        for node_type, values in per_type.items()
+    }
+    hidden = console_parameters(G, processors, sample_rate, settings)
+    with torch.no_grad():
+        target = GraphRenderer(G, processors, type_sequence)(stems, hidden)[0]
+    start = console_parameters(G, processors, sample_rate)
+    config = recipe_config(sample_rate, progress=False)
+    return {
+        "G": G,
+        "type_sequence": type_sequence,
+        "processors": processors,
+        "parameters": start,
+        "stems": stems,
+        "target": target,
+        "loss": recipe_loss(sample_rate),
+        "penalties": recipe_penalties(),
+        "config": config,
+    }
+
+
+def loop_steps(case: dict, steps: int, seed: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of each step of ``fit_parameters`` (callback to callback)."""
+    from grafx.fit import fit_parameters
+
+    marks = [(time.perf_counter(), time.process_time())]
+
+    def tick(step, loss):
+        marks.append((time.perf_counter(), time.process_time()))
+
+    fit_parameters(
+        case["G"],
+        case["processors"],
+        case["parameters"],
+        case["stems"],
+        case["target"],
+        case["loss"],
+        case["config"],
+        type_sequence=case["type_sequence"],
+        callback=tick,
+        penalties=case["penalties"],
+        steps=steps,
+        seed=seed,
+    )
+    # The first interval includes the loop's setup (renderer, plan, optimizer): dropped.
+    wall = [b[0] - a[0] for a, b in zip(marks[1:], marks[2:], strict=False)]
+    cpu = [b[1] - a[1] for a, b in zip(marks[1:], marks[2:], strict=False)]
+    return wall, cpu
+
+
+def split(case: dict, steps: int) -> dict[str, float]:
+    """Median seconds of each part of a replica of the loop's step."""
+    from grafx.fit import GraphRenderer, crop_bounds
+    from grafx.fit.checkpoint import flatten, unflatten
+    from grafx.fit.penalty import PenaltyContext
+
+    config = case["config"]
+    processors = case["processors"]
+    for penalty in case["penalties"].values():
+        processors = penalty.prepare(processors)
+    renderer = GraphRenderer(case["G"], processors, case["type_sequence"])
+    flat = {k: v.clone().requires_grad_(True) for k, v in flatten(case["parameters"]).items()}
+    optimizer = torch.optim.AdamW(list(flat.values()), lr=config.lr, weight_decay=0.0)
+    stems, target = case["stems"], case["target"]
+    parts: dict[str, list[float]] = {
+        k: [] for k in ("render", "loss", "penalty", "backward", "optimizer")
+    }
+    for step in range(steps + 1):
+        render_start, start, stop = crop_bounds(
+            stems.shape[-1], config.crop_len, config.warmup_len, 0, step
+        )[0]
+        t0 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        nested = unflatten(flat)
+        mix, intermediates = renderer(stems[..., render_start:stop], nested)
+        t1 = time.perf_counter()
+        loss = case["loss"](mix[..., start - render_start :], target[..., start:stop])
+        t2 = time.perf_counter()
+        context = PenaltyContext(step, step / steps, nested, intermediates)
+        for penalty in case["penalties"].values():
+            loss = loss + penalty.weight_at(context.progress) * penalty.value(context)
+        t3 = time.perf_counter()
+        loss.backward()
+        t4 = time.perf_counter()
+        optimizer.step()
+        t5 = time.perf_counter()
+        if step == 0:
+            continue  # warm-up
+        for key, a, b in (
+            ("render", t0, t1),
+            ("loss", t1, t2),
+            ("penalty", t2, t3),
+            ("backward", t3, t4),
+            ("optimizer", t4, t5),
+        ):
+            parts[key].append(b - a)
+    return {k: statistics.median(v) for k, v in parts.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=50, help="steps per rate (median over)")
+    parser.add_argument("--rate", type=int, default=30000, help="working rate in Hz")
+    parser.add_argument("--compare", type=int, nargs="*", default=[], help="other rates")
+    parser.add_argument("--seconds", type=float, default=13.0, help="length of the stems")
+    parser.add_argument("--blocks", type=int, default=5, help="alternating blocks per rate")
+    parser.add_argument("--split-steps", type=int, default=10, help="steps of the split")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rates = [args.rate, *args.compare]
+    cases = {rate: setup(rate, args.seconds) for rate in rates}
+    print(
+        f"fit step: console of 7 processors x 5 stems, {args.seconds:g} s stems, crops of "
+        f"3.8 s (1 s warm-up), MixLoss + gain staging, AdamW; {args.threads} threads; "
+        f"load average before {os.getloadavg()[0]:.2f}"
+    )
+    loop_steps(cases[rates[0]], 3, seed=99)  # warm-up: numba compilation, allocator
+    wall: dict[int, list[float]] = {r: [] for r in rates}
+    cpu: dict[int, list[float]] = {r: [] for r in rates}
+    per_block = max(2, args.steps // args.blocks + 1)
+    for block in range(args.blocks):  # A B A B: the load changes alike for every rate
+        for rate in rates:
+            w, c = loop_steps(cases[rate], per_block, seed=block)
+            wall[rate] += w
+            cpu[rate] += c
+    splits = {rate: split(cases[rate], args.split_steps) for rate in rates}
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print()
+    print(
+        "| rate Hz | steps | median s/step (wall) | steps/s | median CPU s/step | "
+        "render | loss | penalty | backward | optimizer |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for rate in rates:
+        med = statistics.median(wall[rate])
+        s = splits[rate]
+        print(
+            f"| {rate} | {len(wall[rate])} | **{med:.3f}** | {1 / med:.2f} | "
+            f"{statistics.median(cpu[rate]):.3f} | "
+            + " | ".join(
+                f"{s[k]:.3f}" for k in ("render", "loss", "penalty", "backward", "optimizer")
+            )
+            + " |"
+        )
+    for rate in args.compare:
+        ratio = statistics.median(wall[args.rate]) / statistics.median(wall[rate])
+        print(f"\nratio {args.rate} Hz / {rate} Hz (median wall per step): {ratio:.2f}")
+    print(f"\npeak memory (ru_maxrss of the process): {peak_mb:.0f} MB")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
