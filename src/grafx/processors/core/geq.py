@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from grafx.errors import ConfigError
 from grafx.processors.core.iir import normalized_stable_biquad
+from grafx.processors.core.utils import to_design_dtype
 
 #: Centres and bandwidths (Hz) of the 24 critical bands of the Bark scale.
 BARK_CENTERS = (
@@ -86,8 +87,10 @@ def geq_biquad_coefficients(
         c: edge-gain exponent.
 
     Returns:
-        Normalised, stable ``Bs, As``, each ``(..., K, 3)``.
+        Normalised, stable ``Bs, As``, each ``(..., K, 3)``, float64 whatever the dtype of
+        ``log_gains`` (see :func:`grafx.processors.core.utils.design_dtype`).
     """
+    (log_gains,) = to_design_dtype(log_gains)
     omegas = omegas.to(log_gains)
     bandwidths = bandwidths.to(log_gains)
     gain = torch.exp(log_gains)
