@@ -17,6 +17,7 @@ from grafx.processors import (
     TanhDistortion,
     registry,
 )
+from grafx.processors.base import has_settings
 from grafx.processors.blackbox import BlackBox
 from grafx.processors.blackbox_check import gradient_cosine, wrap_processor
 from grafx.render import prepare_render, render_grafx, reorder_for_fast_render
@@ -410,3 +411,16 @@ def test_a_lambda_cannot_go_to_worker_processes():
     )
     with pytest.raises(BlackBoxError, match="cannot be sent to worker processes"):
         box(torch.randn(2, 1, 8), **box.parameters_from_settings(batch=2))
+
+
+def test_processor_settings_contract():
+    box = BlackBox(gain_and_square, {"a": (-1.0, 2.0), "b": (-0.5, 0.5), "c": (0.0, 1.0, 2)})
+    assert has_settings(box)
+    params = box.settings_to_parameters({"a": 1.5, "c": [0.25, 0.75]})
+    assert params["z_a"].shape == (1,) and params["z_c"].shape == (2,)
+    assert params["z_a"].dtype == torch.float64
+    settings = box.parameters_to_settings(params)
+    assert settings["a"] == pytest.approx(1.5) and settings["b"] == pytest.approx(0.0)
+    assert settings["c"] == pytest.approx([0.25, 0.75])
+    with pytest.raises(ParameterError, match=r"^track1/fx: unknown setting\(s\) \['d'\]"):
+        box.settings_to_parameters({"d": 1.0}, name="track1/fx")

@@ -223,6 +223,7 @@ class BlackBox(Processor):
         batch: int = 1,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
+        name: str | None = None,
     ) -> dict[str, Tensor]:
         """Parameters ``{key: (batch, size)}`` for settings in their units (default: mid-range).
 
@@ -231,32 +232,34 @@ class BlackBox(Processor):
                 broadcastable to ``(batch, size)``. Missing names get the middle of the range.
             batch: number of nodes.
             dtype, device: of the returned tensors.
+            name: how errors name the node (default: this box's label).
 
         Raises:
             ParameterError: an unknown name, or a value outside its range.
         """
+        owner = name or self.label
         settings = dict(settings or {})
         unknown = sorted(set(settings) - set(self.settings))
         if unknown:
             raise ParameterError(
-                f"{self.label}: unknown setting(s) {unknown}; it has {list(self.settings)}"
+                f"{owner}: unknown setting(s) {unknown}; it has {list(self.settings)}"
             )
         out = {}
-        for name, spec in self.settings.items():
+        for key, spec in self.settings.items():
             value = torch.as_tensor(
-                settings.get(name, (spec.low + spec.high) / 2), dtype=torch.float64
+                settings.get(key, (spec.low + spec.high) / 2), dtype=torch.float64
             )
             value = value.reshape(-1, spec.size) if value.numel() > 1 else value
             value = value.expand(batch, spec.size).clone()
             if bool(((value < spec.low) | (value > spec.high)).any()):
                 raise ParameterError(
-                    f"{self.label}: setting {name!r} = {value.flatten().tolist()} is outside "
+                    f"{owner}: setting {key!r} = {value.flatten().tolist()} is outside "
                     f"[{spec.low}, {spec.high}]"
                 )
             if self.mapping == "sigmoid":
                 unit = spec.unit(value).clamp(1e-6, 1 - 1e-6)
                 value = z_from_unit(unit)
-            out[self.key(name)] = value.to(dtype=dtype, device=device)
+            out[self.key(key)] = value.to(dtype=dtype, device=device)
         return out
 
     def settings_from_parameters(self, parameters: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -264,6 +267,31 @@ class BlackBox(Processor):
         with torch.no_grad():
             units = self.units(parameters)
         return dict(zip(self.settings, self.values_from_units(units), strict=True))
+
+    def settings_to_parameters(
+        self, settings: Mapping[str, Any], *, name: str | None = None
+    ) -> dict[str, Any]:
+        """One node's parameters (float64, no node dimension) from its settings (the contract
+        of :class:`~grafx.processors.base.Processor`); unspecified settings are mid-range."""
+        params = self.parameters_from_settings(settings, 1, torch.float64, name=name)
+        return {key: value[0] for key, value in params.items()}
+
+    def parameters_to_settings(
+        self,
+        parameters: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        sample_rate: float = 44100.0,
+    ) -> dict[str, Any]:
+        """One node's settings (floats; lists for vector settings) from its parameters."""
+        rows = {
+            k: torch.as_tensor(v).detach().double().reshape(1, -1) for k, v in parameters.items()
+        }
+        values = self.settings_from_parameters(rows)
+        return {
+            key: float(value[0, 0]) if self.settings[key].size == 1 else value[0].tolist()
+            for key, value in values.items()
+        }
 
     def values_from_units(self, units: Tensor) -> list[Tensor]:
         """Normalised settings ``(..., P)`` to each setting's values ``(..., size)``, in order."""
