@@ -8,8 +8,11 @@ Prints, for each working rate asked (30 kHz by default, and 44.1 kHz with ``--co
   loop's step with the same objects, each part timed on its own, medians);
 - the peak resident memory of the process (``ru_maxrss``), and the load average.
 
-Rates given with ``--compare`` alternate step blocks (A B A B) so their ratio is measured in
-one run. Issue 10's target: the 30 kHz median at most 0.8 s and peak memory under 2 GB.
+Each configuration (working rate, OpenMP wait policy) runs in its own worker process, in
+blocks that alternate (A B A B), so ratios are measured in one run. ``OMP_WAIT_POLICY=ACTIVE``
+(spinning threads, OpenMP's usual default) against ``PASSIVE`` (what ``grafx``'s command line
+sets) shows what a shared machine costs. Issue 10's target: the 30 kHz median at most 0.8 s
+and peak memory under 2 GB.
 
     PYTHONPATH=src python benchmarks/bench_fit_step.py [--steps 50] [--compare 44100]
 """
@@ -17,9 +20,12 @@ one run. Issue 10's target: the 30 kHz median at most 0.8 s and peak memory unde
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -142,57 +148,111 @@ def split(case: dict, steps: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in parts.items()}
 
 
+def worker(args) -> None:
+    """One block of steps in this process; prints a JSON line of its timings."""
+    torch.set_num_threads(args.threads)
+    case = setup(args.rate, args.seconds)
+    loop_steps(case, 3, seed=99)  # warm-up: numba compilation, allocator
+    wall, cpu = loop_steps(case, args.steps + 1, seed=args.seed)
+    parts = split(case, args.split_steps) if args.split_steps else {}
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"wall": wall, "cpu": cpu, "split": parts, "peak_mb": peak_mb}))
+
+
+def run_worker(args, rate: int, policy: str, steps: int, seed: int, split_steps: int) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--rate",
+        str(rate),
+        "--steps",
+        str(steps),
+        "--seed",
+        str(seed),
+        "--split-steps",
+        str(split_steps),
+        "--seconds",
+        str(args.seconds),
+        "--threads",
+        str(args.threads),
+    ]
+    env = {**os.environ, "OMP_WAIT_POLICY": policy.upper()}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=50, help="steps per rate (median over)")
+    parser.add_argument("--steps", type=int, default=50, help="steps per configuration")
     parser.add_argument("--rate", type=int, default=30000, help="working rate in Hz")
     parser.add_argument("--compare", type=int, nargs="*", default=[], help="other rates")
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        default=["passive", "active"],
+        choices=["passive", "active"],
+        help="OMP_WAIT_POLICY of the workers (grafx's command line sets passive)",
+    )
     parser.add_argument("--seconds", type=float, default=13.0, help="length of the stems")
-    parser.add_argument("--blocks", type=int, default=5, help="alternating blocks per rate")
+    parser.add_argument("--blocks", type=int, default=5, help="alternating blocks")
     parser.add_argument("--split-steps", type=int, default=10, help="steps of the split")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    rates = [args.rate, *args.compare]
-    cases = {rate: setup(rate, args.seconds) for rate in rates}
+    if args.worker:
+        worker(args)
+        return
+    configs = [(rate, policy) for rate in [args.rate, *args.compare] for policy in args.policies]
     print(
         f"fit step: console of 7 processors x 5 stems, {args.seconds:g} s stems, crops of "
         f"3.8 s (1 s warm-up), MixLoss + gain staging, AdamW; {args.threads} threads; "
-        f"load average before {os.getloadavg()[0]:.2f}"
+        f"{args.steps} steps per configuration in {args.blocks} alternating blocks (one "
+        f"process each); load average before {os.getloadavg()[0]:.2f}",
+        flush=True,
     )
-    loop_steps(cases[rates[0]], 3, seed=99)  # warm-up: numba compilation, allocator
-    wall: dict[int, list[float]] = {r: [] for r in rates}
-    cpu: dict[int, list[float]] = {r: [] for r in rates}
-    per_block = max(2, args.steps // args.blocks + 1)
-    for block in range(args.blocks):  # A B A B: the load changes alike for every rate
-        for rate in rates:
-            w, c = loop_steps(cases[rate], per_block, seed=block)
-            wall[rate] += w
-            cpu[rate] += c
-    splits = {rate: split(cases[rate], args.split_steps) for rate in rates}
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    per_block = max(2, -(-args.steps // args.blocks))
+    results: dict[tuple, dict] = {c: {"wall": [], "cpu": [], "peak_mb": 0.0} for c in configs}
+    loads = []
+    for block in range(args.blocks):  # A B A B: the load changes alike for every configuration
+        for config in configs:
+            last = block == args.blocks - 1
+            out = run_worker(
+                args, *config, per_block, seed=block, split_steps=args.split_steps if last else 0
+            )
+            r = results[config]
+            r["wall"] += out["wall"]
+            r["cpu"] += out["cpu"]
+            r["peak_mb"] = max(r["peak_mb"], out["peak_mb"])
+            if last:
+                r["split"] = out["split"]
+            loads.append(os.getloadavg()[0])
     print()
     print(
-        "| rate Hz | steps | median s/step (wall) | steps/s | median CPU s/step | "
-        "render | loss | penalty | backward | optimizer |"
+        "| rate Hz | OMP wait | steps | median s/step (wall) | steps/s | median CPU s/step | "
+        "peak MB | render | loss | penalty | backward | optimizer |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for rate in rates:
-        med = statistics.median(wall[rate])
-        s = splits[rate]
-        print(
-            f"| {rate} | {len(wall[rate])} | **{med:.3f}** | {1 / med:.2f} | "
-            f"{statistics.median(cpu[rate]):.3f} | "
-            + " | ".join(
-                f"{s[k]:.3f}" for k in ("render", "loss", "penalty", "backward", "optimizer")
-            )
-            + " |"
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for config in configs:
+        r = results[config]
+        med = statistics.median(r["wall"])
+        parts = " | ".join(
+            f"{r['split'][k]:.3f}" for k in ("render", "loss", "penalty", "backward", "optimizer")
         )
-    for rate in args.compare:
-        ratio = statistics.median(wall[args.rate]) / statistics.median(wall[rate])
-        print(f"\nratio {args.rate} Hz / {rate} Hz (median wall per step): {ratio:.2f}")
-    print(f"\npeak memory (ru_maxrss of the process): {peak_mb:.0f} MB")
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(
+            f"| {config[0]} | {config[1]} | {len(r['wall'])} | **{med:.3f}** | {1 / med:.2f} | "
+            f"{statistics.median(r['cpu']):.3f} | {r['peak_mb']:.0f} | {parts} |"
+        )
+    base = statistics.median(results[configs[0]]["wall"])
+    for config in configs[1:]:
+        ratio = base / statistics.median(results[config]["wall"])
+        print(f"\nratio {configs[0]} / {config} (median wall per step): {ratio:.2f}")
+    print(
+        "\nsplit: medians of a replica of the step, in the last block, wall seconds; peak MB: "
+        "ru_maxrss of the worker process"
+    )
+    print(f"load average during the blocks: {min(loads):.2f} to {max(loads):.2f}")
 
 
 if __name__ == "__main__":

@@ -119,3 +119,15 @@ def test_bad_input(files, run):
     assert status == 1 and "every stem is silent" in err
     status, _, err = run(*fit_args(files, target="silent.wav"))
     assert status == 1 and "the target is silent" in err
+
+
+def test_the_command_line_sets_passive_openmp_waiting_before_torch_loads():
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys; os.environ.pop('OMP_WAIT_POLICY', None); import grafx.cli; "
+        "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["PASSIVE", "False"], result.stderr
