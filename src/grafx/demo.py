@@ -258,7 +258,7 @@ def run_demo(
     }
     for name, stem in zip(names, stems, strict=True):
         files[f"stem:{name}"] = write_audio(out / "stems" / f"{name}.wav", stem, sample_rate)
-    save_graph(G, out / "graph.json", result.parameters)
+    save_graph(G, out / "graph.json", result.parameters, processors=processors)
     files["graph"] = out / "graph.json"
 
     def settings(parameters: dict) -> dict[str, dict[str, float]]:

@@ -50,10 +50,11 @@ def positive_float(text: str) -> float:
     return value
 
 
-def load_graph_file(path: str) -> tuple[Any, dict | None]:
-    from grafx.io import load_graph
+def load_model(path: str) -> tuple[Any, dict, dict | None]:
+    """``(G, processors, parameters)`` of a graph file (see :func:`grafx.io.load`)."""
+    from grafx.io import load
 
-    return load_graph(path)
+    return tuple(load(path))  # type: ignore[return-value]
 
 
 def graph_types(G: Any) -> list[str]:
@@ -64,19 +65,6 @@ def graph_types(G: Any) -> list[str]:
         else sorted({d["node_type"] for _, d in G.nodes(data=True)})
     )
     return [t for t in types if t not in ("in", "out", "mix")]
-
-
-def processors_for(G: Any, where: str) -> dict:
-    """Built-in processors for every processor type the graph uses."""
-    from grafx.errors import ConfigError
-    from grafx.presets import console_processors
-
-    used = {d["node_type"] for _, d in G.nodes(data=True)}
-    types = [t for t in graph_types(G) if t in used]
-    try:
-        return console_processors(types) if types else {}
-    except ConfigError as error:
-        raise CLIError(f"{where}: {error}") from None
 
 
 def count_in_nodes(G: Any) -> int:

@@ -9,13 +9,12 @@ from pathlib import Path
 from grafx.cli.common import (
     CLIError,
     check_source_count,
-    load_graph_file,
+    load_model,
     non_negative_float,
     non_negative_int,
     output_dir,
     positive_float,
     positive_int,
-    processors_for,
 )
 
 EXAMPLES = """examples:
@@ -216,9 +215,8 @@ def run(args) -> int:
     if args.graph is not None:
         if args.groups is not None or args.buses:
             raise CLIError("--groups and --buses build a console; they do not apply to --graph")
-        G, parameters = load_graph_file(args.graph)
+        G, processors, parameters = load_model(args.graph)
         check_source_count(G, len(args.stems), args.graph)
-        processors = processors_for(G, args.graph)
     elif args.groups is not None and len(set(names)) != len(names):
         raise CLIError(
             f"--groups: stem file names {names} repeat; a groups file needs distinct names"
@@ -275,7 +273,7 @@ def run(args) -> int:
     loss_after = evaluate_loss(renderer, loss_fn, result.parameters, stems, target)
     write_audio(out / "fitted.wav", fitted_mix, sample_rate)
     write_audio(out / "initial.wav", initial_mix, sample_rate)
-    save_graph(G, out / "graph.json", result.parameters)
+    save_graph(G, out / "graph.json", result.parameters, processors=processors)
     plot_report(
         out / "report.png",
         result.history,

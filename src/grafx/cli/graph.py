@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from grafx.cli.common import graph_types, load_graph_file, output_path, processors_for
+from grafx.cli.common import graph_types, load_model, output_path
 
 DRAW_EXAMPLES = """examples:
   grafx draw demo-output/graph.json -o graph.png
@@ -41,8 +41,8 @@ def add_parsers(sub) -> None:
         "info",
         help="summarise a graph file: nodes per type, parameters, schedule lengths",
         description=(
-            "Print the node count per type, the parameter count, and the number of render "
-            "steps each scheduling method finds."
+            "Print the node count per type, each type's processor and its arguments, the "
+            "parameter count, and the number of render steps each scheduling method finds."
         ),
         epilog=INFO_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -60,7 +60,7 @@ def run_draw(args) -> int:
     from grafx.draw import draw_grafx
 
     out = output_path(args.output, (".png", ".pdf", ".svg"))
-    G, _ = load_graph_file(args.graph)
+    G, _, _ = load_model(args.graph)
     inside = None if args.labels == "none" else args.labels
     fig, _ = draw_grafx(G, vertical=args.vertical, node_inside=inside)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -82,9 +82,12 @@ def _count(tree) -> int:
 
 
 def run_info(args) -> int:
+    from grafx.io.graph_file import read_graph_file
+    from grafx.processors.spec import describe_spec, processor_spec
     from grafx.render import ScheduleNotProvenWarning, compute_render_order
 
-    G, parameters = load_graph_file(args.graph)
+    G, processors, parameters = load_model(args.graph)
+    specs = read_graph_file(args.graph)[2] or {}
     counts: dict[str, int] = {}
     for _, data in G.nodes(data=True):
         counts[data["node_type"]] = counts.get(data["node_type"], 0) + 1
@@ -94,10 +97,17 @@ def run_info(args) -> int:
     print("nodes per type:")
     for node_type in order:
         print(f"  {node_type:<{width}}  {counts[node_type]}")
+    if processors:
+        print("processors per type:")
+    for node_type, processor in processors.items():
+        if node_type in specs:
+            print(f"  {node_type:<{width}}  {describe_spec(specs[node_type])}")
+        else:
+            spec = describe_spec(processor_spec(processor))
+            print(f"  {node_type:<{width}}  {spec}  (not in the file: the console's)")
     if parameters is not None:
         print(f"parameters: {_count(parameters)} values stored in the file")
     else:
-        processors = processors_for(G, args.graph)
         total = 0
         for node_type, processor in processors.items():
             per_node = _count_size(processor.parameter_size())

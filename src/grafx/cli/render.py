@@ -8,10 +8,9 @@ import time
 from grafx.cli.common import (
     CLIError,
     check_source_count,
-    load_graph_file,
+    load_model,
     output_path,
     positive_int,
-    processors_for,
 )
 
 EXAMPLES = """examples:
@@ -28,8 +27,9 @@ def add_parser(sub) -> None:
         help="render a saved graph's output from source audio files",
         description=(
             "Render the 'out' node of a graph file from one source file per 'in' node (in "
-            "node-id order). Mono sources are used as dual-mono stereo. The graph's stored "
-            "parameters are used; a graph without parameters renders with neutral settings."
+            "node-id order). Mono sources are used as dual-mono stereo. The file's processors "
+            "and parameters are used (a file without processors gets the console's for its "
+            "types; a graph without parameters renders with neutral settings)."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -61,9 +61,8 @@ def run(args) -> int:
 
     began = time.perf_counter()
     out = output_path(args.output, AUDIO_SUFFIXES)
-    G, parameters = load_graph_file(args.graph)
+    G, processors, parameters = load_model(args.graph)
     check_source_count(G, len(args.sources), args.graph, "source file(s)")
-    processors = processors_for(G, args.graph)
     sources, sample_rate = read_stems(args.sources, args.sample_rate, align=args.align)
     if parameters is None:
         parameters = console_parameters(G, processors, sample_rate)

@@ -1,6 +1,6 @@
 r"""Graph files: a graph and its parameters as one versioned JSON document.
 
-The document (``"format": "grafx-graph"``, ``"version": 1``) holds::
+The document (``"format": "grafx-graph"``, ``"version": 2``) holds::
 
     config       [{"type": "in", "inlets": [], "outlets": ["main"]}, ...]  or null
     invalid_op   "error" | "warn" | "mute"
@@ -10,11 +10,14 @@ The document (``"format": "grafx-graph"``, ``"version": 1``) holds::
                  "original_id" when the node has them)
     edges        [{"source": 1, "dest": 0, "outlet": "main", "inlet": "main"}, ...]
     parameters   null, or {node type: value}
+    processors   null, or {node type: {"processor": NAME, "args": {...}}} (version 2; see
+                 :mod:`grafx.processors.spec`)
     tensor_file  null, or the name of a safetensors file beside it holding the tensor data
 
 Values (tensors, nested dicts of them, and numbers in node parameters) are described in
 :mod:`grafx.io.tensor_json`: inline by default, or in the side file with ``tensors="safetensors"``
-(faster and smaller for large parameter sets). Every dtype round-trips bit for bit. Nothing is ever
+(faster and smaller for large parameter sets). Every dtype round-trips bit for bit. Version 1
+files (no ``processors``) still load; :func:`grafx.io.load` rebuilds the processors. Nothing is ever
 evaluated or unpickled: the file is parsed as JSON, the side file by safetensors, and both are
 checked field by field.
 """
@@ -35,7 +38,9 @@ from grafx.io.atomic import atomic_write
 from grafx.io.tensor_json import TensorDecoder, TensorEncoder, tensor_leaves
 
 FORMAT = "grafx-graph"
-VERSION = 1
+VERSION = 2
+#: Versions this grafx reads (1: no processor specs).
+READ_VERSIONS = (1, 2)
 MAX_FILE_BYTES = 256 * 2**20
 MAX_TENSOR_FILE_BYTES = 4 * 2**30
 MAX_ID = 2**53
@@ -58,6 +63,24 @@ def _check_counts(G: GRAFX, parameters: Mapping, where: str, error: type) -> Non
                     f"{where}: {key} has shape {list(tensor.shape)}, but its first dimension must "
                     f"be the number of {node_type!r} nodes, {counts.get(node_type, 0)}"
                 )
+
+
+def _specs(G: GRAFX, processors: Mapping, where: str) -> dict:
+    from grafx.processors.spec import processor_spec
+
+    used = {node_type for _, node_type in G.nodes(data="node_type")}
+    allowed = G.config.node_types if G.config is not None else sorted(used)
+    specs = {}
+    for node_type, processor in processors.items():
+        if node_type not in allowed:
+            raise ConfigError(
+                f"{where}: a processor for unknown node type {node_type!r}; {allowed}"
+            )
+        try:
+            specs[str(node_type)] = processor_spec(processor, f"processors[{node_type!r}]")
+        except ConfigError as error:
+            raise ConfigError(f"{where}: {error}") from None
+    return specs
 
 
 def _document(G: GRAFX, parameters: Mapping | None, encoder: TensorEncoder) -> dict:
@@ -131,8 +154,9 @@ def save_graph(
     path: str | os.PathLike,
     parameters: Mapping | None = None,
     tensors: str = "inline",
+    processors: Mapping | None = None,
 ) -> None:
-    """Write a graph, and optionally its per-type parameters, to a JSON graph file.
+    """Write a graph, and optionally its per-type parameters and processors, to a graph file.
 
     Each file is written to a temporary file beside its destination and then moved over it, so a
     crash never leaves a half-written file. Node names and node ``parameters`` attributes
@@ -148,8 +172,11 @@ def save_graph(
         tensors: ``"inline"`` keeps all tensor data in the JSON document; ``"safetensors"``
             writes it to ``path`` with the suffix ``.safetensors`` (written first), which the
             document names.
+        processors: ``{node type: processor}``; each is stored as a spec (its registered name
+            and constructor arguments), so :func:`grafx.io.load` rebuilds it.
 
     Raises:
+        ConfigError: a processor that is not registered or whose arguments are not JSON.
         ParameterError: a parameter that is not a tensor or dict, of an unsupported dtype, for a
             type the graph does not have, or with the wrong first dimension.
         GraphFileError: a file cannot be written.
@@ -163,8 +190,10 @@ def save_graph(
     path = Path(path)
     if parameters is not None:
         _check_counts(G, parameters, str(path), ParameterError)
+    specs = None if processors is None else _specs(G, processors, str(path))
     encoder = TensorEncoder(side_file=tensors == "safetensors")
     document = _document(G, parameters, encoder)
+    document["processors"] = specs
     if encoder.tensors:
         from safetensors.torch import save
 
@@ -208,7 +237,7 @@ class _Reader:
         name = self.field(document, "tensor_file", (str,), "document", optional=True)
         if name is None:
             return
-        if Path(name).name != name or name in ("", ".", ".."):
+        if "\x00" in name or Path(name).name != name or name in ("", ".", ".."):
             raise self.fail(f"tensor_file {name!r} must be a file name beside the graph file")
         side = self.path.parent / name
 
@@ -339,6 +368,17 @@ class _Reader:
         G.batch = batch
         G.consecutive_ids = ids == list(range(top))
 
+    def processors(self, document: Mapping, G: GRAFX) -> dict | None:
+        """The raw processor specs by node type (built by :func:`grafx.io.load`)."""
+        specs = self.field(document, "processors", (dict,), "document", optional=True)
+        if specs is None:
+            return None
+        allowed = G.config.node_types if G.config is not None else None
+        for node_type in specs:
+            if allowed is not None and node_type not in allowed:
+                raise self.fail(f"processors: unknown node type {node_type!r}; {allowed}")
+        return specs
+
     def parameters(self, document: Mapping, G: GRAFX) -> dict | None:
         encoded = self.field(document, "parameters", (dict,), "document", optional=True)
         if encoded is None:
@@ -377,6 +417,12 @@ def load_graph(path: str | os.PathLike) -> tuple[GRAFX, dict | None]:
             unknown node type, an edge to a missing node, an invalid edge, or parameters that do
             not fit the graph. The message names the file and the problem.
     """
+    G, parameters, _ = read_graph_file(path)
+    return G, parameters
+
+
+def read_graph_file(path: str | os.PathLike) -> tuple[GRAFX, dict | None, dict | None]:
+    """:func:`load_graph` plus the file's raw processor specs (``None`` in a version 1 file)."""
     path = Path(path)
     reader = _Reader(path)
     try:
@@ -402,8 +448,12 @@ def load_graph(path: str | os.PathLike) -> tuple[GRAFX, dict | None]:
     if file_format != FORMAT:
         raise reader.fail(f"format is {file_format!r}, expected {FORMAT!r}")
     version = reader.field(document, "version", (int,), "document")
-    if version != VERSION:
-        raise reader.fail(f"unsupported version {version}; this grafx reads version {VERSION}")
+    if version not in READ_VERSIONS:
+        raise reader.fail(
+            f"unsupported version {version}; this grafx reads versions {list(READ_VERSIONS)} "
+            "(a newer grafx wrote it?)"
+        )
     reader.tensor_file(document)
     G = reader.graph(document)
-    return G, reader.parameters(document, G)
+    specs = reader.processors(document, G) if version >= 2 else None
+    return G, reader.parameters(document, G), specs

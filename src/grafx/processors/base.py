@@ -108,18 +108,26 @@ class Processor(nn.Module):
         super().__init__()
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Processor:
-        if args or kwargs:
-            cls._check_constructor_arguments(args, kwargs)
-        return super().__new__(cls)
+        arguments = cls._check_constructor_arguments(args, kwargs) if args or kwargs else {}
+        instance = super().__new__(cls)
+        # The constructor call, for processor specs in graph files (grafx.processors.spec).
+        object.__setattr__(instance, "_grafx_arguments", arguments)
+        return instance
+
+    @property
+    def constructor_arguments(self) -> dict[str, Any]:
+        """The keyword form of the arguments this processor was constructed with (given ones
+        only; defaults are left out). Changing attributes afterwards is not reflected."""
+        return dict(self.__dict__.get("_grafx_arguments", {}))
 
     @classmethod
-    def _check_constructor_arguments(cls, args: tuple, kwargs: dict[str, Any]) -> None:
+    def _check_constructor_arguments(cls, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
         signature = cls.__dict__.get("_init_signature")
         if signature is None:
             signature = inspect.signature(cls.__init__)
             cls._init_signature = signature
         try:
-            signature.bind_partial(None, *args, **kwargs)
+            bound = signature.bind_partial(None, *args, **kwargs)
         except TypeError as error:
             params = signature.parameters
             unknown = [k for k in kwargs if k not in params]
@@ -146,6 +154,13 @@ class Processor(nn.Module):
                     IgnoredArgumentWarning,
                     stacklevel=3,
                 )
+        arguments: dict[str, Any] = {}
+        for key, value in list(bound.arguments.items())[1:]:
+            if signature.parameters[key].kind is inspect.Parameter.VAR_KEYWORD:
+                arguments.update(value)
+            else:
+                arguments[key] = value
+        return arguments
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         inputs, parameters = self._split_call(args, kwargs)

@@ -1,0 +1,135 @@
+r"""A graph file as a complete model: the graph, its processors and its parameters.
+
+:func:`load` reads a graph file (:mod:`grafx.io.graph_file`), rebuilds each node type's
+processor from its spec (:mod:`grafx.processors.spec`; only registered names, nothing imported
+or unpickled) and checks the stored parameters against the processors. A file without specs
+(version 1, or saved without ``processors``) gets the mixing console's processors for the
+console's type names, as before.
+
+Example:
+    >>> import tempfile, torch
+    >>> from grafx.data import GRAFX, NodeConfigs
+    >>> from grafx.processors import StereoGain
+    >>> G = GRAFX(config=NodeConfigs(["gain"]))
+    >>> _ = G.add_serial_chain(["in", "gain", "out"])
+    >>> path = tempfile.mkdtemp() + "/G.json"
+    >>> save_graph(G, path, {"gain": {"log_gain": torch.zeros(1, 2)}}, processors={"gain": StereoGain()})
+    >>> model = load(path)
+    >>> model.processors
+    {'gain': StereoGain()}
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from torch import Tensor, nn
+
+from grafx.data.graph import GRAFX
+from grafx.errors import ConfigError, GraphFileError, ParameterError
+from grafx.io.graph_file import read_graph_file, save_graph
+
+__all__ = ["GraphModel", "load", "save_graph"]
+
+_RESERVED = ("in", "out", "mix")
+
+
+class GraphModel(NamedTuple):
+    """What :func:`load` returns."""
+
+    graph: GRAFX
+    processors: dict[str, nn.Module]
+    parameters: dict | None
+
+
+def processor_types(G: GRAFX) -> list[str]:
+    """The processor types a graph uses (its node types without ``in``/``out``/``mix``)."""
+    used = {node_type for _, node_type in G.nodes(data="node_type")}
+    order = G.config.node_types if G.config is not None else sorted(used)
+    return [t for t in order if t in used and t not in _RESERVED]
+
+
+def load(path: str | os.PathLike) -> GraphModel:
+    """Read a graph file and rebuild its processors.
+
+    Returns:
+        ``GraphModel(graph, processors, parameters)``: ``processors`` is ``{type: module}`` for
+        every processor type the graph uses; ``parameters`` is ``None`` when the file has none.
+
+    Raises:
+        GraphFileError: as :func:`~grafx.io.graph_file.load_graph`, and for an empty graph, a
+            spec naming an unknown processor (the message says how to register it), arguments a
+            processor does not take or of the wrong type, a spec nested too deep or too large,
+            a type with neither a spec nor a built-in processor, and parameters whose shapes
+            disagree with ``parameter_size()`` or that hold NaN/Inf. Each message names the
+            file, the node type and the key.
+    """
+    G, parameters, specs = read_graph_file(path)
+    where = str(path)
+    if G.number_of_nodes() == 0:
+        raise GraphFileError(f"{where}: the graph is empty (no nodes)")
+    processors = _processors(G, specs or {}, where)
+    if parameters is not None:
+        _check_parameters(G, processors, parameters, where)
+    return GraphModel(G, processors, parameters)
+
+
+def _processors(G: GRAFX, specs: Mapping[str, Any], where: str) -> dict[str, nn.Module]:
+    from grafx.presets import CONSOLE_TYPES
+    from grafx.processors.spec import build_processor
+
+    processors = {}
+    for node_type in processor_types(G):
+        if node_type in specs:
+            try:
+                processors[node_type] = build_processor(
+                    specs[node_type], f"{where}: processors[{node_type!r}]"
+                )
+            except ConfigError as error:
+                raise GraphFileError(str(error)) from None
+        elif node_type in CONSOLE_TYPES:
+            processors[node_type] = CONSOLE_TYPES[node_type]()
+        else:
+            raise GraphFileError(
+                f"{where}: no built-in processor for type {node_type!r} and no processor spec "
+                f"in the file (the console's types are {sorted(CONSOLE_TYPES)}); save the file "
+                "with save_graph(..., processors=...)"
+            )
+    return processors
+
+
+def _check_parameters(G: GRAFX, processors: Mapping, parameters: Mapping, where: str) -> None:
+    from grafx.processors.core.validation import check_parameters
+
+    counts: dict[str, int] = {}
+    for _, node_type in G.nodes(data="node_type"):
+        counts[node_type] = counts.get(node_type, 0) + 1
+    for node_type, processor in processors.items():
+        size = processor.parameter_size()
+        if node_type not in parameters:
+            if size:
+                raise GraphFileError(f"{where}: no parameters for node type {node_type!r}")
+            continue
+        value = parameters[node_type]
+        if not isinstance(value, Mapping):
+            raise GraphFileError(f"{where}: parameters[{node_type!r}] must be a dict of tensors")
+        try:
+            check_parameters(type(processor).__name__, counts[node_type], value, size)
+        except ParameterError as error:
+            raise GraphFileError(f"{where}: parameters[{node_type!r}]: {error}") from None
+    for node_type, value in parameters.items():
+        for key, tensor in _leaves(value):
+            if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+                bad = "NaN" if bool(tensor.isnan().any()) else "Inf"
+                raise GraphFileError(f"{where}: parameters[{node_type!r}].{key} holds {bad} values")
+
+
+def _leaves(tree: Any, prefix: str = ""):
+    if isinstance(tree, Tensor):
+        yield prefix.rstrip("."), tree
+        return
+    if isinstance(tree, Mapping):
+        for key, value in tree.items():
+            yield from _leaves(value, f"{prefix}{key}.")
