@@ -4,11 +4,16 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from test_contract import CASES, _Gain, build
 
 from grafx.errors import ConfigError
 from grafx.processors import FIRFilter
 from grafx.processors.spec import build_processor, describe_spec, processor_spec
+
+
+def _is_code(value):
+    return callable(value) and not isinstance(value, (type, torch.nn.Module))
 
 
 def test_spec_round_trip_of_every_processor_in_the_contract_configs():
@@ -17,6 +22,11 @@ def test_spec_round_trip_of_every_processor_in_the_contract_configs():
         processor = build(name, make)
         if any(isinstance(m, _Gain) for m in processor.modules()):
             with pytest.raises(ConfigError, match="_Gain is not a registered processor"):
+                processor_spec(processor)
+            continue
+        if any(_is_code(v) for v in processor.constructor_arguments.values()):
+            # A processor made from Python code (a BlackBox's function) has no JSON form.
+            with pytest.raises(ConfigError, match="of type function cannot be saved"):
                 processor_spec(processor)
             continue
         spec = processor_spec(processor)
