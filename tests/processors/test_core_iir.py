@@ -184,6 +184,13 @@ def test_stable_denominator_keeps_stable_and_fixes_unstable():
     np.testing.assert_allclose(nb.numpy(), b / a[0], rtol=1e-15)
 
 
+def test_stable_denominator_docstring_is_readable():
+    # The audit found it garbled (r"\rho" had become a carriage return and "ho").
+    doc = stable_biquad_denominator.__doc__
+    assert not any(ord(ch) < 32 and ch != "\n" for ch in doc)
+    assert doc.count(r"\rho") >= 4 and "\n    ho" not in doc
+
+
 def test_exact_backends_agree_with_scipy_through_the_module():
     b, a = random_sections(2, 2, seed=9)
     x = np.random.default_rng(10).standard_normal((2, 1, 300))

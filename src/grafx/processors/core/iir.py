@@ -40,27 +40,21 @@ STABILITY_MARGIN = 1e-5
 
 
 def stable_biquad_denominator(a1: Tensor, a2: Tensor, margin: float = STABILITY_MARGIN):
-    r"""Keep a biquad's poles within radius :math:`
-    ho = 1 - \delta` of the origin.
+    r"""Keep a biquad's poles within radius :math:`\rho = 1 - \delta` of the origin.
 
-        The poles of :math:`1 + a_1 z^{-1} + a_2 z^{-2}` all have radius at most :math:`
-    ho` iff
-        :math:`|a_2| \le
-    ho^2` and :math:`|a_1| \le
-    ho + a_2/
-    ho`. This clamps :math:`a_2` and
-        then :math:`a_1` into that region, so any coefficient pair whose poles are already within
-        :math:`
-    ho` is unchanged, and no parameter value can give an unstable (or marginally
-        stable) filter. Gradients stay finite; they are zero across an active clamp.
+    The poles of :math:`1 + a_1 z^{-1} + a_2 z^{-2}` all have radius at most :math:`\rho` iff
+    :math:`|a_2| \le \rho^2` and :math:`|a_1| \le \rho + a_2/\rho`. This clamps :math:`a_2`
+    and then :math:`a_1` into that region, so any coefficient pair whose poles are already
+    within :math:`\rho` is unchanged, and no parameter value can give an unstable (or
+    marginally stable) filter. Gradients stay finite; they are zero across an active clamp.
 
-        Args:
-            a1: first denominator coefficient, any shape.
-            a2: second denominator coefficient, same shape.
-            margin: :math:`\delta`.
+    Args:
+        a1: first denominator coefficient, any shape.
+        a2: second denominator coefficient, same shape.
+        margin: :math:`\delta`.
 
-        Returns:
-            The clamped ``(a1, a2)``.
+    Returns:
+        The clamped ``(a1, a2)``.
     """
     rho = 1.0 - margin
     a2 = torch.clamp(a2, -(rho**2), rho**2)
