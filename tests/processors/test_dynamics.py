@@ -78,8 +78,8 @@ def reference_dynamics(kind, x, p, energy_smoother, gain_smoother, in_log, knee,
     """Sample-by-sample numpy model of one node: x (C, L), p dict of 1-D numpy arrays."""
     e = (x**2).mean(0)
     e = ref_smooth(e, energy_smoother, p.get("z_alpha_pre"), 0.0)
-    G = np.log(e + 1e-5)
     T = p["log_threshold"][0] - 6
+    G = np.log(e + np.exp(T) * 1e-12)  # the floor sits 120 dB below the threshold
     R = np.exp(p["log_ratio"][0]) if legacy_gate else 1 + np.exp(p["log_ratio"][0])
     W = np.exp(p["log_knee"][0]) if knee != "hard" else None
     half = ref_curve(kind, G, T, R, W, knee) / 2  # energy gain -> amplitude gain
@@ -174,7 +174,7 @@ def test_static_curve_after_settling(cls, knee, energy_smoother, gain_smoother):
     }
     params = {k: v.double() for k, v in params.items() if k in processor.parameter_size()}
     y = processor(x, **params)[..., -1]  # settled
-    G = torch.log((x[..., -1] ** 2).mean(1) + 1e-5).numpy()
+    G = torch.log((x[..., -1] ** 2).mean(1)).numpy()  # no floor: the analytic curve
     kind = "compressor" if cls is Compressor else "gate"
     delta = ref_curve(kind, G, T, R, W, knee)
     measured = torch.log(y.square().sum(1) / x[..., -1].square().sum(1)).numpy()
@@ -188,6 +188,43 @@ def test_static_curve_after_settling(cls, knee, energy_smoother, gain_smoother):
         else:
             np.testing.assert_allclose(np.diff(g_out[below]) / np.diff(G[below]), R, rtol=1e-6)
             np.testing.assert_allclose(g_out[above], G[above], atol=1e-12)
+
+
+def settled_levels_db(processor, levels_db, threshold_db, ratio):
+    """Output level (dB) of constant inputs at ``levels_db`` after a hard-knee static curve."""
+    amp = 10 ** (torch.tensor(levels_db, dtype=torch.float64) / 20)
+    x = amp[:, None, None].expand(len(levels_db), 1, 64).clone()
+    threshold = torch.tensor(threshold_db * math.log(10) / 10, dtype=torch.float64)  # nats
+    n = len(levels_db)
+    params = {
+        "log_threshold": log_threshold_from_threshold(threshold).expand(n, 1),
+        "log_ratio": log_ratio_from_ratio(torch.tensor(ratio, dtype=torch.float64)).expand(n, 1),
+    }
+    return (20 * torch.log10(processor(x, **params)[:, 0, -1])).numpy()
+
+
+def test_energy_floor_sits_far_below_the_threshold():
+    """Audit: the floor was 1e-5 (-50 dB). A gate at -60 dB did nothing; a compressor at a
+    -50 dB threshold had slope 0.405 instead of 1/R = 0.25 just above it. Reference: the
+    analytic hard-knee curves, out = T + (in - T) / R above T, out = T + R (in - T) below."""
+    compressor = Compressor(None, None, knee="hard")
+    levels = [-49.0, -48.0, -45.0, -40.0]
+    out = settled_levels_db(compressor, levels, threshold_db=-50.0, ratio=4.0)
+    np.testing.assert_allclose(out, [-50 + (v + 50) / 4 for v in levels], atol=1e-9)
+    slope = np.diff(out) / np.diff(levels)
+    np.testing.assert_allclose(slope, 0.25, atol=1e-9)  # was 0.405 just above the threshold
+    gate = NoiseGate(None, None, knee="hard")
+    levels = [-100.0, -80.0, -70.0, -61.0, -50.0]
+    out = settled_levels_db(gate, levels, threshold_db=-60.0, ratio=2.0)
+    expected = [-60 + 2 * (v + 60) if v < -60 else v for v in levels]
+    np.testing.assert_allclose(out, expected, atol=1e-9)  # the gate used to pass all unchanged
+    # Digital silence stays finite (and silent) whatever the threshold, in float32 too.
+    for dtype in (torch.float32, torch.float64):
+        silence = torch.zeros(2, 1, 32, dtype=dtype)
+        deep = torch.tensor([[-300.0], [0.0]], dtype=dtype)
+        for proc in (compressor, gate):
+            y = proc(silence, log_threshold=deep, log_ratio=torch.zeros(2, 1, dtype=dtype))
+            assert torch.equal(y, silence)
 
 
 def test_original_limiter_bug_is_fixed():

@@ -34,6 +34,7 @@ from grafx.processors.functional.dynamics import (
     apply_log_gain,
     compressor_log_gain,
     detector_level,
+    energy_floor,
     knee_from_log_knee,
     log_knee_from_knee,
     log_ratio_from_ratio,
@@ -155,9 +156,16 @@ class _DynamicRangeProcessor(Processor):
         return settings
 
     def _process(self, x, log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post):
-        level = detector_level(x, self.energy_smoother, z_alpha_pre, self.iir_len, self.backend)
-        width = None if self.knee == "hard" else knee_from_log_knee(log_knee)
         threshold = threshold_from_log_threshold(log_threshold)
+        level = detector_level(
+            x,
+            self.energy_smoother,
+            z_alpha_pre,
+            self.iir_len,
+            self.backend,
+            floor=energy_floor(threshold).to(x.dtype),
+        )
+        width = None if self.knee == "hard" else knee_from_log_knee(log_knee)
         log_gain = self._curve(level, threshold, self._ratio(log_ratio), width, self.knee)
         return apply_log_gain(
             x,

@@ -2,7 +2,11 @@ r"""Dynamic range processing as pure functions: static curves, detectors, gain s
 
 Model (shared by the compressor and the noise gate). With :math:`e[n]` the input energy
 averaged over channels (stereo-linked), optionally smoothed, the detector level is the
-natural-log energy :math:`G = \ln(e + 10^{-5})`. A static curve gives a log-*energy* gain
+natural-log energy :math:`G = \ln(e + \epsilon)` with a floor :math:`\epsilon` that follows the
+threshold, :math:`\epsilon = e^{T} \cdot 10^{-12}` (120 dB below it; see :func:`energy_floor`),
+so silence gives a finite level and the static curve is exact wherever it acts. (A fixed floor
+of :math:`10^{-5}`, i.e. -50 dB, made a noise gate at -60 dB do nothing and gave a compressor at a
+-50 dB threshold a slope of 0.405 instead of :math:`1/R = 0.25` just above it.) A static curve gives a log-*energy* gain
 :math:`\Delta(G)`; the amplitude gain is :math:`\exp(\Delta/2)`, so that the output level
 :math:`G_\mathrm{out} = G + \Delta` follows the curve. (The original applied
 :math:`\exp(\Delta)` to the amplitude, doubling every gain change: its default ratio 2 was a
@@ -24,6 +28,8 @@ where :math:`\kappa` is a rectifier, :math:`\kappa(v) \approx \max(v, 0)`:
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -32,8 +38,8 @@ from grafx.processors.core.envelope import ballistics_from_z, truncated_one_pole
 
 #: ``log_threshold = 0`` means a threshold of ``-THRESHOLD_OFFSET`` nats of energy (-26 dB).
 THRESHOLD_OFFSET = 6.0
-#: Added to the energy before the log, so silence gives a finite level (-50 dB).
-ENERGY_FLOOR = 1e-5
+#: The energy floor sits this many dB below the threshold (:func:`energy_floor`).
+FLOOR_BELOW_THRESHOLD_DB = 120.0
 
 KNEES = ("hard", "quadratic", "exponential")
 SMOOTHERS = ("iir", "ballistics", None)
@@ -67,6 +73,20 @@ def knee_from_log_knee(log_knee: Tensor) -> Tensor:
 def log_knee_from_knee(knee: Tensor) -> Tensor:
     """Inverse of :func:`knee_from_log_knee`."""
     return torch.log(knee)
+
+
+def energy_floor(threshold: Tensor) -> Tensor:
+    r"""The detector's energy floor :math:`\epsilon = e^{T} 10^{-12}`, ``(B, 1)``.
+
+    Added to the energy before the log, :math:`G = \ln(e + \epsilon)`, so digital silence gives
+    a finite level; it follows the threshold :math:`T` (log-energy, ``(B, 1)``) at
+    :data:`FLOOR_BELOW_THRESHOLD_DB` below it, so for levels above :math:`T - 120` dB the curve is
+    the analytic one to a relative :math:`10^{-12}`. It never drops below the dtype's smallest
+    normal number, so a threshold of any depth keeps the log finite. (Was a fixed
+    :math:`10^{-5}`, -50 dB: a gate at -60 dB did nothing.)
+    """
+    log_floor = threshold - FLOOR_BELOW_THRESHOLD_DB * math.log(10) / 10
+    return torch.exp(log_floor).clamp_min(torch.finfo(threshold.dtype).tiny)
 
 
 def knee_rectifier(v: Tensor, width: Tensor | None, knee: str) -> Tensor:
@@ -145,15 +165,25 @@ def detector_level(
     z_alpha: Tensor | None = None,
     iir_len: int = 16384,
     backend: str = "auto",
+    floor: Tensor | float | None = None,
 ) -> Tensor:
-    r"""Stereo-linked log-energy :math:`G = \ln(\bar e + 10^{-5})`, ``(B, C, L) -> (B, L)``.
+    r"""Stereo-linked log-energy :math:`G = \ln(\bar e + \epsilon)`, ``(B, C, L) -> (B, L)``.
 
     :math:`\bar e` is the channel mean of :math:`x^2`, smoothed (ballistics start at 0, i.e.
     from silence). Round-off of the FFT smoother is clipped at 0 before the log.
+
+    Args:
+        input_signals: ``(B, C, L)``.
+        smoother, z_alpha, iir_len, backend: see :func:`smooth`.
+        floor: :math:`\epsilon`, a float or ``(B, 1)``; the processors pass
+            :func:`energy_floor` of their threshold. ``None``: the dtype's smallest normal
+            number (only keeps the log finite).
     """
     energy = input_signals.square().mean(-2)
     energy = smooth(energy, smoother, z_alpha, iir_len, 0.0, backend)
-    return torch.log(torch.clamp(energy, min=0) + ENERGY_FLOOR)
+    if floor is None:
+        floor = torch.finfo(energy.dtype).tiny
+    return torch.log(torch.clamp(energy, min=0) + floor)
 
 
 def apply_log_gain(
