@@ -18,7 +18,43 @@ from torch import Tensor, nn
 
 from grafx.processors.blackbox import BlackBox
 
-__all__ = ["processor_as_callable", "wrap_processor", "gradient_cosine"]
+__all__ = ["processor_as_callable", "wrap_processor", "gradient_cosine", "reference_cases"]
+
+
+def reference_cases() -> dict[str, tuple[nn.Module, dict[str, tuple[float, float]]]]:
+    """grafx processors and parameter ranges on which the estimators are checked.
+
+    ``{name: (processor, {key: (low, high)})}``: the ranges cover each parameter's useful span
+    (log gains, sigmoid-mapped frequencies, the compressor's log threshold, ratio, knee and
+    smoothing). The tests (``tests/processors/test_blackbox.py``) and
+    ``benchmarks/bench_blackbox.py`` use them.
+    """
+    from grafx.processors.dynamics import Compressor
+    from grafx.processors.eq import ParametricEqualizer
+    from grafx.processors.filter import LowPassFilter, PeakingFilter
+    from grafx.processors.nonlinear import TanhDistortion
+    from grafx.processors.stereo import StereoGain
+
+    rbj = {"w0": (-3.0, 1.0), "q_inv": (-1.5, 1.5)}
+    return {
+        "TanhDistortion": (TanhDistortion(), {"log_pre_gain": (-2.0, 3.0)}),
+        "StereoGain": (StereoGain(), {"log_gain": (-2.0, 2.0)}),
+        "LowPassFilter": (LowPassFilter(), rbj),
+        "PeakingFilter": (PeakingFilter(), {**rbj, "log_gain": (-1.0, 1.0)}),
+        "Compressor": (
+            Compressor(iir_len=512),
+            {
+                "log_threshold": (-3.0, 3.0),
+                "log_ratio": (-2.0, 2.0),
+                "log_knee": (-2.0, 1.0),
+                "z_alpha_pre": (-3.0, 3.0),
+            },
+        ),
+        "ParametricEqualizer": (
+            ParametricEqualizer(num_filters=2),
+            {**rbj, "log_gain": (-1.0, 1.0)},
+        ),
+    }
 
 
 def processor_as_callable(processor: nn.Module, keys: Sequence[str] | None = None):
@@ -28,11 +64,15 @@ def processor_as_callable(processor: nn.Module, keys: Sequence[str] | None = Non
     with settings (floats or 1-D arrays) named by the processor's parameter keys, and returns
     numpy audio ``(C_out, L)`` of the input's dtype.
     """
-    keys = list(processor.parameter_size()) if keys is None else list(keys)
+    sizes = processor.parameter_size()
+    shapes = {k: (s,) if isinstance(s, int) else tuple(s) for k, s in sizes.items()}
+    keys = list(sizes) if keys is None else list(keys)
 
     def fn(audio: np.ndarray, **settings: Any) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(audio))[None]
-        params = {k: torch.as_tensor(settings[k], dtype=x.dtype).reshape(1, -1) for k in keys}
+        params = {
+            k: torch.as_tensor(settings[k], dtype=x.dtype).reshape(1, *shapes[k]) for k in keys
+        }
         with torch.no_grad():
             y = processor(x, **params)
         return y[0].numpy()
