@@ -268,6 +268,13 @@ class _Reader:
             raise self.fail(f"{where}: field {key!r} must be between 0 and 2**53, got {value}")
         return value
 
+    def index(self, obj: Mapping, key: str, where: str) -> int:
+        """A required node id (:meth:`integer` that is never ``None``)."""
+        value = self.integer(obj, key, where)
+        if value is None:
+            raise self.fail(f"{where}: missing field {key!r}")
+        return value
+
     def config(self, document: Mapping) -> NodeConfigs | None:
         entries = self.field(document, "config", (list,), "document", optional=True)
         if entries is None:
@@ -335,8 +342,8 @@ class _Reader:
             where = f"edges[{i}]"
             if not isinstance(edge, dict):
                 raise self.fail(f"{where} must be an object, got {type(edge).__name__}")
-            source = self.integer(edge, "source", where)
-            dest = self.integer(edge, "dest", where)
+            source = self.index(edge, "source", where)
+            dest = self.index(edge, "dest", where)
             outlet = self.field(edge, "outlet", (str,), where)
             inlet = self.field(edge, "inlet", (str,), where)
             for end, node_id in (("source", source), ("dest", dest)):

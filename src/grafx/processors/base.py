@@ -93,6 +93,8 @@ class Processor(nn.Module):
     ignored_arguments: ClassVar[tuple[str, ...]] = ()
     extra_arguments: ClassVar[tuple[str, ...] | None] = None
     processor_name: ClassVar[str | None] = None
+    _init_signature: ClassVar[inspect.Signature | None] = None
+    _forward_signature: ClassVar[inspect.Signature | None] = None
 
     def __init_subclass__(cls, register: bool | None = None, name: str | None = None, **kwargs):
         super().__init_subclass__(**kwargs)

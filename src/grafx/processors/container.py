@@ -51,7 +51,7 @@ def _split_output(output: Any) -> tuple[Tensor, dict | None]:
     return output, None
 
 
-def _nested_size(processor: nn.Module) -> ParameterSize:
+def _nested_size(processor: Any) -> ParameterSize:
     return dict(processor.parameter_size())
 
 
@@ -90,6 +90,7 @@ class DryWet(Processor):
         batch = self.check_inputs(inputs)
         name = type(self).__name__
         drywet_weight = parameters.get("drywet_weight")
+        batch = 1 if batch is None else batch
         if not self.external_param:
             check_parameters(name, batch, {"drywet_weight": drywet_weight}, {"drywet_weight": (1,)})
         if not isinstance(drywet_weight, Tensor):
@@ -130,8 +131,9 @@ class DryWet(Processor):
         mix = float(mix)
         if not 0 < mix < 1:
             raise ParameterError(f"{owner}: {key} must be in (0, 1), got {mix}")
-        if has_settings(self.processor):
-            values = self.processor.settings_to_parameters(s, name=name)
+        inner: Any = self.processor
+        if has_settings(inner):
+            values = inner.settings_to_parameters(s, name=name)
         elif s:
             raise ParameterError(f"{owner}: unknown setting(s) {sorted(s)}")
         else:
@@ -147,10 +149,11 @@ class DryWet(Processor):
         sample_rate: float = 44100.0,
     ) -> dict[str, Any]:
         settings: dict[str, Any] = {}
-        if has_settings(self.processor):
+        processor: Any = self.processor
+        if has_settings(processor):
             inner = {k: v for k, v in parameters.items() if k != "drywet_weight"}
             settings.update(
-                self.processor.parameters_to_settings(inner, name=name, sample_rate=sample_rate)
+                processor.parameters_to_settings(inner, name=name, sample_rate=sample_rate)
             )
         if "drywet_weight" in parameters:
             mix = mix_from_drywet_weight(parameters["drywet_weight"].detach())
@@ -227,7 +230,8 @@ class ParallelMix(Processor):
     ) -> tuple[Tensor, dict]:
         """``input_signals (B, C, L)``, ``parallel_weights (B, K)``, members' dicts by name."""
         weights = self.mix_weights(parallel_weights)
-        output, all_extras = None, {}
+        output: Any = None
+        all_extras = {}
         for k, (name, processor) in enumerate(self.processors.items()):
             signals, extras = _split_output(
                 processor(input_signals, **as_parameter_dict(processor_kwargs.get(name)))

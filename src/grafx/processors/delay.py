@@ -55,6 +55,7 @@ class MultitapDelay(Processor):
     """
 
     ignored_arguments = ("flashfftconv", "max_input_len")
+    fir_window: Tensor | None
 
     def __init__(
         self,

@@ -68,6 +68,8 @@ class STFTMaskedNoiseReverb(Processor):
     """
 
     ignored_arguments = ("flashfftconv", "max_input_len")
+    window: Tensor
+    noise: Tensor
 
     def __init__(
         self,
@@ -263,6 +265,7 @@ class FilteredNoiseShapingReverb(Processor):
     """
 
     ignored_arguments = ("flashfftconv", "max_input_len")
+    noise: Tensor
 
     def __init__(
         self,

@@ -189,7 +189,7 @@ _KINDS = {
 def _check_types(cls: type, values: Mapping[str, Any], where: str) -> None:
     """Refuse a JSON value that does not fit a constructor argument annotated as a plain
     ``bool``, ``int``, ``float`` or ``str``."""
-    parameters = inspect.signature(cls.__init__).parameters
+    parameters = inspect.signature(getattr(cls, "__init__")).parameters  # noqa: B009
     for key, value in values.items():
         parameter = parameters.get(key)
         if parameter is None:
