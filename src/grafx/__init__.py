@@ -3,7 +3,7 @@
 Subpackages load on first use, so ``import grafx`` is cheap and ``grafx.render.render_grafx``
 works without importing ``grafx.render`` first: ``data`` (graphs and their tensor form),
 ``render`` (scheduling, plans, rendering), ``processors``, ``utils``, ``io``, ``draw``, ``fit``,
-``losses``, ``presets``, ``errors``.
+``losses``, ``metrics``, ``presets``, ``errors``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ _SUBMODULES = (
     "draw",
     "fit",
     "losses",
+    "metrics",
     "presets",
     "errors",
 )
