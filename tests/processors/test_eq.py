@@ -151,7 +151,7 @@ def test_parametric_eq_shelves_set_the_band_edges():
 
 def test_graphic_eq_single_band_peak_gain_is_its_gain():
     sr = 44100
-    eq = GraphicEqualizer(sr=sr, backend="lfilter")
+    eq = GraphicEqualizer(sr=sr, backend="lfilter", gain_correction=False)
     centers, _ = geq_band_frequencies("bark", sr)
     params = {"log_gains": torch.zeros(1, 1, 24, dtype=torch.float64)}
     params["log_gains"][0, 0, 8] = math.log(2.0)
@@ -161,6 +161,53 @@ def test_graphic_eq_single_band_peak_gain_is_its_gain():
     omega = 2 * math.pi * centers[8].item() / sr
     gain = abs(np.sum(h * np.exp(-1j * omega * np.arange(len(h)))))
     assert gain == pytest.approx(2.0, rel=1e-6)
+
+
+def geq_centre_gains_db(eq, log_gains):
+    """The cascade's gain (dB) at each band centre, by scipy.signal.sosfreqz of its sections."""
+    Bs, As = eq.geq(log_gains)
+    sos = torch.cat([Bs, As], -1).reshape(-1, eq.num_bands, 6).numpy()
+    centres = eq.geq.center_frequencies.numpy()
+    out = []
+    for row in sos:
+        _, h = scipy.signal.sosfreqz(row, worN=centres, fs=eq.geq.sr)
+        out.append(20 * np.log10(np.abs(h)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize(("scale", "sr"), [("third_octave", 48000), ("bark", 44100)])
+def test_graphic_eq_hits_its_gains_at_the_band_centres(scale, sr):
+    # Audit: band interaction was not compensated (all bands at +6 dB gave +8.7 dB). With the
+    # interaction correction every centre is within 0.5 dB (measured: 0.007 dB) of its gain for
+    # random +-12 dB settings; reference: scipy.signal.sosfreqz of the designed sections.
+    eq = GraphicEqualizer(scale=scale, sr=sr, backend="lfilter")
+    gen = torch.Generator().manual_seed(5)
+    gains_db = torch.rand(40, eq.num_bands, generator=gen, dtype=torch.float64) * 24 - 12
+    gains_db[0] = 6.0
+    gains_db[1] = 12.0 * (-1.0) ** torch.arange(eq.num_bands)  # alternating +-12 dB
+    got = geq_centre_gains_db(eq, gains_db * math.log(10) / 20)
+    np.testing.assert_allclose(got, gains_db.numpy(), atol=0.05)
+    assert np.abs(got - gains_db.numpy()).max() < 0.01
+    plain = GraphicEqualizer(scale=scale, sr=sr, gain_correction=False)
+    uncorrected = geq_centre_gains_db(plain, gains_db[:1] * math.log(10) / 20)
+    assert uncorrected[0].max() > 8.5  # the audit's 8.7 dB (third octave; Bark: 9.1 dB)
+
+
+def test_graphic_eq_correction_through_the_filter_and_gradients():
+    eq = GraphicEqualizer(scale="bark", sr=16000, backend="lfilter")
+    centres = eq.geq.center_frequencies.numpy()
+    log_gains = torch.linspace(-1.2, 1.2, eq.num_bands, dtype=torch.float64)[None, None]
+    x = torch.zeros(1, 1, 16000, dtype=torch.float64)
+    x[..., 0] = 1
+    h = eq(x, log_gains=log_gains)[0, 0].numpy()
+    _, response = scipy.signal.freqz(h, 1, worN=centres, fs=16000)
+    np.testing.assert_allclose(np.log(np.abs(response)), log_gains[0, 0].numpy(), atol=2e-3)
+    small = log_gains[..., :].clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda g: torch.cat(eq.geq(g), -1), (small,))
+    for value in (-20.0, 20.0):  # extreme settings keep finite gradients
+        g = torch.full_like(log_gains, value).requires_grad_()
+        torch.cat(eq.geq(g), -1).sum().backward()
+        assert torch.isfinite(g.grad).all()
 
 
 def test_graphic_eq_band_counts():

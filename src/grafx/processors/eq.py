@@ -233,14 +233,18 @@ class ParametricEqualizer(_BiquadEqualizer):
 class GraphicEqualizer(_BiquadEqualizer):
     """Cascade of fixed-band peaking filters (Bark or third-octave bands below Nyquist).
 
-    The ``log_gains`` are the natural-log peak gains of the individual bands; neighbouring bands
-    overlap, so the cascade's response at a band centre is not exactly that band's gain (the
-    interaction is not compensated, as in the original).
+    The ``log_gains`` are the natural-log gains of the whole cascade at the band centres:
+    neighbouring bands overlap, and the band-interaction correction of
+    :mod:`grafx.processors.core.geq` (after Välimäki and Liski 2017) sets the individual bands
+    so that every centre is within 0.01 dB of its gain for any +-12 dB setting (uncompensated,
+    as in the original, all bands at +6 dB gave +8.7 dB). ``gain_correction=False`` restores
+    the original's meaning (the individual bands' peak gains).
 
     Args:
         processor_channel: ``"mono"``, ``"stereo"`` or ``"midside"``.
         scale: ``"bark"`` (24 bands) or ``"third_octave"`` (31 bands).
         sr: sample rate in Hz.
+        gain_correction: compensate the band interaction (see above).
         **backend_kwargs: :class:`~grafx.processors.core.iir.IIRFilter` arguments.
     """
 
@@ -249,10 +253,11 @@ class GraphicEqualizer(_BiquadEqualizer):
         processor_channel: str = "mono",
         scale: str = "bark",
         sr: float = 44100,
+        gain_correction: bool = True,
         **backend_kwargs,
     ):
         super().__init__(processor_channel, backend_kwargs)
-        self.geq = GraphicEqualizerBiquad(scale=scale, sr=sr)
+        self.geq = GraphicEqualizerBiquad(scale=scale, sr=sr, gain_correction=gain_correction)
         self.num_bands = self.geq.num_bands
 
     def forward(self, input_signals: Tensor, log_gains: Tensor) -> Tensor:

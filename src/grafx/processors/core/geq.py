@@ -14,6 +14,23 @@ quest for the best graphic equalizer" (DAFx 2017), the gain at the band edges is
 The second form is evaluated stably for any :math:`\ell` and takes its limit
 :math:`\sqrt{c/(1-c)}\tan(B/2)` at :math:`\ell = 0`; the original switched to a plain
 :math:`\tan(B/2)` when :math:`|\ell| < 10^{-3}`, a (harmless) jump in the bandwidth.
+
+Band interaction (:class:`GraphicEqualizerBiquad` with ``gain_correction=True``, the default).
+Neighbouring bands overlap, so the cascade's log-magnitude at a centre is not that band's gain
+(all bands at +6 dB gave +8.7 dB). As in Välimäki and Liski, "Accurate cascade graphic
+equalizer" (IEEE SPL 2017) and the paper above, the log-magnitude of the cascade is nearly
+linear in the band log-gains, :math:`r \approx M g` with the interaction matrix
+:math:`M_{mk}` = log-magnitude of band :math:`k` alone at centre :math:`m` per unit of its
+log-gain (measured at a prototype gain of +12 dB). Given target log-gains :math:`t` at the
+centres, the band gains are :math:`g_0 = M^{-1} t` refined by two steps of
+:math:`g_{i+1} = g_i + \tanh(M^{-1}(t - r(g_i)))` with the exact response :math:`r` (the
+:math:`\tanh` only bounds steps at absurd settings, beyond +-50 dB; the papers solve
+least squares over centres and midpoints; the centres alone are well conditioned here,
+:math:`\kappa(M) \approx 2`, and the refinement removes the nonlinearity). Everything is
+differentiable. Worst centre error over 200 random +-12 dB settings, against
+``scipy.signal.sosfreqz`` (``benchmarks/dsp_accuracy.py``; tested in ``tests/processors/
+test_eq.py::test_graphic_eq_hits_its_gains_at_the_band_centres``), uncompensated -> corrected:
+third octave at 48 kHz 4.99 -> 0.0018 dB, Bark at 44.1 kHz 6.01 -> 0.0027 dB.
 """
 
 from __future__ import annotations
@@ -41,6 +58,10 @@ GEQ_SCALES = ("bark", "third_octave")
 
 #: Edge-gain exponent :math:`c` of the band design.
 NEIGHBOR_GAIN_EXPONENT = 0.4
+#: Log-gain (+12 dB) at which the band-interaction matrix is measured.
+PROTOTYPE_LOG_GAIN = 12 * math.log(10) / 20
+#: Refinement steps of the interaction correction after the linear solve.
+CORRECTION_STEPS = 2
 
 
 def geq_band_frequencies(scale: str = "bark", sr: float = 44100) -> tuple[Tensor, Tensor]:
@@ -103,24 +124,88 @@ def geq_biquad_coefficients(
     return normalized_stable_biquad(Bs, As)
 
 
+def biquad_log_magnitude(Bs: Tensor, As: Tensor, omegas: Tensor) -> Tensor:
+    r"""Natural-log magnitude :math:`\ln|B(e^{j\omega})/A(e^{j\omega})|` of each biquad.
+
+    Real arithmetic only (no complex dtype), so it runs and differentiates on any device.
+
+    Args:
+        Bs, As: ``(..., K, 3)``.
+        omegas: frequencies in radians per sample, ``(M,)``.
+
+    Returns:
+        ``(..., M, K)``.
+    """
+    taps = torch.arange(3, dtype=omegas.dtype, device=omegas.device)
+    phase = omegas[:, None] * taps  # (M, 3)
+    cos, sin = torch.cos(phase).to(Bs), torch.sin(phase).to(Bs)
+
+    def log_abs(c: Tensor) -> Tensor:
+        c = c[..., None, :, :]  # (..., 1, K, 3)
+        real = (c * cos[:, None, :]).sum(-1)
+        imag = (c * sin[:, None, :]).sum(-1)
+        return 0.5 * torch.log(real.square() + imag.square())
+
+    return log_abs(Bs) - log_abs(As)
+
+
+def interaction_matrix(
+    omegas: Tensor, bandwidths: Tensor, prototype_log_gain: float = PROTOTYPE_LOG_GAIN
+) -> Tensor:
+    """The band-interaction matrix ``M (K, K)`` of the module docstring, float64.
+
+    ``M[m, k]``: log-magnitude of band ``k`` alone, designed at ``prototype_log_gain``, at the
+    centre ``omegas[m]``, divided by ``prototype_log_gain``.
+    """
+    num_bands = len(omegas)
+    gains = torch.eye(num_bands, dtype=torch.float64) * prototype_log_gain
+    Bs, As = geq_biquad_coefficients(gains, omegas.double(), bandwidths.double())  # (K, K, 3)
+    response = biquad_log_magnitude(Bs, As, omegas.double())  # (K_design, M, K_band)
+    return torch.diagonal(response, dim1=0, dim2=2) / prototype_log_gain  # [m, k]
+
+
 class GraphicEqualizerBiquad(nn.Module):
     """Fixed-band peaking biquads of a graphic EQ; ``forward(log_gains (..., K)) -> (Bs, As)``.
 
     Args:
         scale: ``"bark"`` (24 bands) or ``"third_octave"`` (31 bands), truncated below Nyquist.
         sr: sample rate in Hz.
+        gain_correction: ``log_gains`` are the cascade's log-magnitudes at the band centres,
+            reached by the interaction correction of the module docstring (default). False:
+            they are the individual bands' gains, uncompensated, as in the original.
     """
 
-    def __init__(self, scale: str = "bark", sr: float = 44100):
+    def __init__(self, scale: str = "bark", sr: float = 44100, gain_correction: bool = True):
         super().__init__()
         centers, widths = geq_band_frequencies(scale, sr)
         self.scale = scale
         self.sr = sr
+        self.gain_correction = bool(gain_correction)
         self.num_bands = len(centers)
+        omegas, bandwidths = 2 * math.pi * centers / sr, 2 * math.pi * widths / sr
         self.register_buffer("center_frequencies", centers, persistent=False)
-        self.register_buffer("omegas", 2 * math.pi * centers / sr, persistent=False)
-        self.register_buffer("bandwidths", 2 * math.pi * widths / sr, persistent=False)
+        self.register_buffer("omegas", omegas, persistent=False)
+        self.register_buffer("bandwidths", bandwidths, persistent=False)
+        inverse = (
+            torch.linalg.inv(interaction_matrix(omegas, bandwidths)) if self.num_bands else None
+        )
+        self.register_buffer("inverse_interaction", inverse, persistent=False)
+
+    def band_log_gains(self, log_gains: Tensor) -> Tensor:
+        """Band gains that put the cascade at ``log_gains (..., K)`` at the centres, ``(..., K)``."""
+        (target,) = to_design_dtype(log_gains)
+        inverse = self.inverse_interaction.to(target)
+        gains = target @ inverse.T
+        for _ in range(CORRECTION_STEPS):
+            Bs, As = geq_biquad_coefficients(gains, self.omegas, self.bandwidths)
+            response = biquad_log_magnitude(Bs, As, self.omegas.to(target)).sum(-1)
+            # tanh bounds each step by 1 neper (8.7 dB): a no-op within +-12 dB settings, where
+            # steps are below 0.05 neper, and it keeps absurd ones (+-170 dB) from diverging.
+            gains = gains + torch.tanh((target - response) @ inverse.T)
+        return gains
 
     def forward(self, log_gains: Tensor) -> tuple[Tensor, Tensor]:
         """``log_gains (..., K)`` to ``Bs, As (..., K, 3)``."""
+        if self.gain_correction and self.num_bands:
+            log_gains = self.band_log_gains(log_gains)
         return geq_biquad_coefficients(log_gains, self.omegas, self.bandwidths)
