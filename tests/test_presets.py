@@ -83,7 +83,10 @@ def test_pan_law_is_constant_power_and_unity_in_the_centre():
 def test_gain_pan_render_matches_the_pan_law():
     G, sequence = build_mixing_console(2, chain=["gain_pan"])
     processors = console_processors(["gain_pan"])
-    settings = {"track0/gain_pan": {"gain_db": -6.0, "pan": 0.5}, "track1/gain_pan": {"pan": -1}}
+    settings = {
+        "track0/gain_pan": {"gain_db": -6.0, "pan": 0.5, "mix": 0.75},
+        "track1/gain_pan": {"pan": -1},
+    }
     params = console_parameters(G, processors, settings=settings)
     impulses = torch.zeros(2, 1, 8)
     impulses[0, 0, 0] = 1.0
@@ -91,8 +94,11 @@ def test_gain_pan_render_matches_the_pan_law():
     mix = render_mix(G, processors, params, impulses, sequence)
     theta = math.pi / 4 * 1.5
     g = 10 ** (-6 / 20) * math.sqrt(2)
-    torch.testing.assert_close(mix[:, 0], torch.tensor([g * math.cos(theta), g * math.sin(theta)]))
-    torch.testing.assert_close(mix[:, 1], torch.exp(stereo_log_gain(0.0, -0.999)).float())
+    # Every console processor is behind its dry/wet gate: w * f(u) + (1 - w) * u.
+    wet = torch.tensor([g * math.cos(theta), g * math.sin(theta)])
+    torch.testing.assert_close(mix[:, 0], 0.75 * wet + 0.25)
+    wet = torch.exp(stereo_log_gain(0.0, -0.999)).float()
+    torch.testing.assert_close(mix[:, 1], 0.99 * wet + 0.01)  # the default mix, 0.99
 
 
 def test_console_parameters_physical_units():
@@ -119,15 +125,26 @@ def test_console_parameters_physical_units():
         atol=1e-3,
     )
     assert torch.all(eq["log_gain"][0] == 0)  # the other track is flat
-    assert get_node_settings(params, G, "track1/imager") == pytest.approx({"width": 2.0})
-    assert get_node_settings(params, G, "track0/reverb") == pytest.approx({"reverb_mix": 0.3})
-    assert get_node_settings(params, G, "track1/delay") == pytest.approx({"delay_mix": 0.1})
-    assert get_node_settings(params, G, "track0/gain_pan") == pytest.approx(
-        {"gain_db": 0, "pan": 0}, abs=1e-6
+    assert get_node_settings(params, G, "track1/imager") == pytest.approx(
+        {"width": 2.0, "mix": 0.99}
     )
-    set_node_settings(params, G, "track0/gain_pan", processors, gain_db=3.0, pan=-0.25)
+    assert get_node_settings(params, G, "track0/reverb") == pytest.approx({"mix": 0.3})
+    assert get_node_settings(params, G, "track1/delay") == pytest.approx({"mix": 0.1})
     assert get_node_settings(params, G, "track0/gain_pan") == pytest.approx(
-        {"gain_db": 3.0, "pan": -0.25}
+        {"gain_db": 0, "pan": 0, "mix": 0.99}, abs=1e-6
+    )
+    set_node_settings(params, G, "track0/gain_pan", processors, gain_db=3.0, pan=-0.25, mix=0.5)
+    assert get_node_settings(params, G, "track0/gain_pan") == pytest.approx(
+        {"gain_db": 3.0, "pan": -0.25, "mix": 0.5}
+    )
+    # effective: the gate folded in; left/right gains w g + 1 - w
+    left, right = torch.exp(stereo_log_gain(3.0, -0.25))
+    want_db, want_pan = gain_pan_from_log_gain(torch.log(0.5 * torch.stack([left, right]) + 0.5))
+    assert get_node_settings(params, G, "track0/gain_pan", effective=True) == pytest.approx(
+        {"gain_db": float(want_db), "pan": float(want_pan), "mix": 0.5}
+    )
+    assert get_node_settings(params, G, "track1/imager", effective=True) == pytest.approx(
+        {"width": 0.99 * 2.0 + 0.01, "mix": 0.99}
     )
 
 
@@ -141,5 +158,10 @@ def test_setting_errors():
         set_node_settings(params, G, "track0/imager", processors, width=0)
     with pytest.raises(ParameterError, match=r"reverb_mix must be in \(0, 1\)"):
         set_node_settings(params, G, "track0/reverb", processors, reverb_mix=1.0)
+    with pytest.raises(ParameterError, match=r"eq: mix must be in \(0, 1\)"):
+        set_node_settings(params, G, "track0/eq", processors, mix=0.0)
+    ungated = {k: {n: v for n, v in p.items() if n != "drywet_weight"} for k, p in params.items()}
+    with pytest.raises(ParameterError, match=r"eq: setting 'mix' needs a gate; gate it first"):
+        set_node_settings(ungated, G, "track0/eq", processors, mix=0.5)
     with pytest.raises(ParameterError, match="below fs/2"):
         set_node_settings(params, G, "track0/eq", processors, eq_freqs_hz=30000, sample_rate=44100)

@@ -3,7 +3,7 @@
 Subpackages load on first use, so ``import grafx`` is cheap and ``grafx.render.render_grafx``
 works without importing ``grafx.render`` first: ``data`` (graphs and their tensor form),
 ``render`` (scheduling, plans, rendering), ``processors``, ``utils``, ``io``, ``draw``, ``fit``,
-``losses``, ``metrics``, ``presets``, ``errors``.
+``losses``, ``metrics``, ``presets``, ``gates`` (soft structure), ``errors``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ _SUBMODULES = (
     "losses",
     "metrics",
     "presets",
+    "gates",
     "errors",
 )
 

@@ -267,7 +267,9 @@ def run_demo(
             row = {}
             for node_type in ("gain_pan", "imager"):
                 if node_type in chain:
-                    row.update(get_node_settings(parameters, G, f"{name}/{node_type}"))
+                    row.update(
+                        get_node_settings(parameters, G, f"{name}/{node_type}", effective=True)
+                    )
             table[name] = row
         return table
 

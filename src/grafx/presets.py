@@ -3,13 +3,17 @@ r"""The mixing console: graph builder, processors and parameters in physical uni
 Each track runs a channel strip (by default EQ, compressor, noise gate, stereo imager,
 gain/pan, multitap delay and reverb, in that order), tracks feed optional subgroup buses that
 run the same strip, and the buses (or the tracks, with no buses) feed the master ``out``.
-The delay and reverb are wet-only processors, so the console wraps each in a
-:class:`~grafx.processors.container.DryWet` with its own learnable mix: the dry signal always
-passes and the effect level is a parameter.
+Every processor sits behind a learnable dry/wet weight, :math:`w f(u) + (1 - w) u`, as in the
+mixing-graphs paper: a node gate (:mod:`grafx.gates`), the per-node parameter
+``drywet_weight`` that the render engine applies, set by the setting ``mix``. For the wet-only
+delay and reverb it is the effect level (10% and 15%); the others start at 0.99 (nearly all
+wet, so physical settings mean what they say, yet inside (0, 1) so that the gate learns), and
+:mod:`grafx.prune` reads the gates to find the processors a mix does not need.
 
 Parameters are unconstrained tensors inside the graph; the processor classes convert the
 physical settings a user thinks in (``gain_db``, ``pan``, ``width``, ``threshold_db``,
-``ratio``, ``eq_gains_db``, ``delay_mix``, ``reverb_mix``) to and from them
+``ratio``, ``eq_gains_db``) to and from them; the gate's ``mix`` (also ``delay_mix`` and
+``reverb_mix`` for those types) is the console's
 (``settings_to_parameters`` / ``parameters_to_settings``), and this module adds the console's
 defaults and the node lookup.
 
@@ -30,6 +34,8 @@ from torch import Tensor, nn
 
 from grafx.data import GRAFX, NodeConfigs
 from grafx.errors import ConfigError, GraphError, ParameterError
+from grafx.gates import DEFAULT_MIX
+from grafx.processors.core.drywet import DRYWET_KEY, drywet_weight_from_mix, mix_from_drywet_weight
 from grafx.processors.functional.stereo import gain_pan_from_log_gain, stereo_log_gain
 
 __all__ = [
@@ -82,20 +88,15 @@ def _gain_pan():
 
 
 def _delay():
-    from grafx.processors.container import DryWet
     from grafx.processors.delay import MultitapDelay
 
-    return DryWet(
-        MultitapDelay(segment_len=2000, num_segments=8, processor_channel="stereo"),
-        external_param=False,
-    )
+    return MultitapDelay(segment_len=2000, num_segments=8, processor_channel="stereo")
 
 
 def _reverb():
-    from grafx.processors.container import DryWet
     from grafx.processors.reverb import STFTMaskedNoiseReverb
 
-    return DryWet(STFTMaskedNoiseReverb(ir_len=2**14), external_param=False)
+    return STFTMaskedNoiseReverb(ir_len=2**14)
 
 
 #: Processor factory per console type name. The processors are sample-rate free (parameters
@@ -224,7 +225,8 @@ def console_processors(chain: Sequence[str] = DEFAULT_CHAIN, **overrides: nn.Mod
 # The conversions live on the processor classes (``settings_to_parameters`` and
 # ``parameters_to_settings``, see grafx.processors.base); the console adds its defaults.
 
-#: Console defaults that differ from the processor classes' own neutral settings.
+#: Initial dry/wet (wet proportion) of the console types whose default is not
+#: :data:`grafx.gates.DEFAULT_MIX`.
 _CONSOLE_MIX = {"delay": 0.1, "reverb": 0.15}
 
 
@@ -234,9 +236,30 @@ def _with_console_defaults(node_type: str, processor: Any, settings: Mapping[str
     if node_type == "eq" and "eq_freqs_hz" not in s and num_filters == len(EQ_FREQUENCIES_HZ):
         sample_rate = float(s.get("sample_rate", 44100.0))
         s["eq_freqs_hz"] = [min(f, 0.4 * sample_rate) for f in EQ_FREQUENCIES_HZ]  # < fs/2
-    if node_type in _CONSOLE_MIX and "mix" not in s:
-        s.setdefault(f"{node_type}_mix", _CONSOLE_MIX[node_type])
+    if node_type in _CONSOLE_MIX and "mix" not in s and DRYWET_KEY in processor.parameter_size():
+        s.setdefault(f"{node_type}_mix", _CONSOLE_MIX[node_type])  # a DryWet-wrapped effect
     return s
+
+
+def _gate_values(node_type: str, processor: Any, gated: bool, settings: dict) -> dict:
+    """The gate's parameter from (and popped out of) ``settings``: ``mix`` or ``{type}_mix``."""
+    if DRYWET_KEY in processor.parameter_size():
+        return {}  # the processor owns its dry/wet (DryWet(..., external_param=False))
+    legacy = f"{node_type}_mix"
+    key = legacy if legacy in settings else "mix"
+    mix = settings.pop(key, None)
+    settings.pop("mix" if key == legacy else legacy, None)
+    if not gated:
+        if mix is not None:
+            raise ParameterError(
+                f"{node_type}: setting {key!r} needs a gate; gate it first "
+                "(grafx.gates.add_node_gates)"
+            )
+        return {}
+    mix = float(_CONSOLE_MIX.get(node_type, DEFAULT_MIX) if mix is None else mix)
+    if not 0 < mix < 1:
+        raise ParameterError(f"{node_type}: {key} must be in (0, 1), got {mix}")
+    return {DRYWET_KEY: drywet_weight_from_mix(torch.tensor([mix], dtype=torch.float64))}
 
 
 def _settings_to_parameters(node_type: str, processor: Any, settings: Mapping[str, Any]) -> dict:
@@ -275,8 +298,9 @@ def set_node_settings(
         **settings: for ``gain_pan``: ``gain_db``, ``pan``; ``imager``: ``width``;
             ``eq``: ``eq_gains_db`` (one or K values), ``eq_freqs_hz``, ``eq_q``,
             ``sample_rate``; ``compressor``/``noisegate``: ``threshold_db``, ``ratio``,
-            ``knee_db``; ``delay``: ``delay_mix``; ``reverb``: ``reverb_mix`` (0..1).
-            Unspecified settings get their neutral default.
+            ``knee_db``; any gated node: ``mix``, its dry/wet in (0, 1) (``delay_mix`` and
+            ``reverb_mix`` name the delay's and reverb's). Unspecified settings get their
+            neutral default.
     """
     node = G.find_node(node) if isinstance(node, str) else node
     if node not in G:
@@ -285,7 +309,11 @@ def set_node_settings(
     if node_type not in parameters:
         raise ParameterError(f"node {node} ({node_type!r}): no parameters of that type")
     row = node_rows(G)[node]
-    for key, value in _settings_to_parameters(node_type, processors[node_type], settings).items():
+    processor, settings = processors[node_type], dict(settings)
+    gated = DRYWET_KEY in parameters[node_type]
+    values = _gate_values(node_type, processor, gated, settings)
+    values.update(_settings_to_parameters(node_type, processor, settings))
+    for key, value in values.items():
         target = parameters[node_type].get(key)
         if target is None:
             raise ParameterError(f"node {node} ({node_type!r}): no parameter {key!r}")
@@ -304,13 +332,20 @@ def get_node_settings(
     node: int | str,
     processors: Mapping[str, nn.Module] | None = None,
     sample_rate: float = 44100.0,
+    effective: bool = False,
 ) -> dict[str, Any]:
     """Read back the physical settings of one node (the inverse of :func:`set_node_settings`).
+
+    A gated node's settings include ``mix``, the wet proportion :math:`w` of its gate.
 
     Args:
         parameters, G, node: as :func:`set_node_settings`.
         processors: the processors; by default the console's own for the console types.
         sample_rate: for frequency settings (the EQ's ``eq_freqs_hz``).
+        effective: fold the gate into the settings of the linear ``StereoGain`` and
+            ``SideGainImager``, giving what the node does as a whole: gains (left, right, or
+            the side gain) :math:`w g + 1 - w`. ``False`` returns the processor's own settings,
+            as :func:`set_node_settings` writes them.
     """
     from grafx.processors.base import has_settings
 
@@ -320,10 +355,32 @@ def get_node_settings(
     processor = (processors or {}).get(node_type)
     if processor is None and node_type in CONSOLE_TYPES:
         processor = _console_processor(node_type)
-    if processor is None or not has_settings(processor):
-        raise ParameterError(f"node {node} ({node_type!r}): no physical read-back for this type")
     values = {k: v[row] for k, v in parameters[node_type].items() if isinstance(v, Tensor)}
-    return processor.parameters_to_settings(values, name=node_type, sample_rate=sample_rate)
+    mix = None
+    # an engine gate, not a DryWet processor's own weight:
+    if processor is not None and DRYWET_KEY in values and _gate_is_engines(processor):
+        mix = mix_from_drywet_weight(values.pop(DRYWET_KEY).detach().double()).reshape(())
+    if effective and mix is not None and _is_linear_gain(processor):
+        values["log_gain"] = torch.log(mix * torch.exp(values["log_gain"].double()) + 1 - mix)
+    settings = {"mix": float(mix)} if mix is not None else {}
+    if processor is None or not (has_settings(processor) or settings):
+        raise ParameterError(f"node {node} ({node_type!r}): no physical read-back for this type")
+    if has_settings(processor):
+        settings = {
+            **processor.parameters_to_settings(values, name=node_type, sample_rate=sample_rate),
+            **settings,
+        }
+    return settings
+
+
+def _gate_is_engines(processor: Any) -> bool:
+    return DRYWET_KEY not in processor.parameter_size()
+
+
+def _is_linear_gain(processor: Any) -> bool:
+    from grafx.processors.stereo import SideGainImager, StereoGain
+
+    return isinstance(processor, (StereoGain, SideGainImager))
 
 
 def console_parameters(
@@ -336,17 +393,22 @@ def console_parameters(
     """Neutral console parameters, with optional per-node physical settings.
 
     Every node starts from the neutral default of its type (0 dB, centre, width 1, flat EQ,
-    a gentle 2:1 compressor at -20 dB, a gate at -60 dB, 10% delay and 15% reverb mix);
+    a gentle 2:1 compressor at -20 dB, a gate at -60 dB) behind a dry/wet gate
+    (:mod:`grafx.gates`) of 10% for the delay, 15% for the reverb and 99% for the others;
     ``settings`` maps node ids or names to :func:`set_node_settings` keywords.
 
     Returns:
         ``{type: nested dict of tensors (N_t, ...)}`` in ``G``'s node order (plain tensors,
-        no grad), ready for :func:`grafx.fit.fit_parameters` or ``save_graph``.
+        no grad; ``[t]["drywet_weight"]`` ``(N_t, 1)`` the gates), ready for
+        :func:`grafx.fit.fit_parameters` or ``save_graph``.
     """
+    from grafx.gates import add_node_gates
     from grafx.utils import create_empty_parameters
 
     parameters = create_empty_parameters(processors, G, std=0.0)
     parameters = _to_plain(parameters, dtype)
+    used = {d["node_type"] for _, d in G.nodes(data=True)}
+    parameters = add_node_gates(parameters, G, types=[t for t in processors if t in used])
     for node in sorted(G.nodes):
         node_type = G.nodes[node]["node_type"]
         if node_type not in parameters or node_type not in processors:

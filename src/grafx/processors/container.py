@@ -17,6 +17,12 @@ from torch import Tensor, nn
 
 from grafx.errors import ConfigError, ParameterError
 from grafx.processors.base import ParameterSize, Processor, has_settings
+from grafx.processors.core.drywet import (
+    DRYWET_KEY,
+    drywet_blend,
+    drywet_weight_from_mix,
+    mix_from_drywet_weight,
+)
 from grafx.processors.core.utils import rms_difference
 from grafx.processors.core.validation import as_parameter_dict, check_parameters
 
@@ -30,19 +36,6 @@ __all__ = [
 ]
 
 _PARALLEL_ACTIVATIONS = ("softmax", "softplus")
-
-
-def mix_from_drywet_weight(drywet_weight: Tensor) -> Tensor:
-    r"""Wet proportion :math:`w = \sigma(\omega)` from the unconstrained ``drywet_weight``."""
-    return torch.sigmoid(drywet_weight)
-
-
-def drywet_weight_from_mix(mix: Tensor | float) -> Tensor:
-    r"""Inverse of :func:`mix_from_drywet_weight`: :math:`\omega = \log(w / (1 - w))`.
-
-    ``mix = 0`` and ``1`` give :math:`\mp\infty`, which the sigmoid maps back to exactly 0 and 1.
-    """
-    return torch.logit(torch.as_tensor(mix))
 
 
 def _split_output(output: Any) -> tuple[Tensor, dict | None]:
@@ -67,6 +60,14 @@ class DryWet(Processor):
     Difference from the original (bug fixed): the original's docstring promised the sigmoid but
     its code used ``drywet_weight`` raw (unbounded, so it could amplify or invert); grafx applies
     the sigmoid, so the parameter is unconstrained like every other.
+
+    This is the same blend (:func:`~grafx.processors.core.drywet.drywet_blend`) that the render
+    engine applies as a *node gate* to any node whose type's parameters hold ``drywet_weight``
+    (see :mod:`grafx.gates`). To put a processor behind a learnable dry/wet weight in a graph,
+    prefer the gate (``grafx.gates.add_node_gates``): it works for every type without wrapping,
+    and pruning reads it. ``DryWet(..., external_param=False)`` in a graph is still rendered
+    correctly, once: a processor whose ``parameter_size()`` lists ``drywet_weight`` applies it
+    itself and the engine leaves it alone.
 
     Args:
         processor: the wrapped processor :math:`f`; its output must broadcast with the input.
@@ -106,14 +107,13 @@ class DryWet(Processor):
     ) -> Tensor | tuple[Tensor, dict]:
         """``input_signals (B, C, L)``; returns ``(B, C', L)`` (with the processor's extras)."""
         wet, extras = _split_output(self.processor(input_signals, **processor_kwargs))
-        mix = mix_from_drywet_weight(drywet_weight).reshape(-1, 1, 1).to(wet.dtype)
-        output = mix * wet + (1 - mix) * input_signals
+        output = drywet_blend(wet, input_signals, drywet_weight)
         return output if extras is None else (output, extras)
 
     def parameter_size(self) -> ParameterSize:
         size = _nested_size(self.processor)
         if not self.external_param:
-            size["drywet_weight"] = (1,)
+            size[DRYWET_KEY] = (1,)
         return size
 
     def _mix_key(self, name: str | None) -> str:

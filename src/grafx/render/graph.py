@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from grafx.data.configs import UTILITY_TYPES
 from grafx.errors import ParameterError, RenderError
+from grafx.processors.core.drywet import DRYWET_KEY, drywet_blend
 from grafx.render.plan import Access, InletRead, StepPlan
 from grafx.render.prepare import RenderData
 
@@ -266,6 +267,12 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
         parameters: ``{type: tensor or nested dict of tensors}`` (dicts, ``nn.ParameterDict``,
             ``nn.ModuleDict``); every tensor is ``(N_t, ...)``, row ``n`` for the ``n``-th
             ``t``-node in row order. A bare tensor is passed as the keyword ``parameter``.
+            A type whose dict holds the reserved key ``drywet_weight`` ``(N_t, 1)`` has *node
+            gates*: the engine takes that key off before calling the processor and returns
+            :math:`w\,f(u) + (1 - w)\,u`, :math:`w = \sigma(\omega)`, per node (outlet
+            ``k`` blended with inlet ``k``; see :mod:`grafx.gates`). A processor whose
+            ``parameter_size()`` lists ``drywet_weight`` itself (``DryWet(...,
+            external_param=False)``) receives it and applies the same blend.
         render_data: the plan from :func:`~grafx.render.prepare.prepare_render`.
         common_parameters: a tensor or dict of tensors ``(V, ...)`` indexed by node row, passed
             to every processor call.
@@ -300,7 +307,8 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
         RenderError: sources of the wrong rank or count, a missing processor, a plan for another
             graph, a processor output of the wrong shape or number of outlets.
         ParameterError: a parameter tensor whose first dimension is not the node count (the
-            message names the type and key), or a parameter for an unknown type.
+            message names the type and key), a parameter for an unknown type, or a gate of
+            the wrong shape, on a type without a processor or with unequal inlets and outlets.
     """
     source, processors, parameters, render_data, options = _parse_call(args, dict(kwargs))
     common_parameters = options.pop("common_parameters", None)
@@ -333,6 +341,7 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     batch = source.shape[0] if dim == 1 else None
     parameters = {} if parameters is None else parameters
     _check_inputs(processors, parameters, render_data)
+    gated = _gated_types(processors, parameters, render_data)
     if common_parameters is not None:
         _check_tree(common_parameters, "common", "", render_data.num_nodes)
 
@@ -363,7 +372,10 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
             if common_parameters is not None:
                 common = _read_tree(common_parameters, step.node_read, batch, False)
                 call_kwargs.update(common if isinstance(common, dict) else {"common": common})
+            gate = call_kwargs.pop(DRYWET_KEY) if node_type in gated else None
             outs, extras = _split_result(processor(*inputs, **call_kwargs), step)
+            if gate is not None:
+                outs = [drywet_blend(o, u, gate) for o, u in zip(outs, inputs, strict=True)]
             if extras is not None:
                 intermediates.add(node_type, step.index, extras)
             result = _stack_outlets(outs, step, batch) if step.num_outlets > 0 else None
@@ -408,3 +420,35 @@ def _check_inputs(processors: Mapping, parameters: Mapping, render_data: RenderD
                 f"{sorted(render_data.type_counts)}"
             )
         _check_tree(value, node_type, "", render_data.type_counts[node_type])
+
+
+def _gated_types(processors: Mapping, parameters: Mapping, render_data: RenderData) -> set[str]:
+    """Types whose dry/wet gate the engine applies (checked once per render)."""
+    gated = set()
+    for node_type, value in parameters.items():
+        if not _is_tree(value) or DRYWET_KEY not in value:
+            continue
+        processor = processors[node_type] if node_type in processors else None  # noqa: SIM401
+        if processor is None:
+            raise ParameterError(
+                f"type {node_type!r} has a {DRYWET_KEY!r} gate but no processor to gate"
+            )
+        if DRYWET_KEY in processor.parameter_size():
+            continue  # e.g. DryWet(external_param=False): it blends by itself
+        gate = value[DRYWET_KEY]
+        count = render_data.type_counts[node_type]
+        if not isinstance(gate, Tensor) or tuple(gate.shape) not in ((count,), (count, 1)):
+            shape = tuple(gate.shape) if isinstance(gate, Tensor) else type(gate).__name__
+            raise ParameterError(
+                f"gate {node_type}/{DRYWET_KEY} has shape {shape}; expected ({count}, 1), "
+                f"one value per {node_type!r} node"
+            )
+        gated.add(node_type)
+    for step in render_data.steps[1:]:
+        if step.node_type in gated and len(step.reads) != step.num_outlets:
+            raise ParameterError(
+                f"type {step.node_type!r} has {len(step.reads)} inlet(s) and {step.num_outlets} "
+                f"outlet(s); a {DRYWET_KEY!r} gate blends outlet k with inlet k, so it needs as "
+                "many of each"
+            )
+    return gated

@@ -1,0 +1,198 @@
+r"""Soft structure: a learnable gate (dry/wet weight) on any node of a graph.
+
+A node gate blends a node's output with its input,
+
+.. math:: y = w\, f(u) + (1 - w)\, u, \qquad w = \sigma(\omega) \in [0, 1],
+
+as every processor of the mixing-graphs paper's console does (Lee et al., "Searching for Music
+Mixing Graphs: A Pruning Approach", DAFx 2024). :math:`w = 1` is the processor alone,
+:math:`w = 0` removes it (its input passes unchanged), so the gates relax the graph's discrete
+structure into parameters with gradients, in the spirit of DARTS, and
+:mod:`grafx.prune` uses them to rank processors.
+
+**One mechanism.** A gate is an ordinary per-node parameter: :math:`\omega` of the nodes of
+type ``t`` is ``parameters[t]["drywet_weight"]``, shape ``(N_t, 1)``, under the reserved key
+:data:`~grafx.processors.core.drywet.DRYWET_KEY`. Fitting, checkpoints, graph files,
+permutation after reordering, slicing per node and graph batches therefore carry it like any
+other parameter. :func:`grafx.render.render_grafx` takes the key off before calling the
+processor and applies the blend (:func:`~grafx.processors.core.drywet.drywet_blend`, the same
+function :class:`~grafx.processors.container.DryWet` uses). Gates go on processor nodes with as
+many inlets as outlets (outlet ``k`` blends with inlet ``k``); ``in``, ``out`` and ``mix`` pass
+sums and take none.
+
+Example:
+    >>> import torch
+    >>> from grafx.presets import build_mixing_console, console_processors, console_parameters
+    >>> G, sequence = build_mixing_console(2, chain=["gain_pan", "imager"])
+    >>> processors = console_processors(["gain_pan", "imager"])
+    >>> parameters = console_parameters(G, processors)  # every processor is gated
+    >>> sorted(node_gates(parameters))
+    ['gain_pan', 'imager']
+    >>> set_node_gate(parameters, G, "track0/imager", 0.0)  # bypass one node exactly
+    >>> [round(w, 4) for w in node_gates(parameters)["imager"].tolist()]
+    [0.0, 0.99]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from grafx.errors import GraphError, ParameterError
+from grafx.processors.core.drywet import DRYWET_KEY, drywet_weight_from_mix, mix_from_drywet_weight
+
+__all__ = [
+    "DRYWET_KEY",
+    "DEFAULT_MIX",
+    "add_node_gates",
+    "node_gates",
+    "set_node_gate",
+    "gate_l1",
+    "gated_nodes",
+]
+
+_UTILITY = ("in", "out", "mix")
+
+#: Initial wet proportion of a new gate: nearly the processor alone, yet inside (0, 1), where
+#: the gate has a gradient (Adam steps are scale-free, so it learns as fast as from 0.5).
+DEFAULT_MIX = 0.99
+
+
+def _type_counts(G: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, data in G.nodes(data=True):
+        counts[data["node_type"]] = counts.get(data["node_type"], 0) + 1
+    return counts
+
+
+def _like(parameters: Mapping, node_type: str) -> tuple[torch.dtype, torch.device]:
+    value = parameters.get(node_type)
+    for leaf in _leaves(value):
+        return leaf.dtype, leaf.device
+    for tree in parameters.values():
+        for leaf in _leaves(tree):
+            return leaf.dtype, leaf.device
+    return torch.get_default_dtype(), torch.device("cpu")
+
+
+def _leaves(tree: Any) -> Iterable[Tensor]:
+    if isinstance(tree, Tensor):
+        yield tree
+    elif tree is not None and hasattr(tree, "items"):
+        for value in tree.values():
+            yield from _leaves(value)
+
+
+def add_node_gates(
+    parameters: Mapping,
+    G: Any,
+    mix: float | Mapping[str, float] = DEFAULT_MIX,
+    types: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    r"""Put every processor node of ``G`` (or those of ``types``) behind a gate.
+
+    Args:
+        parameters: ``{type: nested dict of tensors (N_t, ...)}`` in ``G``'s node order.
+        G: the graph (a :class:`~grafx.data.GRAFX`), for the node count of each type.
+        mix: initial wet proportion :math:`w` in ``[0, 1]``, one for all or one per type (types
+            left out get :data:`DEFAULT_MIX`). Gates at exactly 0 or 1 (:math:`\omega = \mp\infty`) have zero
+            gradient and stay there: start a gate you want to learn strictly inside.
+        types: types to gate (default: every type of ``G`` but ``in``/``out``/``mix``); types
+            that already have a gate keep theirs.
+
+    Returns:
+        A new plain ``dict`` (the tensors other than the new gates are shared), with
+        ``[t]["drywet_weight"]`` of shape ``(N_t, 1)`` for every gated type.
+
+    Raises:
+        ParameterError: a mix outside ``[0, 1]``, a type that is not in the graph or is a
+            utility type, or a type whose parameters are a bare tensor (not a dict).
+    """
+    counts = _type_counts(G)
+    if types is None:
+        types = [t for t in counts if t not in _UTILITY]
+    out = {k: (dict(v.items()) if hasattr(v, "items") else v) for k, v in parameters.items()}
+    for node_type in types:
+        if node_type in _UTILITY or node_type not in counts:
+            raise ParameterError(
+                f"cannot gate type {node_type!r}: it is a utility type or not in the graph "
+                f"(processor types: {sorted(t for t in counts if t not in _UTILITY)})"
+            )
+        value = out.setdefault(node_type, {})
+        if isinstance(value, Tensor):
+            raise ParameterError(
+                f"type {node_type!r}: its parameters are a bare tensor; a gate needs a dict"
+            )
+        if DRYWET_KEY in value:
+            continue
+        w = mix.get(node_type, DEFAULT_MIX) if isinstance(mix, Mapping) else mix
+        if not 0 <= float(w) <= 1:
+            raise ParameterError(f"gate mix of type {node_type!r} must be in [0, 1], got {w}")
+        dtype, device = _like(parameters, node_type)
+        omega = drywet_weight_from_mix(torch.tensor(float(w), dtype=torch.float64))
+        value[DRYWET_KEY] = torch.full((counts[node_type], 1), float(omega), dtype=dtype)
+        value[DRYWET_KEY] = value[DRYWET_KEY].to(device)
+    return out
+
+
+def node_gates(parameters: Mapping) -> dict[str, Tensor]:
+    r"""The gates' wet proportions :math:`w = \sigma(\omega)`: ``{type: (N_t,)}`` (detached)."""
+    return {
+        node_type: mix_from_drywet_weight(value[DRYWET_KEY].detach()).reshape(-1)
+        for node_type, value in parameters.items()
+        if hasattr(value, "items") and DRYWET_KEY in value
+    }
+
+
+def gated_nodes(parameters: Mapping, G: Any) -> dict[int, float]:
+    """``{node id: w}`` of every gated node of ``G`` (``parameters`` in ``G``'s node order)."""
+    from grafx.presets import node_rows
+
+    gates = node_gates(parameters)
+    rows = node_rows(G)
+    return {
+        node: float(gates[data["node_type"]][rows[node]])
+        for node, data in sorted(G.nodes(data=True))
+        if data["node_type"] in gates
+    }
+
+
+def set_node_gate(parameters: Mapping, G: Any, node: int | str, mix: float) -> None:
+    """Set one node's gate to the wet proportion ``mix`` in ``[0, 1]`` (in place, no grad).
+
+    ``mix = 0`` bypasses the node exactly (its output is its input); ``mix = 1`` leaves only
+    the processor.
+    """
+    from grafx.presets import node_rows
+
+    node = G.find_node(node) if isinstance(node, str) else node
+    if node not in G:
+        raise GraphError(f"no node {node} in the graph")
+    node_type = G.nodes[node]["node_type"]
+    value = parameters.get(node_type)
+    if value is None or not hasattr(value, "items") or DRYWET_KEY not in value:
+        raise ParameterError(f"node {node} ({node_type!r}) has no gate; see add_node_gates")
+    if not 0 <= float(mix) <= 1:
+        raise ParameterError(f"node {node} ({node_type!r}): gate mix must be in [0, 1], got {mix}")
+    gate = value[DRYWET_KEY]
+    with torch.no_grad():
+        gate[node_rows(G)[node]] = drywet_weight_from_mix(torch.tensor(float(mix))).to(gate.dtype)
+
+
+def gate_l1(parameters: Mapping) -> Tensor:
+    r"""The L1 norm of every gate, :math:`\sum_v w_v` (differentiable; 0 without gates).
+
+    The sparsity penalty of the mixing-graphs paper: added to the fit loss with a small weight
+    (ramped from 0 to 1e-4 there), it pushes processors that barely matter towards bypass.
+    """
+    terms = [
+        mix_from_drywet_weight(value[DRYWET_KEY]).sum()
+        for value in parameters.values()
+        if hasattr(value, "items") and DRYWET_KEY in value
+    ]
+    if not terms:
+        return torch.zeros(())
+    return torch.stack(terms).sum()
