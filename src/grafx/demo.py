@@ -178,7 +178,7 @@ def run_demo(
         seed: seeds the synthesis and the fit.
         chain: the channel strip.
         lr_scale: per-parameter learning-rate multipliers (see
-            :class:`~grafx.fit.FitConfig`); default ``{"gain_pan": 3.0}``, so the faders take
+            :class:`~grafx.fit.FitConfig`); default ``{"gain_pan/log_gain": 3.0}``, so the faders take
             the level changes rather than the EQ bands.
         progress: show a progress bar.
         report: draw ``report.png``.
@@ -199,7 +199,7 @@ def run_demo(
     )
 
     began = time.perf_counter()
-    lr_scale = {"gain_pan": 3.0} if lr_scale is None else lr_scale
+    lr_scale = {"gain_pan/log_gain": 3.0} if lr_scale is None else lr_scale
     out = Path(out_dir)
     (out / "stems").mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)

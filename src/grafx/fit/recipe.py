@@ -48,8 +48,9 @@ LR, FINAL_LR = 1e-2, 0.1
 GAIN_STAGING_WEIGHT = 1e-3
 GAIN_STAGING_TYPES = ("eq", "reverb", "delay")
 #: Learning-rate multiplier of the faders (grafx's addition: level changes go to the faders
-#: rather than to EQ bands, as a person would mix).
-LR_SCALE = {"gain_pan": 3.0}
+#: rather than to EQ bands, as a person would mix). The fader gains only, not the fader's
+#: dry/wet gate: a gate that moves 3x as fast trades level with the gain and wanders.
+LR_SCALE = {"gain_pan/log_gain": 3.0}
 
 
 def check_sample_rate(sample_rate: float, where: str = "sample rate") -> None:
