@@ -101,6 +101,7 @@ def _processors(G: GRAFX, specs: Mapping[str, Any], where: str) -> dict[str, nn.
 
 
 def _check_parameters(G: GRAFX, processors: Mapping, parameters: Mapping, where: str) -> None:
+    from grafx.processors.core.drywet import DRYWET_KEY
     from grafx.processors.core.validation import check_parameters
 
     counts: dict[str, int] = {}
@@ -115,6 +116,8 @@ def _check_parameters(G: GRAFX, processors: Mapping, parameters: Mapping, where:
         value = parameters[node_type]
         if not isinstance(value, Mapping):
             raise GraphFileError(f"{where}: parameters[{node_type!r}] must be a dict of tensors")
+        if DRYWET_KEY in value and DRYWET_KEY not in size:
+            size = {**size, DRYWET_KEY: (1,)}  # a node gate (grafx.gates), applied by the engine
         try:
             check_parameters(type(processor).__name__, counts[node_type], value, size)
         except ParameterError as error:
