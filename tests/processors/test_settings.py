@@ -152,4 +152,5 @@ def test_console_reads_back_eq_and_compressor_settings():
     assert eq["eq_gains_db"] == pytest.approx([3.0, 0.0, -2.0, 1.0], abs=1e-5)
     assert eq["eq_freqs_hz"] == pytest.approx([120.0, 700.0, 3000.0, 8000.0], rel=1e-4)
     comp = get_node_settings(params, G, "track0/compressor", processors)
-    assert comp == pytest.approx({"threshold_db": -12.0, "ratio": 3.0, "knee_db": 6.0}, rel=1e-5)
+    expected = {"threshold_db": -12.0, "ratio": 3.0, "knee_db": 6.0, "mix": 0.99}  # mix: its gate
+    assert comp == pytest.approx(expected, rel=1e-5)
