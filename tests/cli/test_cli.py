@@ -283,13 +283,11 @@ def test_bad_output_extension_and_unknown_type(files, fitted, run):
 
 def test_no_partial_output_on_failure(files, fitted, run, monkeypatch):
     out, _ = fitted
-    import grafx.fit.render as render_module
 
     def broken(*args, **kwargs):
         return torch.full((2, 4000), float("nan"))
 
-    monkeypatch.setattr(render_module, "render_mix", broken)
-    monkeypatch.setattr("grafx.fit.render_mix", broken)
+    monkeypatch.setattr("grafx.render.render_mix", broken)
     status, _, err = run(
         "render",
         out / "graph.json",

@@ -8,8 +8,8 @@ from torch import nn
 from grafx.data import GRAFX
 from grafx.errors import AudioError, ConfigError, GraphFileError, ParameterError
 from grafx.fit import crop_bounds, evaluate_loss, fit_parameters, load_checkpoint
-from grafx.fit.render import GraphRenderer
 from grafx.losses import StereoSTFTLoss
+from grafx.render import GraphRenderer
 
 
 class Gain(nn.Module):

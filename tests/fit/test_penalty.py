@@ -8,7 +8,7 @@ from grafx.data import GRAFX
 from grafx.errors import ConfigError
 from grafx.fit import fit_parameters
 from grafx.fit.penalty import GainStaging, Penalty, PenaltyContext
-from grafx.fit.render import GraphRenderer
+from grafx.render import GraphRenderer
 
 
 class Gain(nn.Module):

@@ -10,8 +10,8 @@ from grafx.data import GRAFX
 from grafx.errors import AudioError, ConfigError
 from grafx.fit import FitConfig, crop_bounds, fit_parameters
 from grafx.fit.recipe import check_sample_rate, recipe_config, recipe_loss, recipe_penalties
-from grafx.fit.render import GraphRenderer
 from grafx.losses import MixLoss
+from grafx.render import GraphRenderer
 
 
 class Delay(nn.Module):

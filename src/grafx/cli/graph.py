@@ -58,19 +58,17 @@ def run_draw(args) -> int:
     import matplotlib.pyplot as plt
 
     from grafx.draw import draw_grafx
+    from grafx.io.atomic import atomic_write
 
     out = output_path(args.output, (".png", ".pdf", ".svg"))
     G, _, _ = load_model(args.graph)
     inside = None if args.labels == "none" else args.labels
     fig, _ = draw_grafx(G, vertical=args.vertical, node_inside=inside)
-    tmp = out.with_name(f".{out.name}.tmp")
     try:
-        fig.savefig(tmp, dpi=args.dpi, bbox_inches="tight", format=out.suffix[1:].lower())
-        tmp.replace(out)
+        with atomic_write(out) as file:
+            fig.savefig(file, dpi=args.dpi, bbox_inches="tight", format=out.suffix[1:].lower())
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     print(f"drew {G.number_of_nodes()} nodes to {out}")
     return 0
 

@@ -55,9 +55,9 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import torch
 
-    from grafx.fit import render_mix
     from grafx.io.audio import read_stems, write_audio
     from grafx.presets import console_parameters
+    from grafx.render import render_mix
 
     began = time.perf_counter()
     out = output_path(args.output, AUDIO_SUFFIXES)

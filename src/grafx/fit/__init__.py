@@ -7,7 +7,7 @@ safetensors + JSON, and :func:`~grafx.fit.report.plot_report` for a figure of th
 
 from grafx.fit.checkpoint import load_checkpoint, save_checkpoint
 from grafx.fit.loop import FitConfig, FitResult, crop_bounds, evaluate_loss, fit_parameters
-from grafx.fit.render import GraphRenderer, render_mix
+from grafx.render.renderer import GraphRenderer, render_mix
 
 __all__ = [
     "FitConfig",

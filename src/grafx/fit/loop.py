@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from grafx.errors import AudioError, ConfigError, ParameterError
 from grafx.fit.checkpoint import flatten, load_checkpoint, save_checkpoint, unflatten
 from grafx.fit.penalty import Penalty, PenaltyContext
-from grafx.fit.render import GraphRenderer
+from grafx.render.renderer import GraphRenderer
 
 #: Peak below which stems or a target count as silent (-120 dBFS).
 SILENCE_PEAK = 1e-6

@@ -50,6 +50,7 @@ def plot_report(
     import matplotlib.pyplot as plt
 
     from grafx.draw import draw_grafx
+    from grafx.io.atomic import atomic_write
 
     panels = [("target", target), ("fitted", fitted)]
     if initial is not None:
@@ -90,12 +91,9 @@ def plot_report(
         ax.set_title("graph", fontsize=9)
     fig.tight_layout()
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fig.savefig(tmp, dpi=dpi, format="png")
-        os.replace(tmp, path)
+        with atomic_write(path) as file:
+            fig.savefig(file, dpi=dpi, format="png")
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     return path
