@@ -1,7 +1,10 @@
 """Does the recipe's 30 kHz working rate speed the fit without hurting the result?
 
-Synthesises 5 stems at 44.1 kHz and a target mixed by the console with hidden settings, then
-fits a neutral console twice with the same wall-clock budget: at 44.1 kHz, and on the stems
+Synthesises 5 stems at 44.1 kHz and a target mixed at 44.1 kHz by effects that are not grafx's
+(pedalboard: EQ filters in Hz, compressor, delay, reverb, gain, constant-power pan; a target
+rendered by grafx's own console would favour the rate it was rendered at, since the console's
+reverb, delay and envelope lengths are counted in samples), then fits a neutral console twice
+with the same wall-clock budget: at 44.1 kHz, and on the stems
 and target resampled once to 30 kHz (what ``grafx fit`` does). Both fitted mixes are scored
 at 30 kHz against the target resampled to 30 kHz (the 44.1 kHz fit's mix resampled too), with
 ``MixLoss(30000)``, so the two are measured on the same band; the 44.1 kHz fit's own
@@ -19,6 +22,28 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as grafx's command line; 
 
 import torch  # noqa: E402
 from bench_fit_step import setup  # noqa: E402
+
+
+def pedalboard_mix(stems: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """A stereo mix of ``(K, 2, L)`` stems through fixed pedalboard chains, ``(2, L)``."""
+    import math
+
+    import pedalboard as pb
+
+    chains = [
+        (pb.Pedalboard([pb.PeakFilter(700, -4, 1.0), pb.Compressor(-24, 4, 5, 80)]), -1, 0.0),
+        (pb.Pedalboard([pb.HighShelfFilter(4000, -6), pb.Compressor(-20, 3, 10, 120)]), -4, 0.1),
+        (pb.Pedalboard([pb.LowShelfFilter(150, -3), pb.Reverb(0.6, wet_level=0.3)]), -9, -0.6),
+        (pb.Pedalboard([pb.PeakFilter(3000, 4, 1.0), pb.Delay(0.25, 0.3, 0.25)]), -5, 0.5),
+        (pb.Pedalboard([pb.HighpassFilter(300), pb.Reverb(0.3, wet_level=0.2)]), -14, -0.3),
+    ]
+    mix = 0
+    for stem, (board, gain_db, pan) in zip(stems.numpy(), chains, strict=False):
+        wet = board(stem, sample_rate, reset=True)
+        theta = math.pi / 4 * (pan + 1)
+        pan_gains = [[math.sqrt(2) * math.cos(theta)], [math.sqrt(2) * math.sin(theta)]]
+        mix = mix + wet * 10 ** (gain_db / 20) * torch.tensor(pan_gains).numpy()
+    return torch.from_numpy(mix).float()
 
 
 def fit_and_score(case: dict, minutes: float, seed: int) -> tuple[object, torch.Tensor]:
@@ -57,6 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     high = setup(44100, args.seconds)
+    high["target"] = pedalboard_mix(high["stems"], 44100)
     low = dict(high)
     low["stems"] = resample(high["stems"], 44100, 30000)
     low["target"] = resample(high["target"], 44100, 30000)
