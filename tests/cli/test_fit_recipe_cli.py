@@ -131,3 +131,16 @@ def test_the_command_line_sets_passive_openmp_waiting_before_torch_loads():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.split() == ["PASSIVE", "False"], result.stderr
+
+
+def test_time_budget_and_patience_end_the_fit(files, run):
+    status, out, err = run(*fit_args(files, "--minutes", 1e-7, "--steps", 50, "--restart"))
+    assert status == 0, err
+    assert "steps      1 (ended by the time budget)" in out
+    status, out, err = run(
+        *fit_args(files, "--patience", 2, "--steps", 50, "--lr", 1e-12, "--restart")
+    )
+    assert status == 0, err
+    summary = json.loads((files / "out" / "metrics.json").read_text())
+    assert summary["stop_reason"] == "patience" and summary["steps"] == 3
+    assert "(ended by the early stop)" in out
