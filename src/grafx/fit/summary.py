@@ -1,5 +1,8 @@
 """The end-of-fit summary: steps, time, loss start/end and metrics of the full-length mix.
 
+Written by ``grafx fit`` to ``metrics.json``; non-finite values (the SNR of two identical
+mixes is +inf) are written as the strings ``"inf"``, ``"-inf"`` and ``"nan"``.
+
 :func:`mix_metrics` measures a mix against its target over the whole length (not a crop);
 :func:`fit_summary` gathers those of the fitted and the initial mix with the fit's figures;
 :func:`format_summary` prints them on one screen and :func:`write_summary` saves them as JSON.
@@ -8,12 +11,12 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 __all__ = ["mix_metrics", "fit_summary", "format_summary", "write_summary"]
@@ -21,26 +24,19 @@ __all__ = ["mix_metrics", "fit_summary", "format_summary", "write_summary"]
 #: Steps averaged for the "end" loss (the crop loss of one step is noisy).
 END_WINDOW = 10
 
+#: How to read each metric in the printed table.
+BETTER = {"snr_db": "dB, higher is better", "loudness_diff_lu": "LU, closer to 0 is better"}
+
 
 def mix_metrics(estimate: Tensor, target: Tensor, sample_rate: float) -> dict[str, float]:
-    """Metrics of a full-length mix ``(2, L)`` against its target ``(2, L)``.
-
-    Uses :func:`grafx.metrics.mix_metrics` when that module is present; otherwise the mix
-    loss (:class:`~grafx.losses.MixLoss`) alone.
+    """Metrics of a full-length mix ``(2, L)`` against its target: :func:`grafx.metrics.mix_metrics`.
 
     Returns:
-        ``{name: value}``, lower is better unless the name says otherwise.
+        ``{"mix_loss", "stft_distance", "snr_db", "loudness_diff_lu"}``.
     """
-    try:
-        from grafx.metrics import mix_metrics as metrics  # type: ignore[attr-defined]
-    except ImportError:
-        metrics = None
-    if metrics is not None:
-        return {k: float(v) for k, v in metrics(estimate, target, sample_rate).items()}
-    from grafx.losses import MixLoss
+    from grafx.metrics import mix_metrics as metrics
 
-    with torch.no_grad():
-        return {"mix_loss": float(MixLoss(sample_rate)(estimate.double(), target.double()))}
+    return metrics(estimate, target, sample_rate)
 
 
 def fit_summary(
@@ -97,7 +93,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     lines.append(f"  {'metric':<20} {'initial':>10} {'fitted':>10}")
     for name, value in summary["fitted"].items():
         before = summary["initial"].get(name, float("nan"))
-        lines.append(f"  {name:<20} {before:>10.4f} {value:>10.4f}")
+        note = BETTER.get(name, "lower is better")
+        lines.append(f"  {name:<20} {float(before):>10.4f} {float(value):>10.4f}   ({note})")
     return "\n".join(lines)
 
 
@@ -106,6 +103,18 @@ def write_summary(path: str | os.PathLike, summary: Mapping[str, Any]) -> Path:
     from grafx.io.atomic import atomic_write
 
     path = Path(path)
+    text = json.dumps(_json_safe(summary), indent=2, allow_nan=False)
     with atomic_write(path) as handle:
-        handle.write((json.dumps(summary, indent=2) + "\n").encode("utf-8"))
+        handle.write((text + "\n").encode("utf-8"))
     return path
+
+
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats (an SNR of +inf for identical mixes) as the strings "inf", "nan"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
