@@ -59,10 +59,29 @@ def test_tanh_formula():
     y = proc(x, log_pre_gain=g, log_post_gain=post, bias=b)
     u = x.numpy() * np.exp(g.numpy())[..., None]
     bb = b.numpy()[..., None]
-    expected = (np.tanh(u + bb) - np.tanh(bb)) * np.exp(post.numpy())[..., None]
+    shaped = np.tanh(u + bb)
+    expected = (shaped - shaped.mean(-1, keepdims=True)) * np.exp(post.numpy())[..., None]
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-15)
     assert proc.parameter_size() == {"log_pre_gain": 1, "log_post_gain": 1, "bias": 1}
     assert TanhDistortion(pre_post_gain=False).parameter_size() == {}
+
+
+def test_tanh_bias_leaves_no_dc():
+    # Audit: tanh(u + b) - tanh(b) left DC; a unit 441 Hz sine at b = 0.5 had mean -0.133
+    # (analytic: the mean over whole periods of tanh(sin + 0.5) - tanh(0.5), by quadrature).
+    n = np.arange(4410)
+    x = torch.from_numpy(np.sin(2 * np.pi * 441 * n / 44100))[None, None]
+    bias = torch.full((1, 1), 0.5, dtype=torch.float64)
+    theta = np.linspace(0, 2 * np.pi, 200001)[:-1]
+    old_dc = np.mean(np.tanh(np.sin(theta) + 0.5)) - np.tanh(0.5)
+    assert old_dc == pytest.approx(-0.1334, abs=1e-3)
+    y = TanhDistortion(use_bias=True)(x, log_pre_gain=torch.zeros(1, 1, dtype=x.dtype), bias=bias)
+    assert abs(y.mean().item()) < 1e-15
+    assert y.std().item() == pytest.approx(np.std(np.tanh(np.sin(theta) + 0.5)), rel=1e-3)
+    # a zero input stays zero
+    silent = torch.zeros(1, 2, 64, dtype=torch.float64)
+    zero = torch.zeros(1, 1, dtype=torch.float64)
+    assert torch.equal(TanhDistortion(use_bias=True)(silent, log_pre_gain=zero, bias=bias), silent)
 
 
 def test_piecewise_tanh_join_value_and_slope_continuous():

@@ -75,7 +75,12 @@ class _GainStaged(Processor):
 class TanhDistortion(_GainStaged):
     r"""Tanh waveshaper with optional bias and pre/post gains.
 
-    .. math:: y = g_\mathrm{post}\big(\tanh(g_\mathrm{pre} u + b) - \tanh b\big)
+    .. math:: y = g_\mathrm{post}\big(\tanh(g_\mathrm{pre} u + b)
+              - \overline{\tanh(g_\mathrm{pre} u + b)}\big)
+
+    (the bar: each channel's time average, so a bias leaves no DC; the original subtracted
+    :math:`\tanh b`, which left a mean of 25% of the RMS for a unit sine at :math:`b = 0.5`; see
+    :func:`grafx.processors.functional.nonlinear.tanh_distortion`)
 
     with :math:`g_\mathrm{pre} = e^{\texttt{log\_pre\_gain}}` and :math:`g_\mathrm{post} =
     1/g_\mathrm{pre}` (``inverse_post_gain``) or :math:`e^{\texttt{log\_post\_gain}}`.
@@ -85,7 +90,7 @@ class TanhDistortion(_GainStaged):
         inverse_post_gain: the post-gain is the inverse of the pre-gain (small signals pass at
             unit gain).
         remove_dc: subtract each channel's mean before shaping.
-        use_bias: learn a bias ``bias`` (the curve is shifted so that 0 still maps to 0).
+        use_bias: learn a bias ``bias`` (an asymmetric curve; the output's DC is removed).
     """
 
     def __init__(
