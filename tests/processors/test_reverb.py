@@ -16,6 +16,7 @@ from grafx.processors.functional.reverb import (
 from grafx.processors.reverb import (
     FilteredNoiseShapingReverb,
     MidSideFilteredNoiseReverb,
+    SampleRateWarning,
     STFTMaskedNoiseReverb,
 )
 
@@ -92,14 +93,16 @@ def test_default_parameter_sizes():
         "init_log_magnitude": (1, 193),
         "delta_log_magnitude": (1, 193),
     }
-    fns = FilteredNoiseShapingReverb(ir_len=1000, noise_randomness="fixed", use_fade_in=True)
+    fns = FilteredNoiseShapingReverb(
+        ir_len=1000, noise_randomness="fixed", use_fade_in=True, sr=30000
+    )
     assert fns.parameter_size() == {
         "log_decay": (2, 12),
         "log_gain": (2, 12),
         "log_fade_in": (2, 12),
         "z_fade_in_gain": (2, 12),
     }
-    mono = FilteredNoiseShapingReverb(ir_len=1000, processor_channel="mono")
+    mono = FilteredNoiseShapingReverb(ir_len=1000, processor_channel="mono", sr=30000)
     assert mono.parameter_size() == {"log_decay": (1, 12), "log_gain": (1, 12)}
 
 
@@ -107,9 +110,11 @@ def test_unknown_mode_fails_at_construction():
     with pytest.raises(ConfigError, match="sideways"):
         STFTMaskedNoiseReverb(processor_channel="sideways")
     with pytest.raises(ConfigError, match="sideways"):
-        FilteredNoiseShapingReverb(ir_len=100, processor_channel="sideways")
+        FilteredNoiseShapingReverb(ir_len=100, processor_channel="sideways", sr=30000)
     with pytest.raises(ConfigError, match="noise_randomness"):
-        FilteredNoiseShapingReverb(ir_len=100, noise_randomness="random")
+        FilteredNoiseShapingReverb(ir_len=100, noise_randomness="random", sr=30000)
+    with pytest.raises(ConfigError, match=r"f_max <= sr / 2.*f_max=9000.*sr=16000"):
+        FilteredNoiseShapingReverb(ir_len=100, f_max=9000, sr=16000)
 
 
 def test_midside_needs_stereo():
@@ -249,6 +254,26 @@ def test_filtered_noise_reverb_energy_decay_follows_decay_time(decay_ms):
         slope = fitted_slope(block_log_energy(channel, 400), 400)
         # 60 dB of energy over decay_ms: slope * samples = ln(1e-6).
         assert slope * decay_ms * sr / 1000 == pytest.approx(math.log(1e-6), rel=0.08)
+
+
+def test_filtered_noise_reverb_t60_at_the_given_rate():
+    # Audit: the default sr=30000 was silently wrong at 44.1 kHz (T60 0.066 s instead of the
+    # 0.097 s asked for) and sr=16000 alone raised. Analytic T60 with log_decay = 0: the
+    # per-sample slope is the mean of the 50 ms and 2000 ms slopes, T60 = 1 / (1/0.1 + 1/4) s.
+    expected_t60 = 1 / (1 / 0.1 + 1 / 4)  # 0.0976 s
+    for sr in (44100, 16000):
+        proc = FilteredNoiseShapingReverb(
+            ir_len=sr // 4, num_bands=1, processor_channel="mono", sr=sr
+        )
+        log_decay = torch.zeros(1, 1, 1, dtype=torch.float64)
+        ir = proc.impulse_response(log_decay, log_decay)[0, 0].numpy()
+        slope = fitted_slope(block_log_energy(ir, sr // 200), sr // 200)  # nepers/sample
+        t60 = math.log(1e-6) / slope / sr
+        assert t60 == pytest.approx(expected_t60, rel=0.05), sr
+    with pytest.warns(SampleRateWarning, match="assume 30000 Hz.*66.4 ms at 44.1 kHz"):
+        default = FilteredNoiseShapingReverb(ir_len=64, num_bands=2)
+    assert default.sr == 30000
+    assert expected_t60 * 30000 / 44100 == pytest.approx(0.0664, abs=1e-4)
 
 
 @pytest.mark.parametrize("length", [1, 255, 256, 1001])
@@ -422,9 +447,11 @@ def test_inference_mode_call_does_not_break_training():
 
 
 def test_filtered_noise_reverb_is_the_same_at_every_call_by_default():
-    reverb = FilteredNoiseShapingReverb(ir_len=512, num_bands=4)
+    reverb = FilteredNoiseShapingReverb(ir_len=512, num_bands=4, sr=30000)
     x = torch.randn(1, 2, 256, dtype=torch.float64)
     params = {k: torch.zeros(1, *s) for k, s in reverb.parameter_size().items()}
     torch.testing.assert_close(reverb(x, **params), reverb(x, **params), rtol=0, atol=0)
-    crops = FilteredNoiseShapingReverb(ir_len=512, num_bands=4, noise_randomness="pseudo-random")
+    crops = FilteredNoiseShapingReverb(
+        ir_len=512, num_bands=4, noise_randomness="pseudo-random", sr=30000
+    )
     assert not torch.equal(crops(x, **params), crops(x, **params))

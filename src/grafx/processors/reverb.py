@@ -9,6 +9,8 @@ sees the same reverb at every step.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor
 
@@ -27,6 +29,15 @@ from grafx.processors.functional.reverb import (
 __all__ = ["STFTMaskedNoiseReverb", "FilteredNoiseShapingReverb", "MidSideFilteredNoiseReverb"]
 
 _NOISE_RANDOMNESS = ("pseudo-random", "fixed")
+
+#: The rate FilteredNoiseShapingReverb assumes when no ``sr`` is given (the original's default).
+DEFAULT_SAMPLE_RATE = 30000
+#: Its highest crossover when no ``f_max`` is given, lowered to ``sr / 2`` at low rates.
+DEFAULT_F_MAX = 15000.0
+
+
+class SampleRateWarning(UserWarning):
+    """A processor whose behaviour depends on the sample rate was built without one."""
 
 
 class STFTMaskedNoiseReverb(Processor):
@@ -251,9 +262,13 @@ class FilteredNoiseShapingReverb(Processor):
         num_bands: number of bands ``K``.
         processor_channel: ``"midside"`` (default, stereo input), ``"stereo"``,
             ``"pseudo_midside"`` or ``"mono"``; ``C = 1`` for mono, else 2.
-        f_min, f_max: lowest and highest crossover frequency in Hz.
+        f_min, f_max: lowest and highest band edge in Hz; ``f_max=None`` is
+            ``min(15000, sr / 2)`` (so ``sr=16000`` alone works; it raised before).
         scale: crossover spacing, ``"log"`` or ``"linear"``.
-        sr: sample rate in Hz of the decay times and the crossovers.
+        sr: sample rate in Hz of the audio: the decay times and the crossovers are set for it.
+            Give it: without it a :class:`SampleRateWarning` says that 30 kHz is assumed (the
+            original's silent default, wrong elsewhere: with ``log_decay = 0`` the 60 dB
+            decay is 97.6 ms at 30 kHz but 66.4 ms when the audio is at 44.1 kHz).
         zerophase: zero-phase (forward-backward) crossover filters.
         order: Butterworth order of each crossover filter.
         noise_randomness: ``"fixed"`` (default) or ``"pseudo-random"``.
@@ -273,9 +288,9 @@ class FilteredNoiseShapingReverb(Processor):
         num_bands: int = 12,
         processor_channel: str = "midside",
         f_min: float = 31.5,
-        f_max: float = 15000,
+        f_max: float | None = None,
         scale: str = "log",
-        sr: int = 30000,
+        sr: float | None = None,
         zerophase: bool = True,
         order: int = 2,
         noise_randomness: str = "fixed",
@@ -298,6 +313,23 @@ class FilteredNoiseShapingReverb(Processor):
         if not 0 < min_decay_ms <= max_decay_ms:
             raise ConfigError(
                 f"{name}: need 0 < min_decay_ms <= max_decay_ms, got {min_decay_ms}, {max_decay_ms}"
+            )
+        if sr is None:
+            warnings.warn(
+                f"{name}: no sr given; decay times and crossovers assume {DEFAULT_SAMPLE_RATE} Hz "
+                "(the original's default), so at another rate every decay time is scaled by "
+                f"{DEFAULT_SAMPLE_RATE}/rate (a 97.6 ms T60 plays as 66.4 ms at 44.1 kHz); pass "
+                "the sample rate of the audio as sr=...",
+                SampleRateWarning,
+                stacklevel=2,
+            )
+            sr = DEFAULT_SAMPLE_RATE
+        if f_max is None:
+            f_max = min(DEFAULT_F_MAX, sr / 2)
+        if not 0 < f_min < f_max <= sr / 2:
+            raise ConfigError(
+                f"{name}: need 0 < f_min < f_max <= sr / 2, got f_min={f_min}, f_max={f_max}, "
+                f"sr={sr}"
             )
         self.ir_len = int(ir_len)
         self.num_bands = int(num_bands)
