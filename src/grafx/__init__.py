@@ -3,7 +3,7 @@
 Subpackages load on first use, so ``import grafx`` is cheap and ``grafx.render.render_grafx``
 works without importing ``grafx.render`` first: ``data`` (graphs and their tensor form),
 ``render`` (scheduling, plans, rendering), ``processors``, ``utils``, ``io``, ``draw``, ``fit``,
-``losses``, ``metrics``, ``presets``, ``gates`` (soft structure), ``errors``.
+``losses``, ``metrics``, ``baseline``, ``presets``, ``gates`` (soft structure), ``errors``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "baseline",
     "data",
     "render",
     "processors",
