@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from grafx.data import GRAFX, NodeConfigs
+from grafx.data.rows import node_rows
 from grafx.errors import ConfigError, GraphError, ParameterError
 from grafx.gates import DEFAULT_MIX
 from grafx.processors.core.drywet import DRYWET_KEY, drywet_weight_from_mix, mix_from_drywet_weight
@@ -272,17 +273,6 @@ def _settings_to_parameters(node_type: str, processor: Any, settings: Mapping[st
         return {}
     settings = _with_console_defaults(node_type, processor, settings)
     return processor.settings_to_parameters(settings, name=node_type)
-
-
-def node_rows(G: GRAFX) -> dict[int, int]:
-    """Row of each node in its type's parameter tensors (rank by node id within the type)."""
-    rows: dict[int, int] = {}
-    counts: dict[str, int] = {}
-    for node in sorted(G.nodes):
-        node_type = G.nodes[node]["node_type"]
-        rows[node] = counts.get(node_type, 0)
-        counts[node_type] = rows[node] + 1
-    return rows
 
 
 def set_node_settings(

@@ -12,13 +12,20 @@ The render engine's permutation helpers (``permute_grafx_tensor``, ``permute_par
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.module import _addindent
 
+from grafx.data.rows import (
+    _graph_classes,
+    _is_graph,
+    count_nodes_per_type,
+    get_node_ids_from_type,
+    parameter_row,
+)
 from grafx.errors import GraphError, ParameterError
 
 __all__ = [
@@ -81,80 +88,6 @@ class GrafxParameterDict(nn.ParameterDict):
 
 # ----------------------------------------------------------------------------------------------
 # Graph inspection
-
-
-def _graph_classes() -> tuple[type, type]:
-    from grafx.data.graph import GRAFX
-    from grafx.data.tensor import GRAFXTensor
-
-    return GRAFX, GRAFXTensor
-
-
-def _is_graph(value: Any) -> bool:
-    return isinstance(value, _graph_classes())
-
-
-def _tensor_type_names(G_t: Any) -> list[str]:
-    """Type name of each row of a GRAFXTensor."""
-    if G_t.config is None:
-        raise GraphError("this GRAFXTensor has no config, so its node types have no names")
-    names = G_t.config.node_types
-    return [names[int(i)] for i in G_t.node_types.cpu().tolist()]
-
-
-def _node_types_of(G: Any) -> list[tuple[int, str]]:
-    """``(node id, type name)`` of every node, in row order (ascending id for a GRAFX)."""
-    GRAFX, GRAFXTensor = _graph_classes()
-    if isinstance(G, GRAFXTensor):
-        ids = G.node_ids if G.node_ids is not None else torch.arange(G.num_nodes)
-        return list(zip(ids.cpu().tolist(), _tensor_type_names(G), strict=True))
-    if isinstance(G, GRAFX):
-        return [(n, G.nodes[n].get("node_type")) for n in sorted(G.nodes)]
-    raise GraphError(f"expected a GRAFX or a GRAFXTensor, got {type(G).__name__}")
-
-
-def get_node_ids_from_type(G: Any, node_type: str) -> list[int]:
-    """Ids of the nodes of ``node_type``, in parameter-row order.
-
-    Args:
-        G: a :class:`~grafx.data.graph.GRAFX` or a :class:`~grafx.data.tensor.GRAFXTensor` (for
-            which the ids are its ``node_ids``, i.e. the ids in the source graph).
-        node_type: a type name.
-
-    Returns:
-        The node ids; the ``n``-th is the node that owns row ``n`` of ``parameters[node_type]``.
-    """
-    return [n for n, t in _node_types_of(G) if t == node_type]
-
-
-def count_nodes_per_type(
-    G: Any, types_to_count: Iterable[str] | Mapping[str, Any] | None = None
-) -> dict[str, int]:
-    """Number of nodes of each type.
-
-    Args:
-        G: a :class:`~grafx.data.graph.GRAFX` or a :class:`~grafx.data.tensor.GRAFXTensor`.
-        types_to_count: types to count (a list, or a dict whose keys are types, such as the
-            processors dict); absent types count 0. By default every type of the graph's config
-            (zeros kept), or the types present when the graph has no config.
-
-    Returns:
-        ``{node_type: count}``.
-    """
-    present = [t for _, t in _node_types_of(G)]
-    if types_to_count is not None:
-        keys = (
-            list(types_to_count.keys()) if hasattr(types_to_count, "keys") else list(types_to_count)
-        )
-    elif getattr(G, "config", None) is not None:
-        keys = list(G.config.node_types)
-    else:
-        keys = list(dict.fromkeys(present))
-    counts = dict.fromkeys(keys, 0)
-    for t in present:
-        if t in counts:
-            counts[t] += 1
-    return counts
 
 
 # ----------------------------------------------------------------------------------------------
@@ -292,19 +225,6 @@ def create_empty_parameters(
 # One node's parameters
 
 
-def _parameter_row(G: Any, node_id: int, graph_id: int | None = None) -> tuple[str, int]:
-    GRAFX, GRAFXTensor = _graph_classes()
-    if isinstance(G, GRAFXTensor):
-        return G.parameter_row(node_id, graph_id)
-    if isinstance(G, GRAFX):
-        if node_id not in G.nodes:
-            raise GraphError(f"node {node_id} is not in the graph")
-        node_type = G.nodes[node_id].get("node_type")
-        rank = sum(1 for n in G.nodes if n < node_id and G.nodes[n].get("node_type") == node_type)
-        return node_type, rank
-    raise GraphError(f"expected a GRAFX or a GRAFXTensor, got {type(G).__name__}")
-
-
 def _slice_tree(value: Any, row: int, keepdim: bool, path: str) -> Any:
     if isinstance(value, Tensor):
         if value.ndim == 0 or row >= value.shape[0]:
@@ -338,7 +258,7 @@ def node_parameters(
     Returns:
         A dict (nested like ``parameters[t]``) of tensors of the per-node shapes.
     """
-    node_type, row = _parameter_row(G, node_id, graph_id)
+    node_type, row = parameter_row(G, node_id, graph_id)
     if node_type not in parameters:
         raise ParameterError(f"node {node_id} has type {node_type!r}, which has no parameters")
     return _slice_tree(parameters[node_type], row, keepdim, node_type)
@@ -387,7 +307,7 @@ def set_node_parameters(
             are left out keep their values. A bare value is accepted for a bare-shape parameter.
         graph_id: which graph of a batched GRAFXTensor.
     """
-    node_type, row = _parameter_row(G, node_id, graph_id)
+    node_type, row = parameter_row(G, node_id, graph_id)
     if node_type not in parameters:
         raise ParameterError(f"node {node_id} has type {node_type!r}, which has no parameters")
     _assign_tree(parameters[node_type], values, row, f"node {node_id} ({node_type})")

@@ -68,7 +68,9 @@ def graph_types(G: Any) -> list[str]:
 
 
 def count_in_nodes(G: Any) -> int:
-    return sum(1 for _, d in G.nodes(data=True) if d["node_type"] == "in")
+    from grafx.data.rows import count_nodes_per_type
+
+    return count_nodes_per_type(G, ["in"])["in"]
 
 
 def check_source_count(G: Any, num_sources: int, where: str, what: str = "stems") -> None:

@@ -86,9 +86,9 @@ def run_info(args) -> int:
 
     G, processors, parameters = load_model(args.graph)
     specs = read_graph_file(args.graph)[2] or {}
-    counts: dict[str, int] = {}
-    for _, data in G.nodes(data=True):
-        counts[data["node_type"]] = counts.get(data["node_type"], 0) + 1
+    from grafx.data.rows import count_nodes_per_type
+
+    counts = {t: n for t, n in count_nodes_per_type(G).items() if n}
     print(f"{args.graph}: {G.number_of_nodes()} nodes, {G.number_of_edges()} edges")
     order = [t for t in ("in", *graph_types(G), "mix", "out") if t in counts]
     width = max(len(t) for t in order)

@@ -32,6 +32,7 @@ from pathlib import Path
 from grafx.data.configs import NodeConfigs
 from grafx.data.conversion import convert_to_graph
 from grafx.data.graph import GRAFX, INVALID_OPS
+from grafx.data.rows import count_nodes_per_type
 from grafx.data.tensor import GRAFXTensor
 from grafx.errors import ConfigError, GraphError, GraphFileError, ParameterError
 from grafx.io.atomic import atomic_write
@@ -50,9 +51,7 @@ TENSOR_STORES = ("inline", "safetensors")
 
 
 def _check_counts(G: GRAFX, parameters: Mapping, where: str, error: type) -> None:
-    counts: dict[str, int] = {}
-    for _, node_type in G.nodes(data="node_type"):
-        counts[node_type] = counts.get(node_type, 0) + 1
+    counts = count_nodes_per_type(G)
     allowed = G.config.node_types if G.config is not None else sorted(counts)
     for node_type, value in parameters.items():
         if node_type not in allowed:

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 from torch import Tensor, nn
 
 from grafx.data.graph import GRAFX
+from grafx.data.rows import count_nodes_per_type
 from grafx.errors import ConfigError, GraphFileError, ParameterError
 from grafx.io.graph_file import read_graph_file, save_graph
 
@@ -104,9 +105,7 @@ def _check_parameters(G: GRAFX, processors: Mapping, parameters: Mapping, where:
     from grafx.processors.core.drywet import DRYWET_KEY
     from grafx.processors.core.validation import check_parameters
 
-    counts: dict[str, int] = {}
-    for _, node_type in G.nodes(data="node_type"):
-        counts[node_type] = counts.get(node_type, 0) + 1
+    counts = count_nodes_per_type(G, processors)
     for node_type, processor in processors.items():
         size = processor.parameter_size()
         if node_type not in parameters:

@@ -37,9 +37,10 @@ class GraphRenderer:
         method: str = "beam",
     ):
         from grafx.data import convert_to_tensor
+        from grafx.data.rows import count_nodes_per_type
         from grafx.render import prepare_render, reorder_for_fast_render
 
-        num_out = sum(1 for _, d in G.nodes(data=True) if d["node_type"] == "out")
+        num_out = count_nodes_per_type(G, ["out"])["out"]
         if num_out != 1:
             raise RenderError(
                 f"the graph needs exactly one 'out' node to render a mix, has {num_out}"
