@@ -8,6 +8,7 @@ import torch
 from linear_checks import single_thread  # noqa: F401 (autouse fixture)
 
 from grafx.errors import ConfigError, ParameterError
+from grafx.processors.core.fft_filterbank import triangular_filterbank_matrix
 from grafx.processors.core.fir import (
     ZeroPhaseFilterBankFIR,
     ZeroPhaseFIR,
@@ -123,3 +124,24 @@ def test_geq_design_is_smooth_at_zero_gain():
     near = geq_biquad_coefficients(torch.tensor([1e-5], dtype=torch.float64), omega, width)
     at = geq_biquad_coefficients(torch.tensor([0.0], dtype=torch.float64), omega, width)
     torch.testing.assert_close(near[1], at[1], atol=1e-5, rtol=0)
+
+
+def test_zero_phase_bins_are_odd_length_dft_bins():
+    # Audit: the docs put the F bins from DC to Nyquist (k sr / (2F - 2)); they are the DFT
+    # bins of the 2F - 1 taps, k sr / (2F - 1). Reference: scipy.signal.freqz of the FIR.
+    num_bins, sr = 16, 31000.0
+    log_mag = torch.from_numpy(np.random.default_rng(2).uniform(-1, 1, num_bins))
+    fir = zero_phase_fir(log_mag, window=None).numpy()
+    k = np.arange(num_bins)
+    _, at_bins = scipy.signal.freqz(fir, 1, worN=k * sr / (2 * num_bins - 1), fs=sr)
+    np.testing.assert_allclose(np.abs(at_bins), np.exp(log_mag.numpy()), rtol=1e-12)
+    _, at_old = scipy.signal.freqz(fir, 1, worN=k[1:] * sr / (2 * num_bins - 2), fs=sr)
+    assert np.abs(np.abs(at_old) - np.exp(log_mag.numpy()[1:])).max() > 0.05
+    # The filter bank places its triangles on the same bins.
+    bank = ZeroPhaseFilterBankFIR(
+        num_bins, use_filterbank=True, filterbank_kwargs={"num_filters": 4, "sr": sr}
+    )
+    expected = triangular_filterbank_matrix(num_bins, 4, sr=sr, bin_spacing=sr / (2 * num_bins - 1))
+    torch.testing.assert_close(bank.filterbank.synthesis_weights, expected)
+    default = triangular_filterbank_matrix(num_bins, 4, sr=sr)
+    assert not torch.allclose(bank.filterbank.synthesis_weights, default)

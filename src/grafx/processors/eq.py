@@ -36,8 +36,9 @@ _LN10 = math.log(10.0)
 class ZeroPhaseFIREqualizer(Processor):
     r"""The seed's zero-phase EQ: one Hann-windowed linear-phase FIR per node, all channels.
 
-    The FIR has ``2F - 1`` taps (2047 by default) designed from ``log_magnitude`` on ``F``
-    bins from DC to Nyquist, and is applied with zero-phase (centred) convolution. Zero
+    The FIR has ``2F - 1`` taps (2047 by default) designed from ``log_magnitude`` on the ``F``
+    bins :math:`k f_s / (2F - 1)` (DC to half a bin below Nyquist; see
+    :mod:`grafx.processors.core.fir`), and is applied with zero-phase (centred) convolution. Zero
     parameters give the identity. Deprecated (warns once with a :class:`DeprecationWarning`):
     :class:`NewZeroPhaseFIREqualizer` with ``processor_channel="mono"`` designs the same filter,
     with parameter shape ``(1, F)`` instead of ``(F,)``.
@@ -66,7 +67,8 @@ class NewZeroPhaseFIREqualizer(Processor):
     r"""Zero-phase FIR EQ per channel, from bin or band log-magnitudes.
 
     Args:
-        num_frequency_bins: number of bins ``F``; filters have ``2F - 1`` taps.
+        num_frequency_bins: number of bins ``F``, at :math:`k f_s / (2F - 1)`; filters have
+            ``2F - 1`` taps.
         processor_channel: ``"mono"``, ``"stereo"`` or ``"midside"``.
         use_filterbank: parameters are band log-magnitudes of a
             :class:`~grafx.processors.core.fft_filterbank.TriangularFilterBank`.

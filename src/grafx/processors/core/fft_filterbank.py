@@ -21,6 +21,9 @@ from torch import Tensor, nn
 from grafx.errors import ConfigError, ParameterError
 from grafx.processors.core.scale import SCALES, from_scale, to_scale
 
+#: Sample rate of the filter bank when none is given.
+DEFAULT_FILTERBANK_SR = 44100
+
 
 def triangular_filterbank_matrix(
     num_frequency_bins: int,
@@ -28,10 +31,15 @@ def triangular_filterbank_matrix(
     scale: str = "bark_traunmuller",
     f_min: float = 40.0,
     f_max: float | None = None,
-    sr: float = 44100,
+    sr: float = DEFAULT_FILTERBANK_SR,
     low_half_triangle: bool = True,
+    bin_spacing: float | None = None,
 ) -> Tensor:
-    r"""Band weights ``W`` of shape ``(F, K)`` (float64), bins ``f_i = i \cdot (sr/2)/(F-1)``.
+    r"""Band weights ``W`` of shape ``(F, K)`` (float64), bins ``f_i = i \cdot \Delta``.
+
+    :math:`\Delta` is ``bin_spacing``, by default :math:`(sr/2)/(F-1)` (the bins of an
+    even-length ``n_fft = 2F - 2`` FFT, DC to Nyquist); a zero-phase FIR of ``2F - 1`` taps
+    passes :math:`sr/(2F - 1)` (see :mod:`grafx.processors.core.fir`).
 
     Band edges are evenly spaced on ``scale`` between ``f_min`` and ``f_max``. Without
     ``low_half_triangle`` there are ``K`` full triangles on ``K + 2`` edges. With it, there are
@@ -48,6 +56,7 @@ def triangular_filterbank_matrix(
             clipped with a warning.
         sr: sample rate in Hz.
         low_half_triangle: make band 0 a low half triangle (a low shelf) as described above.
+        bin_spacing: Hz between bins (see above).
 
     Returns:
         The weights, ``(F, K)``.
@@ -73,7 +82,8 @@ def triangular_filterbank_matrix(
             f"TriangularFilterBank: need 0 <= f_min < f_max (f_min > 0 for 'log'), "
             f"got f_min={f_min}, f_max={f_max}"
         )
-    bins = torch.linspace(0, nyquist, num_frequency_bins, dtype=torch.float64)
+    spacing = nyquist / (num_frequency_bins - 1) if bin_spacing is None else bin_spacing
+    bins = torch.arange(num_frequency_bins, dtype=torch.float64) * spacing
     num_triangles = num_filters - 1 if low_half_triangle else num_filters
     edges_on_scale = torch.linspace(
         float(to_scale(float(f_min), scale)),
@@ -121,14 +131,15 @@ class TriangularFilterBank(nn.Module):
         scale: str = "bark_traunmuller",
         f_min: float = 40.0,
         f_max: float | None = None,
-        sr: float = 44100,
+        sr: float = DEFAULT_FILTERBANK_SR,
         low_half_triangle: bool = True,
+        bin_spacing: float | None = None,
     ):
         super().__init__()
         self.num_frequency_bins = num_frequency_bins
         self.num_filters = num_filters
         weights = triangular_filterbank_matrix(
-            num_frequency_bins, num_filters, scale, f_min, f_max, sr, low_half_triangle
+            num_frequency_bins, num_filters, scale, f_min, f_max, sr, low_half_triangle, bin_spacing
         )
         column_sums = weights.sum(0, keepdim=True)
         normalized = weights / torch.where(

@@ -1,8 +1,14 @@
 r"""Zero-phase (linear-phase, centred) FIR design from a log-magnitude response.
 
-A real, non-negative magnitude :math:`|H_k|` on ``F`` uniform bins from DC to Nyquist is turned
-into an odd-length ``N = 2F - 1`` filter: ``irfft`` gives a real, even (zero-phase) impulse
-response, a circular shift by ``F - 1`` centres it, and a window tapers it.
+A real, non-negative magnitude :math:`|H_k|` on ``F`` uniform bins is turned into an odd-length
+``N = 2F - 1`` filter: ``irfft`` gives a real, even (zero-phase) impulse response, a circular
+shift by ``F - 1`` centres it, and a window tapers it. The bins are the DFT bins of that odd
+length, :math:`f_k = k\, f_s / (2F - 1)` for :math:`k = 0 .. F-1`: from DC to half a bin below
+Nyquist, not to Nyquist itself (an odd-length DFT has no Nyquist bin). Without a window the
+filter's response at :math:`f_k` is exactly :math:`|H_k|`
+(``tests/processors/test_core_fir.py::test_zero_phase_bins_are_odd_length_dft_bins``); the
+filter-bank variant places its bands on the same bins (it used to assume
+:math:`k\, f_s / (2F - 2)`, up to Nyquist, shifting every band by up to half a bin).
 
 Difference from the original library, on purpose: the windows are *symmetric*
 (``periodic=False``), so the designed filter is exactly symmetric about its centre tap and a flat
@@ -20,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from grafx.errors import ConfigError, ParameterError
-from grafx.processors.core.fft_filterbank import TriangularFilterBank
+from grafx.processors.core.fft_filterbank import DEFAULT_FILTERBANK_SR, TriangularFilterBank
 
 _NO_WINDOW = ("rectangular", "none", "boxcar")
 _WINDOWS = {
@@ -67,6 +73,13 @@ def make_window(
     return _WINDOWS[window](length, periodic=False, dtype=torch.float64, **kwargs)
 
 
+def odd_dft_bins(filterbank_kwargs: Mapping[str, Any] | None, fir_len: int) -> dict[str, Any]:
+    """Filter-bank arguments with bins on the ``fir_len``-point DFT (``sr / fir_len`` apart)."""
+    kwargs = dict(filterbank_kwargs or {})
+    kwargs.setdefault("bin_spacing", kwargs.get("sr", DEFAULT_FILTERBANK_SR) / fir_len)
+    return kwargs
+
+
 def zero_phase_fir(log_magnitude: Tensor, window: Tensor | None = None) -> Tensor:
     r"""Design centred linear-phase FIRs from log-magnitudes.
 
@@ -74,7 +87,8 @@ def zero_phase_fir(log_magnitude: Tensor, window: Tensor | None = None) -> Tenso
               \quad N = 2F - 1
 
     Args:
-        log_magnitude: natural-log magnitudes on ``F`` bins from DC to Nyquist, ``(..., F)``.
+        log_magnitude: natural-log magnitudes on the ``F`` bins :math:`k f_s / (2F - 1)` (module
+            docstring), ``(..., F)``.
         window: symmetric window of ``N`` taps, ``(N,)``, or ``None``.
 
     Returns:
@@ -152,7 +166,9 @@ class ZeroPhaseFilterBankFIR(nn.Module):
         self.use_filterbank = use_filterbank
         self.eps = eps
         self.filterbank = (
-            TriangularFilterBank(num_frequency_bins, **dict(filterbank_kwargs or {}))
+            TriangularFilterBank(
+                num_frequency_bins, **odd_dft_bins(filterbank_kwargs, self.fir_len)
+            )
             if use_filterbank
             else None
         )
