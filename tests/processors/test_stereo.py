@@ -28,6 +28,21 @@ def test_stereo_gain_is_the_seed_formula():
     assert StereoGain().parameter_size() == {"log_gain": 2}
 
 
+def test_stereo_gain_has_no_pan_law_of_its_own():
+    # Audit: the docstring called StereoGain a panner; its two gains are free, and only the
+    # physical settings follow the constant-power law (l^2 + r^2 = 2 * 10^(G/10), unity centre).
+    x = torch.ones(1, 1, 4, dtype=torch.float64)
+    g = torch.tensor([[math.log(2.0), math.log(0.5)]], dtype=torch.float64)
+    y = StereoGain()(x, g)
+    torch.testing.assert_close(y[0, :, 0], torch.tensor([2.0, 0.5], dtype=torch.float64))
+    proc = StereoGain()
+    for pan in (-0.9, -0.3, 0.0, 0.6):
+        gains = proc.settings_to_parameters({"gain_db": -3.0, "pan": pan})["log_gain"].exp()
+        assert float(gains.square().sum()) == pytest.approx(2 * 10 ** (-3.0 / 10), rel=1e-12)
+    doc = " ".join(StereoGain.__doc__.split())
+    assert "no pan law in the processor" in doc and "so this also pans" not in doc
+
+
 def test_side_gain_imager_values():
     x = rand(3, 2, 40)
     torch.testing.assert_close(SideGainImager()(x, torch.zeros(3, 1, dtype=torch.float64)), x)

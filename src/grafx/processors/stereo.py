@@ -44,10 +44,17 @@ def check_channels(
 class StereoGain(Processor):
     r"""Per-channel gain: :math:`y_c = \exp(g_c)\, u_c` (the seed page's example processor).
 
-    A mono input is broadcast to stereo, so this also pans. Parameter ``log_gain``: ``(2,)``.
+    Two free gains, left and right; a mono input is broadcast to stereo first. There is no pan
+    law in the processor: any pair of gains is reachable (both channels up, for instance), so a
+    fit moves level and balance together and nothing keeps the power constant across a pan.
+    Parameter ``log_gain``: ``(2,)``.
 
-    Settings: ``gain_db`` (0) and ``pan`` (0; -1 left to +1 right), by the constant-power pan
-    law of :func:`~grafx.processors.functional.stereo.stereo_log_gain`.
+    Settings (physical units only): ``gain_db`` (0) and ``pan`` (0; -1 left to +1 right) are
+    turned into the two gains by the constant-power law of
+    :func:`~grafx.processors.functional.stereo.stereo_log_gain` (unity in the centre), and read
+    back by its inverse; that law holds for the values you set, not for fitted ones. A processor
+    whose one parameter is a pan position under a chosen law is a separate class (issue 13's
+    ``Panner``), not this one.
     """
 
     def forward(self, input_signals: Tensor, log_gain: Tensor) -> Tensor:
