@@ -5,7 +5,14 @@ import torch
 
 from grafx.errors import AudioError
 from grafx.io import audio
-from grafx.io.audio import read_audio, read_stems, resample, to_stereo, write_audio
+from grafx.io.audio import (
+    align_lengths,
+    read_audio,
+    read_stems,
+    resample,
+    to_stereo,
+    write_audio,
+)
 
 
 def sine(freq, rate, seconds=0.25, channels=1):
@@ -94,3 +101,17 @@ def test_failed_writes_leave_the_old_file_and_no_temporary(tmp_path, monkeypatch
     with pytest.raises(AudioError, match="unknown audio format '.xyz'"):
         write_audio(tmp_path / "a.xyz", torch.zeros(1, 10), 8000)
     assert audio.MAX_CHANNELS == 2
+
+
+def test_align_lengths_pads_or_trims_signals_of_any_shape():
+    stems, target = torch.ones(3, 2, 5), torch.full((2, 8), 2.0)
+    padded = align_lengths([stems, target], "pad")
+    assert [tuple(s.shape) for s in padded] == [(3, 2, 8), (2, 8)]
+    assert torch.equal(padded[0][..., :5], stems) and not padded[0][..., 5:].any()
+    assert torch.equal(padded[1], target)
+    trimmed = align_lengths([stems, target], "trim")
+    assert [tuple(s.shape) for s in trimmed] == [(3, 2, 5), (2, 5)]
+    assert torch.equal(trimmed[1], target[..., :5])
+    assert align_lengths([stems, target], "refuse")[1] is target
+    with pytest.raises(AudioError, match=r"align must be one of \('refuse', 'pad', 'trim'\)"):
+        align_lengths([stems], "stretch")

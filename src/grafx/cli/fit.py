@@ -137,10 +137,8 @@ def _working_rate(args) -> int | None:
 
 
 def _read(args):
-    import torch
-
     from grafx.fit.recipe import check_sample_rate
-    from grafx.io.audio import read_audio, read_stems, to_stereo
+    from grafx.io.audio import align_lengths, read_audio, read_stems, to_stereo
 
     resample = not args.no_resample
     stems, sample_rate = read_stems(args.stems, _working_rate(args), resample, align=args.align)
@@ -154,13 +152,7 @@ def _read(args):
                 f"{args.target}: the target has {target.shape[-1]} samples but the stems have "
                 f"{length}; trim them to one length or pass --align pad/trim"
             )
-        if args.align == "pad" and target.shape[-1] < length:
-            target = torch.nn.functional.pad(target, (0, length - target.shape[-1]))
-        elif args.align == "pad":
-            stems = torch.nn.functional.pad(stems, (0, target.shape[-1] - length))
-        else:
-            n = min(length, target.shape[-1])
-            stems, target = stems[..., :n], target[..., :n]
+        stems, target = align_lengths([stems, target], args.align)
     return stems, target, sample_rate
 
 

@@ -122,6 +122,28 @@ def read_audio(
     return audio, int(file_rate)
 
 
+ALIGN_MODES = ("refuse", "pad", "trim")
+
+
+def align_lengths(signals: Sequence[Tensor], mode: str) -> list[Tensor]:
+    """Bring signals ``(..., L_i)`` to one length (their other dimensions may differ).
+
+    ``"pad"`` appends zeros up to the longest, ``"trim"`` cuts the ends down to the shortest,
+    ``"refuse"`` returns them unchanged (the caller reports the mismatch in its own words).
+
+    Raises:
+        AudioError: an unknown mode.
+    """
+    if mode not in ALIGN_MODES:
+        raise AudioError(f"align must be one of {ALIGN_MODES}, got {mode!r}")
+    lengths = [s.shape[-1] for s in signals]
+    if mode == "refuse" or len(set(lengths)) <= 1:
+        return list(signals)
+    if mode == "pad":
+        return [torch.nn.functional.pad(s, (0, max(lengths) - s.shape[-1])) for s in signals]
+    return [s[..., : min(lengths)] for s in signals]
+
+
 def read_stems(
     paths: Sequence[str | os.PathLike],
     sample_rate: int | None = None,
@@ -142,7 +164,7 @@ def read_stems(
     Returns:
         ``(stems, sample_rate)``.
     """
-    if align not in ("refuse", "pad", "trim"):
+    if align not in ALIGN_MODES:
         raise AudioError(f"read_stems: align must be 'refuse', 'pad' or 'trim', got {align!r}")
     if not paths:
         raise AudioError("read_stems: no stem files given")
@@ -158,13 +180,7 @@ def read_stems(
                 f"{paths[lengths.index(min(lengths))]}: stems have different lengths "
                 f"({listing} samples); trim them to one length"
             )
-        target = max(lengths) if align == "pad" else min(lengths)
-        stems = [
-            torch.nn.functional.pad(s, (0, target - s.shape[-1]))
-            if align == "pad"
-            else s[..., :target]
-            for s in stems
-        ]
+        stems = align_lengths(stems, align)
     return torch.stack(stems), int(sample_rate)
 
 
