@@ -121,10 +121,119 @@ def geq_figures() -> None:
         )
 
 
+def float32_figure() -> None:
+    print("## float32 designs: designed in float32 -> designed and kept in float64")
+    sr = 44100
+    params = {k: v.float() for k, v in rbj_params(40.0, 8.0, None, sr).items()}
+    omega = math.pi * torch.sigmoid(params["w0"].double()).item()
+    inv_q = math.exp(params["q_inv"].double().item())
+    cos, alpha = math.cos(omega), math.sin(omega) * inv_q / 2
+    b = [(1 - cos) / 2, 1 - cos, (1 - cos) / 2]
+    a = [1 + alpha, -2 * cos, 1 - alpha]
+    x = torch.randn(1, 1, 8192, generator=torch.Generator().manual_seed(0))
+    ref = scipy.signal.lfilter(b, a, x.double().numpy()[0, 0])
+    # the old path: the cookbook evaluated in float32 (as rbj_biquad did), float32 coefficients
+    w32 = math.pi * torch.sigmoid(params["w0"])
+    cos32, alpha32 = torch.cos(w32), torch.sin(w32) * torch.exp(params["q_inv"]) / 2
+    b32 = torch.cat([(1 - cos32) / 2, 1 - cos32, (1 - cos32) / 2], -1)[0].double().numpy()
+    a32 = torch.cat([1 + alpha32, -2 * cos32, 1 - alpha32], -1)[0].double().numpy()
+    old = scipy.signal.lfilter(b32, a32, x.double().numpy()[0, 0])
+    from grafx.processors.filter import LowPassFilter
+
+    new = LowPassFilter(backend="lfilter")(x, **params)[0, 0].double().numpy()
+
+    def rel(y: np.ndarray) -> float:
+        return float(np.linalg.norm(y - ref) / np.linalg.norm(ref))
+
+    print(
+        f"LowPassFilter 40 Hz Q 8, float32 input, relative error vs scipy: {rel(old):.1e}"
+        f" -> {rel(new):.1e}"
+    )
+
+
+def dynamics_figures() -> None:
+    print("## dynamics: fixed energy floor 1e-5 -> floor 120 dB below the threshold")
+    from grafx.processors.dynamics import Compressor, NoiseGate
+    from grafx.processors.functional.dynamics import (
+        log_ratio_from_ratio,
+        log_threshold_from_threshold,
+    )
+
+    def out_db(proc, levels_db, threshold_db, ratio):
+        amp = 10 ** (torch.tensor(levels_db, dtype=torch.float64) / 20)
+        x = amp[:, None, None].expand(len(levels_db), 1, 64)
+        t = torch.tensor(threshold_db * math.log(10) / 10, dtype=torch.float64)
+        n = len(levels_db)
+        params = {
+            "log_threshold": log_threshold_from_threshold(t).expand(n, 1),
+            "log_ratio": log_ratio_from_ratio(torch.tensor(ratio, dtype=torch.float64)).expand(
+                n, 1
+            ),
+        }
+        return (20 * torch.log10(proc(x, **params)[:, 0, -1])).numpy()
+
+    def old_floor_db(kind, levels_db, threshold_db, ratio):
+        # the same hard-knee model with G = ln(e + 1e-5), as before the fix
+        g = np.log(10 ** (np.array(levels_db) / 10) + 1e-5)
+        t = threshold_db * math.log(10) / 10
+        if kind == "compressor":
+            delta = (1 / ratio - 1) * np.maximum(g - t, 0)
+        else:
+            delta = (1 - ratio) * np.maximum(t - g, 0)
+        return np.array(levels_db) + delta / 2 * 20 / math.log(10)
+
+    levels = [-50.0, -49.0]
+    new = out_db(Compressor(None, None, knee="hard"), levels, -50.0, 4.0)
+    old = old_floor_db("compressor", levels, -50.0, 4.0)
+    print(
+        f"Compressor, threshold -50 dB, R 4, slope from -50 to -49 dB: "
+        f"{np.diff(old)[0]:.3f} -> {np.diff(new)[0]:.4f} (1/R = 0.25)"
+    )
+    new = out_db(NoiseGate(None, None, knee="hard"), [-70.0], -60.0, 2.0)[0]
+    old = old_floor_db("gate", [-70.0], -60.0, 2.0)[0]
+    print(
+        f"NoiseGate, threshold -60 dB, R 2, input -70 dB: output {old:.1f} -> {new:.2f} dB "
+        f"(analytic -80 dB)"
+    )
+
+
+def smaller_figures() -> None:
+    print("## smaller fixes")
+    from grafx.processors.nonlinear import TanhDistortion
+    from grafx.processors.reverb import FilteredNoiseShapingReverb
+
+    n = torch.arange(44100, dtype=torch.float64)
+    x = torch.sin(2 * math.pi * 441 * n / 44100)[None, None]
+    bias = torch.full((1, 1), 0.5, dtype=torch.float64)
+    old = (torch.tanh(x + 0.5) - math.tanh(0.5)).mean().item()
+    y = TanhDistortion(use_bias=True)(x, log_pre_gain=torch.zeros(1, 1, dtype=x.dtype), bias=bias)
+    print(
+        f"TanhDistortion bias 0.5, unit 441 Hz sine, output mean: {old:.4f} -> {y.mean().item():.1e}"
+    )
+    for sr in (44100, 16000):
+        proc = FilteredNoiseShapingReverb(
+            ir_len=sr // 4, num_bands=1, processor_channel="mono", sr=sr
+        )
+        zero = torch.zeros(1, 1, 1, dtype=torch.float64)
+        ir = proc.impulse_response(zero, zero)[0, 0].numpy()
+        block = sr // 200
+        energy = np.log((ir[: len(ir) // block * block].reshape(-1, block) ** 2).mean(-1))
+        t = (np.arange(len(energy)) + 0.5) * block
+        slope = np.polyfit(t[1:-1], energy[1:-1], 1)[0]
+        print(
+            f"FilteredNoiseShapingReverb sr={sr}, log_decay 0: measured T60 "
+            f"{math.log(1e-6) / slope / sr:.4f} s (analytic 0.0976 s; with the old silent "
+            f"30 kHz default at {sr} Hz: {0.0976 * 30000 / sr:.4f} s)"
+        )
+
+
 def main() -> None:
     torch.set_num_threads(2)
     fsm_figures()
     geq_figures()
+    float32_figure()
+    dynamics_figures()
+    smaller_figures()
 
 
 if __name__ == "__main__":
