@@ -3,7 +3,8 @@
 Subpackages load on first use, so ``import grafx`` is cheap and ``grafx.render.render_grafx``
 works without importing ``grafx.render`` first: ``data`` (graphs and their tensor form),
 ``render`` (scheduling, plans, rendering), ``processors``, ``utils``, ``io``, ``draw``, ``fit``,
-``losses``, ``metrics``, ``baseline``, ``presets``, ``gates`` (soft structure), ``errors``.
+``losses``, ``metrics``, ``baseline``, ``presets``, ``gates`` (soft structure), ``prune``
+(pruning search), ``errors``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _SUBMODULES = (
     "metrics",
     "presets",
     "gates",
+    "prune",
     "errors",
 )
 

@@ -1,4 +1,4 @@
-"""Command-line front end: ``grafx demo|fit|render|draw|info``.
+"""Command-line front end: ``grafx demo|fit|prune|render|draw|info``.
 
 Every command has ``--help`` with examples. A failure prints one line, ``grafx: error: ...``,
 and exits with status 1 (2 for a command-line usage error, 130 on Ctrl-C).
@@ -20,6 +20,7 @@ from grafx.cli.common import CLIError, Parser
 EXAMPLES = """examples:
   grafx demo                                   # the main job on built-in data
   grafx fit --stems a.wav b.wav --target mix.wav --out fit-output
+  grafx prune fit-output --tolerance 0.01 --out pruned
   grafx render fit-output/graph.json --sources a.wav b.wav -o mix.wav
   grafx draw fit-output/graph.json -o graph.png
   grafx info fit-output/graph.json
@@ -30,7 +31,7 @@ def build_parser() -> Parser:
     """The ``grafx`` argument parser with its sub-commands."""
     import argparse
 
-    from grafx.cli import demo, fit, graph, render
+    from grafx.cli import demo, fit, graph, prune, render
 
     parser = Parser(
         prog="grafx",
@@ -49,6 +50,7 @@ def build_parser() -> Parser:
     )
     demo.add_parser(sub)
     fit.add_parser(sub)
+    prune.add_parser(sub)
     render.add_parser(sub)
     graph.add_parsers(sub)
     return parser

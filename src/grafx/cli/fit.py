@@ -189,6 +189,15 @@ def _console(args, names: list[str]):
     )
 
 
+def _inputs(args) -> dict:
+    """The fit's audio, recorded in metrics.json so that ``grafx prune`` can find it again."""
+    return {
+        "stems": [str(Path(s).resolve()) for s in args.stems],
+        "target": str(Path(args.target).resolve()),
+        "align": args.align,
+    }
+
+
 def run(args) -> int:
     import torch
 
@@ -277,7 +286,9 @@ def run(args) -> int:
         loss_after=loss_after,
         initial=initial_mix,
     )
-    summary = fit_summary(result, fitted_mix, initial_mix, target, sample_rate)
+    summary = fit_summary(
+        result, fitted_mix, initial_mix, target, sample_rate, inputs=_inputs(args)
+    )
     write_summary(out / "metrics.json", summary)
     print(format_summary(summary))
     print(f"loss after fit:  {loss_after:.4f} ({loss_before / max(loss_after, 1e-12):.1f}x lower)")

@@ -1,0 +1,220 @@
+"""``grafx prune``: remove the processors a fitted mix does not need (on a ``grafx fit`` folder)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+from grafx.cli.common import CLIError, load_model, output_dir, positive_int
+
+EXAMPLES = """examples:
+  grafx prune my-fit --tolerance 0.01 --out my-pruned
+  grafx prune my-fit --tolerance 0.1 --method brute --rounds 4 --out pruned-brute
+  grafx prune my-fit --stems moved/*.wav --target moved/mix.wav --out my-pruned
+"""
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def add_parser(sub) -> None:
+    from grafx.prune import METHODS
+
+    p = sub.add_parser(
+        "prune",
+        help="prune a fitted graph (the output folder of grafx fit) within a loss tolerance",
+        description=(
+            "Remove the processors of a fitted graph whose removal raises the mix loss "
+            "(MixLoss) by at most --tolerance (relative), in rounds each followed by fine-tuning "
+            "(Lee et al., DAFx 2024). Reads FIT_DIR/graph.json and the stems and target named "
+            "in FIT_DIR/metrics.json (or --stems/--target). Writes pruned.json, pruned.wav, "
+            "prune.png (before/after), metrics.json and removals.csv to --out, and keeps its "
+            "state there after every round: running the same command again resumes."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("fit_dir", metavar="FIT_DIR", help="output folder of grafx fit")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--tolerance", type=_tolerance, default=0.01, help="relative loss increase (0.01)"
+    )
+    p.add_argument("--method", choices=METHODS, default="hybrid", help="search (hybrid)")
+    p.add_argument("--rounds", type=positive_int, default=12, help="pruning rounds (12)")
+    p.add_argument(
+        "--finetune-steps", type=_non_negative, default=500, help="fit steps per round (500)"
+    )
+    p.add_argument("--stems", nargs="+", default=None, metavar="AUDIO", help="override stems")
+    p.add_argument("--target", default=None, metavar="MIX", help="override the target")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--restart", action="store_true", help="ignore a saved search state")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def _fit_inputs(fit_dir: Path, args) -> tuple[list[str], str, float | None, str]:
+    metrics = fit_dir / "metrics.json"
+    inputs: dict = {}
+    sample_rate = None
+    if metrics.exists():
+        try:
+            summary = json.loads(metrics.read_text())
+        except ValueError as error:
+            raise CLIError(f"{metrics}: not valid JSON: {error}") from None
+        inputs, sample_rate = summary.get("inputs") or {}, summary.get("sample_rate")
+    stems = args.stems or inputs.get("stems")
+    target = args.target or inputs.get("target")
+    if not stems or not target:
+        raise CLIError(
+            f"{fit_dir}: metrics.json does not name the fit's stems and target (a fit made "
+            "before grafx recorded them?); give them with --stems and --target"
+        )
+    return list(stems), target, sample_rate, inputs.get("align", "refuse")
+
+
+def _draw(path: Path, before, after) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from grafx.draw import draw_grafx
+
+    fig_a, _ = draw_grafx(before)
+    width, height = fig_a.get_size_inches()
+    plt.close(fig_a)
+    fig, axes = plt.subplots(2, 1, figsize=(width, 2 * height + 1))
+    draw_grafx(before, ax=axes[0])
+    axes[0].set_title(f"fitted: {before.number_of_nodes()} nodes")
+    draw_grafx(after, ax=axes[1])
+    axes[1].set_title(f"pruned: {after.number_of_nodes()} nodes")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+        tmp.replace(path)
+    finally:
+        plt.close(fig)
+        if tmp.exists():
+            tmp.unlink()
+
+
+def run(args) -> int:
+    import shutil
+
+    from grafx.cli.fit import _read
+    from grafx.fit import render_mix
+    from grafx.fit.recipe import recipe_config, recipe_loss
+    from grafx.fit.summary import write_summary
+    from grafx.io import save_graph
+    from grafx.io.atomic import atomic_write
+    from grafx.io.audio import write_audio
+    from grafx.metrics import mix_metrics
+    from grafx.prune import PruneConfig, prune_graph
+
+    began = time.perf_counter()
+    fit_dir = Path(args.fit_dir)
+    graph_file = fit_dir / "graph.json"
+    if not fit_dir.is_dir():
+        raise CLIError(f"{fit_dir}: no such folder (give the --out folder of grafx fit)")
+    if not graph_file.exists():
+        raise CLIError(f"{fit_dir}: no fitted graph (graph.json); run grafx fit --out {fit_dir}")
+    G, processors, parameters = load_model(str(graph_file))
+    if not parameters:
+        raise CLIError(f"{graph_file}: the graph file holds no fitted parameters")
+    stems_files, target_file, rate, align = _fit_inputs(fit_dir, args)
+    read_args = argparse.Namespace(
+        stems=stems_files,
+        target=target_file,
+        sample_rate=int(rate) if rate else None,
+        no_resample=False,
+        align=align,
+    )
+    stems, target, sample_rate = _read(read_args)
+    out = output_dir(args.out)
+    state = out / "state"
+    if args.restart and state.exists():
+        shutil.rmtree(state)
+    fit_config = recipe_config(
+        sample_rate,
+        crop_seconds=None if stems.shape[-1] / sample_rate <= 3.8 else 3.8,
+        warmup_seconds=0.0 if stems.shape[-1] / sample_rate <= 3.8 else 1.0,
+        steps=max(args.finetune_steps, 1),
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    config = PruneConfig(
+        tolerance=args.tolerance,
+        method=args.method,
+        rounds=args.rounds,
+        finetune_steps=args.finetune_steps,
+    )
+    print(
+        f"grafx prune: {G.number_of_nodes()} nodes, tolerance {args.tolerance:g}, "
+        f"method {args.method}, {args.rounds} round(s) of {args.finetune_steps} fine-tuning steps"
+    )
+    result = prune_graph(
+        G,
+        processors,
+        parameters,
+        stems,
+        target,
+        config,
+        loss_fn=recipe_loss(sample_rate),
+        fit_config=fit_config,
+        state_dir=state,
+        log=print,
+    )
+    pruned_mix = render_mix(result.graph, processors, result.parameters, stems)
+    full_mix = render_mix(G, processors, parameters, stems)
+    save_graph(result.graph, out / "pruned.json", result.parameters, processors=processors)
+    write_audio(out / "pruned.wav", pruned_mix, sample_rate)
+    _draw(out / "prune.png", G, result.graph)
+    rows = ["type,removed,before,rate"]
+    for node_type, (removed, before) in sorted(result.removed_per_type.items()):
+        rows.append(f"{node_type},{removed},{before},{removed / before:.3f}")
+    names = {n: G.nodes[n].get("name", str(n)) for n in result.removed}
+    summary = {
+        "tolerance": args.tolerance,
+        "method": args.method,
+        "loss_before": result.loss_before,
+        "loss_after": result.loss_after,
+        "loss_change": result.loss_after / result.loss_before - 1 if result.loss_before else None,
+        "rho": result.rho,
+        "processors_before": result.num_processors,
+        "processors_after": result.num_processors - len(result.removed),
+        "removed": [{"node": n, "name": names[n]} for n in result.removed],
+        "removed_per_type": {t: list(v) for t, v in result.removed_per_type.items()},
+        "rounds": result.rounds,
+        "loss_checks": result.evaluations,
+        "sample_rate": sample_rate,
+        "full": mix_metrics(full_mix, target, sample_rate),
+        "pruned": mix_metrics(pruned_mix, target, sample_rate),
+    }
+    write_summary(out / "metrics.json", summary)
+    with atomic_write(out / "removals.csv") as file:
+        file.write(("\n".join(rows) + "\n").encode())
+    print("\n".join(r.replace(",", "\t") for r in rows))
+    print(
+        f"removed {len(result.removed)} of {result.num_processors} processors (rho "
+        f"{result.rho:.2f}); loss {result.loss_before:.5f} -> {result.loss_after:.5f}"
+    )
+    print(f"wrote pruned.json, pruned.wav, prune.png, metrics.json, removals.csv to {out}/")
+    print(f"done in {time.perf_counter() - began:.1f} s")
+    return 0

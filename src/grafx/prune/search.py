@@ -1,0 +1,447 @@
+r"""Pruning search: remove the processors a fitted graph does not need, within a loss tolerance.
+
+Following Lee et al., "Searching for Music Mixing Graphs: A Pruning Approach" (DAFx 2024),
+each round proposes processors to remove, checks the real loss of the graph without them, keeps
+the removals that cost at most the tolerance, removes them (:func:`~grafx.prune.remove_nodes`)
+and fine-tunes what is left. A candidate is tried by closing its gate (:math:`w_v = 0`, exactly
+the same audio as removing it), so every check is one render of the current graph. Methods:
+
+* ``"brute"``: try every processor in node-id order, one at a time, keeping each removal that
+  stays within the tolerance (one render per processor per round).
+* ``"drywet"``: rank the gated processors by their dry/wet weight :math:`w` (smallest first) and
+  remove the longest prefix of the ranking that stays within the tolerance, found by bisection
+  (about :math:`\log_2 N` renders a round).
+* ``"hybrid"`` (default): the ``"drywet"`` prefix, then the next candidates of the ranking one
+  at a time as in ``"brute"`` until ``patience`` in a row are refused.
+
+The tolerance is relative to the loss of the graph as given: a removal is accepted while the
+loss stays at most :math:`(1 + \tau)\,\mathcal{L}_0`. The reference is fixed, so errors do not
+compound over rounds, and the pruned graph's loss is within it by construction (fine-tuning is
+kept only when it lowers the loss).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from grafx.errors import ConfigError, GraphError
+from grafx.processors.core.drywet import DRYWET_KEY
+from grafx.prune.rewire import PROTECTED_TYPES, remove_nodes
+
+__all__ = ["METHODS", "PruneConfig", "PruneResult", "prune_graph", "count_processors"]
+
+METHODS = ("brute", "drywet", "hybrid")
+_STATE = "prune-state.json"
+_GRAPH = "prune-graph.json"
+
+
+@dataclass
+class PruneConfig:
+    """Options of :func:`prune_graph`.
+
+    Attributes:
+        tolerance: :math:`\\tau`, the relative loss increase allowed, ``>= 0``.
+        method: ``"brute"``, ``"drywet"`` or ``"hybrid"``.
+        rounds: rounds of pruning (each followed by fine-tuning); the search stops earlier when
+            a round removes nothing.
+        finetune_steps: fit steps after each round (0: none).
+        patience: ``"hybrid"``: refusals in a row that end a round's one-at-a-time checks.
+        sparsity: weight of the gate L1 penalty during fine-tuning
+            (:class:`~grafx.prune.GateSparsity`; 0: none).
+    """
+
+    tolerance: float = 0.01
+    method: str = "hybrid"
+    rounds: int = 12
+    finetune_steps: int = 500
+    patience: int = 3
+    sparsity: float = 1e-4
+
+    def check(self) -> None:
+        """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
+        if not isinstance(self.tolerance, (int, float)) or not math.isfinite(self.tolerance):
+            raise ConfigError(f"prune tolerance must be a finite number, got {self.tolerance!r}")
+        if self.tolerance < 0:
+            raise ConfigError(f"prune tolerance must be 0 or more, got {self.tolerance}")
+        if self.method not in METHODS:
+            raise ConfigError(f"prune method must be one of {list(METHODS)}, got {self.method!r}")
+        for name in ("rounds", "finetune_steps", "patience"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (1 if name != "finetune_steps" else 0):
+                raise ConfigError(f"prune option {name}={value!r} is out of range")
+        if not self.sparsity >= 0:
+            raise ConfigError(f"prune option sparsity={self.sparsity!r} must be 0 or more")
+
+
+@dataclass
+class PruneResult:
+    """What :func:`prune_graph` returns.
+
+    Attributes:
+        graph: the pruned :class:`~grafx.data.GRAFX` (survivors keep their node ids).
+        parameters: its parameters, ``{type: nested dict (N_t', ...)}`` in its node order.
+        removed: ids of the removed nodes, in the order they were removed.
+        loss_before: loss of the graph as given.
+        loss_after: loss of the pruned, fine-tuned graph.
+        rho: :math:`\\rho`, the fraction of processors removed.
+        num_processors: processors (nodes other than ``in``/``out``/``mix``) before pruning.
+        removed_per_type: ``{type: (removed, before)}``.
+        rounds: one dict per round: ``removed``, ``loss_pruned`` (before fine-tuning),
+            ``loss`` (after), ``renders`` (loss checks) and ``seconds``.
+        evaluations: loss checks in total.
+    """
+
+    graph: Any
+    parameters: dict[str, Any]
+    removed: list[int]
+    loss_before: float
+    loss_after: float
+    rho: float
+    num_processors: int
+    removed_per_type: dict[str, tuple[int, int]]
+    rounds: list[dict] = field(default_factory=list)
+    evaluations: int = 0
+
+
+def count_processors(G: Any) -> dict[str, int]:
+    """Nodes per processor type (every type but ``in``, ``out`` and ``mix``)."""
+    counts: dict[str, int] = {}
+    for _, node_type in G.nodes(data="node_type"):
+        if node_type not in (*PROTECTED_TYPES, "mix"):
+            counts[node_type] = counts.get(node_type, 0) + 1
+    return counts
+
+
+class _Evaluator:
+    """Full-length loss of one graph with some of its nodes' gates closed."""
+
+    def __init__(self, G, processors, parameters, sources, target, loss_fn, type_sequence=None):
+        from grafx.fit import GraphRenderer
+        from grafx.presets import node_rows
+
+        self.renderer = GraphRenderer(G, processors, type_sequence)
+        self.parameters, self.sources, self.target, self.loss_fn = (
+            parameters,
+            sources,
+            target,
+            loss_fn,
+        )
+        self.rows = node_rows(G)
+        self.types = dict(G.nodes(data="node_type"))
+        self.count = 0
+        # Types without a gate get an open one (+inf: exactly the processor), so that any node
+        # can be closed for a check; it never leaves this evaluator.
+        self.work = {
+            t: dict(v.items()) if hasattr(v, "items") else v for t, v in parameters.items()
+        }
+        like = next(iter(_leaves(parameters)), torch.zeros(()))
+        for node_type in set(self.types.values()) & set(processors):
+            value = self.work.setdefault(node_type, {})
+            equal = (
+                G.config is None
+                or node_type not in G.config
+                or (G.config.num_inlets[node_type] == G.config.num_outlets[node_type])
+            )
+            if (
+                isinstance(value, dict)
+                and DRYWET_KEY not in value
+                and DRYWET_KEY not in processors[node_type].parameter_size()
+                and equal
+            ):
+                n = sum(1 for t in self.types.values() if t == node_type)
+                value[DRYWET_KEY] = like.new_full((n, 1), math.inf)
+
+    def closable(self, node: int, processors: Mapping) -> bool:
+        """Whether a gate check can stand for the node's removal."""
+        node_type = self.types[node]
+        value = self.work.get(node_type)
+        return isinstance(value, dict) and DRYWET_KEY in value and node_type in processors
+
+    def loss(self, closed: set[int]) -> float:
+        parameters = dict(self.work)
+        by_type: dict[str, list[int]] = {}
+        for node in closed:
+            by_type.setdefault(self.types[node], []).append(self.rows[node])
+        for node_type, rows in by_type.items():
+            value = dict(parameters[node_type])
+            gate = value[DRYWET_KEY].clone()
+            gate[rows] = -math.inf
+            value[DRYWET_KEY] = gate
+            parameters[node_type] = value
+        self.count += 1
+        with torch.no_grad():
+            mix, _ = self.renderer(self.sources, parameters)
+            return float(self.loss_fn(mix, self.target))
+
+
+def _leaves(tree: Any):
+    if isinstance(tree, Tensor):
+        yield tree
+    elif hasattr(tree, "items"):
+        for value in tree.values():
+            yield from _leaves(value)
+
+
+def _gate_mix(parameters: Mapping, G: Any) -> dict[int, float]:
+    from grafx.gates import gated_nodes
+
+    return gated_nodes(parameters, G)
+
+
+def _search_round(evaluator, candidates, ranked, limit, config) -> list[int]:
+    """Nodes to remove this round (closing them keeps the loss within ``limit``)."""
+    closed: list[int] = []
+    if config.method in ("drywet", "hybrid"):
+        lo, hi = 0, len(ranked)
+        while lo < hi:  # the longest prefix of the ranking within the limit
+            mid = (lo + hi + 1) // 2
+            if evaluator.loss(set(ranked[:mid])) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        closed = list(ranked[:lo])
+        if config.method == "drywet":
+            return closed
+        trials = ranked[lo:]
+    else:
+        trials = sorted(candidates)
+    refused = 0
+    for node in trials:
+        if evaluator.loss({*closed, node}) <= limit:
+            closed.append(node)
+            refused = 0
+        else:
+            refused += 1
+            if config.method == "hybrid" and refused >= config.patience:
+                break
+    return closed
+
+
+def prune_graph(
+    G: Any,
+    processors: Mapping[str, nn.Module],
+    parameters: Mapping,
+    sources: Tensor,
+    target: Tensor,
+    config: PruneConfig | None = None,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    fit_config: Any = None,
+    type_sequence: list[str] | None = None,
+    state_dir: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+    **overrides: Any,
+) -> PruneResult:
+    r"""Prune a fitted graph: remove processors while the loss stays within the tolerance.
+
+    Args:
+        G: the fitted graph (one ``out`` node); not modified.
+        processors: ``{type: nn.Module}``.
+        parameters: its fitted ``{type: nested dict of tensors}`` in ``G``'s node order; the
+            ``"drywet"`` and ``"hybrid"`` methods rank the nodes by their gates
+            (:mod:`grafx.gates`), ``"brute"`` needs none.
+        sources: stems ``(K, C, L)``, one per ``in`` node in id order.
+        target: the mix ``(C', L)``.
+        config: a :class:`PruneConfig`; keyword ``overrides`` replace its fields.
+        loss_fn: ``loss(estimate, target)``; default :class:`grafx.losses.MixLoss` at 44.1 kHz
+            (pass ``MixLoss(sample_rate)`` for the stems' rate).
+        fit_config: the :class:`~grafx.fit.FitConfig` of the fine-tuning (its ``steps`` is
+            replaced by ``config.finetune_steps``); default: ``FitConfig`` with the whole audio
+            per step when it is shorter than the default crop.
+        type_sequence: fixed schedule of ``G`` (e.g. the console's) for the first round; pruned
+            graphs are scheduled by beam search.
+        state_dir: a folder to keep the search's state in after every round (and the
+            fine-tuning's checkpoints); calling again with the same folder resumes.
+        log: called with one line per round.
+
+    Returns:
+        A :class:`PruneResult`.
+
+    Raises:
+        ConfigError: a bad option; ``"drywet"``/``"hybrid"`` on a graph without gates; a saved
+            state made with other options.
+        GraphError: the graph has no processor to prune.
+    """
+    from grafx.fit import FitConfig, fit_parameters
+    from grafx.prune.sparsity import GateSparsity
+
+    config = dataclasses.replace(config or PruneConfig(), **overrides)
+    config.check()
+    if loss_fn is None:
+        from grafx.losses import MixLoss
+
+        loss_fn = MixLoss(44100)
+    log = log or (lambda _line: None)
+    before = count_processors(G)
+    num_processors = sum(before.values())
+    if num_processors == 0:
+        raise GraphError("the graph has no processor to prune (only 'in', 'out' and 'mix' nodes)")
+    if config.method != "brute" and not any(
+        hasattr(v, "items") and DRYWET_KEY in v for v in parameters.values()
+    ):
+        raise ConfigError(
+            f"method {config.method!r} ranks processors by their dry/wet gates and the graph has "
+            "none; gate it (grafx.gates.add_node_gates) and fit it, or use method='brute'"
+        )
+    fit_config = fit_config or FitConfig(
+        progress=False, crop_len=None if sources.shape[-1] <= 2**15 else 2**15
+    )
+    penalties = {"sparsity": GateSparsity(config.sparsity, ramp=0.0)} if config.sparsity else {}
+
+    state_path = Path(state_dir) if state_dir is not None else None
+    if state_path is not None:
+        state_path.mkdir(parents=True, exist_ok=True)
+    options = {"tolerance": config.tolerance, "method": config.method}
+    current_G, current = G, dict(parameters.items())
+    removed: list[int] = []
+    rounds: list[dict] = []
+    evaluations, start_round, loss_before = 0, 0, None
+    if state_path is not None and (state_path / _STATE).exists():
+        current_G, current, state = _load_state(state_path, options)
+        removed, rounds = state["removed"], state["rounds"]
+        evaluations, loss_before = state["evaluations"], state["loss_before"]
+        start_round = len(rounds)
+        type_sequence = None
+        log(f"resuming after round {start_round} ({len(removed)} processor(s) removed)")
+    if loss_before is None:
+        loss_before = _Evaluator(
+            G, processors, parameters, sources, target, loss_fn, type_sequence
+        ).loss(set())
+        evaluations += 1
+    limit = (1 + config.tolerance) * loss_before
+    loss_now = rounds[-1]["loss"] if rounds else loss_before
+    done = bool(rounds) and not rounds[-1]["removed"]
+
+    for r in range(start_round, config.rounds):
+        if done:
+            break
+        began = time.perf_counter()
+        evaluator = _Evaluator(
+            current_G, processors, current, sources, target, loss_fn, type_sequence
+        )
+        type_sequence = None
+        candidates = [n for n in sorted(current_G.nodes) if _prunable(current_G, n, evaluator)]
+        gates = _gate_mix(current, current_G)
+        ranked = sorted((n for n in candidates if n in gates), key=lambda n: (gates[n], n))
+        closed = _search_round(evaluator, candidates, ranked, limit, config)
+        evaluations += evaluator.count
+        info = {"round": r + 1, "removed": [int(n) for n in closed], "renders": evaluator.count}
+        if closed:
+            current_G, current = remove_nodes(current_G, current, closed)
+            removed += [int(n) for n in closed]
+            loss_pruned = _Evaluator(current_G, processors, current, sources, target, loss_fn)
+            loss_now = loss_pruned.loss(set())
+            evaluations += 1
+            info["loss_pruned"] = loss_now
+            if config.finetune_steps and count_processors(current_G):
+                checkpoint = None if state_path is None else str(state_path / f"finetune{r + 1}")
+                tuned = fit_parameters(
+                    current_G,
+                    processors,
+                    current,
+                    sources,
+                    target,
+                    loss_fn,
+                    dataclasses.replace(
+                        fit_config, steps=config.finetune_steps, checkpoint=checkpoint
+                    ),
+                    penalties=penalties,
+                )
+                check = _Evaluator(
+                    current_G, processors, tuned.parameters, sources, target, loss_fn
+                )
+                loss_tuned = check.loss(set())
+                evaluations += 1
+                if loss_tuned < loss_now:  # keep the fine-tuning only when it helps
+                    current, loss_now = tuned.parameters, loss_tuned
+        else:
+            done = True
+            info["loss_pruned"] = loss_now
+        info["loss"] = loss_now
+        info["seconds"] = round(time.perf_counter() - began, 3)
+        rounds.append(info)
+        log(
+            f"round {r + 1}: removed {len(closed)} ({len(removed)}/{num_processors} in all), "
+            f"loss {loss_now:.5f} (limit {limit:.5f}), {evaluator.count} checks"
+        )
+        if state_path is not None:
+            _save_state(
+                state_path,
+                current_G,
+                current,
+                processors,
+                {
+                    **options,
+                    "removed": removed,
+                    "rounds": rounds,
+                    "evaluations": evaluations,
+                    "loss_before": loss_before,
+                },
+            )
+    after = count_processors(current_G)
+    per_type = {t: (n - after.get(t, 0), n) for t, n in before.items()}
+    return PruneResult(
+        graph=current_G,
+        parameters=current,
+        removed=removed,
+        loss_before=loss_before,
+        loss_after=loss_now,
+        rho=len(removed) / num_processors,
+        num_processors=num_processors,
+        removed_per_type=per_type,
+        rounds=rounds,
+        evaluations=evaluations,
+    )
+
+
+def _prunable(G: Any, node: int, evaluator: _Evaluator) -> bool:
+    node_type = G.nodes[node]["node_type"]
+    if node_type in (*PROTECTED_TYPES, "mix"):
+        return False
+    config = G.config
+    if (
+        config is not None
+        and node_type in config
+        and (config.num_inlets[node_type] != config.num_outlets[node_type])
+    ):
+        return False
+    return evaluator.closable(node, evaluator.renderer.processors)
+
+
+def _save_state(path: Path, G: Any, parameters: Mapping, processors: Mapping, state: dict) -> None:
+    from grafx.io import save_graph
+    from grafx.io.atomic import atomic_write
+
+    path.mkdir(parents=True, exist_ok=True)
+    save_graph(G, path / _GRAPH, parameters, processors=processors)
+    with atomic_write(path / _STATE) as file:  # written last: a state whose JSON exists is whole
+        file.write(json.dumps({"format": "grafx-prune-state", "version": 1, **state}).encode())
+
+
+def _load_state(path: Path, options: dict) -> tuple[Any, dict, dict]:
+    from grafx.errors import GraphFileError
+    from grafx.io import load_graph
+
+    try:
+        state = json.loads((path / _STATE).read_text())
+    except (OSError, ValueError) as error:
+        raise GraphFileError(f"{path / _STATE}: unreadable prune state: {error}") from None
+    if state.get("format") != "grafx-prune-state":
+        raise GraphFileError(f"{path / _STATE}: not a grafx prune state")
+    saved = {k: state.get(k) for k in options}
+    if saved != options:
+        raise ConfigError(
+            f"{path}: holds a pruning search with {saved}, not {options}; use another folder or "
+            "start again (restart)"
+        )
+    G, parameters = load_graph(path / _GRAPH)
+    return G, parameters or {}, state

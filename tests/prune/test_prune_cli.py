@@ -1,0 +1,68 @@
+"""grafx prune on a grafx fit folder: outputs, resumption and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from grafx.cli import main
+from grafx.io import load_graph, save_graph
+from grafx.io.audio import write_audio
+from grafx.presets import build_mixing_console, console_parameters, console_processors
+
+CHAIN = ["imager", "gain_pan"]
+
+
+@pytest.fixture
+def fit_dir(tmp_path):
+    G, _ = build_mixing_console(2, chain=CHAIN)
+    processors = console_processors(CHAIN)
+    parameters = console_parameters(G, processors, 16000, {"track0/gain_pan": {"gain_db": -6.0}})
+    x = torch.randn(2, 2, 8192, generator=torch.Generator().manual_seed(0)) * 0.2
+    folder = tmp_path / "fit"
+    folder.mkdir()
+    stems = []
+    for k in range(2):
+        write_audio(folder / f"s{k}.wav", x[k], 16000)
+        stems.append(str(folder / f"s{k}.wav"))
+    write_audio(folder / "target.wav", 0.5 * x[0] + x[1], 16000)
+    save_graph(G, folder / "graph.json", parameters, processors=processors)
+    inputs = {"stems": stems, "target": str(folder / "target.wav"), "align": "refuse"}
+    (folder / "metrics.json").write_text(json.dumps({"sample_rate": 16000, "inputs": inputs}))
+    return folder
+
+
+def test_prune_writes_its_outputs_and_resumes(fit_dir, tmp_path, capsys):
+    out = tmp_path / "pruned"
+    argv = ["prune", str(fit_dir), "--tolerance", "0.05", "--rounds", "1", "--out", str(out)]
+    assert main([*argv, "--finetune-steps", "1", "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "metrics.json", "prune.png", "pruned.json", "pruned.wav", "removals.csv", "state",
+    ]  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["processors_before"] == 4 and 0 <= metrics["rho"] <= 1
+    assert metrics["loss_after"] <= 1.05 * metrics["loss_before"]
+    G, _ = load_graph(out / "pruned.json")
+    assert G.number_of_nodes() == 7 - len(metrics["removed"])
+    assert (out / "removals.csv").read_text().splitlines()[0] == "type,removed,before,rate"
+    capsys.readouterr()
+    assert main([*argv, "--finetune-steps", "1", "--quiet"]) == 0  # resumes: nothing left to do
+    assert "resuming after round 1" in capsys.readouterr().out
+
+
+def test_prune_bad_input(fit_dir, tmp_path, capsys):
+    out = str(tmp_path / "o")
+    for bad in ("-0.1", "nan"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["prune", str(fit_dir), "--tolerance", bad, "--out", out])
+        assert exit_info.value.code == 2
+        assert "--tolerance: must be a finite number >= 0" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["prune", str(empty), "--out", out]) == 1
+    assert "no fitted graph (graph.json)" in capsys.readouterr().err
+    (fit_dir / "metrics.json").write_text("{}")
+    assert main(["prune", str(fit_dir), "--out", out]) == 1
+    assert "give them with --stems and --target" in capsys.readouterr().err
