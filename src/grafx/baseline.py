@@ -50,7 +50,7 @@ def least_squares_gain_mix(stems: Tensor, target: Tensor) -> GainMix:
     Example:
         >>> stems = torch.randn(3, 1, 1000, dtype=torch.float64)
         >>> target = torch.stack([0.5 * stems[0, 0] + stems[2, 0], 2 * stems[1, 0]])
-        >>> least_squares_gain_mix(stems, target).gains.round(decimals=6).tolist()
+        >>> (least_squares_gain_mix(stems, target).gains.round(decimals=6) + 0.0).tolist()
         [[0.5, 0.0], [0.0, 2.0], [1.0, 0.0]]
     """
     from grafx.io.audio import check_finite
