@@ -28,7 +28,7 @@ from grafx.errors import GraphError
 __all__ = ["get_node_ids_from_type", "count_nodes_per_type", "node_rows", "parameter_row"]
 
 
-def _graph_classes() -> tuple[type, type]:
+def _graph_classes() -> tuple[Any, Any]:
     from grafx.data.graph import GRAFX
     from grafx.data.tensor import GRAFXTensor
 

@@ -169,8 +169,9 @@ def read_stems(
     if not paths:
         raise AudioError("read_stems: no stem files given")
     stems = []
+    rate = sample_rate
     for path in paths:
-        audio, sample_rate = read_audio(path, sample_rate, resample_to_rate, dtype=dtype)
+        audio, rate = read_audio(path, rate, resample_to_rate, dtype=dtype)
         stems.append(to_stereo(audio, str(path)))
     lengths = [s.shape[-1] for s in stems]
     if len(set(lengths)) > 1:
@@ -181,7 +182,7 @@ def read_stems(
                 f"({listing} samples); trim them to one length"
             )
         stems = align_lengths(stems, align)
-    return torch.stack(stems), int(sample_rate)
+    return torch.stack(stems), int(rate)  # type: ignore[arg-type]  # set by the first read
 
 
 _SUBTYPES = {"WAV": "FLOAT", "AIFF": "FLOAT", "FLAC": "PCM_24"}
