@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from grafx.cli.common import (
     CLIError,
@@ -198,15 +200,38 @@ def _inputs(args) -> dict:
     }
 
 
-def run(args) -> int:
+@dataclass
+class FitJob:
+    """One ``grafx fit`` run, prepared: :func:`fit_job` fits it and :func:`finish_fit` writes it.
+
+    ``grafx fit-many`` prepares one job per song from ``grafx fit``'s own arguments, so that each
+    song's folder is exactly what ``grafx fit`` writes.
+    """
+
+    args: Any
+    out: Path
+    G: Any
+    processors: dict
+    parameters: dict
+    type_sequence: list[str] | None
+    stems: Any
+    target: Any
+    sample_rate: int
+    renderer: Any
+    loss_fn: Any
+    config: Any
+    penalties: dict
+    initial_mix: Any
+    loss_before: float
+    began: float
+
+
+def prepare_fit(args) -> FitJob:
+    """Read the audio, build the graph, the recipe and the initial mix of a ``grafx fit`` run."""
     import torch
 
-    from grafx.fit import GraphRenderer, evaluate_loss, fit_parameters
+    from grafx.fit import GraphRenderer, evaluate_loss
     from grafx.fit.recipe import recipe_config, recipe_loss, recipe_penalties
-    from grafx.fit.report import plot_report
-    from grafx.fit.summary import fit_summary, format_summary, write_summary
-    from grafx.io import save_graph
-    from grafx.io.audio import write_audio
     from grafx.presets import console_parameters, console_processors
 
     began = time.perf_counter()
@@ -258,17 +283,58 @@ def run(args) -> int:
     )
     print(f"budget: {args.steps} steps or {args.minutes:g} min, whichever comes first")
     print(f"loss before fit: {loss_before:.4f}")
-    result = fit_parameters(
+    return FitJob(
+        args,
+        out,
         G,
         processors,
         parameters,
+        type_sequence,
         stems,
         target,
+        sample_rate,
+        renderer,
         loss_fn,
         config,
-        type_sequence=type_sequence,
-        penalties=penalties,
+        penalties,
+        initial_mix,
+        loss_before,
+        began,
     )
+
+
+def fit_job(job: FitJob, callback=None):
+    """Fit a prepared job; returns its :class:`~grafx.fit.FitResult`."""
+    from grafx.fit import fit_parameters
+
+    return fit_parameters(
+        job.G,
+        job.processors,
+        job.parameters,
+        job.stems,
+        job.target,
+        job.loss_fn,
+        job.config,
+        type_sequence=job.type_sequence,
+        callback=callback,
+        penalties=job.penalties,
+    )
+
+
+def finish_fit(job: FitJob, result) -> dict:
+    """Write the outputs of a finished fit; returns its summary (what metrics.json holds)."""
+    import torch
+
+    from grafx.fit import evaluate_loss
+    from grafx.fit.report import plot_report
+    from grafx.fit.summary import fit_summary, format_summary, write_summary
+    from grafx.io import save_graph
+    from grafx.io.audio import write_audio
+
+    args, out, G, processors = job.args, job.out, job.G, job.processors
+    stems, target, sample_rate = job.stems, job.target, job.sample_rate
+    renderer, loss_fn = job.renderer, job.loss_fn
+    initial_mix, loss_before, began = job.initial_mix, job.loss_before, job.began
     with torch.no_grad():
         fitted_mix = renderer(stems, result.parameters)[0]
     loss_after = evaluate_loss(renderer, loss_fn, result.parameters, stems, target)
@@ -294,4 +360,10 @@ def run(args) -> int:
     print(f"loss after fit:  {loss_after:.4f} ({loss_before / max(loss_after, 1e-12):.1f}x lower)")
     print(f"wrote fitted.wav, initial.wav, graph.json, metrics.json, report.png to {out}/")
     print(f"done in {time.perf_counter() - began:.1f} s")
+    return {**summary, "loss_before": loss_before, "loss_after": loss_after}
+
+
+def run(args) -> int:
+    job = prepare_fit(args)
+    finish_fit(job, fit_job(job))
     return 0
