@@ -291,8 +291,9 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
         and the buffer if asked.
 
     Processors get ``(n, C, L)`` inputs (``(B·n, C, L)`` batch-major for 4-D sources), one
-    positional signal per inlet, and return a tensor, a list of tensors (one per outlet), or
-    either paired with an extras dict. They may change the channel count (mono to stereo):
+    positional signal per inlet (a generator, a processor whose ``input_names`` is empty on a
+    type with no inlet, gets the keyword ``num_samples`` = ``L`` instead), and return a
+    tensor, a list of tensors (one per outlet), or either paired with an extras dict. They may change the channel count (mono to stereo):
     when mono and stereo signals meet at an inlet, mono is broadcast. The nodes of one render
     step are processed as one batch, so they share a channel count too: in a graph that mixes
     mono and stereo paths, a mono signal batched with stereo ones becomes dual mono (the same
@@ -369,6 +370,9 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
                 value = parameters[node_type]
                 read = _read_tree(value, step.parameter_read, batch, not parameters_grad)
                 call_kwargs = read if isinstance(read, dict) else {"parameter": read}
+            if not step.reads and getattr(processor, "input_names", None) == ():
+                # A generator (no audio input) renders the sources' length.
+                call_kwargs["num_samples"] = source.shape[-1]
             if common_parameters is not None:
                 common = _read_tree(common_parameters, step.node_read, batch, False)
                 call_kwargs.update(common if isinstance(common, dict) else {"common": common})
