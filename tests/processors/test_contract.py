@@ -149,6 +149,18 @@ CONFIGS: dict[str, dict[str, tuple]] = {
         "small": ({"segment_len": 8, "num_segments": 2, "zp_filter_bins": 4}, 2)
     },
     "StereoGain": {"mono_in": ({}, 1), "stereo_in": ({}, 2)},
+    "Panner": {
+        "mono_in": ({}, 1),
+        "stereo_in_linear": ({"law": "linear"}, 2),
+        "minus_4_5_db_normalized": ({"law": "-4.5dB", "normalize_center": True}, 2),
+    },
+    "Limiter": {"lookahead_4": ({"lookahead_len": 4}, 2)},
+    "Expander": {"iir": ({"iir_len": 32}, 2)},
+    "LinkwitzRileyCrossover": {
+        "3_bands": ({"num_bands": 3, "sample_rate": 8000}, 2),
+        "2_bands_lr8": ({"num_bands": 2, "order": 8, "sample_rate": 8000}, 1),
+    },
+    "MultibandCompressor": {"iir": ({"num_bands": 3, "sample_rate": 8000, "iir_len": 32}, 2)},
     "MonoToStereo": {"default": ({}, 1)},
     "MidSideToStereo": {"default": ({}, 1)},
     "DryWet": {"internal": (lambda cls: cls(_delay(), external_param=False), 2)},

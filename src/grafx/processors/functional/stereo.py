@@ -11,6 +11,8 @@ import math
 import torch
 from torch import Tensor
 
+from grafx.processors.functional.panner import CENTER_LOG_GAIN, pan_law_log_gains
+
 
 def stereo_gain(input_signals: Tensor, log_gain: Tensor) -> Tensor:
     r"""Scale the left and right channels by learnable gains (panning and level).
@@ -108,9 +110,9 @@ def stereo_log_gain(gain_db: Tensor | float, pan: Tensor | float) -> Tensor:
     """
     gain_db = torch.as_tensor(gain_db, dtype=torch.float64)
     pan = torch.as_tensor(pan, dtype=torch.float64).clamp(-0.999, 0.999)
-    theta = math.pi / 4 * (pan + 1)
-    base = gain_db * _LN10 / 20 + 0.5 * math.log(2.0)
-    return torch.stack([base + torch.log(torch.cos(theta)), base + torch.log(torch.sin(theta))], -1)
+    # The Panner's constant-power law, normalised to unity in the centre.
+    base = gain_db * _LN10 / 20 - CENTER_LOG_GAIN["constant_power"]
+    return base[..., None] + pan_law_log_gains(pan, "constant_power")
 
 
 def gain_pan_from_log_gain(log_gain: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,104 @@
+r"""Modulation effects: chorus and flanger (LFO-modulated fractional delays).
+
+See :mod:`grafx.processors.functional.modulation` for the equation. Both are feed-forward
+(no feedback path), ``(B, C, L)`` to ``(B, C, L)``, with parameters, each ``(1,)``:
+``z_rate`` (:math:`r = r_\max \sigma(z)` Hz), ``z_depth`` (:math:`\Delta = \Delta_\max
+\sigma(z)`) and ``z_mix`` (:math:`w = \sigma(z)`).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+from torch import Tensor
+
+from grafx.errors import ConfigError
+from grafx.processors.base import ParameterSize, Processor
+from grafx.processors.functional.modulation import modulated_delay
+
+
+class _ModulatedDelay(Processor, register=False):
+    """Shared constructor and forward of :class:`Chorus` and :class:`Flanger`."""
+
+    def __init__(
+        self,
+        sample_rate: float,
+        base_delay_ms: float,
+        max_depth_ms: float,
+        max_rate_hz: float,
+        stereo_phase: float,
+    ):
+        super().__init__()
+        owner = type(self).__name__
+        for name, value in (
+            ("sample_rate", sample_rate),
+            ("max_depth_ms", max_depth_ms),
+            ("max_rate_hz", max_rate_hz),
+        ):
+            if not isinstance(value, numbers.Real) or not value > 0:
+                raise ConfigError(f"{owner}: {name} must be a positive number, got {value!r}")
+        if not isinstance(base_delay_ms, numbers.Real) or base_delay_ms < 0:
+            raise ConfigError(f"{owner}: base_delay_ms must be >= 0, got {base_delay_ms!r}")
+        self.sample_rate = float(sample_rate)
+        self.base_delay = base_delay_ms * 1e-3 * self.sample_rate
+        self.max_depth = max_depth_ms * 1e-3 * self.sample_rate
+        self.max_rate_hz = float(max_rate_hz)
+        self.stereo_phase = float(stereo_phase)
+        self.max_delay = math.ceil(self.base_delay + self.max_depth) + 1
+
+    def forward(
+        self, input_signals: Tensor, z_rate: Tensor, z_depth: Tensor, z_mix: Tensor
+    ) -> Tensor:
+        """``(B, C, L)`` and ``(B, 1)`` parameters to ``(B, C, L)``."""
+        return modulated_delay(
+            input_signals,
+            self.max_rate_hz * torch.sigmoid(z_rate),
+            self.max_depth * torch.sigmoid(z_depth),
+            torch.sigmoid(z_mix),
+            self.base_delay,
+            self.max_delay,
+            self.sample_rate,
+            self.stereo_phase,
+        )
+
+    def parameter_size(self) -> ParameterSize:
+        return {"z_rate": 1, "z_depth": 1, "z_mix": 1}
+
+
+class Chorus(_ModulatedDelay):
+    r"""Chorus: a 15 ms delay swept by up to ``max_depth_ms``, the right channel's LFO a
+    quarter period behind the left's.
+
+    Args:
+        sample_rate: :math:`f_s` in Hz.
+        base_delay_ms, max_depth_ms, max_rate_hz: :math:`d_0`, :math:`\Delta_\max`,
+            :math:`r_\max`.
+        stereo_phase: LFO phase of the second channel, radians.
+    """
+
+    def __init__(
+        self,
+        sample_rate: float = 44100.0,
+        base_delay_ms: float = 15.0,
+        max_depth_ms: float = 10.0,
+        max_rate_hz: float = 5.0,
+        stereo_phase: float = math.pi / 2,
+    ):
+        super().__init__(sample_rate, base_delay_ms, max_depth_ms, max_rate_hz, stereo_phase)
+
+
+class Flanger(_ModulatedDelay):
+    r"""Flanger: a short delay (from 0.5 ms, swept by up to 5 ms) mixed with the dry signal,
+    a comb filter whose notches sweep. Arguments as :class:`Chorus`."""
+
+    def __init__(
+        self,
+        sample_rate: float = 44100.0,
+        base_delay_ms: float = 0.5,
+        max_depth_ms: float = 5.0,
+        max_rate_hz: float = 2.0,
+        stereo_phase: float = 0.0,
+    ):
+        super().__init__(sample_rate, base_delay_ms, max_depth_ms, max_rate_hz, stereo_phase)
