@@ -160,6 +160,8 @@ CONFIGS: dict[str, dict[str, tuple]] = {
         "3_bands": ({"num_bands": 3, "sample_rate": 8000}, 2),
         "2_bands_lr8": ({"num_bands": 2, "order": 8, "sample_rate": 8000}, 1),
     },
+    "FDNReverb": {"small": ({"delays": (5, 7, 11), "ir_len": 64, "sample_rate": 8000}, 2)},
+    "Flanger": {"8k": ({"sample_rate": 8000}, 1)},
     "MultibandCompressor": {"iir": ({"num_bands": 3, "sample_rate": 8000, "iir_len": 32}, 2)},
     "MonoToStereo": {"default": ({}, 1)},
     "MidSideToStereo": {"default": ({}, 1)},
