@@ -1,0 +1,132 @@
+"""grafx evaluate: the metrics of two files, the least-squares baseline, one-line errors."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from grafx.baseline import least_squares_gain_mix
+from grafx.cli import main
+from grafx.metrics import mix_metrics
+
+RATE = 8000
+
+
+def signal(seed, channels=2, seconds=0.6):
+    rng = np.random.default_rng(seed)
+    return 0.2 * rng.standard_normal((int(seconds * RATE), channels))
+
+
+@pytest.fixture
+def files(tmp_path):
+    stems = [signal(1, 1), signal(2, 2), signal(3, 1)]
+    gains = np.array([[0.5, 0.25], [1.0, 0.0], [-0.3, 0.8]])  # stem k into left / right
+    mix = sum(g * np.repeat(s, 2 // s.shape[1], axis=1) for g, s in zip(gains, stems, strict=True))
+    for k, stem in enumerate(stems):
+        sf.write(tmp_path / f"s{k}.wav", stem, RATE, subtype="FLOAT")
+    sf.write(tmp_path / "target.wav", mix + 0.01 * signal(9), RATE, subtype="FLOAT")
+    sf.write(tmp_path / "fitted.wav", 0.9 * mix, RATE, subtype="FLOAT")
+    return tmp_path
+
+
+@pytest.fixture
+def run(capsys):
+    before = torch.get_num_threads()
+
+    def call(*args):
+        status = main(["--threads", "1", *map(str, args)])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    yield call
+    torch.set_num_threads(before)
+
+
+def read(path):
+    return torch.from_numpy(sf.read(path, always_2d=True, dtype="float64")[0].T.copy())
+
+
+def test_metrics_of_two_files(files, run):
+    json_path = files / "m.json"
+    status, out, err = run(
+        "evaluate", files / "fitted.wav", files / "target.wav", "--json", json_path
+    )
+    assert status == 0, err
+    expected = mix_metrics(read(files / "fitted.wav"), read(files / "target.wav"), RATE)
+    report = json.loads((files / "m.json").read_text())
+    assert report["metrics"]["fitted.wav"] == pytest.approx(expected, rel=1e-12)
+    assert report["sample_rate"] == RATE and "least_squares_gains" not in report
+    for name, value in expected.items():
+        assert f"{name}" in out and f"{value:.4f}" in out
+    assert "(0.60 s at 8000 Hz)" in out
+
+
+def test_baseline_recovers_the_gains_of_a_gain_mix(files, run):
+    stems = [files / f"s{k}.wav" for k in range(3)]
+    args = ("evaluate", files / "fitted.wav", files / "target.wav", "--baseline", "--stems")
+    status, out, err = run(*args, *stems, "--json", files / "m.json")
+    assert status == 0, err
+    report = json.loads((files / "m.json").read_text())
+    # The target is a gain mix plus a little noise: the gains come back to ~1e-2.
+    gains = report["least_squares_gains"]
+    assert gains[str(stems[0])]["left"] == pytest.approx(0.5, abs=0.02)
+    assert gains[str(stems[2])]["right"] == pytest.approx(0.8, abs=0.02)
+    target = read(files / "target.wav")
+    sources = torch.stack([read(s).expand(2, -1) for s in stems])
+    expected = mix_metrics(least_squares_gain_mix(sources, target).mix, target, RATE)
+    assert report["metrics"]["gain mix"] == pytest.approx(expected, rel=1e-9)
+    assert report["metrics"]["sum"] == pytest.approx(
+        mix_metrics(sources.sum(0), target, RATE), rel=1e-12
+    )
+    assert list(report["metrics"]) == ["fitted.wav", "gain mix", "sum"]
+    assert "least-squares gains" in out and "s2.wav" in out
+
+
+def test_identical_files_print_inf(files, run):
+    status, out, _ = run("evaluate", files / "target.wav", files / "target.wav")
+    assert status == 0
+    snr_line = next(line for line in out.splitlines() if "snr_db" in line)
+    assert snr_line.split()[-1] == "inf" and math.isinf(float(snr_line.split()[-1]))
+
+
+def one_line_error(run, *args):
+    status, out, err = run("evaluate", *args)
+    assert status == 1 and err.startswith("grafx: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_bad_input_is_one_line_error(files, run):
+    fitted, target = files / "fitted.wav", files / "target.wav"
+    err = one_line_error(run, files / "missing.wav", target)
+    assert "missing.wav: no such file" in err
+    (files / "junk.wav").write_bytes(b"not audio at all")
+    assert "junk.wav: cannot read audio" in one_line_error(run, files / "junk.wav", target)
+    sf.write(files / "rate.wav", signal(1), 16000)
+    err = one_line_error(run, files / "rate.wav", target)
+    assert "rate.wav: sample rate 16000 Hz differs from" in err and "8000 Hz" in err
+    sf.write(files / "short.wav", signal(1, seconds=0.5), RATE)
+    err = one_line_error(run, files / "short.wav", target)
+    assert "short.wav: 4000 samples but" in err and "has 4800" in err
+    err = one_line_error(run, fitted, target, "--baseline")
+    assert "--baseline needs the stems" in err
+    err = one_line_error(run, fitted, target, "--stems", files / "s0.wav")
+    assert "add --baseline" in err
+    err = one_line_error(run, fitted, target, "--baseline", "--stems", files / "short.wav")
+    assert "short.wav: the stems have 4000 samples" in err
+    err = one_line_error(run, fitted, target, "--baseline", "--stems", files / "rate.wav")
+    assert "rate.wav: sample rate 16000 Hz differs from the required 8000 Hz" in err
+    err = one_line_error(run, fitted, target, "--json", files / "nowhere" / "m.json")
+    assert "does not exist" in err
+
+
+def test_help_lists_the_metrics(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    assert (
+        "loudness_diff_lu" in out and "grafx evaluate my-fit/fitted.wav mix.wav --baseline" in out
+    )
