@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_new_processors.py [--repeats 5] [--length 131072]
+    .venv/bin/python benchmarks/bench_new_processors.py [--repeats 5] [--length 131072] [--only NAME ...]
 
 Batch 8, stereo, 2**17 samples, float32, 2 threads, in one process; each figure is the median of
 ``--repeats`` timed calls after a warm-up (:func:`workers.time_call`). Where pedalboard has the
@@ -34,6 +34,7 @@ SPECS = {
     "MultibandCompressor(3)": ("MultibandCompressor", {"num_bands": 3}),
     "Chorus": ("Chorus", {}),
     "Flanger": ("Flanger", {}),
+    "Phaser(4 stages)": ("Phaser", {}),
     "Panner": ("Panner", {}),
     "FDNReverb(8 lines)": ("FDNReverb", {}),
 }
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--length", type=int, default=2**17)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--only", nargs="*", default=None, help="names (or prefixes) to run")
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(f"batch {args.batch}, stereo, {args.length} samples, float32, 2 threads")
@@ -93,6 +95,8 @@ def main() -> None:
         f"{'processor':28s} {'forward s':>10s} {'fwd+bwd s':>10s} {'pedalboard fwd s':>17s} {'ours/pb':>8s}"
     )
     for name, (cls, kwargs) in SPECS.items():
+        if args.only and not any(name.startswith(o) for o in args.only):
+            continue
         processor, inputs, params = setup(cls, kwargs, args.batch, args.length)
         forward = median_time(processor, inputs, params, False, args.repeats)
         both = median_time(processor, inputs, params, True, args.repeats)

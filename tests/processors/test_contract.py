@@ -162,6 +162,7 @@ CONFIGS: dict[str, dict[str, tuple]] = {
     },
     "FDNReverb": {"small": ({"delays": (5, 7, 11), "ir_len": 64, "sample_rate": 8000}, 2)},
     "Flanger": {"8k": ({"sample_rate": 8000}, 1)},
+    "Phaser": {"short_frames": ({"sample_rate": 8000, "n_fft": 16}, 2)},
     "MultibandCompressor": {"iir": ({"num_bands": 3, "sample_rate": 8000, "iir_len": 32}, 2)},
     "MonoToStereo": {"default": ({}, 1)},
     "MidSideToStereo": {"default": ({}, 1)},

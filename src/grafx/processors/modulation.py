@@ -1,6 +1,7 @@
-r"""Modulation effects: chorus and flanger (LFO-modulated fractional delays).
+r"""Modulation effects: chorus and flanger (LFO-modulated fractional delays), phaser.
 
-See :mod:`grafx.processors.functional.modulation` for the equation. Both are feed-forward
+See :mod:`grafx.processors.functional.modulation` for the equation of the chorus and the
+flanger; both are feed-forward
 (no feedback path), ``(B, C, L)`` to ``(B, C, L)``, with parameters, each ``(1,)``:
 ``z_rate`` (:math:`r = r_\max \sigma(z)` Hz), ``z_depth`` (:math:`\Delta = \Delta_\max
 \sigma(z)`) and ``z_mix`` (:math:`w = \sigma(z)`).
@@ -17,6 +18,7 @@ from torch import Tensor
 from grafx.errors import ConfigError
 from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.functional.modulation import modulated_delay
+from grafx.processors.functional.phaser import phaser
 
 
 class _ModulatedDelay(Processor, register=False):
@@ -102,3 +104,66 @@ class Flanger(_ModulatedDelay):
         stereo_phase: float = 0.0,
     ):
         super().__init__(sample_rate, base_delay_ms, max_depth_ms, max_rate_hz, stereo_phase)
+
+
+class Phaser(Processor):
+    r"""Phaser: a swept chain of first-order all-passes mixed with the dry signal, applied frame
+    by frame in an STFT (see :mod:`grafx.processors.functional.phaser`), ``(B, C, L)`` to
+    ``(B, C, L)``. Parameters ``z_rate``, ``z_depth`` (:math:`\delta = \delta_\max \sigma(z)`)
+    and ``z_mix``, each ``(1,)``.
+
+    Args:
+        sample_rate: :math:`f_s` in Hz.
+        center_hz: :math:`f_c`.
+        num_stages: :math:`K` all-passes (4: two notches).
+        max_rate_hz: :math:`r_\max`.
+        max_depth: :math:`\delta_\max` (natural log of the sweep's frequency ratio).
+        n_fft: STFT length (hop a quarter of it).
+    """
+
+    def __init__(
+        self,
+        sample_rate: float = 44100.0,
+        center_hz: float = 1000.0,
+        num_stages: int = 4,
+        max_rate_hz: float = 2.0,
+        max_depth: float = 2.0,
+        n_fft: int = 1024,
+    ):
+        super().__init__()
+        for name, value in (
+            ("sample_rate", sample_rate),
+            ("max_rate_hz", max_rate_hz),
+            ("max_depth", max_depth),
+        ):
+            if not isinstance(value, numbers.Real) or not value > 0:
+                raise ConfigError(f"Phaser: {name} must be a positive number, got {value!r}")
+        if not 0 < center_hz < sample_rate / 2:
+            raise ConfigError(
+                f"Phaser: center_hz must be in (0, sample_rate / 2), got {center_hz!r}"
+            )
+        if not isinstance(num_stages, numbers.Integral) or num_stages < 1:
+            raise ConfigError(f"Phaser: num_stages must be a positive int, got {num_stages!r}")
+        if not isinstance(n_fft, numbers.Integral) or n_fft < 8 or n_fft % 4:
+            raise ConfigError(f"Phaser: n_fft must be a multiple of 4, at least 8, got {n_fft!r}")
+        self.sample_rate, self.center_hz = float(sample_rate), float(center_hz)
+        self.num_stages, self.n_fft = int(num_stages), int(n_fft)
+        self.max_rate_hz, self.max_depth = float(max_rate_hz), float(max_depth)
+
+    def forward(
+        self, input_signals: Tensor, z_rate: Tensor, z_depth: Tensor, z_mix: Tensor
+    ) -> Tensor:
+        """``(B, C, L)`` and ``(B, 1)`` parameters to ``(B, C, L)``."""
+        return phaser(
+            input_signals,
+            self.max_rate_hz * torch.sigmoid(z_rate),
+            self.max_depth * torch.sigmoid(z_depth),
+            torch.sigmoid(z_mix),
+            self.center_hz,
+            self.num_stages,
+            self.sample_rate,
+            self.n_fft,
+        )
+
+    def parameter_size(self) -> ParameterSize:
+        return {"z_rate": 1, "z_depth": 1, "z_mix": 1}
