@@ -86,8 +86,13 @@ def test_baseline_recovers_the_gains_of_a_gain_mix(files, run):
 
 
 def test_identical_files_print_inf(files, run):
-    status, out, _ = run("evaluate", files / "target.wav", files / "target.wav")
+    target = files / "target.wav"
+    status, out, _ = run("evaluate", target, target, "--json", files / "m.json")
     assert status == 0
+    strict = json.loads(
+        (files / "m.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}")
+    )
+    assert strict["metrics"]["target.wav"]["snr_db"] == "inf"
     snr_line = next(line for line in out.splitlines() if "snr_db" in line)
     assert snr_line.split()[-1] == "inf" and math.isinf(float(snr_line.split()[-1]))
 

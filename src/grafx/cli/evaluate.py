@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
@@ -90,7 +89,7 @@ def _cell(value: float) -> str:
 
 
 def run(args) -> int:
-    from grafx.io.atomic import atomic_write
+    from grafx.fit.summary import write_summary
     from grafx.metrics import mix_metrics
 
     if args.baseline and not args.stems:
@@ -125,7 +124,6 @@ def run(args) -> int:
             print(f"  {Path(path).name:<24} {gains['left']:>9.4f} {gains['right']:>9.4f}")
     if args.json is not None:
         report["metrics"] = columns
-        with atomic_write(Path(args.json)) as handle:
-            handle.write((json.dumps(report, indent=2) + "\n").encode("utf-8"))
+        write_summary(args.json, report)  # strict JSON: non-finite values as strings
         print(f"wrote {args.json}")
     return 0
