@@ -1,4 +1,4 @@
-"""Command-line front end: ``grafx demo|fit|evaluate|prune|render|draw|info``.
+"""Command-line front end: ``grafx demo|fit|fit-many|evaluate|prune|render|draw|info``.
 
 Every command has ``--help`` with examples. A failure prints one line, ``grafx: error: ...``,
 and exits with status 1 (2 for a command-line usage error, 130 on Ctrl-C).
@@ -20,6 +20,7 @@ from grafx.cli.common import CLIError, Parser
 EXAMPLES = """examples:
   grafx demo                                   # the main job on built-in data
   grafx fit --stems a.wav b.wav --target mix.wav --out fit-output
+  grafx fit-many songs.csv --out fits --jobs 2 --pack 2
   grafx prune fit-output --tolerance 0.01 --out pruned
   grafx evaluate fit-output/fitted.wav mix.wav --baseline --stems a.wav b.wav
   grafx render fit-output/graph.json --sources a.wav b.wav -o mix.wav
@@ -32,7 +33,7 @@ def build_parser() -> Parser:
     """The ``grafx`` argument parser with its sub-commands."""
     import argparse
 
-    from grafx.cli import demo, evaluate, fit, graph, prune, render
+    from grafx.cli import demo, evaluate, fit, fit_many, graph, prune, render
 
     parser = Parser(
         prog="grafx",
@@ -51,6 +52,7 @@ def build_parser() -> Parser:
     )
     demo.add_parser(sub)
     fit.add_parser(sub)
+    fit_many.add_parser(sub)
     prune.add_parser(sub)
     evaluate.add_parser(sub)
     render.add_parser(sub)

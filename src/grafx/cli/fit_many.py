@@ -1,0 +1,98 @@
+"""``grafx fit-many``: fit every song of a manifest, packed, locally or on Ray, resumably."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+from grafx.cli.common import non_negative_int, positive_int
+
+EXAMPLES = """examples:
+  grafx fit-many songs.csv --out fits
+  grafx fit-many songs.csv --out fits --jobs 2 --pack 4 --fit "--steps 200 --crop 1.0"
+  grafx fit-many songs.jsonl --out fits --executor ray --address auto
+  grafx fit-many --demo-songs demo-songs      # write 4 synthetic songs and their manifest
+
+manifest (CSV; stems separated by ';'; paths relative to the manifest):
+  song,stems,target,groups
+  song001,song001/drums.wav;song001/bass.wav,song001/mix.wav,
+or JSON lines:
+  {"song": "song001", "stems": ["song001/drums.wav"], "target": "song001/mix.wav"}
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "fit-many",
+        help="fit every song of a manifest (one grafx fit folder per song), resumably",
+        description=(
+            "Fit a console to every song of a manifest (CSV or JSON lines: song id, stems, "
+            "target, optional groups file). Each song gets the folder grafx fit writes, "
+            "OUT/<song>/, which appears only once complete. Running the command again skips "
+            "finished songs and resumes interrupted ones from their checkpoints; summary.csv "
+            "and fit-many.log in OUT are updated as songs finish. A failing song is recorded "
+            "with its error and the others go on."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("manifest", nargs="?", help="the manifest (.csv, or .jsonl for JSON lines)")
+    p.add_argument("--out", help="output folder")
+    p.add_argument(
+        "--fit", default="", metavar="OPTIONS", help="grafx fit options for every song, quoted"
+    )
+    p.add_argument("--executor", choices=("local", "ray"), default="local", help="default: local")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray)")
+    p.add_argument("--jobs", type=positive_int, default=1, help="tasks at once (default: 1)")
+    p.add_argument(
+        "--pack", type=positive_int, default=1, help="songs fitted together per task (default: 1)"
+    )
+    p.add_argument("--threads", type=positive_int, default=None, help="torch threads per task")
+    p.add_argument("--retries", type=non_negative_int, default=2, help="default: 2")
+    p.add_argument(
+        "--checkpoint-every", type=positive_int, default=10, help="steps between checkpoints"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--demo-songs", metavar="DIR", help="write synthetic songs + manifest.csv to DIR"
+    )
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from grafx.cli.common import CLIError
+
+    if args.demo_songs:
+        from grafx.fit.many import write_demo_songs
+
+        manifest = write_demo_songs(args.demo_songs)
+        print(f"wrote 4 synthetic songs and {manifest}")
+        return 0
+    if not args.manifest or not args.out:
+        raise CLIError("fit-many needs a MANIFEST and --out DIR (or --demo-songs DIR)")
+    from grafx.fit.many import fit_many
+
+    try:
+        fit_args = shlex.split(args.fit)
+    except ValueError as error:
+        raise CLIError(f"--fit {args.fit!r}: {error}") from None
+    report = fit_many(
+        args.manifest,
+        args.out,
+        fit_args,
+        executor=args.executor,
+        jobs=args.jobs,
+        pack=args.pack,
+        threads=args.threads,
+        retries=args.retries,
+        address=args.address,
+        checkpoint_every=args.checkpoint_every,
+        progress=not args.quiet,
+    )
+    print(
+        f"grafx fit-many: {len(report.done)} fitted, {len(report.skipped)} already finished, "
+        f"{len(report.failed)} failed, in {report.seconds:.1f} s; summary in {report.summary}"
+    )
+    for song in report.failed:
+        print(f"  failed: {song} (see {args.out}/fit-many.log)")
+    return 1 if report.failed else 0

@@ -1,0 +1,181 @@
+"""The output folder of a fit-many run.
+
+``DIR/<song>/`` holds a finished song, exactly as ``grafx fit`` writes it; it appears in one
+``os.replace`` from ``DIR/.fit-many/work/<song>/`` (where the song is fitted and checkpointed),
+so a song folder is always complete. Beside it, ``DIR/.fit-many/`` keeps ``run.json`` (the
+manifest's songs and fit options, to refuse a folder of another manifest), ``records/<song>.json``
+(the result or the error of each song, written atomically), ``running/<song>.json`` (the process
+fitting it), and ``DIR/summary.csv`` and ``DIR/fit-many.log`` are rewritten / appended as songs
+finish.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from grafx.fit.many.manifest import ManifestError, Song
+from grafx.io.atomic import atomic_write
+
+STATE = ".fit-many"
+SUMMARY_COLUMNS = ["song", "status", "steps", "seconds", "loss_before", "loss_after", "error"]
+
+
+class RunFolder:
+    """Paths and records of a fit-many output folder."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.state = self.root / STATE
+
+    def song_dir(self, song_id: str) -> Path:
+        return self.root / song_id
+
+    def work_dir(self, song_id: str) -> Path:
+        return self.state / "work" / song_id
+
+    def record_path(self, song_id: str) -> Path:
+        return self.state / "records" / f"{song_id}.json"
+
+    def running_path(self, song_id: str) -> Path:
+        return self.state / "running" / f"{song_id}.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "fit-many.log"
+
+    def open(self, manifest: str | os.PathLike, songs: Sequence[Song], fit_args: Sequence[str]):
+        """Create the folder, or check that it holds this manifest's run (never another's)."""
+        identity = {
+            "format": "grafx-fit-many",
+            "version": 1,
+            "songs": {s.song_id: s.as_json() for s in songs},
+            "fit_args": list(fit_args),
+        }
+        run_file = self.state / "run.json"
+        if run_file.exists():
+            try:
+                before = json.loads(run_file.read_text())
+            except (OSError, ValueError) as error:
+                raise ManifestError(f"{run_file}: unreadable run file: {error}") from None
+            self._check_same(manifest, songs, before, identity)
+        elif self.root.exists() and any((self.root / s.song_id).exists() for s in songs):
+            taken = next(s for s in songs if (self.root / s.song_id).exists())
+            raise ManifestError(
+                f"{self.root}: holds a folder {taken.song_id!r} that no fit-many run of "
+                f"{manifest} wrote (line {taken.line}); choose another --out"
+            )
+        for sub in ("work", "records", "running"):
+            (self.state / sub).mkdir(parents=True, exist_ok=True)
+        if not run_file.exists():
+            _write_json(run_file, identity)
+
+    def _check_same(self, manifest, songs, before: dict, identity: dict) -> None:
+        where = f"{self.root}: holds the results of another manifest"
+        old = before.get("songs", {})
+        for song in songs:
+            if song.song_id in old and old[song.song_id] != song.as_json():
+                raise ManifestError(
+                    f"{where}: song {song.song_id!r} (line {song.line} of {manifest}) was fitted "
+                    f"from other files ({old[song.song_id]}); choose another --out"
+                )
+        extra = sorted(set(old) - {s.song_id for s in songs})
+        if extra:
+            raise ManifestError(
+                f"{where} (songs {extra} are not in {manifest}); choose another --out"
+            )
+        if before.get("fit_args") != identity["fit_args"]:
+            raise ManifestError(
+                f"{where}: it was fitted with fit options {before.get('fit_args')}, not "
+                f"{identity['fit_args']}; choose another --out"
+            )
+        new = [s.song_id for s in songs if s.song_id not in old]
+        if new:
+            before["songs"].update({s.song_id: s.as_json() for s in songs if s.song_id in new})
+            _write_json(self.state / "run.json", before)
+
+    def is_finished(self, song_id: str) -> bool:
+        return self.song_dir(song_id).is_dir() and self.record_path(song_id).exists()
+
+    def record(self, song_id: str) -> dict | None:
+        try:
+            return json.loads(self.record_path(song_id).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def write_record(self, song_id: str, record: dict) -> None:
+        _write_json(self.record_path(song_id), {"song": song_id, **record})
+
+    def publish(self, song_id: str) -> None:
+        """Move a fitted song from its work folder to ``DIR/<song>`` in one rename."""
+        work = self.work_dir(song_id)
+        final = self.song_dir(song_id)
+        if final.exists():  # a run killed between publishing and recording: same song, same fit
+            shutil.rmtree(final)
+        os.replace(work, final)
+
+    def mark_running(self, song_id: str, attempt: int) -> None:
+        doc = {"pid": os.getpid(), "host": os.uname().nodename, "attempt": attempt}
+        _write_json(self.running_path(song_id), doc)
+
+    def clear_running(self, song_id: str) -> None:
+        self.running_path(song_id).unlink(missing_ok=True)
+
+    def log(self, song_id: str, message: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        line = f"{stamp} {song_id}: {message}\n".encode()
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def write_summary(self, songs: Sequence[Song]) -> Path:
+        """Rewrite ``summary.csv`` from the records: finished and failed songs, manifest order."""
+        rows = []
+        for song in songs:
+            record = self.record(song.song_id)
+            if record is None:
+                continue
+            if record.get("status") == "done" and not self.song_dir(song.song_id).is_dir():
+                continue
+            rows.append(_flat(record))
+        metrics = sorted({k for row in rows for k in row} - set(SUMMARY_COLUMNS))
+        metrics = [k for k in metrics if k.startswith(("fitted.", "initial."))]
+        buffer = io.StringIO()
+        columns = SUMMARY_COLUMNS + metrics
+        writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: _cell(row.get(c)) for c in columns})
+        path = self.root / "summary.csv"
+        with atomic_write(path) as file:
+            file.write(buffer.getvalue().encode())
+        return path
+
+
+def _flat(record: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _cell(value):
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else value
+
+
+def _write_json(path: Path, document: dict) -> None:
+    with atomic_write(path) as file:
+        file.write(json.dumps(document, indent=1).encode())

@@ -1,0 +1,175 @@
+"""The work of one task of a fit-many run: fit a pack of songs into their folders.
+
+A task runs in a worker process (local pool or Ray). It prepares each song exactly as
+``grafx fit`` does (:func:`grafx.cli.fit.prepare_fit`), in the song's work folder, fits the
+pack (one song: :func:`grafx.cli.fit.fit_job`; several: :func:`~grafx.fit.many.pack.fit_packed`),
+writes each song's outputs (:func:`grafx.cli.fit.finish_fit`), then records and publishes it.
+A song that fails is recorded with its error; the others go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import shlex
+import time
+import traceback
+from dataclasses import dataclass
+
+from grafx.fit.many.folder import RunFolder
+from grafx.fit.many.manifest import Song
+
+
+@dataclass(frozen=True)
+class Task:
+    """A pack of songs for one worker, with the ``grafx fit`` options they are fitted with."""
+
+    root: str
+    songs: tuple[Song, ...]
+    fit_args: tuple[str, ...]
+    checkpoint_every: int = 10
+    threads: int = 1
+    attempt: int = 1
+
+
+def fit_args_namespace(song: Song, out: str, fit_args: tuple[str, ...]):
+    """The ``grafx fit`` arguments of one song, parsed by ``grafx fit``'s own parser."""
+    from grafx.cli import build_parser
+
+    argv = ["fit", "--stems", *song.stems, "--target", song.target, "--out", out, "--quiet"]
+    if song.groups:
+        argv += ["--groups", song.groups]
+    return build_parser().parse_args([*argv, *fit_args])
+
+
+def check_fit_args(fit_args: tuple[str, ...]) -> None:
+    """Refuse ``grafx fit`` options that fit-many sets per song, before any song starts."""
+    from grafx.cli.common import CLIError
+
+    for taken in ("--stems", "--target", "--out"):
+        if taken in fit_args:
+            raise CLIError(
+                f"--fit {shlex.join(fit_args)!r}: {taken} is set per song by the manifest"
+            )
+
+
+def run_task(task: Task) -> list[str]:
+    """Fit the task's songs; returns the ids of the songs it finished (done or failed)."""
+    import torch
+
+    torch.set_num_threads(max(1, task.threads))
+    folder = RunFolder(task.root)
+    jobs, ended = [], []
+    for song in task.songs:
+        folder.mark_running(song.song_id, task.attempt)
+        folder.log(song.song_id, f"started (attempt {task.attempt}, pid {folder_pid()})")
+        try:
+            job, callback = _prepare(folder, song, task)
+            jobs.append((song, job, callback))
+        except Exception as error:  # noqa: BLE001 - one song's failure is recorded, others go on
+            _record_failure(folder, song, error)
+            ended.append(song.song_id)
+    if len(jobs) == 1:
+        song, job, callback = jobs[0]
+        try:
+            with _quiet():
+                from grafx.cli.fit import fit_job
+
+                result = fit_job(job, callback)
+        except Exception as error:  # noqa: BLE001
+            _record_failure(folder, song, error)
+            return [*ended, song.song_id]
+        results = [result]
+    elif jobs:
+        try:
+            results = _fit_pack(jobs)
+        except Exception as error:  # noqa: BLE001 - e.g. options that cannot be packed
+            results = [error] * len(jobs)
+    else:
+        results = []
+    for (song, job, _), result in zip(jobs, results, strict=True):
+        if isinstance(result, Exception):
+            _record_failure(folder, song, result)
+        else:
+            _finish(folder, song, job, result, len(jobs))
+        ended.append(song.song_id)
+    return ended
+
+
+def folder_pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _quiet():
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+def _prepare(folder: RunFolder, song: Song, task: Task):
+    from grafx.cli.fit import prepare_fit
+
+    args = fit_args_namespace(song, str(folder.work_dir(song.song_id)), task.fit_args)
+    with _quiet():
+        job = prepare_fit(args)
+    steps = job.config.steps
+
+    def log_progress(step: int, loss: float) -> None:
+        if (step + 1) % task.checkpoint_every == 0 or step + 1 == steps:
+            folder.log(song.song_id, f"step {step + 1}/{steps} loss {loss:.4f}")
+
+    job.config = dataclasses.replace(
+        job.config, checkpoint_every=task.checkpoint_every, progress=False
+    )
+    return job, log_progress
+
+
+def _fit_pack(jobs):
+    from grafx.fit.many.pack import PackedSong, fit_packed
+
+    packed = [
+        PackedSong(
+            job.G,
+            job.processors,
+            job.parameters,
+            job.stems,
+            job.target,
+            job.loss_fn,
+            job.config,
+            job.type_sequence,
+            callback,
+            job.penalties,
+        )
+        for _, job, callback in jobs
+    ]
+    return fit_packed(packed)
+
+
+def _finish(folder: RunFolder, song: Song, job, result, pack_size: int) -> None:
+    from grafx.cli.fit import finish_fit
+
+    try:
+        with _quiet():
+            metrics = finish_fit(job, result)
+    except Exception as error:  # noqa: BLE001
+        _record_failure(folder, song, error)
+        return
+    record = {"status": "done", **metrics, "packed_with": pack_size, "finished_at": time.time()}
+    folder.write_record(song.song_id, record)
+    folder.publish(song.song_id)
+    folder.clear_running(song.song_id)
+    folder.log(
+        song.song_id,
+        f"done: {metrics['steps']} steps, loss {metrics['loss_before']:.4f} -> "
+        f"{metrics['loss_after']:.4f}, {metrics['seconds']:.1f} s",
+    )
+
+
+def _record_failure(folder: RunFolder, song: Song, error: BaseException) -> None:
+    message = " ".join(f"{type(error).__name__}: {error}".split())
+    folder.write_record(song.song_id, {"status": "failed", "error": message})
+    folder.clear_running(song.song_id)
+    folder.log(song.song_id, f"failed: {message}")
+    detail = "".join(traceback.format_exception(error)).rstrip().replace("\n", "\n    ")
+    folder.log(song.song_id, f"traceback:\n    {detail}")

@@ -1,0 +1,96 @@
+import contextlib
+import io
+
+import pytest
+import torch
+
+from grafx.cli.fit import fit_job, prepare_fit
+from grafx.errors import ParameterError
+from grafx.fit.many import fit_packed, read_manifest, write_demo_songs
+from grafx.fit.many.pack import PackedSong
+from grafx.fit.many.song import fit_args_namespace
+
+FIT_ARGS = ("--steps", "5", "--crop", "0.25", "--warmup", "0.05", "--sample-rate", "8000")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("songs")
+    return read_manifest(write_demo_songs(folder, 3, sample_rate=8000, duration=0.5))
+
+
+def jobs(songs, tmp_path, name):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return [
+            prepare_fit(fit_args_namespace(s, str(tmp_path / name / s.song_id), FIT_ARGS))
+            for s in songs
+        ]
+
+
+def packed(job, sources=None):
+    return PackedSong(
+        job.G,
+        job.processors,
+        job.parameters,
+        job.stems if sources is None else sources,
+        job.target,
+        job.loss_fn,
+        job.config,
+        job.type_sequence,
+        None,
+        job.penalties,
+    )
+
+
+def test_packed_fit_equals_fitting_song_by_song(songs, tmp_path):
+    alone = [fit_job(job) for job in jobs(songs, tmp_path, "alone")]
+    together = fit_packed([packed(job) for job in jobs(songs, tmp_path, "packed")])
+    assert len(together) == len(alone)
+    for a, p in zip(alone, together, strict=True):
+        assert p.steps == a.steps == 5
+        # Float rounding only: a batched processor call sums in another order than one per song.
+        torch.testing.assert_close(p.history, a.history, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(p.parameters, a.parameters, rtol=1e-4, atol=1e-5)
+    # The songs really were fitted independently: the parameters differ between songs.
+    assert not torch.allclose(
+        together[0].parameters["gain_pan"]["log_gain"],
+        together[1].parameters["gain_pan"]["log_gain"],
+    )
+
+
+def test_packed_checkpoints_resume_like_an_uninterrupted_fit(songs, tmp_path):
+    full = fit_packed([packed(job) for job in jobs(songs[:2], tmp_path, "full")])
+    first = [packed(job) for job in jobs(songs[:2], tmp_path, "resumed")]
+
+    def interrupt(step, loss):
+        if step == 2:
+            raise KeyboardInterrupt  # Ctrl-C mid-pack: every song checkpoints its finished steps
+
+    first[0].callback = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        fit_packed(first)
+    second = jobs(songs[:2], tmp_path, "resumed")
+    resumed = fit_packed([packed(job) for job in second])
+    for f, r in zip(full, resumed, strict=True):
+        assert r.steps == 5
+        assert r.history == f.history
+        torch.testing.assert_close(r.parameters, f.parameters, rtol=0, atol=0)
+
+
+def test_a_failing_song_leaves_the_pack_and_the_others_go_on(songs, tmp_path):
+    good = jobs(songs, tmp_path, "good")
+    bad_stems = good[1].stems.clone()
+    bad_stems[0, 0, 10] = float("nan")
+    results = fit_packed([packed(good[0]), packed(good[1], bad_stems), packed(good[2])])
+    assert isinstance(results[1], ParameterError) or "NaN" in str(results[1])
+    alone = [fit_job(job) for job in jobs([songs[0], songs[2]], tmp_path, "alone2")]
+    for p, a in zip((results[0], results[2]), alone, strict=True):
+        torch.testing.assert_close(p.parameters, a.parameters, rtol=1e-4, atol=1e-5)
