@@ -1,4 +1,4 @@
-r"""Soft structure: a learnable gate (dry/wet weight) on any node of a graph.
+r"""Soft structure: a learnable gate on any node (dry/wet weight) or edge (path weight) of a graph.
 
 A node gate blends a node's output with its input,
 
@@ -31,6 +31,22 @@ Example:
     >>> set_node_gate(parameters, G, "track0/imager", 0.0)  # bypass one node exactly
     >>> [round(w, 4) for w in node_gates(parameters)["imager"].tolist()]
     [0.0, 0.99]
+
+**Edge gates** scale paths: with the reserved top-level key
+:data:`~grafx.processors.core.drywet.EDGE_GATE_KEY` (``"edge_gate"``), ``(E, 1)``, edge ``e``
+carries :math:`\sigma(\omega_e)` times its source's output into its destination's sum. Row
+``e`` is the ``e``-th edge of :func:`graph_edges` (the order of ``convert_to_tensor(G)``'s
+``edge_indices``, so a graph neural network's per-edge outputs line up with it). The engine
+applies them while it gathers each step's inputs (no extra step), :class:`GraphRenderer`
+carries them through its node reordering, and fitting, checkpoints and graph files carry them
+like any other parameter. A gate at 0 renders exactly like the graph without that edge.
+
+    >>> parameters = add_edge_gates(parameters, G, mix=1.0)
+    >>> graph_edges(G)[:2]
+    [(1, 2, 'main', 'main'), (2, 3, 'main', 'main')]
+    >>> set_edge_gate(parameters, G, 1, 2, 0.5)  # halve the path from node 1 to node 2
+    >>> edge_gates(parameters)[:2].tolist()
+    [0.5, 1.0]
 """
 
 from __future__ import annotations
@@ -42,16 +58,26 @@ import torch
 from torch import Tensor
 
 from grafx.errors import GraphError, ParameterError
-from grafx.processors.core.drywet import DRYWET_KEY, drywet_weight_from_mix, mix_from_drywet_weight
+from grafx.processors.core.drywet import (
+    DRYWET_KEY,
+    EDGE_GATE_KEY,
+    drywet_weight_from_mix,
+    mix_from_drywet_weight,
+)
 
 __all__ = [
     "DRYWET_KEY",
+    "EDGE_GATE_KEY",
     "DEFAULT_MIX",
     "add_node_gates",
     "node_gates",
     "set_node_gate",
     "gate_l1",
     "gated_nodes",
+    "add_edge_gates",
+    "edge_gates",
+    "set_edge_gate",
+    "graph_edges",
 ]
 
 _UTILITY = ("in", "out", "mix")
@@ -183,7 +209,7 @@ def set_node_gate(parameters: Mapping, G: Any, node: int | str, mix: float) -> N
 
 
 def gate_l1(parameters: Mapping) -> Tensor:
-    r"""The L1 norm of every gate, :math:`\sum_v w_v` (differentiable; 0 without gates).
+    r"""The L1 norm of every gate, :math:`\sum_v w_v + \sum_e w_e` (differentiable; 0 without gates).
 
     The sparsity penalty of the mixing-graphs paper: added to the fit loss with a small weight
     (ramped from 0 to 1e-4 there), it pushes processors that barely matter towards bypass.
@@ -193,6 +219,107 @@ def gate_l1(parameters: Mapping) -> Tensor:
         for value in parameters.values()
         if hasattr(value, "items") and DRYWET_KEY in value
     ]
+    if isinstance(parameters.get(EDGE_GATE_KEY), Tensor):
+        terms.append(mix_from_drywet_weight(parameters[EDGE_GATE_KEY]).sum())
     if not terms:
         return torch.zeros(())
     return torch.stack(terms).sum()
+
+
+def graph_edges(G: Any) -> list[tuple[int, int, str, str]]:
+    """The edges of ``G`` in edge-gate row order: ``[(source id, dest id, outlet, inlet), ...]``.
+
+    The order is ``convert_to_tensor(G)``'s: by (source row, destination row, outlet index,
+    inlet index), rows being the node ids in ascending order.
+    """
+    config = G.config
+    nodes = sorted(G.nodes)
+    row_of = {node: row for row, node in enumerate(nodes)}
+    keyed = []
+    for source, dest, data in G.edges(data=True):
+        outlet, inlet = data.get("outlet", "main"), data.get("inlet", "main")
+        source_type, dest_type = G.nodes[source]["node_type"], G.nodes[dest]["node_type"]
+        outlet_index = config.outlet_to_index[source_type].get(outlet, -1) if config else 0
+        inlet_index = config.inlet_to_index[dest_type].get(inlet, -1) if config else 0
+        keyed.append(
+            (
+                (row_of[source], row_of[dest], outlet_index, inlet_index),
+                (source, dest, outlet, inlet),
+            )
+        )
+    keyed.sort(key=lambda item: item[0])
+    return [edge for _, edge in keyed]
+
+
+def add_edge_gates(parameters: Mapping, G: Any, mix: float = DEFAULT_MIX) -> dict[str, Any]:
+    r"""Put every edge of ``G`` behind a gate of wet proportion ``mix`` in ``[0, 1]``.
+
+    Returns:
+        A new plain ``dict`` (the other tensors shared) with ``["edge_gate"]`` of shape
+        ``(E, 1)`` (rows in :func:`graph_edges` order), in the dtype and device of the other
+        parameters. Existing edge gates are kept. ``mix = 1`` starts every path at full
+        strength, where the sigmoid's gradient is zero: start inside ``(0, 1)`` to learn them.
+
+    Raises:
+        ParameterError: a mix outside ``[0, 1]``, or a node type named ``"edge_gate"``.
+    """
+    if not 0 <= float(mix) <= 1:
+        raise ParameterError(f"edge gate mix must be in [0, 1], got {mix}")
+    if EDGE_GATE_KEY in _type_counts(G):
+        raise ParameterError(
+            f"the graph has a node type named {EDGE_GATE_KEY!r}, the reserved key of the edge "
+            "gates; rename that type"
+        )
+    out = dict(parameters.items())
+    if EDGE_GATE_KEY not in out:
+        dtype, device = _like(parameters, EDGE_GATE_KEY)
+        omega = float(drywet_weight_from_mix(torch.tensor(float(mix), dtype=torch.float64)))
+        out[EDGE_GATE_KEY] = torch.full((G.number_of_edges(), 1), omega, dtype=dtype, device=device)
+    return out
+
+
+def edge_gates(parameters: Mapping) -> Tensor:
+    r"""The edge gates' wet proportions :math:`\sigma(\omega_e)`, ``(E,)`` (detached).
+
+    Raises:
+        ParameterError: ``parameters`` has no edge gates (see :func:`add_edge_gates`).
+    """
+    gate = parameters.get(EDGE_GATE_KEY)
+    if not isinstance(gate, Tensor):
+        raise ParameterError(f"no edge gates ({EDGE_GATE_KEY!r}); see add_edge_gates")
+    return mix_from_drywet_weight(gate.detach()).reshape(-1)
+
+
+def set_edge_gate(
+    parameters: Mapping,
+    G: Any,
+    source: int | str,
+    dest: int | str,
+    mix: float,
+    outlet: str | None = None,
+    inlet: str | None = None,
+) -> None:
+    """Set the gate of every edge from ``source`` to ``dest`` (or only those with the given
+    ports) to ``mix`` in ``[0, 1]``, in place and without grad. Nodes by id or name.
+
+    Raises:
+        GraphError: no such edge (the message names it).
+        ParameterError: no edge gates, or a mix outside ``[0, 1]``.
+    """
+    gate = parameters.get(EDGE_GATE_KEY)
+    if not isinstance(gate, Tensor):
+        raise ParameterError(f"no edge gates ({EDGE_GATE_KEY!r}); see add_edge_gates")
+    if not 0 <= float(mix) <= 1:
+        raise ParameterError(f"edge gate mix must be in [0, 1], got {mix}")
+    source = G.find_node(source) if isinstance(source, str) else source
+    dest = G.find_node(dest) if isinstance(dest, str) else dest
+    rows = [
+        row
+        for row, (s, d, o, i) in enumerate(graph_edges(G))
+        if s == source and d == dest and outlet in (None, o) and inlet in (None, i)
+    ]
+    if not rows:
+        ports = "" if outlet is None and inlet is None else f" ({outlet} -> {inlet})"
+        raise GraphError(f"no edge from node {source} to node {dest}{ports} in the graph")
+    with torch.no_grad():
+        gate[rows] = drywet_weight_from_mix(torch.tensor(float(mix))).to(gate.dtype)

@@ -108,8 +108,12 @@ def _param_row(value, row: int, batch: int):
     return {k: _param_row(v, row, batch) for k, v in value.items()}
 
 
-def reference_render(G_t: GRAFXTensor, source: Tensor, processors: dict, parameters: dict):
+def reference_render(
+    G_t: GRAFXTensor, source: Tensor, processors: dict, parameters: dict, edge_weights=None
+):
     """Render one node at a time; returns ``(output, node outputs by (row, outlet))``.
+
+    ``edge_weights``, one number per edge in ``edge_indices`` order, scales each edge's signal.
 
     ``source`` is ``(K, C, L)`` or ``(B, K, C, L)``; the output is ``(N_out, C, L)`` or
     ``(B, N_out, C, L)``, ``out`` nodes in row order. Mono and stereo meeting at an inlet are
@@ -127,8 +131,8 @@ def reference_render(G_t: GRAFXTensor, source: Tensor, processors: dict, paramet
     else:
         outlet, inlet = G_t.edge_types.tolist()
     incoming = {v: [] for v in range(V)}
-    for s, d, o, i in zip(src, dst, outlet, inlet, strict=True):
-        incoming[d].append((s, o, i))
+    for e, (s, d, o, i) in enumerate(zip(src, dst, outlet, inlet, strict=True)):
+        incoming[d].append((s, o, i, e))
     # Kahn's algorithm, plain lists.
     indegree = [len(incoming[v]) for v in range(V)]
     succ = {v: [] for v in range(V)}
@@ -157,7 +161,11 @@ def reference_render(G_t: GRAFXTensor, source: Tensor, processors: dict, paramet
             continue
         inputs = []
         for k in range(config.num_inlets[t]):
-            parts = [signal[(s, o)] for s, o, i in incoming[v] if i == k]
+            parts = [
+                signal[(s, o)] * (1.0 if edge_weights is None else float(edge_weights[e]))
+                for s, o, i, e in incoming[v]
+                if i == k
+            ]
             inputs.append(_broadcast_sum(parts))
         if t in processors:
             kwargs = _param_row(parameters.get(t, {}), type_rank[v], B)

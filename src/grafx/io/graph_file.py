@@ -28,6 +28,9 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from grafx.data.configs import NodeConfigs
 from grafx.data.conversion import convert_to_graph
@@ -37,6 +40,7 @@ from grafx.data.tensor import GRAFXTensor
 from grafx.errors import ConfigError, GraphError, GraphFileError, ParameterError
 from grafx.io.atomic import atomic_write
 from grafx.io.tensor_json import TensorDecoder, TensorEncoder, tensor_leaves
+from grafx.processors.core.drywet import EDGE_GATE_KEY
 
 FORMAT = "grafx-graph"
 VERSION = 2
@@ -54,6 +58,9 @@ def _check_counts(G: GRAFX, parameters: Mapping, where: str, error: type) -> Non
     counts = count_nodes_per_type(G)
     allowed = G.config.node_types if G.config is not None else sorted(counts)
     for node_type, value in parameters.items():
+        if node_type == EDGE_GATE_KEY:
+            _check_edge_gates(G, value, where, error)
+            continue
         if node_type not in allowed:
             raise error(f"{where}: parameters for unknown node type {node_type!r}; {allowed}")
         for key, tensor in tensor_leaves(value, f"parameters[{node_type!r}]"):
@@ -62,6 +69,16 @@ def _check_counts(G: GRAFX, parameters: Mapping, where: str, error: type) -> Non
                     f"{where}: {key} has shape {list(tensor.shape)}, but its first dimension must "
                     f"be the number of {node_type!r} nodes, {counts.get(node_type, 0)}"
                 )
+
+
+def _check_edge_gates(G: GRAFX, value: Any, where: str, error: type) -> None:
+    count = G.number_of_edges()
+    if not isinstance(value, torch.Tensor) or tuple(value.shape) not in ((count,), (count, 1)):
+        shape = list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise error(
+            f"{where}: the edge gates {EDGE_GATE_KEY!r} have shape {shape}; expected "
+            f"[{count}, 1], one per edge of the graph"
+        )
 
 
 def _specs(G: GRAFX, processors: Mapping, where: str) -> dict:

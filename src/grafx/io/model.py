@@ -102,7 +102,7 @@ def _processors(G: GRAFX, specs: Mapping[str, Any], where: str) -> dict[str, nn.
 
 
 def _check_parameters(G: GRAFX, processors: Mapping, parameters: Mapping, where: str) -> None:
-    from grafx.processors.core.drywet import DRYWET_KEY
+    from grafx.processors.core.drywet import DRYWET_KEY, EDGE_GATE_KEY
     from grafx.processors.core.validation import check_parameters
 
     counts = count_nodes_per_type(G, processors)
@@ -123,9 +123,17 @@ def _check_parameters(G: GRAFX, processors: Mapping, parameters: Mapping, where:
             raise GraphFileError(f"{where}: parameters[{node_type!r}]: {error}") from None
     for node_type, value in parameters.items():
         for key, tensor in _leaves(value):
-            if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
-                bad = "NaN" if bool(tensor.isnan().any()) else "Inf"
-                raise GraphFileError(f"{where}: parameters[{node_type!r}].{key} holds {bad} values")
+            if not tensor.is_floating_point():
+                continue
+            if node_type == EDGE_GATE_KEY or key == DRYWET_KEY:
+                bad = bool(tensor.isnan().any())  # a gate at +-inf is exactly 1 or 0
+            else:
+                bad = not bool(tensor.isfinite().all())
+            if bad:
+                what = "NaN" if bool(tensor.isnan().any()) else "Inf"
+                raise GraphFileError(
+                    f"{where}: parameters[{node_type!r}].{key} holds {what} values"
+                )
 
 
 def _leaves(tree: Any, prefix: str = ""):

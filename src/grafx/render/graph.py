@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from grafx.data.configs import UTILITY_TYPES
 from grafx.errors import ParameterError, RenderError
-from grafx.processors.core.drywet import DRYWET_KEY, drywet_blend
+from grafx.processors.core.drywet import DRYWET_KEY, EDGE_GATE_KEY, drywet_blend
 from grafx.render.plan import Access, InletRead, StepPlan
 from grafx.render.prepare import RenderData
 
@@ -124,11 +124,31 @@ def _concat(parts: list[Tensor], dim: int, node_type: str) -> tuple[Tensor, bool
     return torch.cat(_match_channels(parts, node_type), dim), True
 
 
-def _gather(outputs: list, read: InletRead, dim: int, node_type: str) -> Tensor:
+def _scale_rows(x: Tensor, weights: Tensor, dim: int) -> Tensor:
+    """``x`` with row ``i`` along ``dim`` multiplied by ``weights[i]``."""
+    shape = [1] * x.ndim
+    shape[dim] = -1
+    return x * weights.reshape(shape)
+
+
+def _split_weights(weights: Tensor, parts: list[Tensor], dim: int) -> tuple[Tensor, ...]:
+    return weights.split([p.shape[dim] for p in parts])
+
+
+def _gather(
+    outputs: list, read: InletRead, dim: int, node_type: str, edge_weights: Tensor | None = None
+) -> Tensor:
+    """One inlet's input per node: the read rows, each scaled by its edge's weight if given."""
     parts, fresh = _read_pieces(outputs, read.pieces, dim)
     aggregation = read.aggregation
+    weights = None if edge_weights is None else edge_weights[read.edges]
     if aggregation.method == "sum":
         # Sum each piece and add (mono broadcasts to stereo): no concatenated copy.
+        if weights is not None:
+            parts = [
+                _scale_rows(p, w, dim)
+                for p, w in zip(parts, _split_weights(weights, parts, dim), strict=True)
+            ]
         total = parts[0].sum(dim, keepdim=True)
         for part in parts[1:]:
             total = total + part.sum(dim, keepdim=True)
@@ -138,14 +158,24 @@ def _gather(outputs: list, read: InletRead, dim: int, node_type: str) -> Tensor:
     if read.reorder is not None:
         x, fresh = x.index_select(dim, read.reorder), True
     if aggregation.method != "scatter":
-        return x
+        return x if weights is None else _scale_rows(x, weights, dim)
     extra_parts, _ = _read_pieces(outputs, read.extra.pieces, dim)
+    extra_weights = None if edge_weights is None else edge_weights[read.extra.edges]
     num_nodes = aggregation.num_nodes
     if num_nodes <= _MATMUL_SCATTER_MAX_NODES and (
         x.numel() * aggregation.index.numel() <= _MATMUL_SCATTER_MAX_NUMEL * num_nodes
     ):
         rows, _ = _concat([x, *extra_parts], dim, node_type)
-        return _matmul_scatter(rows, aggregation.index, num_nodes, dim)
+        row_weights = None if weights is None else torch.cat([weights, extra_weights])
+        return _matmul_scatter(rows, aggregation.index, num_nodes, dim, row_weights)
+    if weights is not None:
+        x, fresh = _scale_rows(x, weights, dim), True
+        extra_parts = [
+            _scale_rows(p, w, dim)
+            for p, w in zip(
+                extra_parts, _split_weights(extra_weights, extra_parts, dim), strict=True
+            )
+        ]
     # Add each extra piece straight into the base rows (a copy of them unless already fresh).
     channels = max(p.shape[-2] for p in [x, *extra_parts])
     if x.shape[-2] != channels:
@@ -167,11 +197,20 @@ _MATMUL_SCATTER_MAX_NODES = 16
 _MATMUL_SCATTER_MAX_NUMEL = 1 << 18
 
 
-def _matmul_scatter(x: Tensor, index: Tensor, num_nodes: int, dim: int) -> Tensor:
-    """Sum the rows of ``x`` along ``dim`` into ``num_nodes`` rows: row ``e`` into ``index[e]``."""
+def _matmul_scatter(
+    x: Tensor, index: Tensor, num_nodes: int, dim: int, weights: Tensor | None = None
+) -> Tensor:
+    """Sum the rows of ``x`` along ``dim`` into ``num_nodes`` rows: row ``e`` into ``index[e]``.
+
+    With ``weights``, row ``e`` is added times ``weights[e]`` (the entries of the 0/1 matrix).
+    """
     num_rows = x.shape[dim]
-    matrix = x.new_zeros(num_nodes, num_rows)
-    matrix[index, torch.arange(num_rows, device=x.device)] = 1
+    columns = torch.arange(num_rows, device=x.device)
+    if weights is None:
+        matrix = x.new_zeros(num_nodes, num_rows)
+        matrix[index, columns] = 1
+    else:
+        matrix = x.new_zeros(num_nodes, num_rows).index_put((index, columns), weights)
     flat = x.reshape(*x.shape[:dim], num_rows, -1)
     return torch.matmul(matrix, flat).reshape(*x.shape[:dim], num_nodes, *x.shape[dim + 1 :])
 
@@ -273,6 +312,12 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
             ``k`` blended with inlet ``k``; see :mod:`grafx.gates`). A processor whose
             ``parameter_size()`` lists ``drywet_weight`` itself (``DryWet(...,
             external_param=False)``) receives it and applies the same blend.
+            The reserved top-level key ``edge_gate``, ``(E, 1)`` (row ``e`` for column ``e`` of
+            the planned graph's ``edge_indices``), holds *edge gates*: edge ``e`` carries
+            :math:`\sigma(\omega_e)` times its source's signal into its destination's sum,
+            applied while the inputs are gathered (the same gates for every row of a 4-D
+            batch). :func:`~grafx.render.permute.permute_parameters` carries them to a
+            reordered graph's edge order.
         render_data: the plan from :func:`~grafx.render.prepare.prepare_render`.
         common_parameters: a tensor or dict of tensors ``(V, ...)`` indexed by node row, passed
             to every processor call.
@@ -309,7 +354,8 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
             graph, a processor output of the wrong shape or number of outlets.
         ParameterError: a parameter tensor whose first dimension is not the node count (the
             message names the type and key), a parameter for an unknown type, or a gate of
-            the wrong shape, on a type without a processor or with unequal inlets and outlets.
+            the wrong shape, on a type without a processor or with unequal inlets and outlets,
+            or edge gates that are not one per edge.
     """
     source, processors, parameters, render_data, options = _parse_call(args, dict(kwargs))
     common_parameters = options.pop("common_parameters", None)
@@ -343,6 +389,7 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     parameters = {} if parameters is None else parameters
     _check_inputs(processors, parameters, render_data)
     gated = _gated_types(processors, parameters, render_data)
+    edge_weights = _edge_weights(parameters, render_data, source.dtype, not parameters_grad)
     if common_parameters is not None:
         _check_tree(common_parameters, "common", "", render_data.num_nodes)
 
@@ -355,7 +402,7 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     release = render_data.release_after()
     for step in steps[1:]:
         node_type = step.node_type
-        inputs = [_gather(outputs, read, dim, node_type) for read in step.reads]
+        inputs = [_gather(outputs, read, dim, node_type, edge_weights) for read in step.reads]
         # nn.ModuleDict has no .get()
         processor = processors[node_type] if node_type in processors else None  # noqa: SIM401
         if processor is None:
@@ -418,6 +465,8 @@ def _check_inputs(processors: Mapping, parameters: Mapping, render_data: RenderD
                 f"processors has {sorted(processors.keys())}"
             )
     for node_type, value in parameters.items():
+        if node_type == EDGE_GATE_KEY:
+            continue  # checked by _edge_weights
         if node_type not in render_data.type_counts:
             raise ParameterError(
                 f"parameters for unknown node type {node_type!r}; the graph's config allows "
@@ -430,7 +479,7 @@ def _gated_types(processors: Mapping, parameters: Mapping, render_data: RenderDa
     """Types whose dry/wet gate the engine applies (checked once per render)."""
     gated = set()
     for node_type, value in parameters.items():
-        if not _is_tree(value) or DRYWET_KEY not in value:
+        if node_type == EDGE_GATE_KEY or not _is_tree(value) or DRYWET_KEY not in value:
             continue
         processor = processors[node_type] if node_type in processors else None  # noqa: SIM401
         if processor is None:
@@ -456,3 +505,27 @@ def _gated_types(processors: Mapping, parameters: Mapping, render_data: RenderDa
                 "many of each"
             )
     return gated
+
+
+def _edge_weights(
+    parameters: Mapping, render_data: RenderData, dtype: torch.dtype, detach: bool
+) -> Tensor | None:
+    r"""The edge gates' :math:`\sigma(\omega_e)`, ``(E,)``, or ``None`` without edge gates."""
+    if EDGE_GATE_KEY not in parameters:
+        return None
+    if EDGE_GATE_KEY in render_data.type_counts:
+        raise ParameterError(
+            f"the graph has a node type named {EDGE_GATE_KEY!r}, the reserved key of the edge "
+            "gates; rename that type"
+        )
+    gate = parameters[EDGE_GATE_KEY]
+    count = render_data.num_edges
+    if not isinstance(gate, Tensor) or tuple(gate.shape) not in ((count,), (count, 1)):
+        shape = tuple(gate.shape) if isinstance(gate, Tensor) else type(gate).__name__
+        raise ParameterError(
+            f"edge gates {EDGE_GATE_KEY!r} have shape {shape}; expected ({count}, 1), one "
+            "value per edge of the graph, in edge_indices order"
+        )
+    if detach:
+        gate = gate.detach()
+    return torch.sigmoid(gate.reshape(-1)).to(dtype)

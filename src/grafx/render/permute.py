@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from grafx.errors import ParameterError, RenderError
+from grafx.processors.core.drywet import EDGE_GATE_KEY
 
 
 def _node_keys(G_t: Any) -> Tensor:
@@ -57,6 +58,45 @@ def type_permutation(G_before: Any, G_after: Any, node_type: str) -> Tensor:
     return order[position]
 
 
+def _edge_keys(G_t: Any) -> Tensor:
+    """One row per edge: (source key, destination key, outlet, inlet), ``(E, 4)`` on CPU."""
+    nodes = _node_keys(G_t)
+    edges = G_t.edge_indices.long().cpu()
+    ports = torch.zeros_like(edges) if G_t.edge_types is None else G_t.edge_types.long().cpu()
+    return torch.stack([nodes[edges[0]], nodes[edges[1]], ports[0], ports[1]], 1)
+
+
+def _lexsort_rows(keys: Tensor) -> Tensor:
+    order = torch.arange(keys.shape[0])
+    for column in reversed(range(keys.shape[1])):
+        order = order[torch.argsort(keys[order, column], stable=True)]
+    return order
+
+
+def edge_permutation(G_before: Any, G_after: Any) -> Tensor:
+    r"""Edge of ``G_before`` that each edge of ``G_after`` is: ``gates_after = gates_before[perm]``.
+
+    Edges are matched by their end nodes' ids and their ports; parallel edges with the same
+    ports are matched in their order in each graph (they carry the same signal, so any match
+    renders the same).
+
+    Returns:
+        ``(E,)`` long, on CPU.
+    """
+    before, after = _edge_keys(G_before), _edge_keys(G_after)
+    if before.shape != after.shape:
+        raise RenderError(
+            f"{before.shape[0]} edge(s) before and {after.shape[0]} after; these are not the "
+            "same graph"
+        )
+    order_before, order_after = _lexsort_rows(before), _lexsort_rows(after)
+    if not torch.equal(before[order_before], after[order_after]):
+        raise RenderError("the two graphs' edges differ; these are not the same graph")
+    perm = torch.empty_like(order_after)
+    perm[order_after] = order_before
+    return perm
+
+
 def _permute_tree(value: Any, perm: Tensor, node_type: str, path: str) -> Any:
     if isinstance(value, Tensor):
         if value.ndim == 0 or value.shape[0] != perm.numel():
@@ -89,7 +129,9 @@ def permute_parameters(parameters: Mapping, G_before: Any, G_after: Any) -> Any:
 
     Args:
         parameters: ``{type: tensor or (nested) dict of tensors}``, each tensor ``(N_t, ...)``;
-            a dict, :class:`torch.nn.ParameterDict` or :class:`torch.nn.ModuleDict`.
+            a dict, :class:`torch.nn.ParameterDict` or :class:`torch.nn.ModuleDict`. The edge
+            gates (the reserved key ``"edge_gate"``, ``(E, 1)`` in ``G_before``'s edge order)
+            follow their edges instead.
         G_before: the graph the parameters follow.
         G_after: the same graph renumbered, e.g. by ``reorder_for_fast_render``.
 
@@ -104,7 +146,10 @@ def permute_parameters(parameters: Mapping, G_before: Any, G_after: Any) -> Any:
     """
     result = {}
     for node_type, value in parameters.items():
-        perm = type_permutation(G_before, G_after, node_type)
+        if node_type == EDGE_GATE_KEY:
+            perm = edge_permutation(G_before, G_after)
+        else:
+            perm = type_permutation(G_before, G_after, node_type)
         result[node_type] = _permute_tree(value, perm, node_type, "")
     if isinstance(parameters, nn.ParameterDict):
         return nn.ParameterDict(result)

@@ -73,6 +73,7 @@ class ExtraRead:
     pieces: list[Piece]
     index: Tensor
     piece_index: list[Tensor]
+    edges: Tensor | None = None
 
 
 @dataclass
@@ -89,6 +90,10 @@ class InletRead:
         reorder: rows of the concatenation to take, in order, after it (or ``None``).
         aggregation: how the rows become one input per node.
         extra: for ``scatter``, the rows added into the base rows.
+        edges: the graph edge (column of ``edge_indices``) of each row, in the order the rows
+            are aggregated: node order for ``none`` and a scatter's base rows (after
+            ``reorder``), the pieces' order for ``sum``; the extra rows' edges are
+            ``extra.edges``. Edge gates scale rows by these.
     """
 
     access: Access
@@ -96,6 +101,7 @@ class InletRead:
     reorder: Tensor | None
     aggregation: Aggregation
     extra: ExtraRead | None = None
+    edges: Tensor | None = None
 
 
 @dataclass

@@ -46,6 +46,7 @@ class RenderData:
         type_counts: nodes of each type, the first dimension every parameter tensor needs.
         last_use: for each step, the last step that reads its output (-1: none).
         fingerprint: digest of the graph (see :meth:`check_graph`).
+        num_edges: ``E``, the rows an edge gate needs.
     """
 
     method: str | None
@@ -58,6 +59,7 @@ class RenderData:
     type_counts: dict[str, int]
     last_use: list[int]
     fingerprint: str
+    num_edges: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -119,7 +121,9 @@ def _step_to(step: StepPlan, device: torch.device) -> StepPlan:
                 pieces(r.extra.pieces),
                 _move(r.extra.index, device),
                 [_move(i, device) for i in r.extra.piece_index],
+                _move(r.extra.edges, device),
             ),
+            edges=_move(r.edges, device),
         )
         for r in step.reads
     ]
@@ -184,27 +188,42 @@ def _pieces_by_step(steps: list[int], local: list[int]) -> list[Piece]:
     return pieces
 
 
-def _plan_inlet(src_rows, src_step, src_local, pos, num_nodes) -> InletRead:
-    """Read plan of one inlet; the edges come sorted by (source step, source local row)."""
+def _ids(values: list[int]) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.long)
+
+
+def _plan_inlet(src_rows, src_step, src_local, pos, num_nodes, edge_ids) -> InletRead:
+    """Read plan of one inlet; the edges come sorted by (source step, source local row).
+
+    ``edge_ids`` are the graph's numbers of these edges, recorded in the order the rows are
+    aggregated (:attr:`~grafx.render.plan.InletRead.edges`).
+    """
     if len(src_rows) == num_nodes:
         # One edge per node: read in node order and skip aggregation.
         if pos == list(range(num_nodes)):
             pieces = _pieces_by_step(src_step, src_local)
-            return InletRead(_access(src_rows), pieces, None, Aggregation("none"))
+            return InletRead(
+                _access(src_rows), pieces, None, Aggregation("none"), edges=_ids(edge_ids)
+            )
         by_pos = sorted(range(num_nodes), key=pos.__getitem__)
         step_by_pos = [src_step[e] for e in by_pos]
         local_by_pos = [src_local[e] for e in by_pos]
         rows_by_pos = [src_rows[e] for e in by_pos]
+        edges_by_pos = _ids([edge_ids[e] for e in by_pos])
         runs = _runs(step_by_pos, local_by_pos)
         grouped = _pieces_by_step(src_step, src_local)
         if len(runs) <= len(grouped):
             pieces = _pieces_by_run(step_by_pos, local_by_pos)
-            return InletRead(_access(rows_by_pos), pieces, None, Aggregation("none"))
+            return InletRead(
+                _access(rows_by_pos), pieces, None, Aggregation("none"), edges=edges_by_pos
+            )
         reorder = torch.tensor(by_pos, dtype=torch.long)
-        return InletRead(_access(rows_by_pos), grouped, reorder, Aggregation("none"))
+        return InletRead(
+            _access(rows_by_pos), grouped, reorder, Aggregation("none"), edges=edges_by_pos
+        )
     if num_nodes == 1:
         pieces = _pieces_by_step(src_step, src_local)
-        return InletRead(_access(src_rows), pieces, None, Aggregation("sum"))
+        return InletRead(_access(src_rows), pieces, None, Aggregation("sum"), edges=_ids(edge_ids))
     # Scatter: the first edge of each node (by source) forms the base, in node order; the
     # others are added into it.
     by_node = sorted(range(len(pos)), key=lambda e: (pos[e], src_step[e], src_local[e]))
@@ -218,6 +237,7 @@ def _plan_inlet(src_rows, src_step, src_local, pos, num_nodes) -> InletRead:
         [src_local[e] for e in base],
         list(range(num_nodes)),
         num_nodes,
+        [edge_ids[e] for e in base],
     )
     extra.sort(key=lambda e: (src_step[e], src_local[e]))
     extra_pos = [pos[e] for e in extra]
@@ -230,6 +250,7 @@ def _plan_inlet(src_rows, src_step, src_local, pos, num_nodes) -> InletRead:
             torch.tensor(extra_pos[a:b], dtype=torch.long)
             for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         ],
+        _ids([edge_ids[e] for e in extra]),
     )
     rows = [src_rows[e] for e in base] + [src_rows[e] for e in extra]
     index = torch.tensor(list(range(num_nodes)) + extra_pos, dtype=torch.long)
@@ -239,6 +260,7 @@ def _plan_inlet(src_rows, src_step, src_local, pos, num_nodes) -> InletRead:
         base_read.reorder,
         Aggregation("scatter", index, num_nodes),
         extra_read,
+        edges=base_read.edges,
     )
 
 
@@ -360,6 +382,7 @@ def prepare_render(G: Any) -> RenderData:
                 [src_local[e] for e in edges],
                 [pos_of_dst[e] for e in edges],
                 n,
+                edges,
             )
             reads.append(read)
             for piece in read.pieces + (read.extra.pieces if read.extra else []):
@@ -389,4 +412,5 @@ def prepare_render(G: Any) -> RenderData:
         type_counts=type_counts,
         last_use=last_use,
         fingerprint=graph_fingerprint(G_t),
+        num_edges=S.num_edges,
     )

@@ -12,10 +12,21 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["DRYWET_KEY", "drywet_blend", "mix_from_drywet_weight", "drywet_weight_from_mix"]
+__all__ = [
+    "DRYWET_KEY",
+    "EDGE_GATE_KEY",
+    "drywet_blend",
+    "mix_from_drywet_weight",
+    "drywet_weight_from_mix",
+]
 
 #: The reserved parameter key of a node's dry/wet weight (its gate), shape ``(N_t, 1)``.
 DRYWET_KEY = "drywet_weight"
+
+#: The reserved top-level parameter key of the edge gates, shape ``(E, 1)``: row ``e`` is
+#: :math:`\omega_e` of the ``e``-th edge (column ``e`` of ``edge_indices``), and the edge
+#: carries :math:`\sigma(\omega_e)` times its source's signal (see :mod:`grafx.gates`).
+EDGE_GATE_KEY = "edge_gate"
 
 
 def mix_from_drywet_weight(drywet_weight: Tensor) -> Tensor:
