@@ -187,9 +187,8 @@ def run_demo(
     Returns:
         A :class:`DemoResult`.
     """
-    from grafx.fit import GraphRenderer, evaluate_loss, fit_parameters
-    from grafx.fit.recipe import LR, recipe_config, recipe_loss, recipe_penalties
-    from grafx.io import save_graph
+    from grafx.fit.job import finish_job, fit_job, log_done, prepare_job
+    from grafx.fit.recipe import LR
     from grafx.io.audio import write_audio
     from grafx.presets import (
         build_mixing_console,
@@ -197,6 +196,7 @@ def run_demo(
         console_processors,
         get_node_settings,
     )
+    from grafx.render.renderer import render_mix
 
     began = time.perf_counter()
     lr_scale = {"gain_pan/log_gain": 3.0} if lr_scale is None else lr_scale
@@ -204,7 +204,6 @@ def run_demo(
     (out / "stems").mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     stems, names = synthesize_multitrack(sample_rate, duration, seed)
-    sources = stems
     G, type_sequence = build_mixing_console(len(names), num_buses, chain, track_names=names)
     processors = console_processors(chain)
     hidden_settings = {
@@ -214,52 +213,37 @@ def run_demo(
         if node_type in chain
     }
     hidden = console_parameters(G, processors, sample_rate, hidden_settings)
-    initial = console_parameters(G, processors, sample_rate)
-    renderer = GraphRenderer(G, processors, type_sequence)
-    loss_fn = recipe_loss(sample_rate)
-    with torch.no_grad():
-        target = renderer(sources, hidden)[0]
-        initial_mix = renderer(sources, initial)[0]
-    loss_before = evaluate_loss(renderer, loss_fn, initial, sources, target)
-    log(f"grafx demo: {len(names)} tracks ({', '.join(names)}), {duration:g} s at {sample_rate} Hz")
-    log(f"console: {G.number_of_nodes()} nodes, {len(type_sequence)} render steps")
-    log(f"loss before fit: {loss_before:.4f}")
+    target = render_mix(G, processors, hidden, stems, type_sequence)
     if crop_seconds is not None and crop_seconds >= duration:
         crop_seconds = None
-    config = recipe_config(
+    job = prepare_job(
+        out,
+        G,
+        processors,
+        stems,
+        target,
         sample_rate,
+        type_sequence=type_sequence,
         crop_seconds=crop_seconds,
-        warmup_seconds=warmup_seconds if crop_seconds is not None else 0.0,
+        warmup_seconds=warmup_seconds,
+        began=began,
+        header=[
+            f"grafx demo: {len(names)} tracks ({', '.join(names)}), {duration:g} s at "
+            f"{sample_rate} Hz",
+            f"console: {G.number_of_nodes()} nodes, {len(type_sequence)} render steps",
+        ],
+        log=log,
         steps=steps,
         lr=LR if lr is None else lr,
         seed=seed,
         progress=progress,
         lr_scale=dict(lr_scale),
     )
-    result = fit_parameters(
-        G,
-        processors,
-        initial,
-        sources,
-        target,
-        loss_fn,
-        config,
-        type_sequence=type_sequence,
-        penalties=recipe_penalties(node_types=chain),
-    )
-    with torch.no_grad():
-        fitted_mix = renderer(sources, result.parameters)[0]
-    loss_after = evaluate_loss(renderer, loss_fn, result.parameters, sources, target)
-
-    files = {
-        "target": write_audio(out / "target.wav", target, sample_rate),
-        "initial": write_audio(out / "initial.wav", initial_mix, sample_rate),
-        "fitted": write_audio(out / "fitted.wav", fitted_mix, sample_rate),
-    }
+    result = fit_job(job)
+    finished = finish_job(job, result, report=report, metrics=False, log=log)
+    files = {"target": write_audio(out / "target.wav", target, sample_rate), **finished.files}
     for name, stem in zip(names, stems, strict=True):
         files[f"stem:{name}"] = write_audio(out / "stems" / f"{name}.wav", stem, sample_rate)
-    save_graph(G, out / "graph.json", result.parameters, processors=processors)
-    files["graph"] = out / "graph.json"
 
     def settings(parameters: dict) -> dict[str, dict[str, float]]:
         table = {}
@@ -274,30 +258,14 @@ def run_demo(
         return table
 
     demo = DemoResult(
-        loss_before,
-        loss_after,
+        job.loss_before,
+        finished.loss_after,
         0.0,
         files,
         settings(hidden),
         settings(result.parameters),
         result.history,
     )
-    if report:
-        from grafx.fit.report import plot_report
-
-        files["report"] = plot_report(
-            out / "report.png",
-            result.history,
-            target,
-            fitted_mix,
-            sample_rate,
-            G,
-            loss_before=loss_before,
-            loss_after=loss_after,
-            initial=initial_mix,
-        )
-    demo.elapsed = time.perf_counter() - began
-    log(f"loss after fit:  {loss_after:.4f} ({loss_before / max(loss_after, 1e-12):.1f}x lower)")
     log("track      gain dB (hidden / fitted)   pan (hidden / fitted)")
     for name in names:
         h, f = demo.hidden[name], demo.fitted[name]
@@ -307,6 +275,5 @@ def run_demo(
                 f"              {h['pan']:+5.2f} / {f['pan']:+5.2f}"
             )
     written = sorted(p.name for p in files.values() if p.parent == out)
-    log(f"wrote {', '.join(written)} and stems/ ({', '.join(names)}) to {out}/")
-    log(f"done in {demo.elapsed:.1f} s")
+    demo.elapsed = log_done(job, f"{', '.join(written)} and stems/ ({', '.join(names)})", log)
     return demo

@@ -36,18 +36,10 @@ def jobs(songs, tmp_path, name):
 
 
 def packed(job, sources=None):
-    return PackedSong(
-        job.G,
-        job.processors,
-        job.parameters,
-        job.stems if sources is None else sources,
-        job.target,
-        job.loss_fn,
-        job.config,
-        job.type_sequence,
-        None,
-        job.penalties,
-    )
+    song = PackedSong(**job.fit_arguments())
+    if sources is not None:
+        song.sources = sources
+    return song
 
 
 def test_packed_fit_equals_fitting_song_by_song(songs, tmp_path):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grafx.cli.common import (
     CLIError,
@@ -18,6 +17,10 @@ from grafx.cli.common import (
     positive_float,
     positive_int,
 )
+
+if TYPE_CHECKING:
+    from grafx.fit.job import FitJob
+    from grafx.fit.loop import FitResult
 
 EXAMPLES = """examples:
   grafx fit --stems drums.wav bass.wav vox.wav --target mix.wav --out fit-output
@@ -200,39 +203,9 @@ def _inputs(args) -> dict:
     }
 
 
-@dataclass
-class FitJob:
-    """One ``grafx fit`` run, prepared: :func:`fit_job` fits it and :func:`finish_fit` writes it.
-
-    ``grafx fit-many`` prepares one job per song from ``grafx fit``'s own arguments, so that each
-    song's folder is exactly what ``grafx fit`` writes.
-    """
-
-    args: Any
-    out: Path
-    G: Any
-    processors: dict
-    parameters: dict
-    type_sequence: list[str] | None
-    stems: Any
-    target: Any
-    sample_rate: int
-    renderer: Any
-    loss_fn: Any
-    config: Any
-    penalties: dict
-    initial_mix: Any
-    loss_before: float
-    began: float
-
-
 def prepare_fit(args) -> FitJob:
     """Read the audio, build the graph, the recipe and the initial mix of a ``grafx fit`` run."""
-    import torch
-
-    from grafx.fit import GraphRenderer, evaluate_loss
-    from grafx.fit.recipe import recipe_config, recipe_loss, recipe_penalties
-    from grafx.presets import console_parameters, console_processors
+    from grafx.fit.job import prepare_job
 
     began = time.perf_counter()
     out = output_dir(args.out)
@@ -249,18 +222,35 @@ def prepare_fit(args) -> FitJob:
         )
     stems, target, sample_rate = _read(args)
     if args.graph is None:
+        from grafx.presets import console_processors
+
         if len(set(names)) != len(names):
             names = [f"track{i}" for i in range(len(names))]
         G, type_sequence = _console(args, names)
         processors = console_processors()
         parameters = None
-    if parameters is None:
-        parameters = console_parameters(G, processors, sample_rate)
     crop_seconds, crop_note = _crop(args, stems.shape[-1], sample_rate)
-    config = recipe_config(
+    header = [
+        f"grafx fit: {len(args.stems)} stems, {stems.shape[-1] / sample_rate:.2f} s at "
+        f"{sample_rate} Hz; graph of {G.number_of_nodes()} nodes; {crop_note}",
+        f"budget: {args.steps} steps or {args.minutes:g} min, whichever comes first",
+    ]
+    return prepare_job(
+        out,
+        G,
+        processors,
+        stems,
+        target,
         sample_rate,
+        parameters=parameters,
+        type_sequence=type_sequence,
         crop_seconds=crop_seconds,
-        warmup_seconds=args.warmup if crop_seconds is not None else 0.0,
+        warmup_seconds=args.warmup,
+        gain_staging=args.gain_staging,
+        inputs=_inputs(args),
+        began=began,
+        header=header,
+        args=args,
         steps=args.steps,
         minutes=args.minutes,
         patience=args.patience,
@@ -270,97 +260,32 @@ def prepare_fit(args) -> FitJob:
         checkpoint=str(out / "checkpoint"),
         resume=not args.restart,
     )
-    used = {d["node_type"] for _, d in G.nodes(data=True)}
-    penalties = recipe_penalties(args.gain_staging, used) if args.gain_staging else {}
-    renderer = GraphRenderer(G, processors, type_sequence)
-    loss_fn = recipe_loss(sample_rate)
-    with torch.no_grad():
-        initial_mix = renderer(stems, parameters)[0]
-    loss_before = evaluate_loss(renderer, loss_fn, parameters, stems, target)
-    print(
-        f"grafx fit: {len(args.stems)} stems, {stems.shape[-1] / sample_rate:.2f} s at "
-        f"{sample_rate} Hz; graph of {G.number_of_nodes()} nodes; {crop_note}"
-    )
-    print(f"budget: {args.steps} steps or {args.minutes:g} min, whichever comes first")
-    print(f"loss before fit: {loss_before:.4f}")
-    return FitJob(
-        args,
-        out,
-        G,
-        processors,
-        parameters,
-        type_sequence,
-        stems,
-        target,
-        sample_rate,
-        renderer,
-        loss_fn,
-        config,
-        penalties,
-        initial_mix,
-        loss_before,
-        began,
-    )
 
 
-def fit_job(job: FitJob, callback=None):
-    """Fit a prepared job; returns its :class:`~grafx.fit.FitResult`."""
-    from grafx.fit import fit_parameters
+def fit_job(job: FitJob, callback=None) -> FitResult:
+    """Fit a prepared job (:func:`grafx.fit.job.fit_job`)."""
+    from grafx.fit.job import fit_job as fit
 
-    return fit_parameters(
-        job.G,
-        job.processors,
-        job.parameters,
-        job.stems,
-        job.target,
-        job.loss_fn,
-        job.config,
-        type_sequence=job.type_sequence,
-        callback=callback,
-        penalties=job.penalties,
-    )
+    return fit(job, callback)
 
 
-def finish_fit(job: FitJob, result) -> dict:
-    """Write the outputs of a finished fit; returns its summary (what metrics.json holds)."""
-    import torch
+def finish_fit(job: FitJob, result: FitResult) -> dict:
+    """Write the outputs of a finished fit; returns its summary (what metrics.json holds, with
+    ``loss_before`` and ``loss_after``)."""
+    from grafx.fit.job import finish_job, log_done
 
-    from grafx.fit import evaluate_loss
-    from grafx.fit.report import plot_report
-    from grafx.fit.summary import fit_summary, format_summary, write_summary
-    from grafx.io import save_graph
-    from grafx.io.audio import write_audio
+    summary = finish_job(job, result).summary
+    log_done(job, "fitted.wav, initial.wav, graph.json, metrics.json, report.png")
+    return summary
 
-    args, out, G, processors = job.args, job.out, job.G, job.processors
-    stems, target, sample_rate = job.stems, job.target, job.sample_rate
-    renderer, loss_fn = job.renderer, job.loss_fn
-    initial_mix, loss_before, began = job.initial_mix, job.loss_before, job.began
-    with torch.no_grad():
-        fitted_mix = renderer(stems, result.parameters)[0]
-    loss_after = evaluate_loss(renderer, loss_fn, result.parameters, stems, target)
-    write_audio(out / "fitted.wav", fitted_mix, sample_rate)
-    write_audio(out / "initial.wav", initial_mix, sample_rate)
-    save_graph(G, out / "graph.json", result.parameters, processors=processors)
-    plot_report(
-        out / "report.png",
-        result.history,
-        target,
-        fitted_mix,
-        sample_rate,
-        G,
-        loss_before=loss_before,
-        loss_after=loss_after,
-        initial=initial_mix,
-    )
-    summary = fit_summary(
-        result, fitted_mix, initial_mix, target, sample_rate, inputs=_inputs(args)
-    )
-    write_summary(out / "metrics.json", summary)
-    print(format_summary(summary))
-    print(f"loss after fit:  {loss_after:.4f} ({loss_before / max(loss_after, 1e-12):.1f}x lower)")
-    print(f"wrote fitted.wav, initial.wav, graph.json, metrics.json, report.png to {out}/")
-    print(f"done in {time.perf_counter() - began:.1f} s")
-    return {**summary, "loss_before": loss_before, "loss_after": loss_after}
+
+def __getattr__(name: str) -> Any:
+    # FitJob moved to grafx.fit.job; imported on demand so that the CLI starts without torch.
+    if name == "FitJob":
+        from grafx.fit.job import FitJob
+
+        return FitJob
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run(args) -> int:

@@ -1,9 +1,10 @@
 """The work of one task of a fit-many run: fit a pack of songs into their folders.
 
 A task runs in a worker process (local pool or Ray). It prepares each song exactly as
-``grafx fit`` does (:func:`grafx.cli.fit.prepare_fit`), in the song's work folder, fits the
-pack (one song: :func:`grafx.cli.fit.fit_job`; several: :func:`~grafx.fit.many.pack.fit_packed`),
-writes each song's outputs (:func:`grafx.cli.fit.finish_fit`), then records and publishes it.
+``grafx fit`` does (:func:`grafx.cli.fit.prepare_fit`, from ``grafx fit``'s own options), in the
+song's work folder, fits the pack (one song: :func:`grafx.fit.job.fit_job`; several:
+:func:`~grafx.fit.many.pack.fit_packed`), writes each song's outputs
+(:func:`grafx.fit.job.finish_job`), then records and publishes it.
 A song that fails is recorded with its error; the others go on.
 """
 
@@ -74,7 +75,7 @@ def run_task(task: Task) -> list[str]:
         song, job, callback = jobs[0]
         try:
             with _quiet():
-                from grafx.cli.fit import fit_job
+                from grafx.fit.job import fit_job
 
                 result = fit_job(job, callback)
         except Exception as error:  # noqa: BLE001
@@ -128,30 +129,14 @@ def _prepare(folder: RunFolder, song: Song, task: Task):
 def _fit_pack(jobs):
     from grafx.fit.many.pack import PackedSong, fit_packed
 
-    packed = [
-        PackedSong(
-            job.G,
-            job.processors,
-            job.parameters,
-            job.stems,
-            job.target,
-            job.loss_fn,
-            job.config,
-            job.type_sequence,
-            callback,
-            job.penalties,
-        )
-        for _, job, callback in jobs
-    ]
-    return fit_packed(packed)
+    return fit_packed([PackedSong(**job.fit_arguments(callback)) for _, job, callback in jobs])
 
 
 def _finish(folder: RunFolder, song: Song, job, result, pack_size: int) -> None:
-    from grafx.cli.fit import finish_fit
+    from grafx.fit.job import finish_job
 
     try:
-        with _quiet():
-            metrics = finish_fit(job, result)
+        metrics = finish_job(job, result, log=None).summary
     except Exception as error:  # noqa: BLE001
         _record_failure(folder, song, error)
         return
