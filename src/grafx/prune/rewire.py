@@ -5,6 +5,10 @@ Removing node :math:`v` is the same as closing its gate (:math:`w_v = 0`, see
 outlet :math:`k`, so the signals the rest of the graph receives are unchanged, parallel paths
 included (a source that reached :math:`v` twice reaches each successor twice). Nothing else in
 the graph changes: the survivors keep their node ids, names and parameter values.
+
+With edge gates (:func:`grafx.gates.add_edge_gates`), the surviving edges keep theirs and a
+joined edge carries the product of its two parts, :math:`w = w_{in} w_{out}`, so the render is
+still the same.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from grafx.errors import GraphError
+from grafx.processors.core.drywet import EDGE_GATE_KEY
 
 __all__ = ["remove_nodes", "PROTECTED_TYPES"]
 
@@ -42,7 +48,8 @@ def remove_nodes(
 
     Returns:
         ``(G', parameters')``: a copy of the graph without the nodes (survivors keep their ids)
-        and the parameters without their rows (same keys; a type may end with 0 rows).
+        and the parameters without their rows (same keys; a type may end with 0 rows); edge
+        gates, if any, follow the new edges (a joined edge gets the product of its parts).
 
     Raises:
         GraphError: an unknown node id, an ``in``/``out`` node, or a node whose inlets and
@@ -66,21 +73,43 @@ def remove_nodes(
                     f"{outlets} outlet(s), so its input has no single path to its outputs"
                 )
     rows = _removed_rows(G, nodes)
+    gates = None
+    if parameters is not None and EDGE_GATE_KEY in parameters:
+        from grafx.gates import edge_gate_table
+
+        gates = edge_gate_table(G, parameters)
     H = G.copy()
     for node in nodes:
         node_type = H.nodes[node]["node_type"]
-        incoming = list(H.in_edges(node, data=True))
-        outgoing = list(H.out_edges(node, data=True))
-        for src, _, into in incoming:
+        incoming = list(H.in_edges(node, keys=True, data=True))
+        outgoing = list(H.out_edges(node, keys=True, data=True))
+        for src, _, key_in, into in incoming:
             k = _port_index(H, node_type, "inlets", into.get("inlet", "main"))
-            for _, dst, out in outgoing:
+            for _, dst, key_out, out in outgoing:
                 if _port_index(H, node_type, "outlets", out.get("outlet", "main")) == k:
-                    H.add_edge(src, dst, outlet=into.get("outlet"), inlet=out.get("inlet"))
+                    key = H.add_edge(src, dst, outlet=into.get("outlet"), inlet=out.get("inlet"))
+                    if gates is not None:
+                        gates[(src, dst, key)] = _joined(
+                            gates[(src, node, key_in)], gates[(node, dst, key_out)]
+                        )
         H.remove_node(node)
     H.consecutive_ids = False
     if parameters is None:
         return H, None
-    return H, {t: _drop_rows(v, rows.get(t, [])) for t, v in parameters.items()}
+    pruned = {
+        t: _drop_rows(v, rows.get(t, [])) for t, v in parameters.items() if t != EDGE_GATE_KEY
+    }
+    if gates is not None:
+        from grafx.gates import edge_gates_from_table
+
+        pruned[EDGE_GATE_KEY] = edge_gates_from_table(H, gates).to(parameters[EDGE_GATE_KEY])
+    return H, pruned
+
+
+def _joined(omega_in: Tensor, omega_out: Tensor) -> Tensor:
+    r"""The logit of :math:`\sigma(\omega_{in})\,\sigma(\omega_{out})`, in log space."""
+    log_w = torch.nn.functional.logsigmoid(omega_in) + torch.nn.functional.logsigmoid(omega_out)
+    return log_w - torch.log(-torch.expm1(log_w))
 
 
 def _removed_rows(G: Any, nodes: list[int]) -> dict[str, list[int]]:
