@@ -211,6 +211,92 @@ def evaluate_loss(
         return float(loss_fn(mix, target))
 
 
+@dataclass
+class Plateau:
+    """Early-stop tracking: steps since the smoothed loss last improved.
+
+    The loss is smoothed exponentially (``0.9 * smoothed + 0.1 * loss``); an improvement is a
+    smoothed value below ``best * (1 - min_delta)``.
+    """
+
+    min_delta: float
+    smoothed: float | None = None
+    best: float = float("inf")
+    since_best: int = 0
+
+    def update(self, loss: float) -> None:
+        """Track one step's loss."""
+        self.smoothed = loss if self.smoothed is None else 0.9 * self.smoothed + 0.1 * loss
+        if self.smoothed < self.best * (1 - self.min_delta):
+            self.best, self.since_best = self.smoothed, 0
+        else:
+            self.since_best += 1
+
+
+@dataclass
+class Optimization:
+    """The state an optimisation starts from: see :func:`start_optimization`.
+
+    Attributes:
+        flat: leaf tensors being fitted, by flat name (``"eq/log_gain"``), requiring gradients.
+        scales: learning-rate multiplier of each leaf, in the order of ``flat``.
+        optimizer: one parameter group per leaf (its ``lr`` is ``config.lr`` times its scale).
+        checkpoint: the checkpoint path (without extension), or ``None``.
+        start: steps already done (restored from the checkpoint).
+        history: their losses.
+        elapsed_before: seconds they took.
+        plateau: the early-stop state after them.
+    """
+
+    flat: dict[str, Tensor]
+    scales: list[float]
+    optimizer: torch.optim.Optimizer
+    checkpoint: Path | None
+    plateau: Plateau
+    start: int = 0
+    history: list[float] = field(default_factory=list)
+    elapsed_before: float = 0.0
+
+
+def start_optimization(parameters: Mapping, config: FitConfig) -> Optimization:
+    """Leaves, optimiser and learning-rate scales of a fit, resumed from its checkpoint if any.
+
+    The parameters are copied (detached), one optimiser group per tensor; with
+    ``config.resume`` and an existing ``config.checkpoint``, the values, optimiser state, steps
+    and history are restored from it, and the early-stop state is replayed over that history.
+
+    Raises:
+        ParameterError: the checkpoint holds other parameters than ``parameters``.
+        GraphFileError: an unreadable checkpoint.
+    """
+    flat = {k: v.detach().clone().requires_grad_(True) for k, v in flatten(parameters).items()}
+    scales = [_lr_scale(name, config.lr_scale) for name in flat]
+    groups = [
+        {"params": [value], "lr": config.lr * scale}
+        for value, scale in zip(flat.values(), scales, strict=True)
+    ]
+    optimizer = OPTIMIZERS[config.optimizer](groups, lr=config.lr, weight_decay=config.weight_decay)
+    checkpoint = Path(config.checkpoint) if config.checkpoint else None
+    run = Optimization(flat, scales, optimizer, checkpoint, Plateau(config.min_delta))
+    if checkpoint is None or not config.resume or not checkpoint.with_suffix(".json").exists():
+        return run
+    state = load_checkpoint(checkpoint)
+    if sorted(state["parameters"]) != sorted(flat):
+        raise ParameterError(
+            f"{checkpoint}: checkpoint parameters {sorted(state['parameters'])} do not match "
+            f"the graph's {sorted(flat)}"
+        )
+    with torch.no_grad():
+        for name, value in state["parameters"].items():
+            flat[name].copy_(value)
+    optimizer.load_state_dict(state["optimizer_state"])
+    run.start, run.history = state["step"], state["history"]
+    run.elapsed_before = float(state["extra"].get("elapsed", 0.0))
+    for loss in run.history:
+        run.plateau.update(loss)
+    return run
+
+
 def fit_parameters(
     G: Any,
     processors: Mapping[str, nn.Module],
@@ -269,39 +355,13 @@ def fit_parameters(
     _check_crop(config, sources.shape[-1])
     torch.manual_seed(config.seed)
 
-    flat = {k: v.detach().clone().requires_grad_(True) for k, v in flatten(parameters).items()}
-    scales = [_lr_scale(name, config.lr_scale) for name in flat]
-    groups = [
-        {"params": [value], "lr": config.lr * scale}
-        for value, scale in zip(flat.values(), scales, strict=True)
-    ]
-    optimizer = OPTIMIZERS[config.optimizer](groups, lr=config.lr, weight_decay=config.weight_decay)
-    history: list[float] = []
+    run = start_optimization(parameters, config)
+    flat, scales, optimizer, checkpoint = run.flat, run.scales, run.optimizer, run.checkpoint
+    start, history, elapsed_before = run.start, run.history, run.elapsed_before
     penalty_history: dict[str, list[float]] = {name: [] for name in penalties}
-    start, elapsed_before = 0, 0.0
-    checkpoint = Path(config.checkpoint) if config.checkpoint else None
-    if checkpoint is not None and config.resume and checkpoint.with_suffix(".json").exists():
-        state = load_checkpoint(checkpoint)
-        if sorted(state["parameters"]) != sorted(flat):
-            raise ParameterError(
-                f"{checkpoint}: checkpoint parameters {sorted(state['parameters'])} do not match "
-                f"the graph's {sorted(flat)}"
-            )
-        with torch.no_grad():
-            for name, value in state["parameters"].items():
-                flat[name].copy_(value)
-        optimizer.load_state_dict(state["optimizer_state"])
-        start, history = state["step"], state["history"]
-        elapsed_before = float(state["extra"].get("elapsed", 0.0))
 
     began = time.perf_counter()
-    smoothed, best, since_best, stopped_early = None, float("inf"), 0, False
-    for value in history:  # replay the early-stop state of the resumed steps
-        smoothed = value if smoothed is None else 0.9 * smoothed + 0.1 * value
-        if smoothed < best * (1 - config.min_delta):
-            best, since_best = smoothed, 0
-        else:
-            since_best += 1
+    stopped_early = False
     bar = tqdm(
         range(start, config.steps),
         initial=start,
@@ -358,17 +418,13 @@ def fit_parameters(
             in_update = False
             rate_now = (len(history) - start) / max(time.perf_counter() - began, 1e-9)
             bar.set_postfix({"loss": f"{value:.4f}", "steps/s": f"{rate_now:.2f}"})
-            smoothed = value if smoothed is None else 0.9 * smoothed + 0.1 * value
-            if smoothed < best * (1 - config.min_delta):
-                best, since_best = smoothed, 0
-            else:
-                since_best += 1
+            run.plateau.update(value)
             done = step + 1
             if checkpoint is not None and done % config.checkpoint_every == 0:
                 save_checkpoint(checkpoint, flat, optimizer, done, history, extra())
             if callback is not None:
                 callback(step, value)
-            if config.patience is not None and since_best >= config.patience:
+            if config.patience is not None and run.plateau.since_best >= config.patience:
                 stopped_early, stop_reason = True, "patience"
                 break
             if budget is not None and elapsed_before + time.perf_counter() - began >= budget:

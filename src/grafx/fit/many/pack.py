@@ -24,16 +24,16 @@ import torch
 from torch import Tensor
 
 from grafx.errors import ConfigError, ParameterError
-from grafx.fit.checkpoint import flatten, load_checkpoint, save_checkpoint, unflatten
+from grafx.fit.checkpoint import save_checkpoint, unflatten
 from grafx.fit.loop import (
-    OPTIMIZERS,
     FitConfig,
     FitResult,
+    Plateau,
     _check_audio,
     _config_json,
     _cosine_rate,
-    _lr_scale,
     crop_bounds,
+    start_optimization,
 )
 from grafx.fit.penalty import PenaltyContext
 
@@ -64,9 +64,7 @@ class _State:
     start: int
     checkpoint: Path | None
     step: int
-    smoothed: float | None = None
-    best: float = float("inf")
-    since_best: int = 0
+    plateau: Plateau
     stopped_early: bool = False
     done: bool = False
     error: Exception | None = None
@@ -120,7 +118,7 @@ def fit_packed(songs: Sequence[PackedSong]) -> list[FitResult | Exception]:
             _pack_step(renderer, states, active)
     except KeyboardInterrupt:
         for state in states:
-            if state.checkpoint is not None and not state.done and len(state.history) > state.start:
+            if not state.done and state.checkpoint is not None and len(state.history) > state.start:
                 _save(state)
         raise
     results: list[FitResult | Exception] = []
@@ -140,7 +138,7 @@ def fit_packed(songs: Sequence[PackedSong]) -> list[FitResult | Exception]:
 
 
 def _failed(song: PackedSong, error: Exception) -> _State:
-    state = _State(song, {}, [], None, [], 0, None, 0, done=True)  # type: ignore[arg-type]
+    state = _State(song, {}, [], None, [], 0, None, 0, Plateau(0.0), done=True)  # type: ignore[arg-type]
     state.error = error
     return state
 
@@ -150,46 +148,23 @@ def _start(song: PackedSong) -> _State:
     config = song.config
     config.check()
     _check_audio(song.sources, song.target, _count_in(song.G))
-    flat = {k: v.detach().clone().requires_grad_(True) for k, v in flatten(song.parameters).items()}
-    scales = [_lr_scale(name, config.lr_scale) for name in flat]
-    groups = [
-        {"params": [value], "lr": config.lr * scale}
-        for value, scale in zip(flat.values(), scales, strict=True)
-    ]
-    optimizer = OPTIMIZERS[config.optimizer](groups, lr=config.lr, weight_decay=config.weight_decay)
-    checkpoint = Path(config.checkpoint) if config.checkpoint else None
-    history: list[float] = []
-    start = 0
-    if checkpoint is not None and config.resume and checkpoint.with_suffix(".json").exists():
-        saved = load_checkpoint(checkpoint)
-        if sorted(saved["parameters"]) != sorted(flat):
-            raise ParameterError(
-                f"{checkpoint}: checkpoint parameters {sorted(saved['parameters'])} do not match "
-                f"the graph's {sorted(flat)}"
-            )
-        with torch.no_grad():
-            for name, value in saved["parameters"].items():
-                flat[name].copy_(value)
-        optimizer.load_state_dict(saved["optimizer_state"])
-        start, history = saved["step"], saved["history"]
-    state = _State(song, flat, scales, optimizer, history, start, checkpoint, start)
-    if checkpoint is not None and start:
-        state.elapsed_before = float(saved["extra"].get("elapsed", 0.0))
-    for value in history:  # replay the early-stop state of the resumed steps
-        _track(state, value)
-    state.done = start >= config.steps or (
-        config.patience is not None and state.since_best >= config.patience
+    run = start_optimization(song.parameters, config)
+    state = _State(
+        song,
+        run.flat,
+        run.scales,
+        run.optimizer,
+        run.history,
+        run.start,
+        run.checkpoint,
+        run.start,
+        run.plateau,
+        elapsed_before=run.elapsed_before,
+    )
+    state.done = run.start >= config.steps or (
+        config.patience is not None and run.plateau.since_best >= config.patience
     )
     return state
-
-
-def _track(state: _State, value: float) -> None:
-    config = state.song.config
-    state.smoothed = value if state.smoothed is None else 0.9 * state.smoothed + 0.1 * value
-    if state.smoothed < state.best * (1 - config.min_delta):
-        state.best, state.since_best = state.smoothed, 0
-    else:
-        state.since_best += 1
 
 
 def _save(state: _State) -> None:
@@ -286,14 +261,14 @@ def _pack_step(renderer: _PackRenderer, states: list[_State], active: list[int])
         state.optimizer.step()
         value = losses[i].item()
         state.history.append(value)
-        _track(state, value)
+        state.plateau.update(value)
         state.step += 1
         config = state.song.config
         if state.checkpoint is not None and state.step % config.checkpoint_every == 0:
             _save(state)
         if state.song.callback is not None:
             state.song.callback(state.step - 1, value)
-        if config.patience is not None and state.since_best >= config.patience:
+        if config.patience is not None and state.plateau.since_best >= config.patience:
             state.stopped_early, state.stop_reason = True, "patience"
         elif config.minutes is not None and _spent(state) >= 60.0 * config.minutes:
             state.stop_reason = "minutes"
