@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from grafx.data.configs import UTILITY_TYPES
 from grafx.errors import ParameterError, RenderError
-from grafx.processors.core.drywet import DRYWET_KEY, EDGE_GATE_KEY, drywet_blend
+from grafx.processors.core.drywet import DRYWET_KEY, EDGE_GATE_KEY, drywet_blend, row_dots
 from grafx.render.plan import Access, InletRead, StepPlan
 from grafx.render.prepare import RenderData
 
@@ -126,9 +126,33 @@ def _concat(parts: list[Tensor], dim: int, node_type: str) -> tuple[Tensor, bool
 
 def _scale_rows(x: Tensor, weights: Tensor, dim: int) -> Tensor:
     """``x`` with row ``i`` along ``dim`` multiplied by ``weights[i]``."""
+    if dim == 0 and x.ndim == 3 and torch.is_grad_enabled() and weights.requires_grad:
+        return _ScaleRows.apply(x, weights)
     shape = [1] * x.ndim
     shape[dim] = -1
     return x * weights.reshape(shape)
+
+
+class _ScaleRows(torch.autograd.Function):
+    """``x * weights[:, None, None]`` whose weight gradient is one dot product per row.
+
+    Autograd's product would write ``grad * x`` in full before summing it per row.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weights: Tensor) -> Tensor:
+        ctx.save_for_backward(x, weights)
+        return x * weights.reshape(-1, 1, 1)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, weights = ctx.saved_tensors
+        grad_x = grad_weights = None
+        if ctx.needs_input_grad[0]:
+            grad_x = grad * weights.reshape(-1, 1, 1)
+        if ctx.needs_input_grad[1]:
+            grad_weights = row_dots(grad, x)
+        return grad_x, grad_weights
 
 
 def _split_weights(weights: Tensor, parts: list[Tensor], dim: int) -> tuple[Tensor, ...]:

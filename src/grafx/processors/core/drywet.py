@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "row_dots",
     "DRYWET_KEY",
     "EDGE_GATE_KEY",
     "drywet_blend",
@@ -67,7 +68,7 @@ def drywet_blend(wet: Tensor, dry: Tensor, drywet_weight: Tensor) -> Tensor:
     return torch.lerp(dry, wet, mix)
 
 
-def _row_dots(a: Tensor, b: Tensor) -> Tensor:
+def row_dots(a: Tensor, b: Tensor) -> Tensor:
     """``(a * b).sum((1, 2))`` of two ``(B, C, L)`` tensors of one shape, as ``(B,)``.
 
     Up to 64 rows, one BLAS dot per row reads both tensors once and writes nothing; more rows
@@ -99,7 +100,7 @@ class _Blend(torch.autograd.Function):
         grad_dry = grad_wet = grad_mix = None
         if need_mix:
             if grad.shape == wet.shape == dry.shape and mix.shape[0] == grad.shape[0]:
-                dots = _row_dots(grad, wet) - _row_dots(grad, dry)
+                dots = row_dots(grad, wet) - row_dots(grad, dry)
                 grad_mix = dots.reshape(mix.shape)
             else:  # broadcast mono, or one weight for every row
                 grad_mix = (grad * (wet - dry)).sum_to_size(mix.shape)
