@@ -24,18 +24,29 @@ Float32, CPU, ``torch.set_num_threads(2)``; quote ``uptime`` with any absolute t
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from grafx.fit import FitConfig, GraphRenderer, evaluate_loss, fit_parameters
+from grafx.fit.recipe import (
+    CROP_SECONDS,
+    WARMUP_SECONDS,
+    recipe_config,
+    recipe_loss,
+    recipe_penalties,
+)
 from grafx.gates import set_node_gate
-from grafx.losses import MixLoss
 from grafx.presets import build_mixing_console, console_parameters, console_processors
 from grafx.processors.core.drywet import DRYWET_KEY
-from grafx.prune import GateSparsity, PruneConfig, prune_graph
+from grafx.prune import SPARSITY_WEIGHT, GateSparsity, PruneConfig, prune_graph
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # fit_quality's targets
 
 TOLERANCES = (1e-3, 1e-2, 1e-1)
 
@@ -91,81 +102,187 @@ def _bypassed_half(G, seed: int = 0) -> list[int]:
     return sorted(processors[i] for i in order[: len(processors) // 2])
 
 
-def prune_table(args) -> None:
+def make_case(name: str, rate: int, seconds: float):
+    """``(G, sequence, processors, stems, target, bypassed)`` of one benchmark target.
+
+    ``demo`` / ``demo-bypass-half``: the demo's stems mixed by its hidden console (with half of
+    its processors bypassed); ``mixN``: mix ``N`` of ``fit_quality.py`` (pedalboard effects).
+    """
+    processors = console_processors()
+    if name.startswith("mix"):
+        from fit_quality import make_target
+
+        stems, names, target, _ = make_target(int(name[3:]), rate, seconds)
+        G, sequence = build_mixing_console(len(names), track_names=names)
+        return G, sequence, processors, stems, target, []
     from grafx.demo import HIDDEN_SETTINGS, synthesize_multitrack
 
-    rate, seconds = args.sample_rate, args.seconds
     stems, names = synthesize_multitrack(rate, seconds, seed=0)
     G, sequence = build_mixing_console(len(names), track_names=names)
-    processors = console_processors()
     settings = {
         f"{name}/{t}": values for name in names for t, values in HIDDEN_SETTINGS[name].items()
     }
-    loss_fn = MixLoss(rate)
-    crop = min(int(3.8 * rate), stems.shape[-1])
-    warmup = int(1.0 * rate) if crop < stems.shape[-1] else 0
-    fit = FitConfig(
-        lr=1e-2, optimizer="adamw", crop_len=None if crop == stems.shape[-1] else crop - warmup,
-        warmup_len=warmup, progress=False, lr_scale={"gain_pan/log_gain": 3.0},
+    hidden = console_parameters(G, processors, rate, settings)
+    bypassed = _bypassed_half(G) if name == "demo-bypass-half" else []
+    for node in bypassed:
+        set_node_gate(hidden, G, node, 0.0)
+    with torch.no_grad():
+        target = GraphRenderer(G, processors, sequence)(stems, hidden)[0]
+    return G, sequence, processors, stems, target, bypassed
+
+
+def fit_config(rate: int, num_samples: int, steps: int) -> FitConfig:
+    """The ``grafx fit`` recipe at ``rate``: 3.8 s crops (1 s warm-up), or all if shorter."""
+    crop = CROP_SECONDS if num_samples / rate >= CROP_SECONDS else None
+    return recipe_config(
+        rate, crop_seconds=crop, warmup_seconds=WARMUP_SECONDS if crop else 0.0, steps=steps,
+        progress=False, seed=0,
     )  # fmt: skip
-    print(
-        f"\n## Pruning (demo stems, {seconds:g} s at {rate} Hz; fit {args.fit_steps} steps with "
-        f"gate sparsity 0 -> 1e-4; hybrid, {args.rounds} round(s) of {args.finetune} steps)"
+
+
+def fitted_case(name: str, args):
+    """The case and its fit (cached in ``args.cache`` as a graph file): the ``grafx fit``
+    recipe (gain staging 1e-3) plus the gate sparsity penalty ramped 0 -> 1e-4 (the paper)."""
+    from grafx.io import load_graph, save_graph
+
+    G, sequence, processors, stems, target, bypassed = make_case(
+        name, args.sample_rate, args.seconds
     )
-    print(
-        "| target | tau | processors | removed | rho | loss fitted | loss pruned | change | "
-        "checks | render full ms | render pruned ms | speed-up | precision | recall | s |"
-    )
-    print("| --- " * 15 + "|")
-    for target_name in ("demo", "demo-bypass-half"):
-        hidden = console_parameters(G, processors, rate, settings)
-        bypassed = _bypassed_half(G) if target_name == "demo-bypass-half" else []
-        for node in bypassed:
-            set_node_gate(hidden, G, node, 0.0)
-        renderer = GraphRenderer(G, processors, sequence)
-        with torch.no_grad():
-            target = renderer(stems, hidden)[0]
-        start = console_parameters(G, processors, rate)
+    loss_fn = recipe_loss(args.sample_rate)
+    config = fit_config(args.sample_rate, stems.shape[-1], args.fit_steps)
+    cache = None
+    if args.cache:
+        tag = f"{name}-{args.sample_rate}-{args.seconds:g}s-{args.fit_steps}"
+        cache = Path(args.cache) / f"{tag}.json"
+    info = {"fit_seconds": 0.0, "cached": False}
+    if cache is not None and cache.exists():
+        _, fitted = load_graph(cache)
+        info["cached"] = True
+    else:
+        start = console_parameters(G, processors, args.sample_rate)
+        penalties = {
+            **recipe_penalties(),
+            "sparsity": GateSparsity(SPARSITY_WEIGHT, ramp=1.0),
+        }
         began = time.perf_counter()
         fitted = fit_parameters(
-            G, processors, start, stems, target, loss_fn, fit, type_sequence=sequence,
-            steps=args.fit_steps, penalties={"sparsity": GateSparsity(1e-4, ramp=1.0)},
+            G, processors, start, stems, target, loss_fn, config, type_sequence=sequence,
+            penalties=penalties,
         ).parameters  # fmt: skip
-        fit_seconds = time.perf_counter() - began
+        info["fit_seconds"] = time.perf_counter() - began
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            save_graph(G, cache, fitted, processors=processors)
+    return G, sequence, processors, stems, target, bypassed, fitted, loss_fn, config, info
+
+
+def single_costs(G, sequence, processors, parameters, stems, target, loss_fn) -> dict:
+    """``{node: L(node's gate closed) / L - 1}``: each processor's removal alone."""
+    from grafx.presets import node_rows
+
+    renderer = GraphRenderer(G, processors, sequence)
+    rows = node_rows(G)
+    base = evaluate_loss(renderer, loss_fn, parameters, stems, target)
+    costs = {}
+    for node, node_type in sorted(G.nodes(data="node_type")):
+        if node_type in ("in", "out", "mix"):
+            continue
+        closed = {t: dict(p.items()) for t, p in parameters.items()}
+        gate = closed[node_type][DRYWET_KEY].clone()
+        gate[rows[node]] = -math.inf
+        closed[node_type][DRYWET_KEY] = gate
+        costs[node] = evaluate_loss(renderer, loss_fn, closed, stems, target) / base - 1
+    return costs
+
+
+def costs_table(name, G, costs, gates, bypassed) -> None:
+    ordered = sorted(costs, key=costs.get)
+    print(f"\n### Removing one processor alone ({name}; relative loss change, cheapest first)")
+    print("| node | gate w | cost | truly bypassed |")
+    print("| --- | --- | --- | --- |")
+    for node in ordered:
+        flag = "yes" if node in bypassed else ""
+        print(
+            f"| {G.nodes[node]['name']} | {gates.get(node, float('nan')):.3f} | "
+            f"{100 * costs[node]:+.2f}% | {flag} |"
+        )
+    counts = " / ".join(f"{sum(c <= tau for c in costs.values())} <= {tau:g}" for tau in TOLERANCES)
+    print(f"<!-- {name}: processors whose removal alone costs at most tau: {counts} -->")
+
+
+def prune_table(args) -> None:
+    from grafx.gates import gated_nodes
+    from grafx.metrics import mix_metrics
+
+    rate, seconds = args.sample_rate, args.seconds
+    print(
+        f"\n## Pruning ({seconds:g} s at {rate} Hz; fit {args.fit_steps} steps, the grafx fit "
+        f"recipe + gate sparsity 0 -> 1e-4; {args.method}, {args.rounds} round(s) of "
+        f"{args.finetune} fine-tuning steps)"
+    )
+    rows = []
+    for target_name in args.targets:
+        G, sequence, processors, stems, target, bypassed, fitted, loss_fn, fit, info = fitted_case(
+            target_name, args
+        )
+        renderer = GraphRenderer(G, processors, sequence)
         fitted_loss = evaluate_loss(renderer, loss_fn, fitted, stems, target)
-        print(f"<!-- {target_name}: fitted in {fit_seconds:.0f} s, loss {fitted_loss:.4f} -->")
-        for tau in TOLERANCES:
+        with torch.no_grad():
+            full_mix = renderer(stems, fitted)[0]
+        stft_full = mix_metrics(full_mix, target, rate)["stft_distance"]
+        print(
+            f"<!-- {target_name}: fitted in {info['fit_seconds']:.0f} s"
+            f"{' (cached)' if info['cached'] else ''}, loss {fitted_loss:.4f}, STFT distance "
+            f"{stft_full:.4f}; load {os.getloadavg()[0]:.1f} -->",
+            flush=True,
+        )
+        if args.costs:
+            costs = single_costs(G, sequence, processors, fitted, stems, target, loss_fn)
+            costs_table(target_name, G, costs, gated_nodes(fitted, G), bypassed)
+        for tau in args.tolerances:
             began = time.perf_counter()
             result = prune_graph(
                 G, processors, fitted, stems, target, PruneConfig(
-                    tolerance=tau, rounds=args.rounds, finetune_steps=args.finetune
+                    tolerance=tau, method=args.method, rounds=args.rounds,
+                    finetune_steps=args.finetune,
                 ), loss_fn=loss_fn, fit_config=fit, type_sequence=sequence,
             )  # fmt: skip
             seconds_taken = time.perf_counter() - began
             pruned = GraphRenderer(result.graph, processors)
 
-            def full(renderer=renderer, fitted=fitted):
+            def full(renderer=renderer, fitted=fitted, stems=stems):
                 with torch.no_grad():
                     renderer(stems, fitted)
 
-            def small(pruned=pruned, result=result):
+            def small(pruned=pruned, result=result, stems=stems):
                 with torch.no_grad():
-                    pruned(stems, result.parameters)
+                    return pruned(stems, result.parameters)[0]
 
             t_full, t_pruned = alternating(full, small, args.repeats)
+            stft_pruned = mix_metrics(small(), target, rate)["stft_distance"]
             precision = recall = "-"
             if bypassed:
                 hits = len(set(result.removed) & set(bypassed))
                 precision = f"{hits / len(result.removed):.2f}" if result.removed else "-"
                 recall = f"{hits / len(bypassed):.2f}"
-            change = result.loss_after / result.loss_before - 1
-            print(
+            per_type = " ".join(
+                f"{t}:{r}/{n}" for t, (r, n) in sorted(result.removed_per_type.items())
+            )
+            rows.append(
                 f"| {target_name} | {tau:g} | {result.num_processors} | {len(result.removed)} | "
                 f"{result.rho:.2f} | {result.loss_before:.4f} | {result.loss_after:.4f} | "
-                f"{100 * change:+.2f}% | {result.evaluations} | {1e3 * t_full:.0f} | "
-                f"{1e3 * t_pruned:.0f} | {t_full / t_pruned:.2f}x | {precision} | {recall} | "
+                f"{100 * (result.loss_after / result.loss_before - 1):+.2f}% | "
+                f"{100 * (stft_pruned / stft_full - 1):+.2f}% | {result.evaluations} | "
+                f"{t_full / t_pruned:.2f}x | {precision} | {recall} | {per_type} | "
                 f"{seconds_taken:.0f} |"
             )
+            print(f"<!-- {rows[-1]} load {os.getloadavg()[0]:.1f} -->", flush=True)
+    print(
+        "\n| target | tau | processors | removed | rho | loss fitted | loss pruned | change | "
+        "STFT dist. change | checks | speed-up | precision | recall | removed per type | s |"
+    )
+    print("| --- " * 15 + "|")
+    print("\n".join(rows))
 
 
 def main() -> None:
@@ -180,6 +297,18 @@ def main() -> None:
     parser.add_argument("--fit-steps", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--finetune", type=int, default=50)
+    parser.add_argument("--method", default="hybrid", help="brute, drywet or hybrid")
+    parser.add_argument(
+        "--targets",
+        type=lambda t: t.split(","),
+        default=["demo", "demo-bypass-half", "mix0", "mix1"],
+        help="comma-separated: demo, demo-bypass-half, mixN (fit_quality.py's mix N)",
+    )
+    parser.add_argument(
+        "--tolerances", type=lambda t: [float(x) for x in t.split(",")], default=TOLERANCES
+    )
+    parser.add_argument("--cache", default=None, help="folder to keep the fits in (reused)")
+    parser.add_argument("--costs", action="store_true", help="each processor's removal alone")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.fit_steps, args.rounds, args.finetune = 2.0, 30, 2, 5

@@ -145,6 +145,34 @@ def sonic_pi_stems(
     return torch.stack(stems), [loops[i].stem for i in picks]
 
 
+def make_target(
+    index: int,
+    sample_rate: int,
+    seconds: float,
+    seed: int = 0,
+    effects=EFFECTS,
+    source: str = "synth",
+    num_stems: int = 5,
+) -> tuple[torch.Tensor, list[str], torch.Tensor, list[dict]]:
+    """Mix ``index`` of the benchmark: ``(stems (K, 2, L), names, target (2, L), settings)``.
+
+    The stems (``source`` "synth" or "sonic-pi"), each through its pedalboard chain with
+    settings drawn from ``seed * 1000 + index``, summed. ``bench_prune.py`` imports it.
+    """
+    if source == "sonic-pi":
+        stems, names = sonic_pi_stems(index, sample_rate, seconds, num_stems)
+    else:
+        stems, names = synth_stems(index, sample_rate, seconds)
+    rng = np.random.default_rng(seed * 1000 + index)
+    settings = [draw_settings(rng) for _ in names]
+    wet = [
+        process_stem(s.numpy(), st, sample_rate, effects)
+        for s, st in zip(stems, settings, strict=True)
+    ]
+    target = torch.from_numpy(np.sum(wet, axis=0).astype(np.float32))
+    return stems, names, target, settings
+
+
 def run_fit(folder: Path, names, args) -> dict:
     """``grafx fit`` on the written files; its metrics.json plus wall and CPU seconds."""
     command = [
@@ -186,18 +214,10 @@ def measure_mix(index: int, args, folder: Path) -> dict:
     from grafx.io.audio import read_audio, write_audio
     from grafx.metrics import mix_metrics
 
-    rate = args.sample_rate
-    if args.source == "sonic-pi":
-        stems, names = sonic_pi_stems(index, rate, args.seconds, args.stems)
-    else:
-        stems, names = synth_stems(index, rate, args.seconds)
-    rng = np.random.default_rng(args.seed * 1000 + index)
-    settings = [draw_settings(rng) for _ in names]
-    effects = args.effects
-    wet = [
-        process_stem(s.numpy(), st, rate, effects) for s, st in zip(stems, settings, strict=True)
-    ]
-    target = torch.from_numpy(np.sum(wet, axis=0).astype(np.float32))
+    rate, effects = args.sample_rate, args.effects
+    stems, names, target, settings = make_target(
+        index, rate, args.seconds, args.seed, effects, args.source, args.stems
+    )
     for name, stem in zip(names, stems, strict=True):
         write_audio(folder / f"{name}.wav", stem, rate)
     write_audio(folder / "target.wav", target, rate)

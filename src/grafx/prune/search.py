@@ -11,8 +11,25 @@ the same audio as removing it), so every check is one render of the current grap
 * ``"drywet"``: rank the gated processors by their dry/wet weight :math:`w` (smallest first) and
   remove the longest prefix of the ranking that stays within the tolerance, found by bisection
   (about :math:`\log_2 N` renders a round).
-* ``"hybrid"`` (default): the ``"drywet"`` prefix, then the next candidates of the ranking one
-  at a time as in ``"brute"`` until ``patience`` in a row are refused.
+* ``"hybrid"`` (default): the longest prefix of a ranking found by bisection, as in
+  ``"drywet"``, then the next candidates of the ranking one at a time as in ``"brute"`` until
+  ``patience`` in a row are refused. The ranking (``order``):
+
+  - ``"cost"`` (default): by each candidate's measured cost, the loss of the graph with that
+    processor alone removed (one render per candidate and round; ties by gate), cheapest first;
+  - ``"gate"``: by the dry/wet weight, as ``"drywet"`` (the paper's proposal), about
+    :math:`\log_2 N` + ``patience`` renders a round.
+
+  Why ``"cost"`` by default: a gate's value says little about what its processor does when
+  gates start at type-dependent values (the console's delay and reverb at 0.1 and 0.15, the
+  others at 0.99) and a fit is too short for the sparsity penalty to move them; a processor
+  left neutral by the fit (cost 0) then ranks behind every delay and reverb and the patience
+  ends the round before it is tried. And a ranking that is not cheapest-first makes the search
+  non-monotone in the tolerance: a larger tolerance accepts a longer prefix, which may spend the
+  whole budget on one costly processor that a smaller tolerance refuses, leaving no room for
+  several cheap ones (``tests/prune/test_prune_order.py`` shows both). Removing in increasing
+  cost order removes the most processors a budget allows when costs add up, and a larger
+  tolerance then removes a superset within a round.
 
 The tolerance is relative to the loss of the graph as given: a removal is accepted while the
 loss stays at most :math:`(1 + \tau)\,\mathcal{L}_0`. The reference is fixed, so errors do not
@@ -38,9 +55,10 @@ from grafx.errors import ConfigError, GraphError
 from grafx.processors.core.drywet import DRYWET_KEY
 from grafx.prune.rewire import PROTECTED_TYPES, remove_nodes
 
-__all__ = ["METHODS", "PruneConfig", "PruneResult", "prune_graph", "count_processors"]
+__all__ = ["METHODS", "ORDERS", "PruneConfig", "PruneResult", "prune_graph", "count_processors"]
 
 METHODS = ("brute", "drywet", "hybrid")
+ORDERS = ("cost", "gate")
 _STATE = "prune-state.json"
 _GRAPH = "prune-graph.json"
 
@@ -58,6 +76,10 @@ class PruneConfig:
         patience: ``"hybrid"``: refusals in a row that end a round's one-at-a-time checks.
         sparsity: weight of the gate L1 penalty during fine-tuning
             (:class:`~grafx.prune.GateSparsity`; 0: none).
+        order: ``"hybrid"``: the ranking, ``"cost"`` (each candidate's measured cost alone,
+            cheapest first) or ``"gate"`` (dry/wet weight, smallest first); see the module
+            docstring. ``"brute"`` tries nodes in id order and ``"drywet"`` ranks by gate,
+            whatever ``order`` says.
     """
 
     tolerance: float = 0.01
@@ -66,6 +88,7 @@ class PruneConfig:
     finetune_steps: int = 500
     patience: int = 3
     sparsity: float = 1e-4
+    order: str = "cost"
 
     def check(self) -> None:
         """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
@@ -75,6 +98,8 @@ class PruneConfig:
             raise ConfigError(f"prune tolerance must be 0 or more, got {self.tolerance}")
         if self.method not in METHODS:
             raise ConfigError(f"prune method must be one of {list(METHODS)}, got {self.method!r}")
+        if self.order not in ORDERS:
+            raise ConfigError(f"prune order must be one of {list(ORDERS)}, got {self.order!r}")
         for name in ("rounds", "finetune_steps", "patience"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (1 if name != "finetune_steps" else 0):
@@ -198,6 +223,16 @@ def _gate_mix(parameters: Mapping, G: Any) -> dict[int, float]:
     return gated_nodes(parameters, G)
 
 
+def _ranking(evaluator, candidates, gates, config) -> list[int]:
+    """The candidates to try, in order: by gate or by measured cost alone (cheapest first)."""
+    if config.method == "brute":
+        return sorted(candidates)
+    if config.method == "drywet" or config.order == "gate":
+        return sorted((n for n in candidates if n in gates), key=lambda n: (gates[n], n))
+    costs = {n: evaluator.loss({n}) for n in candidates}
+    return sorted(candidates, key=lambda n: (costs[n], gates.get(n, 1.0), n))
+
+
 def _search_round(evaluator, candidates, ranked, limit, config) -> list[int]:
     """Nodes to remove this round (closing them keeps the loss within ``limit``)."""
     closed: list[int] = []
@@ -300,7 +335,7 @@ def prune_graph(
     state_path = Path(state_dir) if state_dir is not None else None
     if state_path is not None:
         state_path.mkdir(parents=True, exist_ok=True)
-    options = {"tolerance": config.tolerance, "method": config.method}
+    options = {"tolerance": config.tolerance, "method": config.method, "order": config.order}
     current_G, current = G, dict(parameters.items())
     removed: list[int] = []
     rounds: list[dict] = []
@@ -331,7 +366,7 @@ def prune_graph(
         type_sequence = None
         candidates = [n for n in sorted(current_G.nodes) if _prunable(current_G, n, evaluator)]
         gates = _gate_mix(current, current_G)
-        ranked = sorted((n for n in candidates if n in gates), key=lambda n: (gates[n], n))
+        ranked = _ranking(evaluator, candidates, gates, config)
         closed = _search_round(evaluator, candidates, ranked, limit, config)
         evaluations += evaluator.count
         info = {"round": r + 1, "removed": [int(n) for n in closed], "renders": evaluator.count}
@@ -437,7 +472,7 @@ def _load_state(path: Path, options: dict) -> tuple[Any, dict, dict]:
         raise GraphFileError(f"{path / _STATE}: unreadable prune state: {error}") from None
     if state.get("format") != "grafx-prune-state":
         raise GraphFileError(f"{path / _STATE}: not a grafx prune state")
-    saved = {k: state.get(k) for k in options}
+    saved = {k: state.get(k, "gate" if k == "order" else None) for k in options}  # v1: gate
     if saved != options:
         raise ConfigError(
             f"{path}: holds a pruning search with {saved}, not {options}; use another folder or "

@@ -1,0 +1,104 @@
+"""The hybrid's ranking: by measured cost (default) or by gate; why the gate order falls short."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from grafx.errors import ConfigError
+from grafx.fit import render_mix
+from grafx.gates import set_node_gate
+from grafx.losses import MixLoss
+from grafx.presets import build_mixing_console, console_parameters, console_processors
+from grafx.prune import PruneConfig, prune_graph
+from grafx.prune.search import _ranking, _search_round
+
+RATE = 16000
+
+
+class Additive:
+    """A loss whose every removal adds a known cost: the search's answer is known exactly."""
+
+    def __init__(self, costs: dict[int, float]):
+        self.costs, self.count = costs, 0
+
+    def loss(self, closed: set[int]) -> float:
+        self.count += 1
+        return 1.0 + sum(self.costs[n] for n in closed)
+
+
+# node 1: a low gate but a costly removal; 2 and 3: high gates, cheap; 4: needed
+COSTS = {1: 0.08, 2: 0.03, 3: 0.03, 4: 0.5}
+GATES = {1: 0.2, 2: 0.9, 3: 0.91, 4: 0.95}
+
+
+def _removed(tolerance: float, order: str) -> list[int]:
+    config = PruneConfig(tolerance=tolerance, method="hybrid", order=order, patience=3)
+    evaluator = Additive(COSTS)
+    ranked = _ranking(evaluator, list(COSTS), GATES, config)
+    return sorted(_search_round(evaluator, list(COSTS), ranked, 1.0 + tolerance, config))
+
+
+def test_gate_order_is_not_monotone_in_the_tolerance():
+    # the larger tolerance spends its budget on node 1 and has no room left for 2 and 3
+    assert _removed(0.07, "gate") == [2, 3]
+    assert _removed(0.10, "gate") == [1]
+
+
+def test_cost_order_removes_the_most_a_budget_allows_and_is_monotone():
+    removed = {tau: _removed(tau, "cost") for tau in (0.0, 0.02, 0.07, 0.10, 0.2, 1.0)}
+    assert removed == {
+        0.0: [],
+        0.02: [],
+        0.07: [2, 3],
+        0.10: [2, 3],
+        0.2: [1, 2, 3],
+        1.0: [1, 2, 3, 4],
+    }
+    taus = sorted(removed)
+    for small, large in zip(taus, taus[1:], strict=False):
+        assert set(removed[small]) <= set(removed[large])
+
+
+def test_cost_ranking_measures_each_candidate_once_and_breaks_ties_by_gate():
+    config = PruneConfig(method="hybrid", order="cost")
+    evaluator = Additive(COSTS)
+    assert _ranking(evaluator, list(COSTS), GATES, config) == [2, 3, 1, 4]
+    assert evaluator.count == len(COSTS)
+    assert _ranking(evaluator, list(COSTS), GATES, PruneConfig(order="gate")) == [1, 2, 3, 4]
+    with pytest.raises(ConfigError, match="prune order must be one of"):
+        PruneConfig(order="random").check()
+
+
+def _neutral_behind_low_gates():
+    """Faders that matter behind low gates (0.3), neutral imagers behind high ones (0.99)."""
+    chain = ["imager", "gain_pan"]
+    G, sequence = build_mixing_console(3, chain=chain)
+    processors = console_processors(chain)
+    settings = {
+        f"track{i}/gain_pan": {"gain_db": g, "pan": p}
+        for i, (g, p) in enumerate([(-9.0, -0.5), (6.0, 0.4), (-4.0, 0.8)])
+    }
+    hidden = console_parameters(G, processors, RATE, settings)
+    for i in range(3):
+        set_node_gate(hidden, G, f"track{i}/gain_pan", 0.3)
+    fitted = {t: {k: v.clone() for k, v in p.items()} for t, p in hidden.items()}
+    fitted["gain_pan"]["log_gain"] += 0.02  # not a perfect fit: the loss is above 0
+    x = torch.randn(3, 2, 8192, generator=torch.Generator().manual_seed(2)) * 0.2
+    target = render_mix(G, processors, hidden, x, sequence)
+    imagers = {G.find_node(f"track{i}/imager") for i in range(3)}
+    return G, sequence, processors, fitted, x, target, imagers
+
+
+def test_cost_order_finds_neutral_processors_that_the_gate_order_never_tries():
+    G, sequence, processors, fitted, x, target, imagers = _neutral_behind_low_gates()
+    common = {
+        "loss_fn": MixLoss(RATE), "type_sequence": sequence, "tolerance": 0.01, "rounds": 2,
+        "finetune_steps": 0, "method": "hybrid", "patience": 3,
+    }  # fmt: skip
+    by_gate = prune_graph(G, processors, fitted, x, target, order="gate", **common)
+    assert by_gate.removed == []  # three faders refused in a row end the round
+    by_cost = prune_graph(G, processors, fitted, x, target, order="cost", **common)
+    assert set(by_cost.removed) == imagers
+    assert by_cost.loss_after <= 1.01 * by_cost.loss_before
+    assert by_cost.removed_per_type == {"imager": (3, 3), "gain_pan": (0, 3)}
