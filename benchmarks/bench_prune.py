@@ -103,7 +103,7 @@ def _bypassed_half(G, seed: int = 0) -> list[int]:
 
 
 def make_case(name: str, rate: int, seconds: float):
-    """``(G, sequence, processors, stems, target, bypassed)`` of one benchmark target.
+    """``(G, sequence, processors, stems, target, bypassed, hidden)`` of one benchmark target.
 
     ``demo`` / ``demo-bypass-half``: the demo's stems mixed by its hidden console (with half of
     its processors bypassed); ``mixN``: mix ``N`` of ``fit_quality.py`` (pedalboard effects).
@@ -114,7 +114,7 @@ def make_case(name: str, rate: int, seconds: float):
 
         stems, names, target, _ = make_target(int(name[3:]), rate, seconds)
         G, sequence = build_mixing_console(len(names), track_names=names)
-        return G, sequence, processors, stems, target, []
+        return G, sequence, processors, stems, target, [], None
     from grafx.demo import HIDDEN_SETTINGS, synthesize_multitrack
 
     stems, names = synthesize_multitrack(rate, seconds, seed=0)
@@ -128,7 +128,7 @@ def make_case(name: str, rate: int, seconds: float):
         set_node_gate(hidden, G, node, 0.0)
     with torch.no_grad():
         target = GraphRenderer(G, processors, sequence)(stems, hidden)[0]
-    return G, sequence, processors, stems, target, bypassed
+    return G, sequence, processors, stems, target, bypassed, hidden
 
 
 def fit_config(rate: int, num_samples: int, steps: int) -> FitConfig:
@@ -145,7 +145,7 @@ def fitted_case(name: str, args):
     recipe (gain staging 1e-3) plus the gate sparsity penalty ramped 0 -> 1e-4 (the paper)."""
     from grafx.io import load_graph, save_graph
 
-    G, sequence, processors, stems, target, bypassed = make_case(
+    G, sequence, processors, stems, target, bypassed, hidden = make_case(
         name, args.sample_rate, args.seconds
     )
     loss_fn = recipe_loss(args.sample_rate)
@@ -173,16 +173,20 @@ def fitted_case(name: str, args):
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             save_graph(G, cache, fitted, processors=processors)
+    info["hidden"] = hidden
     return G, sequence, processors, stems, target, bypassed, fitted, loss_fn, config, info
 
 
-def single_costs(G, sequence, processors, parameters, stems, target, loss_fn) -> dict:
-    """``{node: L(node's gate closed) / L - 1}``: each processor's removal alone."""
+def single_costs(
+    G, sequence, processors, parameters, stems, target, loss_fn, relative=True
+) -> dict:
+    """``{node: L(node's gate closed) / L - 1}``: each processor's removal alone (``relative``
+    False: the loss itself)."""
     from grafx.presets import node_rows
 
     renderer = GraphRenderer(G, processors, sequence)
     rows = node_rows(G)
-    base = evaluate_loss(renderer, loss_fn, parameters, stems, target)
+    base = evaluate_loss(renderer, loss_fn, parameters, stems, target) if relative else None
     costs = {}
     for node, node_type in sorted(G.nodes(data="node_type")):
         if node_type in ("in", "out", "mix"):
@@ -191,23 +195,32 @@ def single_costs(G, sequence, processors, parameters, stems, target, loss_fn) ->
         gate = closed[node_type][DRYWET_KEY].clone()
         gate[rows[node]] = -math.inf
         closed[node_type][DRYWET_KEY] = gate
-        costs[node] = evaluate_loss(renderer, loss_fn, closed, stems, target) / base - 1
+        loss = evaluate_loss(renderer, loss_fn, closed, stems, target)
+        costs[node] = loss / base - 1 if relative else loss
     return costs
 
 
-def costs_table(name, G, costs, gates, bypassed) -> None:
+def costs_table(name, G, costs, gates, bypassed, fitted_loss, oracle=None) -> None:
+    """Each processor's removal alone from the fit, cheapest first; with ``oracle`` (demo
+    targets), the loss of the hidden console itself with that processor removed, in units of
+    the fitted loss (above 0.01: removing it costs more than tau = 0.01 of even a perfect fit)."""
     ordered = sorted(costs, key=costs.get)
     print(f"\n### Removing one processor alone ({name}; relative loss change, cheapest first)")
-    print("| node | gate w | cost | truly bypassed |")
-    print("| --- | --- | --- | --- |")
+    print("| node | gate w | cost | hidden console without it / fitted loss | truly bypassed |")
+    print("| --- | --- | --- | --- | --- |")
     for node in ordered:
         flag = "yes" if node in bypassed else ""
+        hidden = f"{oracle[node] / fitted_loss:.3f}" if oracle else "-"
         print(
             f"| {G.nodes[node]['name']} | {gates.get(node, float('nan')):.3f} | "
-            f"{100 * costs[node]:+.2f}% | {flag} |"
+            f"{100 * costs[node]:+.2f}% | {hidden} | {flag} |"
         )
     counts = " / ".join(f"{sum(c <= tau for c in costs.values())} <= {tau:g}" for tau in TOLERANCES)
-    print(f"<!-- {name}: processors whose removal alone costs at most tau: {counts} -->")
+    need = math.ceil(0.6 * len(costs))
+    print(
+        f"<!-- {name}: processors whose removal alone costs at most tau: {counts}; the "
+        f"{need}th cheapest (rho 0.6) costs {100 * costs[ordered[need - 1]]:+.2f}% -->"
+    )
 
 
 def prune_table(args) -> None:
@@ -217,7 +230,8 @@ def prune_table(args) -> None:
     rate, seconds = args.sample_rate, args.seconds
     print(
         f"\n## Pruning ({seconds:g} s at {rate} Hz; fit {args.fit_steps} steps, the grafx fit "
-        f"recipe + gate sparsity 0 -> 1e-4; {args.method}, {args.rounds} round(s) of "
+        f"recipe + gate sparsity 0 -> 1e-4; {args.method} ({args.order} order), {args.rounds} "
+        f"round(s) of "
         f"{args.finetune} fine-tuning steps)"
     )
     rows = []
@@ -238,13 +252,19 @@ def prune_table(args) -> None:
         )
         if args.costs:
             costs = single_costs(G, sequence, processors, fitted, stems, target, loss_fn)
-            costs_table(target_name, G, costs, gated_nodes(fitted, G), bypassed)
+            oracle = None
+            if info["hidden"] is not None:
+                oracle = single_costs(
+                    G, sequence, processors, info["hidden"], stems, target, loss_fn, False
+                )
+            gates = gated_nodes(fitted, G)
+            costs_table(target_name, G, costs, gates, bypassed, fitted_loss, oracle)
         for tau in args.tolerances:
             began = time.perf_counter()
             result = prune_graph(
                 G, processors, fitted, stems, target, PruneConfig(
                     tolerance=tau, method=args.method, rounds=args.rounds,
-                    finetune_steps=args.finetune,
+                    finetune_steps=args.finetune, order=args.order,
                 ), loss_fn=loss_fn, fit_config=fit, type_sequence=sequence,
             )  # fmt: skip
             seconds_taken = time.perf_counter() - began
@@ -276,7 +296,12 @@ def prune_table(args) -> None:
                 f"{t_full / t_pruned:.2f}x | {precision} | {recall} | {per_type} | "
                 f"{seconds_taken:.0f} |"
             )
-            print(f"<!-- {rows[-1]} load {os.getloadavg()[0]:.1f} -->", flush=True)
+            per_round = ", ".join(f"{len(r['removed'])} ({r['loss']:.4f})" for r in result.rounds)
+            print(
+                f"<!-- {rows[-1]} rounds removed (loss): {per_round}; load "
+                f"{os.getloadavg()[0]:.1f} -->",
+                flush=True,
+            )
     print(
         "\n| target | tau | processors | removed | rho | loss fitted | loss pruned | change | "
         "STFT dist. change | checks | speed-up | precision | recall | removed per type | s |"
@@ -298,6 +323,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--finetune", type=int, default=50)
     parser.add_argument("--method", default="hybrid", help="brute, drywet or hybrid")
+    parser.add_argument("--order", default="cost", help="hybrid's ranking: cost or gate")
     parser.add_argument(
         "--targets",
         type=lambda t: t.split(","),
