@@ -102,3 +102,38 @@ def test_cost_order_finds_neutral_processors_that_the_gate_order_never_tries():
     assert set(by_cost.removed) == imagers
     assert by_cost.loss_after <= 1.01 * by_cost.loss_before
     assert by_cost.removed_per_type == {"imager": (3, 3), "gain_pan": (0, 3)}
+
+
+def test_recovery_removes_a_processor_whose_work_another_can_take_over():
+    # faders on three tracks and on their bus: the fit split a -6 dB level into -3 and -3 dB
+    # (one track a little off), so removing any one fader alone costs far more than the
+    # tolerance, yet fine-tuning the others makes up for it exactly
+    G, sequence = build_mixing_console(3, num_buses=1, chain=["gain_pan"])
+    processors = console_processors(["gain_pan"])
+    hidden = console_parameters(
+        G, processors, RATE, {f"track{i}/gain_pan": {"gain_db": -6.0} for i in range(3)}
+    )
+    set_node_gate(hidden, G, "bus0/gain_pan", 0.0)
+    settings = {f"track{i}/gain_pan": {"gain_db": -3.0} for i in range(3)}
+    settings["track0/gain_pan"] = {"gain_db": -2.5}
+    settings["bus0/gain_pan"] = {"gain_db": -3.0}
+    fitted = console_parameters(G, processors, RATE, settings)
+    x = torch.randn(3, 2, 8192, generator=torch.Generator().manual_seed(3)) * 0.2
+    target = render_mix(G, processors, hidden, x, sequence)
+    from grafx.fit import FitConfig
+
+    common = {
+        "loss_fn": MixLoss(RATE), "type_sequence": sequence, "tolerance": 0.05, "rounds": 4,
+        "finetune_steps": 0, "sparsity": 0.0,
+        "fit_config": FitConfig(lr=0.05, crop_len=None, progress=False, final_lr=1.0),
+    }  # fmt: skip
+    plain = prune_graph(G, processors, fitted, x, target, **common)
+    assert plain.removed == []
+    tried = prune_graph(G, processors, fitted, x, target, recover_steps=60, **common)
+    assert tried.rounds[0].get("recovered") is True and len(tried.rounds[0]["removed"]) == 1
+    assert tried.removed  # and the pruned graph is within the tolerance, checked for real
+    mix = render_mix(tried.graph, processors, tried.parameters, x)
+    assert float(MixLoss(RATE)(mix, target)) == pytest.approx(tried.loss_after, rel=1e-5)
+    assert tried.loss_after <= 1.05 * tried.loss_before
+    with pytest.raises(ConfigError, match="recover_steps=-1 is out of range"):
+        PruneConfig(recover_steps=-1).check()

@@ -76,6 +76,10 @@ class PruneConfig:
         patience: ``"hybrid"``: refusals in a row that end a round's one-at-a-time checks.
         sparsity: weight of the gate L1 penalty during fine-tuning
             (:class:`~grafx.prune.GateSparsity`; 0: none).
+        recover_steps: when a round's search removes nothing, try removing its ``patience``
+            best-ranked candidates one at a time with this many fine-tuning steps before the
+            check (another processor may take over the removed one's work), keeping the first
+            within the tolerance; 0 (default): no such tries, the paper's search.
         order: ``"hybrid"``: the ranking, ``"cost"`` (each candidate's measured cost alone,
             cheapest first) or ``"gate"`` (dry/wet weight, smallest first); see the module
             docstring. ``"brute"`` tries nodes in id order and ``"drywet"`` ranks by gate,
@@ -89,6 +93,7 @@ class PruneConfig:
     patience: int = 3
     sparsity: float = 1e-4
     order: str = "cost"
+    recover_steps: int = 0
 
     def check(self) -> None:
         """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
@@ -100,9 +105,10 @@ class PruneConfig:
             raise ConfigError(f"prune method must be one of {list(METHODS)}, got {self.method!r}")
         if self.order not in ORDERS:
             raise ConfigError(f"prune order must be one of {list(ORDERS)}, got {self.order!r}")
-        for name in ("rounds", "finetune_steps", "patience"):
+        for name in ("rounds", "finetune_steps", "patience", "recover_steps"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < (1 if name != "finetune_steps" else 0):
+            minimum = 0 if name in ("finetune_steps", "recover_steps") else 1
+            if not isinstance(value, int) or value < minimum:
                 raise ConfigError(f"prune option {name}={value!r} is out of range")
         if not self.sparsity >= 0:
             raise ConfigError(f"prune option sparsity={self.sparsity!r} must be 0 or more")
@@ -122,7 +128,8 @@ class PruneResult:
         num_processors: processors (nodes other than ``in``/``out``/``mix``) before pruning.
         removed_per_type: ``{type: (removed, before)}``.
         rounds: one dict per round: ``removed``, ``loss_pruned`` (before fine-tuning),
-            ``loss`` (after), ``renders`` (loss checks) and ``seconds``.
+            ``loss`` (after), ``renders`` (loss checks) and ``seconds``; ``recovered`` is
+            true where the removal was one of ``recover_steps``.
         evaluations: loss checks in total.
     """
 
@@ -335,7 +342,12 @@ def prune_graph(
     state_path = Path(state_dir) if state_dir is not None else None
     if state_path is not None:
         state_path.mkdir(parents=True, exist_ok=True)
-    options = {"tolerance": config.tolerance, "method": config.method, "order": config.order}
+    options = {
+        "tolerance": config.tolerance,
+        "method": config.method,
+        "order": config.order,
+        "recover_steps": config.recover_steps,
+    }
     current_G, current = G, dict(parameters.items())
     removed: list[int] = []
     rounds: list[dict] = []
@@ -398,6 +410,36 @@ def prune_graph(
                 evaluations += 1
                 if loss_tuned < loss_now:  # keep the fine-tuning only when it helps
                     current, loss_now = tuned.parameters, loss_tuned
+        elif config.recover_steps:
+            # nothing passes as it is: remove the cheapest refused ones one at a time with some
+            # fine-tuning first (the others may take over their work), keep the first within
+            # the limit
+            info["loss_pruned"] = loss_now
+            for node in ranked[: config.patience]:
+                trial_G, trial = remove_nodes(current_G, current, [node])
+                if count_processors(trial_G):
+                    trial = fit_parameters(
+                        trial_G,
+                        processors,
+                        trial,
+                        sources,
+                        target,
+                        loss_fn,
+                        dataclasses.replace(fit_config, steps=config.recover_steps),
+                        penalties=penalties,
+                    ).parameters
+                loss_trial = _Evaluator(trial_G, processors, trial, sources, target, loss_fn).loss(
+                    set()
+                )
+                evaluations += 1
+                if loss_trial <= limit:
+                    current_G, current, loss_now = trial_G, trial, loss_trial
+                    closed = [node]
+                    removed.append(int(node))
+                    info["removed"] = [int(node)]
+                    info["recovered"] = True
+                    break
+            done = not closed
         else:
             done = True
             info["loss_pruned"] = loss_now
@@ -472,7 +514,8 @@ def _load_state(path: Path, options: dict) -> tuple[Any, dict, dict]:
         raise GraphFileError(f"{path / _STATE}: unreadable prune state: {error}") from None
     if state.get("format") != "grafx-prune-state":
         raise GraphFileError(f"{path / _STATE}: not a grafx prune state")
-    saved = {k: state.get(k, "gate" if k == "order" else None) for k in options}  # v1: gate
+    old = {"order": "gate", "recover_steps": 0}  # what states written before these options did
+    saved = {k: state.get(k, old.get(k)) for k in options}
     if saved != options:
         raise ConfigError(
             f"{path}: holds a pruning search with {saved}, not {options}; use another folder or "
