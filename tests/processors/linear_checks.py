@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
 from grafx.errors import AudioError
+from grafx.processors.core.iir import FSMAccuracyWarning
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -53,9 +56,21 @@ def check_gradcheck(processor, channels=1, length=48, batch=2, fast_mode=False):
 
 
 def check_extremes(processor, value, channels=2, length=256, dtype=torch.float64):
+    """Parameters all at ``value`` (+-20: saturated activations) give finite audio and gradients.
+
+    On the ``fsm`` backend such parameters put a pole within about 1e-5 of the unit circle,
+    whose tail no FIR of the longest allowed length holds: the processor must say so with an
+    :class:`FSMAccuracyWarning` (and still stay finite). The other backends must not warn.
+    """
     params = {k: v.requires_grad_() for k, v in make_params(processor, 2, dtype, value).items()}
     x = noise(2, channels, length, dtype).requires_grad_()
-    y = processor(x, **params)
+    if getattr(getattr(processor, "iir", None), "backend", None) == "fsm":
+        with pytest.warns(FSMAccuracyWarning, match=r"a pole of radius 0\.9999\d+ needs"):
+            y = processor(x, **params)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FSMAccuracyWarning)
+            y = processor(x, **params)
     assert torch.isfinite(y).all()
     y.square().mean().backward()
     assert torch.isfinite(x.grad).all()
