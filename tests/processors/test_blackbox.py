@@ -406,3 +406,33 @@ def test_processor_settings_contract():
     assert settings["c"] == pytest.approx([0.25, 0.75])
     with pytest.raises(ParameterError, match=r"^track1/fx: unknown setting\(s\) \['d'\]"):
         box.settings_to_parameters({"d": 1.0}, name="track1/fx")
+
+
+def test_jobs_started_inside_a_pool_job_run_in_that_worker():
+    # A callable that itself fans out on the same one-worker pool: queued there, the inner jobs
+    # would wait for the only worker, which waits for them.
+    from grafx.processors.core.blackbox_pool import run_jobs, shared_executor
+
+    pool = shared_executor("thread", 1)
+
+    def inner(audio, gain):
+        return audio * gain
+
+    def outer(audio, gain):
+        parts = run_jobs(
+            inner, [audio, audio], [{"gain": gain}, {"gain": 2 * gain}], ["a", "b"], pool
+        )
+        return parts[0] + parts[1]
+
+    result = {}
+
+    def work():
+        audios = [np.ones((1, 4)), 2 * np.ones((1, 4))]
+        result["out"] = run_jobs(outer, audios, [{"gain": 1.0}, {"gain": 0.5}], ["x", "y"], pool)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "nested black-box jobs deadlocked the shared pool"
+    np.testing.assert_allclose(result["out"][0], 3 * np.ones((1, 4)))
+    np.testing.assert_allclose(result["out"][1], 3 * np.ones((1, 4)))

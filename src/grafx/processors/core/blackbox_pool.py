@@ -97,6 +97,19 @@ def call_one(fn: Callable, audio: Any, settings: dict[str, Any], where: str) -> 
         ) from error
 
 
+_WORKER = threading.local()
+
+
+def _call_in_worker(fn: Callable, audio: Any, settings: dict[str, Any], where: str) -> np.ndarray:
+    """:func:`call_one`, marking this thread as a pool worker while it runs."""
+    outer = getattr(_WORKER, "active", False)
+    _WORKER.active = True
+    try:
+        return call_one(fn, audio, settings, where)
+    finally:
+        _WORKER.active = outer
+
+
 def run_jobs(
     fn: Callable,
     audios: Sequence[Any],
@@ -104,12 +117,17 @@ def run_jobs(
     wheres: Sequence[str],
     executor: Executor | None,
 ) -> list[np.ndarray]:
-    """``[fn(a, **s) for a, s in zip(audios, settings)]``, in ``executor`` (``None``: serially)."""
-    if executor is None or len(audios) == 1:
+    """``[fn(a, **s) for a, s in zip(audios, settings)]``, in ``executor`` (``None``: serially).
+
+    Jobs started from inside a pool job (a black box whose callable renders another black box)
+    run serially in that worker: queued on the same pool, they could wait for workers that are
+    all waiting for them.
+    """
+    if executor is None or len(audios) == 1 or getattr(_WORKER, "active", False):
         return [call_one(fn, a, s, w) for a, s, w in zip(audios, settings, wheres, strict=True)]
     fns = [fn] * len(audios)
     try:
-        return list(executor.map(call_one, fns, audios, settings, wheres))
+        return list(executor.map(_call_in_worker, fns, audios, settings, wheres))
     except (pickle.PicklingError, AttributeError, TypeError) as error:
         if isinstance(executor, ProcessPoolExecutor) and "pickle" in str(error).lower():
             raise BlackBoxError(
