@@ -250,3 +250,22 @@ def test_edge_gates_fit_and_round_trip_through_a_graph_file(tmp_path):
     loaded[KEY] = loaded[KEY][1:]
     with pytest.raises((GraphFileError, ParameterError), match="edge gates"):
         save_graph(G, tmp_path / "bad.json", parameters=loaded)
+
+
+def test_info_names_the_gates_a_file_holds(tmp_path):
+    import contextlib
+    import io
+
+    from grafx.cli import main
+    from grafx.io import save_graph
+
+    G, _, processors, parameters = _console()
+    save_graph(
+        G, tmp_path / "G.json", parameters=add_edge_gates(parameters, G), processors=processors
+    )
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["info", str(tmp_path / "G.json")]) == 0
+    lines = printed.getvalue().splitlines()
+    assert "node gates (dry/wet): eq, gain_pan, imager" in lines
+    assert f"edge gates: one per edge ({G.number_of_edges()})" in lines

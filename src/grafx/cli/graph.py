@@ -6,6 +6,7 @@ import argparse
 import warnings
 
 from grafx.cli.common import graph_types, load_model, output_path
+from grafx.processors.core.drywet import DRYWET_KEY, EDGE_GATE_KEY
 
 DRAW_EXAMPLES = """examples:
   grafx draw demo-output/graph.json -o graph.png
@@ -105,6 +106,11 @@ def run_info(args) -> int:
             print(f"  {node_type:<{width}}  {spec}  (not in the file: the console's)")
     if parameters is not None:
         print(f"parameters: {_count(parameters)} values stored in the file")
+        gated = [t for t, v in parameters.items() if isinstance(v, dict) and DRYWET_KEY in v]
+        if gated:
+            print(f"node gates (dry/wet): {', '.join(gated)}")
+        if EDGE_GATE_KEY in parameters:
+            print(f"edge gates: one per edge ({parameters[EDGE_GATE_KEY].shape[0]})")
     else:
         total = 0
         for node_type, processor in processors.items():
