@@ -32,19 +32,6 @@ def files(tmp_path):
     return tmp_path
 
 
-@pytest.fixture
-def run(capsys):
-    before = torch.get_num_threads()
-
-    def call(*args):
-        status = main(["--threads", "1", *map(str, args)])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
-
-    yield call
-    torch.set_num_threads(before)
-
-
 def read(path):
     return torch.from_numpy(sf.read(path, always_2d=True, dtype="float64")[0].T.copy())
 

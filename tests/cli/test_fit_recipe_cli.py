@@ -8,7 +8,6 @@ import pytest
 import soundfile as sf
 import torch
 
-from grafx.cli import main
 from grafx.losses import MixLoss
 
 
@@ -25,19 +24,6 @@ def files(tmp_path):
     mix = 0.5 * tone(110, 8000) + 0.3 * tone(220, 8000) + 0.2 * tone(440, 8000)
     sf.write(tmp_path / "mix.wav", mix, 8000, subtype="FLOAT")
     return tmp_path
-
-
-@pytest.fixture
-def run(capsys):
-    before = torch.get_num_threads()
-
-    def call(*args):
-        status = main(["--threads", "1", *map(str, args)])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
-
-    yield call
-    torch.set_num_threads(before)
 
 
 def fit_args(files, *extra, stems=("kick", "bass", "vox"), target="mix.wav"):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from grafx.errors import ConfigError, ParameterError
-from grafx.processors import Chorus, Flanger
+from grafx.processors import Chorus, Flanger, Phaser
 
 SR = 8000.0
 
@@ -69,9 +69,18 @@ def test_static_delay_is_an_exact_shift():
     torch.testing.assert_close(y, expected, atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize("cls", [Chorus, Flanger])
-def test_gradcheck_and_extremes(cls):
-    proc = cls(sample_rate=SR)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Chorus(sample_rate=SR),
+        lambda: Flanger(sample_rate=SR),
+        lambda: Phaser(sample_rate=SR, n_fft=16),
+    ],
+    ids=["chorus", "flanger", "phaser"],
+)
+def test_gradcheck_and_extremes(make):
+    # The three modulation effects share their parameters: z_rate, z_depth, z_mix (B, 1).
+    proc = make()
     x = rand(2, 2, 48).requires_grad_()
     params = [0.5 * rand(2, 1, seed=i + 1).requires_grad_() for i in range(3)]
 

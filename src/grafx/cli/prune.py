@@ -8,7 +8,7 @@ import math
 import time
 from pathlib import Path
 
-from grafx.cli.common import CLIError, load_model, output_dir, positive_int
+from grafx.cli.common import CLIError, load_model, non_negative_int, output_dir, positive_int
 
 EXAMPLES = """examples:
   grafx prune my-fit --tolerance 0.01 --out my-pruned
@@ -24,13 +24,6 @@ def _tolerance(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
@@ -59,7 +52,7 @@ def add_parser(sub) -> None:
     p.add_argument("--method", choices=METHODS, default="hybrid", help="search (hybrid)")
     p.add_argument("--rounds", type=positive_int, default=12, help="pruning rounds (12)")
     p.add_argument(
-        "--finetune-steps", type=_non_negative, default=500, help="fit steps per round (500)"
+        "--finetune-steps", type=non_negative_int, default=500, help="fit steps per round (500)"
     )
     p.add_argument("--stems", nargs="+", default=None, metavar="AUDIO", help="override stems")
     p.add_argument("--target", default=None, metavar="MIX", help="override the target")

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from grafx.errors import GraphFileError
-from grafx.io.atomic import atomic_write
+from grafx.io.files import check_header, write_file
 
 FORMAT = "grafx-fit-checkpoint"
 VERSION = 1
@@ -46,14 +46,6 @@ def unflatten(flat: Mapping[str, Tensor]) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[leaf] = value
     return tree
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    try:
-        with atomic_write(path) as file:
-            file.write(data)
-    except OSError as error:
-        raise GraphFileError(f"{path}: cannot write checkpoint: {error}") from error
 
 
 def save_checkpoint(
@@ -93,9 +85,9 @@ def save_checkpoint(
         "param_groups": groups,
         "extra": dict(extra or {}),
     }
-    _atomic_write(path.with_suffix(".safetensors"), save(tensors))
+    write_file(path.with_suffix(".safetensors"), save(tensors), "checkpoint")
     text = json.dumps(document, indent=1, default=str)
-    _atomic_write(path.with_suffix(".json"), text.encode())
+    write_file(path.with_suffix(".json"), text.encode(), "checkpoint")
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -117,12 +109,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         document = json.loads(meta_path.read_text())
     except (OSError, ValueError) as error:
         raise GraphFileError(f"{meta_path}: cannot read checkpoint: {error}") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise GraphFileError(f"{meta_path}: not a grafx fit checkpoint")
-    if document.get("version") != VERSION:
-        raise GraphFileError(
-            f"{meta_path}: unsupported checkpoint version {document.get('version')}"
-        )
+    check_header(document, meta_path, FORMAT, VERSION, "fit checkpoint")
     try:
         tensors = load_file(str(tensor_path))
     except (OSError, SafetensorError) as error:

@@ -38,7 +38,7 @@ from grafx.data.graph import GRAFX, INVALID_OPS
 from grafx.data.rows import count_nodes_per_type
 from grafx.data.tensor import GRAFXTensor
 from grafx.errors import ConfigError, GraphError, GraphFileError, ParameterError
-from grafx.io.atomic import atomic_write
+from grafx.io.files import write_file
 from grafx.io.tensor_json import TensorDecoder, TensorEncoder, tensor_leaves
 from grafx.processors.core.drywet import EDGE_GATE_KEY
 
@@ -157,14 +157,6 @@ def _dumps(document: dict) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    try:
-        with atomic_write(path) as file:
-            file.write(data)
-    except OSError as error:
-        raise GraphFileError(f"{path}: cannot write: {error}") from error
-
-
 def save_graph(
     G: GRAFX | GRAFXTensor,
     path: str | os.PathLike,
@@ -216,9 +208,9 @@ def save_graph(
         side = path.with_suffix(".safetensors")
         document["tensor_file"] = side.name
         data = save(encoder.tensors, metadata={"format": FORMAT})
-        _write_atomically(side, data)
+        write_file(side, data)
     text = _dumps(document).encode("utf-8")
-    _write_atomically(path, text)
+    write_file(path, text)
 
 
 def _load_tensor_file(path: Path, fail) -> dict:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from grafx.errors import ConfigError, GraphFileError, ParameterError
-from grafx.io.atomic import atomic_write
+from grafx.io.files import check_header, write_file
 
 __all__ = ["Preset", "save_preset", "load_preset", "apply_preset"]
 
@@ -88,11 +88,7 @@ def save_preset(
     spec = processor_spec(processors[node_type], f"{path}: processors[{node_type!r}]")
     preset = Preset(node_type, spec, settings)
     document = {"format": FORMAT, "version": VERSION, **preset._asdict()}
-    try:
-        with atomic_write(path) as file:
-            file.write((json.dumps(document, indent=1) + "\n").encode("utf-8"))
-    except OSError as error:
-        raise GraphFileError(f"{path}: cannot write: {error.strerror or error}") from None
+    write_file(path, (json.dumps(document, indent=1) + "\n").encode("utf-8"))
     return preset
 
 
@@ -120,13 +116,7 @@ def load_preset(path: str | os.PathLike) -> Preset:
         raise GraphFileError(f"{path}: cannot read: {error.strerror or error}") from None
     except (ValueError, RecursionError) as error:
         raise GraphFileError(f"{path}: not a valid preset file (JSON): {error}") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise GraphFileError(f"{path}: not a grafx preset (format {FORMAT!r} expected)")
-    if document.get("version") != VERSION:
-        raise GraphFileError(
-            f"{path}: unsupported preset version {document.get('version')!r}; this grafx reads "
-            f"version {VERSION}"
-        )
+    check_header(document, path, FORMAT, VERSION, "preset")
     fields = {"node_type": str, "processor": dict, "settings": dict}
     for key, kind in fields.items():
         if not isinstance(document.get(key), kind):
