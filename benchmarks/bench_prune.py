@@ -1,8 +1,10 @@
-"""Gates and pruning benchmark: gate render overhead, and the pruning search on the demo.
+"""Gates and pruning benchmark: gate render overhead, and the pruning search on fitted mixes.
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_prune.py [--quick] [--skip-overhead] [--skip-prune]
+    PYTHONPATH=src python benchmarks/bench_prune.py [--quick] [--skip-overhead] [--skip-prune]
+        [--targets demo,demo-bypass-half,mix0,mix1] [--costs] [--cache DIR]
+        [--order cost|gate] [--recover STEPS] [--tolerances 0.001,0.01,0.1]
 
 Tables:
 
@@ -10,13 +12,20 @@ Tables:
    ``console32`` with ``--full``) with every processor gated (the console's default) against
    the same parameters without the ``drywet_weight`` key, forward and forward+backward,
    alternating A B A B after a warm-up, median of repeats (ratio = gated / ungated).
-2. Pruning: the demo's four synthetic stems, mixed by a hidden console (``demo``: the demo's
-   hidden settings; ``demo-bypass-half``: the same with half of its processors, drawn with a
-   fixed seed, bypassed by gates at 0), fitted from neutral with the gate sparsity penalty
-   ramped from 0 to 1e-4, then pruned (hybrid) at each tolerance from the same fit: rho,
-   MixLoss before/after and its relative change, loss checks, the render-time speed-up of the
-   pruned graph against the full console (forward, full length, median of repeats, alternating),
-   and for ``demo-bypass-half`` the precision and recall of removed vs truly bypassed.
+2. Pruning. Targets: ``demo`` (the demo's four synthetic stems mixed by its hidden console),
+   ``demo-bypass-half`` (the same with half of its processors, drawn with a fixed seed,
+   bypassed by gates at 0) and ``mixN`` (mix ``N`` of ``fit_quality.py``: the demo's stems
+   with another seed through pedalboard's JUCE effects, built by its ``make_target``). Each is
+   fitted from a neutral console with the ``grafx fit`` recipe (MixLoss, AdamW 1e-2 cosine,
+   gain staging 1e-3, 3.8 s crops or the whole audio when shorter) plus the gate sparsity
+   penalty ramped from 0 to 1e-4 (the paper), the fit cached with ``--cache``; then pruned
+   (hybrid by default) at each tolerance from the same fit: rho, MixLoss before/after and its
+   relative change, the change of an independent metric (the STFT distance of
+   :func:`grafx.metrics.mix_metrics`), loss checks, the render-time speed-up of the pruned
+   graph against the full console (forward, full length, median of repeats, the two run
+   alternately in one process), removals per type, and for ``demo-bypass-half`` the
+   precision and recall of removed vs truly bypassed. ``--costs`` adds each processor's cost
+   removed alone (and, for the demo targets, the hidden console's own cost of losing it).
 
 Float32, CPU, ``torch.set_num_threads(2)``; quote ``uptime`` with any absolute time.
 """
@@ -230,7 +239,8 @@ def prune_table(args) -> None:
     rate, seconds = args.sample_rate, args.seconds
     print(
         f"\n## Pruning ({seconds:g} s at {rate} Hz; fit {args.fit_steps} steps, the grafx fit "
-        f"recipe + gate sparsity 0 -> 1e-4; {args.method} ({args.order} order), {args.rounds} "
+        f"recipe + gate sparsity 0 -> 1e-4; {args.method} ({args.order} order, recover "
+        f"{args.recover}), {args.rounds} "
         f"round(s) of "
         f"{args.finetune} fine-tuning steps)"
     )
@@ -265,6 +275,7 @@ def prune_table(args) -> None:
                 G, processors, fitted, stems, target, PruneConfig(
                     tolerance=tau, method=args.method, rounds=args.rounds,
                     finetune_steps=args.finetune, order=args.order,
+                    recover_steps=args.recover,
                 ), loss_fn=loss_fn, fit_config=fit, type_sequence=sequence,
             )  # fmt: skip
             seconds_taken = time.perf_counter() - began
@@ -324,6 +335,9 @@ def main() -> None:
     parser.add_argument("--finetune", type=int, default=50)
     parser.add_argument("--method", default="hybrid", help="brute, drywet or hybrid")
     parser.add_argument("--order", default="cost", help="hybrid's ranking: cost or gate")
+    parser.add_argument(
+        "--recover", type=int, default=0, help="PruneConfig.recover_steps (default: 0, off)"
+    )
     parser.add_argument(
         "--targets",
         type=lambda t: t.split(","),
