@@ -232,6 +232,32 @@ def costs_table(name, G, costs, gates, bypassed, fitted_loss, oracle=None) -> No
     )
 
 
+def type_times_table(name, G, processors, parameters, stems, repeats) -> None:
+    """Speed-up of the console with every node of one type removed (what each type costs)."""
+    from grafx.prune import remove_nodes
+
+    full = GraphRenderer(G, processors)
+    print(f"\n### Render speed-up without one type ({name}; forward, median of {repeats})")
+    print("| type removed | nodes | speed-up |")
+    print("| --- | --- | --- |")
+    types = sorted({t for _, t in G.nodes(data="node_type")} - {"in", "out", "mix"})
+    for node_type in types:
+        nodes = [n for n, t in G.nodes(data="node_type") if t == node_type]
+        small_G, small_p = remove_nodes(G, parameters, nodes)
+        small = GraphRenderer(small_G, processors)
+
+        def a(full=full):
+            with torch.no_grad():
+                full(stems, parameters)
+
+        def b(small=small, small_p=small_p):
+            with torch.no_grad():
+                small(stems, small_p)
+
+        t_full, t_small = alternating(a, b, repeats)
+        print(f"| {node_type} | {len(nodes)} | {t_full / t_small:.2f}x |")
+
+
 def prune_table(args) -> None:
     from grafx.gates import gated_nodes
     from grafx.metrics import mix_metrics
@@ -269,6 +295,8 @@ def prune_table(args) -> None:
                 )
             gates = gated_nodes(fitted, G)
             costs_table(target_name, G, costs, gates, bypassed, fitted_loss, oracle)
+        if args.type_times:
+            type_times_table(target_name, G, processors, fitted, stems, args.repeats)
         for tau in args.tolerances:
             began = time.perf_counter()
             result = prune_graph(
@@ -349,6 +377,7 @@ def main() -> None:
     )
     parser.add_argument("--cache", default=None, help="folder to keep the fits in (reused)")
     parser.add_argument("--costs", action="store_true", help="each processor's removal alone")
+    parser.add_argument("--type-times", action="store_true", help="speed-up without each type")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.fit_steps, args.rounds, args.finetune = 2.0, 30, 2, 5
