@@ -335,7 +335,10 @@ def prune_table(args) -> None:
                 f"{t_full / t_pruned:.2f}x | {precision} | {recall} | {per_type} | "
                 f"{seconds_taken:.0f} |"
             )
-            per_round = ", ".join(f"{len(r['removed'])} ({r['loss']:.4f})" for r in result.rounds)
+            per_round = ", ".join(
+                f"{len(r['removed'])}{' recovered' if r.get('recovered') else ''} ({r['loss']:.4f})"
+                for r in result.rounds
+            )
             print(
                 f"<!-- {rows[-1]} rounds removed (loss): {per_round}; load "
                 f"{os.getloadavg()[0]:.1f} -->",
