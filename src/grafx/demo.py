@@ -8,7 +8,7 @@ sines, harmonic series and shaped noise with numpy.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ STEM_NAMES = ("drums", "bass", "chords", "lead")
 #: The settings the target mix is rendered with, per track (the fit starts from neutral).
 #: The EQ moves leave each stem's loudest band alone: a boost there would be a level change
 #: that the fit could equally put on the fader, and the demo compares faders.
-HIDDEN_SETTINGS = {
+HIDDEN_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "drums": {
         "gain_pan": {"gain_db": -1.0, "pan": 0.0},
         "eq": {"eq_gains_db": [0.0, -3.0, 0.0, 3.0]},
@@ -61,7 +61,10 @@ def _harmonic(freq: float, t: np.ndarray, weights: list[float], vibrato: float =
     phase = 2 * np.pi * freq * t
     if vibrato:
         phase = phase + vibrato * np.sin(2 * np.pi * 5.0 * t) * freq / 5.0 * 2 * np.pi / 100
-    return sum(w * np.sin((k + 1) * phase) for k, w in enumerate(weights))
+    total = np.zeros_like(t)
+    for k, w in enumerate(weights):
+        total = total + w * np.sin((k + 1) * phase)
+    return total
 
 
 def synthesize_multitrack(
@@ -206,7 +209,7 @@ def run_demo(
     stems, names = synthesize_multitrack(sample_rate, duration, seed)
     G, type_sequence = build_mixing_console(len(names), num_buses, chain, track_names=names)
     processors = console_processors(chain)
-    hidden_settings = {
+    hidden_settings: dict[int | str, Mapping[str, Any]] = {
         f"{name}/{node_type}": values
         for name, per_type in HIDDEN_SETTINGS.items()
         for node_type, values in per_type.items()

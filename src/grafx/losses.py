@@ -194,6 +194,9 @@ class STFTLoss(nn.Module):
         eps: power floor (see :func:`stft_magnitude`) and spectral-convergence guard.
     """
 
+    weights: Tensor | None
+    window: Tensor
+
     def __init__(
         self,
         fft_size: int = 1024,
@@ -216,15 +219,16 @@ class STFTLoss(nn.Module):
             )
         if (num_mels is not None or a_weighting) and sample_rate is None:
             raise ConfigError("STFTLoss: num_mels and a_weighting need sample_rate")
+        rate = 0.0 if sample_rate is None else float(sample_rate)  # used only where given
         self.fft_size, self.hop_length, self.win_length = fft_size, hop_length, win_length
         self.w_sc, self.w_log_mag, self.eps = w_sc, w_log_mag, eps
         num_bins = fft_size // 2 + 1
         weights = torch.eye(num_bins, dtype=torch.float64)
         if a_weighting:
-            freqs = torch.linspace(0, sample_rate / 2, num_bins, dtype=torch.float64)
+            freqs = torch.linspace(0, rate / 2, num_bins, dtype=torch.float64)
             weights = weights * 10.0 ** (a_weighting_db(freqs) / 20.0)
         if num_mels is not None:
-            weights = mel_filterbank(num_bins, num_mels, sample_rate).double() @ weights
+            weights = mel_filterbank(num_bins, num_mels, rate).double() @ weights
         self.register_buffer(
             "weights", weights if (num_mels or a_weighting) else None, persistent=False
         )
@@ -283,16 +287,17 @@ class MultiResolutionSTFTLoss(nn.Module):
         **kwargs,
     ):
         super().__init__()
-        hop_lengths = [None] * len(fft_sizes) if hop_lengths is None else list(hop_lengths)
-        win_lengths = [None] * len(fft_sizes) if win_lengths is None else list(win_lengths)
-        if not len(fft_sizes) == len(hop_lengths) == len(win_lengths) > 0:
+        hops: list[int | None] = [None] * len(fft_sizes)
+        windows: list[int | None] = [None] * len(fft_sizes)
+        hops = hops if hop_lengths is None else list(hop_lengths)
+        windows = windows if win_lengths is None else list(win_lengths)
+        if not len(fft_sizes) == len(hops) == len(windows) > 0:
             raise ConfigError(
                 "MultiResolutionSTFTLoss: fft_sizes, hop_lengths and win_lengths need the same "
-                f"non-zero length, got {len(fft_sizes)}, {len(hop_lengths)}, {len(win_lengths)}"
+                f"non-zero length, got {len(fft_sizes)}, {len(hops)}, {len(windows)}"
             )
         self.losses = nn.ModuleList(
-            STFTLoss(n, h, w, **kwargs)
-            for n, h, w in zip(fft_sizes, hop_lengths, win_lengths, strict=True)
+            STFTLoss(n, h, w, **kwargs) for n, h, w in zip(fft_sizes, hops, windows, strict=True)
         )
 
     def forward(self, estimate: Tensor, target: Tensor) -> Tensor:
@@ -330,7 +335,7 @@ class StereoSTFTLoss(nn.Module):
                 f"{name}: expected audio (..., C, L) with C = 1 or 2, got {tuple(estimate.shape)}"
             )
         stereo = estimate.shape[-2] == 2
-        terms = [(self.w_lr, None)]
+        terms: list[tuple[float, float | None]] = [(self.w_lr, None)]
         if stereo:
             terms += [(w, sign) for w, sign in ((self.w_mid, 1.0), (self.w_side, -1.0)) if w]
         total = estimate.new_zeros(())

@@ -9,10 +9,12 @@ from grafx.errors import AudioError, ConfigError, ParameterError
 from grafx.processors import ApproxCompressor, ApproxNoiseGate, Compressor, NoiseGate
 from grafx.processors.functional.dynamics import (
     knee_from_log_knee,
+    knee_rectifier,
     log_knee_from_knee,
     log_ratio_from_ratio,
     log_threshold_from_threshold,
     ratio_from_log_ratio,
+    smooth,
     threshold_from_log_threshold,
 )
 
@@ -391,3 +393,16 @@ def test_deprecation_warns_once():
         ApproxCompressor()
     messages = [str(w.message) for w in caught if w.category is DeprecationWarning]
     assert len(messages) == 1 and "Compressor" in messages[0]
+
+
+def test_soft_knees_and_smoothers_name_what_they_miss():
+    v = torch.linspace(-1, 1, 5, dtype=torch.float64)
+    torch.testing.assert_close(knee_rectifier(v, None, "hard"), torch.relu(v))
+    for knee in ("quadratic", "exponential"):
+        with pytest.raises(ParameterError, match=f"knee '{knee}' needs a knee width"):
+            knee_rectifier(v, None, knee)
+    signals = torch.rand(2, 16, dtype=torch.float64)
+    assert smooth(signals, None, None, 8, 0.0) is signals
+    for smoother in ("iir", "ballistics"):
+        with pytest.raises(ParameterError, match=f"smoother '{smoother}' needs its coefficients"):
+            smooth(signals, smoother, None, 8, 0.0)

@@ -54,6 +54,8 @@ class NodeConfigs:
           (4) reverb: <main> -> <main>
     """
 
+    node_type_dict: dict[str, dict[str, list[str]]]
+
     def __init__(self, config: Sequence[str] | Mapping[str, Mapping] | NodeConfigs):
         if isinstance(config, NodeConfigs):
             config = config.node_type_dict

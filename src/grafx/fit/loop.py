@@ -394,7 +394,8 @@ def fit_parameters(
             for group, scale in zip(optimizer.param_groups, scales, strict=True):
                 group["lr"] = rate * scale
             optimizer.zero_grad(set_to_none=True)
-            nested, extras = unflatten(flat), []
+            nested = unflatten(flat)
+            extras: list[Any] = []
             loss = _loss_on_crops(renderer, loss_fn, nested, sources, target, bounds, extras)
             if not torch.isfinite(loss):
                 raise ParameterError(f"fit step {step}: the loss is {loss.item()}")
@@ -408,8 +409,8 @@ def fit_parameters(
                     penalty_history[name].append(float(term.detach()))
                     objective = objective + term
             objective.backward()
-            for name, value in flat.items():
-                if value.grad is not None and not torch.isfinite(value.grad).all():
+            for name, leaf in flat.items():
+                if leaf.grad is not None and not torch.isfinite(leaf.grad).all():
                     raise ParameterError(f"fit step {step}: the gradient of {name!r} is not finite")
             in_update = True
             optimizer.step()

@@ -44,6 +44,13 @@ class FDNReverb(Processor):
         t60_min, t60_max: range of :math:`T_{60}` in seconds.
     """
 
+    delays: Tensor
+    num_bands: int
+    ir_len: int
+    sample_rate: float
+    t60_min: float
+    t60_max: float
+
     def __init__(
         self,
         delays: Sequence[int] = DEFAULT_DELAYS,

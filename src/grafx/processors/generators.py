@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from grafx.errors import AudioError, ConfigError, ParameterError
-from grafx.processors.base import Processor
+from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.core.validation import as_parameter_dict, check_parameters
 from grafx.processors.functional.generators import (
     additive_sinusoids,
@@ -94,6 +94,8 @@ class _Oscillator(Generator, register=False):
     """
 
     waveform: ClassVar[str] = "sine"
+    sample_rate: float
+    num_harmonics: int
 
     def __init__(self, sample_rate: float = 44100.0, num_harmonics: int = 32):
         super().__init__()
@@ -117,7 +119,7 @@ class _Oscillator(Generator, register=False):
             self.num_harmonics,
         )
 
-    def parameter_size(self) -> dict[str, int]:
+    def parameter_size(self) -> ParameterSize:
         return {"z_frequency": 1, "log_gain": 1}
 
 
@@ -152,6 +154,9 @@ class AdditiveSynth(Generator):
         sample_rate: :math:`f_s` in Hz.
     """
 
+    num_sinusoids: int
+    sample_rate: float
+
     def __init__(self, num_sinusoids: int = 8, sample_rate: float = 44100.0):
         super().__init__()
         if not isinstance(num_sinusoids, numbers.Integral) or num_sinusoids < 1:
@@ -168,7 +173,7 @@ class AdditiveSynth(Generator):
             frequency, torch.exp(log_amplitude), int(num_samples), self.sample_rate
         )
 
-    def parameter_size(self) -> dict[str, int]:
+    def parameter_size(self) -> ParameterSize:
         return {"z_frequency": self.num_sinusoids, "log_amplitude": self.num_sinusoids}
 
 
@@ -196,7 +201,7 @@ class NoiseGenerator(Generator):
         """Render ``(B, C, num_samples)`` from ``log_gain (B, 1)``."""
         return white_noise(torch.exp(log_gain), int(num_samples), self.num_channels, self.seed)
 
-    def parameter_size(self) -> dict[str, int]:
+    def parameter_size(self) -> ParameterSize:
         return {"log_gain": 1}
 
 
@@ -236,5 +241,5 @@ class ADSREnvelope(Generator):
             self.sample_rate,
         )
 
-    def parameter_size(self) -> dict[str, int]:
+    def parameter_size(self) -> ParameterSize:
         return dict.fromkeys(("log_attack", "log_decay", "z_sustain", "log_release", "log_gate"), 1)

@@ -24,6 +24,8 @@ class Limiter(Processor):
             ramps), at least 1.
     """
 
+    lookahead_len: int
+
     def __init__(self, lookahead_len: int = 256):
         super().__init__()
         if not isinstance(lookahead_len, numbers.Integral) or lookahead_len < 1:

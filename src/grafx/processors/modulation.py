@@ -24,6 +24,13 @@ from grafx.processors.functional.phaser import phaser
 class _ModulatedDelay(Processor, register=False):
     """Shared constructor and forward of :class:`Chorus` and :class:`Flanger`."""
 
+    sample_rate: float
+    base_delay: float
+    max_depth: float
+    max_rate_hz: float
+    stereo_phase: float
+    max_delay: int
+
     def __init__(
         self,
         sample_rate: float,
@@ -120,6 +127,13 @@ class Phaser(Processor):
         max_depth: :math:`\delta_\max` (natural log of the sweep's frequency ratio).
         n_fft: STFT length (hop a quarter of it).
     """
+
+    sample_rate: float
+    center_hz: float
+    num_stages: int
+    n_fft: int
+    max_rate_hz: float
+    max_depth: float
 
     def __init__(
         self,

@@ -12,13 +12,14 @@ import contextlib
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable
+from multiprocessing.process import BaseProcess
 
 from grafx.errors import MissingDependencyError
 from grafx.fit.many.song import Task, run_task
 
 #: ``on_event(kind, task)`` with kind ``"start"``, ``"end"`` (the worker returned or died) or
 #: ``"retry"``; the caller reads the records.
-Event = Callable[[str, Task], None]
+Event = Callable[[str, Task | None], None]
 
 
 def _task_body(task: Task) -> None:  # a worker process's entry point
@@ -36,12 +37,12 @@ def run_local(
     """
     context = multiprocessing.get_context("spawn")
     pending = list(tasks)
-    running: list[tuple[multiprocessing.Process, Task]] = []
+    running: list[tuple[BaseProcess, Task]] = []
     try:
         while pending or running:
             while pending and len(running) < workers:
                 task = pending.pop(0)
-                process = context.Process(target=_task_body, args=(task,), daemon=True)
+                process: BaseProcess = context.Process(target=_task_body, args=(task,), daemon=True)
                 process.start()
                 running.append((process, task))
                 on_event("start", task)

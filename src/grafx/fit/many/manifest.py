@@ -15,6 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from grafx.errors import GrafxError
 
@@ -118,7 +119,7 @@ def _csv_rows(path: Path, text: str):
                 f"{path}:{number}: unreadable line: {len(values)} field(s) for {len(columns)} "
                 f"column(s) {columns}: {line!r}"
             )
-        row = dict(zip(columns, (v.strip() for v in values), strict=True))
+        row: dict[str, Any] = dict(zip(columns, (v.strip() for v in values), strict=True))
         row["stems"] = [s.strip() for s in row["stems"].split(";") if s.strip()]
         rows.append((number, row))
     return rows

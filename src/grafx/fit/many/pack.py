@@ -168,6 +168,8 @@ def _start(song: PackedSong) -> _State:
 
 
 def _save(state: _State) -> None:
+    if state.checkpoint is None:
+        return
     save_checkpoint(
         state.checkpoint,
         state.flat,
@@ -308,7 +310,7 @@ class _PackRenderer:
             self.plans[members] = (G_t, G_fast, prepare_render(G_fast))
         return self.plans[members]
 
-    def __call__(self, members: list[int], bounds: dict, parameters: list[Mapping]):
+    def __call__(self, members: list[int], bounds: dict, parameters: Sequence[Mapping]):
         from grafx.render import permute_parameters, render_grafx
 
         G_t, G_fast, render_data = self._plan(tuple(members))
@@ -325,7 +327,7 @@ def _count_in(G: Any) -> int:
     return sum(1 for _, d in G.nodes(data=True) if d["node_type"] == "in")
 
 
-def _concat_rows(trees: list[Mapping]) -> dict:
+def _concat_rows(trees: Sequence[Mapping]) -> dict:
     """Per-type parameters of a batch of graphs: each type's rows, graph after graph."""
     keys = list(dict.fromkeys(key for tree in trees for key in tree))
     joined: dict = {}

@@ -119,7 +119,9 @@ def fit_many(
         bar.set_postfix_str(f"done {finished}, running {len(live)}, failed {failed}")
 
     def on_event(kind: str, task: Task | None) -> None:
-        if kind == "retry":
+        if task is None:  # a tick
+            pass
+        elif kind == "retry":
             for song in task.songs:
                 message = f"worker died; retrying from its checkpoint (attempt {task.attempt})"
                 folder.log(song.song_id, message)
@@ -131,8 +133,8 @@ def fit_many(
                 lost[song.song_id] = message
         refresh()
 
-    for song in skipped:
-        folder.log(song, "already finished; skipped")
+    for song_id in skipped:
+        folder.log(song_id, "already finished; skipped")
     try:
         if executor == "local":
             run_local(tasks, jobs, retries, unfinished, on_event)

@@ -17,9 +17,13 @@ import shlex
 import time
 import traceback
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from grafx.fit.many.folder import RunFolder
 from grafx.fit.many.manifest import Song
+
+if TYPE_CHECKING:
+    from grafx.fit.loop import FitResult
 
 
 @dataclass(frozen=True)
@@ -77,11 +81,10 @@ def run_task(task: Task) -> list[str]:
             with _quiet():
                 from grafx.fit.job import fit_job
 
-                result = fit_job(job, callback)
+                results: list[FitResult | Exception] = [fit_job(job, callback)]
         except Exception as error:  # noqa: BLE001
             _record_failure(folder, song, error)
             return [*ended, song.song_id]
-        results = [result]
     elif jobs:
         try:
             results = _fit_pack(jobs)

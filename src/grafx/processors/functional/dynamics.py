@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from grafx.errors import ParameterError
 from grafx.processors.core.envelope import ballistics_from_z, truncated_one_pole
 
 #: ``log_threshold = 0`` means a threshold of ``-THRESHOLD_OFFSET`` nats of energy (-26 dB).
@@ -98,6 +99,8 @@ def knee_rectifier(v: Tensor, width: Tensor | None, knee: str) -> Tensor:
     """
     if knee == "hard":
         return torch.relu(v)
+    if width is None:
+        raise ParameterError(f"knee {knee!r} needs a knee width (only 'hard' takes none)")
     if knee == "quadratic":
         inside = torch.minimum(torch.relu(v + width / 2), width)
         return inside.square() * (0.5 / width) + torch.relu(v - width / 2)
@@ -152,6 +155,10 @@ def smooth(
         initial: the ballistics state before the first sample.
         backend: the ballistics backend.
     """
+    if smoother not in ("iir", "ballistics"):
+        return signals
+    if z_alpha is None:
+        raise ParameterError(f"smoother {smoother!r} needs its coefficients z_alpha")
     if smoother == "iir":
         return truncated_one_pole(signals, z_alpha, iir_len)
     if smoother == "ballistics":
