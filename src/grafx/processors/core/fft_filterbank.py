@@ -124,6 +124,9 @@ class TriangularFilterBank(nn.Module):
     with each column divided by its sum (a weighted average of the bins in each band).
     """
 
+    synthesis_weights: Tensor
+    analysis_weights: Tensor
+
     def __init__(
         self,
         num_frequency_bins: int,

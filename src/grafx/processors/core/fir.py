@@ -113,6 +113,8 @@ class ZeroPhaseFIR(nn.Module):
         **window_kwargs: passed to the torch window function.
     """
 
+    window: Tensor
+
     def __init__(
         self, num_magnitude_bins: int = 1024, window: str | Tensor | None = "hann", **window_kwargs
     ):
@@ -151,6 +153,9 @@ class ZeroPhaseFilterBankFIR(nn.Module):
         eps: energy floor, so a band of zero energy gives a finite log.
     """
 
+    window: Tensor
+    filterbank: TriangularFilterBank | None
+
     def __init__(
         self,
         num_frequency_bins: int = 1024,
@@ -172,7 +177,9 @@ class ZeroPhaseFilterBankFIR(nn.Module):
             if use_filterbank
             else None
         )
-        self.num_input_bins = self.filterbank.num_filters if use_filterbank else num_frequency_bins
+        self.num_input_bins = (
+            num_frequency_bins if self.filterbank is None else self.filterbank.num_filters
+        )
         self.register_buffer(
             "window", make_window(window, self.fir_len, window_kwargs), persistent=False
         )

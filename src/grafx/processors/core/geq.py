@@ -175,6 +175,11 @@ class GraphicEqualizerBiquad(nn.Module):
             they are the individual bands' gains, uncompensated, as in the original.
     """
 
+    center_frequencies: Tensor
+    omegas: Tensor
+    bandwidths: Tensor
+    inverse_interaction: Tensor | None  # None without bands
+
     def __init__(self, scale: str = "bark", sr: float = 44100, gain_correction: bool = True):
         super().__init__()
         centers, widths = geq_band_frequencies(scale, sr)
@@ -193,6 +198,8 @@ class GraphicEqualizerBiquad(nn.Module):
 
     def band_log_gains(self, log_gains: Tensor) -> Tensor:
         """Band gains that put the cascade at ``log_gains (..., K)`` at the centres, ``(..., K)``."""
+        if self.inverse_interaction is None:  # no bands: nothing interacts
+            return log_gains
         (target,) = to_design_dtype(log_gains)
         inverse = self.inverse_interaction.to(target)
         gains = target @ inverse.T

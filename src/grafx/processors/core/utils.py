@@ -3,6 +3,8 @@ the dtype filter coefficients are designed in."""
 
 from __future__ import annotations
 
+from typing import overload
+
 import torch
 from torch import Tensor
 
@@ -68,6 +70,14 @@ def design_dtype(like: Tensor) -> torch.dtype:
     return torch.float32 if like.device.type == "mps" else torch.float64
 
 
+@overload
+def to_design_dtype(t0: Tensor, /) -> tuple[Tensor]: ...
+@overload
+def to_design_dtype(t0: Tensor, t1: Tensor, /) -> tuple[Tensor, Tensor]: ...
+@overload
+def to_design_dtype(t0: Tensor, t1: Tensor, t2: Tensor, /) -> tuple[Tensor, Tensor, Tensor]: ...
+@overload
+def to_design_dtype(*tensors: Tensor | None) -> tuple[Tensor | None, ...]: ...
 def to_design_dtype(*tensors: Tensor | None) -> tuple[Tensor | None, ...]:
     """Cast ``tensors`` (``None`` kept) to :func:`design_dtype` of the first one given."""
     first = next(t for t in tensors if t is not None)
