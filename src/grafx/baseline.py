@@ -85,5 +85,8 @@ def least_squares_gain_mix(stems: Tensor, target: Tensor) -> GainMix:
     for channel in range(2):
         gains[:, channel] = np.linalg.lstsq(sources[:, channel].T, wanted[channel], rcond=None)[0]
     mix = np.einsum("kc,kcl->cl", gains, sources)
-    like = {"dtype": stems.dtype, "device": stems.device}
-    return GainMix(torch.from_numpy(mix).to(**like), torch.from_numpy(gains).to(**like))
+    mix_t, gains_t = torch.from_numpy(mix), torch.from_numpy(gains)
+    return GainMix(
+        mix_t.to(dtype=stems.dtype, device=stems.device),
+        gains_t.to(dtype=stems.dtype, device=stems.device),
+    )

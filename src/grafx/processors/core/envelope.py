@@ -75,7 +75,8 @@ class _OnePoleFunction(torch.autograd.Function):
         x = arrays[1]
         grads = (np.empty_like(x), np.empty(x.shape[0], x.dtype), np.empty(x.shape[0], x.dtype))
         run_rows(one_pole_backward_kernel, (*arrays, *grads))
-        return tuple(torch.from_numpy(g).to(grad_y.device) for g in grads)
+        grad_x, grad_a, grad_b = (torch.from_numpy(g).to(grad_y.device) for g in grads)
+        return grad_x, grad_a, grad_b
 
 
 def _resolve_one_pole_backend(backend: str) -> str:
