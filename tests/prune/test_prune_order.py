@@ -137,3 +137,24 @@ def test_recovery_removes_a_processor_whose_work_another_can_take_over():
     assert tried.loss_after <= 1.05 * tried.loss_before
     with pytest.raises(ConfigError, match="recover_steps=-1 is out of range"):
         PruneConfig(recover_steps=-1).check()
+
+
+def test_an_absolute_tolerance_allows_loss_before_plus_tau():
+    G, sequence, processors, fitted, x, target, imagers = _neutral_behind_low_gates()
+    common = {
+        "loss_fn": MixLoss(RATE), "type_sequence": sequence, "rounds": 1, "finetune_steps": 0,
+    }  # fmt: skip
+    limits = {}
+    for mode, tau in (("relative", 0.01), ("absolute", 0.01)):
+        lines = []
+        result = prune_graph(
+            G, processors, fitted, x, target, tolerance=tau, tolerance_mode=mode,
+            log=lines.append, **common,
+        )  # fmt: skip
+        limits[mode] = float(lines[0].split("(limit ")[1].split(")")[0])
+        assert result.loss_after <= limits[mode] + 1e-6
+    before = result.loss_before
+    assert limits["relative"] == pytest.approx(1.01 * before, abs=1e-5)  # 5 decimals logged
+    assert limits["absolute"] == pytest.approx(before + 0.01, abs=1e-5)
+    with pytest.raises(ConfigError, match="prune tolerance_mode must be one of"):
+        PruneConfig(tolerance_mode="percent").check()

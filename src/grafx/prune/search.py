@@ -32,7 +32,8 @@ the same audio as removing it), so every check is one render of the current grap
   tolerance then removes a superset within a round.
 
 The tolerance is relative to the loss of the graph as given: a removal is accepted while the
-loss stays at most :math:`(1 + \tau)\,\mathcal{L}_0`. The reference is fixed, so errors do not
+loss stays at most :math:`(1 + \tau)\,\mathcal{L}_0` (``tolerance_mode="absolute"``:
+:math:`\mathcal{L}_0 + \tau`, which the mixing-graphs paper's figures resemble more). The reference is fixed, so errors do not
 compound over rounds, and the pruned graph's loss is within it by construction (fine-tuning is
 kept only when it lowers the loss).
 """
@@ -68,7 +69,10 @@ class PruneConfig:
     """Options of :func:`prune_graph`.
 
     Attributes:
-        tolerance: :math:`\\tau`, the relative loss increase allowed, ``>= 0``.
+        tolerance: :math:`\\tau`, the loss increase allowed (see ``tolerance_mode``), ``>= 0``.
+        tolerance_mode: ``"relative"`` (default): accept while the loss is at most
+            :math:`(1 + \\tau)\\,\\mathcal{L}_0`; ``"absolute"``: at most
+            :math:`\\mathcal{L}_0 + \\tau`.
         method: ``"brute"``, ``"drywet"`` or ``"hybrid"``.
         rounds: rounds of pruning (each followed by fine-tuning); the search stops earlier when
             a round removes nothing.
@@ -94,6 +98,7 @@ class PruneConfig:
     sparsity: float = 1e-4
     order: str = "cost"
     recover_steps: int = 0
+    tolerance_mode: str = "relative"
 
     def check(self) -> None:
         """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
@@ -103,6 +108,11 @@ class PruneConfig:
             raise ConfigError(f"prune tolerance must be 0 or more, got {self.tolerance}")
         if self.method not in METHODS:
             raise ConfigError(f"prune method must be one of {list(METHODS)}, got {self.method!r}")
+        if self.tolerance_mode not in ("relative", "absolute"):
+            raise ConfigError(
+                "prune tolerance_mode must be one of ['relative', 'absolute'], got "
+                f"{self.tolerance_mode!r}"
+            )
         if self.order not in ORDERS:
             raise ConfigError(f"prune order must be one of {list(ORDERS)}, got {self.order!r}")
         for name in ("rounds", "finetune_steps", "patience", "recover_steps"):
@@ -347,6 +357,7 @@ def prune_graph(
         "method": config.method,
         "order": config.order,
         "recover_steps": config.recover_steps,
+        "tolerance_mode": config.tolerance_mode,
     }
     current_G, current = G, dict(parameters.items())
     removed: list[int] = []
@@ -364,7 +375,10 @@ def prune_graph(
             G, processors, parameters, sources, target, loss_fn, type_sequence
         ).loss(set())
         evaluations += 1
-    limit = (1 + config.tolerance) * loss_before
+    if config.tolerance_mode == "absolute":
+        limit = loss_before + config.tolerance
+    else:
+        limit = (1 + config.tolerance) * loss_before
     loss_now = rounds[-1]["loss"] if rounds else loss_before
     done = bool(rounds) and not rounds[-1]["removed"]
 
@@ -514,7 +528,11 @@ def _load_state(path: Path, options: dict) -> tuple[Any, dict, dict]:
         raise GraphFileError(f"{path / _STATE}: unreadable prune state: {error}") from None
     if state.get("format") != "grafx-prune-state":
         raise GraphFileError(f"{path / _STATE}: not a grafx prune state")
-    old = {"order": "gate", "recover_steps": 0}  # what states written before these options did
+    old = {
+        "order": "gate",
+        "recover_steps": 0,
+        "tolerance_mode": "relative",
+    }  # what states written before these options did
     saved = {k: state.get(k, old.get(k)) for k in options}
     if saved != options:
         raise ConfigError(
