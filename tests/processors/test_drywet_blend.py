@@ -56,3 +56,21 @@ def test_blend_at_extreme_weights_keeps_finite_gradients():
     drywet_blend(wet, dry, omega).square().sum().backward()
     for t in (wet, dry, omega):
         assert bool(t.grad.isfinite().all())
+
+
+@pytest.mark.parametrize("rows", [3, 80])  # per-channel dots, and the batched fallback
+def test_blend_of_a_strided_wet_signal_matches_autograds_lerp(rows):
+    # Processor outputs are often slices of a longer buffer (an FFT convolution's tail cut off).
+    g = torch.Generator().manual_seed(1)
+    longer = torch.randn(rows, 2, 40, generator=g, dtype=torch.float64, requires_grad=True)
+    wet = longer[..., :24]
+    dry = torch.randn(rows, 2, 24, generator=g, dtype=torch.float64, requires_grad=True)
+    omega = torch.randn(rows, 1, generator=g, dtype=torch.float64, requires_grad=True)
+    assert not wet.is_contiguous()
+    out = drywet_blend(wet, dry, omega)
+    reference = torch.lerp(dry, wet, torch.sigmoid(omega).reshape(-1, 1, 1))
+    grad = torch.randn_like(out)
+    ours = torch.autograd.grad(out, (longer, dry, omega), grad)
+    theirs = torch.autograd.grad(reference, (longer, dry, omega), grad)
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
