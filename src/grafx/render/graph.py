@@ -9,7 +9,7 @@ clones, and an output is released as soon as its last reader has run.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -73,7 +73,7 @@ def _read_rows(x: Tensor, access: Access, dim: int) -> Tensor:
         start, stop = access.index
         return x.narrow(dim, start, stop - start)
     if access.method == "index":
-        return x.index_select(dim, access.index)
+        return x.index_select(dim, cast(Tensor, access.index))
     return x.narrow(dim, 0, 0)
 
 
@@ -183,16 +183,20 @@ def _gather(
         x, fresh = x.index_select(dim, read.reorder), True
     if aggregation.method != "scatter":
         return x if weights is None else _scale_rows(x, weights, dim)
-    extra_parts, _ = _read_pieces(outputs, read.extra.pieces, dim)
-    extra_weights = None if edge_weights is None else edge_weights[read.extra.edges]
+    extra, index = read.extra, aggregation.index
+    assert extra is not None and index is not None  # a scatter has both (prepare_render)
+    extra_parts, _ = _read_pieces(outputs, extra.pieces, dim)
+    extra_weights = None if edge_weights is None else edge_weights[extra.edges]
     num_nodes = aggregation.num_nodes
     if num_nodes <= _MATMUL_SCATTER_MAX_NODES and (
-        x.numel() * aggregation.index.numel() <= _MATMUL_SCATTER_MAX_NUMEL * num_nodes
+        x.numel() * index.numel() <= _MATMUL_SCATTER_MAX_NUMEL * num_nodes
     ):
         rows, _ = _concat([x, *extra_parts], dim, node_type)
-        row_weights = None if weights is None else torch.cat([weights, extra_weights])
-        return _matmul_scatter(rows, aggregation.index, num_nodes, dim, row_weights)
-    if weights is not None:
+        row_weights = None
+        if weights is not None and extra_weights is not None:
+            row_weights = torch.cat([weights, extra_weights])
+        return _matmul_scatter(rows, index, num_nodes, dim, row_weights)
+    if weights is not None and extra_weights is not None:
         x, fresh = _scale_rows(x, weights, dim), True
         extra_parts = [
             _scale_rows(p, w, dim)
@@ -204,13 +208,13 @@ def _gather(
     channels = max(p.shape[-2] for p in [x, *extra_parts])
     if x.shape[-2] != channels:
         x, fresh = x.expand(*x.shape[:-2], channels, x.shape[-1]), False
-    for part, index in zip(extra_parts, read.extra.piece_index, strict=True):
+    for part, piece_index in zip(extra_parts, extra.piece_index, strict=True):
         if part.shape[-2] != channels:
             part = part.expand(*part.shape[:-2], channels, part.shape[-1])
         if fresh:
-            x.index_add_(dim, index, part)
+            x.index_add_(dim, piece_index, part)
         else:
-            x, fresh = x.index_add(dim, index, part), True
+            x, fresh = x.index_add(dim, piece_index, part), True
     return x
 
 
@@ -432,11 +436,11 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
         if processor is None:
             if len(inputs) != 1:
                 raise RenderError(f"type {node_type!r} has no processor")
-            result = inputs[0]
+            result: Tensor | None = inputs[0]
         else:
             if batch is not None:
                 inputs = [x.reshape(-1, *x.shape[2:]) for x in inputs]
-            call_kwargs = {}
+            call_kwargs: dict[str, Any] = {}
             if node_type in parameters:
                 value = parameters[node_type]
                 read = _read_tree(value, step.parameter_read, batch, not parameters_grad)
@@ -465,15 +469,20 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
 
 
 def _assemble_buffer(outputs: list, steps: list[StepPlan], dim: int) -> Tensor:
-    parts, rows = [], []
+    parts: list[Tensor] = []
+    row_parts: list[Tensor] = []
     for step, out in zip(steps, outputs, strict=True):
         if out is None or step.dest_write.method == "none":
             continue
         parts.append(out)
         a = step.dest_write
-        rows.append(torch.arange(*a.index) if a.method == "slice" else a.index.cpu())
+        if a.method == "slice":
+            start, stop = cast(tuple[int, int], a.index)
+            row_parts.append(torch.arange(start, stop))
+        else:
+            row_parts.append(cast(Tensor, a.index).cpu())
     buffer = torch.cat(_match_channels(parts, "buffer"), dim)
-    rows = torch.cat(rows)
+    rows = torch.cat(row_parts)
     if bool((rows[1:] > rows[:-1]).all()):
         return buffer
     return buffer.index_select(dim, torch.argsort(rows).to(buffer.device))
