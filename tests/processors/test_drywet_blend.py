@@ -58,7 +58,7 @@ def test_blend_at_extreme_weights_keeps_finite_gradients():
         assert bool(t.grad.isfinite().all())
 
 
-@pytest.mark.parametrize("rows", [3, 80])  # per-channel dots, and the batched fallback
+@pytest.mark.parametrize("rows", [3, 80])  # per-row dots, and the batched fallback
 def test_blend_of_a_strided_wet_signal_matches_autograds_lerp(rows):
     # Processor outputs are often slices of a longer buffer (an FFT convolution's tail cut off).
     g = torch.Generator().manual_seed(1)
