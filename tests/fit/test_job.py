@@ -101,3 +101,20 @@ def test_finish_without_metrics_writes_no_metrics_and_logs_no_table(tmp_path):
     assert "metrics" not in finished.files and finished.summary == {}
     assert not (job.out / "metrics.json").exists()
     assert len(lines) == 3 and lines[-1].startswith("loss after fit:")
+
+
+def test_sparsity_adds_the_ramped_gate_penalty_and_lowers_the_gates(tmp_path):
+    from grafx.gates import node_gates
+    from grafx.prune import GateSparsity
+
+    plain, _ = faders_job(tmp_path / "plain", [], steps=20)
+    sparse, _ = faders_job(tmp_path / "sparse", [], steps=20, sparsity=0.5)
+    assert "sparsity" not in plain.penalties
+    penalty = sparse.penalties["sparsity"]
+    assert isinstance(penalty, GateSparsity) and penalty.weight == 0.5
+    assert penalty.weight_at(0.0) == 0.0 and penalty.weight_at(1.0) == 0.5  # the paper's ramp
+    fitted_plain, fitted_sparse = fit_job(plain), fit_job(sparse)
+    assert len(fitted_sparse.penalty_history["sparsity"]) == 20
+    gates_plain = node_gates(fitted_plain.parameters)["gain_pan"]
+    gates_sparse = node_gates(fitted_sparse.parameters)["gain_pan"]
+    assert bool((gates_sparse < gates_plain).all())

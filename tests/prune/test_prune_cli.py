@@ -66,3 +66,17 @@ def test_prune_bad_input(fit_dir, tmp_path, capsys):
     (fit_dir / "metrics.json").write_text("{}")
     assert main(["prune", str(fit_dir), "--out", out]) == 1
     assert "give them with --stems and --target" in capsys.readouterr().err
+
+
+def test_prune_options_reach_the_search(fit_dir, tmp_path, capsys):
+    out = tmp_path / "absolute"
+    argv = ["prune", str(fit_dir), "--out", str(out), "--rounds", "1", "--finetune-steps", "0"]
+    options = ["--tolerance", "0.02", "--tolerance-mode", "absolute", "--order", "gate"]
+    assert main([*argv, *options, "--recover-steps", "2", "--sparsity", "0", "--quiet"]) == 0
+    assert "tolerance 0.02 (absolute)" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["tolerance_mode"] == "absolute" and metrics["order"] == "gate"
+    assert metrics["loss_after"] <= metrics["loss_before"] + 0.02  # the absolute budget
+    with pytest.raises(SystemExit):
+        main([*argv, "--tolerance-mode", "percent"])
+    assert "invalid choice: 'percent'" in capsys.readouterr().err

@@ -100,6 +100,13 @@ def add_parser(sub) -> None:
         help=f"weight of the gain-staging regulariser (default: {GAIN_STAGING_WEIGHT:g}; 0: off)",
     )
     p.add_argument(
+        "--sparsity",
+        type=non_negative_float,
+        default=0.0,
+        help="weight of the gate L1 penalty, ramped from 0 over the fit (the paper fits with "
+        "1e-4 before pruning; default: 0, off)",
+    )
+    p.add_argument(
         "--sample-rate",
         type=positive_int,
         default=None,
@@ -247,6 +254,7 @@ def prepare_fit(args) -> FitJob:
         crop_seconds=crop_seconds,
         warmup_seconds=args.warmup,
         gain_staging=args.gain_staging,
+        sparsity=args.sparsity,
         inputs=_inputs(args),
         began=began,
         header=header,

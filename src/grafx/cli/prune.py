@@ -28,14 +28,15 @@ def _tolerance(text: str) -> float:
 
 
 def add_parser(sub) -> None:
-    from grafx.prune import METHODS
+    from grafx.prune.search import METHODS, ORDERS
 
     p = sub.add_parser(
         "prune",
         help="prune a fitted graph (the output folder of grafx fit) within a loss tolerance",
         description=(
             "Remove the processors of a fitted graph whose removal raises the mix loss "
-            "(MixLoss) by at most --tolerance (relative), in rounds each followed by fine-tuning "
+            "(MixLoss) by at most --tolerance (relative by default), in rounds each followed by "
+            "fine-tuning "
             "(Lee et al., DAFx 2024). Reads FIT_DIR/graph.json and the stems and target named "
             "in FIT_DIR/metrics.json (or --stems/--target). Writes pruned.json, pruned.wav, "
             "prune.png (before/after), metrics.json and removals.csv to --out, and keeps its "
@@ -47,9 +48,34 @@ def add_parser(sub) -> None:
     p.add_argument("fit_dir", metavar="FIT_DIR", help="output folder of grafx fit")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument(
-        "--tolerance", type=_tolerance, default=0.01, help="relative loss increase (0.01)"
+        "--tolerance", type=_tolerance, default=0.01, help="loss increase allowed (0.01)"
+    )
+    p.add_argument(
+        "--tolerance-mode",
+        choices=("relative", "absolute"),
+        default="relative",
+        help="accept while loss <= (1 + tol) L0 (relative, default) or <= L0 + tol (absolute)",
     )
     p.add_argument("--method", choices=METHODS, default="hybrid", help="search (hybrid)")
+    p.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="cost",
+        help="hybrid ranking: each candidate's measured cost (default) or its gate (the paper's)",
+    )
+    p.add_argument(
+        "--recover-steps",
+        type=non_negative_int,
+        default=0,
+        help="when a round removes nothing, retry its best candidates with this many "
+        "fine-tuning steps each (0: off)",
+    )
+    p.add_argument(
+        "--sparsity",
+        type=_tolerance,
+        default=1e-4,
+        help="gate L1 penalty weight during fine-tuning (1e-4; 0: none)",
+    )
     p.add_argument("--rounds", type=positive_int, default=12, help="pruning rounds (12)")
     p.add_argument(
         "--finetune-steps", type=non_negative_int, default=500, help="fit steps per round (500)"
@@ -154,13 +180,18 @@ def run(args) -> int:
     )
     config = PruneConfig(
         tolerance=args.tolerance,
+        tolerance_mode=args.tolerance_mode,
         method=args.method,
+        order=args.order,
         rounds=args.rounds,
         finetune_steps=args.finetune_steps,
+        recover_steps=args.recover_steps,
+        sparsity=args.sparsity,
     )
     print(
-        f"grafx prune: {G.number_of_nodes()} nodes, tolerance {args.tolerance:g}, "
-        f"method {args.method}, {args.rounds} round(s) of {args.finetune_steps} fine-tuning steps"
+        f"grafx prune: {G.number_of_nodes()} nodes, tolerance {args.tolerance:g} "
+        f"({args.tolerance_mode}), method {args.method}, {args.rounds} round(s) of "
+        f"{args.finetune_steps} fine-tuning steps"
     )
     result = prune_graph(
         G,
@@ -185,7 +216,9 @@ def run(args) -> int:
     names = {n: G.nodes[n].get("name", str(n)) for n in result.removed}
     summary = {
         "tolerance": args.tolerance,
+        "tolerance_mode": args.tolerance_mode,
         "method": args.method,
+        "order": args.order,
         "loss_before": result.loss_before,
         "loss_after": result.loss_after,
         "loss_change": result.loss_after / result.loss_before - 1 if result.loss_before else None,

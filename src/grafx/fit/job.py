@@ -135,6 +135,7 @@ def prepare_job(
     crop_seconds: float | None = CROP_SECONDS,
     warmup_seconds: float = WARMUP_SECONDS,
     gain_staging: float = GAIN_STAGING_WEIGHT,
+    sparsity: float = 0.0,
     inputs: dict | None = None,
     began: float | None = None,
     header: Sequence[str] = (),
@@ -157,6 +158,8 @@ def prepare_job(
         warmup_seconds: leading seconds of each crop that are not scored.
         gain_staging: weight of the gain-staging regulariser (0: off); it applies only where
             the graph has one of its node types.
+        sparsity: weight of the gate L1 penalty (:class:`~grafx.prune.GateSparsity`, ramped
+            from 0 over the fit as in the paper, which fits with 1e-4 before pruning); 0: off.
         inputs: recorded in ``metrics.json`` (see :class:`FitJob`).
         began: when the run began (default: now).
         header: lines logged before the loss of the initial mix.
@@ -178,6 +181,10 @@ def prepare_job(
     )
     used = {d["node_type"] for _, d in G.nodes(data=True)}
     penalties = recipe_penalties(gain_staging, used) if gain_staging else {}
+    if sparsity:
+        from grafx.prune.sparsity import GateSparsity
+
+        penalties["sparsity"] = GateSparsity(sparsity, ramp=1.0)
     renderer = GraphRenderer(G, processors, type_sequence)
     loss_fn = recipe_loss(sample_rate)
     with torch.no_grad():
