@@ -19,7 +19,9 @@ SPARSITY_WEIGHT = 1e-4
 
 
 class GateSparsity(Penalty):
-    r"""L1 penalty on every node gate: :math:`\sum_v \sigma(\omega_v)` (see :func:`grafx.gates.gate_l1`).
+    r"""L1 penalty on every gate: :math:`\sum_v \sigma(\omega_v)`, plus the edge gates' if any.
+
+    See :func:`grafx.gates.gate_l1`.
 
     Args:
         weight: the weight once ramped up (the paper's 1e-4 by default).
