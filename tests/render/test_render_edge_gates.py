@@ -269,3 +269,32 @@ def test_info_names_the_gates_a_file_holds(tmp_path):
     lines = printed.getvalue().splitlines()
     assert "node gates (dry/wet): eq, gain_pan, imager" in lines
     assert f"edge gates: one per edge ({G.number_of_edges()})" in lines
+
+
+def test_graph_batches_carry_edge_gates_graph_after_graph():
+    # batch_grafx keeps each graph's edges in order, graph after graph, so the gates of a batch
+    # are each graph's gates concatenated (what grafx fit-many --pack does with every tree).
+    from grafx.data import batch_grafx
+    from grafx.fit.many.pack import _concat_rows
+    from grafx.presets import build_mixing_console, console_parameters, console_processors
+
+    chain = ["eq", "gain_pan"]
+    processors = console_processors(chain)
+    graphs, trees, sources, alone = [], [], [], []
+    for k, tracks in enumerate((2, 3)):
+        G, sequence = build_mixing_console(tracks, chain=chain)
+        tree = add_edge_gates(console_parameters(G, processors, dtype=torch.float64), G)
+        tree[KEY] = _omega(G.number_of_edges(), seed=k)
+        x = torch.randn(
+            tracks, 2, 1024, dtype=torch.float64, generator=torch.Generator().manual_seed(10 + k)
+        )
+        graphs.append(G)
+        trees.append(tree)
+        sources.append(x)
+        alone.append(GraphRenderer(G, processors, sequence)(x, tree)[0])
+    G_t = convert_to_tensor(batch_grafx(graphs))
+    G_fast = reorder_for_fast_render(G_t)
+    fast = permute_parameters(_concat_rows(trees), G_t, G_fast)
+    together = render_grafx(torch.cat(sources), processors, fast, prepare_render(G_fast))[0]
+    for expected, got in zip(alone, together.unbind(0), strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
