@@ -17,15 +17,9 @@ from grafx.presets import (
 )
 from grafx.render import compute_render_order
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 LIGHT = ("eq", "imager", "gain_pan", "delay", "reverb")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_console_structure_and_names():

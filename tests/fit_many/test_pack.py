@@ -10,15 +10,9 @@ from grafx.fit.many import fit_packed, read_manifest, write_demo_songs
 from grafx.fit.many.pack import PackedSong
 from grafx.fit.many.song import fit_args_namespace
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 FIT_ARGS = ("--steps", "5", "--crop", "0.25", "--warmup", "0.05", "--sample-rate", "8000")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

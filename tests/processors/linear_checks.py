@@ -11,16 +11,6 @@ from grafx.errors import AudioError
 from grafx.processors.core.iir import FSMAccuracyWarning
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Run these tiny tensors on one thread: on the shared, oversubscribed CI machine a
-    two-thread MKL FFT call costs ~10 ms whatever its size (1 thread: ~20 us)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def shape_of(size):
     return (size,) if isinstance(size, int) else tuple(size)
 

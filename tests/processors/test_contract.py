@@ -23,14 +23,7 @@ from grafx.errors import ParameterError
 from grafx.processors import registry
 from grafx.processors.base import Processor
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny tensors: one thread avoids the multi-threaded FFT's fixed cost on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _Gain(nn.Module):

@@ -4,7 +4,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from linear_checks import single_thread  # noqa: F401 (autouse fixture)
 
 from grafx.errors import ConfigError, ParameterError
 from grafx.processors.core.fft_filterbank import TriangularFilterBank, triangular_filterbank_matrix
@@ -17,6 +16,8 @@ from grafx.processors.core.scale import (
     mel_to_hz,
     to_scale,
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 FREQS = torch.tensor(
     [0.0, 20.0, 100.0, 440.0, 1000.0, 4000.0, 12000.0, 22050.0], dtype=torch.float64

@@ -5,7 +5,6 @@ import pytest
 import scipy.optimize
 import scipy.signal
 import torch
-from linear_checks import single_thread  # noqa: F401 (autouse fixture)
 
 from grafx.errors import ConfigError, ParameterError
 from grafx.processors.core.fft_filterbank import triangular_filterbank_matrix
@@ -20,6 +19,8 @@ from grafx.processors.core.geq import (
     geq_band_frequencies,
     geq_biquad_coefficients,
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 WINDOWS = [
     "hann",

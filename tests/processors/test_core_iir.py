@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
-from linear_checks import single_thread  # noqa: F401 (autouse fixture)
 
 from grafx.errors import ConfigError, ParameterError
 from grafx.processors.core.biquad import sosfilt
@@ -19,6 +18,8 @@ from grafx.processors.core.iir import (
     pole_radius,
     stable_biquad_denominator,
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_sections(rows, sections, seed, zero_poles=False):

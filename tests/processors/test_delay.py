@@ -15,14 +15,7 @@ from grafx.processors.core.delay import (
 )
 from grafx.processors.delay import MultitapDelay, StereoMultitapDelay
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny FFTs are dominated by thread hand-off on a busy machine; one thread is much faster.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = {

@@ -5,13 +5,12 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
-from linear_checks import (  # noqa: F401 (single_thread is an autouse fixture)
+from linear_checks import (
     check_extremes,
     check_gradcheck,
     check_mono_and_stereo,
     make_params,
     noise,
-    single_thread,
 )
 
 from grafx.errors import ConfigError
@@ -22,6 +21,8 @@ from grafx.processors.eq import (
     ParametricEqualizer,
     ZeroPhaseFIREqualizer,
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def seed_equalizer(**options):

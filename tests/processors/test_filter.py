@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
-from linear_checks import (  # noqa: F401 (single_thread is an autouse fixture)
+from linear_checks import (
     check_extremes,
     check_gradcheck,
     check_mono_and_stereo,
     make_params,
     noise,
-    single_thread,
 )
 
 from grafx.errors import AudioError, ConfigError
@@ -40,6 +39,8 @@ from grafx.processors.functional.filter import (
     svf_biquad,
     w0_from_omega,
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 RECURSIVE = [
     lambda **kw: BiquadFilter(num_filters=2, **kw),

@@ -20,6 +20,8 @@ from grafx.processors.reverb import (
     STFTMaskedNoiseReverb,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 # Small configurations so every check (gradcheck included) stays fast.
 SMALL = {
     "stft": lambda ch="pseudo_midside", **kw: STFTMaskedNoiseReverb(
@@ -63,15 +65,6 @@ def make_params(processor, batch=3, dtype=torch.float64, seed=0, scale=0.5):
 def make_input(batch=3, channels=2, length=200, dtype=torch.float64, seed=1):
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(batch, channels, length, generator=gen, dtype=dtype)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny FFTs are dominated by thread hand-off on a busy machine; one thread is 100x faster.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(params=sorted(SMALL))
