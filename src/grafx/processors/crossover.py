@@ -23,7 +23,7 @@ from torch import Tensor
 
 from grafx.errors import ConfigError
 from grafx.processors.base import ParameterSize, Processor
-from grafx.processors.dynamics import Compressor
+from grafx.processors.dynamics import DYNAMICS_ARGUMENTS, Compressor
 from grafx.processors.functional.crossover import linkwitz_riley_split
 from grafx.processors.functional.generators import frequency_from_z_frequency
 
@@ -86,14 +86,8 @@ class MultibandCompressor(Processor):
             keywords (``knee``, ``iir_len``, ``energy_smoother``, ...).
     """
 
-    extra_arguments = (
-        "energy_smoother",
-        "gain_smoother",
-        "gain_smooth_in_log",
-        "knee",
-        "iir_len",
-        "backend",
-    )
+    # The Compressor's keywords but its ignored compatibility ones.
+    extra_arguments = tuple(k for k in DYNAMICS_ARGUMENTS if k not in Compressor.ignored_arguments)
 
     def __init__(
         self, num_bands: int = 3, order: int = 4, sample_rate: float = 44100.0, **compressor_kwargs

@@ -17,6 +17,7 @@ model and the curves). Differences from the original library, which is wrong her
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -176,6 +177,11 @@ class _DynamicRangeProcessor(Processor):
             self.iir_len,
             self.backend,
         )
+
+
+#: The constructor keywords of the dynamics processors, in order: what a class that passes
+#: ``**kwargs`` on to one accepts (see :attr:`~grafx.processors.base.Processor.extra_arguments`).
+DYNAMICS_ARGUMENTS = tuple(inspect.signature(_DynamicRangeProcessor.__init__).parameters)[1:]
 
 
 class Compressor(_DynamicRangeProcessor):

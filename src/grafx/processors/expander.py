@@ -6,7 +6,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from grafx.errors import ConfigError
-from grafx.processors.dynamics import _NATS_PER_DB, _DynamicRangeProcessor
+from grafx.processors.dynamics import _NATS_PER_DB, DYNAMICS_ARGUMENTS, _DynamicRangeProcessor
 from grafx.processors.functional.expander import upward_expander_log_gain
 
 
@@ -24,16 +24,7 @@ class Expander(_DynamicRangeProcessor):
         **kwargs: the Compressor's constructor keywords.
     """
 
-    extra_arguments = (
-        "energy_smoother",
-        "gain_smoother",
-        "gain_smooth_in_log",
-        "knee",
-        "iir_len",
-        "flashfftconv",
-        "max_input_len",
-        "backend",
-    )
+    extra_arguments = DYNAMICS_ARGUMENTS
 
     def __init__(self, max_gain_db: float = 12.0, **kwargs):
         super().__init__(**kwargs)
