@@ -57,6 +57,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from grafx.data.conversion import edges_in_tensor_order
 from grafx.errors import GraphError, ParameterError
 from grafx.processors.core.drywet import (
     DRYWET_KEY,
@@ -232,45 +233,24 @@ def graph_edges(G: Any) -> list[tuple[int, int, str, str]]:
     The order is ``convert_to_tensor(G)``'s: by (source row, destination row, outlet index,
     inlet index), rows being the node ids in ascending order.
     """
-    return [edge for edge, _ in _edges_in_gate_order(G)]
-
-
-def _edges_in_gate_order(G: Any) -> list[tuple[tuple[int, int, str, str], Any]]:
-    """``[((source, dest, outlet, inlet), networkx edge key), ...]`` in edge-gate row order."""
-    config = G.config
-    nodes = sorted(G.nodes)
-    row_of = {node: row for row, node in enumerate(nodes)}
-    keyed = []
-    for source, dest, key, data in G.edges(keys=True, data=True):
-        outlet, inlet = data.get("outlet", "main"), data.get("inlet", "main")
-        source_type, dest_type = G.nodes[source]["node_type"], G.nodes[dest]["node_type"]
-        outlet_index = config.outlet_to_index[source_type].get(outlet, -1) if config else 0
-        inlet_index = config.inlet_to_index[dest_type].get(inlet, -1) if config else 0
-        keyed.append(
-            (
-                (row_of[source], row_of[dest], outlet_index, inlet_index),
-                ((source, dest, outlet, inlet), key),
-            )
-        )
-    keyed.sort(key=lambda item: item[0])  # stable: parallel edges keep networkx's order
-    return [edge for _, edge in keyed]
+    return [(s, d, o, i) for s, d, _, o, i in edges_in_tensor_order(G)]
 
 
 def edge_gate_table(G: Any, parameters: Mapping) -> dict[tuple[int, int, Any], Tensor]:
     r"""``{(source, dest, networkx key): omega}`` of every edge gate of ``parameters``."""
     gate = parameters[EDGE_GATE_KEY]
-    edges = _edges_in_gate_order(G)
+    edges = edges_in_tensor_order(G)
     if gate.shape[0] != len(edges):
         raise ParameterError(
             f"edge gates {EDGE_GATE_KEY!r} have {gate.shape[0]} rows; the graph has "
             f"{len(edges)} edges"
         )
-    return {(e[0], e[1], key): gate[row] for row, (e, key) in enumerate(edges)}
+    return {(s, d, key): gate[row] for row, (s, d, key, _, _) in enumerate(edges)}
 
 
 def edge_gates_from_table(G: Any, table: Mapping[tuple[int, int, Any], Tensor]) -> Tensor:
     r"""The ``(E, 1)`` edge-gate tensor of ``G`` from ``{(source, dest, key): omega}``."""
-    rows = [table[(e[0], e[1], key)].reshape(1) for e, key in _edges_in_gate_order(G)]
+    rows = [table[(s, d, key)].reshape(1) for s, d, key, _, _ in edges_in_tensor_order(G)]
     if not rows:
         return torch.zeros(0, 1)
     return torch.stack(rows).reshape(-1, 1)

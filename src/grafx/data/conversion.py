@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from grafx.data.configs import NodeConfigs
@@ -27,6 +29,46 @@ def _port_index(config: NodeConfigs, edge: tuple, node_type: str, port: str, kin
             f"it has {list(index[node_type])}"
         )
     return index[node_type][port]
+
+
+def _sorted_edges(G: GRAFX, config: NodeConfigs, row_of: dict, type_of: dict) -> list[tuple]:
+    """``[(source row, dest row, outlet index, inlet index, key, source, dest, outlet, inlet)]``
+    sorted: the first four give the tensor order (parallel edges with the same ports follow by
+    networkx key)."""
+    outlet_index, inlet_index = config.outlet_to_index, config.inlet_to_index
+    edges = []
+    for source, dest, key, data in G.edges(keys=True, data=True):
+        outlet, inlet = data.get("outlet", "main"), data.get("inlet", "main")
+        source_ports, dest_ports = outlet_index[type_of[source]], inlet_index[type_of[dest]]
+        if outlet not in source_ports or inlet not in dest_ports:
+            _port_index(config, (source, dest), type_of[source], outlet, "outlet")
+            _port_index(config, (source, dest), type_of[dest], inlet, "inlet")
+        edges.append(
+            (
+                row_of[source],
+                row_of[dest],
+                source_ports[outlet],
+                dest_ports[inlet],
+                key,
+                source,
+                dest,
+                outlet,
+                inlet,
+            )
+        )
+    edges.sort()
+    return edges
+
+
+def edges_in_tensor_order(G: GRAFX) -> list[tuple[int, int, Any, str, str]]:
+    """The edges of ``G`` as ``[(source id, dest id, networkx key, outlet, inlet), ...]`` in the
+    order of :func:`convert_to_tensor`'s ``edge_indices`` columns: by (source row, destination
+    row, outlet index, inlet index), rows being the node ids in ascending order."""
+    if G.config is None:
+        raise GraphError("edges_in_tensor_order needs a graph with a config")
+    row_of = {node: row for row, node in enumerate(sorted(G.nodes))}
+    type_of = {node: data.get("node_type") for node, data in G.nodes(data=True)}
+    return [(e[5], e[6], e[4], e[7], e[8]) for e in _sorted_edges(G, G.config, row_of, type_of)]
 
 
 def convert_to_tensor(G: GRAFX) -> GRAFXTensor:
@@ -72,16 +114,7 @@ def convert_to_tensor(G: GRAFX) -> GRAFXTensor:
     if G.batch:
         graph_ids = torch.tensor([attrs[n].get("graph_id", 0) for n in nodes], dtype=torch.long)
 
-    outlet_index, inlet_index = config.outlet_to_index, config.inlet_to_index
-    edges = []
-    for source, dest, data in G.edges(data=True):
-        outlet, inlet = data.get("outlet", "main"), data.get("inlet", "main")
-        source_ports, dest_ports = outlet_index[type_of[source]], inlet_index[type_of[dest]]
-        if outlet not in source_ports or inlet not in dest_ports:
-            _port_index(config, (source, dest), type_of[source], outlet, "outlet")
-            _port_index(config, (source, dest), type_of[dest], inlet, "inlet")
-        edges.append((row_of[source], row_of[dest], source_ports[outlet], dest_ports[inlet]))
-    edges.sort()
+    edges = [edge[:4] for edge in _sorted_edges(G, config, row_of, type_of)]
     table = torch.tensor(edges, dtype=torch.long).reshape(-1, 4).T
     edge_indices = table[:2].contiguous()
     edge_types = None if config.siso_only else table[2:].contiguous()

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from grafx.errors import GraphError
+from grafx.gates import edge_gate_table, edge_gates_from_table
 from grafx.processors.core.drywet import EDGE_GATE_KEY
 
 __all__ = ["remove_nodes", "PROTECTED_TYPES"]
@@ -75,8 +76,6 @@ def remove_nodes(
     rows = _removed_rows(G, nodes)
     gates = None
     if parameters is not None and EDGE_GATE_KEY in parameters:
-        from grafx.gates import edge_gate_table
-
         gates = edge_gate_table(G, parameters)
     H = G.copy()
     for node in nodes:
@@ -100,8 +99,6 @@ def remove_nodes(
         t: _drop_rows(v, rows.get(t, [])) for t, v in parameters.items() if t != EDGE_GATE_KEY
     }
     if gates is not None:
-        from grafx.gates import edge_gates_from_table
-
         pruned[EDGE_GATE_KEY] = edge_gates_from_table(H, gates).to(parameters[EDGE_GATE_KEY])
     return H, pruned
 
