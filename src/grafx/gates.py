@@ -62,6 +62,7 @@ from grafx.errors import GraphError, ParameterError
 from grafx.processors.core.drywet import (
     DRYWET_KEY,
     EDGE_GATE_KEY,
+    check_edge_gate_key_free,
     drywet_weight_from_mix,
     mix_from_drywet_weight,
 )
@@ -270,11 +271,7 @@ def add_edge_gates(parameters: Mapping, G: Any, mix: float = DEFAULT_MIX) -> dic
     """
     if not 0 <= float(mix) <= 1:
         raise ParameterError(f"edge gate mix must be in [0, 1], got {mix}")
-    if EDGE_GATE_KEY in _type_counts(G):
-        raise ParameterError(
-            f"the graph has a node type named {EDGE_GATE_KEY!r}, the reserved key of the edge "
-            "gates; rename that type"
-        )
+    check_edge_gate_key_free(_type_counts(G))
     out = dict(parameters.items())
     if EDGE_GATE_KEY not in out:
         dtype, device = _like(parameters, EDGE_GATE_KEY)

@@ -16,7 +16,13 @@ from torch import Tensor, nn
 
 from grafx.data.configs import UTILITY_TYPES
 from grafx.errors import ParameterError, RenderError
-from grafx.processors.core.drywet import DRYWET_KEY, EDGE_GATE_KEY, drywet_blend, row_dots
+from grafx.processors.core.drywet import (
+    DRYWET_KEY,
+    EDGE_GATE_KEY,
+    check_edge_gate_key_free,
+    drywet_blend,
+    row_dots,
+)
 from grafx.render.plan import Access, InletRead, StepPlan
 from grafx.render.prepare import RenderData
 
@@ -546,11 +552,7 @@ def _edge_weights(
     r"""The edge gates' :math:`\sigma(\omega_e)`, ``(E,)``, or ``None`` without edge gates."""
     if EDGE_GATE_KEY not in parameters:
         return None
-    if EDGE_GATE_KEY in render_data.type_counts:
-        raise ParameterError(
-            f"the graph has a node type named {EDGE_GATE_KEY!r}, the reserved key of the edge "
-            "gates; rename that type"
-        )
+    check_edge_gate_key_free(render_data.type_counts)
     gate = parameters[EDGE_GATE_KEY]
     count = render_data.num_edges
     if not isinstance(gate, Tensor) or tuple(gate.shape) not in ((count,), (count, 1)):

@@ -9,15 +9,19 @@ call :func:`drywet_blend`, so the two give the same audio to the last bit.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from grafx.errors import ParameterError
+
 __all__ = [
     "row_dots",
     "DRYWET_KEY",
     "EDGE_GATE_KEY",
+    "check_edge_gate_key_free",
     "drywet_blend",
     "mix_from_drywet_weight",
     "drywet_weight_from_mix",
@@ -30,6 +34,20 @@ DRYWET_KEY = "drywet_weight"
 #: :math:`\omega_e` of the ``e``-th edge (column ``e`` of ``edge_indices``), and the edge
 #: carries :math:`\sigma(\omega_e)` times its source's signal (see :mod:`grafx.gates`).
 EDGE_GATE_KEY = "edge_gate"
+
+
+def check_edge_gate_key_free(node_types: Iterable[str]) -> None:
+    """Raise :class:`~grafx.errors.ParameterError` if a node type is named :data:`EDGE_GATE_KEY`.
+
+    The edge gates share the top level of the parameter dict with the node types, so a type of
+    that name would be read as the gates (by :func:`grafx.gates.add_edge_gates` and the render
+    engine alike).
+    """
+    if EDGE_GATE_KEY in node_types:
+        raise ParameterError(
+            f"the graph has a node type named {EDGE_GATE_KEY!r}, the reserved key of the edge "
+            "gates; rename that type"
+        )
 
 
 def mix_from_drywet_weight(drywet_weight: Tensor) -> Tensor:
