@@ -205,6 +205,15 @@ def test_a_node_type_named_like_the_edge_gate_key_is_refused():
     G.connect(b, c)
     with pytest.raises(ParameterError, match="reserved"):
         add_edge_gates({}, G)
+    # The engine refuses it too, before reading the type's parameters as gates.
+    G_t = convert_to_tensor(G)
+    with pytest.raises(ParameterError, match="node type named 'edge_gate', the reserved key"):
+        render_grafx(
+            torch.zeros(1, 1, 8),
+            {"edge_gate": PROCESSORS["gain"]},
+            {KEY: torch.zeros(2, 1)},
+            prepare_render(G_t),
+        )
 
 
 def test_gate_helpers_set_read_and_penalise_edge_gates():
