@@ -226,8 +226,17 @@ class _Legacy:
     settings_to_parameters = Processor.settings_to_parameters
     parameters_to_settings = Processor.parameters_to_settings
 
-    def _legacy_forward(self, x, z_alpha, log_threshold, log_ratio, log_knee):
-        return self._process(x, log_threshold, log_ratio, log_knee, z_alpha, None)
+    def forward(
+        self,
+        input_signals: Tensor,
+        z_alpha: Tensor,
+        log_threshold: Tensor,
+        log_ratio: Tensor,
+        log_knee: Tensor | None = None,
+    ) -> Tensor:
+        """Process ``(B, C, L)`` audio; every parameter is ``(B, 1)``; ``z_alpha`` smooths the
+        energy (the new class's ``z_alpha_pre``)."""
+        return self._process(input_signals, log_threshold, log_ratio, log_knee, z_alpha, None)
 
     def parameter_size(self) -> ParameterSize:
         return {"log_knee": 1, "log_ratio": 1, "log_threshold": 1, "z_alpha": 1}
@@ -246,17 +255,6 @@ class ApproxCompressor(_Legacy, Compressor):
     def __init__(self, iir_len: int = 16384, flashfftconv: bool = True, max_input_len: int = 2**17):
         warn_deprecated("ApproxCompressor", 'Compressor(energy_smoother="iir", knee="quadratic")')
         super().__init__("iir", None, False, "quadratic", iir_len, flashfftconv, max_input_len)
-
-    def forward(
-        self,
-        input_signals: Tensor,
-        z_alpha: Tensor,
-        log_threshold: Tensor,
-        log_ratio: Tensor,
-        log_knee: Tensor | None = None,
-    ) -> Tensor:
-        """Compress ``(B, C, L)`` audio; every parameter is ``(B, 1)``."""
-        return self._legacy_forward(input_signals, z_alpha, log_threshold, log_ratio, log_knee)
 
 
 class ApproxNoiseGate(_Legacy, NoiseGate):
@@ -282,14 +280,3 @@ class ApproxNoiseGate(_Legacy, NoiseGate):
         super().__init__(
             "iir", None, False, "quadratic", freq_sample_n, flashfftconv, max_input_len
         )
-
-    def forward(
-        self,
-        input_signals: Tensor,
-        z_alpha: Tensor,
-        log_threshold: Tensor,
-        log_ratio: Tensor,
-        log_knee: Tensor | None = None,
-    ) -> Tensor:
-        """Gate ``(B, C, L)`` audio; every parameter is ``(B, 1)``."""
-        return self._legacy_forward(input_signals, z_alpha, log_threshold, log_ratio, log_knee)
