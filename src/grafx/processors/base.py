@@ -73,6 +73,29 @@ _WARNED: set[tuple[str, str]] = set()
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
+def _cached_signature(cls: type, attribute: str, function: Any) -> inspect.Signature:
+    """``inspect.signature(function)``, kept on ``cls`` itself (not inherited) as ``attribute``."""
+    signature = cls.__dict__.get(attribute)
+    if signature is None:
+        signature = inspect.signature(function)
+        setattr(cls, attribute, signature)
+    return signature
+
+
+def _check_known_keywords(
+    owner: str, signature: inspect.Signature, kwargs: Mapping[str, Any], extra: tuple[str, ...]
+) -> None:
+    """Raise :class:`ArgumentError` naming the keywords that are neither in ``signature`` (a
+    constructor's, ``self`` first) nor in ``extra``, and listing those it takes."""
+    params = signature.parameters
+    unknown = [k for k in kwargs if k not in params and k not in extra]
+    if unknown:
+        named = [n for n, p in params.items() if p.kind in _NAMED][1:]
+        raise ArgumentError(
+            f"{owner}: unknown keyword argument(s) {unknown}; it takes {[*named, *extra]}"
+        ) from None
+
+
 class IgnoredArgumentWarning(UserWarning):
     """A constructor keyword accepted for compatibility with the original library, and ignored."""
 
@@ -124,30 +147,14 @@ class Processor(nn.Module):
 
     @classmethod
     def _check_constructor_arguments(cls, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
-        signature = cls.__dict__.get("_init_signature")
-        if signature is None:
-            signature = inspect.signature(cls.__init__)
-            cls._init_signature = signature
+        signature = _cached_signature(cls, "_init_signature", cls.__init__)
         try:
             bound = signature.bind_partial(None, *args, **kwargs)
         except TypeError as error:
-            params = signature.parameters
-            unknown = [k for k in kwargs if k not in params]
-            if unknown:
-                named = [n for n, p in params.items() if p.kind in _NAMED][1:]
-                raise ArgumentError(
-                    f"{cls.__name__}: unknown keyword argument(s) {unknown}; it takes {named}"
-                ) from None
+            _check_known_keywords(cls.__name__, signature, kwargs, ())
             raise ArgumentError(f"{cls.__name__}: {error}") from None
         if cls.extra_arguments is not None:
-            params = signature.parameters
-            unknown = [k for k in kwargs if k not in params and k not in cls.extra_arguments]
-            if unknown:
-                named = [n for n, p in params.items() if p.kind in _NAMED][1:]
-                raise ArgumentError(
-                    f"{cls.__name__}: unknown keyword argument(s) {unknown}; it takes "
-                    f"{[*named, *cls.extra_arguments]}"
-                )
+            _check_known_keywords(cls.__name__, signature, kwargs, cls.extra_arguments)
         for key in kwargs:
             if key in cls.ignored_arguments and (cls.__name__, key) not in _WARNED:
                 _WARNED.add((cls.__name__, key))
@@ -171,10 +178,7 @@ class Processor(nn.Module):
 
     def _split_call(self, args: tuple, kwargs: dict[str, Any]) -> tuple[list, dict[str, Any]]:
         cls = type(self)
-        signature = cls.__dict__.get("_forward_signature")
-        if signature is None:
-            signature = inspect.signature(cls.forward)
-            cls._forward_signature = signature
+        signature = _cached_signature(cls, "_forward_signature", cls.forward)
         try:
             bound = signature.bind_partial(self, *args, **kwargs)
         except TypeError as error:
