@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from grafx.errors import AudioError, ConfigError, ParameterError
+from grafx.errors import ConfigError, ParameterError
 from grafx.processors.base import ParameterSize, Processor, take_settings
 from grafx.processors.functional.panner import (
     PAN_LAWS,
@@ -16,6 +16,7 @@ from grafx.processors.functional.panner import (
     panner,
     z_pan_from_pan,
 )
+from grafx.processors.stereo import check_channels
 
 _LN10 = 2.302585092994046
 
@@ -42,11 +43,7 @@ class Panner(Processor):
 
     def forward(self, input_signals: Tensor, z_pan: Tensor, log_gain: Tensor) -> Tensor:
         """``(B, C, L)``, ``z_pan (B, 1)`` and ``log_gain (B, 1)`` to ``(B, 2, L)``."""
-        if input_signals.shape[1] not in (1, 2):
-            raise AudioError(
-                f"Panner: input must have 1 or 2 channel(s), got C={input_signals.shape[1]} "
-                f"(shape {tuple(input_signals.shape)})"
-            )
+        check_channels("Panner", input_signals, (1, 2))
         pan = pan_from_z_pan(z_pan)
         return panner(input_signals, pan, log_gain, self.law, self.normalize_center)
 
