@@ -266,7 +266,8 @@ def prune_table(args) -> None:
     print(
         f"\n## Pruning ({seconds:g} s at {rate} Hz; fit {args.fit_steps} steps, the grafx fit "
         f"recipe + gate sparsity 0 -> 1e-4; {args.method} ({args.order} order, recover "
-        f"{args.recover}, {'absolute' if args.absolute else 'relative'} tau), {args.rounds} "
+        f"{args.recover}, {'absolute' if args.absolute else 'relative'} tau, reference "
+        f"{args.reference}), {args.rounds} "
         f"round(s) of "
         f"{args.finetune} fine-tuning steps)"
     )
@@ -305,6 +306,7 @@ def prune_table(args) -> None:
                     finetune_steps=args.finetune, order=args.order,
                     recover_steps=args.recover,
                     tolerance_mode="absolute" if args.absolute else "relative",
+                    reference=args.reference,
                 ), loss_fn=loss_fn, fit_config=fit, type_sequence=sequence,
             )  # fmt: skip
             seconds_taken = time.perf_counter() - began
@@ -382,6 +384,9 @@ def main() -> None:
     parser.add_argument("--cache", default=None, help="folder to keep the fits in (reused)")
     parser.add_argument("--costs", action="store_true", help="each processor's removal alone")
     parser.add_argument("--absolute", action="store_true", help="absolute tolerance (L0 + tau)")
+    parser.add_argument(
+        "--reference", default="given", help="PruneConfig.reference: given (default) or best"
+    )
     parser.add_argument("--type-times", action="store_true", help="speed-up without each type")
     args = parser.parse_args()
     if args.quick:

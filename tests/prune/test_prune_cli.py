@@ -72,10 +72,12 @@ def test_prune_options_reach_the_search(fit_dir, tmp_path, capsys):
     out = tmp_path / "absolute"
     argv = ["prune", str(fit_dir), "--out", str(out), "--rounds", "1", "--finetune-steps", "0"]
     options = ["--tolerance", "0.02", "--tolerance-mode", "absolute", "--order", "gate"]
+    options += ["--reference", "best"]
     assert main([*argv, *options, "--recover-steps", "2", "--sparsity", "0", "--quiet"]) == 0
-    assert "tolerance 0.02 (absolute)" in capsys.readouterr().out
+    assert "tolerance 0.02 (absolute, reference best)" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["tolerance_mode"] == "absolute" and metrics["order"] == "gate"
+    assert metrics["reference"] == "best"
     assert metrics["loss_after"] <= metrics["loss_before"] + 0.02  # the absolute budget
     with pytest.raises(SystemExit):
         main([*argv, "--tolerance-mode", "percent"])

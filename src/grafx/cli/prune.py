@@ -28,7 +28,7 @@ def _tolerance(text: str) -> float:
 
 
 def add_parser(sub) -> None:
-    from grafx.prune.search import METHODS, ORDERS
+    from grafx.prune.search import METHODS, ORDERS, REFERENCES
 
     p = sub.add_parser(
         "prune",
@@ -55,6 +55,12 @@ def add_parser(sub) -> None:
         choices=("relative", "absolute"),
         default="relative",
         help="accept while loss <= (1 + tol) L0 (relative, default) or <= L0 + tol (absolute)",
+    )
+    p.add_argument(
+        "--reference",
+        choices=REFERENCES,
+        default="given",
+        help="L0: the fitted graph's loss (given, default) or the lowest seen so far (best)",
     )
     p.add_argument("--method", choices=METHODS, default="hybrid", help="search (hybrid)")
     p.add_argument(
@@ -181,6 +187,7 @@ def run(args) -> int:
     config = PruneConfig(
         tolerance=args.tolerance,
         tolerance_mode=args.tolerance_mode,
+        reference=args.reference,
         method=args.method,
         order=args.order,
         rounds=args.rounds,
@@ -190,7 +197,7 @@ def run(args) -> int:
     )
     print(
         f"grafx prune: {G.number_of_nodes()} nodes, tolerance {args.tolerance:g} "
-        f"({args.tolerance_mode}), method {args.method}, {args.rounds} round(s) of "
+        f"({args.tolerance_mode}, reference {args.reference}), method {args.method}, {args.rounds} round(s) of "
         f"{args.finetune_steps} fine-tuning steps"
     )
     result = prune_graph(
@@ -217,6 +224,7 @@ def run(args) -> int:
     summary = {
         "tolerance": args.tolerance,
         "tolerance_mode": args.tolerance_mode,
+        "reference": args.reference,
         "method": args.method,
         "order": args.order,
         "loss_before": result.loss_before,

@@ -31,11 +31,15 @@ the same audio as removing it), so every check is one render of the current grap
   cost order removes the most processors a budget allows when costs add up, and a larger
   tolerance then removes a superset within a round.
 
-The tolerance is relative to the loss of the graph as given: a removal is accepted while the
-loss stays at most :math:`(1 + \tau)\,\mathcal{L}_0` (``tolerance_mode="absolute"``:
-:math:`\mathcal{L}_0 + \tau`, which the mixing-graphs paper's figures resemble more). The reference is fixed, so errors do not
-compound over rounds, and the pruned graph's loss is within it by construction (fine-tuning is
-kept only when it lowers the loss).
+The tolerance is relative to a reference loss: a removal is accepted while the loss stays at
+most :math:`(1 + \tau)\,\mathcal{L}_0` (``tolerance_mode="absolute"``:
+:math:`\mathcal{L}_0 + \tau`, which the mixing-graphs paper's figures resemble more). By default
+(``reference="given"``) :math:`\mathcal{L}_0` is the loss of the graph as given and stays fixed,
+so errors do not compound over rounds. When the fit was short, early removals and their
+fine-tuning can lower the loss well below it, and later rounds may spend that room on removals
+that undo the gain; ``reference="best"`` takes the lowest loss seen so far instead, which can
+only tighten the limit. Either way the pruned graph's loss is within the limit by construction
+(fine-tuning is kept only when it lowers the loss).
 """
 
 from __future__ import annotations
@@ -56,10 +60,19 @@ from grafx.errors import ConfigError, GraphError
 from grafx.processors.core.drywet import DRYWET_KEY
 from grafx.prune.rewire import PROTECTED_TYPES, remove_nodes
 
-__all__ = ["METHODS", "ORDERS", "PruneConfig", "PruneResult", "prune_graph", "count_processors"]
+__all__ = [
+    "METHODS",
+    "ORDERS",
+    "REFERENCES",
+    "PruneConfig",
+    "PruneResult",
+    "prune_graph",
+    "count_processors",
+]
 
 METHODS = ("brute", "drywet", "hybrid")
 ORDERS = ("cost", "gate")
+REFERENCES = ("given", "best")
 _STATE = "prune-state.json"
 _GRAPH = "prune-graph.json"
 
@@ -73,6 +86,11 @@ class PruneConfig:
         tolerance_mode: ``"relative"`` (default): accept while the loss is at most
             :math:`(1 + \\tau)\\,\\mathcal{L}_0`; ``"absolute"``: at most
             :math:`\\mathcal{L}_0 + \\tau`.
+        reference: what :math:`\\mathcal{L}_0` is: ``"given"`` (default), the loss of the graph
+            as given, fixed for the whole search; ``"best"``, the lowest loss seen so far (the
+            given graph's or a round's after fine-tuning), so that a round cannot spend the
+            room an earlier round's fine-tuning made: the pruned graph is then within the
+            tolerance of the best graph the search found, not only of the one it was given.
         method: ``"brute"``, ``"drywet"`` or ``"hybrid"``.
         rounds: rounds of pruning (each followed by fine-tuning); the search stops earlier when
             a round removes nothing.
@@ -99,6 +117,7 @@ class PruneConfig:
     order: str = "cost"
     recover_steps: int = 0
     tolerance_mode: str = "relative"
+    reference: str = "given"
 
     def check(self) -> None:
         """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
@@ -112,6 +131,10 @@ class PruneConfig:
             raise ConfigError(
                 "prune tolerance_mode must be one of ['relative', 'absolute'], got "
                 f"{self.tolerance_mode!r}"
+            )
+        if self.reference not in REFERENCES:
+            raise ConfigError(
+                f"prune reference must be one of {list(REFERENCES)}, got {self.reference!r}"
             )
         if self.order not in ORDERS:
             raise ConfigError(f"prune order must be one of {list(ORDERS)}, got {self.order!r}")
@@ -358,6 +381,7 @@ def prune_graph(
         "order": config.order,
         "recover_steps": config.recover_steps,
         "tolerance_mode": config.tolerance_mode,
+        "reference": config.reference,
     }
     current_G, current = G, dict(parameters.items())
     removed: list[int] = []
@@ -375,10 +399,6 @@ def prune_graph(
             G, processors, parameters, sources, target, loss_fn, type_sequence
         ).loss(set())
         evaluations += 1
-    if config.tolerance_mode == "absolute":
-        limit = loss_before + config.tolerance
-    else:
-        limit = (1 + config.tolerance) * loss_before
     loss_now = rounds[-1]["loss"] if rounds else loss_before
     done = bool(rounds) and not rounds[-1]["removed"]
 
@@ -386,6 +406,7 @@ def prune_graph(
         if done:
             break
         began = time.perf_counter()
+        limit = _limit(config, loss_before, rounds)
         evaluator = _Evaluator(
             current_G, processors, current, sources, target, loss_fn, type_sequence
         )
@@ -395,7 +416,12 @@ def prune_graph(
         ranked = _ranking(evaluator, candidates, gates, config)
         closed = _search_round(evaluator, candidates, ranked, limit, config)
         evaluations += evaluator.count
-        info = {"round": r + 1, "removed": [int(n) for n in closed], "renders": evaluator.count}
+        info = {
+            "round": r + 1,
+            "removed": [int(n) for n in closed],
+            "renders": evaluator.count,
+            "limit": limit,
+        }
         if closed:
             current_G, current = remove_nodes(current_G, current, closed)
             removed += [int(n) for n in closed]
@@ -494,6 +520,16 @@ def prune_graph(
     )
 
 
+def _limit(config: PruneConfig, loss_before: float, rounds: list[dict]) -> float:
+    """The highest loss a removal may leave: the tolerance around the reference loss."""
+    reference = loss_before
+    if config.reference == "best":
+        reference = min([loss_before, *(r["loss"] for r in rounds)])
+    if config.tolerance_mode == "absolute":
+        return reference + config.tolerance
+    return (1 + config.tolerance) * reference
+
+
 def _prunable(G: Any, node: int, evaluator: _Evaluator) -> bool:
     node_type = G.nodes[node]["node_type"]
     if node_type in (*PROTECTED_TYPES, "mix"):
@@ -532,6 +568,7 @@ def _load_state(path: Path, options: dict) -> tuple[Any, dict, dict]:
         "order": "gate",
         "recover_steps": 0,
         "tolerance_mode": "relative",
+        "reference": "given",
     }  # what states written before these options did
     saved = {k: state.get(k, old.get(k)) for k in options}
     if saved != options:
