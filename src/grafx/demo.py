@@ -219,6 +219,14 @@ def run_demo(
     target = render_mix(G, processors, hidden, stems, type_sequence)
     if crop_seconds is not None and crop_seconds >= duration:
         crop_seconds = None
+    files = {"target": write_audio(out / "target.wav", target, sample_rate)}
+    for name, stem in zip(names, stems, strict=True):
+        files[f"stem:{name}"] = write_audio(out / "stems" / f"{name}.wav", stem, sample_rate)
+    inputs = {  # recorded in metrics.json: grafx prune finds the stems, in track order
+        "stems": [str(files[f"stem:{name}"].resolve()) for name in names],
+        "target": str(files["target"].resolve()),
+        "align": "refuse",
+    }
     job = prepare_job(
         out,
         G,
@@ -241,12 +249,11 @@ def run_demo(
         seed=seed,
         progress=progress,
         lr_scale=dict(lr_scale),
+        inputs=inputs,
     )
     result = fit_job(job)
-    finished = finish_job(job, result, report=report, metrics=False, log=log)
-    files = {"target": write_audio(out / "target.wav", target, sample_rate), **finished.files}
-    for name, stem in zip(names, stems, strict=True):
-        files[f"stem:{name}"] = write_audio(out / "stems" / f"{name}.wav", stem, sample_rate)
+    finished = finish_job(job, result, report=report, log=log)
+    files.update(finished.files)
 
     def settings(parameters: dict) -> dict[str, dict[str, float]]:
         table = {}

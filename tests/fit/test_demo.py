@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -18,6 +20,12 @@ SHORT = {
 
 def quiet(_line):
     pass
+
+
+def names(G) -> list[str]:
+    """The console's track names, in track (``in`` node id) order."""
+    inputs = [n for n in sorted(G.nodes) if G.nodes[n]["node_type"] == "in"]
+    return [G.nodes[n]["name"].split("/")[0] for n in inputs]  # "drums/in" -> "drums"
 
 
 def test_synthesis_is_deterministic_and_shaped():
@@ -45,6 +53,7 @@ def test_short_demo_fits_the_hidden_mix(tmp_path):
         "fitted.wav",
         "graph.json",
         "initial.wav",
+        "metrics.json",
         "report.png",
         *(f"stems/{n}.wav" for n in sorted(STEM_NAMES)),
         "target.wav",
@@ -52,6 +61,14 @@ def test_short_demo_fits_the_hidden_mix(tmp_path):
     target, rate = sf.read(tmp_path / "target.wav", always_2d=True)
     assert rate == 16000 and target.shape == (24000, 2) and np.isfinite(target).all()
     G, parameters = load_graph(tmp_path / "graph.json")
+    # metrics.json names the stems in track order (not the folder's), for grafx prune
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    folder = tmp_path.resolve()
+    assert summary["inputs"]["stems"] == [str(folder / "stems" / f"{n}.wav") for n in names(G)]
+    assert names(G) == list(STEM_NAMES) != sorted(STEM_NAMES)
+    assert summary["inputs"]["target"] == str(folder / "target.wav")
+    assert summary["sample_rate"] == 16000
+    assert summary["fitted"]["mix_loss"] == pytest.approx(result.loss_after, rel=1e-5)
     assert G.number_of_nodes() == 33 and sorted(parameters) == sorted(
         ["eq", "compressor", "noisegate", "imager", "gain_pan", "delay", "reverb"]
     )

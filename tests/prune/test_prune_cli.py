@@ -1,4 +1,4 @@
-"""grafx prune on a grafx fit folder: outputs, resumption and bad input."""
+"""grafx prune on a grafx fit (or grafx demo) folder: outputs, resumption and bad input."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ import pytest
 import torch
 
 from grafx.cli import main
+from grafx.cli.common import load_model
+from grafx.demo import run_demo
+from grafx.fit import render_mix
 from grafx.io import load_graph, save_graph
-from grafx.io.audio import write_audio
+from grafx.io.audio import read_audio, write_audio
+from grafx.losses import MixLoss
 from grafx.presets import build_mixing_console, console_parameters, console_processors
 
 CHAIN = ["imager", "gain_pan"]
@@ -82,3 +86,23 @@ def test_prune_options_reach_the_search(fit_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*argv, "--tolerance-mode", "percent"])
     assert "invalid choice: 'percent'" in capsys.readouterr().err
+
+
+def test_a_demo_folder_prunes_as_it_is(tmp_path, capsys):
+    demo = tmp_path / "demo"
+    short = {"duration": 1.0, "sample_rate": 16000, "crop_seconds": None, "steps": 2}
+    run_demo(demo, progress=False, report=False, log=lambda _line: None, **short)
+    out = tmp_path / "pruned"
+    argv = ["prune", str(demo), "--out", str(out), "--rounds", "1", "--finetune-steps", "0"]
+    assert main([*argv, "--quiet"]) == 0
+    assert "processors (rho" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    # the stems reached their own tracks: the pruned graph's loss on them is the one reported
+    G, parameters = load_graph(out / "pruned.json")
+    inputs = [n for n in sorted(G.nodes) if G.nodes[n]["node_type"] == "in"]
+    names = [G.nodes[n]["name"].split("/")[0] for n in inputs]
+    stems = torch.stack([read_audio(demo / "stems" / f"{n}.wav")[0] for n in names])
+    target, _ = read_audio(demo / "target.wav")
+    _, processors, _ = load_model(str(out / "pruned.json"))
+    loss = float(MixLoss(16000)(render_mix(G, processors, parameters, stems), target))
+    assert loss == pytest.approx(metrics["loss_after"], rel=1e-4)

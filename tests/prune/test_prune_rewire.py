@@ -69,6 +69,16 @@ def test_removing_every_processor_leaves_the_plain_sum():
     assert all(v.shape[0] == 0 for p in pruned.values() for v in p.values())
     x = _stems()
     torch.testing.assert_close(render_mix(H, processors, pruned, x), x.sum(0))
+    # the types left without a node need no processor (a graph file's processors are those
+    # of its nodes' types): their empty gates are not gated by anyone
+    torch.testing.assert_close(render_mix(H, {}, pruned, x), x.sum(0))
+    H, pruned = remove_nodes(
+        G, parameters, [n for n in everything if G.nodes[n]["node_type"] == "eq"]
+    )
+    kept = {t: p for t, p in processors.items() if t != "eq"}
+    torch.testing.assert_close(
+        render_mix(H, kept, pruned, x), render_mix(H, processors, pruned, x), rtol=0, atol=0
+    )
 
 
 def test_parallel_paths_keep_their_multiplicity():

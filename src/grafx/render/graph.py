@@ -520,6 +520,8 @@ def _gated_types(processors: Mapping, parameters: Mapping, render_data: RenderDa
     for node_type, value in parameters.items():
         if node_type == EDGE_GATE_KEY or not _is_tree(value) or DRYWET_KEY not in value:
             continue
+        if not render_data.type_counts.get(node_type):
+            continue  # no node of this type (e.g. all pruned away): nothing to gate
         processor = processors[node_type] if node_type in processors else None  # noqa: SIM401
         if processor is None:
             raise ParameterError(
