@@ -21,13 +21,43 @@ from grafx.processors.functional.modulation import modulated_delay
 from grafx.processors.functional.phaser import phaser
 
 
-class _ModulatedDelay(Processor, register=False):
-    """Shared constructor and forward of :class:`Chorus` and :class:`Flanger`."""
+def _check_positive(owner: str, values: dict[str, object]) -> None:
+    for name, value in values.items():
+        if not isinstance(value, numbers.Real) or not value > 0:
+            raise ConfigError(f"{owner}: {name} must be a positive number, got {value!r}")
+
+
+class _LFOEffect(Processor, register=False):
+    r"""An LFO-swept effect, ``(B, C, L)`` to ``(B, C, L)``, whose parameters, each ``(1,)``,
+    map to the rate :math:`r = r_\max \sigma(z)` Hz, the depth (``max_depth`` times
+    :math:`\sigma(z)`) and the wet mix :math:`w = \sigma(z)`; :meth:`_sweep` applies them."""
+
+    max_rate_hz: float
+    max_depth: float
+
+    def forward(
+        self, input_signals: Tensor, z_rate: Tensor, z_depth: Tensor, z_mix: Tensor
+    ) -> Tensor:
+        """``(B, C, L)`` and ``(B, 1)`` parameters to ``(B, C, L)``."""
+        return self._sweep(
+            input_signals,
+            self.max_rate_hz * torch.sigmoid(z_rate),
+            self.max_depth * torch.sigmoid(z_depth),
+            torch.sigmoid(z_mix),
+        )
+
+    def _sweep(self, input_signals: Tensor, rate: Tensor, depth: Tensor, mix: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def parameter_size(self) -> ParameterSize:
+        return {"z_rate": 1, "z_depth": 1, "z_mix": 1}
+
+
+class _ModulatedDelay(_LFOEffect, register=False):
+    """Shared constructor and sweep of :class:`Chorus` and :class:`Flanger`."""
 
     sample_rate: float
     base_delay: float
-    max_depth: float
-    max_rate_hz: float
     stereo_phase: float
     max_delay: int
 
@@ -41,13 +71,10 @@ class _ModulatedDelay(Processor, register=False):
     ):
         super().__init__()
         owner = type(self).__name__
-        for name, value in (
-            ("sample_rate", sample_rate),
-            ("max_depth_ms", max_depth_ms),
-            ("max_rate_hz", max_rate_hz),
-        ):
-            if not isinstance(value, numbers.Real) or not value > 0:
-                raise ConfigError(f"{owner}: {name} must be a positive number, got {value!r}")
+        _check_positive(
+            owner,
+            {"sample_rate": sample_rate, "max_depth_ms": max_depth_ms, "max_rate_hz": max_rate_hz},
+        )
         if not isinstance(base_delay_ms, numbers.Real) or base_delay_ms < 0:
             raise ConfigError(f"{owner}: base_delay_ms must be >= 0, got {base_delay_ms!r}")
         self.sample_rate = float(sample_rate)
@@ -57,23 +84,17 @@ class _ModulatedDelay(Processor, register=False):
         self.stereo_phase = float(stereo_phase)
         self.max_delay = math.ceil(self.base_delay + self.max_depth) + 1
 
-    def forward(
-        self, input_signals: Tensor, z_rate: Tensor, z_depth: Tensor, z_mix: Tensor
-    ) -> Tensor:
-        """``(B, C, L)`` and ``(B, 1)`` parameters to ``(B, C, L)``."""
+    def _sweep(self, input_signals: Tensor, rate: Tensor, depth: Tensor, mix: Tensor) -> Tensor:
         return modulated_delay(
             input_signals,
-            self.max_rate_hz * torch.sigmoid(z_rate),
-            self.max_depth * torch.sigmoid(z_depth),
-            torch.sigmoid(z_mix),
+            rate,
+            depth,
+            mix,
             self.base_delay,
             self.max_delay,
             self.sample_rate,
             self.stereo_phase,
         )
-
-    def parameter_size(self) -> ParameterSize:
-        return {"z_rate": 1, "z_depth": 1, "z_mix": 1}
 
 
 class Chorus(_ModulatedDelay):
@@ -113,7 +134,7 @@ class Flanger(_ModulatedDelay):
         super().__init__(sample_rate, base_delay_ms, max_depth_ms, max_rate_hz, stereo_phase)
 
 
-class Phaser(Processor):
+class Phaser(_LFOEffect):
     r"""Phaser: a swept chain of first-order all-passes mixed with the dry signal, applied frame
     by frame in an STFT (see :mod:`grafx.processors.functional.phaser`), ``(B, C, L)`` to
     ``(B, C, L)``. Parameters ``z_rate``, ``z_depth`` (:math:`\delta = \delta_\max \sigma(z)`)
@@ -132,8 +153,6 @@ class Phaser(Processor):
     center_hz: float
     num_stages: int
     n_fft: int
-    max_rate_hz: float
-    max_depth: float
 
     def __init__(
         self,
@@ -145,13 +164,10 @@ class Phaser(Processor):
         n_fft: int = 1024,
     ):
         super().__init__()
-        for name, value in (
-            ("sample_rate", sample_rate),
-            ("max_rate_hz", max_rate_hz),
-            ("max_depth", max_depth),
-        ):
-            if not isinstance(value, numbers.Real) or not value > 0:
-                raise ConfigError(f"Phaser: {name} must be a positive number, got {value!r}")
+        _check_positive(
+            "Phaser",
+            {"sample_rate": sample_rate, "max_rate_hz": max_rate_hz, "max_depth": max_depth},
+        )
         if not 0 < center_hz < sample_rate / 2:
             raise ConfigError(
                 f"Phaser: center_hz must be in (0, sample_rate / 2), got {center_hz!r}"
@@ -164,20 +180,14 @@ class Phaser(Processor):
         self.num_stages, self.n_fft = int(num_stages), int(n_fft)
         self.max_rate_hz, self.max_depth = float(max_rate_hz), float(max_depth)
 
-    def forward(
-        self, input_signals: Tensor, z_rate: Tensor, z_depth: Tensor, z_mix: Tensor
-    ) -> Tensor:
-        """``(B, C, L)`` and ``(B, 1)`` parameters to ``(B, C, L)``."""
+    def _sweep(self, input_signals: Tensor, rate: Tensor, depth: Tensor, mix: Tensor) -> Tensor:
         return phaser(
             input_signals,
-            self.max_rate_hz * torch.sigmoid(z_rate),
-            self.max_depth * torch.sigmoid(z_depth),
-            torch.sigmoid(z_mix),
+            rate,
+            depth,
+            mix,
             self.center_hz,
             self.num_stages,
             self.sample_rate,
             self.n_fft,
         )
-
-    def parameter_size(self) -> ParameterSize:
-        return {"z_rate": 1, "z_depth": 1, "z_mix": 1}
