@@ -190,7 +190,7 @@ def run_demo(
     Returns:
         A :class:`DemoResult`.
     """
-    from grafx.fit.job import finish_job, fit_job, log_done, prepare_job
+    from grafx.fit.job import audio_inputs, finish_job, fit_job, log_done, prepare_job
     from grafx.fit.recipe import LR
     from grafx.io.audio import write_audio
     from grafx.presets import (
@@ -222,11 +222,8 @@ def run_demo(
     files = {"target": write_audio(out / "target.wav", target, sample_rate)}
     for name, stem in zip(names, stems, strict=True):
         files[f"stem:{name}"] = write_audio(out / "stems" / f"{name}.wav", stem, sample_rate)
-    inputs = {  # recorded in metrics.json: grafx prune finds the stems, in track order
-        "stems": [str(files[f"stem:{name}"].resolve()) for name in names],
-        "target": str(files["target"].resolve()),
-        "align": "refuse",
-    }
+    # recorded in metrics.json: grafx prune finds the stems there, in track order
+    inputs = audio_inputs([files[f"stem:{name}"] for name in names], files["target"], "refuse")
     job = prepare_job(
         out,
         G,

@@ -201,18 +201,9 @@ def _console(args, names: list[str]):
     )
 
 
-def _inputs(args) -> dict:
-    """The fit's audio, recorded in metrics.json so that ``grafx prune`` can find it again."""
-    return {
-        "stems": [str(Path(s).resolve()) for s in args.stems],
-        "target": str(Path(args.target).resolve()),
-        "align": args.align,
-    }
-
-
 def prepare_fit(args) -> FitJob:
     """Read the audio, build the graph, the recipe and the initial mix of a ``grafx fit`` run."""
-    from grafx.fit.job import prepare_job
+    from grafx.fit.job import audio_inputs, prepare_job
 
     began = time.perf_counter()
     out = output_dir(args.out)
@@ -255,7 +246,7 @@ def prepare_fit(args) -> FitJob:
         warmup_seconds=args.warmup,
         gain_staging=args.gain_staging,
         sparsity=args.sparsity,
-        inputs=_inputs(args),
+        inputs=audio_inputs(args.stems, args.target, args.align),
         began=began,
         header=header,
         args=args,

@@ -197,8 +197,8 @@ def run(args) -> int:
     )
     print(
         f"grafx prune: {G.number_of_nodes()} nodes, tolerance {args.tolerance:g} "
-        f"({args.tolerance_mode}, reference {args.reference}), method {args.method}, {args.rounds} round(s) of "
-        f"{args.finetune_steps} fine-tuning steps"
+        f"({args.tolerance_mode}, reference {args.reference}), method {args.method}, "
+        f"{args.rounds} round(s) of {args.finetune_steps} fine-tuning steps"
     )
     result = prune_graph(
         G,

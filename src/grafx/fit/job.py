@@ -42,9 +42,27 @@ from grafx.fit.recipe import (
 )
 from grafx.render.renderer import GraphRenderer
 
-__all__ = ["FitJob", "FinishedJob", "prepare_job", "fit_job", "finish_job", "log_done"]
+__all__ = [
+    "FitJob",
+    "FinishedJob",
+    "audio_inputs",
+    "prepare_job",
+    "fit_job",
+    "finish_job",
+    "log_done",
+]
 
 Log = Callable[[str], Any]
+
+
+def audio_inputs(stems: Sequence[str | Path], target: str | Path, align: str) -> dict:
+    """The :attr:`FitJob.inputs` of audio read from files: absolute paths, stems in track order,
+    and how their lengths were aligned (``grafx prune`` reads the audio again from them)."""
+    return {
+        "stems": [str(Path(s).resolve()) for s in stems],
+        "target": str(Path(target).resolve()),
+        "align": align,
+    }
 
 
 @dataclass
