@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -98,12 +100,46 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
-#: Signals with fewer samples than this in total run on one thread.
-_THREADED_MIN_SAMPLES = 2**16
+#: Signals with fewer samples than this in total run on one thread: below it, waking the
+#: workers costs more than the split saves (measured by ``benchmarks/bench_row_threads.py``).
+_THREADED_MIN_SAMPLES = 2**17
+
+_pool: ThreadPoolExecutor | None = None
+_pool_workers = 0
+_pool_lock = threading.Lock()
+
+
+def _worker_pool(workers: int) -> ThreadPoolExecutor:
+    """The process-wide pool, made on first use and remade when torch's thread count changes.
+
+    Starting threads on every call cost more than the kernels themselves on short signals.
+    """
+    global _pool, _pool_workers
+    with _pool_lock:
+        if _pool is None or _pool_workers != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(workers, thread_name_prefix="grafx-rows")
+            _pool_workers = workers
+        return _pool
+
+
+def _forget_pool() -> None:
+    # A forked child inherits the pool object but not its threads.
+    global _pool, _pool_workers, _pool_lock
+    _pool, _pool_workers, _pool_lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def run_rows(kernel: Any, arrays: tuple[np.ndarray, ...]) -> None:
-    """Call a row-wise kernel, splitting the rows over torch's thread count for big inputs."""
+    """Call a row-wise kernel, splitting the rows over torch's thread count for big inputs.
+
+    The calling thread runs the first block itself (waking it again after a wait costs about
+    as much as a block of a short signal); the process-wide pool runs the others.
+    """
     rows = arrays[0].shape[0]
     workers = min(torch.get_num_threads(), rows)
     if workers < 2 or arrays[0].size < _THREADED_MIN_SAMPLES:
@@ -111,8 +147,13 @@ def run_rows(kernel: Any, arrays: tuple[np.ndarray, ...]) -> None:
         return
     bounds = np.linspace(0, rows, workers + 1).astype(int)
     blocks = [tuple(a[lo:hi] for a in arrays) for lo, hi in itertools.pairwise(bounds)]
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda block: kernel(*block), blocks))
+    pool = _worker_pool(torch.get_num_threads() - 1)
+    futures = [pool.submit(kernel, *block) for block in blocks[1:]]
+    try:
+        kernel(*blocks[0])
+    finally:
+        for future in futures:
+            future.result()
 
 
 def _run_forward(backend: str, x: np.ndarray, zi, fall, rise) -> tuple[np.ndarray, np.ndarray]:
