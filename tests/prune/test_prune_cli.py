@@ -106,3 +106,14 @@ def test_a_demo_folder_prunes_as_it_is(tmp_path, capsys):
     _, processors, _ = load_model(str(out / "pruned.json"))
     loss = float(MixLoss(16000)(render_mix(G, processors, parameters, stems), target))
     assert loss == pytest.approx(metrics["loss_after"], rel=1e-4)
+
+
+def test_rank_seconds_ranks_on_an_excerpt(fit_dir, tmp_path):
+    out = tmp_path / "excerpt"
+    argv = ["prune", str(fit_dir), "--out", str(out), "--rounds", "1", "--finetune-steps", "0"]
+    assert main([*argv, "--rank-seconds", "0.25", "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["rank_samples"] == 4000  # 0.25 s at 16 kHz, of 8192 samples
+    assert metrics["rounds"][0]["excerpt_renders"] == 4  # every processor ranked once
+    with pytest.raises(SystemExit):
+        main([*argv, "--rank-seconds", "-1"])

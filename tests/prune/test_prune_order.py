@@ -1,7 +1,8 @@
-"""The hybrid's ranking: by measured cost (default) or by gate; why the gate order falls short."""
+"""The hybrid's ranking: by measured cost (default, on the song or an excerpt) or by gate."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,7 +12,7 @@ from grafx.gates import set_node_gate
 from grafx.losses import MixLoss
 from grafx.presets import build_mixing_console, console_parameters, console_processors
 from grafx.prune import PruneConfig, prune_graph
-from grafx.prune.search import _ranking, _search_round
+from grafx.prune.search import _loudest_stretch, _ranking, _search_round
 
 RATE = 16000
 
@@ -158,3 +159,53 @@ def test_an_absolute_tolerance_allows_loss_before_plus_tau():
     assert limits["absolute"] == pytest.approx(before + 0.01, abs=1e-5)
     with pytest.raises(ConfigError, match="prune tolerance_mode must be one of"):
         PruneConfig(tolerance_mode="percent").check()
+
+
+def test_loudest_stretch_against_a_sliding_sum():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 1000)) * 0.1
+    x[:, 613:700] *= 8.0  # a loud stretch
+    energy = (x**2).sum(0)
+    length = 120
+    sums = [energy[i : i + length].sum() for i in range(1000 - length + 1)]
+    start, stop = _loudest_stretch(torch.from_numpy(x).float(), length)
+    assert (start, stop) == (int(np.argmax(sums)), int(np.argmax(sums)) + length)
+    assert 580 <= start <= 613 and stop >= 700
+    assert _loudest_stretch(torch.from_numpy(x), 1000) == (0, 1000)
+    assert _loudest_stretch(torch.from_numpy(x), 5000) == (0, 1000)
+
+
+def test_excerpt_ranking_removes_the_same_and_accepts_on_the_whole_song():
+    G, sequence, processors, fitted, x, target, imagers = _neutral_behind_low_gates()
+    common = {
+        "loss_fn": MixLoss(RATE), "type_sequence": sequence, "tolerance": 0.01, "rounds": 2,
+        "finetune_steps": 0, "method": "hybrid", "patience": 3, "order": "cost",
+    }  # fmt: skip
+    whole = prune_graph(G, processors, fitted, x, target, **common)
+    excerpt = prune_graph(G, processors, fitted, x, target, rank_samples=4096, **common)
+    assert set(excerpt.removed) == set(whole.removed) == imagers
+    first, first_whole = excerpt.rounds[0], whole.rounds[0]
+    assert first["excerpt_renders"] == 6  # each of the 6 processors ranked once, on 4096
+    # the full-length checks are those of the whole-song search less its 6 ranking renders
+    assert first["renders"] == first_whole["renders"] - 6
+    assert "excerpt_renders" not in first_whole
+    mix = render_mix(excerpt.graph, processors, excerpt.parameters, x)
+    real = float(MixLoss(RATE)(mix, target))
+    assert real == pytest.approx(excerpt.loss_after, rel=1e-5)
+    assert real <= 1.01 * excerpt.loss_before
+    # an excerpt as long as the song is the whole song
+    same = prune_graph(G, processors, fitted, x, target, rank_samples=x.shape[-1], **common)
+    assert same.removed == whole.removed and same.rounds[0]["renders"] == first_whole["renders"]
+
+
+def test_rank_samples_is_checked_and_kept_with_a_saved_search(tmp_path):
+    with pytest.raises(ConfigError, match="rank_samples=-1 is out of range"):
+        PruneConfig(rank_samples=-1).check()
+    G, sequence, processors, fitted, x, target, _ = _neutral_behind_low_gates()
+    common = {
+        "loss_fn": MixLoss(RATE), "type_sequence": sequence, "rounds": 1, "finetune_steps": 0,
+        "state_dir": tmp_path / "state",
+    }  # fmt: skip
+    prune_graph(G, processors, fitted, x, target, rank_samples=4096, **common)
+    with pytest.raises(ConfigError, match="rank_samples"):
+        prune_graph(G, processors, fitted, x, target, rank_samples=2048, **common)

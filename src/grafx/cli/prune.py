@@ -77,6 +77,13 @@ def add_parser(sub) -> None:
         "fine-tuning steps each (0: off)",
     )
     p.add_argument(
+        "--rank-seconds",
+        type=_tolerance,
+        default=0.0,
+        help="cost ranking on the target's loudest stretch of this many seconds (0: the whole "
+        "song; removals are still accepted on the whole song)",
+    )
+    p.add_argument(
         "--sparsity",
         type=_tolerance,
         default=1e-4,
@@ -194,6 +201,7 @@ def run(args) -> int:
         finetune_steps=args.finetune_steps,
         recover_steps=args.recover_steps,
         sparsity=args.sparsity,
+        rank_samples=round(args.rank_seconds * sample_rate),
     )
     print(
         f"grafx prune: {G.number_of_nodes()} nodes, tolerance {args.tolerance:g} "
@@ -227,6 +235,7 @@ def run(args) -> int:
         "reference": args.reference,
         "method": args.method,
         "order": args.order,
+        "rank_samples": config.rank_samples,
         "loss_before": result.loss_before,
         "loss_after": result.loss_after,
         "loss_change": result.loss_after / result.loss_before - 1 if result.loss_before else None,

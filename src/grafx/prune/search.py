@@ -106,6 +106,11 @@ class PruneConfig:
             cheapest first) or ``"gate"`` (dry/wet weight, smallest first); see the module
             docstring. ``"brute"`` tries nodes in id order and ``"drywet"`` ranks by gate,
             whatever ``order`` says.
+        rank_samples: ``"hybrid"`` with ``order="cost"``: measure each candidate's cost on
+            this many samples (the target's loudest stretch, rendered from rest) instead of the
+            whole song, so that ranking a long song costs less than one full render per
+            candidate; 0 (default) or a length at least the song's: the whole song. Only the
+            ranking uses the excerpt; every removal is still accepted by the full-length loss.
     """
 
     tolerance: float = 0.01
@@ -118,6 +123,7 @@ class PruneConfig:
     recover_steps: int = 0
     tolerance_mode: str = "relative"
     reference: str = "given"
+    rank_samples: int = 0
 
     def check(self) -> None:
         """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
@@ -138,9 +144,9 @@ class PruneConfig:
             )
         if self.order not in ORDERS:
             raise ConfigError(f"prune order must be one of {list(ORDERS)}, got {self.order!r}")
-        for name in ("rounds", "finetune_steps", "patience", "recover_steps"):
+        for name in ("rounds", "finetune_steps", "patience", "recover_steps", "rank_samples"):
             value = getattr(self, name)
-            minimum = 0 if name in ("finetune_steps", "recover_steps") else 1
+            minimum = 0 if name in ("finetune_steps", "recover_steps", "rank_samples") else 1
             if not isinstance(value, int) or value < minimum:
                 raise ConfigError(f"prune option {name}={value!r} is out of range")
         if not self.sparsity >= 0:
@@ -161,7 +167,9 @@ class PruneResult:
         num_processors: processors (nodes other than ``in``/``out``/``mix``) before pruning.
         removed_per_type: ``{type: (removed, before)}``.
         rounds: one dict per round: ``removed``, ``loss_pruned`` (before fine-tuning),
-            ``loss`` (after), ``renders`` (loss checks) and ``seconds``; ``recovered`` is
+            ``loss`` (after), ``renders`` (full-length loss checks), ``excerpt_renders``
+            (the ranking's renders of the excerpt, where ``rank_samples`` applies) and
+            ``seconds``; ``recovered`` is
             true where the removal was one of ``recover_steps``.
         evaluations: loss checks in total.
     """
@@ -261,6 +269,17 @@ def _gate_mix(parameters: Mapping, G: Any) -> dict[int, float]:
     from grafx.gates import gated_nodes
 
     return gated_nodes(parameters, G)
+
+
+def _loudest_stretch(target: Tensor, length: int) -> tuple[int, int]:
+    """``(start, stop)`` of the ``length`` samples of ``target`` (``(..., L)``) with most energy."""
+    total = target.shape[-1]
+    if length >= total:
+        return 0, total
+    energy = target.detach().double().square().reshape(-1, total).sum(0)
+    cumulative = torch.cat([energy.new_zeros(1), torch.cumsum(energy, 0)])
+    start = int(torch.argmax(cumulative[length:] - cumulative[:-length]))
+    return start, start + length
 
 
 def _ranking(evaluator, candidates, gates, config) -> list[int]:
@@ -382,6 +401,7 @@ def prune_graph(
         "recover_steps": config.recover_steps,
         "tolerance_mode": config.tolerance_mode,
         "reference": config.reference,
+        "rank_samples": config.rank_samples,
     }
     current_G, current = G, dict(parameters.items())
     removed: list[int] = []
@@ -407,13 +427,23 @@ def prune_graph(
             break
         began = time.perf_counter()
         limit = _limit(config, loss_before, rounds)
-        evaluator = _Evaluator(
-            current_G, processors, current, sources, target, loss_fn, type_sequence
-        )
-        type_sequence = None
+        sequence, type_sequence = type_sequence, None
+        evaluator = _Evaluator(current_G, processors, current, sources, target, loss_fn, sequence)
         candidates = [n for n in sorted(current_G.nodes) if _prunable(current_G, n, evaluator)]
         gates = _gate_mix(current, current_G)
-        ranked = _ranking(evaluator, candidates, gates, config)
+        ranker = evaluator
+        if 0 < config.rank_samples < sources.shape[-1]:
+            start, stop = _loudest_stretch(target, config.rank_samples)
+            ranker = _Evaluator(
+                current_G,
+                processors,
+                current,
+                sources[..., start:stop],
+                target[..., start:stop],
+                loss_fn,
+                sequence,
+            )
+        ranked = _ranking(ranker, candidates, gates, config)
         closed = _search_round(evaluator, candidates, ranked, limit, config)
         evaluations += evaluator.count
         info = {
@@ -422,6 +452,8 @@ def prune_graph(
             "renders": evaluator.count,
             "limit": limit,
         }
+        if ranker is not evaluator:
+            info["excerpt_renders"] = ranker.count
         if closed:
             current_G, current = remove_nodes(current_G, current, closed)
             removed += [int(n) for n in closed]
@@ -569,6 +601,7 @@ def _load_state(path: Path, options: dict) -> tuple[Any, dict, dict]:
         "recover_steps": 0,
         "tolerance_mode": "relative",
         "reference": "given",
+        "rank_samples": 0,
     }  # what states written before these options did
     saved = {k: state.get(k, old.get(k)) for k in options}
     if saved != options:
