@@ -33,7 +33,7 @@ import torch
 
 def setup(sample_rate: int, seconds: float, num_stems: int = 5):
     """Stems (the demo's four plus filtered noise), a target mix, and the recipe's pieces."""
-    from grafx.demo import HIDDEN_SETTINGS, synthesize_multitrack
+    from grafx.demo import hidden_node_settings, synthesize_multitrack
     from grafx.fit import GraphRenderer
     from grafx.fit.recipe import recipe_config, recipe_loss, recipe_penalties
     from grafx.presets import build_mixing_console, console_parameters, console_processors
@@ -47,11 +47,7 @@ def setup(sample_rate: int, seconds: float, num_stems: int = 5):
     names = [*names, "noise"][:num_stems]
     G, type_sequence = build_mixing_console(len(names), track_names=names)
     processors = console_processors()
-    settings = {
-        f"{name}/{node_type}": values
-        for name, per_type in HIDDEN_SETTINGS.items()
-        for node_type, values in per_type.items()
-    }
+    settings = hidden_node_settings()
     hidden = console_parameters(G, processors, sample_rate, settings)
     with torch.no_grad():
         target = GraphRenderer(G, processors, type_sequence)(stems, hidden)[0]

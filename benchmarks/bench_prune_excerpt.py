@@ -23,7 +23,7 @@ import torch
 
 
 def case(seconds: float, rate: int):
-    from grafx.demo import HIDDEN_SETTINGS, synthesize_multitrack
+    from grafx.demo import hidden_node_settings, synthesize_multitrack
     from grafx.fit import render_mix
     from grafx.gates import add_node_gates, set_node_gate
     from grafx.presets import build_mixing_console, console_parameters, console_processors
@@ -31,11 +31,7 @@ def case(seconds: float, rate: int):
     stems, names = synthesize_multitrack(rate, seconds, seed=0)
     G, sequence = build_mixing_console(len(names), track_names=names)
     processors = console_processors()
-    settings = {
-        f"{name}/{node_type}": values
-        for name, per_type in HIDDEN_SETTINGS.items()
-        for node_type, values in per_type.items()
-    }
+    settings = hidden_node_settings()
     hidden = add_node_gates(console_parameters(G, processors, rate, settings), G, mix=1.0)
     nodes = [n for n in sorted(G.nodes) if G.nodes[n]["node_type"] not in ("in", "out")]
     bypassed = nodes[::2]

@@ -8,7 +8,7 @@ sines, harmonic series and shaped noise with numpy.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,20 @@ HIDDEN_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         "reverb": {"reverb_mix": 0.25},
     },
 }
+
+
+def hidden_node_settings(chain: Sequence[str] = DEFAULT_CHAIN) -> dict[str, dict[str, Any]]:
+    """:data:`HIDDEN_SETTINGS` by node name (``"drums/eq"``), for the types in ``chain``.
+
+    The form :func:`grafx.presets.console_parameters` takes for a console built with
+    ``track_names=STEM_NAMES``.
+    """
+    return {
+        f"{name}/{node_type}": values
+        for name, per_type in HIDDEN_SETTINGS.items()
+        for node_type, values in per_type.items()
+        if node_type in chain
+    }
 
 
 def _midi_hz(note: float) -> float:
@@ -209,13 +223,7 @@ def run_demo(
     stems, names = synthesize_multitrack(sample_rate, duration, seed)
     G, type_sequence = build_mixing_console(len(names), num_buses, chain, track_names=names)
     processors = console_processors(chain)
-    hidden_settings: dict[int | str, Mapping[str, Any]] = {
-        f"{name}/{node_type}": values
-        for name, per_type in HIDDEN_SETTINGS.items()
-        for node_type, values in per_type.items()
-        if node_type in chain
-    }
-    hidden = console_parameters(G, processors, sample_rate, hidden_settings)
+    hidden = console_parameters(G, processors, sample_rate, hidden_node_settings(chain))
     target = render_mix(G, processors, hidden, stems, type_sequence)
     if crop_seconds is not None and crop_seconds >= duration:
         crop_seconds = None

@@ -5,7 +5,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from grafx.demo import HIDDEN_SETTINGS, STEM_NAMES, run_demo, synthesize_multitrack
+from grafx.demo import (
+    HIDDEN_SETTINGS,
+    STEM_NAMES,
+    hidden_node_settings,
+    run_demo,
+    synthesize_multitrack,
+)
 from grafx.io import load_graph
 
 SHORT = {
@@ -85,3 +91,11 @@ def test_faders_alone_are_recovered_closely(tmp_path):
         assert result.fitted[name]["gain_db"] == pytest.approx(expected["gain_db"], abs=0.4)
         # 0.08: each fader also has its dry/wet gate, one more way to move level and balance
         assert result.fitted[name]["pan"] == pytest.approx(expected["pan"], abs=0.08)
+
+
+def test_hidden_node_settings_names_each_track_node_of_the_chain():
+    faders = hidden_node_settings(["gain_pan"])
+    assert faders == {f"{n}/gain_pan": HIDDEN_SETTINGS[n]["gain_pan"] for n in STEM_NAMES}
+    every = hidden_node_settings()
+    assert every["chords/imager"] == {"width": 1.8} and "drums/imager" not in every
+    assert len(every) == sum(len(per_type) for per_type in HIDDEN_SETTINGS.values())
