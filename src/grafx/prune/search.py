@@ -44,6 +44,7 @@ only tighten the limit. Either way the pruned graph's loss is within the limit b
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -171,7 +172,7 @@ class PruneResult:
             (the ranking's renders of the excerpt, where ``rank_samples`` applies) and
             ``seconds``; ``recovered`` is
             true where the removal was one of ``recover_steps``.
-        evaluations: loss checks in total.
+        evaluations: loss checks in total (excerpt renders included).
     """
 
     graph: Any
@@ -239,6 +240,13 @@ class _Evaluator:
         node_type = self.types[node]
         value = self.work.get(node_type)
         return isinstance(value, dict) and DRYWET_KEY in value and node_type in processors
+
+    def excerpt(self, start: int, stop: int) -> _Evaluator:
+        """The same graph and parameters (and renderer) scored on ``[start, stop)`` only."""
+        view = copy.copy(self)
+        view.sources, view.target = self.sources[..., start:stop], self.target[..., start:stop]
+        view.count = 0
+        return view
 
     def loss(self, closed: set[int]) -> float:
         parameters = dict(self.work)
@@ -422,30 +430,29 @@ def prune_graph(
     loss_now = rounds[-1]["loss"] if rounds else loss_before
     done = bool(rounds) and not rounds[-1]["removed"]
 
+    stretch = None  # where the cost ranking renders, when not the whole song
+    if (
+        config.method == "hybrid"
+        and config.order == "cost"
+        and 0 < config.rank_samples < sources.shape[-1]
+    ):
+        stretch = _loudest_stretch(target, config.rank_samples)
+
     for r in range(start_round, config.rounds):
         if done:
             break
         began = time.perf_counter()
         limit = _limit(config, loss_before, rounds)
-        sequence, type_sequence = type_sequence, None
-        evaluator = _Evaluator(current_G, processors, current, sources, target, loss_fn, sequence)
+        evaluator = _Evaluator(
+            current_G, processors, current, sources, target, loss_fn, type_sequence
+        )
+        type_sequence = None
         candidates = [n for n in sorted(current_G.nodes) if _prunable(current_G, n, evaluator)]
         gates = _gate_mix(current, current_G)
-        ranker = evaluator
-        if 0 < config.rank_samples < sources.shape[-1]:
-            start, stop = _loudest_stretch(target, config.rank_samples)
-            ranker = _Evaluator(
-                current_G,
-                processors,
-                current,
-                sources[..., start:stop],
-                target[..., start:stop],
-                loss_fn,
-                sequence,
-            )
+        ranker = evaluator if stretch is None else evaluator.excerpt(*stretch)
         ranked = _ranking(ranker, candidates, gates, config)
         closed = _search_round(evaluator, candidates, ranked, limit, config)
-        evaluations += evaluator.count
+        evaluations += evaluator.count + (ranker.count if ranker is not evaluator else 0)
         info = {
             "round": r + 1,
             "removed": [int(n) for n in closed],
