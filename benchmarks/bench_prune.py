@@ -15,7 +15,10 @@ Tables:
 2. Pruning. Targets: ``demo`` (the demo's four synthetic stems mixed by its hidden console),
    ``demo-bypass-half`` (the same with half of its processors, drawn with a fixed seed,
    bypassed by gates at 0) and ``mixN`` (mix ``N`` of ``fit_quality.py``: the demo's stems
-   with another seed through pedalboard's JUCE effects, built by its ``make_target``). Each is
+   with another seed through pedalboard's JUCE effects, built by its ``make_target``) and
+   ``mixN-sparse`` (the same stems and settings, but each stem keeps its fader and each other
+   effect only with probability 0.4: precision and recall against the console processors
+   with no counterpart in their stem's chain). Each is
    fitted from a neutral console with the ``grafx fit`` recipe (MixLoss, AdamW 1e-2 cosine,
    gain staging 1e-3, 3.8 s crops or the whole audio when shorter) plus the gate sparsity
    penalty ramped from 0 to 1e-4 (the paper), the fit cached with ``--cache``; then pruned
@@ -23,8 +26,8 @@ Tables:
    relative change, the change of an independent metric (the STFT distance of
    :func:`grafx.metrics.mix_metrics`), loss checks, the render-time speed-up of the pruned
    graph against the full console (forward, full length, median of repeats, the two run
-   alternately in one process), removals per type, and for ``demo-bypass-half`` the
-   precision and recall of removed vs truly bypassed. ``--costs`` adds each processor's cost
+   alternately in one process), removals per type, and for ``demo-bypass-half`` and
+   ``mixN-sparse`` the precision and recall of removed vs truly bypassed (unused). ``--costs`` adds each processor's cost
    removed alone (and, for the demo targets, the hidden console's own cost of losing it).
 
 Float32, CPU, ``torch.set_num_threads(2)``; quote ``uptime`` with any absolute time.
@@ -111,6 +114,58 @@ def _bypassed_half(G, seed: int = 0) -> list[int]:
     return sorted(processors[i] for i in order[: len(processors) // 2])
 
 
+# The console's processor types and the pedalboard effects that are their counterparts.
+COUNTERPARTS = {
+    "eq": ("eq",),
+    "compressor": ("compressor",),
+    "gain_pan": ("gain", "pan"),
+    "delay": ("delay",),
+    "reverb": ("reverb",),
+}
+SPARSE_KEEP = 0.4
+
+
+def sparse_target(index: int, rate: int, seconds: float, keep: float = SPARSE_KEEP):
+    """``(stems, names, target, chains)`` of mix ``index`` with sparse pedalboard chains.
+
+    The stems and effect settings of ``fit_quality.py``'s mix ``index``, but each stem keeps its
+    fader (gain, pan) and each of its EQ, compressor, delay and reverb only with probability
+    ``keep`` (drawn with a seed of its own), as an engineer uses a few processors per track.
+    ``chains[k]`` names the effects stem ``k`` went through.
+    """
+    import numpy as np
+    from fit_quality import EFFECTS, draw_settings, process_stem, synth_stems
+
+    stems, names = synth_stems(index, rate, seconds)
+    rng = np.random.default_rng(index)  # the settings make_target draws for this mix
+    settings = [draw_settings(rng) for _ in names]
+    draw = np.random.default_rng(10_000 + index)
+    chains = []
+    for stem_settings in settings:
+        chain = [e for e in EFFECTS if e in ("gain", "pan") or draw.random() < keep]
+        if stem_settings["delay"] is None and "delay" in chain:
+            chain.remove("delay")
+        chains.append(tuple(chain))
+    wet = [
+        process_stem(s.numpy(), st, rate, chain)
+        for s, st, chain in zip(stems, settings, chains, strict=True)
+    ]
+    target = torch.from_numpy(np.sum(wet, axis=0).astype(np.float32))
+    return stems, names, target, chains
+
+
+def _unused_processors(G, names, chains) -> list[int]:
+    """The console's processors with no counterpart in their track's chain (gate, imager)."""
+    unused = []
+    for node, data in sorted(G.nodes(data=True)):
+        if data["node_type"] in ("in", "out"):
+            continue
+        chain = chains[names.index(data["name"].split("/")[0])]
+        if not set(COUNTERPARTS.get(data["node_type"], ())) & set(chain):
+            unused.append(node)
+    return unused
+
+
 def make_case(name: str, rate: int, seconds: float):
     """``(G, sequence, processors, stems, target, bypassed, hidden)`` of one benchmark target.
 
@@ -119,11 +174,18 @@ def make_case(name: str, rate: int, seconds: float):
     """
     processors = console_processors()
     if name.startswith("mix"):
-        from fit_quality import make_target
+        index, _, variant = name[3:].partition("-")
+        if variant not in ("", "sparse"):
+            sys.exit(f"bench_prune: unknown target {name!r} (mixN or mixN-sparse)")
+        if variant:
+            stems, names, target, chains = sparse_target(int(index), rate, seconds)
+        else:
+            from fit_quality import make_target
 
-        stems, names, target, _ = make_target(int(name[3:]), rate, seconds)
+            stems, names, target, _ = make_target(int(index), rate, seconds)
         G, sequence = build_mixing_console(len(names), track_names=names)
-        return G, sequence, processors, stems, target, [], None
+        unused = _unused_processors(G, names, chains) if variant else []
+        return G, sequence, processors, stems, target, unused, None
     from grafx.demo import HIDDEN_SETTINGS, synthesize_multitrack
 
     stems, names = synthesize_multitrack(rate, seconds, seed=0)
@@ -376,7 +438,7 @@ def main() -> None:
         "--targets",
         type=lambda t: t.split(","),
         default=["demo", "demo-bypass-half", "mix0", "mix1"],
-        help="comma-separated: demo, demo-bypass-half, mixN (fit_quality.py's mix N)",
+        help="comma-separated: demo, demo-bypass-half, mixN (fit_quality.py's mix N), mixN-sparse",
     )
     parser.add_argument(
         "--tolerances", type=lambda t: [float(x) for x in t.split(",")], default=TOLERANCES
