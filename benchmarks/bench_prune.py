@@ -125,42 +125,14 @@ COUNTERPARTS = {
 SPARSE_KEEP = 0.4
 
 
-def sparse_target(index: int, rate: int, seconds: float, keep: float = SPARSE_KEEP):
-    """``(stems, names, target, chains)`` of mix ``index`` with sparse pedalboard chains.
-
-    The stems and effect settings of ``fit_quality.py``'s mix ``index``, but each stem keeps its
-    fader (gain, pan) and each of its EQ, compressor, delay and reverb only with probability
-    ``keep`` (drawn with a seed of its own), as an engineer uses a few processors per track.
-    ``chains[k]`` names the effects stem ``k`` went through.
-    """
-    import numpy as np
-    from fit_quality import EFFECTS, draw_settings, process_stem, synth_stems
-
-    stems, names = synth_stems(index, rate, seconds)
-    rng = np.random.default_rng(index)  # the settings make_target draws for this mix
-    settings = [draw_settings(rng) for _ in names]
-    draw = np.random.default_rng(10_000 + index)
-    chains = []
-    for stem_settings in settings:
-        chain = [e for e in EFFECTS if e in ("gain", "pan") or draw.random() < keep]
-        if stem_settings["delay"] is None and "delay" in chain:
-            chain.remove("delay")
-        chains.append(tuple(chain))
-    wet = [
-        process_stem(s.numpy(), st, rate, chain)
-        for s, st, chain in zip(stems, settings, chains, strict=True)
-    ]
-    target = torch.from_numpy(np.sum(wet, axis=0).astype(np.float32))
-    return stems, names, target, chains
-
-
-def _unused_processors(G, names, chains) -> list[int]:
-    """The console's processors with no counterpart in their track's chain (gate, imager)."""
+def _unused_processors(G, names, settings) -> list[int]:
+    """The console's processors with no counterpart in their track's pedalboard chain
+    (``settings[k]["effects"]`` of ``make_target``; every noise gate and imager)."""
     unused = []
     for node, data in sorted(G.nodes(data=True)):
         if data["node_type"] in ("in", "out"):
             continue
-        chain = chains[names.index(data["name"].split("/")[0])]
+        chain = settings[names.index(data["name"].split("/")[0])]["effects"]
         if not set(COUNTERPARTS.get(data["node_type"], ())) & set(chain):
             unused.append(node)
     return unused
@@ -170,21 +142,21 @@ def make_case(name: str, rate: int, seconds: float):
     """``(G, sequence, processors, stems, target, bypassed, hidden)`` of one benchmark target.
 
     ``demo`` / ``demo-bypass-half``: the demo's stems mixed by its hidden console (with half of
-    its processors bypassed); ``mixN``: mix ``N`` of ``fit_quality.py`` (pedalboard effects).
+    its processors bypassed); ``mixN``: mix ``N`` of ``fit_quality.py`` (pedalboard effects);
+    ``mixN-sparse``: the same with each stem's effects but its fader kept with probability
+    ``SPARSE_KEEP``, ``bypassed`` then the processors without a counterpart in their chain.
     """
     processors = console_processors()
     if name.startswith("mix"):
         index, _, variant = name[3:].partition("-")
         if variant not in ("", "sparse"):
             sys.exit(f"bench_prune: unknown target {name!r} (mixN or mixN-sparse)")
-        if variant:
-            stems, names, target, chains = sparse_target(int(index), rate, seconds)
-        else:
-            from fit_quality import make_target
+        from fit_quality import make_target
 
-            stems, names, target, _ = make_target(int(index), rate, seconds)
+        keep = SPARSE_KEEP if variant else 1.0
+        stems, names, target, settings = make_target(int(index), rate, seconds, keep=keep)
         G, sequence = build_mixing_console(len(names), track_names=names)
-        unused = _unused_processors(G, names, chains) if variant else []
+        unused = _unused_processors(G, names, settings) if variant else []
         return G, sequence, processors, stems, target, unused, None
     from grafx.demo import HIDDEN_SETTINGS, synthesize_multitrack
 

@@ -153,11 +153,16 @@ def make_target(
     effects=EFFECTS,
     source: str = "synth",
     num_stems: int = 5,
+    keep: float = 1.0,
 ) -> tuple[torch.Tensor, list[str], torch.Tensor, list[dict]]:
     """Mix ``index`` of the benchmark: ``(stems (K, 2, L), names, target (2, L), settings)``.
 
     The stems (``source`` "synth" or "sonic-pi"), each through its pedalboard chain with
-    settings drawn from ``seed * 1000 + index``, summed. ``bench_prune.py`` imports it.
+    settings drawn from ``seed * 1000 + index``, summed. With ``keep < 1`` each stem keeps its
+    fader (gain, pan) and each other effect only with probability ``keep`` (drawn from
+    ``10_000 + seed * 1000 + index``, so the settings stay those of the full mix).
+    ``settings[k]["effects"]`` names the effects stem ``k`` went through. ``bench_prune.py``
+    imports it.
     """
     if source == "sonic-pi":
         stems, names = sonic_pi_stems(index, sample_rate, seconds, num_stems)
@@ -165,8 +170,14 @@ def make_target(
         stems, names = synth_stems(index, sample_rate, seconds)
     rng = np.random.default_rng(seed * 1000 + index)
     settings = [draw_settings(rng) for _ in names]
+    draw = np.random.default_rng(10_000 + seed * 1000 + index)
+    for stem_settings in settings:
+        chain = [e for e in effects if e in ("gain", "pan") or draw.random() < keep]
+        if stem_settings["delay"] is None and "delay" in chain:
+            chain.remove("delay")
+        stem_settings["effects"] = chain
     wet = [
-        process_stem(s.numpy(), st, sample_rate, effects)
+        process_stem(s.numpy(), st, sample_rate, st["effects"])
         for s, st in zip(stems, settings, strict=True)
     ]
     target = torch.from_numpy(np.sum(wet, axis=0).astype(np.float32))
