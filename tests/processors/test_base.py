@@ -118,3 +118,12 @@ def test_processor_without_parameters_by_default():
     assert Identity().parameter_size() == {}
     assert torch.equal(Identity()(x), x)
     assert Identity.processor_name is None
+
+
+def test_filters_accept_the_development_era_flashfftconv_name(monkeypatch):
+    from grafx.processors.filter import LowPassFilter
+
+    monkeypatch.setattr(base, "_WARNED", set())
+    with pytest.warns(IgnoredArgumentWarning, match="fsm_flashfftconv"):
+        proc = LowPassFilter(backend="fsm", fsm_fir_len=64, fsm_flashfftconv=False)
+    assert proc.iir.backend == "fsm" and proc.iir.fsm_fir_len == 64

@@ -105,3 +105,13 @@ def test_filterbank_modes_and_warnings():
     assert any("f_max" in str(w.message) for w in caught)
     with pytest.raises(ConfigError, match="scale"):
         TriangularFilterBank(65, scale="erb")
+
+
+def test_compute_matrix_is_the_banks_weights():
+    # the original's static constructor: (bins, filters, scale, f_min, f_max, sr, low half)
+    args = (257, 20, "mel_htk", 40.0, 8000.0, 16000, True)
+    bank = TriangularFilterBank(*args)
+    weights = TriangularFilterBank.compute_matrix(*args)
+    assert weights.shape == (257, 20)
+    torch.testing.assert_close(weights, bank.synthesis_weights)
+    torch.testing.assert_close(weights, triangular_filterbank_matrix(*args))

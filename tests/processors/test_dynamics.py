@@ -406,3 +406,36 @@ def test_soft_knees_and_smoothers_name_what_they_miss():
     for smoother in ("iir", "ballistics"):
         with pytest.raises(ParameterError, match=f"smoother '{smoother}' needs its coefficients"):
             smooth(signals, smoother, None, 8, 0.0)
+
+
+@pytest.mark.parametrize("cls, kind", [(Compressor, "compressor"), (NoiseGate, "gate")])
+@pytest.mark.parametrize(
+    "method, knee",
+    [("gain_hard_knee", "hard"), ("gain_quad_knee", "quadratic"), ("gain_exp_knee", "exponential")],
+)
+def test_static_knee_methods_match_the_curves(cls, kind, method, knee):
+    # The original's static methods, called as its knee test does: levels (400,), threshold
+    # and ratio (1,), knee 0-d; the threshold is taken as given (no 6-nat offset).
+    levels = torch.linspace(-60.0, 20.0, 400, dtype=torch.float64)
+    T, log_ratio, log_knee = torch.tensor([-10.0]), torch.tensor([math.log(3.0)]), torch.tensor(2.0)
+    gain = getattr(cls, method)(levels, T, log_ratio, log_knee)
+    expected = ref_curve(kind, levels.numpy(), -10.0, 4.0, math.exp(2.0), knee)
+    assert gain.shape == (400,)
+    np.testing.assert_allclose(gain.numpy(), expected, atol=1e-9)
+    # the same on an instance, and the hard knee without a knee argument
+    assert torch.equal(getattr(cls(knee=knee), method)(levels, T, log_ratio, log_knee), gain)
+    if knee == "hard":
+        assert torch.equal(cls.gain_hard_knee(levels, T, log_ratio), gain)
+    else:
+        with pytest.raises(ParameterError, match="log_knee"):
+            getattr(cls, method)(levels, T, log_ratio, None)
+
+
+def test_legacy_gate_static_method_uses_its_exp_ratio():
+    levels = torch.linspace(-40.0, 0.0, 50, dtype=torch.float64)
+    gain = ApproxNoiseGate.gain_hard_knee(
+        levels, torch.tensor([-20.0]), torch.tensor([math.log(3.0)])
+    )
+    np.testing.assert_allclose(
+        gain.numpy(), ref_curve("gate", levels.numpy(), -20.0, 3.0, 1.0, "hard")
+    )

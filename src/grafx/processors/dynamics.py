@@ -156,6 +156,38 @@ class _DynamicRangeProcessor(Processor):
             settings["knee_db"] = float(knee / _NATS_PER_DB)
         return settings
 
+    # The static curves, as the original's static methods (same names and arguments): the
+    # threshold is taken as given (``forward`` subtracts the 6-nat offset before calling them)
+    # and the result is the log-*energy* gain :math:`\Delta`; ``forward`` scales the amplitude
+    # by :math:`e^{\Delta/2}` (the original applied :math:`e^{\Delta}`, see the module docstring).
+    @classmethod
+    def _static_gain(cls, knee, log_energy, log_threshold, log_ratio, log_knee) -> Tensor:
+        log_energy = torch.as_tensor(log_energy)
+        threshold = torch.as_tensor(log_threshold, dtype=log_energy.dtype)
+        ratio = cls._ratio(torch.as_tensor(log_ratio, dtype=log_energy.dtype))
+        width = None
+        if knee != "hard":
+            if log_knee is None:
+                raise ParameterError(f"{cls.__name__}: the {knee} knee needs log_knee")
+            width = knee_from_log_knee(torch.as_tensor(log_knee, dtype=log_energy.dtype))
+        return cls._curve(log_energy, threshold, ratio, width, knee)
+
+    @classmethod
+    def gain_hard_knee(cls, log_energy, log_threshold, log_ratio, log_knee=None) -> Tensor:
+        """Log-energy gain of the hard-knee curve at levels ``log_energy`` (broadcasting);
+        ``log_knee`` is ignored. :math:`R` = ``1 + exp(log_ratio)``, threshold as given."""
+        return cls._static_gain("hard", log_energy, log_threshold, log_ratio, None)
+
+    @classmethod
+    def gain_quad_knee(cls, log_energy, log_threshold, log_ratio, log_knee) -> Tensor:
+        """Log-energy gain of the quadratic soft knee of width ``exp(log_knee)``."""
+        return cls._static_gain("quadratic", log_energy, log_threshold, log_ratio, log_knee)
+
+    @classmethod
+    def gain_exp_knee(cls, log_energy, log_threshold, log_ratio, log_knee) -> Tensor:
+        """Log-energy gain of the exponential (softplus) knee, sharpness ``exp(log_knee)``."""
+        return cls._static_gain("exponential", log_energy, log_threshold, log_ratio, log_knee)
+
     def _process(self, x, log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post):
         threshold = threshold_from_log_threshold(log_threshold)
         level = detector_level(

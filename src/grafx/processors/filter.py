@@ -42,6 +42,7 @@ BACKEND_KWARGS = (
     "flashfftconv",
     "fsm_max_input_len",
     "fsm_regularization",
+    "fsm_flashfftconv",
 )
 
 
@@ -52,14 +53,16 @@ def make_iir_filter(owner: str, backend_kwargs: dict[str, Any]) -> IIRFilter:
         raise ConfigError(
             f"{owner}: unknown keyword(s) {unknown}; backend keywords are {BACKEND_KWARGS}"
         )
+    backend_kwargs = {k: v for k, v in backend_kwargs.items() if k != "fsm_flashfftconv"}
     try:
         return IIRFilter(**backend_kwargs)
     except ConfigError as error:
         raise ConfigError(f"{owner}: {error}") from None
 
 
-#: Keywords of the IIR backend that are accepted for compatibility and ignored.
-IGNORED_BACKEND_KWARGS = ("flashfftconv", "fsm_max_input_len")
+#: Keywords of the IIR backend that are accepted for compatibility and ignored
+#: (``fsm_flashfftconv`` is the development-era name of ``flashfftconv``).
+IGNORED_BACKEND_KWARGS = ("flashfftconv", "fsm_flashfftconv", "fsm_max_input_len")
 
 
 class _BiquadCascade(Processor):

@@ -28,6 +28,11 @@ class Access:
         return f"{self.method} with {self.index}"
 
     @property
+    def idx(self) -> tuple[int, int] | Tensor | list:
+        """The reference's name of :attr:`index`."""
+        return self.index
+
+    @property
     def size(self) -> int:
         if self.method == "none":
             return 0

@@ -127,6 +127,9 @@ class TriangularFilterBank(nn.Module):
     synthesis_weights: Tensor
     analysis_weights: Tensor
 
+    #: The original's static constructor of the weights ``(F, K)``, same arguments.
+    compute_matrix = staticmethod(triangular_filterbank_matrix)
+
     def __init__(
         self,
         num_frequency_bins: int,
