@@ -45,5 +45,9 @@ class ArgumentError(ConfigError, TypeError):
     """A constructor argument a processor does not take (an unknown keyword, too many values)."""
 
 
+class NotSupportedError(GrafxError, NotImplementedError):
+    """A request grafx understands but does not support; the message says what to do instead."""
+
+
 class BlackBoxError(GrafxError, RuntimeError):
     """A black-box callable that raised, or returned audio of the wrong shape, type or NaN/Inf."""

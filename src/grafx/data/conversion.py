@@ -32,9 +32,9 @@ def _port_index(config: NodeConfigs, edge: tuple, node_type: str, port: str, kin
 
 
 def _sorted_edges(G: GRAFX, config: NodeConfigs, row_of: dict, type_of: dict) -> list[tuple]:
-    """``[(source row, dest row, outlet index, inlet index, key, source, dest, outlet, inlet)]``
-    sorted: the first four give the tensor order (parallel edges with the same ports follow by
-    networkx key)."""
+    """``[(source row, dest row, outlet index, inlet index, key, source, dest, outlet, inlet,
+    gain)]`` sorted: the first four give the tensor order (parallel edges with the same ports
+    follow by networkx key); ``gain`` is the edge's ``gain`` attribute or ``None``."""
     outlet_index, inlet_index = config.outlet_to_index, config.inlet_to_index
     edges = []
     for source, dest, key, data in G.edges(keys=True, data=True):
@@ -54,9 +54,10 @@ def _sorted_edges(G: GRAFX, config: NodeConfigs, row_of: dict, type_of: dict) ->
                 dest,
                 outlet,
                 inlet,
+                data.get("gain"),
             )
         )
-    edges.sort()
+    edges.sort(key=lambda edge: edge[:5])
     return edges
 
 
@@ -114,8 +115,12 @@ def convert_to_tensor(G: GRAFX) -> GRAFXTensor:
     if G.batch:
         graph_ids = torch.tensor([attrs[n].get("graph_id", 0) for n in nodes], dtype=torch.long)
 
-    edges = [edge[:4] for edge in _sorted_edges(G, config, row_of, type_of)]
-    table = torch.tensor(edges, dtype=torch.long).reshape(-1, 4).T
+    sorted_edges = _sorted_edges(G, config, row_of, type_of)
+    table = torch.tensor([e[:4] for e in sorted_edges], dtype=torch.long).reshape(-1, 4).T
+    edge_gains = None
+    if any(e[9] is not None for e in sorted_edges):
+        gains = [1.0 if e[9] is None else float(e[9]) for e in sorted_edges]
+        edge_gains = torch.tensor(gains, dtype=torch.float64)
     edge_indices = table[:2].contiguous()
     edge_types = None if config.siso_only else table[2:].contiguous()
 
@@ -142,6 +147,7 @@ def convert_to_tensor(G: GRAFX) -> GRAFXTensor:
         type_sequence=type_sequence,
         node_ids=node_ids,
         graph_ids=graph_ids,
+        edge_gains=edge_gains,
     )
 
 
@@ -170,8 +176,9 @@ def convert_to_graph(G_t: GRAFXTensor, relabel: bool = False) -> GRAFX:
     order, is kept by :func:`convert_to_tensor`), and every node keeps its ``original_id``
     attribute, from which :func:`convert_to_tensor` fills ``node_ids`` again.
 
-    Ports are restored from ``edge_types`` (the first port of each type when it is ``None``), render
-    steps go into the node attribute ``rendering_order``. Node names and parameters are not part
+    Ports are restored from ``edge_types`` (the first port of each type when it is ``None``) and
+    gains from ``edge_gains`` (every edge gets a ``gain`` when it is set), render steps go into
+    the node attribute ``rendering_order``. Node names and parameters are not part
     of the tensor form.
 
     Args:
@@ -217,6 +224,7 @@ def convert_to_graph(G_t: GRAFXTensor, relabel: bool = False) -> GRAFX:
         G.add_node(ids[row], **attrs)
 
     edge_types = G_t.edge_types.tolist() if G_t.edge_types is not None else None
+    gains = G_t.edge_gains.tolist() if G_t.edge_gains is not None else None
     for e, (source, dest) in enumerate(G_t.edge_indices.T.tolist()):
         outlet_index, inlet_index = (edge_types[0][e], edge_types[1][e]) if edge_types else (0, 0)
         outlets = config[types[source]]["outlets"]
@@ -228,7 +236,10 @@ def convert_to_graph(G_t: GRAFXTensor, relabel: bool = False) -> GRAFX:
                 f"{types[dest]!r} {inlets}, which do not exist"
             )
         outlet, inlet = outlets[outlet_index], inlets[inlet_index]
-        G.add_edge(ids[source], ids[dest], outlet=outlet, inlet=inlet)
+        if gains is None:
+            G.add_edge(ids[source], ids[dest], outlet=outlet, inlet=inlet)
+        else:
+            G.add_edge(ids[source], ids[dest], outlet=outlet, inlet=inlet, gain=gains[e])
 
     counter = G_t.counter
     if isinstance(counter, list):

@@ -13,7 +13,8 @@ def to_pyg_data(G_t: GRAFXTensor) -> Any:
 
     Fields: ``x`` the node types ``(V,)`` (integers, e.g. for an embedding), ``edge_index``
     ``(2, E)``, ``edge_attr`` ``(E, 2)`` = ``edge_types.T`` (outlet, inlet index) when the config
-    has MIMO types, ``num_nodes``, and ``node_ids`` ``(V,)`` (plus ``graph_ids`` when batched).
+    has MIMO types, ``num_nodes``, and ``node_ids`` ``(V,)`` (plus ``graph_ids`` when batched,
+    and ``edge_weight`` ``(E,)`` = ``edge_gains`` when the graph's edges have gains).
     The tensors are shared, not copied.
 
     Raises:
@@ -37,4 +38,6 @@ def to_pyg_data(G_t: GRAFXTensor) -> Any:
         fields["node_ids"] = G_t.node_ids
     if G_t.graph_ids is not None:
         fields["graph_ids"] = G_t.graph_ids
+    if G_t.edge_gains is not None:
+        fields["edge_weight"] = G_t.edge_gains
     return Data(**fields)

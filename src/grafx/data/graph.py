@@ -29,6 +29,21 @@ def _check_invalid_op(invalid_op: object) -> str:
     return invalid_op
 
 
+def _finite_number(value: object) -> float | None:
+    """``value`` as a float when it is a finite real number (a one-element tensor too)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or value.is_complex():
+            return None
+        value = value.detach().item()
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
 class GRAFX(nx.MultiDiGraph):
     r"""An audio processing graph: a directed acyclic multigraph of typed processor nodes.
 
@@ -318,14 +333,22 @@ class GRAFX(nx.MultiDiGraph):
         )
 
     def connect(
-        self, source_id: int, dest_id: int, outlet: str | int = "main", inlet: str | int = "main"
+        self,
+        source_id: int,
+        dest_id: int,
+        outlet: str | int = "main",
+        inlet: str | int = "main",
+        gain: float | None = None,
     ) -> None:
         """Add an edge from ``outlet`` of ``source_id`` to ``inlet`` of ``dest_id``.
 
-        Ports are given by name or by index. Rejected (see ``invalid_op``): a missing node id, a
-        self edge, an edge into an ``in`` node or out of an ``out`` node, an unknown port, an
-        identical edge that already exists, and an edge that closes a cycle (the message lists
-        the nodes on it). An invalid edge is never added.
+        Ports are given by name or by index. ``gain``, a finite number, scales the signal the
+        edge carries (a send level; stored as the edge attribute ``gain``, carried into
+        ``GRAFXTensor.edge_gains``); ``None`` (default) means 1. Rejected (see
+        ``invalid_op``): a missing node id, a self edge, an edge into an ``in`` node or out of
+        an ``out`` node, an unknown port, a gain that is not a finite number, an identical edge
+        that already exists, and an edge that closes a cycle (the message lists the nodes on
+        it). An invalid edge is never added.
         """
         for node_id in (source_id, dest_id):
             if node_id not in self:
@@ -338,6 +361,15 @@ class GRAFX(nx.MultiDiGraph):
                 f"cannot connect node {source_id} to itself: no self edge is allowed."
             )
             return None
+        if gain is not None:
+            value = _finite_number(gain)
+            if value is None:
+                self.raise_warning(
+                    f"cannot connect {source_id} -> {dest_id}: gain must be a finite number, "
+                    f"got {gain!r}."
+                )
+                return None
+            gain = value
         outlet_name, problem = self._resolve_port(source_id, outlet, "outlets")
         if outlet_name is None:
             self.raise_warning(problem)
@@ -365,7 +397,10 @@ class GRAFX(nx.MultiDiGraph):
                 f"nodes {path + [dest_id]}."
             )
             return None
-        self.add_edge(source_id, dest_id, outlet=outlet_name, inlet=inlet_name)
+        if gain is None:
+            self.add_edge(source_id, dest_id, outlet=outlet_name, inlet=inlet_name)
+        else:
+            self.add_edge(source_id, dest_id, outlet=outlet_name, inlet=inlet_name, gain=gain)
         return None
 
     # ------------------------------------------------------------------ printing
@@ -391,4 +426,6 @@ class GRAFX(nx.MultiDiGraph):
     def _edge_tail(self, dest: int, data: Mapping) -> str:
         inlet = data.get("inlet", "main")
         inlet_text = "" if inlet == "main" else f"<{inlet}> "
-        return f" -> {inlet_text}[{dest}] {self.nodes[dest]['node_type']}"
+        gain = data.get("gain")
+        gain_text = "" if gain is None else f" (gain {gain:g})"
+        return f" -> {inlet_text}[{dest}] {self.nodes[dest]['node_type']}{gain_text}"

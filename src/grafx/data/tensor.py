@@ -54,6 +54,9 @@ class GRAFXTensor:
         node_ids: the id each row had in the source :class:`~grafx.data.graph.GRAFX`, ``(V,)``;
             it survives reordering, so a node can always be found by its original id.
         graph_ids: for batched graphs, the index of the graph each row came from, ``(V,)``.
+        edge_gains: linear gain of each edge, ``(E,)`` in ``edge_indices`` order (float64; 1
+            where an edge has none), or ``None`` when no edge of the source graph has a
+            ``gain``; :func:`~grafx.render.render_grafx` scales each edge's signal by it.
     """
 
     node_types: Tensor
@@ -70,6 +73,7 @@ class GRAFXTensor:
     node_ids: Tensor | None = None
     graph_ids: Tensor | None = None
     extras: dict = field(default_factory=dict)
+    edge_gains: Tensor | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -151,7 +155,8 @@ class GRAFXTensor:
                 return str(list(value.shape))
             return repr(value)
 
-        lines = [f"  {name}={show(getattr(self, name))}" for name in _PRINTED_FIELDS]
+        names = _PRINTED_FIELDS + (("edge_gains",) if self.edge_gains is not None else ())
+        lines = [f"  {name}={show(getattr(self, name))}" for name in names]
         return "GRAFXTensor(\n" + ", \n".join(lines) + "\n)"
 
     __repr__ = __str__

@@ -8,7 +8,8 @@ The document (``"format": "grafx-graph"``, ``"version": 2``) holds::
     batch        true for a batched graph
     nodes        [{"id": 0, "type": "out", "name": null}, ...]   (+ "parameters", "graph_id",
                  "original_id" when the node has them)
-    edges        [{"source": 1, "dest": 0, "outlet": "main", "inlet": "main"}, ...]
+    edges        [{"source": 1, "dest": 0, "outlet": "main", "inlet": "main"}, ...]   (+ "gain"
+                 when the edge has one)
     parameters   null, or {node type: value}
     processors   null, or {node type: {"processor": NAME, "args": {...}}} (version 2; see
                  :mod:`grafx.processors.spec`)
@@ -123,10 +124,13 @@ def _document(G: GRAFX, parameters: Mapping | None, encoder: TensorEncoder) -> d
             if key in data:
                 entry[key] = data[key]
         nodes.append(entry)
-    edges = [
-        {"source": u, "dest": v, "outlet": d.get("outlet", "main"), "inlet": d.get("inlet", "main")}
-        for u, v, d in G.edges(data=True)
-    ]
+    edges = []
+    for u, v, d in G.edges(data=True):
+        edge = {"source": u, "dest": v, "outlet": d.get("outlet", "main")}
+        edge["inlet"] = d.get("inlet", "main")
+        if d.get("gain") is not None:
+            edge["gain"] = float(d["gain"])
+        edges.append(edge)
     encoded = None
     if parameters is not None:
         encoded = {
@@ -354,11 +358,12 @@ class _Reader:
             dest = self.index(edge, "dest", where)
             outlet = self.field(edge, "outlet", (str,), where)
             inlet = self.field(edge, "inlet", (str,), where)
+            gain = self.field(edge, "gain", (int, float), where, optional=True)
             for end, node_id in (("source", source), ("dest", dest)):
                 if node_id not in G:
                     raise self.fail(f"{where}: {end} node {node_id} does not exist")
             try:
-                G.connect(source, dest, outlet, inlet)
+                G.connect(source, dest, outlet, inlet, gain=gain)
             except GraphError as error:
                 raise self.fail(f"{where}: {error}") from None
         self.finish(document, G)

@@ -8,7 +8,8 @@ the graph changes: the survivors keep their node ids, names and parameter values
 
 With edge gates (:func:`grafx.gates.add_edge_gates`), the surviving edges keep theirs and a
 joined edge carries the product of its two parts, :math:`w = w_{in} w_{out}`, so the render is
-still the same.
+still the same; so does an edge gain (``GRAFX.connect(..., gain=)``): a joined edge's gain is
+the product of its parts'.
 """
 
 from __future__ import annotations
@@ -86,7 +87,11 @@ def remove_nodes(
             k = _port_index(H, node_type, "inlets", into.get("inlet", "main"))
             for _, dst, key_out, out in outgoing:
                 if _port_index(H, node_type, "outlets", out.get("outlet", "main")) == k:
-                    key = H.add_edge(src, dst, outlet=into.get("outlet"), inlet=out.get("inlet"))
+                    attrs = {"outlet": into.get("outlet"), "inlet": out.get("inlet")}
+                    gain = _joined_gain(into.get("gain"), out.get("gain"))
+                    if gain is not None:
+                        attrs["gain"] = gain
+                    key = H.add_edge(src, dst, **attrs)
                     if gates is not None:
                         gates[(src, dst, key)] = _joined(
                             gates[(src, node, key_in)], gates[(node, dst, key_out)]
@@ -101,6 +106,13 @@ def remove_nodes(
     if gates is not None:
         pruned[EDGE_GATE_KEY] = edge_gates_from_table(H, gates).to(parameters[EDGE_GATE_KEY])
     return H, pruned
+
+
+def _joined_gain(gain_in: float | None, gain_out: float | None) -> float | None:
+    """The gain of a joined edge: the product of its parts' (``None`` when neither has one)."""
+    if gain_in is None and gain_out is None:
+        return None
+    return (1.0 if gain_in is None else gain_in) * (1.0 if gain_out is None else gain_out)
 
 
 def _joined(omega_in: Tensor, omega_out: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from grafx.data.configs import UTILITY_TYPES
-from grafx.errors import ParameterError, RenderError
+from grafx.errors import NotSupportedError, ParameterError, RenderError
 from grafx.processors.core.drywet import (
     DRYWET_KEY,
     EDGE_GATE_KEY,
@@ -362,6 +362,11 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
             outlet's signal in buffer-row order (one row per outlet; row ``v`` is node ``v``'s
             output for SISO graphs); mono rows are broadcast to the widest channel count.
         graph: if given, check that ``render_data`` was prepared for it.
+        edge_gains: linear gains ``(E,)`` (or ``(E, 1)``), one per column of the planned
+            graph's ``edge_indices``: edge ``e`` carries ``edge_gains[e]`` times its source's
+            signal (gradients flow to them; the same gains for every row of a 4-D batch). They
+            replace the graph's own gains (``GRAFX.connect(..., gain=)``, kept in the plan),
+            which apply when this is ``None``; edge gates, if any, multiply either.
 
     Returns:
         ``output``, the ``out`` nodes' signals ``(N_out, C, L)`` or ``(B, N_out, C, L)`` in
@@ -389,7 +394,8 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
         ParameterError: a parameter tensor whose first dimension is not the node count (the
             message names the type and key), a parameter for an unknown type, or a gate of
             the wrong shape, on a type without a processor or with unequal inlets and outlets,
-            or edge gates that are not one per edge.
+            or edge gates or gains that are not one per edge.
+        NotSupportedError: ``edge_gains`` of shape ``(B, E)`` (per batch row).
     """
     source, processors, parameters, render_data, options = _parse_call(args, dict(kwargs))
     common_parameters = options.pop("common_parameters", None)
@@ -397,6 +403,7 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     input_signal_grad = options.pop("input_signal_grad", None)
     return_buffer = bool(options.pop("return_buffer"))
     graph = options.pop("graph", None)
+    edge_gains = options.pop("edge_gains", None)
     if options:
         raise RenderError(f"render_grafx got unexpected keyword(s) {sorted(options)}")
     if not isinstance(render_data, RenderData):
@@ -424,6 +431,9 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     _check_inputs(processors, parameters, render_data)
     gated = _gated_types(processors, parameters, render_data)
     edge_weights = _edge_weights(parameters, render_data, source.dtype, not parameters_grad)
+    gains = _edge_gains(edge_gains, render_data, source)
+    if gains is not None:
+        edge_weights = gains if edge_weights is None else edge_weights.to(gains.device) * gains
     if common_parameters is not None:
         _check_tree(common_parameters, "common", "", render_data.num_nodes)
 
@@ -546,6 +556,36 @@ def _gated_types(processors: Mapping, parameters: Mapping, render_data: RenderDa
                 "many of each"
             )
     return gated
+
+
+def _edge_gains(value: Any, render_data: RenderData, source: Tensor) -> Tensor | None:
+    """The linear edge gains ``(E,)`` of this render (given, else the graph's), or ``None``."""
+    count = render_data.num_edges
+    if value is None:
+        static = render_data.edge_gains
+        return None if static is None else static.to(device=source.device, dtype=source.dtype)
+    if not isinstance(value, Tensor):
+        try:
+            value = torch.as_tensor(value, dtype=source.dtype)
+        except (TypeError, ValueError, RuntimeError):
+            raise ParameterError(
+                f"edge_gains must be a tensor of {count} gains, got {type(value).__name__}"
+            ) from None
+    shape = tuple(value.shape)
+    if shape not in ((count,), (count, 1)):
+        if value.ndim == 2 and shape[-1] == count:
+            raise NotSupportedError(
+                f"edge_gains of shape {shape}: one set of gains per batch row is not supported; "
+                f"give ({count},) gains shared by every row, or batch the graphs with "
+                "batch_grafx (each graph's edges then have their own gains)"
+            )
+        raise ParameterError(
+            f"edge_gains has shape {shape}; expected ({count},), one linear gain per edge of "
+            "the planned graph, in edge_indices order"
+        )
+    if value.is_floating_point() and not torch.isfinite(value.detach()).all():
+        raise ParameterError("edge_gains holds NaN or infinite values")
+    return value.reshape(-1).to(device=source.device, dtype=source.dtype)
 
 
 def _edge_weights(

@@ -15,16 +15,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from grafx.errors import RenderError
+from grafx.errors import GraphError, RenderError
 from grafx.render.order.compute import compute_render_order
 from grafx.render.order.structure import GraphStructure, as_tensor_graph
 from grafx.render.plan import Access, Aggregation, ExtraRead, InletRead, Piece, StepPlan
 
 
 def graph_fingerprint(G_t: Any) -> str:
-    """A short digest of a tensor graph's node types, edges and ports."""
+    """A short digest of a tensor graph's node types, edges, ports and edge gains."""
     digest = hashlib.blake2b(digest_size=8)
-    for value in (G_t.node_types, G_t.edge_indices, G_t.edge_types):
+    gains = getattr(G_t, "edge_gains", None)
+    for value in (G_t.node_types, G_t.edge_indices, G_t.edge_types, gains):
         if value is not None:
             digest.update(np.ascontiguousarray(value.detach().cpu().numpy()).tobytes())
             digest.update(b"|")
@@ -47,6 +48,9 @@ class RenderData:
         last_use: for each step, the last step that reads its output (-1: none).
         fingerprint: digest of the graph (see :meth:`check_graph`).
         num_edges: ``E``, the rows an edge gate needs.
+        edge_gains: the graph's static edge gains ``(E,)`` (``GRAFXTensor.edge_gains``), or
+            ``None``; the render scales edge ``e`` by ``edge_gains[e]`` unless it is given
+            other gains.
     """
 
     method: str | None
@@ -60,6 +64,7 @@ class RenderData:
     last_use: list[int]
     fingerprint: str
     num_edges: int = 0
+    edge_gains: torch.Tensor | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -299,6 +304,19 @@ def _checked_order(S: GraphStructure, G_t: Any) -> tuple[list[str], np.ndarray, 
     return sequence, order, G_t.rendering_order_method
 
 
+def _static_edge_gains(G_t: Any) -> torch.Tensor | None:
+    gains = getattr(G_t, "edge_gains", None)
+    if gains is None:
+        return None
+    gains = torch.as_tensor(gains).detach().cpu().double().reshape(-1)
+    if gains.numel() != G_t.num_edges:
+        raise GraphError(f"edge_gains has {gains.numel()} values for {G_t.num_edges} edges")
+    bad = torch.nonzero(~torch.isfinite(gains)).flatten().tolist()
+    if bad:
+        raise GraphError(f"edge_gains of edges {bad} are not finite")
+    return gains
+
+
 def prepare_render(G: Any) -> RenderData:
     r"""Build the render plan of a scheduled graph.
 
@@ -413,4 +431,5 @@ def prepare_render(G: Any) -> RenderData:
         last_use=last_use,
         fingerprint=graph_fingerprint(G_t),
         num_edges=S.num_edges,
+        edge_gains=_static_edge_gains(G_t),
     )

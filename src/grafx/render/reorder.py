@@ -17,7 +17,7 @@ def permute_grafx_tensor(G_t: Any, new_of_old: Tensor, rendering_orders: Tensor 
     Per-node fields (``node_types``, ``rendering_orders``, ``node_ids``, ``graph_ids``) are
     gathered into the new order and ``edge_indices`` are remapped. ``node_ids`` (the original
     ids, filled with the old rows when missing) follow their nodes, so a node keeps its id.
-    Edges are sorted by (destination, inlet, source) and ``edge_types`` follows them.
+    Edges are sorted by (destination, inlet, source); ``edge_types`` and ``edge_gains`` follow.
 
     Args:
         G_t: the graph (not modified).
@@ -48,6 +48,7 @@ def permute_grafx_tensor(G_t: Any, new_of_old: Tensor, rendering_orders: Tensor 
         node_types=gather(G_t.node_types),
         edge_indices=edges[:, perm],
         edge_types=None if G_t.edge_types is None else G_t.edge_types[:, perm],
+        edge_gains=None if G_t.edge_gains is None else G_t.edge_gains[perm],
         rendering_orders=gather(orders),
         node_ids=gather(node_ids.to(device)),
         graph_ids=gather(G_t.graph_ids),
