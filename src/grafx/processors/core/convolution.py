@@ -73,12 +73,14 @@ def convolve(input_signals: Tensor, fir: Tensor, mode: str = "causal") -> Tensor
         raise ParameterError(f"convolve: unknown mode {mode!r}; use one of {CONVOLUTION_MODES}")
     input_len, fir_len = input_signals.shape[-1], fir.shape[-1]
     lead = torch.broadcast_shapes(input_signals.shape[:-1], fir.shape[:-1])
-    x = input_signals.expand(*lead, input_len)
-    h = fir.expand(*lead, fir_len)
     start, length = _output_range(input_len, fir_len, mode)
     if fir_len <= DIRECT_MAX_TAPS:
-        return _convolve_direct(x, h, start, length)
-    return _convolve_fft(x, h, start + length)[..., start:]
+        x = input_signals.expand(*lead, input_len)
+        return _convolve_direct(x, fir.expand(*lead, fir_len), start, length)
+    # Unexpanded: each distinct row is transformed once and the spectra broadcast (a mono FIR
+    # on stereo rows costs one FIR transform per node, not one per channel).
+    y = _convolve_fft(input_signals, fir, start + length)[..., start:]
+    return y.expand(*lead, y.shape[-1])
 
 
 class FIRConvolution(nn.Module):
