@@ -19,25 +19,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_render_engine import median_time  # noqa: E402
+
 from grafx.fit import GraphRenderer
-from grafx.presets import build_mixing_console, console_parameters, console_processors
-from grafx.processors.core.drywet import DRYWET_KEY
-from grafx.prune import remove_nodes
+from grafx.presets import (  # noqa: E402
+    build_mixing_console,
+    console_parameters,
+    console_processors,
+)
+from grafx.processors.core.drywet import DRYWET_KEY  # noqa: E402
+from grafx.prune import remove_nodes  # noqa: E402
 
 
 def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return 1e3 * statistics.median(times)
+    return 1e3 * median_time(fn, repeats)
 
 
 def main() -> None:

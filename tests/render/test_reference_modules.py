@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grafx.data import GRAFX, NodeConfigs, convert_to_tensor
+from grafx.data import GRAFX, convert_to_tensor
 from grafx.errors import GraphError, RenderError
+from grafx.presets import build_mixing_console
 from grafx.render import compute_render_order, reorder_for_fast_render
 from grafx.render.core import (
     aggregate_tensor,
@@ -31,12 +32,7 @@ from grafx.render.plan import Access, Aggregation
 
 
 def _graph() -> GRAFX:
-    G = GRAFX(config=NodeConfigs(["eq", "compressor"]))
-    out = G.add("out")
-    for _ in range(2):
-        _, end = G.add_serial_chain(["in", "eq", "compressor"])
-        G.connect(end, out)
-    return G
+    return build_mixing_console(3, num_buses=1, chain=["eq", "gain_pan"])[0]
 
 
 def test_order_modules_agree_with_the_public_functions():
