@@ -562,8 +562,12 @@ def _edge_gains(value: Any, render_data: RenderData, source: Tensor) -> Tensor |
     """The linear edge gains ``(E,)`` of this render (given, else the graph's), or ``None``."""
     count = render_data.num_edges
     if value is None:
-        static = render_data.edge_gains
-        return None if static is None else static.to(device=source.device, dtype=source.dtype)
+        if render_data.edge_gains is None:
+            return None
+        key = ("edge_gains", str(source.device), source.dtype)
+        if key not in render_data._cache:  # one copy per device and dtype, not one per render
+            render_data._cache[key] = render_data.edge_gains.to(source.device, source.dtype)
+        return render_data._cache[key]
     if not isinstance(value, Tensor):
         try:
             value = torch.as_tensor(value, dtype=source.dtype)
