@@ -27,8 +27,9 @@ Tables:
    :func:`grafx.metrics.mix_metrics`), loss checks, the render-time speed-up of the pruned
    graph against the full console (forward, full length, median of repeats, the two run
    alternately in one process), removals per type, and for ``demo-bypass-half`` and
-   ``mixN-sparse`` the precision and recall of removed vs truly bypassed (unused). ``--costs`` adds each processor's cost
-   removed alone (and, for the demo targets, the hidden console's own cost of losing it).
+   ``mixN-sparse`` the precision and recall of removed vs truly bypassed (unused).
+   ``--costs`` adds each processor's cost removed alone (and, for the demo targets, the
+   hidden console's own cost of losing it).
 
 Float32, CPU, ``torch.set_num_threads(2)``; quote ``uptime`` with any absolute time.
 """

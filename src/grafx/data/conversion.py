@@ -236,10 +236,10 @@ def convert_to_graph(G_t: GRAFXTensor, relabel: bool = False) -> GRAFX:
                 f"{types[dest]!r} {inlets}, which do not exist"
             )
         outlet, inlet = outlets[outlet_index], inlets[inlet_index]
-        if gains is None:
-            G.add_edge(ids[source], ids[dest], outlet=outlet, inlet=inlet)
-        else:
-            G.add_edge(ids[source], ids[dest], outlet=outlet, inlet=inlet, gain=gains[e])
+        attrs = {"outlet": outlet, "inlet": inlet}
+        if gains is not None:
+            attrs["gain"] = gains[e]
+        G.add_edge(ids[source], ids[dest], **attrs)
 
     counter = G_t.counter
     if isinstance(counter, list):

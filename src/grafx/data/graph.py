@@ -397,10 +397,10 @@ class GRAFX(nx.MultiDiGraph):
                 f"nodes {path + [dest_id]}."
             )
             return None
-        if gain is None:
-            self.add_edge(source_id, dest_id, outlet=outlet_name, inlet=inlet_name)
-        else:
-            self.add_edge(source_id, dest_id, outlet=outlet_name, inlet=inlet_name, gain=gain)
+        attrs = {"outlet": outlet_name, "inlet": inlet_name}
+        if gain is not None:
+            attrs["gain"] = gain
+        self.add_edge(source_id, dest_id, **attrs)
         return None
 
     # ------------------------------------------------------------------ printing

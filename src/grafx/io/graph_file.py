@@ -126,8 +126,12 @@ def _document(G: GRAFX, parameters: Mapping | None, encoder: TensorEncoder) -> d
         nodes.append(entry)
     edges = []
     for u, v, d in G.edges(data=True):
-        edge = {"source": u, "dest": v, "outlet": d.get("outlet", "main")}
-        edge["inlet"] = d.get("inlet", "main")
+        edge = {
+            "source": u,
+            "dest": v,
+            "outlet": d.get("outlet", "main"),
+            "inlet": d.get("inlet", "main"),
+        }
         if d.get("gain") is not None:
             edge["gain"] = float(d["gain"])
         edges.append(edge)

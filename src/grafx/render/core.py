@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from grafx.errors import RenderError
+from grafx.render.graph import _read_rows
 from grafx.render.plan import Access, Aggregation
 
 __all__ = [
@@ -57,21 +58,22 @@ def create_signal_buffer(method: str, num_buffers: int, input_signals: Tensor) -
     return buffer
 
 
+def _first_row(access: Access) -> int:
+    """The row an access starts at (the one-by-one buffer's single row)."""
+    return access.index[0] if access.method == "slice" else int(access.index[0])
+
+
 def read_single_tensor(
     x: Tensor, access: Access, dim: int = 0, return_copy: bool = False, postprocess=None
 ) -> Tensor:
     """Rows of ``x`` along ``dim`` by ``access``: a view for a slice (a copy if asked)."""
-    if access.method == "slice":
-        start, stop = cast(tuple, access.index)
-        rows = x.narrow(dim, start, stop - start)
-        if return_copy:
-            rows = rows.clone()
-    elif access.method == "index":
-        rows = x.index_select(dim, torch.as_tensor(access.index, device=x.device))
-    elif access.method == "none":
-        rows = x.narrow(dim, 0, 0)
-    else:
+    if access.method not in ("slice", "index", "none"):
         raise RenderError(f"unknown read method {access.method!r}; use slice, index or none")
+    if access.method == "index":  # the engine's plans hold tensors; a list is accepted here
+        access = Access("index", torch.as_tensor(access.index, device=x.device))
+    rows = _read_rows(x, access, dim)
+    if return_copy and access.method == "slice":
+        rows = rows.clone()
     return postprocess(rows) if postprocess is not None else rows
 
 
@@ -88,8 +90,7 @@ def read_tensor_or_tensor_dict(
             for k, v in x.items()
         }
     if isinstance(x, list):
-        first = access.index[0] if access.method == "slice" else int(access.index[0])
-        return x[first]
+        return x[_first_row(access)]
     raise RenderError(f"cannot read rows of a {type(x).__name__}")
 
 
@@ -101,8 +102,7 @@ def read_tensor_dict(x: Mapping, access: Access, dim: int = 0, return_copy: bool
 def inplace_write_tensor(method: str, x: Any, y: Any, access: Access, dim: int = 0) -> None:
     """Write ``y`` into the rows ``access`` names of the buffer ``x`` (``dim`` 0 or 1)."""
     if method == "one-by-one":
-        first = access.index[0] if access.method == "slice" else int(access.index[0])
-        x[first] = y
+        x[_first_row(access)] = y
         return
     if access.method == "none":
         return  # a node without outlets (an ``out``) owns no rows
