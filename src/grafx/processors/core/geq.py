@@ -108,7 +108,7 @@ def _sinh_ratio(x: Tensor, c: float) -> Tensor:
 def geq_biquad_coefficients(
     log_gains: Tensor, omegas: Tensor, bandwidths: Tensor, c: float = NEIGHBOR_GAIN_EXPONENT
 ) -> tuple[Tensor, Tensor]:
-    """Peaking-band coefficients (module docstring).
+    r"""Peaking-band coefficients (module docstring).
 
     Args:
         log_gains: natural-log peak gains, ``(..., K)``, clamped to
@@ -209,7 +209,7 @@ class GraphicEqualizerBiquad(nn.Module):
         self.register_buffer("inverse_interaction", inverse, persistent=False)
 
     def band_log_gains(self, log_gains: Tensor) -> Tensor:
-        """Band gains that put the cascade at ``log_gains (..., K)`` at the centres, ``(..., K)``.
+        r"""Band gains that put the cascade at ``log_gains (..., K)`` at the centres, ``(..., K)``.
 
         The targets are clamped to :math:`\pm` :data:`MAX_TARGET_GAIN_DB`, where the correction
         is accurate (module docstring)."""

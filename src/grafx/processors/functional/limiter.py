@@ -30,7 +30,7 @@ LOG_THRESHOLD_MAX = 20.0
 
 
 def threshold_from_log_threshold(log_threshold: Tensor) -> Tensor:
-    """Amplitude ceiling :math:`T = e^{v}` (``0`` is 0 dBFS), :math:`v` clamped to
+    r"""Amplitude ceiling :math:`T = e^{v}` (``0`` is 0 dBFS), :math:`v` clamped to
     :math:`\pm` :data:`LOG_THRESHOLD_MAX`."""
     return torch.exp(log_threshold.clamp(-LOG_THRESHOLD_MAX, LOG_THRESHOLD_MAX))
 
@@ -53,7 +53,7 @@ def limiter_gain(input_signals: Tensor, threshold: Tensor, lookahead_len: int) -
 
 
 def lookahead_limiter(input_signals: Tensor, threshold: Tensor, lookahead_len: int) -> Tensor:
-    """Limit ``(B, C, L)`` audio to the ceiling ``threshold (B, 1)``; see the module's equation.
+    r"""Limit ``(B, C, L)`` audio to the ceiling ``threshold (B, 1)``; see the module's equation.
 
     Returns:
         ``(B, C, L)``, delayed by ``lookahead_len - 1`` samples. The product is finally clipped
