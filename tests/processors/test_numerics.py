@@ -37,10 +37,18 @@ def cookbook(kind, w0, q_inv, log_gain):
     cos, alpha = math.cos(omega), math.sin(omega) * inv_q / 2
     root = 2 * math.sqrt(amp) * alpha
     if kind == "peaking":
-        return [1 + alpha * amp, -2 * cos, 1 - alpha * amp], [1 + alpha / amp, -2 * cos, 1 - alpha / amp]
+        return [1 + alpha * amp, -2 * cos, 1 - alpha * amp], [
+            1 + alpha / amp,
+            -2 * cos,
+            1 - alpha / amp,
+        ]
     s = 1 if kind == "lowshelf" else -1
     p, m = amp + 1, amp - 1
-    b = [amp * (p - s * m * cos + root), s * 2 * amp * (m - s * p * cos), amp * (p - s * m * cos - root)]
+    b = [
+        amp * (p - s * m * cos + root),
+        s * 2 * amp * (m - s * p * cos),
+        amp * (p - s * m * cos - root),
+    ]
     a = [p + s * m * cos + root, -s * 2 * (m + s * p * cos), p + s * m * cos - root]
     return b, a
 
@@ -53,7 +61,9 @@ def peak_gain(b, a, num=8192):
 
 
 def design(kind, w0, q_inv, log_gain):
-    Bs, As = rbj_biquad(kind, *(torch.tensor([v], dtype=torch.float64) for v in (w0, q_inv, log_gain)))
+    Bs, As = rbj_biquad(
+        kind, *(torch.tensor([v], dtype=torch.float64) for v in (w0, q_inv, log_gain))
+    )
     return Bs[0].numpy(), As[0].numpy()
 
 
@@ -170,8 +180,10 @@ def test_fractional_read_at_zero_delay_is_the_input():
 def test_flanger_without_base_delay_and_depth_passes_the_last_sample():
     flanger = registry.get_processor_class("Flanger")(sample_rate=8000, base_delay_ms=0.0)
     x = torch.randn(1, 1, 128, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    params = {k: torch.zeros(1, *((v,) if isinstance(v, int) else v), dtype=torch.float64)
-              for k, v in flanger.parameter_size().items()}
+    params = {
+        k: torch.zeros(1, *((v,) if isinstance(v, int) else v), dtype=torch.float64)
+        for k, v in flanger.parameter_size().items()
+    }
     params["z_depth"] = torch.full_like(params["z_depth"], -60.0)  # depth ~ 1e-26 samples
     y = flanger(x, **params)
     assert y[0, 0, -1].item() == pytest.approx(x[0, 0, -1].item(), abs=1e-12)
@@ -184,8 +196,14 @@ def test_chorus_right_lfo_is_a_quarter_period_ahead():
     period = int(sample_rate / rate)  # 320 samples
     x = torch.arange(length, dtype=torch.float64).expand(1, 2, length).contiguous()
     y = modulated_delay(
-        x, torch.tensor([[rate]], dtype=torch.float64), torch.tensor([[20.0]], dtype=torch.float64),
-        torch.ones(1, 1, dtype=torch.float64), 30.0, 52, sample_rate, math.pi / 2,
+        x,
+        torch.tensor([[rate]], dtype=torch.float64),
+        torch.tensor([[20.0]], dtype=torch.float64),
+        torch.ones(1, 1, dtype=torch.float64),
+        30.0,
+        52,
+        sample_rate,
+        math.pi / 2,
     )
     delay = (x - y)[0, :, 100:]
     left, right = delay[0], delay[1]
@@ -199,8 +217,13 @@ def test_graphic_eq_holds_its_targets_within_24_db():
     bound = MAX_TARGET_GAIN_DB * math.log(10) / 20
     centres = geq.center_frequencies.numpy()
     for target_db in (24.0, 40.0, 1e4):
-        target = torch.tensor([[(-1) ** k * target_db for k in range(geq.num_bands)]],
-                              dtype=torch.float64) * math.log(10) / 20
+        target = (
+            torch.tensor(
+                [[(-1) ** k * target_db for k in range(geq.num_bands)]], dtype=torch.float64
+            )
+            * math.log(10)
+            / 20
+        )
         Bs, As = geq(target.requires_grad_())
         sos = torch.cat([Bs, As], -1)[0].detach().numpy()
         _, h = scipy.signal.sosfreqz(sos, worN=centres, fs=48000)
@@ -219,8 +242,11 @@ def _grads_finite(name, kwargs, values, channels=2, length=256):
     for key, shape in processor.parameter_size().items():
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         value = values.get(key)
-        params[key] = (torch.full((2, *shape), value) if value is not None
-                       else 0.5 * torch.randn(2, *shape, generator=g)).requires_grad_()
+        params[key] = (
+            torch.full((2, *shape), value)
+            if value is not None
+            else 0.5 * torch.randn(2, *shape, generator=g)
+        ).requires_grad_()
     x = torch.randn(2, channels, length, generator=g).requires_grad_()
     out = processor(x, **params)
     outputs = out if isinstance(out, list) else [out]
@@ -247,8 +273,11 @@ ISSUE_CASES = [
     ("PiecewiseTanhDistortion", {}, {"log_hardness": -50.0}),
     ("PiecewiseTanhDistortion", {}, {"log_hardness": -100.0}),
     ("LinkwitzRileyCrossover", {"num_bands": 3, "sample_rate": 8000}, {"z_frequency": -100.0}),
-    ("MultibandCompressor", {"num_bands": 3, "sample_rate": 8000, "iir_len": 32},
-     {"z_frequency": -100.0}),
+    (
+        "MultibandCompressor",
+        {"num_bands": 3, "sample_rate": 8000, "iir_len": 32},
+        {"z_frequency": -100.0},
+    ),
 ]
 
 

@@ -79,7 +79,7 @@ class FDNReverb(Processor):
             ir_len = max(fdn_ir_len_for(t60_max, sample_rate), 2 * max(delays))
         elif (
             isinstance(ir_len, numbers.Integral)
-            and 0 < t60_max
+            and t60_max > 0
             and fdn_aliasing_db(ir_len, t60_max, sample_rate) < 60.0
         ):
             warnings.warn(

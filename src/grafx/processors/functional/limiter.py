@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
 #: Bound on ``log_threshold`` (:math:`\pm` 174 dB): beyond it :math:`e^{v}` leaves float32.
 LOG_THRESHOLD_MAX = 20.0
 

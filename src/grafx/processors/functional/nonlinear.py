@@ -11,7 +11,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-
 #: Bound on the log gains and log hardnesses (:func:`gain_from_log_gain`): :math:`e^{\pm 20}`,
 #: +-174 dB, beyond which a tanh is a hard clipper (or a straight line) anyway, and beyond
 #: which :math:`1/h^2` or :math:`e^{v}` overflow float32 in the backward pass.
