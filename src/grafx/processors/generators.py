@@ -32,7 +32,6 @@ from grafx.processors.functional.generators import (
     frequency_from_z_frequency,
     level_from_z_level,
     oscillator,
-    white_noise,
     white_noise_samples,
 )
 

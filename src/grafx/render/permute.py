@@ -223,8 +223,7 @@ class ParameterPermuter:
             return value if perm is None else value.index_select(0, perm)
         if isinstance(value, (Mapping, nn.ModuleDict, nn.ParameterDict)):
             return {
-                k: self._tree(v, key, f"{path}/{k}" if path else k, count)
-                for k, v in value.items()
+                k: self._tree(v, key, f"{path}/{k}" if path else k, count) for k, v in value.items()
             }
         raise ParameterError(
             f"parameter {key!r}/{path}: expected a tensor or a dict of tensors, got "

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from grafx.device import move_processors
 from grafx.errors import ConfigError, ParameterError
 from grafx.fit.checkpoint import save_checkpoint, unflatten
 from grafx.fit.loop import (
@@ -37,7 +38,6 @@ from grafx.fit.loop import (
     crop_bounds,
     start_optimization,
 )
-from grafx.device import move_processors
 from grafx.fit.penalty import PenaltyContext
 from grafx.render.permute import ParameterPermuter
 
@@ -241,7 +241,9 @@ def _pack_step(renderer: _PackRenderer, states: list[_State], active: list[int])
         return
     objective = torch.stack([losses[i] for i in finite]).sum()
     term_values = (
-        torch.stack([t.detach().reshape(()) for t in penalty_terms]).tolist() if penalty_terms else []
+        torch.stack([t.detach().reshape(()) for t in penalty_terms]).tolist()
+        if penalty_terms
+        else []
     )
     for term, term_value in zip(penalty_terms, term_values, strict=True):
         if not math.isfinite(term_value):
