@@ -296,7 +296,9 @@ def test_fit_and_render_on_the_cpu_in_float64(audio, capsys, tmp_path):
     ],
 )
 @pytest.mark.parametrize("command", ["render", "demo", "fit-many"])
-def test_a_device_that_cannot_be_used_is_one_line(audio, capsys, tmp_path, command, device, message):
+def test_a_device_that_cannot_be_used_is_one_line(
+    audio, capsys, tmp_path, command, device, message
+):
     args = {
         "render": ["render", tmp_path / "g.json", "--sources", audio / "a.wav", "-o",
                    tmp_path / "m.wav"],
@@ -316,5 +318,7 @@ def test_fit_on_cuda_without_a_gpu_is_one_line(audio, capsys, tmp_path):
         "--out", tmp_path / "fit", "--device", "cuda",
     )  # fmt: skip
     assert status == 1
-    assert err.startswith("grafx: error: device 'cuda': no usable CUDA GPU here") and "\n" == err[-1]
+    assert err.startswith("grafx: error: device 'cuda': no usable CUDA GPU here") and err.endswith(
+        "\n"
+    )
     assert err.count("\n") == 1
