@@ -322,3 +322,13 @@ def test_fit_on_cuda_without_a_gpu_is_one_line(audio, capsys, tmp_path):
         "\n"
     )
     assert err.count("\n") == 1
+
+
+def test_readme_gpu_example_runs(capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Running on a GPU", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out == "torch.Size([2, 44100]) True\n"
