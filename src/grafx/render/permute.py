@@ -198,12 +198,12 @@ class ParameterPermuter:
     def _perm(self, key: str, device: torch.device) -> Tensor | None:
         if key not in self._perms:
             if key == EDGE_GATE_KEY:
-                perm = edge_permutation(self.G_before, self.G_after)
+                made = edge_permutation(self.G_before, self.G_after)
             else:
-                perm = type_permutation(self.G_before, self.G_after, key)
-            identity = torch.equal(perm, torch.arange(perm.numel()))
-            self._perms[key] = None if identity else perm
-            self._counts[key] = perm.numel()
+                made = type_permutation(self.G_before, self.G_after, key)
+            identity = torch.equal(made, torch.arange(made.numel()))
+            self._perms[key] = None if identity else made
+            self._counts[key] = made.numel()
         perm = self._perms[key]
         if perm is None or perm.device == device:
             return perm
