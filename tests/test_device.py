@@ -332,3 +332,29 @@ def test_readme_gpu_example_runs(capsys):
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(code, "README.md", "exec"), {})
     assert capsys.readouterr().out == "torch.Size([2, 44100]) True\n"
+
+
+@pytest.mark.parametrize(
+    ("task_device", "fit_args", "expected"),
+    [("cpu", (), "cpu"), ("auto", ("--steps", "3"), "auto"), ("cpu", ("--device", "meta"), "meta")],
+)
+def test_fit_many_tasks_fit_on_their_device(monkeypatch, tmp_path, task_device, fit_args, expected):
+    from types import SimpleNamespace
+
+    import grafx.cli.fit
+    from grafx.fit import FitConfig
+    from grafx.fit.many.folder import RunFolder
+    from grafx.fit.many.manifest import Song
+    from grafx.fit.many.song import Task, _prepare
+
+    seen = {}
+
+    def prepare_fit(args):
+        seen["device"] = args.device
+        return SimpleNamespace(config=FitConfig(steps=3))
+
+    monkeypatch.setattr(grafx.cli.fit, "prepare_fit", prepare_fit)
+    song = Song("song", ("a.wav",), "mix.wav")
+    task = Task(str(tmp_path), (song,), fit_args, device=task_device)
+    _prepare(RunFolder(tmp_path), song, task)
+    assert seen["device"] == expected  # a --device among the fit options wins
