@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -18,3 +20,35 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+#: The device the ``cuda``-marked tests compare with the CPU: CUDA by default; set
+#: ``GRAFX_TEST_DEVICE=cpu`` to run their logic on a machine without a GPU (CPU against CPU),
+#: as ``benchmarks/gpu_check.py --cpu-only`` does.
+TEST_DEVICE = os.environ.get("GRAFX_TEST_DEVICE", "cuda")
+
+
+def _no_cuda_reason() -> str | None:
+    if not TEST_DEVICE.startswith("cuda") or torch.cuda.is_available():
+        return None
+    build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "no CUDA (a CPU build)"
+    return (
+        f"needs a CUDA GPU: torch {torch.__version__} has {build} and sees no GPU here "
+        "(see the README's 'Running on a GPU'; GRAFX_TEST_DEVICE=cpu runs these on the CPU)"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = _no_cuda_reason()
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def test_device() -> torch.device:
+    """The device a ``cuda``-marked test runs on (see :data:`TEST_DEVICE`)."""
+    return torch.device(TEST_DEVICE)

@@ -174,6 +174,8 @@ def run_demo(
     progress: bool = True,
     report: bool = True,
     log: Callable[[str], Any] = print,
+    device: str | torch.device | None = "cpu",
+    dtype: str | torch.dtype | None = None,
 ) -> DemoResult:
     """Run the main job on built-in data and write its outputs to ``out_dir``.
 
@@ -200,10 +202,20 @@ def run_demo(
         progress: show a progress bar.
         report: draw ``report.png``.
         log: where progress lines go.
+        device: where the target is rendered and the fit runs (``"auto"``: CUDA when usable,
+            else the CPU); the stems are synthesised on the CPU (the same on every device).
+        dtype: ``"float32"`` (default) or ``"float64"``.
 
     Returns:
         A :class:`DemoResult`.
     """
+    from grafx.device import (
+        describe_device,
+        move_processors,
+        move_tree,
+        resolve_device,
+        resolve_dtype,
+    )
     from grafx.fit.job import audio_inputs, finish_job, fit_job, log_done, prepare_job
     from grafx.fit.recipe import LR
     from grafx.io.audio import write_audio
@@ -222,9 +234,12 @@ def run_demo(
     torch.manual_seed(seed)
     stems, names = synthesize_multitrack(sample_rate, duration, seed)
     G, type_sequence = build_mixing_console(len(names), num_buses, chain, track_names=names)
-    processors = console_processors(chain)
+    device, dtype = resolve_device(device), resolve_dtype(dtype)
+    processors = move_processors(console_processors(chain), device)
     hidden = console_parameters(G, processors, sample_rate, hidden_node_settings(chain))
-    target = render_mix(G, processors, hidden, stems, type_sequence)
+    target = render_mix(
+        G, processors, move_tree(hidden, device, dtype), stems.to(device, dtype), type_sequence
+    )
     if crop_seconds is not None and crop_seconds >= duration:
         crop_seconds = None
     files = {"target": write_audio(out / "target.wav", target, sample_rate)}
@@ -247,6 +262,7 @@ def run_demo(
             f"grafx demo: {len(names)} tracks ({', '.join(names)}), {duration:g} s at "
             f"{sample_rate} Hz",
             f"console: {G.number_of_nodes()} nodes, {len(type_sequence)} render steps",
+            f"device: {describe_device(device)}, {str(dtype).removeprefix('torch.')}",
         ],
         log=log,
         steps=steps,
@@ -255,6 +271,8 @@ def run_demo(
         progress=progress,
         lr_scale=dict(lr_scale),
         inputs=inputs,
+        device=device,
+        dtype=dtype,
     )
     result = fit_job(job)
     finished = finish_job(job, result, report=report, log=log)

@@ -101,3 +101,35 @@ def output_dir(path: str) -> Path:
     except OSError as error:
         raise CLIError(f"{out}: cannot create the folder: {error.strerror or error}") from None
     return out
+
+
+def add_device_options(parser: argparse.ArgumentParser, dtype: bool = True) -> None:
+    """Add ``--device`` (and ``--dtype``) to a command; :func:`device_options` reads them."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        metavar="DEVICE",
+        help="where to compute: auto (default: cuda when a GPU is usable, else cpu), cpu, "
+        "cuda, cuda:N or mps",
+    )
+    if dtype:
+        parser.add_argument(
+            "--dtype",
+            choices=("float32", "float64"),
+            default="float32",
+            help="precision of the audio and parameters (default: float32)",
+        )
+
+
+def device_options(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``(torch.device, torch.dtype)`` of a command's ``--device``/``--dtype`` (checked).
+
+    A namespace without them (built by code) gets the CPU in float32. A device that does not
+    exist here is a one-line error that says so.
+    """
+    from grafx.device import resolve_device, resolve_dtype
+
+    device = resolve_device(getattr(args, "device", "cpu"))
+    if device.type == "meta":
+        raise CLIError("--device meta holds no audio (shapes only); use cpu or cuda")
+    return device, resolve_dtype(getattr(args, "dtype", None))

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from grafx.cli.common import non_negative_int, output_dir, positive_float, positive_int
+from grafx.cli.common import (
+    add_device_options,
+    device_options,
+    non_negative_int,
+    output_dir,
+    positive_float,
+    positive_int,
+)
 
 EXAMPLES = """examples:
   grafx demo                         # writes demo-output/
@@ -40,6 +47,7 @@ def add_parser(sub) -> None:
     p.add_argument("--buses", type=non_negative_int, default=0, help="subgroup buses (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_options(p)
     p.set_defaults(run=run)
 
 
@@ -53,6 +61,7 @@ def run(args) -> int:
         # several times the run time when the cores are shared (OpenMP threads spin-wait).
         torch.set_num_threads(1)
 
+    device, dtype = device_options(args)
     out = output_dir(args.out)
     run_demo(
         out,
@@ -63,5 +72,7 @@ def run(args) -> int:
         lr=args.lr,
         seed=args.seed,
         progress=not args.quiet,
+        device=device,
+        dtype=dtype,
     )
     return 0

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from grafx.cli.common import (
     CLIError,
+    add_device_options,
     check_source_count,
+    device_options,
     load_model,
     non_negative_float,
     non_negative_int,
@@ -127,6 +129,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_options(p)
     p.set_defaults(run=run)
 
 
@@ -203,9 +206,11 @@ def _console(args, names: list[str]):
 
 def prepare_fit(args) -> FitJob:
     """Read the audio, build the graph, the recipe and the initial mix of a ``grafx fit`` run."""
+    from grafx.device import describe_device
     from grafx.fit.job import audio_inputs, prepare_job
 
     began = time.perf_counter()
+    device, dtype = device_options(args)
     out = output_dir(args.out)
     type_sequence = None
     names = [Path(s).stem for s in args.stems]
@@ -232,6 +237,7 @@ def prepare_fit(args) -> FitJob:
         f"grafx fit: {len(args.stems)} stems, {stems.shape[-1] / sample_rate:.2f} s at "
         f"{sample_rate} Hz; graph of {G.number_of_nodes()} nodes; {crop_note}",
         f"budget: {args.steps} steps or {args.minutes:g} min, whichever comes first",
+        f"device: {describe_device(device)}, {str(dtype).removeprefix('torch.')}",
     ]
     return prepare_job(
         out,
@@ -250,6 +256,8 @@ def prepare_fit(args) -> FitJob:
         began=began,
         header=header,
         args=args,
+        device=device,
+        dtype=dtype,
         steps=args.steps,
         minutes=args.minutes,
         patience=args.patience,

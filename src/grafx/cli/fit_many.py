@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from grafx.cli.common import non_negative_int, positive_int
+from grafx.cli.common import add_device_options, device_options, non_negative_int, positive_int
 
 EXAMPLES = """examples:
   grafx fit-many songs.csv --out fits
@@ -56,6 +56,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--demo-songs", metavar="DIR", help="write synthetic songs + manifest.csv to DIR"
     )
+    add_device_options(p)  # passed on to every song's grafx fit (a --device in --fit wins)
     p.set_defaults(run=run)
 
 
@@ -76,6 +77,9 @@ def run(args) -> int:
         fit_args = shlex.split(args.fit)
     except ValueError as error:
         raise CLIError(f"--fit {args.fit!r}: {error}") from None
+    device_options(args)  # a device this machine lacks is refused before any song starts
+    if args.dtype != "float32":  # the dtype changes the results: part of the run's options
+        fit_args = ["--dtype", args.dtype, *fit_args]
     report = fit_many(
         args.manifest,
         args.out,
@@ -88,6 +92,7 @@ def run(args) -> int:
         address=args.address,
         checkpoint_every=args.checkpoint_every,
         progress=not args.quiet,
+        device=args.device,
     )
     print(
         f"grafx fit-many: {len(report.done)} fitted, {len(report.skipped)} already finished, "

@@ -8,7 +8,15 @@ import math
 import time
 from pathlib import Path
 
-from grafx.cli.common import CLIError, load_model, non_negative_int, output_dir, positive_int
+from grafx.cli.common import (
+    CLIError,
+    add_device_options,
+    device_options,
+    load_model,
+    non_negative_int,
+    output_dir,
+    positive_int,
+)
 
 EXAMPLES = """examples:
   grafx prune my-fit --tolerance 0.01 --out my-pruned
@@ -98,6 +106,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--restart", action="store_true", help="ignore a saved search state")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_options(p)
     p.set_defaults(run=run)
 
 
@@ -151,6 +160,7 @@ def run(args) -> int:
     import shutil
 
     from grafx.cli.fit import _read
+    from grafx.device import move_processors, move_tree
     from grafx.fit import render_mix
     from grafx.fit.recipe import recipe_config, recipe_loss
     from grafx.fit.summary import write_summary
@@ -161,6 +171,7 @@ def run(args) -> int:
     from grafx.prune import PruneConfig, prune_graph
 
     began = time.perf_counter()
+    device, dtype = device_options(args)
     fit_dir = Path(args.fit_dir)
     graph_file = fit_dir / "graph.json"
     if not fit_dir.is_dir():
@@ -179,6 +190,9 @@ def run(args) -> int:
         align=align,
     )
     stems, target, sample_rate = _read(read_args)
+    stems, target = stems.to(device, dtype), target.to(device, dtype)
+    parameters = move_tree(parameters, device, dtype)
+    move_processors(processors, device)
     out = output_dir(args.out)
     state = out / "state"
     if args.restart and state.exists():
@@ -220,9 +234,11 @@ def run(args) -> int:
         state_dir=state,
         log=print,
     )
-    pruned_mix = render_mix(result.graph, processors, result.parameters, stems)
-    full_mix = render_mix(G, processors, parameters, stems)
-    save_graph(result.graph, out / "pruned.json", result.parameters, processors=processors)
+    pruned_mix = render_mix(result.graph, processors, result.parameters, stems).cpu()
+    full_mix = render_mix(G, processors, parameters, stems).cpu()
+    target = target.cpu()
+    pruned_parameters = move_tree(result.parameters, "cpu")
+    save_graph(result.graph, out / "pruned.json", pruned_parameters, processors=processors)
     write_audio(out / "pruned.wav", pruned_mix, sample_rate)
     _draw(out / "prune.png", G, result.graph)
     rows = ["type,removed,before,rate"]

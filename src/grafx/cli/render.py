@@ -7,7 +7,9 @@ import time
 
 from grafx.cli.common import (
     CLIError,
+    add_device_options,
     check_source_count,
+    device_options,
     load_model,
     output_path,
     positive_int,
@@ -49,24 +51,29 @@ def add_parser(sub) -> None:
         default="refuse",
         help="sources of different lengths: refuse (default), zero-pad or trim",
     )
+    add_device_options(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     import torch
 
+    from grafx.device import move_processors, move_tree
     from grafx.io.audio import read_stems, write_audio
     from grafx.presets import console_parameters
     from grafx.render import render_mix
 
     began = time.perf_counter()
+    device, dtype = device_options(args)
     out = output_path(args.output, AUDIO_SUFFIXES)
     G, processors, parameters = load_model(args.graph)
     check_source_count(G, len(args.sources), args.graph, "source file(s)")
     sources, sample_rate = read_stems(args.sources, args.sample_rate, align=args.align)
     if parameters is None:
         parameters = console_parameters(G, processors, sample_rate)
-    mix = render_mix(G, processors, parameters, sources)
+    sources = sources.to(device, dtype)
+    parameters = move_tree(parameters, device, dtype)
+    mix = render_mix(G, move_processors(processors, device), parameters, sources).cpu()
     if not torch.isfinite(mix).all():
         raise CLIError(f"{args.graph}: the render produced NaN/Inf samples; check the parameters")
     write_audio(out, mix, sample_rate)

@@ -159,6 +159,8 @@ def prepare_job(
     header: Sequence[str] = (),
     log: Log | None = print,
     args: Any = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
     **options: Any,
 ) -> FitJob:
     """Prepare a fit with the recipe of :mod:`grafx.fit.recipe`.
@@ -183,14 +185,26 @@ def prepare_job(
         header: lines logged before the loss of the initial mix.
         log: where the lines go (``None``: nowhere).
         args: kept on the job (see :class:`FitJob`).
+        device: where to render and fit (``None``: the stems' device; ``"auto"``: CUDA when
+            usable, else the CPU; see :func:`grafx.device.resolve_device`). The stems, target,
+            parameters and processors (in place) are moved there.
+        dtype: ``"float32"`` or ``"float64"`` for the audio and parameters (``None``: the
+            stems' dtype).
         **options: other :class:`~grafx.fit.FitConfig` fields (``steps``, ``lr``, ``seed``,
             ``checkpoint``, ...) for :func:`~grafx.fit.recipe.recipe_config`.
     """
+    from grafx.device import move_processors, move_tree, resolve_device, resolve_dtype
+
     began = time.perf_counter() if began is None else began
     if parameters is None:
         from grafx.presets import console_parameters
 
         parameters = console_parameters(G, processors, sample_rate)
+    device = stems.device if device is None else resolve_device(device)
+    dtype = stems.dtype if dtype is None else resolve_dtype(dtype)
+    stems, target = stems.to(device, dtype), target.to(device, dtype)
+    parameters = move_tree(parameters, device, dtype)
+    move_processors(processors, device)
     config = recipe_config(
         sample_rate,
         crop_seconds=crop_seconds,
@@ -203,8 +217,8 @@ def prepare_job(
         from grafx.prune.sparsity import GateSparsity
 
         penalties["sparsity"] = GateSparsity(sparsity, ramp=1.0)
-    renderer = GraphRenderer(G, processors, type_sequence)
-    loss_fn = recipe_loss(sample_rate)
+    renderer = GraphRenderer(G, processors, type_sequence).to(device)
+    loss_fn = recipe_loss(sample_rate).to(device)
     with torch.no_grad():
         initial_mix = renderer(stems, parameters)[0]
     loss_before = evaluate_loss(renderer, loss_fn, parameters, stems, target)
@@ -251,6 +265,7 @@ def finish_job(
     parameters), ``report.png`` (if ``report``) and ``metrics.json`` (if ``metrics``, last);
     logs the summary table (with ``metrics``) and the loss after the fit.
     """
+    from grafx.device import move_tree
     from grafx.fit.summary import fit_summary, format_summary, write_summary
     from grafx.io import save_graph
     from grafx.io.audio import write_audio
@@ -259,12 +274,15 @@ def finish_job(
     with torch.no_grad():
         fitted_mix = job.renderer(job.stems, result.parameters)[0]
     loss_after = evaluate_loss(job.renderer, job.loss_fn, result.parameters, job.stems, job.target)
+    # Files, plots and metrics are made on the CPU, once, from CPU copies.
+    fitted_mix, target = fitted_mix.cpu(), job.target.cpu()
+    initial_mix, parameters = job.initial_mix.cpu(), move_tree(result.parameters, "cpu")
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "fitted": write_audio(out / "fitted.wav", fitted_mix, sample_rate),
-        "initial": write_audio(out / "initial.wav", job.initial_mix, sample_rate),
+        "initial": write_audio(out / "initial.wav", initial_mix, sample_rate),
     }
-    save_graph(job.G, out / "graph.json", result.parameters, processors=job.processors)
+    save_graph(job.G, out / "graph.json", parameters, processors=job.processors)
     files["graph"] = out / "graph.json"
     if report:
         from grafx.fit.report import plot_report
@@ -272,19 +290,19 @@ def finish_job(
         files["report"] = plot_report(
             out / "report.png",
             result.history,
-            job.target,
+            target,
             fitted_mix,
             sample_rate,
             job.G,
             loss_before=job.loss_before,
             loss_after=loss_after,
-            initial=job.initial_mix,
+            initial=initial_mix,
         )
     lines = []
     summary: dict = {}
     if metrics:
         extra = {} if job.inputs is None else {"inputs": job.inputs}
-        summary = fit_summary(result, fitted_mix, job.initial_mix, job.target, sample_rate, **extra)
+        summary = fit_summary(result, fitted_mix, initial_mix, target, sample_rate, **extra)
         files["metrics"] = write_summary(out / "metrics.json", summary)
         summary = {**summary, "loss_before": job.loss_before, "loss_after": loss_after}
         lines.append(format_summary(summary))

@@ -258,10 +258,13 @@ class Optimization:
     elapsed_before: float = 0.0
 
 
-def start_optimization(parameters: Mapping, config: FitConfig) -> Optimization:
+def start_optimization(
+    parameters: Mapping, config: FitConfig, device: torch.device | str | None = None
+) -> Optimization:
     """Leaves, optimiser and learning-rate scales of a fit, resumed from its checkpoint if any.
 
-    The parameters are copied (detached), one optimiser group per tensor; with
+    The parameters are copied (detached; onto ``device`` if given), one optimiser group per
+    tensor; with
     ``config.resume`` and an existing ``config.checkpoint``, the values, optimiser state, steps
     and history are restored from it, and the early-stop state is replayed over that history.
 
@@ -269,7 +272,10 @@ def start_optimization(parameters: Mapping, config: FitConfig) -> Optimization:
         ParameterError: the checkpoint holds other parameters than ``parameters``.
         GraphFileError: an unreadable checkpoint.
     """
-    flat = {k: v.detach().clone().requires_grad_(True) for k, v in flatten(parameters).items()}
+    flat = {
+        k: v.detach().to(device, copy=True).requires_grad_(True)
+        for k, v in flatten(parameters).items()
+    }
     scales = [_lr_scale(name, config.lr_scale) for name in flat]
     groups = [
         {"params": [value], "lr": config.lr * scale}
@@ -316,7 +322,9 @@ def fit_parameters(
         G: the graph (one ``out`` node); parameters follow its node order.
         processors: ``{type: nn.Module}``.
         parameters: initial ``{type: nested dict of tensors (N_t, ...)}``; not modified.
-        sources: stems ``(K, C, L)``, row ``k`` for the ``k``-th ``in`` node by id.
+        sources: stems ``(K, C, L)``, row ``k`` for the ``k``-th ``in`` node by id. The fit
+            runs on their device: the target, the parameters (copied), the processors and an
+            ``nn.Module`` loss are moved there (the last two in place) before the first step.
         target: the mix to match, ``(C', L)``.
         loss_fn: ``loss(estimate, target) -> scalar``; default
             :func:`grafx.losses.default_mix_loss`.
@@ -350,12 +358,16 @@ def fit_parameters(
     penalties = dict(penalties or {})
     for penalty in penalties.values():
         processors = penalty.prepare(processors)
-    renderer = GraphRenderer(G, processors, type_sequence)
+    device = sources.device
+    renderer = GraphRenderer(G, processors, type_sequence).to(device)
+    target = target.to(device)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(device)
     _check_audio(sources, target, renderer.num_sources)
     _check_crop(config, sources.shape[-1])
     torch.manual_seed(config.seed)
 
-    run = start_optimization(parameters, config)
+    run = start_optimization(parameters, config, device)
     flat, scales, optimizer, checkpoint = run.flat, run.scales, run.optimizer, run.checkpoint
     start, history, elapsed_before = run.start, run.history, run.elapsed_before
     penalty_history: dict[str, list[float]] = {name: [] for name in penalties}
@@ -397,24 +409,29 @@ def fit_parameters(
             nested = unflatten(flat)
             extras: list[Any] = []
             loss = _loss_on_crops(renderer, loss_fn, nested, sources, target, bounds, extras)
-            if not torch.isfinite(loss):
-                raise ParameterError(f"fit step {step}: the loss is {loss.item()}")
             objective = loss
+            terms: list[Tensor] = []
             if penalties:
                 context = PenaltyContext(step, min(progress, 1.0), nested, extras[0])
-                for name, penalty in penalties.items():
-                    term = penalty.weight_at(context.progress) * penalty.value(context)
-                    if not torch.isfinite(term):
-                        raise ParameterError(f"fit step {step}: penalty {name!r} is {term.item()}")
-                    penalty_history[name].append(float(term.detach()))
-                    objective = objective + term
+                for penalty in penalties.values():
+                    terms.append(penalty.weight_at(context.progress) * penalty.value(context))
+                    objective = objective + terms[-1]
             objective.backward()
-            for name, leaf in flat.items():
-                if leaf.grad is not None and not torch.isfinite(leaf.grad).all():
+            # One device sync for every check of the step (loss, penalties, gradients), not one
+            # per tensor: on a GPU each sync stalls the queue of kernels.
+            values = _step_values(loss, terms, flat)
+            if not math.isfinite(values[0]):
+                raise ParameterError(f"fit step {step}: the loss is {values[0]}")
+            for name, term in zip(penalties, values[1 : 1 + len(terms)], strict=True):
+                if not math.isfinite(term):
+                    raise ParameterError(f"fit step {step}: penalty {name!r} is {term}")
+                penalty_history[name].append(term)
+            for name, finite in zip(flat, values[1 + len(terms) :], strict=True):
+                if not finite:
                     raise ParameterError(f"fit step {step}: the gradient of {name!r} is not finite")
             in_update = True
             optimizer.step()
-            value = loss.item()
+            value = values[0]
             history.append(value)
             in_update = False
             rate_now = (len(history) - start) / max(time.perf_counter() - began, 1e-9)
@@ -446,6 +463,19 @@ def fit_parameters(
     return FitResult(
         fitted, history, steps_done, stopped_early, elapsed, stop_reason, penalty_history
     )
+
+
+def _step_values(loss: Tensor, terms: Sequence[Tensor], flat: Mapping[str, Tensor]) -> list[float]:
+    """``[loss, *terms, *grad_finite]`` as floats, read from the device in one copy.
+
+    ``grad_finite`` is 1.0 for each leaf of ``flat`` whose gradient is finite or absent.
+    """
+    parts = [loss.detach().reshape(1), *(t.detach().reshape(1).to(loss.dtype) for t in terms)]
+    for leaf in flat.values():
+        grad = leaf.grad
+        finite = loss.new_ones(()) if grad is None else torch.isfinite(grad).all().to(loss.dtype)
+        parts.append(finite.to(loss.device).reshape(1))
+    return torch.cat(parts).tolist()
 
 
 def _cosine_rate(config: FitConfig, step: int, progress: float | None = None) -> float:

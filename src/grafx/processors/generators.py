@@ -33,7 +33,7 @@ from grafx.processors.functional.generators import (
     level_from_z_level,
     oscillator,
     time_from_log_time,
-    white_noise,
+    white_noise_samples,
 )
 
 
@@ -197,10 +197,17 @@ class NoiseGenerator(Generator):
             raise ConfigError(f"NoiseGenerator: num_channels must be 1 or 2, got {num_channels!r}")
         self.num_channels = int(num_channels)
         self.seed = int(seed)
+        self._noise: tuple[tuple, Tensor] | None = None
 
     def forward(self, num_samples: int, log_gain: Tensor) -> Tensor:
         """Render ``(B, C, num_samples)`` from ``log_gain (B, 1)``."""
-        return white_noise(torch.exp(log_gain), int(num_samples), self.num_channels, self.seed)
+        # The noise of the last length, dtype and device is kept: drawing it on the CPU and
+        # copying it to a GPU at every render would cost more than the render.
+        key = (int(num_samples), log_gain.dtype, log_gain.device)
+        if self._noise is None or self._noise[0] != key:
+            w = white_noise_samples(self.num_channels, key[0], self.seed, key[1], key[2])
+            self._noise = (key, w)
+        return torch.exp(log_gain)[:, :, None] * self._noise[1]
 
     def parameter_size(self) -> ParameterSize:
         return {"log_gain": 1}

@@ -57,6 +57,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from grafx.device import move_tree
 from grafx.errors import ConfigError, GraphError
 from grafx.processors.core.drywet import DRYWET_KEY
 from grafx.prune.rewire import PROTECTED_TYPES, remove_nodes
@@ -265,6 +266,11 @@ class _Evaluator:
             return float(self.loss_fn(mix, self.target))
 
 
+def _floating_dtype(tree: Any) -> torch.dtype | None:
+    """The dtype of the first floating tensor of a nested dict (``None`` if it has none)."""
+    return next((t.dtype for t in _leaves(tree) if t.is_floating_point()), None)
+
+
 def _leaves(tree: Any):
     if isinstance(tree, Tensor):
         yield tree
@@ -382,6 +388,10 @@ def prune_graph(
         from grafx.losses import MixLoss
 
         loss_fn = MixLoss(44100)
+    # Every render, loss and fine-tuning runs where the audio is.
+    target = target.to(sources.device)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(sources.device)
     log = log or (lambda _line: None)
     before = count_processors(G)
     num_processors = sum(before.values())
@@ -417,6 +427,8 @@ def prune_graph(
     evaluations, start_round, loss_before = 0, 0, None
     if state_path is not None and (state_path / _STATE).exists():
         current_G, current, state = _load_state(state_path, options)
+        # A saved state is read onto the CPU; the search goes on where its audio is.
+        current = move_tree(current, sources.device, _floating_dtype(parameters))
         removed, rounds = state["removed"], state["rounds"]
         evaluations, loss_before = state["evaluations"], state["loss_before"]
         start_round = len(rounds)

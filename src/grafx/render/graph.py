@@ -56,7 +56,9 @@ def _is_tree(value: Any) -> bool:
     return isinstance(value, (Mapping, nn.ModuleDict, nn.ParameterDict))
 
 
-def _check_tree(value: Any, node_type: str, path: str, count: int) -> None:
+def _check_tree(
+    value: Any, node_type: str, path: str, count: int, device: torch.device | None = None
+) -> None:
     if isinstance(value, Tensor):
         if value.ndim == 0 or value.shape[0] != count:
             raise ParameterError(
@@ -64,9 +66,15 @@ def _check_tree(value: Any, node_type: str, path: str, count: int) -> None:
                 f"{tuple(value.shape)}; its "
                 f"first dimension must be the number of {node_type!r} nodes, {count}"
             )
+        if device is not None and value.device != device:
+            raise ParameterError(
+                f"parameter {path or '<tensor>'!r} of type {node_type!r} is on {value.device} "
+                f"but the sources are on {device}; move the parameters there first (e.g. "
+                "grafx.device.move_tree)"
+            )
     elif _is_tree(value):
         for key, item in value.items():
-            _check_tree(item, node_type, f"{path}/{key}" if path else str(key), count)
+            _check_tree(item, node_type, f"{path}/{key}" if path else str(key), count, device)
     else:
         raise ParameterError(
             f"parameter {path or node_type!r} of type {node_type!r} is a "
@@ -428,14 +436,14 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
         source = source.detach()
     batch = source.shape[0] if dim == 1 else None
     parameters = {} if parameters is None else parameters
-    _check_inputs(processors, parameters, render_data)
+    _check_inputs(processors, parameters, render_data, source.device)
     gated = _gated_types(processors, parameters, render_data)
     edge_weights = _edge_weights(parameters, render_data, source.dtype, not parameters_grad)
     gains = _edge_gains(edge_gains, render_data, source)
     if gains is not None:
         edge_weights = gains if edge_weights is None else edge_weights.to(gains.device) * gains
     if common_parameters is not None:
-        _check_tree(common_parameters, "common", "", render_data.num_nodes)
+        _check_tree(common_parameters, "common", "", render_data.num_nodes, source.device)
 
     steps = render_data.on(source.device)
     outputs: list[Tensor | None] = [None] * len(steps)
@@ -504,7 +512,9 @@ def _assemble_buffer(outputs: list, steps: list[StepPlan], dim: int) -> Tensor:
     return buffer.index_select(dim, torch.argsort(rows).to(buffer.device))
 
 
-def _check_inputs(processors: Mapping, parameters: Mapping, render_data: RenderData) -> None:
+def _check_inputs(
+    processors: Mapping, parameters: Mapping, render_data: RenderData, device: torch.device
+) -> None:
     if not isinstance(processors, (Mapping, nn.ModuleDict)):
         raise RenderError(f"processors must be a dict of modules, got {type(processors).__name__}")
     for step in render_data.steps[1:]:
@@ -521,7 +531,7 @@ def _check_inputs(processors: Mapping, parameters: Mapping, render_data: RenderD
                 f"parameters for unknown node type {node_type!r}; the graph's config allows "
                 f"{sorted(render_data.type_counts)}"
             )
-        _check_tree(value, node_type, "", render_data.type_counts[node_type])
+        _check_tree(value, node_type, "", render_data.type_counts[node_type], device)
 
 
 def _gated_types(processors: Mapping, parameters: Mapping, render_data: RenderData) -> set[str]:

@@ -173,3 +173,70 @@ def permute_sources(source: Tensor, G_before: Any, G_after: Any) -> Tensor:
     """
     perm = type_permutation(G_before, G_after, "in").to(source.device)
     return source.index_select(source.ndim - 3, perm)
+
+
+class ParameterPermuter:
+    r""":func:`permute_parameters` for one pair of graphs, with the permutations made once.
+
+    A renderer calls this at every render: each type's permutation (and the edge gates') is
+    computed on the first call, copied once to each device it is used on, and skipped where it
+    is the identity, so a render costs no host computation and no host-to-device copy here.
+    Unlike :func:`permute_parameters`, ``nn.Parameter`` leaves are permuted like plain tensors
+    (differentiably) and a leaf whose rows do not move is passed on as it is.
+
+    Args:
+        G_before: the graph the parameters follow.
+        G_after: the same graph renumbered.
+    """
+
+    def __init__(self, G_before: Any, G_after: Any):
+        self.G_before, self.G_after = G_before, G_after
+        self._perms: dict[str, Tensor | None] = {}
+        self._counts: dict[str, int] = {}
+        self._on_device: dict[tuple[str, str], Tensor] = {}
+
+    def _perm(self, key: str, device: torch.device) -> Tensor | None:
+        if key not in self._perms:
+            if key == EDGE_GATE_KEY:
+                made = edge_permutation(self.G_before, self.G_after)
+            else:
+                made = type_permutation(self.G_before, self.G_after, key)
+            identity = torch.equal(made, torch.arange(made.numel()))
+            self._perms[key] = None if identity else made
+            self._counts[key] = made.numel()
+        perm = self._perms[key]
+        if perm is None or perm.device == device:
+            return perm
+        cached = self._on_device.get((key, str(device)))
+        if cached is None:
+            cached = self._on_device[(key, str(device))] = perm.to(device)
+        return cached
+
+    def _tree(self, value: Any, key: str, path: str, count: int) -> Any:
+        if isinstance(value, Tensor):
+            if value.ndim == 0 or value.shape[0] != count:
+                raise ParameterError(
+                    f"parameter {key!r}/{path or '<tensor>'}: first dimension "
+                    f"{tuple(value.shape)[:1]} != {count} nodes of type {key!r}"
+                )
+            perm = self._perm(key, value.device)
+            return value if perm is None else value.index_select(0, perm)
+        if isinstance(value, (Mapping, nn.ModuleDict, nn.ParameterDict)):
+            return {
+                k: self._tree(v, key, f"{path}/{k}" if path else k, count) for k, v in value.items()
+            }
+        raise ParameterError(
+            f"parameter {key!r}/{path}: expected a tensor or a dict of tensors, got "
+            f"{type(value).__name__}"
+        )
+
+    def _count(self, key: str) -> int:
+        if key not in self._counts:
+            self._perm(key, torch.device("cpu"))
+        return self._counts[key]
+
+    def __call__(self, parameters: Mapping) -> dict:
+        """``parameters`` (``G_before``'s order) in ``G_after``'s order, as plain dicts."""
+        return {
+            key: self._tree(value, key, "", self._count(key)) for key, value in parameters.items()
+        }

@@ -56,6 +56,25 @@ class GraphRenderer:
             self.G_fast = reorder_for_fast_render(self.G_t, method=method)
         self.render_data = prepare_render(self.G_fast)
         self.num_sources = self.render_data.num_sources
+        from grafx.render.permute import ParameterPermuter
+
+        self._permute = ParameterPermuter(self.G_t, self.G_fast)
+
+    def to(self, device: str | torch.device) -> GraphRenderer:
+        """Get ready to render on ``device``; returns ``self``.
+
+        Moves the processors' buffers there (``nn.Module.to``, in place: the processors dict is
+        shared with the caller) and copies the plan's index tensors and parameter permutations
+        there once, so that no render copies anything from the host. The sources and
+        parameters given to each call must be on ``device`` too (see
+        :func:`grafx.device.move_tree`); ``"meta"`` renders shapes without data.
+        """
+        from grafx.device import move_processors, resolve_device
+
+        device = resolve_device(device)
+        move_processors(self.processors, device)
+        self.render_data.on(device)
+        return self
 
     @property
     def type_sequence(self) -> list[str]:
@@ -72,9 +91,9 @@ class GraphRenderer:
         Returns:
             ``(mix, intermediates)`` with mix ``(C', L)`` or ``(B, C', L)``.
         """
-        from grafx.render import permute_parameters, render_grafx
+        from grafx.render import render_grafx
 
-        fast = permute_parameters(parameters, self.G_t, self.G_fast)
+        fast = self._permute(parameters)
         output, intermediates = render_grafx(sources, self.processors, fast, self.render_data)
         return output.select(-3, 0), intermediates
 

@@ -14,6 +14,7 @@ warm-up) are rendered in separate batches for that step, so no song is ever zero
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from grafx.device import move_processors
 from grafx.errors import ConfigError, ParameterError
 from grafx.fit.checkpoint import save_checkpoint, unflatten
 from grafx.fit.loop import (
@@ -32,10 +34,12 @@ from grafx.fit.loop import (
     _check_audio,
     _config_json,
     _cosine_rate,
+    _step_values,
     crop_bounds,
     start_optimization,
 )
 from grafx.fit.penalty import PenaltyContext
+from grafx.render.permute import ParameterPermuter
 
 
 @dataclass
@@ -148,7 +152,7 @@ def _start(song: PackedSong) -> _State:
     config = song.config
     config.check()
     _check_audio(song.sources, song.target, _count_in(song.G))
-    run = start_optimization(song.parameters, config)
+    run = start_optimization(song.parameters, config, song.sources.device)
     state = _State(
         song,
         run.flat,
@@ -226,34 +230,35 @@ def _pack_step(renderer: _PackRenderer, states: list[_State], active: list[int])
             song = states[i].song
             losses[i] = song.loss_fn(mix[..., start - render_start :], song.target[..., start:stop])
     finite = []
-    for i in active:
-        if torch.isfinite(losses[i]):
+    # One device sync for every song's loss (a NaN song must leave the batch before backward).
+    values = torch.stack([losses[i].detach().reshape(()) for i in active]).tolist()
+    for i, value in zip(active, values, strict=True):
+        if math.isfinite(value):
             finite.append(i)
         else:
-            _fail(
-                states[i],
-                ParameterError(f"fit step {states[i].step}: the loss is {losses[i].item()}"),
-            )
+            _fail(states[i], ParameterError(f"fit step {states[i].step}: the loss is {value}"))
     if not finite:
         return
     objective = torch.stack([losses[i] for i in finite]).sum()
-    for term in penalty_terms:
-        if not torch.isfinite(term):
+    term_values = (
+        torch.stack([t.detach().reshape(()) for t in penalty_terms]).tolist()
+        if penalty_terms
+        else []
+    )
+    for term, term_value in zip(penalty_terms, term_values, strict=True):
+        if not math.isfinite(term_value):
             for i in finite:
                 _fail(
                     states[i],
-                    ParameterError(f"fit step {states[i].step}: a penalty is {term.item()}"),
+                    ParameterError(f"fit step {states[i].step}: a penalty is {term_value}"),
                 )
             return
         objective = objective + term
     objective.backward()
     for i in finite:
         state = states[i]
-        bad = [
-            name
-            for name, value in state.flat.items()
-            if value.grad is not None and not torch.isfinite(value.grad).all()
-        ]
+        checks = _step_values(losses[i], [], state.flat)  # one device sync per song
+        bad = [name for name, ok in zip(state.flat, checks[1:], strict=True) if not ok]
         if bad:
             _fail(
                 state,
@@ -261,7 +266,7 @@ def _pack_step(renderer: _PackRenderer, states: list[_State], active: list[int])
             )
             continue
         state.optimizer.step()
-        value = losses[i].item()
+        value = checks[0]
         state.history.append(value)
         state.plateau.update(value)
         state.step += 1
@@ -291,8 +296,13 @@ class _PackRenderer:
         processors = songs[0].processors
         for penalty in self.penalties.values():
             processors = penalty.prepare(processors)
-        self.processors = processors
-        self.plans: dict[tuple[int, ...], tuple[Any, Any, Any]] = {}
+        device = songs[0].sources.device
+        for song in songs:
+            song.target = song.target.to(device)
+            if isinstance(song.loss_fn, torch.nn.Module):
+                song.loss_fn.to(device)
+        self.processors = move_processors(processors, device)
+        self.plans: dict[tuple[int, ...], tuple[Any, Any]] = {}
 
     def _plan(self, members: tuple[int, ...]):
         if members not in self.plans:
@@ -307,18 +317,18 @@ class _PackRenderer:
                 G_fast = reorder_for_fast_render(G_t, method="fixed", fixed_order=fixed)
             else:
                 G_fast = reorder_for_fast_render(G_t, method="beam")
-            self.plans[members] = (G_t, G_fast, prepare_render(G_fast))
+            self.plans[members] = (ParameterPermuter(G_t, G_fast), prepare_render(G_fast))
         return self.plans[members]
 
     def __call__(self, members: list[int], bounds: dict, parameters: Sequence[Mapping]):
-        from grafx.render import permute_parameters, render_grafx
+        from grafx.render import render_grafx
 
-        G_t, G_fast, render_data = self._plan(tuple(members))
+        permute, render_data = self._plan(tuple(members))
         sources = torch.cat(
             [self.songs[i].sources[..., bounds[i][0] : bounds[i][2]] for i in members]
         )
         joined = _concat_rows(parameters)
-        fast = permute_parameters(joined, G_t, G_fast)
+        fast = permute(joined)
         output, intermediates = render_grafx(sources, self.processors, fast, render_data)
         return list(output.unbind(0)), intermediates  # one "out" node per song, in graph order
 

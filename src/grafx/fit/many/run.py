@@ -39,6 +39,7 @@ def fit_many(
     address: str | None = None,
     checkpoint_every: int = 10,
     progress: bool = True,
+    device: str = "auto",
 ) -> FitManyReport:
     """Fit every song of ``manifest``; finished songs are skipped, interrupted ones resume.
 
@@ -54,6 +55,9 @@ def fit_many(
         address: Ray cluster address (``executor="ray"``); ``None`` starts Ray locally.
         checkpoint_every: steps between a song's checkpoints (and its log lines).
         progress: show the overall progress bar.
+        device: where each task fits (``grafx fit --device``; ``"auto"``: CUDA when the
+            worker has a usable GPU, else the CPU). Not part of the run's identity: a run may
+            resume on another device.
 
     Returns:
         A :class:`FitManyReport`.
@@ -86,7 +90,7 @@ def fit_many(
     todo = [s for s in songs if not folder.is_finished(s.song_id)]
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     tasks = [
-        Task(str(root), tuple(todo[i : i + pack]), fit_args, checkpoint_every, threads)
+        Task(str(root), tuple(todo[i : i + pack]), fit_args, checkpoint_every, threads, 1, device)
         for i in range(0, len(todo), pack)
     ]
     for song in todo:

@@ -36,6 +36,7 @@ class Task:
     checkpoint_every: int = 10
     threads: int = 1
     attempt: int = 1
+    device: str = "auto"
 
 
 def fit_args_namespace(song: Song, out: str, fit_args: tuple[str, ...]):
@@ -114,7 +115,10 @@ def _quiet():
 def _prepare(folder: RunFolder, song: Song, task: Task):
     from grafx.cli.fit import prepare_fit
 
-    args = fit_args_namespace(song, str(folder.work_dir(song.song_id)), task.fit_args)
+    # The device is the task's, not part of the run's options: a run may resume on another
+    # machine. A --device among the fit options wins (it comes last).
+    fit_args = ("--device", task.device, *task.fit_args)
+    args = fit_args_namespace(song, str(folder.work_dir(song.song_id)), fit_args)
     with _quiet():
         job = prepare_fit(args)
     steps = job.config.steps

@@ -176,6 +176,9 @@ def fsm_fir_rows(Bs: Tensor, As: Tensor, min_len: int) -> Tensor:
     Returns:
         ``(B, C_f, N_max)``.
     """
+    if As.device.type == "meta":
+        # No values to size the FIRs from; the output's shape does not depend on their length.
+        return fsm_fir(Bs, As, min_len)
     radii = pole_radius(As).flatten(1).amax(1).tolist()
     lengths = [fsm_fir_len_for(r, min_len) for r in radii]
     longest = max(lengths)

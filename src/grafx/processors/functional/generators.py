@@ -125,9 +125,11 @@ def oscillator(
     num_harmonics = 1 if waveform == "sine" else num_harmonics
     a = harmonic_amplitudes(waveform, num_harmonics, frequency)
     k = torch.arange(1, num_harmonics + 1, dtype=frequency.dtype, device=frequency.device)
-    keep = a != 0
-    harmonics = frequency * k[keep]
-    return additive_sinusoids(harmonics, gain * a[keep], num_samples, sample_rate)
+    # Square and triangle waves have only odd harmonics: every other k, a slice known without
+    # looking at the values (a mask would need the data, a device sync on a GPU).
+    step = 2 if waveform in ("square", "triangle") else 1
+    harmonics = frequency * k[::step]
+    return additive_sinusoids(harmonics, gain * a[::step], num_samples, sample_rate)
 
 
 def white_noise(gain: Tensor, num_samples: int, num_channels: int = 1, seed: int = 0) -> Tensor:
@@ -145,9 +147,22 @@ def white_noise(gain: Tensor, num_samples: int, num_channels: int = 1, seed: int
     Returns:
         Audio, ``(B, C, L)``.
     """
+    w = white_noise_samples(num_channels, num_samples, seed, gain.dtype, gain.device)
+    return gain[:, :, None] * w
+
+
+def white_noise_samples(
+    num_channels: int,
+    num_samples: int,
+    seed: int,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """The unit noise :math:`w` of :func:`white_noise`, ``(C, L)``, drawn on the CPU from
+    ``seed`` (the same values on every device) and copied to ``device``."""
     generator = torch.Generator().manual_seed(seed)
-    w = torch.randn(num_channels, num_samples, generator=generator, dtype=gain.dtype)
-    return gain[:, :, None] * w.to(gain.device)
+    w = torch.randn(num_channels, num_samples, generator=generator, dtype=dtype)
+    return w.to(device)
 
 
 #: Bounds of :func:`time_from_log_time` in nepers: 2 ns to 15 years.
