@@ -75,11 +75,13 @@ def drywet_blend(wet: Tensor, dry: Tensor, drywet_weight: Tensor) -> Tensor:
         wet: the processor's output, ``(B, C, L)``.
         dry: its input, ``(B, C', L)`` with ``C'`` equal to ``C`` or 1 (mono broadcasts).
         drywet_weight: :math:`\omega`, one value or one per row: ``()``, ``(1,)``, ``(B,)`` or
-            ``(B, 1)``.
+            ``(B, 1)``; or one per row and sample, ``(B, 1, L)`` (automation).
 
     Returns:
         ``(B, max(C, C'), L)`` in ``wet``'s dtype.
     """
+    if drywet_weight.ndim == 3:
+        return torch.lerp(dry, wet, mix_from_drywet_weight(drywet_weight).to(wet.dtype))
     mix = mix_from_drywet_weight(drywet_weight).reshape(-1, 1, 1).to(wet.dtype)
     if torch.is_grad_enabled() and (wet.requires_grad or dry.requires_grad or mix.requires_grad):
         return _Blend.apply(dry, wet, mix)
