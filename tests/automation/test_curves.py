@@ -23,7 +23,9 @@ def test_matches_numpy_and_scipy(method):
     values = rng.standard_normal((3, 2, len(KNOTS)))
     times = np.linspace(-0.5, 3.5, 997)
     got = interpolate_curve(
-        torch.from_numpy(values), torch.tensor(KNOTS, dtype=torch.float64), torch.from_numpy(times),
+        torch.from_numpy(values),
+        torch.tensor(KNOTS, dtype=torch.float64),
+        torch.from_numpy(times),
         method,
     ).numpy()
     for index in np.ndindex(values.shape[:-1]):

@@ -65,7 +65,9 @@ def test_a_pan_sweep_follows_the_law_sample_by_sample():
     G, processors, renderer = _console(("pan",), tracks=1, pan=Panner())
     pans = np.array([-0.9, 0.0, 0.8])
     z = torch.atanh(torch.tensor(pans, dtype=torch.float64))
-    params = {"pan": {"z_pan": z.reshape(1, 1, 3), "log_gain": torch.zeros(1, 1, 3, dtype=torch.float64)}}
+    params = {
+        "pan": {"z_pan": z.reshape(1, 1, 3), "log_gain": torch.zeros(1, 1, 3, dtype=torch.float64)}
+    }
     mono = torch.ones(1, 1, LENGTH, dtype=torch.float64)
     out, _ = renderer(mono, params, timeline=Timeline((0.0, 1.0, 2.0), SR))
     pan_t = np.tanh(np.interp(np.arange(LENGTH) / SR, [0, 1, 2], z.numpy()))
@@ -98,8 +100,12 @@ def test_batched_sources_share_the_curves():
 def test_a_moving_node_gate_blends_sample_by_sample():
     G, processors, renderer = _console(("gain_pan",), tracks=1)
     gate = torch.tensor([[[-4.0, 4.0]]], dtype=torch.float64)  # (1 node, 1, 2 knots)
-    params = {"gain_pan": {"log_gain": torch.full((1, 2), 0.5, dtype=torch.float64),
-                           "drywet_weight": gate}}
+    params = {
+        "gain_pan": {
+            "log_gain": torch.full((1, 2), 0.5, dtype=torch.float64),
+            "drywet_weight": gate,
+        }
+    }
     stems = _stems(1, torch.float64)
     out, _ = renderer(stems, params, timeline=Timeline((0.0, 2.0), SR))
     w = 1 / (1 + np.exp(-np.interp(np.arange(LENGTH) / SR, [0, 2], [-4, 4])))

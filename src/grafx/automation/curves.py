@@ -121,4 +121,6 @@ def interpolate_curve(
     h11 = p3 - p2
     # The Hermite cubic written from the left value, so that a flat curve (equal values, zero
     # slopes) gives exactly its value.
-    return left + (right - left) * h01 + (slopes[..., index] * h10 + slopes[..., index + 1] * h11) * h
+    return (
+        left + (right - left) * h01 + (slopes[..., index] * h10 + slopes[..., index + 1] * h11) * h
+    )

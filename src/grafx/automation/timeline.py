@@ -79,7 +79,7 @@ class Timeline:
             raise ParameterError("timeline: knot times must be finite")
         if knots[0] < 0:
             raise ParameterError(f"timeline: the first knot is at {knots[0]} s, before the start")
-        for k, (a, b) in enumerate(zip(knots, knots[1:])):
+        for k, (a, b) in enumerate(zip(knots, knots[1:], strict=False)):
             if not b > a:
                 raise ParameterError(
                     f"timeline: knot times must increase; knot {k + 1} ({b} s) is not after "
@@ -138,7 +138,10 @@ class Timeline:
         return torch.tensor(self.knot_times, dtype=like.dtype, device=like.device)
 
     def sample_times(
-        self, num_samples: int, *, device: torch.device | str | None = None,
+        self,
+        num_samples: int,
+        *,
+        device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float64,
     ) -> Tensor:
         """Time in seconds ``(num_samples,)`` of each rendered sample."""
@@ -147,14 +150,19 @@ class Timeline:
 
     def to_dict(self) -> dict:
         """The JSON form of graph files: knots, method and duration (not the render's rate)."""
-        return {"knot_times": list(self.knot_times), "method": self.method,
-                "duration": self.duration}
+        return {
+            "knot_times": list(self.knot_times),
+            "method": self.method,
+            "duration": self.duration,
+        }
 
     @classmethod
     def from_dict(cls, data: object, sample_rate: float, where: str = "timeline") -> Timeline:
         """Read :meth:`to_dict`'s form, naming ``where`` in errors."""
         if not isinstance(data, dict) or not isinstance(data.get("knot_times"), Sequence):
-            raise ParameterError(f"{where}: expected {{'knot_times': [...], ...}}, got {data!r:.80}")
+            raise ParameterError(
+                f"{where}: expected {{'knot_times': [...], ...}}, got {data!r:.80}"
+            )
         unknown = sorted(set(data) - {"knot_times", "method", "duration"})
         if unknown:
             raise ParameterError(f"{where}: unknown key(s) {unknown}")
@@ -164,7 +172,11 @@ class Timeline:
         if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in knots):
             raise ParameterError(f"{where}: knot times must be numbers")
         try:
-            return cls(tuple(knots), sample_rate, method=data.get("method", "linear"),
-                       duration=data.get("duration"))
+            return cls(
+                tuple(knots),
+                sample_rate,
+                method=data.get("method", "linear"),
+                duration=data.get("duration"),
+            )
         except ParameterError as error:
             raise ParameterError(f"{where}: {error}") from None

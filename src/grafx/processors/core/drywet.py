@@ -51,8 +51,30 @@ def check_edge_gate_key_free(node_types: Iterable[str]) -> None:
 
 
 def mix_from_drywet_weight(drywet_weight: Tensor) -> Tensor:
-    r"""Wet proportion :math:`w = \sigma(\omega)` from the unconstrained ``drywet_weight``."""
-    return torch.sigmoid(drywet_weight)
+    r"""Wet proportion :math:`w = \sigma(\omega)` from the unconstrained ``drywet_weight``.
+
+    Computed as :math:`1 / (1 + e^{-\omega})` (exactly 0 and 1 at :math:`\mp\infty`) with the
+    backward :math:`w (1 - w)`: unlike ``torch.sigmoid``, whose small-tensor and vectorised
+    kernels differ in the last bit, it gives one value per :math:`\omega` whatever the
+    tensor's size, so a gate automated with a flat curve (one value per sample) blends exactly
+    like the static gate.
+    """
+    return _Sigmoid.apply(drywet_weight)
+
+
+class _Sigmoid(torch.autograd.Function):
+    """``1 / (1 + exp(-x))`` with the backward ``y (1 - y)``."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        y = torch.reciprocal(1 + torch.exp(-x))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        return grad * y * (1 - y)
 
 
 def drywet_weight_from_mix(mix: Tensor | float) -> Tensor:
