@@ -21,9 +21,15 @@ from grafx.processors.core.drywet import DRYWET_KEY
 __all__ = ["automatable_types", "automate_parameters", "curve_keys", "static_parameters"]
 
 
-def automatable_types(processors: Mapping[str, Any]) -> list[str]:
-    """The types whose processors take at least one parameter as a curve."""
-    return sorted(t for t, p in processors.items() if time_varying_keys(p))
+def automatable_types(
+    processors: Mapping[str, Any], parameters: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The types whose processors take at least one parameter as a curve, and (given
+    ``parameters``) the types that have a node gate, which may always move."""
+    gated = {
+        t for t, v in (parameters or {}).items() if isinstance(v, Mapping) and DRYWET_KEY in v
+    }
+    return sorted(t for t, p in processors.items() if time_varying_keys(p) or t in gated)
 
 
 def automate_parameters(
@@ -33,6 +39,10 @@ def automate_parameters(
     timeline: Timeline,
 ) -> dict[str, Any]:
     """Parameters where the time-varying entries of ``types`` are flat curves over ``timeline``.
+
+    A type's time-varying parameters are those its processor lists in ``time_varying``, and
+    its node gate (``drywet_weight``) if it has one: a reverb or delay whose processor takes
+    no curve can still have its send (the gate) automated.
 
     Args:
         parameters: ``{type: {key: (N_t, *shape)}}`` (static).
@@ -45,20 +55,24 @@ def automate_parameters(
         ``(N_t, *shape, K)``, every knot holding the static value.
 
     Raises:
-        ConfigError: a type that is not in ``parameters`` or whose processor takes no curve.
+        ConfigError: a type that is not in ``parameters``, or whose processor takes no curve
+            and which has no gate.
     """
     result = {t: dict(v) if isinstance(v, Mapping) else v for t, v in parameters.items()}
     for node_type in types:
         processor = processors.get(node_type)
+        value = parameters.get(node_type)
         moving = time_varying_keys(processor) if processor is not None else {}
-        if not moving or node_type not in parameters:
+        gated = isinstance(value, Mapping) and DRYWET_KEY in value
+        if processor is None or not isinstance(value, Mapping) or not (moving or gated):
+            present = {t: processors[t] for t in parameters if t in processors}
             raise ConfigError(
                 f"cannot automate type {node_type!r}: automatable types here are "
-                f"{automatable_types({t: processors[t] for t in parameters if t in processors})}"
+                f"{automatable_types(present, parameters)}"
             )
         sizes = processor.parameter_size()
         keys = [k for k in moving if k in sizes]
-        if DRYWET_KEY in result[node_type]:
+        if gated:
             keys.append(DRYWET_KEY)
         for key in keys:
             value = result[node_type][key]
