@@ -22,14 +22,15 @@ from torch import Tensor
 
 from grafx.errors import ParameterError
 
-__all__ = ["INTERPOLATIONS", "interpolate_curve", "pchip_slopes"]
+__all__ = ["INTERPOLATIONS", "curve_segments", "interpolate_curve", "pchip_slopes"]
 
 #: Interpolation methods of :func:`interpolate_curve`.
 INTERPOLATIONS = ("linear", "cubic")
 
 
-def _segments(knot_times: Tensor, times: Tensor) -> tuple[Tensor, Tensor]:
-    """Left knot index ``(T,)`` of each time and its position ``(T,)`` in ``[0, 1]``."""
+def curve_segments(knot_times: Tensor, times: Tensor) -> tuple[Tensor, Tensor]:
+    """Left knot index ``(T,)`` of each time and its position ``(T,)`` in ``[0, 1]`` (at least
+    two knots); :func:`interpolate_curve` takes them to skip the search for every curve."""
     num_knots = knot_times.shape[0]
     index = torch.searchsorted(knot_times, times, right=True) - 1
     index = index.clamp(0, num_knots - 2)
@@ -75,7 +76,11 @@ def _end_slope(h0: Tensor, h1: Tensor, d0: Tensor, d1: Tensor) -> Tensor:
 
 
 def interpolate_curve(
-    values: Tensor, knot_times: Tensor, times: Tensor, method: str = "linear"
+    values: Tensor,
+    knot_times: Tensor,
+    times: Tensor,
+    method: str = "linear",
+    segments: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     r"""Evaluate curves given at knots at ``times``.
 
@@ -84,6 +89,7 @@ def interpolate_curve(
         knot_times: ``(K,)``, strictly increasing knot times (any unit; the same as ``times``).
         times: ``(T,)``, where to evaluate.
         method: ``"linear"`` or ``"cubic"`` (monotone cubic, see the module).
+        segments: :func:`curve_segments` of ``knot_times`` and ``times``, if already known.
 
     Returns:
         ``(..., T)``, in the dtype and on the device of ``values``.
@@ -108,7 +114,7 @@ def interpolate_curve(
     times = times.to(device=values.device, dtype=values.dtype)
     if num_knots == 1:
         return values.expand(*values.shape[:-1], times.shape[0])
-    index, position = _segments(knot_times, times)
+    index, position = segments if segments is not None else curve_segments(knot_times, times)
     left, right = values[..., index], values[..., index + 1]
     if method == "linear":
         return left + (right - left) * position

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import Tensor
 
-from grafx.automation.curves import interpolate_curve
+from grafx.automation.curves import curve_segments, interpolate_curve
 from grafx.automation.timeline import Timeline
 from grafx.errors import ParameterError
 from grafx.processors.core.drywet import DRYWET_KEY
@@ -45,6 +45,7 @@ def expand_curves(
     timeline: Timeline | None,
     num_samples: int,
     gated: bool,
+    cache: dict | None = None,
 ) -> dict[str, Any]:
     """Interpolate the curves among one call's parameters to per-sample control signals.
 
@@ -57,6 +58,8 @@ def expand_curves(
             has no automation (then a curve is an error).
         num_samples: ``L``, the rendered length.
         gated: whether the type's node gate ``drywet_weight`` is in ``call_kwargs``.
+        cache: a dict kept by the caller over one render: the sample times and their knot
+            segments are found once per dtype and device instead of once per curve.
 
     Returns:
         ``call_kwargs`` with each curve replaced by ``(B, *shape, L)``.
@@ -70,7 +73,6 @@ def expand_curves(
     if gated:
         sizes[DRYWET_KEY], moving[DRYWET_KEY] = (1,), "sample"
     result = dict(call_kwargs)
-    times = None
     for key, value in call_kwargs.items():
         size = sizes.get(key)
         if not isinstance(value, Tensor) or size is None or isinstance(size, Mapping):
@@ -94,8 +96,20 @@ def expand_curves(
                 f"type {node_type!r}: curve {key!r} has {value.shape[-1]} values per row but "
                 f"the timeline has {timeline.num_knots} knots"
             )
-        if times is None:
-            times = timeline.sample_times(num_samples, device=value.device, dtype=value.dtype)
-        knots = timeline.knot_tensor(value)
-        result[key] = interpolate_curve(value, knots, times, timeline.method)
+        knots, times, segments = _grid(timeline, num_samples, value, cache)
+        result[key] = interpolate_curve(value, knots, times, timeline.method, segments)
     return result
+
+
+def _grid(timeline: Timeline, num_samples: int, like: Tensor, cache: dict | None) -> tuple:
+    """Knot times, sample times and their segments for curves like ``like`` (cached)."""
+    key = (timeline, num_samples, like.dtype, like.device)
+    if cache is not None and key in cache:
+        return cache[key]
+    knots = timeline.knot_tensor(like)
+    times = timeline.sample_times(num_samples, device=like.device, dtype=like.dtype)
+    segments = curve_segments(knots, times) if timeline.num_knots > 1 else None
+    grid = (knots, times, segments)
+    if cache is not None:
+        cache[key] = grid
+    return grid

@@ -26,9 +26,7 @@ def automatable_types(
 ) -> list[str]:
     """The types whose processors take at least one parameter as a curve, and (given
     ``parameters``) the types that have a node gate, which may always move."""
-    gated = {
-        t for t, v in (parameters or {}).items() if isinstance(v, Mapping) and DRYWET_KEY in v
-    }
+    gated = {t for t, v in (parameters or {}).items() if isinstance(v, Mapping) and DRYWET_KEY in v}
     return sorted(t for t, p in processors.items() if time_varying_keys(p) or t in gated)
 
 

@@ -452,6 +452,7 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     last = len(steps) - 1
     keep = return_buffer
     release = render_data.release_after()
+    curve_grids: dict = {}  # sample times of automation curves, found once per render
     for step in steps[1:]:
         node_type = step.node_type
         inputs = [_gather(outputs, read, dim, node_type, edge_weights) for read in step.reads]
@@ -477,8 +478,13 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
                 call_kwargs.update(common if isinstance(common, dict) else {"common": common})
             if timeline is not None or getattr(processor, "time_varying", None):
                 call_kwargs = expand_curves(
-                    node_type, processor, call_kwargs, timeline, source.shape[-1],
+                    node_type,
+                    processor,
+                    call_kwargs,
+                    timeline,
+                    source.shape[-1],
                     node_type in gated,
+                    curve_grids,
                 )
             gate = call_kwargs.pop(DRYWET_KEY) if node_type in gated else None
             outs, extras = _split_result(processor(*inputs, **call_kwargs), step)
