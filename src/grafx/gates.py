@@ -166,10 +166,19 @@ def add_node_gates(
     return out
 
 
+def _per_node(mix: Tensor) -> Tensor:
+    """Gate values ``(N_t, ...)`` as ``(N_t, M)``: one row per node (M is 1, or K knots)."""
+    return mix.reshape(mix.shape[0], -1) if mix.ndim > 0 else mix.reshape(1, 1)
+
+
 def node_gates(parameters: Mapping) -> dict[str, Tensor]:
-    r"""The gates' wet proportions :math:`w = \sigma(\omega)`: ``{type: (N_t,)}`` (detached)."""
+    r"""The gates' wet proportions :math:`w = \sigma(\omega)`: ``{type: (N_t,)}`` (detached).
+
+    An automated gate (a curve ``(N_t, 1, K)``, see :mod:`grafx.automation`) counts by the
+    widest it opens over the song, so a send that swells in only once is still in use.
+    """
     return {
-        node_type: mix_from_drywet_weight(value[DRYWET_KEY].detach()).reshape(-1)
+        node_type: _per_node(mix_from_drywet_weight(value[DRYWET_KEY].detach())).amax(-1)
         for node_type, value in parameters.items()
         if hasattr(value, "items") and DRYWET_KEY in value
     }
@@ -214,10 +223,11 @@ def gate_l1(parameters: Mapping) -> Tensor:
     r"""The L1 norm of every gate, :math:`\sum_v w_v + \sum_e w_e` (differentiable; 0 without gates).
 
     The sparsity penalty of the mixing-graphs paper: added to the fit loss with a small weight
-    (ramped from 0 to 1e-4 there), it pushes processors that barely matter towards bypass.
+    (ramped from 0 to 1e-4 there), it pushes processors that barely matter towards bypass. An
+    automated gate counts by its mean over the knots.
     """
     terms = [
-        mix_from_drywet_weight(value[DRYWET_KEY]).sum()
+        _per_node(mix_from_drywet_weight(value[DRYWET_KEY])).mean(-1).sum()
         for value in parameters.values()
         if hasattr(value, "items") and DRYWET_KEY in value
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grafx.processors.core.drywet import drywet_blend
+from grafx.processors.core.drywet import drywet_blend, mix_from_drywet_weight
 
 
 def _inputs(rows, wet_channels, dry_channels, weights, length=24, seed=0):
@@ -33,7 +33,7 @@ def test_blend_gradients_match_finite_differences(case):
 def test_blend_matches_autograds_lerp(case):
     wet, dry, omega = _inputs(*case)
     out = drywet_blend(wet, dry, omega)
-    reference = torch.lerp(dry, wet, torch.sigmoid(omega).reshape(-1, 1, 1))
+    reference = torch.lerp(dry, wet, mix_from_drywet_weight(omega).reshape(-1, 1, 1))
     assert torch.equal(out, reference)  # the same forward, bit for bit
     grad = torch.randn_like(out)
     ours = torch.autograd.grad(out, (wet, dry, omega), grad)
@@ -68,9 +68,22 @@ def test_blend_of_a_strided_wet_signal_matches_autograds_lerp(rows):
     omega = torch.randn(rows, 1, generator=g, dtype=torch.float64, requires_grad=True)
     assert not wet.is_contiguous()
     out = drywet_blend(wet, dry, omega)
-    reference = torch.lerp(dry, wet, torch.sigmoid(omega).reshape(-1, 1, 1))
+    reference = torch.lerp(dry, wet, mix_from_drywet_weight(omega).reshape(-1, 1, 1))
     grad = torch.randn_like(out)
     ours = torch.autograd.grad(out, (longer, dry, omega), grad)
     theirs = torch.autograd.grad(reference, (longer, dry, omega), grad)
     for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_mix_is_the_logistic_with_exact_ends_and_size_independent_values():
+    omega = torch.linspace(-30, 30, 1001, dtype=torch.float64)
+    mix = mix_from_drywet_weight(omega)
+    torch.testing.assert_close(mix, torch.sigmoid(omega), rtol=1e-15, atol=1e-16)
+    one_by_one = torch.cat([mix_from_drywet_weight(omega[i : i + 1]) for i in range(1001)])
+    assert torch.equal(mix, one_by_one)
+    ends = mix_from_drywet_weight(torch.tensor([-float("inf"), float("inf")]))
+    assert ends.tolist() == [0.0, 1.0]
+    x = torch.tensor([-200.0, -3.0, 0.5, 200.0], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(mix_from_drywet_weight, (x,))
+    mix_from_drywet_weight(x.detach().float().requires_grad_()).sum().backward()

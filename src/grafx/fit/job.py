@@ -84,6 +84,8 @@ class FitJob:
         inputs: where the audio came from, recorded in ``metrics.json`` (``grafx prune`` reads
             it); ``None`` for audio that has no files.
         args: the ``grafx fit`` arguments the job was prepared from (``None`` outside the CLI).
+        timeline: the :class:`~grafx.automation.Timeline` of automated parameters over the
+            stems (``None``: a static fit).
     """
 
     out: Path
@@ -103,6 +105,7 @@ class FitJob:
     began: float
     inputs: dict | None = None
     args: Any = None
+    timeline: Any = None
 
     def fit_arguments(self, callback: Callable[[int, float], None] | None = None) -> dict:
         """The keyword arguments of :func:`~grafx.fit.fit_parameters` for this job; they are
@@ -118,6 +121,7 @@ class FitJob:
             "type_sequence": self.type_sequence,
             "callback": callback,
             "penalties": self.penalties,
+            "timeline": self.timeline,
         }
 
 

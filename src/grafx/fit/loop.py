@@ -177,12 +177,27 @@ def _check_crop(config: FitConfig, num_samples: int) -> None:
         )
 
 
-def _loss_on_crops(renderer, loss_fn, parameters, sources, target, bounds, extras=None) -> Tensor:
-    """Loss of the scored crops; the renders' intermediates go to ``extras`` (a list) if given."""
+def _loss_on_crops(
+    renderer, loss_fn, parameters, sources, target, bounds, extras=None, timeline=None
+) -> Tensor:
+    """Loss of the scored crops; the renders' intermediates go to ``extras`` (a list) if given.
+
+    With a ``timeline`` (automation curves), each crop is rendered with the timeline moved to
+    it, one crop at a time (a batch row cannot have its own stretch of the curves).
+    """
     length = max(stop - render for render, _, stop in bounds)
+    if timeline is not None and len(bounds) > 1:
+        losses = [
+            _loss_on_crops(renderer, loss_fn, parameters, sources, target, [b], extras, timeline)
+            for b in bounds
+        ]
+        return torch.stack(losses).mean()
     if len({(r, s, e) for r, s, e in bounds}) == 1 and bounds[0][2] - bounds[0][0] == length:
         render_start, start, stop = bounds[0]
-        mix, intermediates = renderer(sources[..., render_start:stop], parameters)
+        moved = None if timeline is None else timeline.crop(render_start)
+        crop = sources[..., render_start:stop]
+        args = (crop, parameters) if moved is None else (crop, parameters, moved)
+        mix, intermediates = renderer(*args)
         if extras is not None:
             extras.append(intermediates)
         return loss_fn(mix[..., start - render_start :], target[..., start:stop])
@@ -203,11 +218,17 @@ def _loss_on_crops(renderer, loss_fn, parameters, sources, target, bounds, extra
 
 
 def evaluate_loss(
-    renderer: GraphRenderer, loss_fn: Callable, parameters: Mapping, sources: Tensor, target: Tensor
+    renderer: GraphRenderer,
+    loss_fn: Callable,
+    parameters: Mapping,
+    sources: Tensor,
+    target: Tensor,
+    timeline: Any = None,
 ) -> float:
     """Loss of the full-length render against the full target, without gradients."""
     with torch.no_grad():
-        mix, _ = renderer(sources, parameters)
+        args = (sources, parameters) if timeline is None else (sources, parameters, timeline)
+        mix, _ = renderer(*args)
         return float(loss_fn(mix, target))
 
 
@@ -314,6 +335,7 @@ def fit_parameters(
     type_sequence: Sequence[str] | None = None,
     callback: Callable[[int, float], None] | None = None,
     penalties: Mapping[str, Penalty] | None = None,
+    timeline: Any = None,
     **overrides: Any,
 ) -> FitResult:
     r"""Fit a graph's parameters so that its mix of ``sources`` matches ``target``.
@@ -336,6 +358,10 @@ def fit_parameters(
             ``{"gain_staging": GainStaging(1e-3)}``; each may instrument the processors
             (:meth:`~grafx.fit.penalty.Penalty.prepare`) and ramp its weight. The history
             records the audio loss; ``penalty_history`` the weighted penalties.
+        timeline: the :class:`~grafx.automation.Timeline` of the automation curves among
+            ``parameters`` (``(N_t, *shape, K)`` entries, see
+            :func:`grafx.automation.automate_parameters`), over the whole ``sources``; each
+            crop is rendered with it moved to the crop. ``None``: no automation.
 
     Returns:
         A :class:`FitResult` with the fitted parameters (detached) and the loss history.
@@ -408,7 +434,9 @@ def fit_parameters(
             optimizer.zero_grad(set_to_none=True)
             nested = unflatten(flat)
             extras: list[Any] = []
-            loss = _loss_on_crops(renderer, loss_fn, nested, sources, target, bounds, extras)
+            loss = _loss_on_crops(
+                renderer, loss_fn, nested, sources, target, bounds, extras, timeline
+            )
             objective = loss
             terms: list[Tensor] = []
             if penalties:

@@ -110,12 +110,16 @@ class Processor(nn.Module):
         extra_arguments: when the constructor takes ``**kwargs``, the keywords it accepts there
             (others raise); ``None`` leaves them to the constructor.
         processor_name: the name the class is registered under (``None`` if unregistered).
+        time_varying: ``{key: control}`` of the parameters ``forward`` also accepts as
+            per-sample control signals ``(B, *shape, L)`` (automation curves, interpolated by
+            the render engine; see :mod:`grafx.automation`); the control is ``"sample"``.
     """
 
     input_names: ClassVar[tuple[str, ...]] = ("input_signals",)
     ignored_arguments: ClassVar[tuple[str, ...]] = ()
     extra_arguments: ClassVar[tuple[str, ...] | None] = None
     processor_name: ClassVar[str | None] = None
+    time_varying: ClassVar[Mapping[str, str]] = {}
     _init_signature: ClassVar[inspect.Signature | None] = None
     _forward_signature: ClassVar[inspect.Signature | None] = None
 
@@ -224,7 +228,11 @@ class Processor(nn.Module):
         if batch is None:
             batch = _first_batch(parameters)
         check_parameters(
-            type(self).__name__, batch, as_parameter_dict(parameters), self.parameter_size()
+            type(self).__name__,
+            batch,
+            as_parameter_dict(parameters),
+            self.parameter_size(),
+            time_varying=self.time_varying,
         )
 
     def parameter_size(self) -> ParameterSize:

@@ -264,6 +264,11 @@ class GainStagingRegularization(Processor):
         self.processor = processor
         self.key = key
 
+    @property  # type: ignore[override]
+    def time_varying(self) -> Mapping[str, str]:
+        """The wrapped processor's time-varying parameters (it receives them unchanged)."""
+        return getattr(self.processor, "time_varying", None) or {}
+
     def check_call(self, inputs: Sequence[tuple[str, Any]], parameters: dict[str, Any]) -> None:
         """Check the input only; the wrapped processor checks the parameters it takes."""
         self.check_inputs(inputs)

@@ -59,6 +59,8 @@ class _DynamicRangeProcessor(Processor):
     _curve = staticmethod(compressor_log_gain)
     _ratio = staticmethod(ratio_from_log_ratio)
 
+    time_varying = {"log_threshold": "sample"}
+
     def __init__(
         self,
         energy_smoother: str | None = "iir",
@@ -190,6 +192,8 @@ class _DynamicRangeProcessor(Processor):
         return cls._static_gain("exponential", log_energy, log_threshold, log_ratio, log_knee)
 
     def _process(self, x, log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post):
+        if log_threshold.ndim == 3:  # automated: (B, 1, L) -> one threshold per sample (B, L)
+            log_threshold = log_threshold[:, 0]
         threshold = threshold_from_log_threshold(log_threshold)
         level = detector_level(
             x,

@@ -41,8 +41,11 @@ class Panner(Processor):
         self.law = law
         self.normalize_center = bool(normalize_center)
 
+    time_varying = {"z_pan": "sample", "log_gain": "sample"}
+
     def forward(self, input_signals: Tensor, z_pan: Tensor, log_gain: Tensor) -> Tensor:
-        """``(B, C, L)``, ``z_pan (B, 1)`` and ``log_gain (B, 1)`` to ``(B, 2, L)``."""
+        """``(B, C, L)``, ``z_pan (B, 1)`` and ``log_gain (B, 1)`` to ``(B, 2, L)``; either
+        parameter may be ``(B, 1, L)`` when automated."""
         check_channels("Panner", input_signals, (1, 2))
         pan = pan_from_z_pan(z_pan)
         return panner(input_signals, pan, log_gain, self.law, self.normalize_center)

@@ -57,8 +57,11 @@ class StereoGain(Processor):
     ``Panner``), not this one.
     """
 
+    time_varying = {"log_gain": "sample"}
+
     def forward(self, input_signals: Tensor, log_gain: Tensor) -> Tensor:
-        """Apply the gains: ``(B, C, L)`` with ``C`` 1 or 2 to ``(B, 2, L)``."""
+        """Apply the gains: ``(B, C, L)`` with ``C`` 1 or 2 to ``(B, 2, L)``; ``log_gain`` is
+        ``(B, 2)``, or ``(B, 2, L)`` when automated."""
         check_channels(type(self).__name__, input_signals, (1, 2))
         return stereo_gain(input_signals, log_gain)
 

@@ -14,6 +14,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
+from grafx.automation.expand import expand_curves
 from grafx.data.configs import UTILITY_TYPES
 from grafx.errors import NotSupportedError, ParameterError, RenderError
 from grafx.processors.core.drywet import (
@@ -404,6 +405,12 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
             the wrong shape, on a type without a processor or with unequal inlets and outlets,
             or edge gates or gains that are not one per edge.
         NotSupportedError: ``edge_gains`` of shape ``(B, E)`` (per batch row).
+
+    Automation: with ``timeline=`` (a :class:`grafx.automation.Timeline`), a parameter that
+    its processor lists in ``time_varying`` (and any node gate) may be a curve
+    ``(N_t, *shape, K)``, its values at the timeline's ``K`` knots; the engine interpolates it
+    to one value per rendered sample before the call (see :mod:`grafx.automation`). Curves on
+    other parameters, or without a timeline, raise :class:`ParameterError`.
     """
     source, processors, parameters, render_data, options = _parse_call(args, dict(kwargs))
     common_parameters = options.pop("common_parameters", None)
@@ -412,6 +419,7 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     return_buffer = bool(options.pop("return_buffer"))
     graph = options.pop("graph", None)
     edge_gains = options.pop("edge_gains", None)
+    timeline = options.pop("timeline", None)
     if options:
         raise RenderError(f"render_grafx got unexpected keyword(s) {sorted(options)}")
     if not isinstance(render_data, RenderData):
@@ -437,7 +445,7 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     batch = source.shape[0] if dim == 1 else None
     parameters = {} if parameters is None else parameters
     _check_inputs(processors, parameters, render_data, source.device)
-    gated = _gated_types(processors, parameters, render_data)
+    gated = _gated_types(processors, parameters, render_data, curves=timeline is not None)
     edge_weights = _edge_weights(parameters, render_data, source.dtype, not parameters_grad)
     gains = _edge_gains(edge_gains, render_data, source)
     if gains is not None:
@@ -452,6 +460,7 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     last = len(steps) - 1
     keep = return_buffer
     release = render_data.release_after()
+    curve_grids: dict = {}  # sample times of automation curves, found once per render
     for step in steps[1:]:
         node_type = step.node_type
         inputs = [_gather(outputs, read, dim, node_type, edge_weights) for read in step.reads]
@@ -475,6 +484,16 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
             if common_parameters is not None:
                 common = _read_tree(common_parameters, step.node_read, batch, False)
                 call_kwargs.update(common if isinstance(common, dict) else {"common": common})
+            if timeline is not None or getattr(processor, "time_varying", None):
+                call_kwargs = expand_curves(
+                    node_type,
+                    processor,
+                    call_kwargs,
+                    timeline,
+                    source.shape[-1],
+                    node_type in gated,
+                    curve_grids,
+                )
             gate = call_kwargs.pop(DRYWET_KEY) if node_type in gated else None
             outs, extras = _split_result(processor(*inputs, **call_kwargs), step)
             if gate is not None:
@@ -534,8 +553,11 @@ def _check_inputs(
         _check_tree(value, node_type, "", render_data.type_counts[node_type], device)
 
 
-def _gated_types(processors: Mapping, parameters: Mapping, render_data: RenderData) -> set[str]:
-    """Types whose dry/wet gate the engine applies (checked once per render)."""
+def _gated_types(
+    processors: Mapping, parameters: Mapping, render_data: RenderData, curves: bool = False
+) -> set[str]:
+    """Types whose dry/wet gate the engine applies (checked once per render); with ``curves``
+    a gate may also be a curve ``(N_t, 1, K)``."""
     gated = set()
     for node_type, value in parameters.items():
         if node_type == EDGE_GATE_KEY or not _is_tree(value) or DRYWET_KEY not in value:
@@ -551,6 +573,10 @@ def _gated_types(processors: Mapping, parameters: Mapping, render_data: RenderDa
             continue  # e.g. DryWet(external_param=False): it blends by itself
         gate = value[DRYWET_KEY]
         count = render_data.type_counts[node_type]
+        curve = curves and isinstance(gate, Tensor) and gate.ndim == 3
+        if curve and tuple(gate.shape[:2]) == (count, 1):
+            gated.add(node_type)
+            continue
         if not isinstance(gate, Tensor) or tuple(gate.shape) not in ((count,), (count, 1)):
             shape = tuple(gate.shape) if isinstance(gate, Tensor) else type(gate).__name__
             raise ParameterError(

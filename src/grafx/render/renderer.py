@@ -81,12 +81,17 @@ class GraphRenderer:
         """The type of each render step."""
         return list(self.G_fast.type_sequence)
 
-    def __call__(self, sources: Tensor, parameters: Mapping) -> tuple[Tensor, Any]:
+    def __call__(
+        self, sources: Tensor, parameters: Mapping, timeline: Any = None
+    ) -> tuple[Tensor, Any]:
         """Render.
 
         Args:
             sources: ``(K, C, L)`` or ``(B, K, C, L)``, one row per ``in`` node in id order.
-            parameters: ``{type: nested dict of tensors}`` in ``G``'s node order.
+            parameters: ``{type: nested dict of tensors}`` in ``G``'s node order; time-varying
+                entries may be curves (see :mod:`grafx.automation`).
+            timeline: the :class:`~grafx.automation.Timeline` of the curves, moved to the
+                rendered stretch (``None`` without automation).
 
         Returns:
             ``(mix, intermediates)`` with mix ``(C', L)`` or ``(B, C', L)``.
@@ -94,7 +99,9 @@ class GraphRenderer:
         from grafx.render import render_grafx
 
         fast = self._permute(parameters)
-        output, intermediates = render_grafx(sources, self.processors, fast, self.render_data)
+        output, intermediates = render_grafx(
+            sources, self.processors, fast, self.render_data, timeline=timeline
+        )
         return output.select(-3, 0), intermediates
 
 

@@ -56,6 +56,7 @@ class PackedSong:
     type_sequence: Sequence[str] | None = None
     callback: Callable[[int, float], None] | None = None
     penalties: Mapping | None = None
+    timeline: Any = None
 
 
 @dataclass
@@ -151,6 +152,11 @@ def _start(song: PackedSong) -> _State:
     """The optimiser and resume state of one song, as :func:`~grafx.fit.fit_parameters` sets up."""
     config = song.config
     config.check()
+    if song.timeline is not None:
+        raise ConfigError(
+            "a packed fit renders songs as one graph and cannot take automation curves; fit an "
+            "automated song on its own (fit_parameters(..., timeline=...))"
+        )
     _check_audio(song.sources, song.target, _count_in(song.G))
     run = start_optimization(song.parameters, config, song.sources.device)
     state = _State(

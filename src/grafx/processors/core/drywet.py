@@ -51,8 +51,30 @@ def check_edge_gate_key_free(node_types: Iterable[str]) -> None:
 
 
 def mix_from_drywet_weight(drywet_weight: Tensor) -> Tensor:
-    r"""Wet proportion :math:`w = \sigma(\omega)` from the unconstrained ``drywet_weight``."""
-    return torch.sigmoid(drywet_weight)
+    r"""Wet proportion :math:`w = \sigma(\omega)` from the unconstrained ``drywet_weight``.
+
+    Computed as :math:`1 / (1 + e^{-\omega})` (exactly 0 and 1 at :math:`\mp\infty`) with the
+    backward :math:`w (1 - w)`: unlike ``torch.sigmoid``, whose small-tensor and vectorised
+    kernels differ in the last bit, it gives one value per :math:`\omega` whatever the
+    tensor's size, so a gate automated with a flat curve (one value per sample) blends exactly
+    like the static gate.
+    """
+    return _Sigmoid.apply(drywet_weight)
+
+
+class _Sigmoid(torch.autograd.Function):
+    """``1 / (1 + exp(-x))`` with the backward ``y (1 - y)``."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        y = torch.reciprocal(1 + torch.exp(-x))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        return grad * y * (1 - y)
 
 
 def drywet_weight_from_mix(mix: Tensor | float) -> Tensor:
@@ -75,11 +97,13 @@ def drywet_blend(wet: Tensor, dry: Tensor, drywet_weight: Tensor) -> Tensor:
         wet: the processor's output, ``(B, C, L)``.
         dry: its input, ``(B, C', L)`` with ``C'`` equal to ``C`` or 1 (mono broadcasts).
         drywet_weight: :math:`\omega`, one value or one per row: ``()``, ``(1,)``, ``(B,)`` or
-            ``(B, 1)``.
+            ``(B, 1)``; or one per row and sample, ``(B, 1, L)`` (automation).
 
     Returns:
         ``(B, max(C, C'), L)`` in ``wet``'s dtype.
     """
+    if drywet_weight.ndim == 3:
+        return torch.lerp(dry, wet, mix_from_drywet_weight(drywet_weight).to(wet.dtype))
     mix = mix_from_drywet_weight(drywet_weight).reshape(-1, 1, 1).to(wet.dtype)
     if torch.is_grad_enabled() and (wet.requires_grad or dry.requires_grad or mix.requires_grad):
         return _Blend.apply(dry, wet, mix)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from torch import Tensor
@@ -40,6 +40,7 @@ def check_parameters(
     parameters: Mapping[str, Any],
     sizes: Mapping[str, Any],
     prefix: str = "",
+    time_varying: Collection[str] = (),
 ) -> None:
     """Raise :class:`ParameterError` unless ``parameters`` match ``sizes`` with a batch dim.
 
@@ -49,6 +50,8 @@ def check_parameters(
         parameters: the keyword parameters given to ``forward`` (nested dicts allowed).
         sizes: ``parameter_size()`` of the processor.
         prefix: key path of a nested call, for messages.
+        time_varying: top-level keys that may also arrive as per-sample control signals,
+            ``(batch, *size, T)`` (see :mod:`grafx.automation`).
     """
     for key, size in sizes.items():
         name = f"{prefix}{key}"
@@ -65,6 +68,9 @@ def check_parameters(
                 f"{owner}: parameter {name!r} must be a tensor, got {type(value).__name__}"
             )
         expected = (batch_size, *normalize_size(size))
+        moving = key in time_varying and value.ndim == len(expected) + 1
+        if moving and tuple(value.shape[:-1]) == expected:
+            continue
         if tuple(value.shape) != expected:
             raise ParameterError(
                 f"{owner}: parameter {name!r} has shape {tuple(value.shape)}, expected {expected} "

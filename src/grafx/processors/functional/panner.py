@@ -67,15 +67,22 @@ def panner(
 
     Args:
         input_signals: ``(B, C, L)``, ``C`` 1 (broadcast to both sides) or 2 (a balance control).
-        pan: :math:`p`, ``(B, 1)``.
-        log_gain: :math:`v`, ``(B, 1)``.
+        pan: :math:`p`, ``(B, 1)``, or ``(B, 1, L)`` per sample (automation).
+        log_gain: :math:`v`, ``(B, 1)``, or ``(B, 1, L)`` per sample.
         law: one of :data:`PAN_LAWS`.
         normalize_center: unity gain in the centre.
 
     Returns:
         Stereo audio, ``(B, 2, L)``.
     """
-    log_gains = log_gain + pan_law_log_gains(pan[:, 0], law)
+    law_gains = pan_law_log_gains(pan[:, 0], law)  # (B, 2), or (B, L, 2) per sample
+    if law_gains.ndim == 3:
+        law_gains = law_gains.transpose(1, 2)
+    if law_gains.ndim == 3 or log_gain.ndim == 3:  # automated: (B, 2, L) and (B, 1, L)
+        law_gains = law_gains if law_gains.ndim == 3 else law_gains[..., None]
+        log_gain = log_gain if log_gain.ndim == 3 else log_gain[..., None]
+    log_gains = log_gain + law_gains
     if normalize_center:
         log_gains = log_gains - CENTER_LOG_GAIN[law]
-    return input_signals * torch.exp(log_gains)[..., None]
+    gains = torch.exp(log_gains)
+    return input_signals * (gains if gains.ndim == 3 else gains[..., None])

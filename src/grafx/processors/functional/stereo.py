@@ -21,12 +21,14 @@ def stereo_gain(input_signals: Tensor, log_gain: Tensor) -> Tensor:
 
     Args:
         input_signals: audio, ``(B, C, L)`` with ``C`` 1 or 2; ``C = 1`` is broadcast to stereo.
-        log_gain: natural-log gain per output channel, ``(B, 2)``.
+        log_gain: natural-log gain per output channel, ``(B, 2)``, or per channel and sample,
+            ``(B, 2, L)`` (automation).
 
     Returns:
         Stereo audio, ``(B, 2, L)``.
     """
-    return input_signals * torch.exp(log_gain)[..., None]
+    gain = torch.exp(log_gain)
+    return input_signals * (gain if gain.ndim == 3 else gain[..., None])
 
 
 def side_gain(input_signals: Tensor, log_gain: Tensor) -> Tensor:
