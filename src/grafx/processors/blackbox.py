@@ -155,6 +155,9 @@ class BlackBox(Processor):
             or with NaN/Inf; the message names this node, the callable and the batch row.
     """
 
+    rate_bound = "it calls a function whose sample rate grafx does not know"
+
+
     def __init__(
         self,
         fn: Callable[..., Any],

@@ -146,7 +146,7 @@ class DryWet(Processor):
         parameters: Mapping[str, Any],
         *,
         name: str | None = None,
-        sample_rate: float = 44100.0,
+        sample_rate: float | None = None,
     ) -> dict[str, Any]:
         settings: dict[str, Any] = {}
         processor: Any = self.processor

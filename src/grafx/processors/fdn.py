@@ -11,6 +11,7 @@ from torch import Tensor
 from grafx.errors import ConfigError
 from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.core.convolution import convolve
+from grafx.processors.core.rate import check_rate, reference_or, resample_ir
 from grafx.processors.functional.fdn import fdn_impulse_response
 
 #: Default delay lengths (samples, mutually prime) of the 8 lines.
@@ -40,9 +41,14 @@ class FDNReverb(Processor):
         delays: delay-line lengths in samples (:math:`M` of them).
         num_bands: bands of :math:`T_{60}` (log-spaced centres from 50 Hz to Nyquist).
         ir_len: :math:`N`, the frequency-sampling length and impulse-response length.
-        sample_rate: :math:`f_s` in Hz.
+        sample_rate: :math:`f_s` in Hz, the rate of the audio.
         t60_min, t60_max: range of :math:`T_{60}` in seconds.
+        reference_rate: the rate ``delays`` and ``ir_len`` count samples of, at which the IR
+            is made (default ``sample_rate``); at another ``sample_rate`` it is resampled
+            (:func:`~grafx.processors.core.rate.resample_ir`): the same reverb in seconds.
     """
+
+    sample_rate_argument = "sample_rate"
 
     delays: Tensor
     num_bands: int
@@ -59,8 +65,11 @@ class FDNReverb(Processor):
         sample_rate: float = 44100.0,
         t60_min: float = 0.05,
         t60_max: float = 4.0,
+        reference_rate: float | None = None,
     ):
         super().__init__()
+        check_rate("FDNReverb", sample_rate)
+        self.reference_rate = reference_or("FDNReverb", reference_rate, float(sample_rate))
         delays = list(delays)
         if len(delays) < 2 or not all(isinstance(d, numbers.Integral) and d >= 1 for d in delays):
             raise ConfigError(f"FDNReverb: delays must be >= 2 positive ints, got {delays!r}")
@@ -81,15 +90,17 @@ class FDNReverb(Processor):
         )
 
     def impulse_response(self, z_t60: Tensor, input_gains: Tensor, output_gains: Tensor) -> Tensor:
-        """The stereo impulse response, ``(B, 2, ir_len)``, in the parameters' dtype."""
+        """The stereo impulse response, ``(B, 2, N)``, in the parameters' dtype (``N =
+        ir_len`` at the reference rate, scaled to ``sample_rate``)."""
         t60 = t60_from_z_t60(z_t60, self.t60_min, self.t60_max)
         rows = [
             fdn_impulse_response(
-                t60, input_gains, output_gains[:, c], self.delays, self.ir_len, self.sample_rate
+                t60, input_gains, output_gains[:, c], self.delays, self.ir_len, self.reference_rate
             )
             for c in range(2)
         ]
-        return torch.stack(rows, 1).to(z_t60.dtype)
+        ir = torch.stack(rows, 1).to(z_t60.dtype)
+        return resample_ir(ir, self.reference_rate, self.sample_rate)
 
     def forward(
         self,
