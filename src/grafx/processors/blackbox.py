@@ -157,7 +157,6 @@ class BlackBox(Processor):
 
     rate_bound = "it calls a function whose sample rate grafx does not know"
 
-
     def __init__(
         self,
         fn: Callable[..., Any],

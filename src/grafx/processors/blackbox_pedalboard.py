@@ -117,7 +117,6 @@ class PedalboardEffect(BlackBox):
     sample_rate_argument = "sample_rate"
     rate_bound = None
 
-
     extra_arguments = _BLACKBOX_OPTIONS
 
     def __init__(

@@ -11,8 +11,8 @@ from grafx.processors.core.delay import SurrogateDelay
 from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.fir import make_window, zero_phase_fir
 from grafx.processors.core.midside import check_processor_channel, num_processor_channels
-from grafx.processors.functional.delay import assemble_multitap_ir
 from grafx.processors.core.rate import apply_ir_at_rate, check_rate, reference_or
+from grafx.processors.functional.delay import assemble_multitap_ir
 
 __all__ = ["MultitapDelay", "StereoMultitapDelay"]
 

@@ -21,17 +21,17 @@ from grafx.processors.base import ParameterSize, Processor, take_settings
 from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.fir import ZeroPhaseFilterBankFIR, ZeroPhaseFIR
 from grafx.processors.core.geq import GraphicEqualizerBiquad
+from grafx.processors.core.midside import (
+    apply_processor_channel,
+    check_processor_channel,
+    num_processor_channels,
+)
 from grafx.processors.core.rate import (
     check_rate,
     reference_or,
     remap_omega,
     resample_centred_fir,
     warp_biquads,
-)
-from grafx.processors.core.midside import (
-    apply_processor_channel,
-    check_processor_channel,
-    num_processor_channels,
 )
 from grafx.processors.filter import BACKEND_KWARGS, IGNORED_BACKEND_KWARGS, make_iir_filter
 from grafx.processors.functional.eq import parametric_eq_biquads, zero_phase_fir_filter

@@ -22,7 +22,6 @@ from grafx.processors.core.noise import filtered_noise, make_generator, uniform_
 from grafx.processors.core.rate import apply_ir_at_rate, check_rate, reference_or
 from grafx.processors.functional.reverb import (
     REVERB_CHANNELS,
-    apply_normalized_ir,
     filtered_noise_shaping_ir,
     stft_masked_noise_ir,
 )

@@ -144,14 +144,16 @@ def warp_biquads(
 def resample_ir(ir: Tensor, reference_rate: float, sample_rate: float) -> Tensor:
     r"""A causal impulse response ``(..., N)`` at ``reference_rate`` as the same continuous
     response at ``sample_rate``: band-limited (FFT) interpolation to
-    :math:`N' = \mathrm{round}(N f_s / f_\mathrm{ref})` samples, scaled by :math:`N/N'` so that
-    the frequency response in Hz is kept. Upsampled, it holds nothing above the reference's
+    :math:`N' = \mathrm{round}(N_p f_s / f_\mathrm{ref})` samples (:math:`N_p`: ``N`` and
+    ``max(32, N // 8)`` zeros, so that the end does not wrap onto the start), scaled by :math:`N/N'` (the
+    inverse FFT's own normalisation) so that the frequency response in Hz is kept. Upsampled, it holds nothing above the reference's
     Nyquist; downsampled, what was above the new one is dropped."""
     if reference_rate == sample_rate:
         return ir
-    length = ir.shape[-1]
+    # zeros after the IR, so that the periodic interpolation does not wrap its end onto its start
+    length = ir.shape[-1] + max(32, ir.shape[-1] // 8)
     new_length = max(1, round(length * sample_rate / reference_rate))
-    return torch.fft.irfft(torch.fft.rfft(ir, n=length), n=new_length) * (length / new_length)
+    return torch.fft.irfft(torch.fft.rfft(ir, n=length), n=new_length)
 
 
 def resample_centred_fir(fir: Tensor, reference_rate: float, sample_rate: float) -> Tensor:
@@ -168,7 +170,7 @@ def resample_centred_fir(fir: Tensor, reference_rate: float, sample_rate: float)
     bins = new_length // 2 + 1
     if spectrum.shape[-1] < bins:
         spectrum = torch.nn.functional.pad(spectrum, (0, bins - spectrum.shape[-1]))
-    taps = torch.fft.irfft(spectrum[..., :bins], n=new_length) * (length / new_length)
+    taps = torch.fft.irfft(spectrum[..., :bins], n=new_length)
     return torch.fft.fftshift(taps, dim=-1)
 
 
@@ -280,9 +282,7 @@ def spec_at_sample_rate(spec: Any, sample_rate: float, where: str = "processor")
     if bound is not None:
         if current is None or current != sample_rate:
             at = "" if current is None else f" (it is built for {current:g} Hz)"
-            raise ConfigError(
-                f"{where}: {name} cannot render at {sample_rate:g} Hz{at}: {bound}"
-            )
+            raise ConfigError(f"{where}: {name} cannot render at {sample_rate:g} Hz{at}: {bound}")
         return {"processor": name, "args": args}
     if argument is None or current == sample_rate:
         return {"processor": name, "args": args}
