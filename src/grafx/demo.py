@@ -222,7 +222,7 @@ def run_demo(
     torch.manual_seed(seed)
     stems, names = synthesize_multitrack(sample_rate, duration, seed)
     G, type_sequence = build_mixing_console(len(names), num_buses, chain, track_names=names)
-    processors = console_processors(chain)
+    processors = console_processors(chain, sample_rate=sample_rate)
     hidden = console_parameters(G, processors, sample_rate, hidden_node_settings(chain))
     target = render_mix(G, processors, hidden, stems, type_sequence)
     if crop_seconds is not None and crop_seconds >= duration:

@@ -222,7 +222,13 @@ def run(args) -> int:
     )
     pruned_mix = render_mix(result.graph, processors, result.parameters, stems)
     full_mix = render_mix(G, processors, parameters, stems)
-    save_graph(result.graph, out / "pruned.json", result.parameters, processors=processors)
+    save_graph(
+        result.graph,
+        out / "pruned.json",
+        result.parameters,
+        processors=processors,
+        sample_rate=sample_rate,
+    )
     write_audio(out / "pruned.wav", pruned_mix, sample_rate)
     _draw(out / "prune.png", G, result.graph)
     rows = ["type,removed,before,rate"]

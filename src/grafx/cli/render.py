@@ -8,7 +8,7 @@ import time
 from grafx.cli.common import (
     CLIError,
     check_source_count,
-    load_model,
+    load_model_at,
     output_path,
     positive_int,
 )
@@ -29,7 +29,9 @@ def add_parser(sub) -> None:
             "Render the 'out' node of a graph file from one source file per 'in' node (in "
             "node-id order). Mono sources are used as dual-mono stereo. The file's processors "
             "and parameters are used (a file without processors gets the console's for its "
-            "types; a graph without parameters renders with neutral settings)."
+            "types; a graph without parameters renders with neutral settings). A file that "
+            "records its sample rate is rebuilt for the render rate (the same sound), or "
+            "refused naming the processor that cannot convert."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -61,18 +63,24 @@ def run(args) -> int:
 
     began = time.perf_counter()
     out = output_path(args.output, AUDIO_SUFFIXES)
-    G, processors, parameters = load_model(args.graph)
-    check_source_count(G, len(args.sources), args.graph, "source file(s)")
     sources, sample_rate = read_stems(args.sources, args.sample_rate, align=args.align)
+    G, processors, parameters, file_rate = load_model_at(args.graph, sample_rate)
+    check_source_count(G, len(args.sources), args.graph, "source file(s)")
     if parameters is None:
-        parameters = console_parameters(G, processors, sample_rate)
+        parameters = console_parameters(G, processors)
     mix = render_mix(G, processors, parameters, sources)
     if not torch.isfinite(mix).all():
         raise CLIError(f"{args.graph}: the render produced NaN/Inf samples; check the parameters")
     write_audio(out, mix, sample_rate)
     seconds = mix.shape[-1] / sample_rate
+    if file_rate is None:
+        note = "; the graph file does not record its rate, so its processors are used as saved"
+    elif file_rate != sample_rate:
+        note = f"; processors rebuilt from the file's {file_rate:g} Hz"
+    else:
+        note = ""
     print(
         f"rendered {out} ({mix.shape[0]} ch, {seconds:.2f} s at {sample_rate} Hz, peak "
-        f"{float(mix.abs().max()):.3f}) in {time.perf_counter() - began:.1f} s"
+        f"{float(mix.abs().max()):.3f}) in {time.perf_counter() - began:.1f} s{note}"
     )
     return 0
