@@ -86,6 +86,7 @@ def test_info_prints_the_rate_and_the_settings_by_node_name(song, capsys):
     # guessed rate (2 fit steps move them a little)
     assert freqs == pytest.approx([120, 700, 3000, 0.4 * WORKING], rel=0.2)
     assert "ratio=" in printed and "threshold_db=" in printed and " dB" in printed
+    assert "energy_ms=" in printed and " ms" in printed
     assert "  b/gain_pan: gain_db=" in printed and "mix=" in printed
 
 

@@ -183,6 +183,13 @@ def print_settings(G, processors, parameters) -> None:
         except ParameterError:
             print(f"  {label}: ({type(processors[node_type]).__name__}: no physical settings)")
             continue
+        times = getattr(processors[node_type], "time_constants_ms", None)
+        if times is not None:
+            from grafx.data.rows import node_rows
+
+            row = node_rows(G)[node]
+            values = {k: v[row] for k, v in parameters[node_type].items() if hasattr(v, "shape")}
+            settings.update(times(values))
         text = ", ".join(_format_setting(k, v) for k, v in settings.items())
         print(f"  {label}: {text}")
 

@@ -162,6 +162,24 @@ class _DynamicRangeProcessor(Processor):
             settings["knee_db"] = float(knee / _NATS_PER_DB)
         return settings
 
+    def time_constants_ms(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
+        """The smoothers' time constants in ms (to :math:`1/e`) from one node's parameters:
+        ``energy_ms`` / ``gain_ms`` for a one-pole smoother, ``[release, attack]`` and
+        ``[attack, release]`` pairs for the energy and gain ballistics; read-back only."""
+        times = {}
+        for key, smoother, name in (
+            ("z_alpha_pre", self.energy_smoother, "energy_ms"),
+            ("z_alpha_post", self.gain_smoother, "gain_ms"),
+        ):
+            if smoother is None or key not in parameters:
+                continue
+            z = torch.as_tensor(parameters[key]).detach().double().reshape(-1)
+            # the pole: sigma(z) for the one-pole, 1 - sigma(z) = sigma(-z) for the ballistics
+            log_pole = torch.nn.functional.logsigmoid(z if smoother == "iir" else -z)
+            ms = (-1000.0 / (self.reference_rate * log_pole)).tolist()
+            times[name] = ms[0] if smoother == "iir" else ms
+        return times
+
     # The static curves, as the original's static methods (same names and arguments): the
     # threshold is taken as given (``forward`` subtracts the 6-nat offset before calling them)
     # and the result is the log-*energy* gain :math:`\Delta`; ``forward`` scales the amplitude

@@ -2,6 +2,8 @@ r"""Memoryless distortion processors: tanh, piecewise tanh, power series, Chebys
 
 Graph nodes around :mod:`grafx.processors.functional.nonlinear`. All are elementwise and
 channel-agnostic (any ``C``); gains are natural logs, thresholds sigmoids, weights tanh'd.
+They are rate-free (no sample rate): the same curve at any rate (the harmonics they create
+alias differently at different rates, as in any memoryless waveshaper).
 """
 
 from __future__ import annotations
