@@ -253,9 +253,13 @@ def spec_at_sample_rate(spec: Any, sample_rate: float, where: str = "processor")
     its parameters and sample counts keep their meaning); the reference is dropped when it equals
     the new rate, so converting back gives the original spec.
 
+    A class that cannot serve the new rate with its configuration (a
+    :class:`~grafx.processors.eq.GraphicEqualizer` band above the new Nyquist) refuses when
+    the returned spec is built, as :func:`processors_at_sample_rate` does.
+
     Raises:
-        ConfigError: a rate-bound class asked for another rate than its own, or a class that
-            cannot serve ``sample_rate``; the one-line message names ``where`` and the class.
+        ConfigError: a rate-bound class asked for another rate than its own, or a rate that is
+            not a positive number; the one-line message names ``where`` and the class.
     """
     from grafx.processors.registry import get_processor_class
     from grafx.processors.spec import is_spec
@@ -295,9 +299,6 @@ def spec_at_sample_rate(spec: Any, sample_rate: float, where: str = "processor")
         else:
             args["reference_rate"] = reference
     args[argument] = sample_rate
-    check = getattr(cls, "check_rate_conversion", None)
-    if check is not None:
-        check(args, where)
     return {"processor": name, "args": args}
 
 
@@ -317,7 +318,8 @@ def processors_at_sample_rate(
     already at that rate, or rate-free ones, are kept as they are).
 
     Raises:
-        ConfigError: as :func:`spec_at_sample_rate`, naming the node type and the class.
+        ConfigError: as :func:`spec_at_sample_rate`, or a processor that cannot serve
+            ``sample_rate``; one line naming the node type and the class.
     """
     from grafx.processors.registry import processor_name_of
     from grafx.processors.spec import build_processor, processor_spec
