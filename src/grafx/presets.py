@@ -345,7 +345,9 @@ def get_node_settings(
 
     Args:
         parameters, G, node: as :func:`set_node_settings`.
-        processors: the processors; by default the console's own for the console types.
+        processors: the processors; by default the console's own for the console types (built
+            for 44.1 kHz). Pass the graph's (``grafx.io.load(path).processors``): their rate is
+            what the parameters' frequencies are defined at.
         sample_rate: the rate the parameters' normalised frequencies are defined at (the EQ's
             ``eq_freqs_hz``); ``None``: the processor's own (its ``reference_rate``), which is
             right for processors loaded from a graph file that records its rate. Give it only

@@ -150,7 +150,7 @@ def run_info(args) -> int:
 
 
 #: Unit of each physical setting, by the end of its name.
-_UNITS = (("_db", "dB"), ("_hz", "Hz"), ("_ms", "ms"))
+_UNITS = (("_db", "dB"), ("_hz", "Hz"), ("_ms", "ms"), ("sample_rate", "Hz"))
 
 
 def _format_setting(key: str, value) -> str:
@@ -159,7 +159,7 @@ def _format_setting(key: str, value) -> str:
     def number(v) -> str:
         if isinstance(v, list):
             return "[" + ", ".join(number(x) for x in v) + "]"
-        return f"{v:.4g}"
+        return f"{v:.5g}"
 
     return f"{key}={number(value)}{' ' + unit if unit else ''}"
 
