@@ -166,6 +166,9 @@ class StereoMultitapDelay(MultitapDelay):
     Args:
         stereo: ``True`` for ``processor_channel="stereo"``, ``False`` for ``"mono"``.
         Others: as :class:`MultitapDelay`.
+
+    Rate-bound: its lengths are samples at whatever rate it is given (the new name takes
+    ``sample_rate``).
     """
 
     rate_bound = "a deprecated name without a sample rate; MultitapDelay takes one"

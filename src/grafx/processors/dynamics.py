@@ -321,6 +321,8 @@ class ApproxCompressor(_Legacy, Compressor):
     """Deprecated v0.5 compressor; equals ``Compressor("iir", None, knee="quadratic")``.
 
     ``z_alpha`` is that compressor's ``z_alpha_pre``. Warns once with a DeprecationWarning.
+    Rate-bound: its smoother counts samples at whatever rate it is given (use the Compressor,
+    which takes ``sample_rate``).
 
     Args:
         iir_len: taps of the one-pole energy smoother.
@@ -337,7 +339,8 @@ class ApproxNoiseGate(_Legacy, NoiseGate):
     :math:`R = e^{\texttt{log\_ratio}}` (not :math:`1 + e^{v}`), as the original.
 
     So ``log_ratio = 0`` is the identity and negative values (``R < 1``) raise quiet parts.
-    The original's extra ``1e-3`` in the knee denominator is not reproduced.
+    The original's extra ``1e-3`` in the knee denominator is not reproduced. Rate-bound, as
+    :class:`ApproxCompressor`.
 
     Args:
         freq_sample_n: taps of the one-pole energy smoother (the original's name).

@@ -50,6 +50,9 @@ class ZeroPhaseFIREqualizer(Processor):
     :class:`NewZeroPhaseFIREqualizer` with ``processor_channel="mono"`` designs the same filter,
     with parameter shape ``(1, F)`` instead of ``(F,)``.
 
+    Rate-bound (``rate_bound``): it takes no sample rate, so its bins are at the rate of the
+    audio it is given and it cannot be rebuilt for another rate.
+
     Args:
         num_magnitude_bins: number of bins ``F``.
     """

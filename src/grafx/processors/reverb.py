@@ -216,7 +216,8 @@ class MidSideFilteredNoiseReverb(STFTMaskedNoiseReverb):
 
     Kept for code written for grafx 0.5 (the seed documentation uses it): same parameters
     (``init_log_magnitude`` and ``delta_log_magnitude``, ``(2, 193)`` by default) and the same
-    output. Warns once per process with a :class:`DeprecationWarning`.
+    output. Warns once per process with a :class:`DeprecationWarning`. Rate-bound: its lengths
+    are samples at whatever rate it is given (the new name takes ``sample_rate``).
     """
 
     rate_bound = "a deprecated name without a sample rate; STFTMaskedNoiseReverb takes one"
