@@ -235,7 +235,7 @@ def run_demo(
     stems, names = synthesize_multitrack(sample_rate, duration, seed)
     G, type_sequence = build_mixing_console(len(names), num_buses, chain, track_names=names)
     device, dtype = resolve_device(device), resolve_dtype(dtype)
-    processors = move_processors(console_processors(chain), device)
+    processors = move_processors(console_processors(chain, sample_rate=sample_rate), device)
     hidden = console_parameters(G, processors, sample_rate, hidden_node_settings(chain))
     target = render_mix(
         G, processors, move_tree(hidden, device, dtype), stems.to(device, dtype), type_sequence

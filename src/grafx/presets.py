@@ -58,50 +58,59 @@ DEFAULT_CHAIN = ("eq", "compressor", "noisegate", "imager", "gain_pan", "delay",
 EQ_FREQUENCIES_HZ = (120.0, 700.0, 3000.0, 8000.0)
 
 
-def _eq():
+def _rate(sample_rate: float | None) -> dict:
+    # the default rate is left out of the spec, so default consoles keep their files
+    return {} if sample_rate is None else {"sample_rate": float(sample_rate)}
+
+
+def _eq(sample_rate: float | None = None):
     from grafx.processors.eq import ParametricEqualizer
 
-    return ParametricEqualizer(num_filters=len(EQ_FREQUENCIES_HZ))
+    return ParametricEqualizer(num_filters=len(EQ_FREQUENCIES_HZ), **_rate(sample_rate))
 
 
-def _compressor():
+def _compressor(sample_rate: float | None = None):
     from grafx.processors.dynamics import Compressor
 
-    return Compressor(iir_len=4096)
+    return Compressor(iir_len=4096, **_rate(sample_rate))
 
 
-def _noisegate():
+def _noisegate(sample_rate: float | None = None):
     from grafx.processors.dynamics import NoiseGate
 
-    return NoiseGate(iir_len=4096)
+    return NoiseGate(iir_len=4096, **_rate(sample_rate))
 
 
-def _imager():
+def _imager(sample_rate: float | None = None):
     from grafx.processors.stereo import SideGainImager
 
     return SideGainImager()
 
 
-def _gain_pan():
+def _gain_pan(sample_rate: float | None = None):
     from grafx.processors.stereo import StereoGain
 
     return StereoGain()
 
 
-def _delay():
+def _delay(sample_rate: float | None = None):
     from grafx.processors.delay import MultitapDelay
 
-    return MultitapDelay(segment_len=2000, num_segments=8, processor_channel="stereo")
+    return MultitapDelay(
+        segment_len=2000, num_segments=8, processor_channel="stereo", **_rate(sample_rate)
+    )
 
 
-def _reverb():
+def _reverb(sample_rate: float | None = None):
     from grafx.processors.reverb import STFTMaskedNoiseReverb
 
-    return STFTMaskedNoiseReverb(ir_len=2**14)
+    return STFTMaskedNoiseReverb(ir_len=2**14, **_rate(sample_rate))
 
 
-#: Processor factory per console type name. The processors are sample-rate free (parameters
-#: are normalised), so a saved console graph is rendered by the same processors at any rate.
+#: Processor factory per console type name, ``factory(sample_rate=None)``: the processors are
+#: built for ``sample_rate`` (default 44.1 kHz), at which their parameters and sample counts are
+#: defined; :func:`grafx.processors.core.rate.processors_at_sample_rate` rebuilds them for
+#: another rate with the same sound.
 CONSOLE_TYPES = {
     "eq": _eq,
     "compressor": _compressor,
@@ -201,11 +210,17 @@ def build_mixing_console(
     return G, type_sequence
 
 
-def console_processors(chain: Sequence[str] = DEFAULT_CHAIN, **overrides: nn.Module) -> dict:
+def console_processors(
+    chain: Sequence[str] = DEFAULT_CHAIN,
+    sample_rate: float | None = None,
+    **overrides: nn.Module,
+) -> dict:
     """Processors for the console types: ``{type: nn.Module}``.
 
     Args:
         chain: the types to build (each must be in :data:`CONSOLE_TYPES` or in ``overrides``).
+        sample_rate: the rate of the audio in Hz (``None``: the processors' default, 44.1 kHz);
+            the rate-dependent processors are built for it and record it in their spec.
         **overrides: processors to use instead of the defaults, by type name.
     """
     processors = {}
@@ -213,7 +228,7 @@ def console_processors(chain: Sequence[str] = DEFAULT_CHAIN, **overrides: nn.Mod
         if node_type in overrides:
             processors[node_type] = overrides[node_type]
         elif node_type in CONSOLE_TYPES:
-            processors[node_type] = CONSOLE_TYPES[node_type]()
+            processors[node_type] = CONSOLE_TYPES[node_type](sample_rate)
         else:
             raise ConfigError(
                 f"no built-in processor for type {node_type!r}; built-in types are "
@@ -235,7 +250,7 @@ def _with_console_defaults(node_type: str, processor: Any, settings: Mapping[str
     s = dict(settings)
     num_filters = getattr(processor, "num_filters", None)
     if node_type == "eq" and "eq_freqs_hz" not in s and num_filters == len(EQ_FREQUENCIES_HZ):
-        sample_rate = float(s.get("sample_rate", 44100.0))
+        sample_rate = float(s.get("sample_rate", getattr(processor, "reference_rate", 44100.0)))
         s["eq_freqs_hz"] = [min(f, 0.4 * sample_rate) for f in EQ_FREQUENCIES_HZ]  # < fs/2
     if node_type in _CONSOLE_MIX and "mix" not in s and DRYWET_KEY in processor.parameter_size():
         s.setdefault(f"{node_type}_mix", _CONSOLE_MIX[node_type])  # a DryWet-wrapped effect
@@ -321,7 +336,7 @@ def get_node_settings(
     G: GRAFX,
     node: int | str,
     processors: Mapping[str, nn.Module] | None = None,
-    sample_rate: float = 44100.0,
+    sample_rate: float | None = None,
     effective: bool = False,
 ) -> dict[str, Any]:
     """Read back the physical settings of one node (the inverse of :func:`set_node_settings`).
@@ -330,8 +345,13 @@ def get_node_settings(
 
     Args:
         parameters, G, node: as :func:`set_node_settings`.
-        processors: the processors; by default the console's own for the console types.
-        sample_rate: for frequency settings (the EQ's ``eq_freqs_hz``).
+        processors: the processors; by default the console's own for the console types (built
+            for 44.1 kHz). Pass the graph's (``grafx.io.load(path).processors``): their rate is
+            what the parameters' frequencies are defined at.
+        sample_rate: the rate the parameters' normalised frequencies are defined at (the EQ's
+            ``eq_freqs_hz``); ``None``: the processor's own (its ``reference_rate``), which is
+            right for processors loaded from a graph file that records its rate. Give it only
+            for files that do not (format version 2 or older): the rate they were fitted at.
         effective: fold the gate into the settings of the linear ``StereoGain`` and
             ``SideGainImager``, giving what the node does as a whole: gains (left, right, or
             the side gain) :math:`w g + 1 - w`. ``False`` returns the processor's own settings,
@@ -376,7 +396,7 @@ def _is_linear_gain(processor: Any) -> bool:
 def console_parameters(
     G: GRAFX,
     processors: Mapping[str, nn.Module],
-    sample_rate: float = 44100.0,
+    sample_rate: float | None = None,
     settings: Mapping[int | str, Mapping[str, Any]] | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> dict[str, Any]:
@@ -385,7 +405,8 @@ def console_parameters(
     Every node starts from the neutral default of its type (0 dB, centre, width 1, flat EQ,
     a gentle 2:1 compressor at -20 dB, a gate at -60 dB) behind a dry/wet gate
     (:mod:`grafx.gates`) of 10% for the delay, 15% for the reverb and 99% for the others;
-    ``settings`` maps node ids or names to :func:`set_node_settings` keywords.
+    ``settings`` maps node ids or names to :func:`set_node_settings` keywords; ``sample_rate``
+    is the EQ's ``sample_rate`` setting (``None``: each processor's own reference rate).
 
     Returns:
         ``{type: nested dict of tensors (N_t, ...)}`` in ``G``'s node order (plain tensors,
@@ -403,11 +424,13 @@ def console_parameters(
         node_type = G.nodes[node]["node_type"]
         if node_type not in parameters or node_type not in processors:
             continue
-        extra = {"sample_rate": sample_rate} if node_type == "eq" else {}
+        rate = node_type == "eq" and sample_rate is not None
+        extra = {"sample_rate": sample_rate} if rate else {}
         set_node_settings(parameters, G, node, processors, **extra)
     for node, values in (settings or {}).items():
         node_id = G.find_node(node) if isinstance(node, str) else node
-        extra = {"sample_rate": sample_rate} if G.nodes[node_id]["node_type"] == "eq" else {}
+        rate = G.nodes[node_id]["node_type"] == "eq" and sample_rate is not None
+        extra = {"sample_rate": sample_rate} if rate else {}
         set_node_settings(parameters, G, node_id, processors, **{**extra, **values})
     return parameters
 

@@ -68,8 +68,11 @@ def test_a_high_rate_is_resampled_to_30_khz(tmp_path, run):
     sf.write(tmp_path / "mix.wav", 0.7 * tone(300, 32000, 0.25), 32000)
     status, _, err = run(*fit_args(tmp_path, stems=("kick", "bass")))
     assert status == 0, err
+    # the fit works at 30 kHz (the graph file records it); the audio is at the stems' rate
     info = sf.info(tmp_path / "out" / "fitted.wav")
-    assert info.samplerate == 30000 and info.frames == 7500
+    assert info.samplerate == 32000 and info.frames == 8000
+    document = json.loads((tmp_path / "out" / "graph.json").read_text())
+    assert document["sample_rate"] == 30000
 
 
 @pytest.mark.parametrize(

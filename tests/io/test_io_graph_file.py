@@ -149,7 +149,7 @@ def test_tensor_graphs_are_saved_as_graphs(G, tmp_path):
 def test_document_layout(G, tmp_path):
     save_graph(G, tmp_path / "g.json")
     document = json.loads((tmp_path / "g.json").read_text())
-    assert document["format"] == "grafx-graph" and document["version"] == 2
+    assert document["format"] == "grafx-graph" and document["version"] == 3
     assert document["config"][3] == {"type": "eq", "inlets": ["main"], "outlets": ["main"]}
     assert document["nodes"][0] == {"id": 0, "type": "in", "name": "guitar"}
     assert document["edges"][1] == {"source": 1, "dest": 2, "outlet": "low", "inlet": "main"}
@@ -217,7 +217,7 @@ BAD_DOCUMENTS = [
     (lambda d: d.pop("config"), "document: missing field 'config'"),
     (lambda d: d["edges"][0].pop("inlet"), r"edges\[0\]: missing field 'inlet'"),
     (lambda d: d["nodes"][1].pop("type"), r"nodes\[1\]: missing field 'type'"),
-    (lambda d: d.update(version=3), r"unsupported version 3; this grafx reads versions \[1, 2\]"),
+    (lambda d: d.update(version=4), r"unsupported version 4; this grafx reads versions \[1, 2, 3\]"),
     (lambda d: d.update(version="1"), "field 'version' must be int, got str"),
     (lambda d: d.update(format="other"), "format is 'other', expected 'grafx-graph'"),
     (lambda d: d.update(nodes={}), "field 'nodes' must be list, got dict"),

@@ -57,6 +57,24 @@ def load_model(path: str) -> tuple[Any, dict, dict | None]:
     return tuple(load(path))  # type: ignore[return-value]
 
 
+def load_model_at(path: str, sample_rate: float | None) -> tuple[Any, dict, dict | None, Any]:
+    """``(G, processors, parameters, rate)`` of a graph file, its processors rebuilt for
+    ``sample_rate`` (see :func:`grafx.io.load`); ``rate`` is the file's own rate (``None``:
+    not recorded)."""
+    from grafx.errors import ConfigError
+    from grafx.io import load
+    from grafx.processors.core.rate import processors_at_sample_rate
+
+    model = load(path)
+    processors, rate = model.processors, model.sample_rate
+    if rate is not None and sample_rate is not None and float(sample_rate) != rate:
+        try:
+            processors = processors_at_sample_rate(processors, sample_rate, f"{path}: processors")
+        except ConfigError as error:
+            raise CLIError(str(error)) from None
+    return model.graph, processors, model.parameters, rate
+
+
 def graph_types(G: Any) -> list[str]:
     """Processor types of a graph (its config's types without ``in``/``out``/``mix``)."""
     types = (

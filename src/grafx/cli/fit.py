@@ -13,6 +13,7 @@ from grafx.cli.common import (
     check_source_count,
     device_options,
     load_model,
+    load_model_at,
     non_negative_float,
     non_negative_int,
     output_dir,
@@ -171,6 +172,29 @@ def _read(args):
     return stems, target, sample_rate
 
 
+def _native_stems(args, length: int, sample_rate: int):
+    """The stems at their own rate (the first stem's), ``(K, C, L')`` with ``L'`` the working
+    length at that rate, and the rate; ``(None, None)`` when it is the working rate."""
+    import soundfile as sf
+    import torch
+
+    from grafx.io.audio import read_stems
+
+    try:
+        native_rate = int(sf.info(str(args.stems[0])).samplerate)
+    except (RuntimeError, OSError):
+        return None, None
+    if native_rate == sample_rate:
+        return None, None
+    stems, native_rate = read_stems(args.stems, None, not args.no_resample, align=args.align)
+    wanted = round(length * native_rate / sample_rate)
+    if stems.shape[-1] > wanted:
+        stems = stems[..., :wanted]
+    elif stems.shape[-1] < wanted:
+        stems = torch.nn.functional.pad(stems, (0, wanted - stems.shape[-1]))
+    return stems, native_rate
+
+
 def _crop(args, num_samples: int, sample_rate: int) -> tuple[float | None, str]:
     """Seconds rendered per step (``None``: all) and a note for the log."""
     from grafx.fit.recipe import CROP_SECONDS
@@ -230,8 +254,11 @@ def prepare_fit(args) -> FitJob:
         if len(set(names)) != len(names):
             names = [f"track{i}" for i in range(len(names))]
         G, type_sequence = _console(args, names)
-        processors = console_processors()
+        processors = console_processors(sample_rate=sample_rate)
         parameters = None
+    else:
+        G, processors, parameters, _ = load_model_at(args.graph, sample_rate)
+    native_stems, native_rate = _native_stems(args, stems.shape[-1], sample_rate)
     crop_seconds, crop_note = _crop(args, stems.shape[-1], sample_rate)
     header = [
         f"grafx fit: {len(args.stems)} stems, {stems.shape[-1] / sample_rate:.2f} s at "
@@ -266,6 +293,8 @@ def prepare_fit(args) -> FitJob:
         progress=not args.quiet,
         checkpoint=str(out / "checkpoint"),
         resume=not args.restart,
+        native_stems=native_stems,
+        native_rate=native_rate,
     )
 
 

@@ -15,6 +15,7 @@ DRAW_EXAMPLES = """examples:
 
 INFO_EXAMPLES = """examples:
   grafx info demo-output/graph.json
+  grafx info demo-output/graph.json --settings
 """
 
 
@@ -49,6 +50,11 @@ def add_parsers(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("graph", help="graph file (JSON)")
+    p.add_argument(
+        "--settings",
+        action="store_true",
+        help="also print every node's settings in physical units (Hz, dB, ratio, mix), by name",
+    )
     p.set_defaults(run=run_info)
 
 
@@ -81,16 +87,24 @@ def _count(tree) -> int:
 
 
 def run_info(args) -> int:
-    from grafx.io.graph_file import read_graph_file
+    from grafx.io.graph_file import read_graph_document
     from grafx.processors.spec import describe_spec, processor_spec
     from grafx.render import ScheduleNotProvenWarning, compute_render_order
 
     G, processors, parameters = load_model(args.graph)
-    specs = read_graph_file(args.graph)[2] or {}
+    document = read_graph_document(args.graph)
+    specs = document.specs or {}
     from grafx.data.rows import count_nodes_per_type
 
     counts = {t: n for t, n in count_nodes_per_type(G).items() if n}
     print(f"{args.graph}: {G.number_of_nodes()} nodes, {G.number_of_edges()} edges")
+    if document.sample_rate is None:
+        print(
+            f"sample rate: not recorded (format version {document.version}); the processors "
+            "are used as saved at any rate"
+        )
+    else:
+        print(f"sample rate: {document.sample_rate:g} Hz (the processors are built for it)")
     order = [t for t in ("in", *graph_types(G), "mix", "out") if t in counts]
     width = max(len(t) for t in order)
     print("nodes per type:")
@@ -130,7 +144,54 @@ def run_info(args) -> int:
         proven = not any(issubclass(w.category, ScheduleNotProvenWarning) for w in caught)
         note = "" if proven else " (search budget ran out; not proven optimal)"
         print(f"  {method:<10}  {len(sequence)}{note}")
+    if args.settings:
+        print_settings(G, processors, parameters)
     return 0
+
+
+#: Unit of each physical setting, by the end of its name.
+_UNITS = (("_db", "dB"), ("_hz", "Hz"), ("_ms", "ms"), ("sample_rate", "Hz"))
+
+
+def _format_setting(key: str, value) -> str:
+    unit = next((u for end, u in _UNITS if key.endswith(end)), "")
+
+    def number(v) -> str:
+        if isinstance(v, list):
+            return "[" + ", ".join(number(x) for x in v) + "]"
+        return f"{v:.5g}"
+
+    return f"{key}={number(value)}{' ' + unit if unit else ''}"
+
+
+def print_settings(G, processors, parameters) -> None:
+    """Print each node's physical settings by node name (or id), in the graph's node order."""
+    from grafx.errors import ParameterError
+    from grafx.presets import get_node_settings
+
+    print("settings per node (physical units):")
+    if parameters is None:
+        print("  none: the file holds no parameters")
+        return
+    for node in sorted(G.nodes):
+        node_type = G.nodes[node]["node_type"]
+        if node_type not in processors or node_type not in parameters:
+            continue
+        label = G.nodes[node].get("name") or f"node {node}"
+        try:
+            settings = get_node_settings(parameters, G, node, processors)
+        except ParameterError:
+            print(f"  {label}: ({type(processors[node_type]).__name__}: no physical settings)")
+            continue
+        times = getattr(processors[node_type], "time_constants_ms", None)
+        if times is not None:
+            from grafx.data.rows import node_rows
+
+            row = node_rows(G)[node]
+            values = {k: v[row] for k, v in parameters[node_type].items() if hasattr(v, "shape")}
+            settings.update(times(values))
+        text = ", ".join(_format_setting(k, v) for k, v in settings.items())
+        print(f"  {label}: {text}")
 
 
 def _count_size(size) -> int:

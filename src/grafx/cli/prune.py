@@ -238,7 +238,13 @@ def run(args) -> int:
     full_mix = render_mix(G, processors, parameters, stems).cpu()
     target = target.cpu()
     pruned_parameters = move_tree(result.parameters, "cpu")
-    save_graph(result.graph, out / "pruned.json", pruned_parameters, processors=processors)
+    save_graph(
+        result.graph,
+        out / "pruned.json",
+        pruned_parameters,
+        processors=processors,
+        sample_rate=sample_rate,
+    )
     write_audio(out / "pruned.wav", pruned_mix, sample_rate)
     _draw(out / "prune.png", G, result.graph)
     rows = ["type,removed,before,rate"]

@@ -10,7 +10,7 @@ from grafx.cli.common import (
     add_device_options,
     check_source_count,
     device_options,
-    load_model,
+    load_model_at,
     output_path,
     positive_int,
 )
@@ -31,7 +31,9 @@ def add_parser(sub) -> None:
             "Render the 'out' node of a graph file from one source file per 'in' node (in "
             "node-id order). Mono sources are used as dual-mono stereo. The file's processors "
             "and parameters are used (a file without processors gets the console's for its "
-            "types; a graph without parameters renders with neutral settings)."
+            "types; a graph without parameters renders with neutral settings). A file that "
+            "records its sample rate is rebuilt for the render rate (the same sound), or "
+            "refused naming the processor that cannot convert."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -66,11 +68,11 @@ def run(args) -> int:
     began = time.perf_counter()
     device, dtype = device_options(args)
     out = output_path(args.output, AUDIO_SUFFIXES)
-    G, processors, parameters = load_model(args.graph)
-    check_source_count(G, len(args.sources), args.graph, "source file(s)")
     sources, sample_rate = read_stems(args.sources, args.sample_rate, align=args.align)
+    G, processors, parameters, file_rate = load_model_at(args.graph, sample_rate)
+    check_source_count(G, len(args.sources), args.graph, "source file(s)")
     if parameters is None:
-        parameters = console_parameters(G, processors, sample_rate)
+        parameters = console_parameters(G, processors)
     sources = sources.to(device, dtype)
     parameters = move_tree(parameters, device, dtype)
     mix = render_mix(G, move_processors(processors, device), parameters, sources).cpu()
@@ -78,8 +80,14 @@ def run(args) -> int:
         raise CLIError(f"{args.graph}: the render produced NaN/Inf samples; check the parameters")
     write_audio(out, mix, sample_rate)
     seconds = mix.shape[-1] / sample_rate
+    if file_rate is None:
+        note = "; the graph file does not record its rate, so its processors are used as saved"
+    elif file_rate != sample_rate:
+        note = f"; processors rebuilt from the file's {file_rate:g} Hz"
+    else:
+        note = ""
     print(
         f"rendered {out} ({mix.shape[0]} ch, {seconds:.2f} s at {sample_rate} Hz, peak "
-        f"{float(mix.abs().max()):.3f}) in {time.perf_counter() - began:.1f} s"
+        f"{float(mix.abs().max()):.3f}) in {time.perf_counter() - began:.1f} s{note}"
     )
     return 0

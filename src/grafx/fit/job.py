@@ -49,6 +49,7 @@ __all__ = [
     "prepare_job",
     "fit_job",
     "finish_job",
+    "full_band_mixes",
     "log_done",
 ]
 
@@ -86,6 +87,9 @@ class FitJob:
         args: the ``grafx fit`` arguments the job was prepared from (``None`` outside the CLI).
         timeline: the :class:`~grafx.automation.Timeline` of automated parameters over the
             stems (``None``: a static fit).
+        native_stems, native_rate: the stems at their own rate, when it is not the working
+            rate; ``fitted.wav`` and ``initial.wav`` are rendered from them (``None``: the
+            stems are at their own rate).
     """
 
     out: Path
@@ -106,6 +110,8 @@ class FitJob:
     inputs: dict | None = None
     args: Any = None
     timeline: Any = None
+    native_stems: Tensor | None = None
+    native_rate: int | None = None
 
     def fit_arguments(self, callback: Callable[[int, float], None] | None = None) -> dict:
         """The keyword arguments of :func:`~grafx.fit.fit_parameters` for this job; they are
@@ -165,6 +171,8 @@ def prepare_job(
     args: Any = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
+    native_stems: Tensor | None = None,
+    native_rate: int | None = None,
     **options: Any,
 ) -> FitJob:
     """Prepare a fit with the recipe of :mod:`grafx.fit.recipe`.
@@ -189,11 +197,16 @@ def prepare_job(
         header: lines logged before the loss of the initial mix.
         log: where the lines go (``None``: nowhere).
         args: kept on the job (see :class:`FitJob`).
-        device: where to render and fit (``None``: the stems' device; ``"auto"``: CUDA when
-            usable, else the CPU; see :func:`grafx.device.resolve_device`). The stems, target,
-            parameters and processors (in place) are moved there.
-        dtype: ``"float32"`` or ``"float64"`` for the audio and parameters (``None``: the
-            stems' dtype).
+        "fitted": write_audio(out / "fitted.wav", fitted_audio, audio_rate),
+        "initial": write_audio(out / "initial.wav", initial_audio, audio_rate),
+    }
+    save_graph(
+        job.G,
+        out / "graph.json",
+        parameters,
+        processors=job.processors,
+        sample_rate=sample_rate,
+    )
         **options: other :class:`~grafx.fit.FitConfig` fields (``steps``, ``lr``, ``seed``,
             ``checkpoint``, ...) for :func:`~grafx.fit.recipe.recipe_config`.
     """
@@ -247,6 +260,8 @@ def prepare_job(
         began=began,
         inputs=inputs,
         args=args,
+        native_stems=native_stems,
+        native_rate=native_rate,
     )
 
 
@@ -266,8 +281,11 @@ def finish_job(
     """Render the fitted mix and write the outputs of a finished fit to ``job.out``.
 
     Writes ``fitted.wav``, ``initial.wav``, ``graph.json`` (graph, processors and fitted
-    parameters), ``report.png`` (if ``report``) and ``metrics.json`` (if ``metrics``, last);
-    logs the summary table (with ``metrics``) and the loss after the fit.
+    parameters, with the working rate as its ``sample_rate``), ``report.png`` (if ``report``)
+    and ``metrics.json`` (if ``metrics``, last); logs the summary table (with ``metrics``) and
+    the loss after the fit. The two audio files are rendered at the stems' own rate and full
+    band (:func:`full_band_mixes`), exactly as ``grafx render graph.json`` renders them; the
+    loss, the report and the metrics are at the working rate.
     """
     from grafx.device import move_tree
     from grafx.fit.summary import fit_summary, format_summary, write_summary
@@ -282,11 +300,18 @@ def finish_job(
     fitted_mix, target = fitted_mix.cpu(), job.target.cpu()
     initial_mix, parameters = job.initial_mix.cpu(), move_tree(result.parameters, "cpu")
     out.mkdir(parents=True, exist_ok=True)
+    audio_rate, fitted_audio, initial_audio = full_band_mixes(job, result.parameters, log)
     files = {
-        "fitted": write_audio(out / "fitted.wav", fitted_mix, sample_rate),
-        "initial": write_audio(out / "initial.wav", initial_mix, sample_rate),
+        "fitted": write_audio(out / "fitted.wav", fitted_audio, audio_rate),
+        "initial": write_audio(out / "initial.wav", initial_audio, audio_rate),
     }
-    save_graph(job.G, out / "graph.json", parameters, processors=job.processors)
+    save_graph(
+        job.G,
+        out / "graph.json",
+        parameters,
+        processors=job.processors,
+        sample_rate=sample_rate,
+    )
     files["graph"] = out / "graph.json"
     if report:
         from grafx.fit.report import plot_report
@@ -316,6 +341,35 @@ def finish_job(
         if log is not None:
             log(line)
     return FinishedJob(fitted_mix, loss_after, files, summary)
+
+
+def full_band_mixes(
+    job: FitJob, parameters: Mapping, log: Log | None = print
+) -> tuple[int, Tensor, Tensor]:
+    """``(rate, fitted, initial)``: the mixes of ``parameters`` and of the job's initial
+    parameters, ``(C, L)``, rendered at the stems' own rate from the stems at that rate, by the
+    processors rebuilt for it (:func:`~grafx.processors.core.rate.processors_at_sample_rate`)
+    and :func:`~grafx.render.renderer.render_mix` (what ``grafx render`` does). When a processor
+    cannot be rebuilt (a rate-bound one), the mixes are rendered at the working rate instead,
+    with a logged note."""
+    from grafx.errors import ConfigError
+    from grafx.processors.core.rate import processors_at_sample_rate
+    from grafx.render.renderer import render_mix
+
+    stems, rate, processors = job.stems, job.sample_rate, job.processors
+    if job.native_stems is not None and job.native_rate not in (None, job.sample_rate):
+        try:
+            processors = processors_at_sample_rate(job.processors, job.native_rate)
+            stems, rate = job.native_stems, int(job.native_rate)
+        except ConfigError as error:
+            if log is not None:
+                log(f"fitted.wav stays at the working rate {job.sample_rate} Hz: {error}")
+    from grafx.device import move_tree
+
+    device = stems.device  # the rebuilt processors are on the CPU with the native stems
+    fitted = render_mix(job.G, processors, move_tree(parameters, device), stems).cpu()
+    initial = render_mix(job.G, processors, move_tree(job.parameters, device), stems).cpu()
+    return rate, fitted, initial
 
 
 def log_done(job: FitJob, written: str, log: Log | None = print) -> float:

@@ -1,6 +1,6 @@
 r"""Graph files: a graph and its parameters as one versioned JSON document.
 
-The document (``"format": "grafx-graph"``, ``"version": 2``) holds::
+The document (``"format": "grafx-graph"``, ``"version": 3``) holds::
 
     config       [{"type": "in", "inlets": [], "outlets": ["main"]}, ...]  or null
     invalid_op   "error" | "warn" | "mute"
@@ -14,22 +14,26 @@ The document (``"format": "grafx-graph"``, ``"version": 2``) holds::
     processors   null, or {node type: {"processor": NAME, "args": {...}}} (version 2; see
                  :mod:`grafx.processors.spec`)
     tensor_file  null, or the name of a safetensors file beside it holding the tensor data
+    sample_rate  null, or the rate in Hz the processors are built for (version 3): the rate
+                 the graph was fitted at; :func:`grafx.io.load` rebuilds the processors for
+                 another rate on request (:mod:`grafx.processors.core.rate`)
 
 Values (tensors, nested dicts of them, and numbers in node parameters) are described in
 :mod:`grafx.io.tensor_json`: inline by default, or in the side file with ``tensors="safetensors"``
 (faster and smaller for large parameter sets). Every dtype round-trips bit for bit. Version 1
 files (no ``processors``) still load; :func:`grafx.io.load` rebuilds the processors. Nothing is ever
 evaluated or unpickled: the file is parsed as JSON, the side file by safetensors, and both are
-checked field by field.
+checked field by field. Version 1 and 2 files have no ``sample_rate``: their rate is unknown.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -44,9 +48,9 @@ from grafx.io.tensor_json import TensorDecoder, TensorEncoder, tensor_leaves
 from grafx.processors.core.drywet import EDGE_GATE_KEY
 
 FORMAT = "grafx-graph"
-VERSION = 2
-#: Versions this grafx reads (1: no processor specs).
-READ_VERSIONS = (1, 2)
+VERSION = 3
+#: Versions this grafx reads (1: no processor specs; 1 and 2: no sample rate).
+READ_VERSIONS = (1, 2, 3)
 MAX_FILE_BYTES = 256 * 2**20
 MAX_TENSOR_FILE_BYTES = 4 * 2**30
 MAX_ID = 2**53
@@ -171,6 +175,7 @@ def save_graph(
     parameters: Mapping | None = None,
     tensors: str = "inline",
     processors: Mapping | None = None,
+    sample_rate: float | None = None,
 ) -> None:
     """Write a graph, and optionally its per-type parameters and processors, to a graph file.
 
@@ -190,9 +195,12 @@ def save_graph(
             document names.
         processors: ``{node type: processor}``; each is stored as a spec (its registered name
             and constructor arguments), so :func:`grafx.io.load` rebuilds it.
+        sample_rate: the rate in Hz the processors are built for (the rate the parameters
+            were fitted at); ``None`` records an unknown rate.
 
     Raises:
-        ConfigError: a processor that is not registered or whose arguments are not JSON.
+        ConfigError: a processor that is not registered or whose arguments are not JSON, or a
+            ``sample_rate`` that is not a positive number.
         ParameterError: a parameter that is not a tensor or dict, of an unsupported dtype, for a
             type the graph does not have, or with the wrong first dimension.
         GraphFileError: a file cannot be written.
@@ -207,9 +215,14 @@ def save_graph(
     if parameters is not None:
         _check_counts(G, parameters, str(path), ParameterError)
     specs = None if processors is None else _specs(G, processors, str(path))
+    if sample_rate is not None:
+        from grafx.processors.core.rate import check_rate
+
+        sample_rate = check_rate(str(path), sample_rate)
     encoder = TensorEncoder(side_file=tensors == "safetensors")
     document = _document(G, parameters, encoder)
     document["processors"] = specs
+    document["sample_rate"] = sample_rate
     if encoder.tensors:
         from safetensors.torch import save
 
@@ -403,6 +416,22 @@ class _Reader:
                 raise self.fail(f"processors: unknown node type {node_type!r}; {allowed}")
         return specs
 
+    def sample_rate(self, document: Mapping) -> float | None:
+        """The document's ``sample_rate``: ``None`` (unknown) or a positive, finite number."""
+        value = document.get("sample_rate")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(
+                f"document: sample_rate must be a positive number of Hz or null, got "
+                f"{type(value).__name__} {value!r}"
+            )
+        if not math.isfinite(value) or value <= 0:
+            raise self.fail(
+                f"document: sample_rate must be a positive number of Hz or null, got {value!r}"
+            )
+        return float(value)
+
     def parameters(self, document: Mapping, G: GRAFX) -> dict | None:
         encoded = self.field(document, "parameters", (dict,), "document", optional=True)
         if encoded is None:
@@ -445,8 +474,30 @@ def load_graph(path: str | os.PathLike) -> tuple[GRAFX, dict | None]:
     return G, parameters
 
 
+class GraphDocument(NamedTuple):
+    """Everything :func:`read_graph_document` reads from a graph file."""
+
+    graph: GRAFX
+    parameters: dict | None
+    specs: dict | None
+    #: the rate the processors are built for, in Hz; ``None``: unknown (versions 1 and 2)
+    sample_rate: float | None
+    version: int
+
+
 def read_graph_file(path: str | os.PathLike) -> tuple[GRAFX, dict | None, dict | None]:
     """:func:`load_graph` plus the file's raw processor specs (``None`` in a version 1 file)."""
+    document = read_graph_document(path)
+    return document.graph, document.parameters, document.specs
+
+
+def read_graph_document(path: str | os.PathLike) -> GraphDocument:
+    """A graph file's graph, parameters, raw processor specs, sample rate and version.
+
+    Raises:
+        GraphFileError: as :func:`load_graph`, and a ``sample_rate`` that is not null or a
+            positive number.
+    """
     path = Path(path)
     reader = _Reader(path)
     try:
@@ -477,7 +528,8 @@ def read_graph_file(path: str | os.PathLike) -> tuple[GRAFX, dict | None, dict |
             f"unsupported version {version}; this grafx reads versions {list(READ_VERSIONS)} "
             "(a newer grafx wrote it?)"
         )
+    sample_rate = reader.sample_rate(document) if version >= 3 else None
     reader.tensor_file(document)
     G = reader.graph(document)
     specs = reader.processors(document, G) if version >= 2 else None
-    return G, reader.parameters(document, G), specs
+    return GraphDocument(G, reader.parameters(document, G), specs, sample_rate, version)

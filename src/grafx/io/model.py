@@ -6,6 +6,12 @@ or unpickled) and checks the stored parameters against the processors. A file wi
 (version 1, or saved without ``processors``) gets the mixing console's processors for the
 console's type names, as before.
 
+The file's ``sample_rate`` (version 3) is the rate its processors are built for; ``load(path,
+sample_rate=R)`` rebuilds them for ``R`` (the same sound, see
+:mod:`grafx.processors.core.rate`) or raises naming the processor that cannot convert. Older
+files do not record a rate: they load as saved, with a logged warning, and
+``GraphModel.sample_rate`` is ``None``.
+
 Example:
     >>> import tempfile, torch
     >>> from grafx.data import GRAFX, NodeConfigs
@@ -21,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -30,19 +37,26 @@ from torch import Tensor, nn
 from grafx.data.graph import GRAFX
 from grafx.data.rows import count_nodes_per_type
 from grafx.errors import ConfigError, GraphFileError, ParameterError
-from grafx.io.graph_file import read_graph_file, save_graph
+from grafx.io.graph_file import read_graph_document, save_graph
 
 __all__ = ["GraphModel", "load", "save_graph"]
+
+logger = logging.getLogger(__name__)
 
 _RESERVED = ("in", "out", "mix")
 
 
-class GraphModel(NamedTuple):
-    """What :func:`load` returns."""
-
+class _Model(NamedTuple):
     graph: GRAFX
     processors: dict[str, nn.Module]
     parameters: dict | None
+
+
+class GraphModel(_Model):
+    """What :func:`load` returns: ``(graph, processors, parameters)``, and ``sample_rate``, the
+    rate in Hz the processors are built for (``None``: a file that does not record it)."""
+
+    sample_rate: float | None = None
 
 
 def processor_types(G: GRAFX) -> list[str]:
@@ -52,12 +66,19 @@ def processor_types(G: GRAFX) -> list[str]:
     return [t for t in order if t in used and t not in _RESERVED]
 
 
-def load(path: str | os.PathLike) -> GraphModel:
+def load(path: str | os.PathLike, sample_rate: float | None = None) -> GraphModel:
     """Read a graph file and rebuild its processors.
+
+    Args:
+        path: the graph file.
+        sample_rate: the rate to render at; when the file records another, the processors are
+            rebuilt for it (:func:`~grafx.processors.core.rate.processors_at_sample_rate`).
+            ``None``: as saved.
 
     Returns:
         ``GraphModel(graph, processors, parameters)``: ``processors`` is ``{type: module}`` for
         every processor type the graph uses; ``parameters`` is ``None`` when the file has none.
+        Its ``sample_rate`` is the processors' rate (``None`` if the file does not say).
 
     Raises:
         GraphFileError: as :func:`~grafx.io.graph_file.load_graph`, and for an empty graph, a
@@ -65,16 +86,36 @@ def load(path: str | os.PathLike) -> GraphModel:
             processor does not take or of the wrong type, a spec nested too deep or too large,
             a type with neither a spec nor a built-in processor, and parameters whose shapes
             disagree with ``parameter_size()`` or that hold NaN/Inf. Each message names the
-            file, the node type and the key.
+            file, the node type and the key; a processor that cannot serve ``sample_rate``
+            (a one-line message naming its node type and class).
     """
-    G, parameters, specs = read_graph_file(path)
+    document = read_graph_document(path)
+    G, parameters, specs = document.graph, document.parameters, document.specs
     where = str(path)
     if G.number_of_nodes() == 0:
         raise GraphFileError(f"{where}: the graph is empty (no nodes)")
     processors = _processors(G, specs or {}, where)
     if parameters is not None:
         _check_parameters(G, processors, parameters, where)
-    return GraphModel(G, processors, parameters)
+    rate = document.sample_rate
+    if rate is None:
+        logger.warning(
+            "%s: the graph file (version %d) does not record its sample rate; its processors "
+            "are used as saved, at any rate",
+            where,
+            document.version,
+        )
+    elif sample_rate is not None and float(sample_rate) != rate:
+        from grafx.processors.core.rate import processors_at_sample_rate
+
+        try:
+            processors = processors_at_sample_rate(processors, sample_rate, f"{where}: processors")
+        except ConfigError as error:
+            raise GraphFileError(str(error)) from None
+        rate = float(sample_rate)
+    model = GraphModel(G, processors, parameters)
+    model.sample_rate = rate
+    return model
 
 
 def _processors(G: GRAFX, specs: Mapping[str, Any], where: str) -> dict[str, nn.Module]:

@@ -63,14 +63,15 @@ def save_preset(
     G: Any,
     node: int | str,
     processors: Mapping,
-    sample_rate: float = 44100.0,
+    sample_rate: float | None = None,
 ) -> Preset:
     """Write the physical settings of one node to a preset file (atomically).
 
     Args:
         path: the preset file (JSON).
         parameters, G, node, processors: as :func:`grafx.presets.get_node_settings`.
-        sample_rate: the rate the parameters are meant for (frequency settings).
+        sample_rate: the rate the parameters' normalised frequencies are defined at; ``None``:
+            the processor's own (see :func:`grafx.presets.get_node_settings`).
 
     Raises:
         ParameterError: the node's processor has no physical read-back.

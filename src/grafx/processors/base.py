@@ -27,6 +27,11 @@ Contract of a grafx processor (for anyone writing one, in grafx or outside it):
   settings take their neutral default; unknown ones raise), and ``parameters_to_settings``
   reads them back. ``name`` (a node type) prefixes error messages. Processors without units
   keep the base versions, which raise; :func:`has_settings` tells them apart.
+* Sample rate (see :mod:`grafx.processors.core.rate`): a class whose sound depends on time or
+  frequency names its rate constructor argument in ``sample_rate_argument`` (``"sample_rate"``,
+  stored in its spec); with ``reference_rate`` too, its parameters and sample counts are defined
+  at that rate whatever rate it runs at. A class that cannot be rebuilt for another rate sets
+  ``rate_bound`` to the reason. Rate-free classes (gains, panners, waveshapers) set neither.
 * Registration is automatic for every public (no leading underscore) subclass defined in a
   ``grafx.*`` module: its class name becomes its processor name (see
   :mod:`grafx.processors.registry`). Outside grafx, use ``@grafx.processors.register`` or the
@@ -113,6 +118,9 @@ class Processor(nn.Module):
         time_varying: ``{key: control}`` of the parameters ``forward`` also accepts as
             per-sample control signals ``(B, *shape, L)`` (automation curves, interpolated by
             the render engine; see :mod:`grafx.automation`); the control is ``"sample"``.
+        sample_rate_argument: the constructor argument holding the sample rate in Hz
+            (``None``: the class is rate-free).
+        rate_bound: why the class cannot be rebuilt for another sample rate (``None``: it can).
     """
 
     input_names: ClassVar[tuple[str, ...]] = ("input_signals",)
@@ -120,6 +128,8 @@ class Processor(nn.Module):
     extra_arguments: ClassVar[tuple[str, ...] | None] = None
     processor_name: ClassVar[str | None] = None
     time_varying: ClassVar[Mapping[str, str]] = {}
+    sample_rate_argument: ClassVar[str | None] = None
+    rate_bound: ClassVar[str | None] = None
     _init_signature: ClassVar[inspect.Signature | None] = None
     _forward_signature: ClassVar[inspect.Signature | None] = None
 
@@ -258,11 +268,12 @@ class Processor(nn.Module):
         parameters: Mapping[str, Any],
         *,
         name: str | None = None,
-        sample_rate: float = 44100.0,
+        sample_rate: float | None = None,
     ) -> dict[str, Any]:
         """Physical settings from one node's parameter values (no node dimension).
 
-        ``sample_rate`` is needed by frequency settings only.
+        ``sample_rate``: the rate the parameters' normalised frequencies are defined at, for
+        parameters written for another processor; ``None`` is the processor's own.
         """
         raise ParameterError(
             f"{name or type(self).__name__}: {type(self).__name__} has no physical read-back"

@@ -130,6 +130,9 @@ class BlackBox(Processor):
     num_samples``; finite differences: ``S`` = the number of scalar settings). Output dtype and
     device are the input's; the callable always runs on the CPU.
 
+    Rate-bound: grafx cannot know the rate ``fn`` assumes, so a graph with a black box renders
+    only at the rate it was saved at (:class:`PedalboardEffect` takes ``sample_rate``).
+
     Args:
         fn: ``fn(audio, **settings) -> audio`` with ``audio`` ``(C, L)``; it must not keep
             state between calls and, with ``executor="thread"``, must be thread-safe.
@@ -154,6 +157,8 @@ class BlackBox(Processor):
         BlackBoxError: (when called) ``fn`` raised, or returned an array of the wrong shape
             or with NaN/Inf; the message names this node, the callable and the batch row.
     """
+
+    rate_bound = "it calls a function whose sample rate grafx does not know"
 
     def __init__(
         self,

@@ -114,6 +114,9 @@ class PedalboardEffect(BlackBox):
             range with ``low >= high``.
     """
 
+    sample_rate_argument = "sample_rate"
+    rate_bound = None
+
     extra_arguments = _BLACKBOX_OPTIONS
 
     def __init__(

@@ -2,7 +2,8 @@ r"""Containers: processors built from other processors (dry/wet, chains, mixes, 
 
 Their ``parameter_size()`` nests the inner processors' sizes, so
 :func:`grafx.utils.create_empty_parameters` builds nested parameter dicts for them, and their
-``forward`` takes the matching nested dicts.
+``forward`` takes the matching nested dicts. Containers have no rate of their own: each
+inner processor carries its own ``sample_rate`` in its nested spec.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ class DryWet(Processor):
         parameters: Mapping[str, Any],
         *,
         name: str | None = None,
-        sample_rate: float = 44100.0,
+        sample_rate: float | None = None,
     ) -> dict[str, Any]:
         settings: dict[str, Any] = {}
         processor: Any = self.processor

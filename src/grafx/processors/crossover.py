@@ -23,6 +23,7 @@ from torch import Tensor
 
 from grafx.errors import ConfigError
 from grafx.processors.base import ParameterSize, Processor
+from grafx.processors.core.rate import reference_or
 from grafx.processors.dynamics import DYNAMICS_ARGUMENTS, Compressor
 from grafx.processors.functional.crossover import linkwitz_riley_split
 from grafx.processors.functional.generators import frequency_from_z_frequency
@@ -40,17 +41,28 @@ def _check_config(owner: str, num_bands: object, order: object, sample_rate: obj
 class LinkwitzRileyCrossover(Processor):
     r"""Split ``(B, C, L)`` audio into ``num_bands`` bands ``[(B, C, L), ...]`` that sum to it.
 
-    Parameter ``z_frequency (num_bands - 1,)``: crossover :math:`f_k = \tfrac{f_s}{2}
-    \sigma(z_k)` (see :func:`~grafx.processors.functional.generators.frequency_from_z_frequency`),
-    low to high. Returns a list, one tensor per outlet.
+    Parameter ``z_frequency (num_bands - 1,)``: crossover :math:`f_k = \tfrac{f_\mathrm{ref}}{2}
+    \sigma(z_k)` Hz (see :func:`~grafx.processors.functional.generators.frequency_from_z_frequency`),
+    low to high; a crossover above the Nyquist frequency leaves the bands above it silent.
+    Returns a list, one tensor per outlet.
 
     Args:
         num_bands: :math:`K + 1`, at least 2.
         order: Linkwitz-Riley order :math:`N` (4: 24 dB per octave).
         sample_rate: :math:`f_s` in Hz.
+        reference_rate: :math:`f_\mathrm{ref}`, the rate ``z_frequency`` is defined at
+            (default ``sample_rate``).
     """
 
-    def __init__(self, num_bands: int = 3, order: int = 4, sample_rate: float = 44100.0):
+    sample_rate_argument = "sample_rate"
+
+    def __init__(
+        self,
+        num_bands: int = 3,
+        order: int = 4,
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
+    ):
         super().__init__()
         _check_config(type(self).__name__, num_bands, order, sample_rate)
         self.num_bands, self.order, self.sample_rate = (
@@ -58,10 +70,11 @@ class LinkwitzRileyCrossover(Processor):
             int(order),
             float(sample_rate),
         )
+        self.reference_rate = reference_or(type(self).__name__, reference_rate, self.sample_rate)
 
     def forward(self, input_signals: Tensor, z_frequency: Tensor) -> list[Tensor]:
         """``(B, C, L)`` and ``z_frequency (B, K)`` to ``K + 1`` bands ``(B, C, L)``."""
-        cutoff = frequency_from_z_frequency(z_frequency, self.sample_rate)
+        cutoff = frequency_from_z_frequency(z_frequency, self.reference_rate)
         bands = linkwitz_riley_split(input_signals, cutoff, self.sample_rate, self.order)
         return list(bands.unbind(1))
 
@@ -81,21 +94,36 @@ class MultibandCompressor(Processor):
     Args:
         num_bands: number of bands, at least 2.
         order: Linkwitz-Riley order.
-        sample_rate: :math:`f_s` in Hz.
+        sample_rate: :math:`f_s` in Hz (of the crossover and the compressors).
+        reference_rate: the rate the crossover's ``z_frequency`` and the compressors'
+            smoothers are defined at (default ``sample_rate``).
         **compressor_kwargs: the :class:`~grafx.processors.dynamics.Compressor`'s constructor
             keywords (``knee``, ``iir_len``, ``energy_smoother``, ...).
     """
 
-    # The Compressor's keywords but its ignored compatibility ones.
-    extra_arguments = tuple(k for k in DYNAMICS_ARGUMENTS if k not in Compressor.ignored_arguments)
+    sample_rate_argument = "sample_rate"
+    # The Compressor's keywords but its ignored compatibility ones and its rates (set here).
+    extra_arguments = tuple(
+        k
+        for k in DYNAMICS_ARGUMENTS
+        if k not in (*Compressor.ignored_arguments, "sample_rate", "reference_rate")
+    )
 
     def __init__(
-        self, num_bands: int = 3, order: int = 4, sample_rate: float = 44100.0, **compressor_kwargs
+        self,
+        num_bands: int = 3,
+        order: int = 4,
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
+        **compressor_kwargs,
     ):
         super().__init__()
         _check_config(type(self).__name__, num_bands, order, sample_rate)
-        self.crossover = LinkwitzRileyCrossover(num_bands, order, sample_rate)
-        self.compressor = Compressor(**compressor_kwargs)
+        self.crossover = LinkwitzRileyCrossover(num_bands, order, sample_rate, reference_rate)
+        self.compressor = Compressor(
+            **compressor_kwargs, sample_rate=sample_rate, reference_rate=reference_rate
+        )
+        self.sample_rate = float(sample_rate)
 
     def forward(
         self, input_signals: Tensor, z_frequency: Tensor, **band_parameters: Tensor

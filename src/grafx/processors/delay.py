@@ -11,8 +11,8 @@ from grafx.processors.core.delay import SurrogateDelay
 from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.fir import make_window, zero_phase_fir
 from grafx.processors.core.midside import check_processor_channel, num_processor_channels
+from grafx.processors.core.rate import apply_ir_at_rate, check_rate, reference_or
 from grafx.processors.functional.delay import assemble_multitap_ir
-from grafx.processors.functional.reverb import apply_normalized_ir
 
 __all__ = ["MultitapDelay", "StereoMultitapDelay"]
 
@@ -50,11 +50,17 @@ class MultitapDelay(Processor):
         zp_filter_bins: magnitude bins of each tap's FIR.
         flashfftconv, max_input_len: accepted for compatibility.
         pre_delay: samples of silence before the first segment.
+        sample_rate: the rate of the audio in Hz.
+        reference_rate: the rate ``segment_len``, ``pre_delay`` and the taps' FIR bins count
+            samples of (default ``sample_rate``; 3000 samples are 68 ms at 44.1 kHz); at another
+            ``sample_rate`` the IR is made there, normalised and resampled
+            (:func:`~grafx.processors.core.rate.apply_ir_at_rate`): the same delays in seconds.
         **surrogate_delay_kwargs: ``straight_through``, ``radii_loss``, ``normalize_gradients``
             of :class:`~grafx.processors.core.delay.SurrogateDelay`.
     """
 
     ignored_arguments = ("flashfftconv", "max_input_len")
+    sample_rate_argument = "sample_rate"
     fir_window: Tensor | None
 
     def __init__(
@@ -68,10 +74,14 @@ class MultitapDelay(Processor):
         flashfftconv: bool = True,
         max_input_len: int = 2**17,
         pre_delay: int = 0,
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
         **surrogate_delay_kwargs,
     ):
         super().__init__()
         name = type(self).__name__
+        self.sample_rate = check_rate(name, sample_rate)
+        self.reference_rate = reference_or(name, reference_rate, self.sample_rate)
         self.processor_channel = check_processor_channel(processor_channel, name)
         unknown = set(surrogate_delay_kwargs) - {
             "straight_through",
@@ -130,7 +140,14 @@ class MultitapDelay(Processor):
             ``(output (B, C', L), extras)``.
         """
         ir, radii = self.impulse_response(delay_z, log_fir_magnitude)
-        output = apply_normalized_ir(input_signals, ir, self.processor_channel, type(self).__name__)
+        output = apply_ir_at_rate(
+            input_signals,
+            ir,
+            self.processor_channel,
+            type(self).__name__,
+            self.reference_rate,
+            self.sample_rate,
+        )
         return output, ({} if radii is None else {"radii_reg": radii})
 
     def parameter_size(self) -> ParameterSize:
@@ -149,7 +166,12 @@ class StereoMultitapDelay(MultitapDelay):
     Args:
         stereo: ``True`` for ``processor_channel="stereo"``, ``False`` for ``"mono"``.
         Others: as :class:`MultitapDelay`.
+
+    Rate-bound: its lengths are samples at whatever rate it is given (the new name takes
+    ``sample_rate``).
     """
+
+    rate_bound = "a deprecated name without a sample rate; MultitapDelay takes one"
 
     def __init__(
         self,

@@ -29,6 +29,7 @@ from grafx.errors import ConfigError, ParameterError
 from grafx.processors.base import ParameterSize, Processor, take_settings
 from grafx.processors.core.ballistics import resolve_backend
 from grafx.processors.core.deprecation import warn_deprecated
+from grafx.processors.core.rate import check_rate, reference_or, remap_pole, samples_at
 from grafx.processors.functional.dynamics import (
     KNEES,
     LOG_RATIO_MAX,
@@ -54,6 +55,7 @@ _SMOOTHER_SIZES = {"iir": 1, "ballistics": 2}
 
 class _DynamicRangeProcessor(Processor):
     ignored_arguments = ("flashfftconv", "max_input_len")
+    sample_rate_argument = "sample_rate"
     #: Neutral ``threshold_db`` setting.
     default_threshold_db = -20.0
     _curve = staticmethod(compressor_log_gain)
@@ -71,9 +73,13 @@ class _DynamicRangeProcessor(Processor):
         flashfftconv: bool = True,
         max_input_len: int = 2**17,
         backend: str = "auto",
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
     ):
         super().__init__()
         owner = type(self).__name__
+        self.sample_rate = check_rate(owner, sample_rate)
+        self.reference_rate = reference_or(owner, reference_rate, self.sample_rate)
         for name, value, allowed in (
             ("energy_smoother", energy_smoother, SMOOTHERS),
             ("gain_smoother", gain_smoother, SMOOTHERS),
@@ -85,7 +91,7 @@ class _DynamicRangeProcessor(Processor):
         self.gain_smoother = gain_smoother
         self.gain_smooth_in_log = gain_smooth_in_log
         self.knee = knee
-        self.iir_len = int(iir_len)
+        self.iir_len = samples_at(int(iir_len), self.reference_rate, self.sample_rate)
         self.max_input_len = max_input_len
         uses_ballistics = "ballistics" in (energy_smoother, gain_smoother)
         self.backend = resolve_backend(backend) if uses_ballistics else backend
@@ -159,6 +165,24 @@ class _DynamicRangeProcessor(Processor):
             settings["knee_db"] = float(knee / _NATS_PER_DB)
         return settings
 
+    def time_constants_ms(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
+        """The smoothers' time constants in ms (to :math:`1/e`) from one node's parameters:
+        ``energy_ms`` / ``gain_ms`` for a one-pole smoother, ``[release, attack]`` and
+        ``[attack, release]`` pairs for the energy and gain ballistics; read-back only."""
+        times = {}
+        for key, smoother, name in (
+            ("z_alpha_pre", self.energy_smoother, "energy_ms"),
+            ("z_alpha_post", self.gain_smoother, "gain_ms"),
+        ):
+            if smoother is None or key not in parameters:
+                continue
+            z = torch.as_tensor(parameters[key]).detach().double().reshape(-1)
+            # the pole: sigma(z) for the one-pole, 1 - sigma(z) = sigma(-z) for the ballistics
+            log_pole = torch.nn.functional.logsigmoid(z if smoother == "iir" else -z)
+            ms = (-1000.0 / (self.reference_rate * log_pole)).tolist()
+            times[name] = ms[0] if smoother == "iir" else ms
+        return times
+
     # The static curves, as the original's static methods (same names and arguments): the
     # threshold is taken as given (``forward`` subtracts the 6-nat offset before calling them)
     # and the result is the log-*energy* gain :math:`\Delta`; ``forward`` scales the amplitude
@@ -191,9 +215,22 @@ class _DynamicRangeProcessor(Processor):
         """Log-energy gain of the exponential (softplus) knee, sharpness ``exp(log_knee)``."""
         return cls._static_gain("exponential", log_energy, log_threshold, log_ratio, log_knee)
 
+    def _pole(self, z_alpha: Tensor | None, smoother: str | None) -> Tensor | None:
+        r"""A smoother's coefficients at the reference rate, for the running rate (same times).
+
+        The one-pole's :math:`\sigma(z)` is its pole; the ballistics' :math:`\sigma(z)` is the
+        weight of the new sample, so its complement :math:`\sigma(-z)` is the pole."""
+        if z_alpha is None or self.reference_rate == self.sample_rate:
+            return z_alpha
+        if smoother == "ballistics":
+            return -remap_pole(-z_alpha, self.reference_rate, self.sample_rate)
+        return remap_pole(z_alpha, self.reference_rate, self.sample_rate)
+
     def _process(self, x, log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post):
         if log_threshold.ndim == 3:  # automated: (B, 1, L) -> one threshold per sample (B, L)
             log_threshold = log_threshold[:, 0]
+        z_alpha_pre = self._pole(z_alpha_pre, self.energy_smoother)
+        z_alpha_post = self._pole(z_alpha_post, self.gain_smoother)
         threshold = threshold_from_log_threshold(log_threshold)
         level = detector_level(
             x,
@@ -241,6 +278,11 @@ class Compressor(_DynamicRangeProcessor):
         iir_len: taps of the truncated one-pole smoothers.
         flashfftconv, max_input_len: accepted for compatibility; unused.
         backend: ballistics backend (``"auto"``, ``"numba"``, ``"python"``, ``"torchcomp"``).
+        sample_rate: the rate of the audio in Hz.
+        reference_rate: the rate at which the smoothers' per-sample coefficients and
+            ``iir_len`` are defined (default ``sample_rate``); at another ``sample_rate`` they
+            keep their time constants (:func:`~grafx.processors.core.rate.remap_pole`). Levels
+            are in dB, ratios plain, so only the smoothing depends on the rate.
     """
 
     _curve = staticmethod(compressor_log_gain)
@@ -259,6 +301,7 @@ class NoiseGate(_DynamicRangeProcessor):
 
 
 class _Legacy:
+    rate_bound = "a deprecated v0.5 class without a sample rate; Compressor/NoiseGate take one"
     # The v0.5 parameters have no physical units.
     settings_to_parameters = Processor.settings_to_parameters
     parameters_to_settings = Processor.parameters_to_settings
@@ -283,6 +326,8 @@ class ApproxCompressor(_Legacy, Compressor):
     """Deprecated v0.5 compressor; equals ``Compressor("iir", None, knee="quadratic")``.
 
     ``z_alpha`` is that compressor's ``z_alpha_pre``. Warns once with a DeprecationWarning.
+    Rate-bound: its smoother counts samples at whatever rate it is given (use the Compressor,
+    which takes ``sample_rate``).
 
     Args:
         iir_len: taps of the one-pole energy smoother.
@@ -299,7 +344,8 @@ class ApproxNoiseGate(_Legacy, NoiseGate):
     :math:`R = e^{\texttt{log\_ratio}}` (not :math:`1 + e^{v}`), as the original.
 
     So ``log_ratio = 0`` is the identity and negative values (``R < 1``) raise quiet parts.
-    The original's extra ``1e-3`` in the knee denominator is not reproduced.
+    The original's extra ``1e-3`` in the knee denominator is not reproduced. Rate-bound, as
+    :class:`ApproxCompressor`.
 
     Args:
         freq_sample_n: taps of the one-pole energy smoother (the original's name).

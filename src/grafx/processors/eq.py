@@ -26,6 +26,13 @@ from grafx.processors.core.midside import (
     check_processor_channel,
     num_processor_channels,
 )
+from grafx.processors.core.rate import (
+    check_rate,
+    reference_or,
+    remap_omega,
+    resample_centred_fir,
+    warp_biquads,
+)
 from grafx.processors.filter import BACKEND_KWARGS, IGNORED_BACKEND_KWARGS, make_iir_filter
 from grafx.processors.functional.eq import parametric_eq_biquads, zero_phase_fir_filter
 from grafx.processors.functional.filter import omega_from_w0, w0_from_omega
@@ -43,9 +50,16 @@ class ZeroPhaseFIREqualizer(Processor):
     :class:`NewZeroPhaseFIREqualizer` with ``processor_channel="mono"`` designs the same filter,
     with parameter shape ``(1, F)`` instead of ``(F,)``.
 
+    Rate-bound (``rate_bound``): it takes no sample rate, so its bins are at the rate of the
+    audio it is given and it cannot be rebuilt for another rate.
+
     Args:
         num_magnitude_bins: number of bins ``F``.
     """
+
+    rate_bound = (
+        "a deprecated class without a sample rate; NewZeroPhaseFIREqualizer takes sample_rate"
+    )
 
     def __init__(self, num_magnitude_bins: int = 1024):
         warn_deprecated(
@@ -78,9 +92,14 @@ class NewZeroPhaseFIREqualizer(Processor):
         window_kwargs: window arguments.
         eps: energy floor of the filter-bank mapping.
         flashfftconv: accepted for compatibility, unused.
+        sample_rate: the rate of the audio in Hz.
+        reference_rate: the rate the bins are defined at (default ``sample_rate``, 44.1 kHz);
+            at another ``sample_rate`` the FIR designed there is resampled (band-limited, same
+            response in Hz; :func:`~grafx.processors.core.rate.resample_centred_fir`).
     """
 
     ignored_arguments = ("flashfftconv",)
+    sample_rate_argument = "sample_rate"
 
     def __init__(
         self,
@@ -92,8 +111,14 @@ class NewZeroPhaseFIREqualizer(Processor):
         window_kwargs: Mapping[str, Any] | None = None,
         eps: float = 1e-7,
         flashfftconv: bool = False,
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
     ):
         super().__init__()
+        self.sample_rate = check_rate("NewZeroPhaseFIREqualizer", sample_rate)
+        self.reference_rate = reference_or(
+            "NewZeroPhaseFIREqualizer", reference_rate, self.sample_rate
+        )
         self.processor_channel = check_processor_channel(
             processor_channel, "NewZeroPhaseFIREqualizer"
         )
@@ -109,7 +134,7 @@ class NewZeroPhaseFIREqualizer(Processor):
 
     def forward(self, input_signals: Tensor, log_magnitude: Tensor) -> Tensor:
         """Filter ``(B, C, L)`` with ``log_magnitude (B, C_eq, F)``; stereo modes give C = 2."""
-        fir = self.fir(log_magnitude)
+        fir = resample_centred_fir(self.fir(log_magnitude), self.reference_rate, self.sample_rate)
         return apply_processor_channel(
             input_signals,
             self.processor_channel,
@@ -127,9 +152,17 @@ class _BiquadEqualizer(Processor):
     ignored_arguments = IGNORED_BACKEND_KWARGS
     extra_arguments = BACKEND_KWARGS
 
-    def __init__(self, processor_channel: str, backend_kwargs: dict[str, Any]):
+    def __init__(
+        self,
+        processor_channel: str,
+        backend_kwargs: dict[str, Any],
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
+    ):
         super().__init__()
         owner = type(self).__name__
+        self.sample_rate = check_rate(owner, sample_rate, self.sample_rate_argument or "sr")
+        self.reference_rate = reference_or(owner, reference_rate, self.sample_rate)
         self.processor_channel = check_processor_channel(processor_channel, owner)
         self.num_channels = num_processor_channels(processor_channel)
         self.iir = make_iir_filter(owner, backend_kwargs)
@@ -153,22 +186,31 @@ class ParametricEqualizer(_BiquadEqualizer):
         num_filters: number of bands ``K`` (at least 2 with shelving filters).
         processor_channel: ``"mono"``, ``"stereo"`` or ``"midside"``.
         use_shelving_filters: first band a low shelf and last a high shelf.
+        sample_rate: the rate of the audio in Hz.
+        reference_rate: the rate at which ``w0`` is defined (default ``sample_rate``): a band
+            is at :math:`f = \omega_0 f_\mathrm{ref} / 2\pi` Hz, :math:`\omega_0 = \pi\sigma(w_0)`,
+            at any ``sample_rate`` (held below 0.98 of its Nyquist).
         **backend_kwargs: :class:`~grafx.processors.core.iir.IIRFilter` arguments.
 
     Settings: ``eq_gains_db`` (0; one value or one per band, or ``(C_eq, K)``), ``eq_freqs_hz``
     (default: ``K`` log-spaced from 100 Hz to 10 kHz, or to ``0.4 * sample_rate`` below
-    25 kHz), ``eq_q`` (0.707) and ``sample_rate`` (44100). A band's peak or shelf gain in dB is
+    25 kHz), ``eq_q`` (0.707) and ``sample_rate`` (the rate ``w0`` is defined at; default the
+    processor's ``reference_rate``). A band's peak or shelf gain in dB is
     :math:`40\,\ell / \ln 10` (the RBJ amplitude :math:`A = e^{\ell}` gives a gain :math:`A^2`).
     """
+
+    sample_rate_argument = "sample_rate"
 
     def __init__(
         self,
         num_filters: int = 10,
         processor_channel: str = "mono",
         use_shelving_filters: bool = True,
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
         **backend_kwargs,
     ):
-        super().__init__(processor_channel, backend_kwargs)
+        super().__init__(processor_channel, backend_kwargs, sample_rate, reference_rate)
         minimum = 2 if use_shelving_filters else 1
         if int(num_filters) < minimum:
             raise ConfigError(
@@ -180,6 +222,9 @@ class ParametricEqualizer(_BiquadEqualizer):
 
     def forward(self, input_signals: Tensor, w0: Tensor, q_inv: Tensor, log_gain: Tensor) -> Tensor:
         """Filter ``(B, C, L)``; ``w0, q_inv, log_gain (B, C_eq, K)``."""
+        if self.reference_rate != self.sample_rate:
+            omega = remap_omega(omega_from_w0(w0), self.reference_rate, self.sample_rate)
+            w0 = w0_from_omega(omega)
         Bs, As = parametric_eq_biquads(w0, q_inv, log_gain, self.use_shelving_filters)
         return self._filter(input_signals, Bs, As)
 
@@ -191,7 +236,12 @@ class ParametricEqualizer(_BiquadEqualizer):
         self, settings: Mapping[str, Any], *, name: str | None = None
     ) -> dict[str, Any]:
         owner = name or type(self).__name__
-        defaults = {"eq_gains_db": 0.0, "eq_freqs_hz": None, "eq_q": 0.707, "sample_rate": 44100.0}
+        defaults = {
+            "eq_gains_db": 0.0,
+            "eq_freqs_hz": None,
+            "eq_q": 0.707,
+            "sample_rate": self.reference_rate,
+        }
         s = take_settings(settings, defaults, owner)
         sample_rate = float(s["sample_rate"])
         freqs = s["eq_freqs_hz"]
@@ -217,8 +267,11 @@ class ParametricEqualizer(_BiquadEqualizer):
         parameters: Mapping[str, Any],
         *,
         name: str | None = None,
-        sample_rate: float = 44100.0,
+        sample_rate: float | None = None,
     ) -> dict[str, Any]:
+        if sample_rate is None:
+            sample_rate = self.reference_rate
+
         def values(x: Tensor) -> Any:
             x = x.detach().double()
             return (x[0] if x.shape[0] == 1 else x).tolist()
@@ -248,10 +301,16 @@ class GraphicEqualizer(_BiquadEqualizer):
     Args:
         processor_channel: ``"mono"``, ``"stereo"`` or ``"midside"``.
         scale: ``"bark"`` (24 bands) or ``"third_octave"`` (31 bands).
-        sr: sample rate in Hz.
+        sr: sample rate in Hz of the audio.
         gain_correction: compensate the band interaction (see above).
+        reference_rate: the rate the bands are designed at (default ``sr``; its bands below
+            Nyquist are the parameters); at another ``sr`` the designed biquads are re-warped
+            (:func:`~grafx.processors.core.rate.warp_biquads`). A rate at or below twice the
+            highest band centre cannot be served (:class:`~grafx.errors.ConfigError`).
         **backend_kwargs: :class:`~grafx.processors.core.iir.IIRFilter` arguments.
     """
+
+    sample_rate_argument = "sr"
 
     def __init__(
         self,
@@ -259,15 +318,27 @@ class GraphicEqualizer(_BiquadEqualizer):
         scale: str = "bark",
         sr: float = 44100,
         gain_correction: bool = True,
+        reference_rate: float | None = None,
         **backend_kwargs,
     ):
-        super().__init__(processor_channel, backend_kwargs)
-        self.geq = GraphicEqualizerBiquad(scale=scale, sr=sr, gain_correction=gain_correction)
+        super().__init__(processor_channel, backend_kwargs, sr, reference_rate)
+        self.sr = self.sample_rate
+        self.geq = GraphicEqualizerBiquad(
+            scale=scale, sr=self.reference_rate, gain_correction=gain_correction
+        )
         self.num_bands = self.geq.num_bands
+        top = float(self.geq.center_frequencies.max()) if self.num_bands else 0.0
+        if self.sr != self.reference_rate and not top < self.sr / 2:
+            raise ConfigError(
+                f"GraphicEqualizer: cannot serve sr={self.sr:g} Hz: its highest band, designed "
+                f"at {self.reference_rate:g} Hz, is at {top:.0f} Hz, at or above the Nyquist "
+                f"frequency {self.sr / 2:g} Hz"
+            )
 
     def forward(self, input_signals: Tensor, log_gains: Tensor) -> Tensor:
         """Filter ``(B, C, L)``; ``log_gains (B, C_eq, K)``."""
-        return self._filter(input_signals, *self.geq(log_gains))
+        Bs, As = warp_biquads(*self.geq(log_gains), self.reference_rate, self.sr)
+        return self._filter(input_signals, Bs, As)
 
     def parameter_size(self) -> ParameterSize:
         return {"log_gains": (self.num_channels, self.num_bands)}

@@ -12,6 +12,7 @@ from torch import Tensor
 from grafx.errors import ConfigError
 from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.core.convolution import convolve
+from grafx.processors.core.rate import check_rate, reference_or, resample_ir
 from grafx.processors.functional.fdn import (
     fdn_aliasing_db,
     fdn_impulse_response,
@@ -44,14 +45,20 @@ class FDNReverb(Processor):
     Args:
         delays: delay-line lengths in samples (:math:`M` of them).
         num_bands: bands of :math:`T_{60}` (log-spaced centres from 50 Hz to Nyquist).
-        ir_len: :math:`N`, the frequency-sampling length and impulse-response length. ``None``
-            (default): :func:`~grafx.processors.functional.fdn.fdn_ir_len_for` of ``t60_max``
-            and ``sample_rate`` (236196 at 44.1 kHz and 4 s), long enough that the tail folded
-            back by frequency sampling is 80 dB down; a shorter ``ir_len`` (one giving less than
-            60 dB) warns with a :class:`UserWarning`, as its longest T60s alias.
-        sample_rate: :math:`f_s` in Hz.
+        ir_len: :math:`N`, the frequency-sampling length and impulse-response length, in
+            samples at ``reference_rate``. ``None`` (default):
+            :func:`~grafx.processors.functional.fdn.fdn_ir_len_for` of ``t60_max`` and the
+            reference rate (236196 at 44.1 kHz and 4 s), long enough that the tail folded back by
+            frequency sampling is 80 dB down; a shorter ``ir_len`` (one giving less than 60 dB)
+            warns with a :class:`UserWarning`, as its longest T60s alias.
+        sample_rate: :math:`f_s` in Hz, the rate of the audio.
         t60_min, t60_max: range of :math:`T_{60}` in seconds.
+        reference_rate: the rate ``delays`` and ``ir_len`` count samples of, at which the IR
+            is made (default ``sample_rate``); at another ``sample_rate`` it is resampled
+            (:func:`~grafx.processors.core.rate.resample_ir`): the same reverb in seconds.
     """
+
+    sample_rate_argument = "sample_rate"
 
     delays: Tensor
     num_bands: int
@@ -68,25 +75,29 @@ class FDNReverb(Processor):
         sample_rate: float = 44100.0,
         t60_min: float = 0.05,
         t60_max: float = 4.0,
+        reference_rate: float | None = None,
     ):
         super().__init__()
+        check_rate("FDNReverb", sample_rate)
+        self.reference_rate = reference_or("FDNReverb", reference_rate, float(sample_rate))
         delays = list(delays)
         if len(delays) < 2 or not all(isinstance(d, numbers.Integral) and d >= 1 for d in delays):
             raise ConfigError(f"FDNReverb: delays must be >= 2 positive ints, got {delays!r}")
         if not isinstance(num_bands, numbers.Integral) or num_bands < 1:
             raise ConfigError(f"FDNReverb: num_bands must be a positive int, got {num_bands!r}")
+        rate = self.reference_rate  # ir_len counts samples at the reference rate
         if ir_len is None:
-            ir_len = max(fdn_ir_len_for(t60_max, sample_rate), 2 * max(delays))
+            ir_len = max(fdn_ir_len_for(t60_max, rate), 2 * max(delays))
         elif (
             isinstance(ir_len, numbers.Integral)
             and t60_max > 0
-            and fdn_aliasing_db(ir_len, t60_max, sample_rate) < 60.0
+            and fdn_aliasing_db(ir_len, t60_max, rate) < 60.0
         ):
             warnings.warn(
                 f"FDNReverb: ir_len {ir_len} holds only "
-                f"{fdn_aliasing_db(ir_len, t60_max, sample_rate):.1f} dB of a {t60_max} s T60 at "
-                f"{sample_rate} Hz, so long T60s alias (their tail folds onto the start); use "
-                f"ir_len=None ({fdn_ir_len_for(t60_max, sample_rate)}) or a smaller t60_max",
+                f"{fdn_aliasing_db(ir_len, t60_max, rate):.1f} dB of a {t60_max} s T60 at "
+                f"{rate} Hz, so long T60s alias (their tail folds onto the start); use "
+                f"ir_len=None ({fdn_ir_len_for(t60_max, rate)}) or a smaller t60_max",
                 UserWarning,
                 stacklevel=2,
             )
@@ -105,15 +116,17 @@ class FDNReverb(Processor):
         )
 
     def impulse_response(self, z_t60: Tensor, input_gains: Tensor, output_gains: Tensor) -> Tensor:
-        """The stereo impulse response, ``(B, 2, ir_len)``, in the parameters' dtype."""
+        """The stereo impulse response, ``(B, 2, N)``, in the parameters' dtype (``N =
+        ir_len`` at the reference rate, scaled to ``sample_rate``)."""
         t60 = t60_from_z_t60(z_t60, self.t60_min, self.t60_max)
         rows = [
             fdn_impulse_response(
-                t60, input_gains, output_gains[:, c], self.delays, self.ir_len, self.sample_rate
+                t60, input_gains, output_gains[:, c], self.delays, self.ir_len, self.reference_rate
             )
             for c in range(2)
         ]
-        return torch.stack(rows, 1).to(z_t60.dtype)
+        ir = torch.stack(rows, 1).to(z_t60.dtype)
+        return resample_ir(ir, self.reference_rate, self.sample_rate)
 
     def forward(
         self,

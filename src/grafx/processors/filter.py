@@ -28,12 +28,21 @@ from grafx.processors.core.midside import (
     check_processor_channel,
     num_processor_channels,
 )
+from grafx.processors.core.rate import (
+    check_rate,
+    reference_or,
+    remap_omega,
+    resample_ir,
+    warp_biquads,
+)
 from grafx.processors.core.utils import normalize_impulse
 from grafx.processors.functional.filter import (
     biquad_from_raw,
+    omega_from_w0,
     pole_zero_biquad,
     rbj_biquad,
     svf_biquad,
+    w0_from_omega,
 )
 
 BACKEND_KWARGS = (
@@ -66,21 +75,46 @@ IGNORED_BACKEND_KWARGS = ("flashfftconv", "fsm_flashfftconv", "fsm_max_input_len
 
 
 class _BiquadCascade(Processor):
-    """Shared plumbing: an :class:`IIRFilter` and the per-node filtering call."""
+    """Shared plumbing: an :class:`IIRFilter`, the sample rate and the per-node filtering call.
+
+    The coefficients are defined at ``reference_rate`` (default ``sample_rate``); at another
+    ``sample_rate`` they are re-warped (:func:`~grafx.processors.core.rate.warp_biquads`), or,
+    for the RBJ classes, their ``w0`` is mapped through Hz.
+    """
 
     ignored_arguments = IGNORED_BACKEND_KWARGS
     extra_arguments = BACKEND_KWARGS
+    sample_rate_argument = "sample_rate"
+    _warp = True
 
-    def __init__(self, num_filters: int, backend_kwargs: dict[str, Any]):
+    def __init__(
+        self,
+        num_filters: int,
+        backend_kwargs: dict[str, Any],
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
+    ):
         super().__init__()
+        owner = type(self).__name__
         if int(num_filters) < 1:
-            raise ConfigError(f"{type(self).__name__}: num_filters must be >= 1, got {num_filters}")
+            raise ConfigError(f"{owner}: num_filters must be >= 1, got {num_filters}")
         self.num_filters = int(num_filters)
-        self.iir = make_iir_filter(type(self).__name__, backend_kwargs)
+        self.sample_rate = check_rate(owner, sample_rate)
+        self.reference_rate = reference_or(owner, reference_rate, self.sample_rate)
+        self.iir = make_iir_filter(owner, backend_kwargs)
 
     def _filter(self, input_signals: Tensor, Bs: Tensor, As: Tensor) -> Tensor:
         """``Bs, As (B, K, 3)`` shared by every channel of ``input_signals (B, C, L)``."""
+        if self._warp:
+            Bs, As = warp_biquads(Bs, As, self.reference_rate, self.sample_rate)
         return self.iir(input_signals, Bs.unsqueeze(1), As.unsqueeze(1))
+
+    def _w0(self, w0: Tensor) -> Tensor:
+        """``w0`` at the reference rate as ``w0`` at the running rate (the same Hz)."""
+        if self.reference_rate == self.sample_rate:
+            return w0
+        omega = remap_omega(omega_from_w0(w0), self.reference_rate, self.sample_rate)
+        return w0_from_omega(omega)
 
 
 class BiquadFilter(_BiquadCascade):
@@ -99,11 +133,20 @@ class BiquadFilter(_BiquadCascade):
     Args:
         num_filters: number of sections ``K``.
         normalized: add the ``A0`` parameter as above.
+        sample_rate: the rate of the audio in Hz.
+        reference_rate: the rate the parameters are defined at (default ``sample_rate``).
         **backend_kwargs: :class:`IIRFilter` arguments.
     """
 
-    def __init__(self, num_filters: int = 1, normalized: bool = False, **backend_kwargs):
-        super().__init__(num_filters, backend_kwargs)
+    def __init__(
+        self,
+        num_filters: int = 1,
+        normalized: bool = False,
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
+        **backend_kwargs,
+    ):
+        super().__init__(num_filters, backend_kwargs, sample_rate, reference_rate)
         self.normalized = normalized
 
     def forward(
@@ -133,11 +176,19 @@ class PoleZeroFilter(_BiquadCascade):
 
     :math:`y = e^{\ell} \prod_k \frac{(1 - q_k z^{-1})(1 - \bar q_k z^{-1})}
     {(1 - \tilde p_k z^{-1})(1 - \bar{\tilde p}_k z^{-1})}` with poles squashed into the unit
-    disk (see :func:`grafx.processors.functional.filter.pole_zero_biquad`).
+    disk (see :func:`grafx.processors.functional.filter.pole_zero_biquad`). Poles and zeros are
+    placed at ``reference_rate`` (default ``sample_rate``) and re-warped to ``sample_rate``
+    (:func:`~grafx.processors.core.rate.warp_biquads`).
     """
 
-    def __init__(self, num_filters: int = 1, **backend_kwargs):
-        super().__init__(num_filters, backend_kwargs)
+    def __init__(
+        self,
+        num_filters: int = 1,
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
+        **backend_kwargs,
+    ):
+        super().__init__(num_filters, backend_kwargs, sample_rate, reference_rate)
 
     def forward(
         self, input_signals: Tensor, log_gain: Tensor, poles: Tensor, zeros: Tensor
@@ -153,11 +204,19 @@ class PoleZeroFilter(_BiquadCascade):
 class StateVariableFilter(_BiquadCascade):
     """Cascade of state-variable filters; see :func:`~grafx.processors.functional.filter.svf_biquad`.
 
-    With zero mixing coefficients (``c_hp = c_bp = c_lp = 0``) the output is silence.
+    With zero mixing coefficients (``c_hp = c_bp = c_lp = 0``) the output is silence. The
+    coefficients are defined at ``reference_rate`` (default ``sample_rate``, 44.1 kHz) and
+    re-warped to ``sample_rate`` (:func:`~grafx.processors.core.rate.warp_biquads`).
     """
 
-    def __init__(self, num_filters: int = 1, **backend_kwargs):
-        super().__init__(num_filters, backend_kwargs)
+    def __init__(
+        self,
+        num_filters: int = 1,
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
+        **backend_kwargs,
+    ):
+        super().__init__(num_filters, backend_kwargs, sample_rate, reference_rate)
 
     def forward(
         self,
@@ -176,16 +235,24 @@ class StateVariableFilter(_BiquadCascade):
 
 
 class _RBJSecondOrder(_BiquadCascade):
-    """One RBJ biquad per node with parameters ``w0`` and ``q_inv`` of size 1."""
+    r"""One RBJ biquad per node with parameters ``w0`` and ``q_inv`` of size 1.
+
+    :math:`\omega_0 = \pi\sigma(w_0)` is defined at ``reference_rate`` (default
+    ``sample_rate``, 44.1 kHz), i.e. :math:`f_0 = \omega_0 f_\mathrm{ref} / 2\pi` Hz at any
+    ``sample_rate`` (held below 0.98 of its Nyquist).
+    """
 
     kind = ""
+    _warp = False
 
-    def __init__(self, **backend_kwargs):
-        super().__init__(1, backend_kwargs)
+    def __init__(
+        self, sample_rate: float = 44100.0, reference_rate: float | None = None, **backend_kwargs
+    ):
+        super().__init__(1, backend_kwargs, sample_rate, reference_rate)
 
     def forward(self, input_signals: Tensor, w0: Tensor, q_inv: Tensor) -> Tensor:
         """Filter ``(B, C, L)``; ``w0, q_inv (B, 1)``."""
-        return self._filter(input_signals, *rbj_biquad(self.kind, w0, q_inv))
+        return self._filter(input_signals, *rbj_biquad(self.kind, self._w0(w0), q_inv))
 
     def parameter_size(self) -> ParameterSize:
         return {"w0": 1, "q_inv": 1}
@@ -223,16 +290,26 @@ class AllPassFilter(_RBJSecondOrder):
 
 
 class _RBJGainFilter(_BiquadCascade):
-    """A cascade of ``num_filters`` RBJ biquads with ``w0``, ``q_inv``, ``log_gain`` of size K."""
+    """A cascade of ``num_filters`` RBJ biquads with ``w0``, ``q_inv``, ``log_gain`` of size K.
+
+    ``w0`` is defined at ``reference_rate`` as in the second-order RBJ filters.
+    """
 
     kind = ""
+    _warp = False
 
-    def __init__(self, num_filters: int = 1, **backend_kwargs):
-        super().__init__(num_filters, backend_kwargs)
+    def __init__(
+        self,
+        num_filters: int = 1,
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
+        **backend_kwargs,
+    ):
+        super().__init__(num_filters, backend_kwargs, sample_rate, reference_rate)
 
     def forward(self, input_signals: Tensor, w0: Tensor, q_inv: Tensor, log_gain: Tensor) -> Tensor:
         """Filter ``(B, C, L)``; ``w0, q_inv, log_gain (B, K)``."""
-        return self._filter(input_signals, *rbj_biquad(self.kind, w0, q_inv, log_gain))
+        return self._filter(input_signals, *rbj_biquad(self.kind, self._w0(w0), q_inv, log_gain))
 
     def parameter_size(self) -> ParameterSize:
         return dict.fromkeys(("w0", "q_inv", "log_gain"), self.num_filters)
@@ -262,27 +339,43 @@ class FIRFilter(Processor):
     The taps are normalised to unit energy (averaged over the filter channels) by
     :func:`grafx.processors.core.utils.normalize_impulse`; all-zero taps give silence.
 
+    The taps are samples at ``reference_rate`` (default ``sample_rate``, 44.1 kHz); at another
+    ``sample_rate`` the normalised FIR is resampled (band-limited, same response in Hz; see
+    :func:`~grafx.processors.core.rate.resample_ir`).
+
     Args:
         fir_len: number of taps ``N``.
         processor_channel: ``"mono"``, ``"stereo"`` or ``"midside"`` (1, 2 or 2 filters).
+        sample_rate: the rate of the audio in Hz.
+        reference_rate: the rate the parameters are defined at (default ``sample_rate``).
         **backend_kwargs: ``flashfftconv`` and ``max_input_len``, accepted for compatibility
             and ignored (any other keyword raises); convolution is grafx's exact FFT/direct path.
     """
 
     ignored_arguments = ("flashfftconv", "max_input_len")
     extra_arguments = ignored_arguments
+    sample_rate_argument = "sample_rate"
 
-    def __init__(self, fir_len: int = 1023, processor_channel: str = "mono", **backend_kwargs):
+    def __init__(
+        self,
+        fir_len: int = 1023,
+        processor_channel: str = "mono",
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
+        **backend_kwargs,
+    ):
         super().__init__()
         if int(fir_len) < 1:
             raise ConfigError(f"FIRFilter: fir_len must be positive, got {fir_len}")
+        self.sample_rate = check_rate("FIRFilter", sample_rate)
+        self.reference_rate = reference_or("FIRFilter", reference_rate, self.sample_rate)
         self.fir_len = int(fir_len)
         self.processor_channel = check_processor_channel(processor_channel, "FIRFilter")
         self.num_channels = num_processor_channels(processor_channel)
 
     def forward(self, input_signals: Tensor, fir: Tensor) -> Tensor:
         """Filter ``(B, C, L)`` with ``fir (B, C_f, N)``; stereo modes give ``(B, 2, L)``."""
-        taps = normalize_impulse(fir.tanh())
+        taps = resample_ir(normalize_impulse(fir.tanh()), self.reference_rate, self.sample_rate)
         return apply_processor_channel(
             input_signals,
             self.processor_channel,

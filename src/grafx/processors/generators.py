@@ -25,6 +25,7 @@ from torch import Tensor
 
 from grafx.errors import AudioError, ConfigError, ParameterError
 from grafx.processors.base import ParameterSize, Processor
+from grafx.processors.core.rate import reference_or
 from grafx.processors.core.validation import as_parameter_dict, check_parameters
 from grafx.processors.functional.generators import (
     additive_sinusoids,
@@ -46,6 +47,7 @@ class Generator(Processor, register=False):
     """
 
     input_names: ClassVar[tuple[str, ...]] = ()
+    sample_rate_argument: ClassVar[str | None] = "sample_rate"
 
     def check_call(self, inputs: Sequence[tuple[str, Any]], parameters: dict[str, Any]) -> None:
         parameters = dict(parameters)
@@ -84,7 +86,7 @@ def _check_sample_rate(owner: str, sample_rate: float) -> float:
 class _Oscillator(Generator, register=False):
     r"""A band-limited oscillator: :math:`y = g \sum_k a_k [k f < f_s/2] \sin(2\pi k\varphi)`.
 
-    Parameters: ``z_frequency (1,)`` (:math:`f = \tfrac{f_s}{2}\sigma(z)`, see
+    Parameters: ``z_frequency (1,)`` (:math:`f = \tfrac{f_\mathrm{ref}}{2}\sigma(z)`, see
     :func:`~grafx.processors.functional.generators.frequency_from_z_frequency`) and
     ``log_gain (1,)`` (:math:`g = e^{v}`). Output: mono, ``(B, 1, num_samples)``.
 
@@ -92,16 +94,24 @@ class _Oscillator(Generator, register=False):
         sample_rate: :math:`f_s` in Hz.
         num_harmonics: :math:`K`, the highest harmonic kept (those at or above Nyquist are
             dropped at every frequency).
+        reference_rate: :math:`f_\mathrm{ref}`, the rate ``z_frequency`` is defined at
+            (default ``sample_rate``); the frequency in Hz does not depend on ``sample_rate``.
     """
 
     waveform: ClassVar[str] = "sine"
     sample_rate: float
     num_harmonics: int
 
-    def __init__(self, sample_rate: float = 44100.0, num_harmonics: int = 32):
+    def __init__(
+        self,
+        sample_rate: float = 44100.0,
+        num_harmonics: int = 32,
+        reference_rate: float | None = None,
+    ):
         super().__init__()
         owner = type(self).__name__
         self.sample_rate = _check_sample_rate(owner, sample_rate)
+        self.reference_rate = reference_or(owner, reference_rate, self.sample_rate)
         if not isinstance(num_harmonics, numbers.Integral) or num_harmonics < 1:
             raise ConfigError(
                 f"{owner}: num_harmonics must be a positive int, got {num_harmonics!r}"
@@ -110,7 +120,7 @@ class _Oscillator(Generator, register=False):
 
     def forward(self, num_samples: int, z_frequency: Tensor, log_gain: Tensor) -> Tensor:
         """Render ``(B, 1, num_samples)`` from ``z_frequency (B, 1)`` and ``log_gain (B, 1)``."""
-        frequency = frequency_from_z_frequency(z_frequency, self.sample_rate)
+        frequency = frequency_from_z_frequency(z_frequency, self.reference_rate)
         return oscillator(
             frequency,
             torch.exp(log_gain),
@@ -153,12 +163,18 @@ class AdditiveSynth(Generator):
     Args:
         num_sinusoids: :math:`K`.
         sample_rate: :math:`f_s` in Hz.
+        reference_rate: the rate ``z_frequency`` is defined at (default ``sample_rate``).
     """
 
     num_sinusoids: int
     sample_rate: float
 
-    def __init__(self, num_sinusoids: int = 8, sample_rate: float = 44100.0):
+    def __init__(
+        self,
+        num_sinusoids: int = 8,
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
+    ):
         super().__init__()
         if not isinstance(num_sinusoids, numbers.Integral) or num_sinusoids < 1:
             raise ConfigError(
@@ -166,10 +182,11 @@ class AdditiveSynth(Generator):
             )
         self.num_sinusoids = int(num_sinusoids)
         self.sample_rate = _check_sample_rate("AdditiveSynth", sample_rate)
+        self.reference_rate = reference_or("AdditiveSynth", reference_rate, self.sample_rate)
 
     def forward(self, num_samples: int, z_frequency: Tensor, log_amplitude: Tensor) -> Tensor:
         """Render ``(B, 1, num_samples)`` from ``(B, K)`` frequencies and amplitudes."""
-        frequency = frequency_from_z_frequency(z_frequency, self.sample_rate)
+        frequency = frequency_from_z_frequency(z_frequency, self.reference_rate)
         return additive_sinusoids(
             frequency, torch.exp(log_amplitude), int(num_samples), self.sample_rate
         )
@@ -186,10 +203,15 @@ class NoiseGenerator(Generator):
     different seeds for independent noises. Parameter: ``log_gain (1,)``. Output:
     ``(B, num_channels, num_samples)``.
 
+    Rate-free: at any rate it is white noise of RMS :math:`e^{v}` (so its level in a fixed
+    band falls by 10 log10 of the rate ratio as the rate rises).
+
     Args:
         num_channels: 1 or 2 (independent noise per channel).
         seed: the noise's seed.
     """
+
+    sample_rate_argument = None
 
     def __init__(self, num_channels: int = 1, seed: int = 0):
         super().__init__()

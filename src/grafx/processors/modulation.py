@@ -60,6 +60,7 @@ class _ModulatedDelay(_LFOEffect, register=False):
     base_delay: float
     stereo_phase: float
     max_delay: int
+    sample_rate_argument = "sample_rate"
 
     def __init__(
         self,
@@ -147,13 +148,15 @@ class Phaser(_LFOEffect):
         num_stages: :math:`K` all-passes (4: two notches).
         max_rate_hz: :math:`r_\max`.
         max_depth: :math:`\delta_\max` (natural log of the sweep's frequency ratio).
-        n_fft: STFT length (hop a quarter of it).
+        n_fft: STFT length in samples at ``sample_rate`` (hop a quarter of it); the sweep is
+            constant within a frame, so the frames' duration barely matters.
     """
 
     sample_rate: float
     center_hz: float
     num_stages: int
     n_fft: int
+    sample_rate_argument = "sample_rate"
 
     def __init__(
         self,

@@ -3,7 +3,8 @@ r"""Memoryless distortion processors: tanh, piecewise tanh, power series, Chebys
 Graph nodes around :mod:`grafx.processors.functional.nonlinear`. All are elementwise and
 channel-agnostic (any ``C``); gains and hardnesses are natural logs (clamped to +-20,
 see :func:`~grafx.processors.functional.nonlinear.gain_from_log_gain`), thresholds sigmoids, weights
-tanh'd.
+tanh'd. They are rate-free (no sample rate): the same curve at any rate (the harmonics they create
+alias differently at different rates, as in any memoryless waveshaper).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-r"""Panner: level and pan position with a choice of pan law (the console's gain/pan law)."""
+r"""Panner: level and pan position with a choice of pan law (the console's gain/pan law); rate-free
+(no sample rate: the same gains at any rate)."""
 
 from __future__ import annotations
 

@@ -19,9 +19,9 @@ from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.midside import check_processor_channel
 from grafx.processors.core.noise import filtered_noise, make_generator, uniform_noise
+from grafx.processors.core.rate import apply_ir_at_rate, check_rate, reference_or
 from grafx.processors.functional.reverb import (
     REVERB_CHANNELS,
-    apply_normalized_ir,
     filtered_noise_shaping_ir,
     stft_masked_noise_ir,
 )
@@ -76,9 +76,16 @@ class STFTMaskedNoiseReverb(Processor):
         max_input_len: accepted for compatibility.
         seed: seed of the noise generator (``None``: seeded by the operating system).
         generator: a ``torch.Generator`` to draw from instead of ``seed``.
+        sample_rate: the rate of the audio in Hz.
+        reference_rate: the rate at which ``ir_len``, ``n_fft``, ``hop_length`` (so the
+            parameters' bins and frames) are defined (default ``sample_rate``, 44.1 kHz); at
+            another ``sample_rate`` the IR is made there, normalised and resampled
+            (:func:`~grafx.processors.core.rate.apply_ir_at_rate`): the same reverb in Hz and
+            seconds.
     """
 
     ignored_arguments = ("flashfftconv", "max_input_len")
+    sample_rate_argument = "sample_rate"
     window: Tensor
     noise: Tensor
 
@@ -94,9 +101,13 @@ class STFTMaskedNoiseReverb(Processor):
         max_input_len: int = 2**17,
         seed: int | None = 0,
         generator: torch.Generator | None = None,
+        sample_rate: float = 44100.0,
+        reference_rate: float | None = None,
     ):
         super().__init__()
         name = type(self).__name__
+        self.sample_rate = check_rate(name, sample_rate)
+        self.reference_rate = reference_or(name, reference_rate, self.sample_rate)
         self.processor_channel = check_processor_channel(processor_channel, name, REVERB_CHANNELS)
         if ir_len < 1 or n_fft < 2 or hop_length < 1:
             raise ConfigError(
@@ -181,7 +192,14 @@ class STFTMaskedNoiseReverb(Processor):
             The wet signal, ``(B, C', L)``: ``C' = C`` for ``"mono"``/``"midside"``, else 2.
         """
         ir = self.impulse_response(init_log_magnitude, delta_log_magnitude, gain_env_log_magnitude)
-        return apply_normalized_ir(input_signals, ir, self.processor_channel, type(self).__name__)
+        return apply_ir_at_rate(
+            input_signals,
+            ir,
+            self.processor_channel,
+            type(self).__name__,
+            self.reference_rate,
+            self.sample_rate,
+        )
 
     def parameter_size(self) -> ParameterSize:
         size: ParameterSize = {
@@ -198,8 +216,11 @@ class MidSideFilteredNoiseReverb(STFTMaskedNoiseReverb):
 
     Kept for code written for grafx 0.5 (the seed documentation uses it): same parameters
     (``init_log_magnitude`` and ``delta_log_magnitude``, ``(2, 193)`` by default) and the same
-    output. Warns once per process with a :class:`DeprecationWarning`.
+    output. Warns once per process with a :class:`DeprecationWarning`. Rate-bound: its lengths
+    are samples at whatever rate it is given (the new name takes ``sample_rate``).
     """
+
+    rate_bound = "a deprecated name without a sample rate; STFTMaskedNoiseReverb takes one"
 
     def __init__(
         self,
@@ -277,9 +298,14 @@ class FilteredNoiseShapingReverb(Processor):
         flashfftconv, max_input_len: accepted for compatibility.
         seed: seed of the noise generator (``None``: seeded by the operating system).
         generator: a ``torch.Generator`` to draw from instead of ``seed``.
+        reference_rate: the rate at which the IR (``ir_len`` samples, noise, crossovers,
+            decays) is made (default ``sr``); at another ``sr`` it is normalised there and
+            resampled (:func:`~grafx.processors.core.rate.apply_ir_at_rate`).
     """
 
     ignored_arguments = ("flashfftconv", "max_input_len")
+    sample_rate_argument = "sr"
+    assumed_sample_rate = float(DEFAULT_SAMPLE_RATE)
     noise: Tensor
 
     def __init__(
@@ -301,6 +327,7 @@ class FilteredNoiseShapingReverb(Processor):
         max_input_len: int = 2**17,
         seed: int | None = 0,
         generator: torch.Generator | None = None,
+        reference_rate: float | None = None,
     ):
         super().__init__()
         name = type(self).__name__
@@ -324,6 +351,9 @@ class FilteredNoiseShapingReverb(Processor):
                 stacklevel=2,
             )
             sr = DEFAULT_SAMPLE_RATE
+        self.sr = check_rate(name, sr, "sr")
+        self.reference_rate = reference_or(name, reference_rate, self.sr)
+        sr = self.reference_rate  # the IR is made at the reference rate
         if f_max is None:
             f_max = min(DEFAULT_F_MAX, sr / 2)
         if not 0 < f_min < f_max <= sr / 2:
@@ -334,7 +364,6 @@ class FilteredNoiseShapingReverb(Processor):
         self.ir_len = int(ir_len)
         self.num_bands = int(num_bands)
         self.num_channels = 1 if processor_channel == "mono" else 2
-        self.sr = sr
         self.noise_randomness = noise_randomness
         self.use_fade_in = bool(use_fade_in)
         self.min_decay_ms = float(min_decay_ms)
@@ -380,7 +409,7 @@ class FilteredNoiseShapingReverb(Processor):
             noise_bands.to(dtype=log_decay.dtype, device=log_decay.device),
             log_decay,
             log_gain,
-            self.sr,
+            self.reference_rate,
             self.min_decay_ms,
             self.max_decay_ms,
             log_fade_in if self.use_fade_in else None,
@@ -401,7 +430,14 @@ class FilteredNoiseShapingReverb(Processor):
             The wet signal, ``(B, C', L)``: ``C' = C`` for ``"mono"``/``"midside"``, else 2.
         """
         ir = self.impulse_response(log_decay, log_gain, log_fade_in, z_fade_in_gain)
-        return apply_normalized_ir(input_signals, ir, self.processor_channel, type(self).__name__)
+        return apply_ir_at_rate(
+            input_signals,
+            ir,
+            self.processor_channel,
+            type(self).__name__,
+            self.reference_rate,
+            self.sr,
+        )
 
     def parameter_size(self) -> ParameterSize:
         shape = (self.num_channels, self.num_bands)

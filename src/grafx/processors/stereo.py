@@ -3,6 +3,9 @@ r"""Stereo processors: gain/pan, side-gain imager, mono-to-stereo and mid/side c
 Graph nodes around :mod:`grafx.processors.functional.stereo`. ``StereoToMidSide`` has two
 outlets and returns a **list** ``[mid, side]`` (the render engine reads a list as several
 outlets); the original returned a tuple, which render misread as ``(output, extras)``.
+
+All are memoryless and rate-free: they take no sample rate and sound the same at any rate
+(gains are natural logs, widths plain factors, pans in -1..1).
 """
 
 from __future__ import annotations
