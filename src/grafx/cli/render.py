@@ -66,7 +66,11 @@ def run(args) -> int:
     sources, sample_rate = read_stems(args.sources, args.sample_rate, align=args.align)
     if parameters is None:
         parameters = console_parameters(G, processors, sample_rate)
-    mix = render_mix(G, processors, parameters, sources)
+    # Inference mode: no autograd state at all (cheaper than no_grad); this process only writes
+    # the mix, so no tensor made here is used for gradients later.
+    with torch.inference_mode():
+        mix = render_mix(G, processors, parameters, sources)
+    del sources
     if not torch.isfinite(mix).all():
         raise CLIError(f"{args.graph}: the render produced NaN/Inf samples; check the parameters")
     write_audio(out, mix, sample_rate)
