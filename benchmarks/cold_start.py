@@ -2,18 +2,24 @@
 
 Usage (from the repository root)::
 
-    PYTHONPATH=src .venv/bin/python benchmarks/cold_start.py [--length 131072] [--repeats 5]
+    PYTHONPATH=src .venv/bin/python benchmarks/cold_start.py [--length 131072] [--repeats 5] \
+        [--compare-src /path/to/other/src]
 
 Each repeat starts a new interpreter (``python -c``) that imports grafx, builds ``console8``
 with the processors of ``render_worker.py``, renders it forward once under ``torch.no_grad``
 and reports the wall time of the whole process, the time of import + render inside it, and
 whether ``sympy``, ``torch.fx`` or ``numba`` were imported. Median over the repeats.
+Variants, alternated process by process: this checkout as installed (numba used on CPU if
+importable, compiled afresh: its disk cache is opt-in), the same with ``GRAFX_NUMBA=0`` (what
+an install without the ``numba`` extra runs), with ``GRAFX_NUMBA_CACHE=1`` (after one run has
+filled the cache), and ``--compare-src`` (another checkout's ``src``, e.g. main before).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -52,24 +58,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--length", type=int, default=2**17)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--compare-src", type=Path, default=None)
     args = parser.parse_args()
     code = CHILD.format(here=str(HERE), length=args.length)
-    rows = []
+    src = str(HERE.parent / "src")
+    variants = {
+        "ours": {"PYTHONPATH": src},
+        "ours, GRAFX_NUMBA=0": {"PYTHONPATH": src, "GRAFX_NUMBA": "0"},
+        "ours, GRAFX_NUMBA_CACHE=1": {"PYTHONPATH": src, "GRAFX_NUMBA_CACHE": "1"},
+    }
+    if args.compare_src is not None:
+        variants["other"] = {"PYTHONPATH": str(args.compare_src.resolve())}
+    rows: dict[str, list[dict]] = {name: [] for name in variants}
     for _ in range(args.repeats):
-        start = time.perf_counter()
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        ).stdout
-        row = json.loads(out.strip().splitlines()[-1])
-        row["process"] = time.perf_counter() - start
-        rows.append(row)
-    med = {k: statistics.median(r[k] for r in rows) for k in ("import", "total", "process")}
-    flags = {k: rows[-1][k] for k in ("sympy", "torch.fx", "numba")}
-    print(
-        f"console8 forward, {args.length} samples, median of {args.repeats} fresh processes: "
-        f"process {med['process']:.2f} s, import {med['import']:.2f} s, import + render "
-        f"{med['total']:.2f} s; imported: {flags}"
-    )
+        for name, extra in variants.items():
+            env = {k: v for k, v in os.environ.items() if not k.startswith("GRAFX_NUMBA")}
+            start = time.perf_counter()
+            out = subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**env, **extra},
+            ).stdout
+            row = json.loads(out.strip().splitlines()[-1])
+            row["process"] = time.perf_counter() - start
+            rows[name].append(row)
+    print(f"console8 forward, {args.length} samples, median of {args.repeats} fresh processes\n")
+    print("| variant | process s | import s | import + render s | sympy | numba |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, runs in rows.items():
+        med = {k: statistics.median(r[k] for r in runs) for k in ("import", "total", "process")}
+        print(
+            f"| {name} | {med['process']:.2f} | {med['import']:.2f} | {med['total']:.2f} | "
+            f"{runs[-1]['sympy']} | {runs[-1]['numba']} |"
+        )
 
 
 if __name__ == "__main__":
