@@ -2,13 +2,14 @@
 
 Usage (from the repository root)::
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_reverb_ir.py [--batch 10] [--repeats 7]
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_reverb_ir.py [--batch 10] [--repeats 7] \
+        [--threads 2]
 
 ``filtered_noise_shaping_ir`` as ``FilteredNoiseShapingReverb`` calls it (2 channels, 12 bands,
 60000-sample IRs, 44.1 kHz), forward+backward and forward only, against the same IRs built
 the former way: the whole ``(B, C, K, N)`` envelope from ``exponential_envelope``, times the
 noise, summed, differentiated by autograd. Alternated A B A B after a warm-up, median;
-``torch.set_num_threads(2)``; also the peak of the process's resident set after each way
+``torch.set_num_threads(--threads)``; also the peak of the process's resident set after each way
 (first the old, then the new, so a lower second figure is the new one's).
 """
 
@@ -53,8 +54,9 @@ def main() -> None:
     parser.add_argument("--ir-len", type=int, default=60000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--fade-in", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
     noise = 2 * torch.rand(2, 12, args.ir_len, generator=gen) - 1
     params = [
@@ -77,7 +79,8 @@ def main() -> None:
         run(fn, True)()
         peaks[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"B={args.batch}, C=2, K=12, N={args.ir_len}, fade-in {args.fade_in}; peak RSS after the "
+        f"B={args.batch}, C=2, K=12, N={args.ir_len}, fade-in {args.fade_in}, "
+        f"{args.threads} thread(s); peak RSS after the "
         f"whole envelope {peaks['whole envelope']:.0f} MiB, after the fused "
         f"{peaks['fused']:.0f} MiB\n"
     )
