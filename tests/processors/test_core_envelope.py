@@ -194,9 +194,10 @@ def test_torch_paths_equal_numba_kernels(dtype):
         torch.testing.assert_close(b, a, **tol)
     z1 = torch.tensor([[-2.0], [1.5], [6.0]], dtype=dtype)
     results = {}
-    for backend in ("recursion", "scan"):
+    for backend in ("recursion", "scan", "fft"):
         leaves = [v.clone().requires_grad_(True) for v in (x, z1)]
         y = truncated_one_pole(leaves[0], leaves[1], 4096, backend)
         results[backend] = (y, *torch.autograd.grad((y * weights).sum(), leaves))
-    for a, b in zip(results["recursion"], results["scan"], strict=True):
-        torch.testing.assert_close(b, a, **tol)
+    for torch_path in ("scan", "fft"):
+        for a, b in zip(results["recursion"], results[torch_path], strict=True):
+            torch.testing.assert_close(b, a, **tol)
