@@ -176,10 +176,12 @@ def filtered_noise_shaping_ir(
     return _ShapedNoise.apply(noise, torch.stack(rates, -1), torch.stack(log_gains, -1))
 
 
-#: Elements of one chunk's ``(B, C, K, T)`` temporaries in :class:`_ShapedNoise` (4 MiB in
-#: float32: each chunk's envelope and products stay in cache, far below the allocator's
-#: threshold for fresh page-mapped blocks, and few enough chunks that per-op overhead is small).
-_SHAPED_NOISE_CHUNK_ELEMENTS = 2**20
+#: Elements of one chunk's ``(B, C, K, T)`` temporaries in :class:`_ShapedNoise`: 64 MiB in
+#: float32, one chunk for a batch of up to 11 default reverbs. Smaller chunks (4 MiB, cache
+#: sized) were 3-5x faster on one thread but up to 1.8x slower on two threads of the busy
+#: shared machine, where every extra op waits for the second thread
+#: (``benchmarks/bench_reverb_ir.py``); the chunks bound the temporaries of large batches.
+_SHAPED_NOISE_CHUNK_ELEMENTS = 2**24
 
 
 def _chunk_samples(rows: int, length: int, block: int) -> int:
