@@ -1,5 +1,5 @@
 import sys
 
-from grafx.cli import main
+from grafx.cli import console_main
 
-sys.exit(main())
+sys.exit(console_main())

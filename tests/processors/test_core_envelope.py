@@ -6,7 +6,7 @@ import scipy.signal
 import torch
 
 from grafx.errors import ConfigError, MissingDependencyError, ParameterError
-from grafx.processors.core.ballistics import ballistics, resolve_backend
+from grafx.processors.core.ballistics import auto_backend, ballistics, resolve_backend
 from grafx.processors.core.envelope import (
     Ballistics,
     TruncatedOnePoleIIRFilter,
@@ -16,8 +16,9 @@ from grafx.processors.core.envelope import (
     z_from_alpha,
 )
 
-BACKENDS = ["python"] + (["numba"] if importlib.util.find_spec("numba") else [])
-ONE_POLE_BACKENDS = ["fft"] + (["recursion"] if importlib.util.find_spec("numba") else [])
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
+BACKENDS = ["python", "torch"] + (["numba"] if HAS_NUMBA else [])
+ONE_POLE_BACKENDS = ["fft", "scan"] + (["recursion"] if HAS_NUMBA else [])
 
 
 def gen(seed):
@@ -125,8 +126,9 @@ def test_ballistics_backends_agree_on_gradients():
     for backend in BACKENDS:
         y = Ballistics(backend)(x, z)
         grads.append(torch.autograd.grad((y * torch.cos(torch.arange(300.0))).sum(), (x, z)))
-    for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    for other in grads[1:]:
+        for a, b in zip(grads[0], other, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_ballistics_module_starts_at_one_and_sigmoid_coefficients():
@@ -149,13 +151,53 @@ def test_errors():
 
 
 def test_auto_backends_without_numba(monkeypatch):
-    """Without numba the package still works: Python ballistics, FFT one-pole."""
+    """Without numba (or with GRAFX_NUMBA=0) "auto" runs the torch paths."""
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name: None if name == "numba" else real_find_spec(name)
     )
-    assert resolve_backend("auto") == "python"
+    assert resolve_backend("auto") == "auto"
     x = torch.rand(2, 200, dtype=torch.float64, generator=gen(9))
+    assert auto_backend(x) == "torch"
     z = torch.tensor([[0.3], [-0.4]], dtype=torch.float64)
     want = truncated_one_pole(x, z, 64, "fft")
     torch.testing.assert_close(truncated_one_pole(x, z, 64), want)
+    with pytest.raises(MissingDependencyError, match="grafx\\[numba\\].*'scan'"):
+        truncated_one_pole(x, z, 64, "recursion")
+    monkeypatch.undo()
+    monkeypatch.setenv("GRAFX_NUMBA", "0")
+    assert auto_backend(x) == "torch"
+    monkeypatch.setenv("GRAFX_NUMBA", "1")
+    assert auto_backend(x) == ("numba" if HAS_NUMBA else "torch")
+    assert auto_backend(x.to("meta")) == "torch"  # not on the CPU: never numba
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed: nothing to compare with")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_torch_paths_equal_numba_kernels(dtype):
+    """The default torch paths give numba's numbers (to rounding), outputs and gradients."""
+    length = 9000  # several fixed-point chunks and scan levels
+    t = torch.arange(length, dtype=dtype)
+    # An envelope-like input: bursts of decaying noise, so both directions occur often.
+    x = (torch.rand(3, length, generator=gen(11), dtype=dtype) * torch.sin(t / 700).abs()) ** 2
+    z = torch.tensor([[-3.0, 1.0], [2.0, -5.0], [0.0, 0.0]], dtype=dtype)
+    init = torch.tensor([1.0, 0.0, 0.3], dtype=dtype)
+    weights = torch.cos(t / 50)
+    tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-9, "atol": 1e-11}
+    results = {}
+    for backend in ("numba", "torch"):
+        leaves = [v.clone().requires_grad_(True) for v in (x, z, init)]
+        coeffs = torch.sigmoid(leaves[1])
+        y = ballistics(leaves[0], coeffs[:, 0], coeffs[:, 1], leaves[2], backend=backend)
+        results[backend] = (y, *torch.autograd.grad((y * weights).sum(), leaves))
+    for a, b in zip(results["numba"], results["torch"], strict=True):
+        torch.testing.assert_close(b, a, **tol)
+    z1 = torch.tensor([[-2.0], [1.5], [6.0]], dtype=dtype)
+    results = {}
+    for backend in ("recursion", "scan", "fft"):
+        leaves = [v.clone().requires_grad_(True) for v in (x, z1)]
+        y = truncated_one_pole(leaves[0], leaves[1], 4096, backend)
+        results[backend] = (y, *torch.autograd.grad((y * weights).sum(), leaves))
+    for torch_path in ("scan", "fft"):
+        for a, b in zip(results["recursion"], results[torch_path], strict=True):
+            torch.testing.assert_close(b, a, **tol)

@@ -80,6 +80,17 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("interrupted", 130)
 
 
+def console_main() -> int:
+    """The ``grafx`` executable: :func:`main` after the process-wide allocator settings.
+
+    See :mod:`grafx.cli.allocator` (``GRAFX_MALLOC=default`` keeps the C library's defaults).
+    """
+    from grafx.cli.allocator import tune_allocator
+
+    tune_allocator()
+    return main()
+
+
 def _fail(message: str, status: int = 1) -> int:
     line = " ".join(message.split())
     sys.stderr.write(f"grafx: error: {line}\n")

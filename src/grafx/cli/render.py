@@ -75,7 +75,11 @@ def run(args) -> int:
         parameters = console_parameters(G, processors)
     sources = sources.to(device, dtype)
     parameters = move_tree(parameters, device, dtype)
-    mix = render_mix(G, move_processors(processors, device), parameters, sources).cpu()
+    # Inference mode: no autograd state at all (cheaper than no_grad); this process only writes
+    # the mix, so no tensor made here is used for gradients later.
+    with torch.inference_mode():
+        mix = render_mix(G, move_processors(processors, device), parameters, sources).cpu()
+    del sources
     if not torch.isfinite(mix).all():
         raise CLIError(f"{args.graph}: the render produced NaN/Inf samples; check the parameters")
     write_audio(out, mix, sample_rate)

@@ -10,8 +10,8 @@ model and the curves). Differences from the original library, which is wrong her
   zeroed every negative log gain, so the compressor did nothing);
 * the one-pole smoother's taps are built in the log domain, so a pole of about 0 is an impulse
   instead of NaN;
-* ballistics run on grafx's own exact kernels (numba when installed, else plain Python;
-  torchcomp on request) and start from silence for the energy, from unity (or log 0) for the
+* ballistics run on grafx's own exact kernels (numba's compiled loops on CPU when installed,
+  else a parallel scan in torch on any device; torchcomp on request) and start from silence for the energy, from unity (or log 0) for the
   gain, where the original started every smoother at 1.
 """
 
@@ -277,7 +277,8 @@ class Compressor(_DynamicRangeProcessor):
         knee: ``"hard"``, ``"quadratic"`` or ``"exponential"``.
         iir_len: taps of the truncated one-pole smoothers.
         flashfftconv, max_input_len: accepted for compatibility; unused.
-        backend: ballistics backend (``"auto"``, ``"numba"``, ``"python"``, ``"torchcomp"``).
+        backend: ballistics backend (``"auto"``, ``"torch"``, ``"numba"``, ``"python"``,
+            ``"torchcomp"``; see :mod:`grafx.processors.core.ballistics`).
         sample_rate: the rate of the audio in Hz.
         reference_rate: the rate at which the smoothers' per-sample coefficients and
             ``iir_len`` are defined (default ``sample_rate``); at another ``sample_rate`` they

@@ -502,6 +502,9 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
                 intermediates.add(node_type, step.index, extras)
             result = _stack_outlets(outs, step, batch) if step.num_outlets > 0 else None
         outputs[step.index] = result
+        # Drop this step's gathered inputs now, not when the next step rebinds the names: without
+        # autograd (which keeps what it needs) they are freed before the next gather.
+        inputs = outs = result = None  # type: ignore[assignment]
         if not keep:
             for s in release[step.index]:
                 outputs[s] = None

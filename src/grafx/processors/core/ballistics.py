@@ -16,13 +16,24 @@ backward pass is the adjoint linear recursion run backwards in time with the dir
 
 Backends (``backend=``):
 
-* ``"numba"``: our own compiled loops, rows split over threads (needs the optional ``numba``).
-* ``"python"``: the same loops in plain Python over each row (no extra dependency; exact, but
-  about 100 times slower than numba).
+* ``"torch"``: pure torch on the signals' own device. The directions are found by a fixed
+  point: guess them, solve the then linear recursion by a parallel scan
+  (:func:`~grafx.processors.core.scan.linear_recurrence`), re-read the directions from the
+  result, repeat until they no longer change. Each round fixes at least the first wrong
+  direction of every row (the samples before it are exact), so it ends; time is cut into
+  chunks of :data:`TORCH_CHUNK` samples, each solved this way from the previous chunk's state,
+  which keeps the rounds few. The same numbers as the loops, to rounding.
+* ``"numba"``: our own compiled loops, rows split over threads (needs the optional ``numba``
+  extra, ``pip install 'grafx[numba]'``); CPU only, other devices go through host copies.
+* ``"python"``: the loops in plain Python over each row (exact, about 100 times slower than
+  numba; kept as the reference the others are tested against).
 * ``"torchcomp"``: torchcomp's ``compressor_core`` (needs ``torchcomp`` and ``torchlpc``).
-* ``"auto"`` (default): ``"numba"`` if importable, else ``"python"``.
+* ``"auto"`` (default): chosen per call: ``"numba"`` for CPU tensors when numba is installed
+  (it measures several times faster there, ``benchmarks/bench_scaling.py``), else ``"torch"``.
 
-Signals on other devices are processed on the CPU and moved back.
+The compiled loops are cached on disk only when the environment variable
+``GRAFX_NUMBA_CACHE=1`` is set (the cache is written beside the installed package);
+``GRAFX_NUMBA=0`` makes ``"auto"`` ignore numba.
 """
 
 from __future__ import annotations
@@ -36,12 +47,17 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from grafx.errors import ConfigError, MissingDependencyError
+from grafx.processors.core.scan import linear_recurrence, reverse_linear_recurrence
 
-BALLISTICS_BACKENDS = ("auto", "numba", "python", "torchcomp")
+BALLISTICS_BACKENDS = ("auto", "torch", "numba", "python", "torchcomp")
+
+#: Samples per time chunk of the ``"torch"`` backend's fixed point.
+TORCH_CHUNK = 16384
 
 
 def _forward_python(x, zi, fall, rise, y, falling) -> None:
@@ -82,20 +98,36 @@ def _backward_python(
     grad_rise[...] = np.where(falling, 0, pull).sum(1)
 
 
+def numba_enabled() -> bool:
+    """Whether ``"auto"`` backends may use numba: installed and not disabled (``GRAFX_NUMBA=0``)."""
+    if os.environ.get("GRAFX_NUMBA", "1").strip() in ("0", "false", "no", "off"):
+        return False
+    return importlib.util.find_spec("numba") is not None
+
+
+def auto_backend(x: Tensor) -> str:
+    """The backend ``"auto"`` runs for signals ``x``: numba's loops on CPU if enabled, else torch."""
+    return "numba" if x.device.type == "cpu" and numba_enabled() else "torch"
+
+
 def resolve_backend(backend: str) -> str:
-    """Check a backend name and map ``"auto"`` to the fastest one installed."""
+    """Check a backend name and that what it needs is installed.
+
+    ``"auto"`` is returned as is: it is chosen per call, by the signals' device
+    (:func:`auto_backend`).
+    """
     if backend not in BALLISTICS_BACKENDS:
         raise ConfigError(
             f"ballistics: unknown backend {backend!r}; use one of {BALLISTICS_BACKENDS}"
         )
     if backend == "auto":
-        return "numba" if importlib.util.find_spec("numba") is not None else "python"
+        return backend
     needs = {"numba": ("numba",), "torchcomp": ("torchcomp", "torchlpc")}.get(backend, ())
     missing = [m for m in needs if importlib.util.find_spec(m) is None]
     if missing:
         raise MissingDependencyError(
             f"ballistics backend {backend!r} needs {', '.join(missing)}; install it "
-            f"(pip install {' '.join(missing)}) or use backend='python'"
+            f"(pip install {' '.join(missing)}) or use backend='torch'"
         )
     return backend
 
@@ -210,6 +242,52 @@ class _BallisticsFunction(torch.autograd.Function):
         )
 
 
+def _directions_fixed_point(
+    x: Tensor, zi: Tensor, fall: Tensor, rise: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Outputs and directions of one chunk ``x (N, T)`` from states ``zi (N,)`` (see module)."""
+    falling = torch.zeros_like(x, dtype=torch.bool)
+    for _ in range(x.shape[-1] + 1):  # each round fixes at least one more sample
+        coeff = torch.where(falling, fall[:, None], rise[:, None])
+        drive = coeff * x
+        drive[:, 0] += (1 - coeff[:, 0]) * zi
+        y = linear_recurrence(1 - coeff, drive)
+        now = x < torch.cat([zi[:, None], y[:, :-1]], -1)
+        if torch.equal(now, falling):
+            break
+        falling = now
+    return y, falling
+
+
+class _TorchBallisticsFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, zi: Tensor, fall: Tensor, rise: Tensor) -> Tensor:
+        x, zi, fall, rise = (t.detach() for t in (x, zi, fall, rise))
+        ys, directions, state = [], [], zi
+        for start in range(0, x.shape[-1], TORCH_CHUNK):
+            y, falling = _directions_fixed_point(
+                x[:, start : start + TORCH_CHUNK], state, fall, rise
+            )
+            ys.append(y)
+            directions.append(falling)
+            state = y[:, -1]
+        y, falling = torch.cat(ys, -1), torch.cat(directions, -1)
+        ctx.save_for_backward(x, y, zi, fall, rise, falling)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
+        x, y, zi, fall, rise, falling = ctx.saved_tensors
+        coeff = torch.where(falling, fall[:, None], rise[:, None])
+        decay_next = F.pad(1 - coeff[:, 1:], (0, 1))
+        lam = reverse_linear_recurrence(decay_next, grad_y)
+        pull = lam * (x - torch.cat([zi[:, None], y[:, :-1]], -1))
+        grad_fall = torch.where(falling, pull, 0).sum(1)
+        grad_rise = pull.sum(1) - grad_fall
+        return coeff * lam, (1 - coeff[:, 0]) * lam[:, 0], grad_fall, grad_rise
+
+
 def ballistics(
     x: Tensor,
     fall_coeff: Tensor,
@@ -226,12 +304,14 @@ def ballistics(
         rise_coeff: :math:`c_\uparrow \in [0, 1]`, the weight while the input is at or above
             the state (torchcomp's ``rt``), ``(N,)``.
         initial: the state before the first sample, :math:`y_0`, a float or ``(N,)``.
-        backend: ``"auto"``, ``"numba"``, ``"python"`` or ``"torchcomp"``.
+        backend: ``"auto"``, ``"torch"``, ``"numba"``, ``"python"`` or ``"torchcomp"``.
 
     Returns:
         The smoothed signals, ``(N, L)``, differentiable in every tensor argument.
     """
     backend = resolve_backend(backend)
+    if backend == "auto":
+        backend = auto_backend(x)
     zi = torch.as_tensor(initial, dtype=x.dtype, device=x.device).expand(x.shape[0])
     fall = fall_coeff.to(x.dtype)
     rise = rise_coeff.to(x.dtype)
@@ -239,4 +319,6 @@ def ballistics(
         import torchcomp
 
         return torchcomp.compressor_core(x, zi.contiguous(), fall, rise)
+    if backend == "torch":
+        return _TorchBallisticsFunction.apply(x, zi.contiguous(), fall, rise)
     return _BallisticsFunction.apply(x, zi, fall, rise, backend)

@@ -3,7 +3,8 @@
 Attack/release ballistics (:mod:`grafx.processors.core.ballistics`) and the plain one-pole
 low-pass (:mod:`grafx.processors.core.envelope`).
 
-Compiled on first use and cached on disk; sequential in time, releasing the GIL so that
+Compiled on first use, and cached on disk (beside this file) only when the environment variable
+``GRAFX_NUMBA_CACHE=1`` is set, so importing never writes into an installed package; sequential in time, releasing the GIL so that
 :mod:`~grafx.processors.core.ballistics` can run blocks of rows on several threads (numba's own
 ``parallel=True`` costs about 20 ms per call in thread start-up, which dominates short signals).
 The backward loop computes every gradient in one pass, with no temporaries.
@@ -11,10 +12,14 @@ The backward loop computes every gradient in one pass, with no temporaries.
 
 from __future__ import annotations
 
+import os
+
 import numba
 
+_CACHE = os.environ.get("GRAFX_NUMBA_CACHE", "0").strip() not in ("", "0", "false", "no", "off")
 
-@numba.njit(nogil=True, cache=True)
+
+@numba.njit(nogil=True, cache=_CACHE)
 def forward_kernel(x, zi, fall, rise, y, falling):  # pragma: no cover - compiled
     """Fill ``y`` with the ballistics of ``x (N, L)`` and ``falling`` with the directions."""
     rows, length = x.shape
@@ -31,7 +36,7 @@ def forward_kernel(x, zi, fall, rise, y, falling):  # pragma: no cover - compile
             falling[b, t] = down
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=_CACHE)
 def backward_kernel(
     grad_y, x, y, zi, fall, rise, falling, grad_x, grad_zi, grad_fall, grad_rise
 ):  # pragma: no cover - compiled
@@ -61,7 +66,7 @@ def backward_kernel(
         grad_rise[b] = sum_rise
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=_CACHE)
 def one_pole_forward_kernel(x, a, b, y):  # pragma: no cover - compiled
     """``y[n] = a y[n-1] + b x[n]`` from rest, per row of ``x (N, L)``."""
     rows, length = x.shape
@@ -74,7 +79,7 @@ def one_pole_forward_kernel(x, a, b, y):  # pragma: no cover - compiled
             y[r, t] = state
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=_CACHE)
 def one_pole_backward_kernel(grad_y, x, y, a, b, grad_x, grad_a, grad_b):  # pragma: no cover
     """Adjoint of :func:`one_pole_forward_kernel`, backwards in time, one pass."""
     rows, length = x.shape

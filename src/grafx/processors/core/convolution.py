@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from grafx.errors import ParameterError
 from grafx.processors.core.fft import rfft
+from grafx.processors.core.utils import broadcast_shapes
 
 #: Filters shorter than this many taps are convolved directly.
 DIRECT_MAX_TAPS = 8
@@ -72,7 +73,7 @@ def convolve(input_signals: Tensor, fir: Tensor, mode: str = "causal") -> Tensor
     if mode not in CONVOLUTION_MODES:
         raise ParameterError(f"convolve: unknown mode {mode!r}; use one of {CONVOLUTION_MODES}")
     input_len, fir_len = input_signals.shape[-1], fir.shape[-1]
-    lead = torch.broadcast_shapes(input_signals.shape[:-1], fir.shape[:-1])
+    lead = broadcast_shapes(input_signals.shape[:-1], fir.shape[:-1])
     start, length = _output_range(input_len, fir_len, mode)
     if fir_len <= DIRECT_MAX_TAPS:
         x = input_signals.expand(*lead, input_len)

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from grafx.errors import ConfigError, ParameterError
 from grafx.processors.core.biquad import sosfilt
 from grafx.processors.core.convolution import convolve
+from grafx.processors.core.utils import broadcast_shapes
 
 IIR_BACKENDS = ("fsm", "lfilter", "ssm")
 
@@ -225,7 +226,7 @@ def iir_exact(input_signal: Tensor, Bs: Tensor, As: Tensor, method: str = "auto"
         ``(B, max(C, C_f), L)``.
     """
     batch, _, length = input_signal.shape
-    channels = torch.broadcast_shapes(input_signal.shape[:-1], Bs.shape[:-2], As.shape[:-2])[1]
+    channels = broadcast_shapes(input_signal.shape[:-1], Bs.shape[:-2], As.shape[:-2])[1]
     num_sections = Bs.shape[-2]
     a0 = As[..., :1]
     b = (Bs / a0).expand(batch, channels, num_sections, 3)

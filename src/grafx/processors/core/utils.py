@@ -57,6 +57,30 @@ def normalize_impulse(ir: Tensor, eps: float = 1e-12) -> Tensor:
     return ir / torch.sqrt(energy + eps)[:, None, None]
 
 
+def broadcast_shapes(*shapes: tuple[int, ...] | torch.Size) -> tuple[int, ...]:
+    """The shape that ``shapes`` broadcast to, by numpy's rules, in plain Python.
+
+    Same result as :func:`torch.broadcast_shapes`, whose first call imports ``torch.fx`` and
+    sympy (about a second and 34 MiB in a fresh process), which the render path does not need.
+
+    Raises:
+        AudioError: the shapes do not broadcast.
+
+    Example:
+        >>> broadcast_shapes((4, 1), (2,), (1, 1, 2))
+        (1, 4, 2)
+    """
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for shape in shapes:
+        for i, size in enumerate(shape, start=ndim - len(shape)):
+            if size != 1:
+                if out[i] not in (1, size):
+                    raise AudioError(f"shapes {[tuple(s) for s in shapes]} do not broadcast")
+                out[i] = size
+    return tuple(out)
+
+
 def design_dtype(like: Tensor) -> torch.dtype:
     r"""The dtype filter coefficients are designed in: float64, except where the device has none.
 

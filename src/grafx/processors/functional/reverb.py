@@ -14,9 +14,12 @@ the channel modes ``"mono"``, ``"stereo"``, ``"midside"`` or ``"pseudo_midside"`
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from grafx.errors import AudioError
 from grafx.processors.core.convolution import convolve
@@ -156,14 +159,116 @@ def filtered_noise_shaping_ir(
     """
     ir_len = noise_bands.shape[-1]
     rate = band_decay_rate(log_decay, sr, min_decay_ms, max_decay_ms)
-    envelope = exponential_envelope(rate, log_gain, ir_len)
+    rates, log_gains = [rate], [log_gain]
     if log_fade_in is not None and z_fade_in_gain is not None:
         fastest = decay_rate_from_ms(min_decay_ms, sr)
         fade_rate = rate + torch.sigmoid(log_fade_in) * (fastest - rate)
         # sigma(z) e^{g} e^{n rho} = exp(n rho + g + log sigma(z)), log sigma(z) = -softplus(-z).
-        fade_log_gain = log_gain - F.softplus(-z_fade_in_gain)
-        envelope = envelope - exponential_envelope(fade_rate, fade_log_gain, ir_len)
-    return (envelope * noise_bands.to(envelope.dtype)).sum(-2)
+        rates.append(fade_rate)
+        log_gains.append(log_gain - F.softplus(-z_fade_in_gain))
+    noise = noise_bands.to(rate.dtype)
+    if noise.requires_grad or noise.shape[0] != rate.shape[-2]:
+        # A learnable noise (plain autograd also differentiates it) or one broadcast over channels.
+        envelope = exponential_envelope(rates[0], log_gains[0], ir_len)
+        for r, g in zip(rates[1:], log_gains[1:], strict=True):
+            envelope = envelope - exponential_envelope(r, g, ir_len)
+        return (envelope * noise).sum(-2)
+    return _ShapedNoise.apply(noise, torch.stack(rates, -1), torch.stack(log_gains, -1))
+
+
+#: Elements of one chunk's ``(B, C, K, T)`` temporaries in :class:`_ShapedNoise`: 64 MiB in
+#: float32, one chunk for a batch of up to 11 default reverbs. Smaller chunks (4 MiB, cache
+#: sized) were 3-5x faster on one thread but up to 1.8x slower on two threads of the busy
+#: shared machine, where every extra op waits for the second thread
+#: (``benchmarks/bench_reverb_ir.py``); the chunks bound the temporaries of large batches.
+_SHAPED_NOISE_CHUNK_ELEMENTS = 2**24
+
+
+def _chunk_samples(rows: int, length: int, block: int) -> int:
+    blocks = max(1, _SHAPED_NOISE_CHUNK_ELEMENTS // max(rows * block, 1))
+    return min(blocks * block, -(-length // block) * block)
+
+
+def _coarse_fine(rate: Tensor, log_gain: Tensor, length: int, block: int) -> tuple[Tensor, Tensor]:
+    # The factors of exponential_envelope, computed the same way so the products are identical.
+    num_blocks = -(-length // block)
+    steps = torch.arange(block, dtype=rate.dtype, device=rate.device)
+    starts = torch.arange(num_blocks, dtype=rate.dtype, device=rate.device) * block
+    coarse = torch.exp(log_gain[..., None] + rate[..., None] * starts)
+    fine = torch.exp(rate[..., None] * steps)
+    return coarse, fine
+
+
+class _ShapedNoise(torch.autograd.Function):
+    r""":math:`h[n] = \sum_k \nu_k[n] \big(e^{g_{k,0} + r_{k,0} n} - \sum_{m>0} e^{g_{k,m} + r_{k,m} n}\big)`.
+
+    ``noise (C, K, N)``, ``rates`` and ``log_gains`` ``(B, C, K, M)``; returns ``(B, C, N)``.
+    The same numbers as building the ``(B, C, K, N)`` envelope and summing its product with the
+    noise (the envelope is the outer product of :func:`exponential_envelope`), but computed in
+    cache-sized chunks of time, and with a backward pass that keeps nothing of signal size: the
+    gradients :math:`\partial h/\partial g = \sum_n \bar h\,\nu\,e`, :math:`\partial
+    h/\partial r = \sum_n n\,\bar h\,\nu\,e` are reduced per block of ``b`` samples with one
+    matrix product against the fine exponentials :math:`[e^{r i}, i e^{r i}]`, then weighted by
+    the coarse ones, so no envelope is formed in the backward pass at all.
+    """
+
+    BLOCK = 256
+
+    @staticmethod
+    def forward(ctx: Any, noise: Tensor, rates: Tensor, log_gains: Tensor) -> Tensor:
+        block = _ShapedNoise.BLOCK
+        length = noise.shape[-1]
+        batch, channels, bands, terms = rates.shape
+        factors = [
+            _coarse_fine(rates[..., m], log_gains[..., m], length, block) for m in range(terms)
+        ]
+        out = noise.new_empty(batch, channels, length)
+        chunk = _chunk_samples(batch * channels * bands, length, block)
+        for start in range(0, length, chunk):
+            stop = min(start + chunk, length)
+            j0, j1 = start // block, -(-stop // block)
+            parts = [
+                (coarse[..., j0:j1, None] * fine[..., None, :]).flatten(-2)[..., : stop - start]
+                for coarse, fine in factors
+            ]
+            envelope = parts[0]
+            for part in parts[1:]:
+                envelope = envelope - part
+            out[..., start:stop] = (envelope * noise[..., start:stop]).sum(-2)
+        ctx.save_for_backward(noise, rates, log_gains)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[None, Tensor | None, Tensor | None]:
+        noise, rates, log_gains = ctx.saved_tensors
+        block = _ShapedNoise.BLOCK
+        length = noise.shape[-1]
+        batch, channels, bands, terms = rates.shape
+        num_blocks = -(-length // block)
+        padded = num_blocks * block
+        # Per term m: fine exponentials and i * fine, (B, C, K, b, 2M).
+        steps = torch.arange(block, dtype=rates.dtype, device=rates.device)
+        coarse, fine = _coarse_fine(rates.movedim(-1, 0), log_gains.movedim(-1, 0), length, block)
+        kernel = torch.stack([fine, fine * steps], -1)  # (M, B, C, K, b, 2)
+        kernel = kernel.movedim(0, -2).flatten(-2)  # (B, C, K, b, 2M)
+        if padded != length:
+            grad_out = F.pad(grad_out, (0, padded - length))
+            noise = F.pad(noise, (0, padded - length))
+        sums = rates.new_empty(batch, channels, bands, num_blocks, 2 * terms)
+        chunk = _chunk_samples(batch * channels * bands, padded, block)
+        for start in range(0, padded, chunk):
+            stop = min(start + chunk, padded)
+            product = grad_out[:, :, None, start:stop] * noise[..., start:stop]
+            product = product.unflatten(-1, ((stop - start) // block, block))
+            sums[..., start // block : stop // block, :] = product @ kernel
+        sums = sums.unflatten(-1, (terms, 2)).movedim(-2, 0)  # (M, B, C, K, J, 2)
+        offsets = torch.arange(num_blocks, dtype=rates.dtype, device=rates.device) * block
+        sign = torch.ones(terms, 1, 1, 1, dtype=rates.dtype, device=rates.device)
+        sign[1:] = -1
+        grad_gain = (coarse * sums[..., 0]).sum(-1) * sign
+        grad_rate = (coarse * (offsets * sums[..., 0] + sums[..., 1])).sum(-1) * sign
+        return None, grad_rate.movedim(0, -1), grad_gain.movedim(0, -1)
 
 
 def exponential_envelope(rate: Tensor, log_gain: Tensor, length: int, block: int = 256) -> Tensor:
