@@ -18,21 +18,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 META = torch.device("meta")
 
-_BALLISTICS = (
-    "the attack/release recursion runs in a compiled CPU kernel (numba) on the samples; its "
-    "torch path, chosen by device, is another change"
-)
 _ISTFT = "torch.istft checks its window's overlap-add on the values (no meta kernel)"
 _BLACK_BOX = "a black box calls Python code on the samples, on the CPU"
 
 #: Processors (by name prefix of the case id) that need values, with the reason.
 NEEDS_DATA = {
-    "ApproxCompressor": _BALLISTICS,
-    "ApproxNoiseGate": _BALLISTICS,
-    "Compressor": _BALLISTICS,
-    "Expander": _BALLISTICS,
-    "MultibandCompressor": _BALLISTICS,
-    "NoiseGate": _BALLISTICS,
     "STFTMaskedNoiseReverb": _ISTFT,
     "MidSideFilteredNoiseReverb": _ISTFT,
     "Phaser": _ISTFT,
@@ -42,12 +32,6 @@ NEEDS_DATA = {
     "BlackBox": _BLACK_BOX,
     "PedalboardEffect": _BLACK_BOX,
 }
-
-#: The ballistics cases may start to pass on meta once their torch path lands.
-_MAY_PASS = {"ApproxCompressor", "ApproxNoiseGate", "Compressor", "Expander", "NoiseGate"} | {
-    "MultibandCompressor"
-}
-
 
 def _meta_cases():
     for case in CASES:
@@ -59,7 +43,7 @@ def _meta_cases():
             mark = pytest.mark.xfail(
                 reason=f"needs data: {reason}",
                 raises=NotImplementedError,
-                strict=name not in _MAY_PASS,
+                strict=True,
             )
             yield pytest.param(*case.values, id=case.id, marks=mark)
 
