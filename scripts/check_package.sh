@@ -11,7 +11,7 @@ pip_flags=(--disable-pip-version-check -q)
 
 echo "== build sdist and wheel (the wheel is built from the sdist)"
 "$python" -m venv "$work/build-env"
-"$work/build-env/bin/python" -m pip install "${pip_flags[@]}" "build>=1.0" 2>&1 | grep -v "is ignored: it is neither" || true
+"$work/build-env/bin/python" -m pip install "${pip_flags[@]}" "build>=1.0"
 "$work/build-env/bin/python" -m build --outdir "$work/dist" "$root" > "$work/build.log" 2>&1 \
     || { cat "$work/build.log"; exit 1; }
 if grep -E "DeprecationWarning|is deprecated|will be removed" "$work/build.log"; then
