@@ -74,7 +74,7 @@ def biquad_filters() -> None:
     ]
     cutoffs = [100.0, 1000.0, 10000.0]
     fig, axes = plt.subplots(2, 4, figsize=(10, 4.6), sharex=True, sharey=True)
-    for ax, (name, gain_db) in zip(axes.flat, kinds):
+    for ax, (name, gain_db) in zip(axes.flat, kinds, strict=True):
         processor = getattr(P, name)()
         x = _impulse(8192, batch=len(cutoffs))
         params = {"w0": _w0(cutoffs).reshape(-1, 1), "q_inv": _q_inv([0.707] * 3).reshape(-1, 1)}
@@ -82,7 +82,7 @@ def biquad_filters() -> None:
             params["log_gain"] = _t([gain_db * math.log(10) / 40] * 3, -1, 1)
         y = processor(x, **params)
         freqs, db = _response_db(y[:, 0])
-        for row, hz in zip(db, cutoffs):
+        for row, hz in zip(db, cutoffs, strict=True):
             ax.plot(freqs, row, label=f"{hz:g} Hz")
         ax.set_title(name)
         _freq_axes(ax)
@@ -195,9 +195,11 @@ def dynamics_curves() -> None:
         ("Expander", {"threshold_db": -30, "ratio": 2, "knee_db": 6}),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), sharey=True)
-    for ax, (name, settings) in zip(axes, cases):
+    for ax, (name, settings) in zip(axes, cases, strict=True):
         processor = _dynamics_processor(name)
-        params = {k: v.reshape(1, -1) for k, v in processor.settings_to_parameters(settings).items()}
+        params = {
+            k: v.reshape(1, -1) for k, v in processor.settings_to_parameters(settings).items()
+        }
         params = {**_dynamics_defaults(processor), **params}
         out = _steady_level_db(processor, params, level_db)
         ax.plot(level_db, out, label="output")
@@ -233,8 +235,10 @@ def compressor_envelope() -> None:
     z = limiter(x, log_threshold=_t([math.log(0.3)], 1, 1))  # ceiling T = e^v
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
     ms = t.numpy() * 1000
-    for ax, out, label in ((axes[0], y, "Compressor: -20 dB, 8:1, knee 6 dB"),
-                           (axes[1], z, "Limiter: ceiling 0.3, look-ahead 256")):
+    for ax, out, label in (
+        (axes[0], y, "Compressor: -20 dB, 8:1, knee 6 dB"),
+        (axes[1], z, "Limiter: ceiling 0.3, look-ahead 256"),
+    ):
         ax.plot(ms, x[0, 0].numpy(), lw=0.4, color="0.75", label="input")
         ax.plot(ms, out[0, 0].detach().numpy(), lw=0.4, label="output")
         ax.set_title(label)
@@ -359,10 +363,13 @@ def oscillator_spectra() -> None:
     fig, axes = plt.subplots(2, 2, figsize=(10, 4.4), sharex=True, sharey=True)
     n = 16384
     window = torch.hann_window(n, dtype=torch.float64)
-    for ax, name in zip(axes.flat, names):
+    for ax, name in zip(axes.flat, names, strict=True):
         osc = getattr(P, name)(sample_rate=SR)
-        y = osc(n, z_frequency=z_frequency_from_frequency(_t([440.0], 1, 1), SR),
-                log_gain=_t([0.0], 1, 1))
+        y = osc(
+            n,
+            z_frequency=z_frequency_from_frequency(_t([440.0], 1, 1), SR),
+            log_gain=_t([0.0], 1, 1),
+        )
         freqs, db = _response_db(y[:, 0] * window)
         ax.plot(freqs, db[0] - db[0].max(), lw=0.6)
         ax.set_title(f"{name}, 440 Hz")
@@ -398,7 +405,7 @@ def modulation_spectrograms() -> None:
     n = int(2 * SR)
     noise = torch.randn(1, 1, n, dtype=torch.float64) * 0.3
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), sharey=True)
-    for ax, name in zip(axes, ["Chorus", "Flanger", "Phaser"]):
+    for ax, name in zip(axes, ["Chorus", "Flanger", "Phaser"], strict=True):
         effect = getattr(P, name)(sample_rate=SR)
         y = effect(noise, z_rate=_t([0.0], 1, 1), z_depth=_t([2.0], 1, 1), z_mix=_t([0.0], 1, 1))
         ax.specgram(y[0, 0].detach().numpy(), NFFT=1024, Fs=SR, noverlap=768, cmap="magma")

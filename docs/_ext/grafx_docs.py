@@ -287,9 +287,9 @@ def resolve_reexports(app, env, node, contnode):
 def drop_type_docstrings(app, what, name, obj, options, lines):
     """A constant without a ``#:`` comment shows no docstring (not its type's, e.g. dict's)."""
     doc = getattr(type(obj), "__doc__", None)
-    if what in ("data", "attribute") and isinstance(doc, str):
-        if "\n".join(lines).strip() == inspect.cleandoc(doc).strip():
-            lines[:] = []
+    same = isinstance(doc, str) and "\n".join(lines).strip() == inspect.cleandoc(doc).strip()
+    if what in ("data", "attribute") and same:
+        lines[:] = []
 
 
 def public_bases(app, name, obj, options, bases):

@@ -114,7 +114,9 @@ def test_page_renders_without_console_errors(server, browser, page):
     broken = [src for src, complete, width, height in images if not (complete and width > 0)]
     assert broken == [], f"{page}: images that did not load: {broken}"
     if page.startswith("gallery/"):
-        plots = [(src, w, h) for src, _, w, h in images if "plot_directive" in src or "_images" in src]
+        plots = [
+            (src, w, h) for src, _, w, h in images if "plot_directive" in src or "_images" in src
+        ]
         assert plots, f"{page}: no plot image"
         assert all(w >= 300 and h >= 150 for _, w, h in plots), f"{page}: tiny plots {plots}"
 
