@@ -9,7 +9,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/grafx-package.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 pip_flags=(--disable-pip-version-check -q)
 
-echo "== build sdist and wheel (the wheel is built from the sdist)"
+echo "== [${SECONDS} s] build sdist and wheel (the wheel is built from the sdist)"
 "$python" -m venv "$work/build-env"
 "$work/build-env/bin/python" -m pip install "${pip_flags[@]}" "build>=1.0"
 "$work/build-env/bin/python" -m build --outdir "$work/dist" "$root" > "$work/build.log" 2>&1 \
@@ -21,7 +21,7 @@ sdist=$(ls "$work"/dist/*.tar.gz)
 wheel=$(ls "$work"/dist/*.whl)
 echo "$(basename "$sdist") $(basename "$wheel")"
 
-echo "== the sdist holds the tests, docs, LICENSE and CHANGELOG"
+echo "== [${SECONDS} s] the sdist holds the tests, docs, LICENSE and CHANGELOG"
 tar -tzf "$sdist" | sed 's|^[^/]*/||' | sort > "$work/sdist-files"
 if git -C "$root" rev-parse --is-inside-work-tree > /dev/null 2>&1; then
     git -C "$root" ls-files tests docs LICENSE CHANGELOG.md README.md pyproject.toml
@@ -35,7 +35,7 @@ if [ -n "$missing" ]; then
 fi
 echo "$(wc -l < "$work/needed-files") files checked"
 
-echo "== the wheel's metadata"
+echo "== [${SECONDS} s] the wheel's metadata"
 "$python" - "$wheel" <<'PY'
 import sys
 import zipfile
@@ -51,7 +51,7 @@ assert any(n == "grafx/py.typed" for n in names), "py.typed"
 print("Name, License-Expression, licenses/LICENSE, py.typed: ok")
 PY
 
-echo "== install the wheel into a clean venv (CPU torch first)"
+echo "== [${SECONDS} s] install the wheel into a clean venv (CPU torch first)"
 "$python" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install "${pip_flags[@]}" "torch==2.13.0"
 "$work/venv/bin/python" -m pip install "${pip_flags[@]}" "$wheel"
@@ -70,4 +70,4 @@ head -3 "$work/help.txt"
 "$work/venv/bin/grafx" --version
 "$work/venv/bin/grafx" demo --steps 5 --quiet --out "$work/demo"
 test -s "$work/demo/fitted.wav" && test -s "$work/demo/graph.json"
-echo "check_package: ok"
+echo "check_package: ok (${SECONDS} s)"
