@@ -11,7 +11,6 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))  # the checkout's grafx, also without an install
 sys.path.insert(0, str(HERE / "_ext"))
 os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("COLUMNS", "100")  # argparse help in the CLI reference wraps the same
 
 import grafx  # noqa: E402
 

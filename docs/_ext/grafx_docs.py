@@ -155,18 +155,25 @@ class CLIDirective(Directive):
     def run(self):
         from grafx.cli import build_parser
 
-        os.environ["COLUMNS"] = "100"
-        parser = build_parser()
-        lines = ["``grafx``", "-" * 9, "", ".. code-block:: text", ""]
-        lines += ["   " + line for line in parser.format_help().splitlines()]
-        lines.append("")
-        for command, sub in _subparsers(parser).items():
-            title = f"``grafx {command}``"
-            lines += [title, "-" * len(title), ""]
-            lines += _options_table(sub)
-            lines += ["", ".. code-block:: text", ""]
-            lines += ["   " + line for line in sub.format_help().splitlines()]
+        columns = os.environ.get("COLUMNS")
+        os.environ["COLUMNS"] = "80"  # the width argparse wraps the help at
+        try:
+            parser = build_parser()
+            lines = ["``grafx``", "-" * 9, "", ".. code-block:: text", ""]
+            lines += ["   " + line for line in parser.format_help().splitlines()]
             lines.append("")
+            for command, sub in _subparsers(parser).items():
+                title = f"``grafx {command}``"
+                lines += [title, "-" * len(title), ""]
+                lines += _options_table(sub)
+                lines += ["", ".. code-block:: text", ""]
+                lines += ["   " + line for line in sub.format_help().splitlines()]
+                lines.append("")
+        finally:
+            if columns is None:
+                del os.environ["COLUMNS"]
+            else:
+                os.environ["COLUMNS"] = columns
         return _parse(self, "\n".join(lines))
 
 
@@ -179,7 +186,8 @@ def _options_table(parser) -> list[str]:
             continue
         name = ", ".join(action.option_strings) or (action.metavar or action.dest)
         default = action.default
-        shown = "" if default in (None, argparse.SUPPRESS, False) else f"``{default!r}``"
+        hidden = default is None or default is False or default == argparse.SUPPRESS
+        shown = "" if hidden else f"``{default!r}``"
         help_text = " ".join((action.help or "").split()).replace("%(default)s", str(default))
         rows.append((f"``{name}``", shown, help_text.replace("|", "/") or " "))
     if not rows:
