@@ -87,7 +87,7 @@ def _entries(module) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
                 here.append((kind, f"{module.__name__}.{name}"))
             else:
                 role = "class" if inspect.isclass(obj) else "func"
-                elsewhere.append((role, f"{home}.{obj.__qualname__}"))
+                elsewhere.append((role, f"{name} <{home}.{obj.__qualname__}>"))
         elif _assigned_here(module, name):
             here.append(("autodata", f"{module.__name__}.{name}"))
     return here, elsewhere
@@ -103,7 +103,10 @@ def write_api_pages(app) -> None:
         here, elsewhere = _entries(module)
         lines = [f"``{name}``", "=" * (len(name) + 4), "", f".. automodule:: {name}", ""]
         if elsewhere:
-            lines += ["Also available here:", ""]
+            lines += [
+                f"Importable from ``{name}``, documented in the module that defines them:",
+                "",
+            ]
             lines += [f"- :{role}:`{target}`" for role, target in elsewhere]
             lines.append("")
         for kind, target in here:
