@@ -37,3 +37,17 @@ def test_docstring_examples(name):
         module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, report=False
     )
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
+
+
+def test_no_example_is_skipped():
+    """Every example runs: none opts out with a SKIP directive."""
+    from pathlib import Path
+
+    root = Path(grafx.__file__).parent
+    skipped = [
+        f"{path.relative_to(root)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if ">>>" in line and "doctest: +SKIP" in line
+    ]
+    assert skipped == []

@@ -23,7 +23,9 @@ def mimo_tensor():
 def test_missing_torch_geometric_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch_geometric", None)
     monkeypatch.setitem(sys.modules, "torch_geometric.data", None)
-    with pytest.raises(MissingDependencyError, match=r"pip install grafx\[geometric\]") as info:
+    with pytest.raises(
+        MissingDependencyError, match=r"pip install 'grafx-torch\[geometric\]'"
+    ) as info:
         to_pyg_data(mimo_tensor())
     assert isinstance(info.value, ImportError)
 

@@ -25,7 +25,7 @@ def to_pyg_data(G_t: GRAFXTensor) -> Any:
     except ImportError as error:
         raise MissingDependencyError(
             "to_pyg_data needs torch_geometric, which is not installed; "
-            "install the 'geometric' extra: pip install grafx[geometric]"
+            "install the 'geometric' extra: pip install 'grafx-torch[geometric]'"
         ) from error
     fields: dict[str, Any] = {
         "x": G_t.node_types,

@@ -1,8 +1,8 @@
 r"""Presets: one node's settings in physical units, as a small JSON file.
 
-A preset holds the settings a processor reads back (:meth:`~grafx.processors.base.Processor.
-parameters_to_settings`: ``gain_db``, ``eq_freqs_hz``, ``threshold_db``, ...) and the processor
-they belong to, so settings fitted on one song can be recalled on a node of another graph::
+A preset holds the settings a processor reads back
+(:meth:`~grafx.processors.base.Processor.parameters_to_settings`: ``gain_db``, ``eq_freqs_hz``,
+``threshold_db``, ...) and the processor they belong to, so settings fitted on one song can be recalled on a node of another graph::
 
     {"format": "grafx-preset", "version": 1, "node_type": "eq",
      "processor": {"processor": "ParametricEqualizer", "args": {"num_filters": 4}},

@@ -108,7 +108,7 @@ class IgnoredArgumentWarning(UserWarning):
 class Processor(nn.Module):
     """Base class of grafx processors: validation, strict keywords and registration by name.
 
-    Class attributes:
+    Attributes:
         input_names: names of the audio inputs of ``forward``, in order.
         ignored_arguments: constructor keywords accepted for compatibility and ignored; each
             warns once per class when given.

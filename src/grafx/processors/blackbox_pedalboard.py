@@ -1,8 +1,8 @@
 r"""pedalboard effects as graph nodes: a :class:`~grafx.processors.blackbox.BlackBox` per plugin.
 
 `pedalboard <https://spotify.github.io/pedalboard/>`_ (Spotify's JUCE-based effects, an
-optional extra: ``pip install grafx[pedalboard]``) releases the GIL while it processes, so a
-render step's calls run in parallel threads. :class:`PedalboardEffect` names the plugin's
+optional extra: ``pip install 'grafx-torch[pedalboard]'``) releases the GIL while it
+processes, so a render step's calls run in parallel threads. :class:`PedalboardEffect` names the plugin's
 settings the graph learns and their ranges; every other setting keeps the value of the plugin
 given (its defaults for a class). Each call builds a fresh plugin, so no state (a reverb tail,
 a compressor's envelope) leaks from one node, batch row or estimator sample to the next.
@@ -54,7 +54,7 @@ def _pedalboard():
         return importlib.import_module("pedalboard")
     except ImportError as error:
         raise MissingDependencyError(
-            "PedalboardEffect needs pedalboard: pip install 'grafx[pedalboard]'"
+            "PedalboardEffect needs pedalboard: pip install 'grafx-torch[pedalboard]'"
         ) from error
 
 

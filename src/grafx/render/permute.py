@@ -141,8 +141,20 @@ def permute_parameters(parameters: Mapping, G_before: Any, G_after: Any) -> Any:
         trained from here on) inside containers of the same kind.
 
     Example:
-        >>> G_fast = reorder_for_fast_render(G_t)  # doctest: +SKIP
-        >>> parameters = permute_parameters(parameters, G_t, G_fast)  # doctest: +SKIP
+        >>> import torch
+        >>> from grafx.data import GRAFX, NodeConfigs, convert_to_tensor
+        >>> from grafx.render import reorder_for_fast_render
+        >>> G = GRAFX(config=NodeConfigs(["gain"]))
+        >>> out_id = G.add("out")
+        >>> for _ in range(2):
+        ...     start_id, end_id = G.add_serial_chain(["in", "gain"])
+        ...     G.connect(end_id, out_id)
+        >>> G_t = convert_to_tensor(G)
+        >>> G_fast = reorder_for_fast_render(G_t)
+        >>> parameters = {"gain": torch.tensor([[1.0], [2.0]])}  # rows follow G_t's gain nodes
+        >>> permuted = permute_parameters(parameters, G_t, G_fast)
+        >>> permuted["gain"].shape
+        torch.Size([2, 1])
     """
     result = {}
     for node_type, value in parameters.items():

@@ -86,7 +86,7 @@ def run_ray(
         import ray
     except ImportError:
         raise MissingDependencyError(
-            "--executor ray needs Ray: pip install 'grafx[distributed]'"
+            "--executor ray needs Ray: pip install 'grafx-torch[distributed]'"
         ) from None
     started_here = not ray.is_initialized()
     if started_here:

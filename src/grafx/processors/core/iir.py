@@ -14,7 +14,7 @@ channel, given unnormalised coefficients ``Bs, As`` of shape ``(B, C_f, K, 3)``.
   power of two) when that is longer, so the tail is below :data:`FSM_TOLERANCE` for every
   setting, up to :data:`FSM_MAX_FIR_LEN` taps (beyond it a :class:`FSMAccuracyWarning` names
   the expected error; use an exact backend there). Measured against scipy (``freqz`` /
-  ``sosfilt``; ``benchmarks/fsm_accuracy.py``), fixed 4000 taps -> chosen length: a 40 Hz,
+  ``sosfilt``; ``benchmarks/dsp_accuracy.py``), fixed 4000 taps -> chosen length: a 40 Hz,
   Q = 8, +12 dB peak at 44.1 kHz has +6.5 -> +12.000 dB at its centre; a third-octave graphic
   EQ at 48 kHz with random +-12 dB gains was 9.7 dB off at its 19.7 Hz band -> below 1e-4 dB;
   a 40 Hz, Q = 8 low pass on noise had a 30% -> below 1e-5 relative error. (The original's

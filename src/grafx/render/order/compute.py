@@ -53,7 +53,15 @@ def compute_render_order(G: Any, method: str = "beam", **kwargs: Any) -> tuple[l
         RenderError: an unknown method or keyword, or a ``fixed_order`` that cannot cover it.
 
     Example:
-        >>> type_sequence, render_order = compute_render_order(G_t, method="beam")  # doctest: +SKIP
+        >>> from grafx.data import GRAFX, NodeConfigs
+        >>> G = GRAFX(config=NodeConfigs(["eq", "reverb"]))
+        >>> out_id = G.add("out")
+        >>> for _ in range(2):
+        ...     start_id, end_id = G.add_serial_chain(["in", "eq", "reverb"])
+        ...     G.connect(end_id, out_id)
+        >>> type_sequence, render_order = compute_render_order(G, method="beam")
+        >>> type_sequence
+        ['in', 'eq', 'reverb', 'out']
     """
     if method not in METHODS:
         raise RenderError(f"invalid rendering method: {method!r}; choose one of {list(METHODS)}")
