@@ -197,16 +197,13 @@ def prepare_job(
         header: lines logged before the loss of the initial mix.
         log: where the lines go (``None``: nowhere).
         args: kept on the job (see :class:`FitJob`).
-        "fitted": write_audio(out / "fitted.wav", fitted_audio, audio_rate),
-        "initial": write_audio(out / "initial.wav", initial_audio, audio_rate),
-    }
-    save_graph(
-        job.G,
-        out / "graph.json",
-        parameters,
-        processors=job.processors,
-        sample_rate=sample_rate,
-    )
+        device: where to render and fit (``None``: the stems' device; ``"auto"``: CUDA when
+            usable, else the CPU; see :func:`grafx.device.resolve_device`). The stems, target,
+            parameters and processors (in place) are moved there.
+        dtype: ``"float32"`` or ``"float64"`` for the audio and parameters (``None``: the
+            stems' dtype).
+        native_stems, native_rate: the stems at their own rate, if it is not ``sample_rate``
+            (see :class:`FitJob`).
         **options: other :class:`~grafx.fit.FitConfig` fields (``steps``, ``lr``, ``seed``,
             ``checkpoint``, ...) for :func:`~grafx.fit.recipe.recipe_config`.
     """

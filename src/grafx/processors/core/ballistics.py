@@ -24,7 +24,7 @@ Backends (``backend=``):
   chunks of :data:`TORCH_CHUNK` samples, each solved this way from the previous chunk's state,
   which keeps the rounds few. The same numbers as the loops, to rounding.
 * ``"numba"``: our own compiled loops, rows split over threads (needs the optional ``numba``
-  extra, ``pip install 'grafx[numba]'``); CPU only, other devices go through host copies.
+  extra, ``pip install 'grafx-torch[numba]'``); CPU only, other devices go through host copies.
 * ``"python"``: the loops in plain Python over each row (exact, about 100 times slower than
   numba; kept as the reference the others are tested against).
 * ``"torchcomp"``: torchcomp's ``compressor_core`` (needs ``torchcomp`` and ``torchlpc``).

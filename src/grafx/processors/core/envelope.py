@@ -111,7 +111,7 @@ def _resolve_one_pole_backend(backend: str, device: torch.device) -> str:
         )
     if backend == "recursion" and importlib.util.find_spec("numba") is None:
         raise MissingDependencyError(
-            "truncated_one_pole: backend 'recursion' needs numba (pip install 'grafx[numba]'); "
+            "truncated_one_pole: backend 'recursion' needs numba (pip install 'grafx-torch[numba]'); "
             "backend 'scan' computes the same recursion in torch"
         )
     if backend == "auto":
