@@ -390,7 +390,8 @@ class _Reader:
             raise self.fail(f"document: counter {counter} is not above every node id")
         G.counter = counter
         G.batch = batch
-        G.consecutive_ids = ids == list(range(top))
+        # Compare without building range(top): a file may ask for a counter of 2**53.
+        G.consecutive_ids = len(ids) == top and (not ids or (ids[0] == 0 and ids[-1] == top - 1))
 
     def processors(self, document: Mapping, G: GRAFX) -> dict | None:
         """The raw processor specs by node type (built by :func:`grafx.io.load`)."""

@@ -1,0 +1,104 @@
+"""Graph files and processor specs that ask for unbounded sizes are refused, quickly and clearly."""
+
+import json
+import time
+
+import pytest
+
+from grafx.data import GRAFX
+from grafx.errors import ConfigError, GraphFileError
+from grafx.io import load, load_graph, save_graph
+from grafx.processors.spec import build_processor
+from grafx.processors.spec_limits import MAX_SPEC_COUNT, MAX_SPEC_LENGTH
+
+
+def _chain_file(tmp_path, processor=None):
+    G = GRAFX()
+    i, x, o = G.add("in"), G.add("x"), G.add("out")
+    G.connect(i, x)
+    G.connect(x, o)
+    path = tmp_path / "g.json"
+    save_graph(G, path, None)
+    document = json.loads(path.read_text())
+    if processor is not None:
+        document["processors"] = {"x": processor}
+    path.write_text(json.dumps(document))
+    return path, document
+
+
+@pytest.mark.parametrize("counter", [100_000_000, 2 * 10**15])
+def test_huge_counter_loads_at_once(tmp_path, counter):
+    path, document = _chain_file(tmp_path)
+    path.write_text(json.dumps({**document, "counter": counter}))
+    began = time.perf_counter()
+    G, _ = load_graph(path)
+    assert time.perf_counter() - began < 2.0
+    assert G.counter == counter and G.consecutive_ids is False
+
+
+def test_huge_node_id_loads_at_once(tmp_path):
+    path, document = _chain_file(tmp_path)
+    document.pop("counter")
+    for node in document["nodes"]:
+        node["id"] = node["id"] + (10**9 if node["id"] == 2 else 0)
+    for edge in document["edges"]:
+        for end in ("source", "dest"):
+            edge[end] += 10**9 if edge[end] == 2 else 0
+    path.write_text(json.dumps(document))
+    G, _ = load_graph(path)
+    assert G.counter == 10**9 + 3 and G.consecutive_ids is False
+
+
+def test_consecutive_ids_still_detected(tmp_path):
+    path, _ = _chain_file(tmp_path)
+    G, _ = load_graph(path)
+    assert G.consecutive_ids is True and G.counter == 3
+
+
+@pytest.mark.parametrize(
+    "spec, key",
+    [
+        ({"processor": "FilteredNoiseShapingReverb", "args": {"num_bands": 1_000_000}}, "num_bands"),
+        ({"processor": "MultitapDelay", "args": {"segment_len": 10**9}}, "segment_len"),
+        ({"processor": "MultitapDelay", "args": {"segment_len": -3}}, "segment_len"),
+        ({"processor": "FDNReverb", "args": {"sample_rate": 0}}, "sample_rate"),
+        ({"processor": "GraphicEqualizer", "args": {"sr": 0}}, "sr"),
+        ({"processor": "Compressor", "args": {"iir_len": -1}}, "iir_len"),
+        ({"processor": "FDNReverb", "args": {"delays": [10**9]}}, "delays"),
+        ({"processor": "Chorus", "args": {"max_depth_ms": 1e30}}, "max_depth_ms"),
+        ({"processor": "Phaser", "args": {"center_hz": -5.0}}, "center_hz"),
+    ],
+)
+def test_spec_arguments_out_of_range_are_refused(spec, key):
+    with pytest.raises(ConfigError, match=rf"x\.args\.{key}: .*out of range"):
+        build_processor(spec, "x")
+
+
+def test_spec_element_product_is_bounded():
+    spec = {"processor": "MultitapDelay", "args": {"segment_len": 2**20, "num_segments": 1000}}
+    with pytest.raises(ConfigError, match="elements per node, over the limit"):
+        build_processor(spec, "x")
+
+
+def test_spec_limits_leave_ordinary_processors_alone():
+    delay = build_processor(
+        {"processor": "MultitapDelay", "args": {"segment_len": 2000, "num_segments": 8}}
+    )
+    assert delay.segment_len == 2000
+    assert MAX_SPEC_COUNT >= 64 and MAX_SPEC_LENGTH >= 2**17
+
+
+def test_blackbox_worker_count_from_a_file_is_bounded():
+    spec = {
+        "processor": "BlackBox",
+        "args": {"fn": "f", "settings": {}, "executor": "process", "num_workers": 10**6},
+    }
+    with pytest.raises(ConfigError, match=r"num_workers: .*workers \(the CPUs"):
+        build_processor(spec, "x")
+
+
+@pytest.mark.parametrize("inner", ["string", 7])
+def test_drywet_inner_processor_must_be_a_spec(tmp_path, inner):
+    path, _ = _chain_file(tmp_path, {"processor": "DryWet", "args": {"processor": inner}})
+    with pytest.raises(GraphFileError, match=r"args\.processor: DryWet takes a processor spec"):
+        load(path)
