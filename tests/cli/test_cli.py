@@ -1,4 +1,3 @@
-import json
 import os
 import subprocess
 import sys
@@ -9,6 +8,7 @@ import soundfile as sf
 import torch
 
 from grafx.cli import main
+from grafx.fit.checkpoint import load_checkpoint
 
 RATE = 8000
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -101,7 +101,6 @@ def test_each_command_has_help_with_examples(command, capsys):
 def test_fit_writes_outputs_and_prints_losses(fitted):
     out, result = fitted
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "checkpoint.json",
         "checkpoint.safetensors",
         "fitted.wav",
         "graph.json",
@@ -113,7 +112,7 @@ def test_fit_writes_outputs_and_prints_losses(fitted):
     assert "done in" in result.stdout
     fitted_audio, rate = sf.read(out / "fitted.wav", always_2d=True)
     assert rate == RATE and fitted_audio.shape == (4000, 2) and np.isfinite(fitted_audio).all()
-    state = json.loads((out / "checkpoint.json").read_text())
+    state = load_checkpoint(out / "checkpoint")
     assert state["step"] == 4 and len(state["history"]) == 4
 
 

@@ -65,7 +65,6 @@ def test_fit_many_fits_every_song_skips_finished_ones_and_isolates_failures(mani
     assert rows["broken"]["status"] == "failed" and "samples" in rows["broken"]["error"]
     assert sorted(os.listdir(out / "song000")) == sorted(
         [
-            "checkpoint.json",
             "checkpoint.safetensors",
             "fitted.wav",
             "graph.json",
@@ -97,7 +96,7 @@ def test_a_killed_run_restarted_finishes_every_song_once_with_the_same_results(m
     process = subprocess.Popen(argv, env=env, start_new_session=True)
     work = out / ".fit-many" / "work"
     deadline = time.monotonic() + 120
-    while not list(work.glob("*/checkpoint.json")) and time.monotonic() < deadline:
+    while not list(work.glob("*/checkpoint.safetensors")) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(random.Random(14).uniform(0.0, 1.5))  # a random moment once fitting is under way
     os.killpg(process.pid, signal.SIGKILL)

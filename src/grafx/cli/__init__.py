@@ -77,10 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{error.filename}: " if error.filename else ""
         return _fail(f"{where}{error.strerror or error}")
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        resumes = args.command in ("fit", "prune", "fit-many", "demo")
+        hint = "; run the same command again to resume where it stopped" if resumes else ""
+        return _fail(f"interrupted{hint}", 130)
 
 
 def _fail(message: str, status: int = 1) -> int:
+    from grafx.cli.common import remove_empty_outputs
+
+    remove_empty_outputs()
     line = " ".join(message.split())
     sys.stderr.write(f"grafx: error: {line}\n")
     return status

@@ -205,8 +205,12 @@ def prepare_fit(args) -> FitJob:
     """Read the audio, build the graph, the recipe and the initial mix of a ``grafx fit`` run."""
     from grafx.fit.job import audio_inputs, prepare_job
 
+    from grafx.cli.resume import check_resume, fit_fingerprint_of_args
+
     began = time.perf_counter()
     out = output_dir(args.out)
+    fingerprint = fit_fingerprint_of_args(args)
+    check_resume(out, fingerprint, args.restart)
     type_sequence = None
     names = [Path(s).stem for s in args.stems]
     if args.graph is not None:
@@ -246,7 +250,7 @@ def prepare_fit(args) -> FitJob:
         warmup_seconds=args.warmup,
         gain_staging=args.gain_staging,
         sparsity=args.sparsity,
-        inputs=audio_inputs(args.stems, args.target, args.align),
+        inputs={**audio_inputs(args.stems, args.target, args.align), "fingerprint": fingerprint},
         began=began,
         header=header,
         args=args,
@@ -258,6 +262,7 @@ def prepare_fit(args) -> FitJob:
         progress=not args.quiet,
         checkpoint=str(out / "checkpoint"),
         resume=not args.restart,
+        fingerprint=fingerprint,
     )
 
 
@@ -288,6 +293,10 @@ def __getattr__(name: str) -> Any:
 
 
 def run(args) -> int:
+    from grafx.cli.resume import report_finished
+
     job = prepare_fit(args)
-    finish_fit(job, fit_job(job))
+    result = fit_job(job)
+    if not report_finished(job.out, result):
+        finish_fit(job, result)
     return 0

@@ -167,6 +167,11 @@ def run(args) -> int:
         raise CLIError(f"{fit_dir}: no such folder (give the --out folder of grafx fit)")
     if not graph_file.exists():
         raise CLIError(f"{fit_dir}: no fitted graph (graph.json); run grafx fit --out {fit_dir}")
+    if Path(args.out).resolve() == fit_dir.resolve():
+        raise CLIError(
+            f"--out {args.out}: that is the fit's own folder; prune writes metrics.json there "
+            "too, so give another folder (e.g. --out pruned)"
+        )
     G, processors, parameters = load_model(str(graph_file))
     if not parameters:
         raise CLIError(f"{graph_file}: the graph file holds no fitted parameters")

@@ -24,8 +24,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from grafx.errors import AudioError, ConfigError, ParameterError
-from grafx.fit.checkpoint import flatten, load_checkpoint, save_checkpoint, unflatten
+from grafx.errors import AudioError, ConfigError, GraphFileError, ParameterError
+from grafx.fit.checkpoint import (
+    checkpoint_exists,
+    checkpoint_file,
+    flatten,
+    load_checkpoint,
+    save_checkpoint,
+    unflatten,
+)
+from grafx.fit.fingerprint import first_difference, fit_fingerprint
 from grafx.fit.penalty import Penalty, PenaltyContext
 from grafx.render.renderer import GraphRenderer
 
@@ -67,6 +75,9 @@ class FitConfig:
             ``{"gain_pan": 4.0, "eq/log_gain": 0.5}`` (longest matching prefix wins). Level
             can be explained by several processors at once (a track's fader, its EQ bands, its
             compressor); a faster fader makes the fit put the level where a person would.
+        fingerprint: what the caller knows of the fit's inputs (files, options), JSON; it is
+            recorded in the checkpoint with the loop's own (:mod:`grafx.fit.fingerprint`), and
+            a checkpoint of another fingerprint is refused instead of resumed.
     """
 
     steps: int = 300
@@ -86,6 +97,7 @@ class FitConfig:
     resume: bool = True
     progress: bool = True
     lr_scale: dict[str, float] = field(default_factory=dict)
+    fingerprint: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
@@ -122,6 +134,10 @@ class FitResult:
         elapsed: seconds spent in this call.
         stop_reason: ``"steps"``, ``"minutes"`` or ``"patience"``.
         penalty_history: weighted value of each penalty at every step of this call.
+        start: steps restored from the checkpoint (0 for a fresh fit).
+        elapsed_total: seconds of every run of this fit, resumed ones included.
+        already_finished: the checkpoint was of a finished fit (within the budgets given), so
+            no step was taken.
     """
 
     parameters: dict[str, Any]
@@ -131,6 +147,9 @@ class FitResult:
     elapsed: float = 0.0
     stop_reason: str = "steps"
     penalty_history: dict[str, list[float]] = field(default_factory=dict)
+    start: int = 0
+    elapsed_total: float = 0.0
+    already_finished: bool = False
 
 
 def crop_bounds(
@@ -246,6 +265,10 @@ class Optimization:
         history: their losses.
         elapsed_before: seconds they took.
         plateau: the early-stop state after them.
+        fingerprint: what is fitted (:func:`~grafx.fit.fingerprint.fit_fingerprint`), recorded
+            in every checkpoint.
+        finished: why the restored fit already ended within ``config``'s budgets
+            (``"steps"``, ``"minutes"`` or ``"patience"``), or ``None``.
     """
 
     flat: dict[str, Tensor]
@@ -256,18 +279,27 @@ class Optimization:
     start: int = 0
     history: list[float] = field(default_factory=list)
     elapsed_before: float = 0.0
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    finished: str | None = None
 
 
-def start_optimization(parameters: Mapping, config: FitConfig) -> Optimization:
+def start_optimization(
+    parameters: Mapping,
+    config: FitConfig,
+    sources: Tensor | None = None,
+    target: Tensor | None = None,
+) -> Optimization:
     """Leaves, optimiser and learning-rate scales of a fit, resumed from its checkpoint if any.
 
     The parameters are copied (detached), one optimiser group per tensor; with
     ``config.resume`` and an existing ``config.checkpoint``, the values, optimiser state, steps
     and history are restored from it, and the early-stop state is replayed over that history.
+    The checkpoint must hold the same fingerprint (:mod:`grafx.fit.fingerprint`, of ``sources``,
+    ``target`` and ``config`` when given).
 
     Raises:
-        ParameterError: the checkpoint holds other parameters than ``parameters``.
-        GraphFileError: an unreadable checkpoint.
+        ResumeError: the checkpoint is of another fit (other audio, options or parameters), or
+            unreadable; the message says what differs and how to start afresh.
     """
     flat = {k: v.detach().clone().requires_grad_(True) for k, v in flatten(parameters).items()}
     scales = [_lr_scale(name, config.lr_scale) for name in flat]
@@ -278,14 +310,21 @@ def start_optimization(parameters: Mapping, config: FitConfig) -> Optimization:
     optimizer = OPTIMIZERS[config.optimizer](groups, lr=config.lr, weight_decay=config.weight_decay)
     checkpoint = Path(config.checkpoint) if config.checkpoint else None
     run = Optimization(flat, scales, optimizer, checkpoint, Plateau(config.min_delta))
-    if checkpoint is None or not config.resume or not checkpoint.with_suffix(".json").exists():
+    if sources is not None and target is not None:
+        run.fingerprint = fit_fingerprint(sources, target, config)
+    else:
+        run.fingerprint = dict(config.fingerprint)
+    run.fingerprint["parameters"] = {k: list(v.shape) for k, v in flat.items()}
+    if checkpoint is None or not config.resume or not checkpoint_exists(checkpoint):
         return run
-    state = load_checkpoint(checkpoint)
-    if sorted(state["parameters"]) != sorted(flat):
-        raise ParameterError(
-            f"{checkpoint}: checkpoint parameters {sorted(state['parameters'])} do not match "
-            f"the graph's {sorted(flat)}"
-        )
+    where = checkpoint_file(checkpoint)
+    try:
+        state = load_checkpoint(checkpoint)
+    except GraphFileError as error:
+        raise ResumeError(f"{error}; {AFRESH}") from None
+    difference = first_difference(state["extra"].get("fingerprint"), run.fingerprint)
+    if difference is not None:
+        raise ResumeError(f"{where}: this checkpoint is of another fit ({difference}); {AFRESH}")
     with torch.no_grad():
         for name, value in state["parameters"].items():
             flat[name].copy_(value)
@@ -294,7 +333,22 @@ def start_optimization(parameters: Mapping, config: FitConfig) -> Optimization:
     run.elapsed_before = float(state["extra"].get("elapsed", 0.0))
     for loss in run.history:
         run.plateau.update(loss)
+    budget = None if config.minutes is None else 60.0 * config.minutes
+    if run.start >= config.steps:
+        run.finished = "steps"
+    elif budget is not None and run.elapsed_before >= budget:
+        run.finished = "minutes"
+    elif config.patience is not None and run.plateau.since_best >= config.patience:
+        run.finished = "patience"
     return run
+
+
+#: How a refused resume says to start afresh.
+AFRESH = "start afresh with --restart (resume=False) or another output folder"
+
+
+class ResumeError(ConfigError):
+    """A checkpoint that cannot be resumed: of another fit, or unreadable."""
 
 
 def fit_parameters(
@@ -355,10 +409,25 @@ def fit_parameters(
     _check_crop(config, sources.shape[-1])
     torch.manual_seed(config.seed)
 
-    run = start_optimization(parameters, config)
+    run = start_optimization(parameters, config, sources, target)
     flat, scales, optimizer, checkpoint = run.flat, run.scales, run.optimizer, run.checkpoint
     start, history, elapsed_before = run.start, run.history, run.elapsed_before
     penalty_history: dict[str, list[float]] = {name: [] for name in penalties}
+    if run.finished is not None:
+        fitted = unflatten({k: v.detach().clone() for k, v in flat.items()})
+        stopped_early = run.finished == "patience"
+        return FitResult(
+            fitted,
+            history,
+            start,
+            stopped_early,
+            0.0,
+            run.finished,
+            penalty_history,
+            start=start,
+            elapsed_total=elapsed_before,
+            already_finished=True,
+        )
 
     began = time.perf_counter()
     stopped_early = False
@@ -376,7 +445,15 @@ def fit_parameters(
     stop_reason = "steps"
 
     def extra() -> dict:
-        return {**_config_json(config), "elapsed": elapsed_before + time.perf_counter() - began}
+        return {
+            **_config_json(config),
+            "elapsed": elapsed_before + time.perf_counter() - began,
+            "fingerprint": run.fingerprint,
+        }
+
+    def save_finished() -> None:
+        if checkpoint is not None and not in_update and len(history) > start:
+            save_checkpoint(checkpoint, flat, optimizer, len(history), history, extra())
 
     try:
         for step in bar:
@@ -398,20 +475,28 @@ def fit_parameters(
             extras: list[Any] = []
             loss = _loss_on_crops(renderer, loss_fn, nested, sources, target, bounds, extras)
             if not torch.isfinite(loss):
-                raise ParameterError(f"fit step {step}: the loss is {loss.item()}")
+                raise ParameterError(
+                    f"fit step {step}: the loss is {loss.item()}; {_recover(config, step)}"
+                )
             objective = loss
             if penalties:
                 context = PenaltyContext(step, min(progress, 1.0), nested, extras[0])
                 for name, penalty in penalties.items():
                     term = penalty.weight_at(context.progress) * penalty.value(context)
                     if not torch.isfinite(term):
-                        raise ParameterError(f"fit step {step}: penalty {name!r} is {term.item()}")
+                        raise ParameterError(
+                            f"fit step {step}: penalty {name!r} is {term.item()}; "
+                            f"{_recover(config, step)}"
+                        )
                     penalty_history[name].append(float(term.detach()))
                     objective = objective + term
             objective.backward()
             for name, leaf in flat.items():
                 if leaf.grad is not None and not torch.isfinite(leaf.grad).all():
-                    raise ParameterError(f"fit step {step}: the gradient of {name!r} is not finite")
+                    raise ParameterError(
+                        f"fit step {step}: the gradient of {name!r} is not finite; "
+                        f"{_recover(config, step)}"
+                    )
             in_update = True
             optimizer.step()
             value = loss.item()
@@ -431,10 +516,10 @@ def fit_parameters(
             if budget is not None and elapsed_before + time.perf_counter() - began >= budget:
                 stop_reason = "minutes"
                 break
-    except KeyboardInterrupt:
-        # Ctrl-C: keep every finished step, so running the same fit again resumes from here.
-        if checkpoint is not None and not in_update and len(history) > start:
-            save_checkpoint(checkpoint, flat, optimizer, len(history), history, extra())
+    except (KeyboardInterrupt, ParameterError):
+        # Ctrl-C or a NaN: keep every finished step (a NaN step changed nothing), so running the
+        # same fit again resumes from here.
+        save_finished()
         raise
     finally:
         bar.close()
@@ -444,7 +529,23 @@ def fit_parameters(
     fitted = unflatten({k: v.detach().clone() for k, v in flat.items()})
     elapsed = time.perf_counter() - began
     return FitResult(
-        fitted, history, steps_done, stopped_early, elapsed, stop_reason, penalty_history
+        fitted,
+        history,
+        steps_done,
+        stopped_early,
+        elapsed,
+        stop_reason,
+        penalty_history,
+        start=start,
+        elapsed_total=elapsed_before + elapsed,
+    )
+
+
+def _recover(config: FitConfig, step: int) -> str:
+    where = "the steps before it are checkpointed; " if config.checkpoint else ""
+    return (
+        f"{where}fit again from the start with a lower learning rate (e.g. --restart --lr "
+        f"{config.lr / 4:g}), or check the audio for extreme levels"
     )
 
 

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from grafx.errors import AudioError
+from grafx.errors import AudioError, GraphFileError
 from grafx.io.atomic import atomic_write
+from grafx.io.files import check_regular_file
 
 __all__ = ["read_audio", "write_audio", "read_stems", "resample", "check_finite", "to_stereo"]
 
@@ -98,6 +99,10 @@ def read_audio(
     if not path.is_file():
         what = "is a directory, not an audio file" if path.is_dir() else "no such file"
         raise AudioError(f"{path}: {what}")
+    try:
+        check_regular_file(path, "audio")
+    except GraphFileError as error:
+        raise AudioError(str(error)) from None
     try:
         data, file_rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as error:

@@ -39,7 +39,7 @@ from grafx.data.graph import GRAFX, INVALID_OPS
 from grafx.data.rows import count_nodes_per_type
 from grafx.data.tensor import GRAFXTensor
 from grafx.errors import ConfigError, GraphError, GraphFileError, ParameterError
-from grafx.io.files import write_file
+from grafx.io.files import read_bounded, write_file
 from grafx.io.tensor_json import TensorDecoder, TensorEncoder, tensor_leaves
 from grafx.processors.core.drywet import EDGE_GATE_KEY
 
@@ -226,12 +226,9 @@ def _load_tensor_file(path: Path, fail) -> dict:
     from safetensors.torch import load
 
     try:
-        size = path.stat().st_size
-        if size > MAX_TENSOR_FILE_BYTES:
-            raise fail(f"tensor file {path.name}: {size} bytes is over the limit")
-        data = path.read_bytes()
-    except OSError as error:
-        raise fail(f"cannot read tensor file {path.name}: {error.strerror or error}") from None
+        data = read_bounded(path, MAX_TENSOR_FILE_BYTES, "tensor file")
+    except GraphFileError as error:
+        raise fail(f"tensor file {path.name}: {str(error).split(': ', 1)[-1]}") from None
     try:
         return load(data)
     except (SafetensorError, ValueError, RuntimeError, OSError) as error:
@@ -451,12 +448,9 @@ def read_graph_file(path: str | os.PathLike) -> tuple[GRAFX, dict | None, dict |
     path = Path(path)
     reader = _Reader(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise reader.fail(f"{size} bytes is over the {MAX_FILE_BYTES}-byte limit")
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise reader.fail(f"cannot read: {error.strerror or error}") from None
+        text = read_bounded(path, MAX_FILE_BYTES, "graph file").decode("utf-8")
+    except GraphFileError as error:
+        raise reader.fail(str(error).split(": ", 1)[-1]) from None
     except UnicodeDecodeError:
         raise reader.fail("not a UTF-8 text file") from None
     try:
