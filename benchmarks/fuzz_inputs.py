@@ -6,7 +6,7 @@ classified: ``ok`` (ran), ``error`` (one ``grafx: error:`` line, status 1 or 2),
 ``MemoryError`` under the limit). Prints one line per case that is not ``ok``/``error`` and the
 counts per class.
 
-Usage: ``PYTHONPATH=src python benchmarks/fuzz_inputs.py [--timeout 20] [--only spec]``
+Usage: ``PYTHONPATH=src python benchmarks/fuzz_inputs.py [--timeout 20] [--only spec] [--src DIR]``
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 MEMORY_LIMIT = 3 * 2**30
+SRC = os.path.abspath("src")
 
 
 def _limit() -> None:
@@ -39,7 +40,7 @@ def run(argv: list[str], timeout: float, cwd: str) -> tuple[str, str]:
             preexec_fn=_limit,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": os.path.abspath("src")},
+            env={**os.environ, "PYTHONPATH": SRC},
         )
     except subprocess.TimeoutExpired:
         return "hang", ""
@@ -176,7 +177,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--only", choices=("graph", "spec", "cli"), default=None)
+    parser.add_argument("--src", default="src", help="the grafx source tree to run")
     args = parser.parse_args()
+    global SRC
+    SRC = os.path.abspath(args.src)
     import soundfile as sf
 
     with tempfile.TemporaryDirectory() as folder:

@@ -33,7 +33,7 @@ def build_parser() -> Parser:
     """The ``grafx`` argument parser with its sub-commands."""
     import argparse
 
-    from grafx.cli import demo, evaluate, fit, fit_many, graph, prune, render
+    from grafx.cli import bounds, demo, evaluate, fit, fit_many, graph, prune, render
 
     parser = Parser(
         prog="grafx",
@@ -45,7 +45,10 @@ def build_parser() -> Parser:
 
     parser.add_argument("--version", action="version", version=f"grafx {__version__}")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+        "--threads",
+        type=bounds.threads,
+        default=None,
+        help="torch CPU threads (default: torch's choice)",
     )
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=Parser

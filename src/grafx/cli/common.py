@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -129,7 +130,5 @@ def remove_empty_outputs() -> None:
     """Remove the folders this run created that are still empty (after a failure)."""
     while CREATED_DIRS:
         folder = CREATED_DIRS.pop(0)
-        try:
+        with contextlib.suppress(OSError):
             folder.rmdir()  # only an empty folder
-        except OSError:
-            pass

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from grafx.cli import bounds
 from grafx.cli.common import (
     CLIError,
     check_source_count,
@@ -79,7 +80,9 @@ def add_parser(sub) -> None:
         default=None,
         help="stop when the smoothed loss has not improved for this many steps",
     )
-    p.add_argument("--lr", type=positive_float, default=LR, help=f"learning rate (default: {LR:g})")
+    p.add_argument(
+        "--lr", type=bounds.learning_rate, default=LR, help=f"learning rate (default: {LR:g})"
+    )
     p.add_argument(
         "--crop",
         type=positive_float,
@@ -108,7 +111,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--sample-rate",
-        type=positive_int,
+        type=bounds.sample_rate,
         default=None,
         help=f"work at this rate (default: {WORKING_RATE} Hz, or the first stem's if lower); "
         "files at other rates are resampled once, before the fit",
@@ -124,7 +127,7 @@ def add_parser(sub) -> None:
         default="refuse",
         help="stems/target of different lengths: refuse (default), zero-pad or trim",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=bounds.seed, default=0, help="random seed (default: 0)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -139,13 +142,26 @@ def _working_rate(args) -> int | None:
         return args.sample_rate
     import soundfile as sf
 
+    from grafx.errors import GraphFileError
+    from grafx.io.files import check_regular_file
+
     try:
+        check_regular_file(args.stems[0], "audio")  # sf.info would block on a FIFO
         native = sf.info(args.stems[0]).samplerate
+    except GraphFileError:
+        return None
     except Exception:  # noqa: BLE001 - read_stems names the unreadable file
         return None
     if args.no_resample:
         return None
     return min(native, WORKING_RATE)
+
+
+def _file_rates(paths) -> dict[str, int]:
+    """The sample rate of each audio file, by file name (for ``metrics.json``)."""
+    import soundfile as sf
+
+    return {Path(p).name: int(sf.info(str(p)).samplerate) for p in paths}
 
 
 def _read(args):
@@ -203,9 +219,8 @@ def _console(args, names: list[str]):
 
 def prepare_fit(args) -> FitJob:
     """Read the audio, build the graph, the recipe and the initial mix of a ``grafx fit`` run."""
-    from grafx.fit.job import audio_inputs, prepare_job
-
     from grafx.cli.resume import check_resume, fit_fingerprint_of_args
+    from grafx.fit.job import audio_inputs, prepare_job
 
     began = time.perf_counter()
     out = output_dir(args.out)
@@ -221,6 +236,11 @@ def prepare_fit(args) -> FitJob:
     elif args.groups is not None and len(set(names)) != len(names):
         raise CLIError(
             f"--groups: stem file names {names} repeat; a groups file needs distinct names"
+        )
+    if args.graph is None and args.buses > len(args.stems):
+        raise CLIError(
+            f"--buses {args.buses}: more buses than stems ({len(args.stems)}); give at most "
+            f"{len(args.stems)}"
         )
     stems, target, sample_rate = _read(args)
     if args.graph is None:
@@ -250,7 +270,11 @@ def prepare_fit(args) -> FitJob:
         warmup_seconds=args.warmup,
         gain_staging=args.gain_staging,
         sparsity=args.sparsity,
-        inputs={**audio_inputs(args.stems, args.target, args.align), "fingerprint": fingerprint},
+        inputs={
+            **audio_inputs(args.stems, args.target, args.align),
+            "sample_rates": _file_rates([*args.stems, args.target]),
+            "fingerprint": fingerprint,
+        },
         began=began,
         header=header,
         args=args,

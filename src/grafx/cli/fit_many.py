@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from grafx.cli import bounds
 from grafx.cli.common import non_negative_int, positive_int
 
 EXAMPLES = """examples:
@@ -47,7 +48,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--pack", type=positive_int, default=1, help="songs fitted together per task (default: 1)"
     )
-    p.add_argument("--threads", type=positive_int, default=None, help="torch threads per task")
+    p.add_argument("--threads", type=bounds.threads, default=None, help="torch threads per task")
     p.add_argument("--retries", type=non_negative_int, default=2, help="default: 2")
     p.add_argument(
         "--checkpoint-every", type=positive_int, default=10, help="steps between checkpoints"

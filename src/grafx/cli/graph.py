@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
+from grafx.cli import bounds
 from grafx.cli.common import graph_types, load_model, output_path
 from grafx.processors.core.drywet import DRYWET_KEY, EDGE_GATE_KEY
 
@@ -35,7 +36,7 @@ def add_parsers(sub) -> None:
         default="node_type",
         help="text inside the nodes (default: node_type, the first letter)",
     )
-    p.add_argument("--dpi", type=int, default=150, help="resolution of PNG output")
+    p.add_argument("--dpi", type=bounds.dpi, default=150, help="resolution of PNG output")
     p.set_defaults(run=run_draw)
 
     p = sub.add_parser(

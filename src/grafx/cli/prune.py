@@ -8,6 +8,7 @@ import math
 import time
 from pathlib import Path
 
+from grafx.cli import bounds
 from grafx.cli.common import CLIError, load_model, non_negative_int, output_dir, positive_int
 
 EXAMPLES = """examples:
@@ -95,7 +96,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--stems", nargs="+", default=None, metavar="AUDIO", help="override stems")
     p.add_argument("--target", default=None, metavar="MIX", help="override the target")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=bounds.seed, default=0, help="random seed (default: 0)")
     p.add_argument("--restart", action="store_true", help="ignore a saved search state")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 
+from grafx.cli import bounds
 from grafx.cli.common import (
     CLIError,
     check_source_count,
     load_model,
     output_path,
-    positive_int,
 )
 
 EXAMPLES = """examples:
@@ -39,7 +39,7 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output audio file")
     p.add_argument(
         "--sample-rate",
-        type=positive_int,
+        type=bounds.sample_rate,
         default=None,
         help="render rate (default: the first source's); other rates are resampled",
     )

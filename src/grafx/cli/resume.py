@@ -69,9 +69,7 @@ def check_resume(out: Path, fingerprint: dict[str, Any], restart: bool) -> None:
         return
     if not checkpoint_exists(checkpoint):
         if (out / "checkpoint.json").is_file():
-            raise CLIError(
-                f"{out / 'checkpoint.json'}: a checkpoint of an older grafx; {AFRESH}"
-            )
+            raise CLIError(f"{out / 'checkpoint.json'}: a checkpoint of an older grafx; {AFRESH}")
         return
     try:
         recorded = load_checkpoint(checkpoint)["extra"].get("fingerprint") or {}

@@ -284,6 +284,7 @@ def finish_job(
     summary: dict = {}
     if metrics:
         extra = {} if job.inputs is None else {"inputs": job.inputs}
+        extra["run"] = run_record(job)
         summary = fit_summary(result, fitted_mix, job.initial_mix, job.target, sample_rate, **extra)
         files["metrics"] = write_summary(out / "metrics.json", summary)
         summary = {**summary, "loss_before": job.loss_before, "loss_after": loss_after}
@@ -294,6 +295,31 @@ def finish_job(
         if log is not None:
             log(line)
     return FinishedJob(fitted_mix, loss_after, files, summary)
+
+
+def run_record(job: FitJob) -> dict:
+    """How the fit was run, for ``metrics.json``: grafx version, seed, the command's options
+    (``None`` outside the CLI) and the fit configuration."""
+    import dataclasses
+
+    from grafx import __version__
+
+    options = None
+    if job.args is not None:
+        options = {
+            key: value
+            if isinstance(value, (str, int, float, bool, type(None), list))
+            else str(value)
+            for key, value in vars(job.args).items()
+            if not callable(value)
+        }
+    config = {k: v for k, v in dataclasses.asdict(job.config).items() if k != "fingerprint"}
+    return {
+        "grafx_version": __version__,
+        "seed": job.config.seed,
+        "options": options,
+        "config": config,
+    }
 
 
 def log_done(job: FitJob, written: str, log: Log | None = print) -> float:
