@@ -1,6 +1,5 @@
 """The console recipe's options, crops with warm-up, budgets and bad input of the fit loop."""
 
-
 import pytest
 import torch
 from torch import nn

@@ -58,7 +58,10 @@ def test_consecutive_ids_still_detected(tmp_path):
 @pytest.mark.parametrize(
     "spec, key",
     [
-        ({"processor": "FilteredNoiseShapingReverb", "args": {"num_bands": 1_000_000}}, "num_bands"),
+        (
+            {"processor": "FilteredNoiseShapingReverb", "args": {"num_bands": 1_000_000}},
+            "num_bands",
+        ),
         ({"processor": "MultitapDelay", "args": {"segment_len": 10**9}}, "segment_len"),
         ({"processor": "MultitapDelay", "args": {"segment_len": -3}}, "segment_len"),
         ({"processor": "FDNReverb", "args": {"sample_rate": 0}}, "sample_rate"),
