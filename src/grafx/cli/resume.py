@@ -26,6 +26,18 @@ FIT_OPTIONS = (
 )
 
 
+#: The files ``grafx fit`` writes in its folder.
+FIT_FILES = (
+    "fitted.wav",
+    "initial.wav",
+    "graph.json",
+    "metrics.json",
+    "report.png",
+    "settings.txt",
+    "checkpoint.safetensors",
+)
+
+
 def _file(path: str) -> dict[str, Any]:
     """A file's fingerprint; a missing or irregular file is left for its reader to refuse."""
     import os
@@ -63,7 +75,9 @@ def check_resume(out: Path, fingerprint: dict[str, Any], restart: bool) -> None:
     from grafx.fit.checkpoint import checkpoint_exists, checkpoint_file, load_checkpoint
     from grafx.fit.fingerprint import first_difference
     from grafx.fit.loop import AFRESH
+    from grafx.io.atomic import remove_stale_temporaries
 
+    remove_stale_temporaries(out, FIT_FILES)  # left by a killed run
     checkpoint = out / "checkpoint"
     if restart:
         return
