@@ -129,6 +129,13 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--seed", type=bounds.seed, default=0, help="random seed (default: 0)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=50,
+        metavar="N",
+        help="steps between checkpoints (default: 50); a kill loses at most the steps since",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -285,6 +292,7 @@ def prepare_fit(args) -> FitJob:
         seed=args.seed,
         progress=not args.quiet,
         checkpoint=str(out / "checkpoint"),
+        checkpoint_every=getattr(args, "checkpoint_every", 50),
         resume=not args.restart,
         fingerprint=fingerprint,
     )
