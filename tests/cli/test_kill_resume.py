@@ -103,19 +103,27 @@ def kill_and_finish(argv, out, seconds, seed):
     return killed
 
 
-def test_killed_fits_restart_to_the_uninterrupted_result(audio, tmp_path):
+def fit_argv(audio, out):
+    argv = ["fit", "--stems", audio / "a.wav", audio / "b.wav", "--target", audio / "mix.wav"]
+    argv += ["--steps", "6", "--checkpoint-every", "1", "--crop", "0.3", "--warmup", "0.05"]
+    return [str(a) for a in [*argv, "--quiet", "--out", out]]
+
+
+@pytest.fixture(scope="module")
+def reference(audio):
+    """An uninterrupted fit and the seconds it took."""
     torch.set_num_threads(1)
-    common = ["fit", "--stems", audio / "a.wav", audio / "b.wav", "--target", audio / "mix.wav"]
-    common += ["--steps", "6", "--checkpoint-every", "1", "--crop", "0.3", "--warmup", "0.05"]
-    common += ["--quiet"]
-    reference = [str(a) for a in [*common, "--out", tmp_path / "reference"]]
     began = time.perf_counter()
-    assert run_child(reference) == 0
-    seconds = time.perf_counter() - began
+    assert run_child(fit_argv(audio, audio / "reference")) == 0
+    return audio / "reference", time.perf_counter() - began
+
+
+def test_killed_fits_restart_to_the_uninterrupted_result(audio, reference, tmp_path):
+    folder, seconds = reference
     out = tmp_path / "killed"
-    killed = kill_and_finish([str(a) for a in [*common, "--out", out]], out, seconds, seed=27)
+    killed = kill_and_finish(fit_argv(audio, out), out, seconds, seed=27)
     assert killed >= KILLS // 2
-    expected = parameters_of(tmp_path / "reference" / "graph.json")
+    expected = parameters_of(folder / "graph.json")
     got = parameters_of(out / "graph.json")
     assert sorted(expected) == sorted(got)
     for name in expected:
@@ -123,3 +131,26 @@ def test_killed_fits_restart_to_the_uninterrupted_result(audio, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 6
     assert not list(out.glob(".*.tmp"))
+
+
+def test_killed_prunes_restart_to_the_uninterrupted_result(reference, tmp_path):
+    folder, _ = reference
+    options = ["--rounds", "2", "--finetune-steps", "2", "--quiet"]
+    expected_out = tmp_path / "reference"
+    argv = ["prune", str(folder), *options, "--out"]
+    began = time.perf_counter()
+    assert run_child([*argv, str(expected_out)]) == 0
+    seconds = time.perf_counter() - began
+    out = tmp_path / "killed"
+    killed = kill_and_finish([*argv, str(out)], out, seconds, seed=72)
+    assert killed >= KILLS // 2
+    expected = json.loads((expected_out / "metrics.json").read_text())
+    got = json.loads((out / "metrics.json").read_text())
+    for key in ("removed", "loss_before", "loss_after", "processors_after"):
+        assert got[key] == expected[key], key
+    for mine, theirs in zip(got["rounds"], expected["rounds"], strict=True):
+        assert {**mine, "seconds": 0} == {**theirs, "seconds": 0}
+    want, have = parameters_of(expected_out / "pruned.json"), parameters_of(out / "pruned.json")
+    assert sorted(want) == sorted(have)
+    for name in want:
+        torch.testing.assert_close(have[name], want[name], rtol=0, atol=0)
