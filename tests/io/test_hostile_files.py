@@ -105,3 +105,49 @@ def test_drywet_inner_processor_must_be_a_spec(tmp_path, inner):
     path, _ = _chain_file(tmp_path, {"processor": "DryWet", "args": {"processor": inner}})
     with pytest.raises(GraphFileError, match=r"args\.processor: DryWet takes a processor spec"):
         load(path)
+
+
+def test_atomic_write_errors_name_the_file_not_its_temporary(tmp_path):
+    from grafx.io.atomic import atomic_write
+
+    target = tmp_path / "out.json"
+    with pytest.raises(OSError) as info, atomic_write(target) as file:
+        file.write(b"x")
+        raise OSError(28, "No space left on device")
+    assert info.value.filename == str(target)
+    assert not list(tmp_path.iterdir())  # no temporary left behind
+
+
+def test_atomic_write_honours_the_umask_and_keeps_a_replaced_files_mode(tmp_path):
+    import os
+    import stat
+
+    from grafx.io.atomic import atomic_write, remove_stale_temporaries
+
+    old = os.umask(0o027)
+    try:
+        with atomic_write(tmp_path / "a") as file:
+            file.write(b"a")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o640
+    (tmp_path / "a").chmod(0o604)
+    with atomic_write(tmp_path / "a") as file:
+        file.write(b"b")
+    assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o604
+    stale = tmp_path / ".a.x1y2.tmp"
+    stale.write_bytes(b"partial")
+    other = tmp_path / ".b.x1y2.tmp"
+    other.write_bytes(b"someone else's")
+    assert remove_stale_temporaries(tmp_path, ["a"]) == [stale]
+    assert other.exists()
+
+
+def test_read_bounded_refuses_what_is_over_the_limit(tmp_path):
+    from grafx.io.files import read_bounded
+
+    path = tmp_path / "big"
+    path.write_bytes(b"x" * 100)
+    assert read_bounded(path, 100) == b"x" * 100
+    with pytest.raises(GraphFileError, match="100 bytes is over the 99-byte limit"):
+        read_bounded(path, 99)

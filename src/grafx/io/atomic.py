@@ -62,7 +62,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     the temporary file is removed and ``path`` is left as it was. ``OSError`` propagates, for the
     caller to turn into an error that names the file. The new file gets the mode of the file it
     replaces, or that of a new file under the process's umask (``0644`` under ``022``), not the
-    ``0600`` of a temporary file.
+    ``0600`` of a temporary file. An ``OSError`` names ``path``, not the temporary file.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(
@@ -79,6 +79,11 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        # Name the file the caller asked for, not the hidden temporary beside it.
+        if error.filename in (tmp, None):
+            error.filename = str(path)
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

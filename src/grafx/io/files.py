@@ -52,7 +52,7 @@ def check_regular_file(path: str | os.PathLike, what: str = "file") -> int:
     try:
         info = os.stat(path)
     except OSError as error:
-        raise GraphFileError(f"{path}: cannot read {what}: {error.strerror or error}") from None
+        raise GraphFileError(f"{path}: {_cannot(what)}: {error.strerror or error}") from None
     if not stat.S_ISREG(info.st_mode):
         kind = (
             "a folder"
@@ -63,8 +63,12 @@ def check_regular_file(path: str | os.PathLike, what: str = "file") -> int:
             if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
             else "not a regular file"
         )
-        raise GraphFileError(f"{path}: cannot read {what}: it is {kind}, not a regular file")
+        raise GraphFileError(f"{path}: {_cannot(what)}: it is {kind}, not a regular file")
     return info.st_size
+
+
+def _cannot(what: str) -> str:
+    return f"cannot read {what}" if what else "cannot read"
 
 
 def read_bounded(path: str | os.PathLike, limit: int, what: str = "file") -> bytes:
@@ -75,14 +79,14 @@ def read_bounded(path: str | os.PathLike, limit: int, what: str = "file") -> byt
     """
     size = check_regular_file(path, what)
     if size > limit:
-        raise GraphFileError(f"{path}: {size} bytes is over the {limit}-byte limit of a {what}")
+        raise GraphFileError(f"{path}: {size} bytes is over the {limit}-byte limit")
     try:
         with open(path, "rb") as file:
             data = file.read(limit + 1)
     except OSError as error:
-        raise GraphFileError(f"{path}: cannot read {what}: {error.strerror or error}") from None
+        raise GraphFileError(f"{path}: {_cannot(what)}: {error.strerror or error}") from None
     if len(data) > limit:
-        raise GraphFileError(f"{path}: over the {limit}-byte limit of a {what}")
+        raise GraphFileError(f"{path}: over the {limit}-byte limit")
     return data
 
 

@@ -226,9 +226,9 @@ def _load_tensor_file(path: Path, fail) -> dict:
     from safetensors.torch import load
 
     try:
-        data = read_bounded(path, MAX_TENSOR_FILE_BYTES, "tensor file")
+        data = read_bounded(path, MAX_TENSOR_FILE_BYTES, f"tensor file {path.name}")
     except GraphFileError as error:
-        raise fail(f"tensor file {path.name}: {str(error).split(': ', 1)[-1]}") from None
+        raise fail(str(error).removeprefix(f"{path}: ")) from None
     try:
         return load(data)
     except (SafetensorError, ValueError, RuntimeError, OSError) as error:
@@ -448,9 +448,9 @@ def read_graph_file(path: str | os.PathLike) -> tuple[GRAFX, dict | None, dict |
     path = Path(path)
     reader = _Reader(path)
     try:
-        text = read_bounded(path, MAX_FILE_BYTES, "graph file").decode("utf-8")
+        text = read_bounded(path, MAX_FILE_BYTES, "").decode("utf-8")
     except GraphFileError as error:
-        raise reader.fail(str(error).split(": ", 1)[-1]) from None
+        raise reader.fail(str(error).removeprefix(f"{path}: ")) from None
     except UnicodeDecodeError:
         raise reader.fail("not a UTF-8 text file") from None
     try:

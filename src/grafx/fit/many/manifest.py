@@ -60,7 +60,7 @@ def read_manifest(path: str | os.PathLike, check_files: bool = True) -> list[Son
     """
     path = Path(path)
     try:
-        text = read_bounded(path, MAX_MANIFEST_BYTES, "manifest").decode("utf-8")
+        text = read_bounded(path, MAX_MANIFEST_BYTES, "the manifest").decode("utf-8")
     except GraphFileError as error:
         raise ManifestError(str(error)) from None
     except (OSError, UnicodeDecodeError) as error:
