@@ -1,6 +1,6 @@
 """Fuzz driver: hostile graph files, processor-spec arguments and CLI arguments.
 
-Each case runs ``grafx`` in a subprocess with a time limit and an address-space limit and is
+Each case runs ``grafx`` in a forked child with a time limit and an address-space limit and is
 classified: ``ok`` (ran), ``error`` (one ``grafx: error:`` line, status 1 or 2), ``traceback``
 (a raw Python traceback), ``hang`` (over the time limit) or ``memory`` (killed or a
 ``MemoryError`` under the limit). Prints one line per case that is not ``ok``/``error`` and the
@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -23,33 +22,48 @@ from pathlib import Path
 import numpy as np
 
 MEMORY_LIMIT = 3 * 2**30
-SRC = os.path.abspath("src")
 
 
-def _limit() -> None:
+def _child(argv: list[str], log: str) -> None:
+    import traceback
+
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    sys.stdout = sys.stderr = open(fd, "w", buffering=1)  # noqa: SIM115
+    try:
+        from grafx.cli import main
+
+        status = main(argv)
+    except SystemExit as error:
+        status = error.code if isinstance(error.code, int) else 1
+    except BaseException:  # noqa: BLE001 - what the case is looking for
+        traceback.print_exc()
+        status = 3
+    sys.stdout.flush()
+    os._exit(status)
 
 
 def run(argv: list[str], timeout: float, cwd: str) -> tuple[str, str]:
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "grafx", *argv],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            preexec_fn=_limit,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": SRC},
-        )
-    except subprocess.TimeoutExpired:
+    """Run ``grafx ARGV`` in a forked child (grafx already imported) and classify the outcome."""
+    import multiprocessing
+
+    log = os.path.join(cwd, "case.log")
+    process = multiprocessing.get_context("fork").Process(target=_child, args=(argv, log))
+    process.start()
+    process.join(timeout)
+    if process.is_alive():
+        process.kill()
+        process.join()
         return "hang", ""
-    err = done.stderr
-    if "MemoryError" in err or done.returncode < 0:
-        return "memory", err[-300:]
+    with open(log) as file:
+        err = file.read()
+    if "MemoryError" in err or process.exitcode < 0:
+        return "memory", err.strip().splitlines()[-1][:200] if err.strip() else ""
     if "Traceback" in err:
         return "traceback", err.strip().splitlines()[-1][:200]
-    if done.returncode == 0:
+    if process.exitcode == 0:
         return "ok", ""
     return "error", err.strip().splitlines()[-1][:200] if err.strip() else ""
 
@@ -81,15 +95,22 @@ def graph_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         if n["id"] == big:
             n["id"] = 10**9
     edges = [
-        {**e, "source": 10**9 if e["source"] == big else e["source"],
-         "dest": 10**9 if e["dest"] == big else e["dest"]}
+        {
+            **e,
+            "source": 10**9 if e["source"] == big else e["source"],
+            "dest": 10**9 if e["dest"] == big else e["dest"],
+        }
         for e in base["edges"]
     ]
     doc = {**base, "nodes": nodes, "edges": edges}
     doc.pop("counter", None)
     add("node-id-1e9", doc)
-    add("type-surrogate", json.dumps({**base, "nodes": base["nodes"] + [
-        {"id": 999, "type": "\udc80", "name": None}]}).replace("\\\\udc80", "\\udc80"))
+    add(
+        "type-surrogate",
+        json.dumps(
+            {**base, "nodes": base["nodes"] + [{"id": 999, "type": "\udc80", "name": None}]}
+        ).replace("\\\\udc80", "\\udc80"),
+    )
     for value in ("string", 7):
         doc = json.loads(json.dumps(base))
         doc["processors"]["delay"] = {"processor": "DryWet", "args": {"processor": value}}
@@ -120,11 +141,15 @@ def spec_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         for p in params:
             if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.default is p.empty:
                 continue
-            if not (isinstance(p.default, (int, float)) and not isinstance(p.default, bool)):
-                if p.name not in ("num_workers", "f_max", "sr", "seed"):
-                    continue
+            numeric = isinstance(p.default, (int, float)) and not isinstance(p.default, bool)
+            if not numeric and p.name not in ("num_workers", "f_max", "sr", "seed"):
+                continue
             for value in EXTREMES:
-                if p.annotation in ("int", int) and isinstance(value, float) and not value.is_integer():
+                if (
+                    p.annotation in ("int", int)
+                    and isinstance(value, float)
+                    and not value.is_integer()
+                ):
                     continue
                 G = GRAFX()
                 i = G.add("in")
@@ -138,8 +163,19 @@ def spec_cases(tmp: Path) -> list[tuple[str, list[str]]]:
                 document["processors"] = {"x": {"processor": name, "args": {p.name: value}}}
                 case = tmp / f"spec-{name}-{p.name}-{value}.json"
                 case.write_text(json.dumps(document))
-                cases.append((f"spec:{name}.{p.name}={value}", ["render", str(case),
-                              "--sources", str(tmp / "tone.wav"), "-o", str(tmp / "o.wav")]))
+                cases.append(
+                    (
+                        f"spec:{name}.{p.name}={value}",
+                        [
+                            "render",
+                            str(case),
+                            "--sources",
+                            str(tmp / "tone.wav"),
+                            "-o",
+                            str(tmp / "o.wav"),
+                        ],
+                    )
+                )
     return cases
 
 
@@ -168,7 +204,10 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("cli:fifo-graph", ["info", str(fifo)]),
         ("cli:dev-zero-graph", ["info", "/dev/zero"]),
         ("cli:symlink-zero", ["info", str(link)]),
-        ("cli:fifo-stem", ["fit", "--stems", str(fifo), "--target", tone, "--out", str(tmp / "f7")]),
+        (
+            "cli:fifo-stem",
+            ["fit", "--stems", str(fifo), "--target", tone, "--out", str(tmp / "f7")],
+        ),
         ("cli:out-empty", [*fit, "--out", ""]),
     ]
 
@@ -179,15 +218,20 @@ def main() -> None:
     parser.add_argument("--only", choices=("graph", "spec", "cli"), default=None)
     parser.add_argument("--src", default="src", help="the grafx source tree to run")
     args = parser.parse_args()
-    global SRC
-    SRC = os.path.abspath(args.src)
+    sys.path.insert(0, os.path.abspath(args.src))
+    import torch
+
+    torch.set_num_threads(1)
     import soundfile as sf
+
+    import grafx.cli  # noqa: F401 - imported once, before the children fork
 
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         t = np.arange(8000) / 8000
         sf.write(tmp / "tone.wav", 0.3 * np.sin(2 * np.pi * 220 * t), 8000)
         sf.write(tmp / "tone2.wav", 0.2 * np.sin(2 * np.pi * 330 * t), 8000)
+        os.chdir(folder)
         kinds = {"graph": graph_cases, "spec": spec_cases, "cli": cli_cases}
         cases = []
         for kind, make in kinds.items():
