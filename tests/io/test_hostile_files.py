@@ -151,3 +151,11 @@ def test_read_bounded_refuses_what_is_over_the_limit(tmp_path):
     assert read_bounded(path, 100) == b"x" * 100
     with pytest.raises(GraphFileError, match="100 bytes is over the 99-byte limit"):
         read_bounded(path, 99)
+
+
+def test_a_lone_surrogate_in_a_type_name_is_refused(tmp_path):
+    path, document = _chain_file(tmp_path)
+    document["nodes"][1]["type"] = "\udc80"
+    path.write_text(json.dumps(document))  # ensure_ascii: written as the escape \udc80
+    with pytest.raises(GraphFileError, match="a string holds a lone surrogate"):
+        load_graph(path)

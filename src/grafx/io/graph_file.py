@@ -463,6 +463,11 @@ def read_graph_file(path: str | os.PathLike) -> tuple[GRAFX, dict | None, dict |
         raise reader.fail(f"not valid JSON (truncated or corrupted?): {error}") from None
     if not isinstance(document, dict):
         raise reader.fail(f"expected a JSON object, got {type(document).__name__}")
+    if "\\u" in text:  # an escape may encode a lone surrogate, which no output can print
+        try:
+            json.dumps(document, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise reader.fail("a string holds a lone surrogate, not text") from None
     file_format = reader.field(document, "format", (str,), "document")
     if file_format != FORMAT:
         raise reader.fail(f"format is {file_format!r}, expected {FORMAT!r}")
