@@ -173,3 +173,49 @@ def test_checkpoint_errors(tmp_path):
     other = {"gain": {"log_gain": torch.zeros(2, 2)}, "extra": {"w": torch.zeros(2)}}
     with pytest.raises(ConfigError, match=r"another fit \(parameters.* --restart"):
         fit_parameters(G, processors, other, x, target, LOSS, steps=2, checkpoint=ckpt, **FAST)
+
+
+def test_a_fit_that_is_not_on_a_terminal_logs_lines_not_redraws(caplog, capsys):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="grafx.progress")
+    G, processors, x, target, start = setup()
+    options = {**FAST, "progress": True}
+    result = fit_parameters(G, processors, start, x, target, LOSS, steps=20, **options)
+    assert result.steps == 20
+    lines = [r.getMessage() for r in caplog.records if r.name == "grafx.progress"]
+    assert len(lines) == 1 and lines[0].startswith("fit: step 20/20 (100%), loss ")
+    assert lines[0].count("step/s") == 1
+    assert "\r" not in capsys.readouterr().err
+
+
+def test_a_nan_loss_checkpoints_the_finished_steps_and_says_how_to_recover(tmp_path):
+    G, processors, x, target, start = setup()
+    ckpt = str(tmp_path / "nan")
+
+    def poisoned(estimate, reference):
+        loss = LOSS(estimate, reference)
+        return (
+            loss * float("nan")
+            if poisoned.calls == 3
+            else (poisoned.__setattr__("calls", poisoned.calls + 1) or loss)
+        )
+
+    poisoned.calls = 0
+    with pytest.raises(
+        ParameterError,
+        match=r"fit step 3: the loss is nan; the steps before it are checkpointed; .*--restart --lr",
+    ):
+        fit_parameters(
+            G,
+            processors,
+            start,
+            x,
+            target,
+            poisoned,
+            steps=10,
+            checkpoint=ckpt,
+            checkpoint_every=50,
+            **FAST,
+        )
+    assert load_checkpoint(ckpt)["step"] == 3

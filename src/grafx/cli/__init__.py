@@ -65,9 +65,19 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    from grafx.errors import GrafxError
+    from grafx.cli.logs import command_logging
 
     args = build_parser().parse_args(argv)
+    try:
+        with command_logging(args):
+            return _run(args)
+    except CLIError as error:  # --log-file cannot be opened
+        return _fail(str(error))
+
+
+def _run(args) -> int:
+    from grafx.errors import GrafxError
+
     try:
         if args.threads is not None:
             import torch

@@ -6,6 +6,7 @@ import argparse
 
 from grafx.cli import bounds
 from grafx.cli.common import non_negative_int, output_dir, positive_float, positive_int
+from grafx.cli.logs import add_log_options
 
 EXAMPLES = """examples:
   grafx demo                         # writes demo-output/
@@ -44,6 +45,7 @@ def add_parser(sub) -> None:
     p.add_argument("--buses", type=non_negative_int, default=0, help="subgroup buses (default: 0)")
     p.add_argument("--seed", type=bounds.seed, default=0, help="random seed (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_log_options(p)
     p.set_defaults(run=run)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,10 +19,13 @@ from grafx.cli.common import (
     positive_float,
     positive_int,
 )
+from grafx.cli.logs import add_log_options
 
 if TYPE_CHECKING:
     from grafx.fit.job import FitJob
     from grafx.fit.loop import FitResult
+
+LOGGER = logging.getLogger("grafx.cli")
 
 EXAMPLES = """examples:
   grafx fit --stems drums.wav bass.wav vox.wav --target mix.wav --out fit-output
@@ -137,6 +141,7 @@ def add_parser(sub) -> None:
         help="steps between checkpoints (default: 50); a kill loses at most the steps since",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_log_options(p)
     p.set_defaults(run=run)
 
 
@@ -231,6 +236,7 @@ def prepare_fit(args) -> FitJob:
 
     began = time.perf_counter()
     out = output_dir(args.out)
+    LOGGER.info(f"grafx fit: reading {len(args.stems)} stems and the target ...")
     fingerprint = fit_fingerprint_of_args(args)
     check_resume(out, fingerprint, args.restart)
     type_sequence = None

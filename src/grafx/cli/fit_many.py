@@ -7,6 +7,7 @@ import shlex
 
 from grafx.cli import bounds
 from grafx.cli.common import non_negative_int, positive_int
+from grafx.cli.logs import add_log_options
 
 EXAMPLES = """examples:
   grafx fit-many songs.csv --out fits
@@ -57,6 +58,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--demo-songs", metavar="DIR", help="write synthetic songs + manifest.csv to DIR"
     )
+    add_log_options(p)
     p.set_defaults(run=run)
 
 

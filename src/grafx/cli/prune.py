@@ -10,6 +10,7 @@ from pathlib import Path
 
 from grafx.cli import bounds
 from grafx.cli.common import CLIError, load_model, non_negative_int, output_dir, positive_int
+from grafx.cli.logs import add_log_options
 
 EXAMPLES = """examples:
   grafx prune my-fit --tolerance 0.01 --out my-pruned
@@ -99,6 +100,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=bounds.seed, default=0, help="random seed (default: 0)")
     p.add_argument("--restart", action="store_true", help="ignore a saved search state")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_log_options(p)
     p.set_defaults(run=run)
 
 
@@ -173,6 +175,7 @@ def run(args) -> int:
             f"--out {args.out}: that is the fit's own folder; prune writes metrics.json there "
             "too, so give another folder (e.g. --out pruned)"
         )
+    print(f"grafx prune: reading the fit in {fit_dir}/ ...", flush=True)
     G, processors, parameters = load_model(str(graph_file))
     if not parameters:
         raise CLIError(f"{graph_file}: the graph file holds no fitted parameters")

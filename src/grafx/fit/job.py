@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 Log = Callable[[str], Any]
+#: Where the job's lines go by default (the command line shows them).
+LOGGER = logging.getLogger("grafx.fit")
 
 
 def audio_inputs(stems: Sequence[str | Path], target: str | Path, align: str) -> dict:
@@ -157,7 +160,7 @@ def prepare_job(
     inputs: dict | None = None,
     began: float | None = None,
     header: Sequence[str] = (),
-    log: Log | None = print,
+    log: Log | None = LOGGER.info,
     args: Any = None,
     **options: Any,
 ) -> FitJob:
@@ -243,7 +246,7 @@ def finish_job(
     *,
     report: bool = True,
     metrics: bool = True,
-    log: Log | None = print,
+    log: Log | None = LOGGER.info,
 ) -> FinishedJob:
     """Render the fitted mix and write the outputs of a finished fit to ``job.out``.
 
@@ -322,7 +325,7 @@ def run_record(job: FitJob) -> dict:
     }
 
 
-def log_done(job: FitJob, written: str, log: Log | None = print) -> float:
+def log_done(job: FitJob, written: str, log: Log | None = LOGGER.info) -> float:
     """Log what was written where and the time since the run began; returns that time."""
     elapsed = time.perf_counter() - job.began
     if log is not None:

@@ -35,6 +35,7 @@ from grafx.fit.checkpoint import (
 )
 from grafx.fit.fingerprint import first_difference, fit_fingerprint
 from grafx.fit.penalty import Penalty, PenaltyContext
+from grafx.progress import Progress
 from grafx.render.renderer import GraphRenderer
 
 #: Peak below which stems or a target count as silent (-120 dBFS).
@@ -70,7 +71,8 @@ class FitConfig:
         checkpoint: path (without extension) to checkpoint to; ``None`` for none.
         checkpoint_every: steps between checkpoints (one is always written at the end).
         resume: continue from ``checkpoint`` if it exists.
-        progress: show a ``tqdm`` progress bar with the loss.
+        progress: show the progress (:class:`~grafx.progress.Progress`: a bar on a terminal,
+            a log line every few seconds elsewhere) with the loss.
         lr_scale: learning-rate multipliers by parameter name prefix, e.g.
             ``{"gain_pan": 4.0, "eq/log_gain": 0.5}`` (longest matching prefix wins). Level
             can be explained by several processors at once (a track's fader, its EQ bands, its
@@ -394,8 +396,6 @@ def fit_parameters(
         KeyboardInterrupt: re-raised after checkpointing the finished steps (if checkpointing),
             so the same call resumes where it stopped.
     """
-    from tqdm.auto import tqdm
-
     from grafx.losses import default_mix_loss
 
     config = dataclasses.replace(config or FitConfig(), **overrides)
@@ -431,17 +431,16 @@ def fit_parameters(
 
     began = time.perf_counter()
     stopped_early = False
-    bar = tqdm(
-        range(start, config.steps),
+    budget = None if config.minutes is None else 60.0 * config.minutes
+    bar = Progress(
+        "fit",
+        config.steps,
         initial=start,
-        total=config.steps,
-        desc="fit",
-        unit="step",
-        disable=not config.progress,
-        dynamic_ncols=True,
+        seconds=budget,
+        spent=elapsed_before,
+        enabled=config.progress,
     )
     in_update = False
-    budget = None if config.minutes is None else 60.0 * config.minutes
     stop_reason = "steps"
 
     def extra() -> dict:
@@ -456,7 +455,7 @@ def fit_parameters(
             save_checkpoint(checkpoint, flat, optimizer, len(history), history, extra())
 
     try:
-        for step in bar:
+        for step in range(start, config.steps):
             spent = elapsed_before + time.perf_counter() - began
             progress = max(step / max(config.steps - 1, 1), spent / budget if budget else 0.0)
             bounds = crop_bounds(
@@ -502,8 +501,7 @@ def fit_parameters(
             value = loss.item()
             history.append(value)
             in_update = False
-            rate_now = (len(history) - start) / max(time.perf_counter() - began, 1e-9)
-            bar.set_postfix({"loss": f"{value:.4f}", "steps/s": f"{rate_now:.2f}"})
+            bar.update(step + 1, loss=value)
             run.plateau.update(value)
             done = step + 1
             if checkpoint is not None and done % config.checkpoint_every == 0:
