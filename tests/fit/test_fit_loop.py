@@ -193,15 +193,13 @@ def test_a_nan_loss_checkpoints_the_finished_steps_and_says_how_to_recover(tmp_p
     G, processors, x, target, start = setup()
     ckpt = str(tmp_path / "nan")
 
-    def poisoned(estimate, reference):
-        loss = LOSS(estimate, reference)
-        return (
-            loss * float("nan")
-            if poisoned.calls == 3
-            else (poisoned.__setattr__("calls", poisoned.calls + 1) or loss)
-        )
+    calls = []
 
-    poisoned.calls = 0
+    def poisoned(estimate, reference):  # finite for steps 0-2, NaN at step 3
+        calls.append(1)
+        loss = LOSS(estimate, reference)
+        return loss * float("nan") if len(calls) == 4 else loss
+
     with pytest.raises(
         ParameterError,
         match=r"fit step 3: the loss is nan; the steps before it are checkpointed; .*--restart --lr",
