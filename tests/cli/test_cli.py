@@ -107,6 +107,7 @@ def test_fit_writes_outputs_and_prints_losses(fitted):
         "initial.wav",
         "metrics.json",
         "report.png",
+        "settings.txt",
     ]
     assert "loss before fit:" in result.stdout and "loss after fit:" in result.stdout
     assert "done in" in result.stdout

@@ -73,13 +73,17 @@ def test_finish_writes_the_outputs_and_the_fit_recovers_the_faders(tmp_path):
         "graph.json",
         "initial.wav",
         "metrics.json",
+        "settings.txt",
     ]
     assert finished.files == {
         "fitted": out / "fitted.wav",
         "initial": out / "initial.wav",
         "graph": out / "graph.json",
+        "settings": out / "settings.txt",
         "metrics": out / "metrics.json",
     }
+    settings = (out / "settings.txt").read_text()
+    assert "(gain_pan)" in settings and "gain_db = " in settings
     assert finished.loss_after * 5 < job.loss_before
     assert finished.summary["loss_after"] == finished.loss_after
     assert finished.summary["steps"] == 60

@@ -71,6 +71,7 @@ def test_fit_many_fits_every_song_skips_finished_ones_and_isolates_failures(mani
             "initial.wav",
             "metrics.json",
             "report.png",
+            "settings.txt",
         ]
     )
     assert not (out / "broken").exists()

@@ -317,7 +317,7 @@ def finish_fit(job: FitJob, result: FitResult) -> dict:
     from grafx.fit.job import finish_job, log_done
 
     summary = finish_job(job, result).summary
-    log_done(job, "fitted.wav, initial.wav, graph.json, metrics.json, report.png")
+    log_done(job, "fitted.wav, initial.wav, graph.json, settings.txt, metrics.json, report.png")
     return summary
 
 

@@ -132,13 +132,13 @@ def _draw(path: Path, before, after) -> None:
 
     from grafx.draw import draw_grafx
 
-    fig_a, _ = draw_grafx(before)
+    fig_a, _ = draw_grafx(before, node_inside="node_name", node_inside_fontsize=4)
     width, height = fig_a.get_size_inches()
     plt.close(fig_a)
     fig, axes = plt.subplots(2, 1, figsize=(width, 2 * height + 1))
-    draw_grafx(before, ax=axes[0])
+    draw_grafx(before, ax=axes[0], node_inside="node_name", node_inside_fontsize=4)
     axes[0].set_title(f"fitted: {before.number_of_nodes()} nodes")
-    draw_grafx(after, ax=axes[1])
+    draw_grafx(after, ax=axes[1], node_inside="node_name", node_inside_fontsize=4)
     axes[1].set_title(f"pruned: {after.number_of_nodes()} nodes")
     tmp = path.with_name(f".{path.name}.tmp")
     try:

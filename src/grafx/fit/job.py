@@ -251,7 +251,7 @@ def finish_job(
     """Render the fitted mix and write the outputs of a finished fit to ``job.out``.
 
     Writes ``fitted.wav``, ``initial.wav``, ``graph.json`` (graph, processors and fitted
-    parameters), ``report.png`` (if ``report``) and ``metrics.json`` (if ``metrics``, last);
+    parameters), ``settings.txt`` (the fitted settings in physical units), ``report.png`` (if ``report``) and ``metrics.json`` (if ``metrics``, last);
     logs the summary table (with ``metrics``) and the loss after the fit.
     """
     from grafx.fit.summary import fit_summary, format_summary, write_summary
@@ -269,6 +269,11 @@ def finish_job(
     }
     save_graph(job.G, out / "graph.json", result.parameters, processors=job.processors)
     files["graph"] = out / "graph.json"
+    from grafx.fit.settings_text import write_settings
+
+    files["settings"] = write_settings(
+        out / "settings.txt", job.G, result.parameters, job.processors, sample_rate
+    )
     if report:
         from grafx.fit.report import plot_report
 
