@@ -189,8 +189,9 @@ def _read(args):
     if target.shape[-1] != length:
         if args.align == "refuse":
             raise CLIError(
-                f"{args.target}: the target has {target.shape[-1]} samples but the stems have "
-                f"{length}; trim them to one length or pass --align pad/trim"
+                f"{args.target}: the target lasts {target.shape[-1] / sample_rate:.3f} s but the "
+                f"stems {length / sample_rate:.3f} s; trim them to one length or pass --align "
+                "pad|trim"
             )
         stems, target = align_lengths([stems, target], args.align)
     return stems, target, sample_rate

@@ -194,10 +194,13 @@ def read_stems(
     lengths = [s.shape[-1] for s in stems]
     if len(set(lengths)) > 1:
         if align == "refuse":
-            listing = ", ".join(f"{Path(p).name}: {n}" for p, n in zip(paths, lengths, strict=True))
+            listing = ", ".join(
+                f"{Path(p).name}: {n / rate:.3f} s" for p, n in zip(paths, lengths, strict=True)
+            )
             raise AudioError(
                 f"{paths[lengths.index(min(lengths))]}: stems have different lengths "
-                f"({listing} samples); trim them to one length"
+                f"({listing}); trim them to one length, or zero-pad / trim them on reading "
+                "(grafx fit --align pad|trim; align='pad'|'trim')"
             )
         stems = align_lengths(stems, align)
     return torch.stack(stems), int(rate)  # type: ignore[arg-type]  # set by the first read
