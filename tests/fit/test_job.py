@@ -43,7 +43,11 @@ def faders_job(tmp_path, lines, **options):
 def test_prepare_starts_from_the_neutral_console_and_logs_the_initial_loss(tmp_path):
     lines = []
     job, _ = faders_job(tmp_path, lines, steps=3, lr=0.05)
-    assert lines == ["first line", f"loss before fit: {job.loss_before:.4f}"]
+    assert lines == [
+        "first line",
+        "rendering the initial mix ...",
+        f"loss before fit: {job.loss_before:.4f}",
+    ]
     neutral = console_parameters(job.G, job.processors, RATE)
     torch.testing.assert_close(job.parameters, neutral, rtol=0, atol=0)
     # No crop: the whole audio per step and no warm-up; no EQ/reverb/delay: no gain staging.

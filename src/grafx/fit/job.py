@@ -208,12 +208,14 @@ def prepare_job(
         penalties["sparsity"] = GateSparsity(sparsity, ramp=1.0)
     renderer = GraphRenderer(G, processors, type_sequence)
     loss_fn = recipe_loss(sample_rate)
+    for line in (*header, "rendering the initial mix ..."):  # before the first slow render
+        if log is not None:
+            log(line)
     with torch.no_grad():
         initial_mix = renderer(stems, parameters)[0]
     loss_before = evaluate_loss(renderer, loss_fn, parameters, stems, target)
-    for line in (*header, f"loss before fit: {loss_before:.4f}"):
-        if log is not None:
-            log(line)
+    if log is not None:
+        log(f"loss before fit: {loss_before:.4f}")
     return FitJob(
         out=Path(out),
         G=G,
