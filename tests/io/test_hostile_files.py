@@ -159,3 +159,21 @@ def test_a_lone_surrogate_in_a_type_name_is_refused(tmp_path):
     path.write_text(json.dumps(document))  # ensure_ascii: written as the escape \udc80
     with pytest.raises(GraphFileError, match="a string holds a lone surrogate"):
         load_graph(path)
+
+
+def test_a_short_wav_write_is_a_clear_error(tmp_path, monkeypatch):
+    import soundfile
+    import torch
+
+    from grafx.errors import AudioError
+    from grafx.io.audio import write_audio
+
+    def full_disk(*args, **kwargs):
+        raise AssertionError  # what soundfile raises when fewer frames were written
+
+    monkeypatch.setattr(soundfile, "write", full_disk)
+    with pytest.raises(
+        AudioError, match=r"out\.wav: cannot write: a short write \(is the disk full"
+    ):
+        write_audio(tmp_path / "out.wav", torch.zeros(2, 10), 8000)
+    assert not list(tmp_path.iterdir())
