@@ -43,7 +43,7 @@ def test_the_lock_dies_with_its_holder(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(SongBusy, match=rf"song 'song' is being fitted by process {holder.pid}"):
-            folder.check_idle("song")
+            folder.check_idle("song", wait=0.3)
         with pytest.raises(SongBusy):
             folder.mark_running("song", 2)
     finally:

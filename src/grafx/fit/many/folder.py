@@ -145,14 +145,17 @@ class RunFolder:
         if fd is not None:
             os.close(fd)  # releases the lock
 
-    def check_idle(self, song_id: str) -> None:
-        """Raise :class:`SongBusy` if a live process (of an earlier run, say) fits the song."""
+    def check_idle(self, song_id: str, wait: float = 10.0) -> None:
+        """Raise :class:`SongBusy` if a live process (of an earlier run, say) fits the song,
+        after waiting up to ``wait`` seconds for it to end (a killed one takes a moment)."""
         path = self.lock_path(song_id)
         if path in _HELD:
             return
-        fd = _try_lock(path)
-        if fd is None:
-            raise SongBusy(self._busy_message(song_id))
+        deadline = time.monotonic() + wait
+        while (fd := _try_lock(path)) is None:
+            if time.monotonic() >= deadline:
+                raise SongBusy(self._busy_message(song_id))
+            time.sleep(0.1)
         os.close(fd)
 
     def _busy_message(self, song_id: str) -> str:
