@@ -108,7 +108,7 @@ def test_finish_without_metrics_writes_no_metrics_and_logs_no_table(tmp_path):
     finished = finish_job(job, fit_job(job), report=False, metrics=False, log=lines.append)
     assert "metrics" not in finished.files and finished.summary == {}
     assert not (job.out / "metrics.json").exists()
-    assert len(lines) == 3 and lines[-1].startswith("loss after fit:")
+    assert len(lines) == 4 and lines[-1].startswith("loss after fit:")
 
 
 def test_sparsity_adds_the_ramped_gate_penalty_and_lowers_the_gates(tmp_path):
