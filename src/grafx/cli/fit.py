@@ -58,8 +58,9 @@ def add_parser(sub) -> None:
             "compressor, noise gate, imager, gain/pan, delay, reverb; optional subgroup buses) "
             "or of a given graph so that its mix of the stems matches the target, with the "
             "mixing-graphs paper's recipe. Writes fitted.wav, initial.wav, graph.json (graph + "
-            "fitted parameters), metrics.json and report.png to --out, and keeps a checkpoint "
-            "there: running the same command again resumes. The fit ends at --steps or "
+            "fitted parameters), settings.txt, metrics.json and report.png to --out, and keeps "
+            "a checkpoint there: running the same command again resumes (a checkpoint of "
+            "other stems, target or options is refused; --restart starts afresh). The fit ends at --steps or "
             "--minutes, whichever comes first (or at --patience), with a summary."
         ),
         epilog=EXAMPLES,
