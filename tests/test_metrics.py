@@ -144,3 +144,20 @@ def test_bad_input_is_refused(estimate, target, rate, kwargs, message):
 def test_numpy_integer_rate_is_accepted():
     x = noise(2, RATE)
     assert mix_metrics(x, x, np.int64(RATE))["mix_loss"] == 0.0
+
+
+def test_long_audio_is_measured_in_chunks_weighted_by_length(monkeypatch):
+    import grafx.metrics as metrics
+
+    gen = torch.Generator().manual_seed(3)
+    target = torch.randn(2, 5000, generator=gen, dtype=torch.float64) * 0.3
+    estimate = 0.8 * target + 0.05 * torch.randn(2, 5000, generator=gen, dtype=torch.float64)
+    whole = metrics.mix_metrics(estimate, target, 1000)
+    monkeypatch.setattr(metrics, "CHUNK_SECONDS", 2.0)  # chunks of 2000, 3000 samples
+    chunked = metrics.mix_metrics(estimate, target, 1000)
+    a = metrics.mix_metrics(estimate[:, :2000], target[:, :2000], 1000)
+    b = metrics.mix_metrics(estimate[:, 2000:], target[:, 2000:], 1000)
+    for key in ("mix_loss", "stft_distance"):
+        assert chunked[key] == pytest.approx(0.4 * a[key] + 0.6 * b[key], rel=1e-12)
+        assert chunked[key] == pytest.approx(whole[key], rel=0.2)  # close, not equal
+    assert chunked["snr_db"] == whole["snr_db"]

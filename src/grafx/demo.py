@@ -7,6 +7,7 @@ sines, harmonic series and shaped noise with numpy.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -159,6 +160,10 @@ class DemoResult:
     history: list[float] = field(default_factory=list)
 
 
+#: Where the demo's lines go by default (the command line shows them).
+LOGGER = logging.getLogger("grafx.demo")
+
+
 def run_demo(
     out_dir: str | Path = "demo-output",
     steps: int = 150,
@@ -173,7 +178,7 @@ def run_demo(
     lr_scale: dict[str, float] | None = None,
     progress: bool = True,
     report: bool = True,
-    log: Callable[[str], Any] = print,
+    log: Callable[[str], Any] = LOGGER.info,
     device: str | torch.device | None = "cpu",
     dtype: str | torch.dtype | None = None,
 ) -> DemoResult:

@@ -23,7 +23,9 @@ returns four numbers (computed in float64 on the input's device; the loudness on
     estimate minus that of the target, in LU: positive means the estimate is louder (0 is
     best).
 
-Mono audio ``(1, L)`` is used as dual mono ``(2, L)`` by every metric.
+Mono audio ``(1, L)`` is used as dual mono ``(2, L)`` by every metric. Audio longer than
+:data:`CHUNK_SECONDS` has ``mix_loss`` and ``stft_distance`` averaged over chunks of that
+length (weighted by length); ``snr_db`` and ``loudness_diff_lu`` always cover the whole.
 
 Silent or short input gives IEEE values rather than errors, so a comparison never fails
 halfway through a report:
@@ -52,6 +54,10 @@ __all__ = ["STFT_DISTANCE_SETTINGS", "mix_metrics", "snr_db", "integrated_loudne
 
 #: Settings of the ``stft_distance`` metric (keywords of ``MultiResolutionSTFTLoss``).
 STFT_DISTANCE_SETTINGS: dict = {"fft_sizes": (512, 1024, 2048), "w_sc": 1.0, "w_log_mag": 1.0}
+
+#: Longer audio has its two STFT metrics measured per chunk of this many seconds (the last
+#: chunk holding the remainder) and averaged weighted by length, so that memory stays bounded.
+CHUNK_SECONDS = 20.0
 
 #: BS.1770's gating block in seconds; shorter audio has no integrated loudness.
 LOUDNESS_BLOCK_S = 0.4
@@ -181,9 +187,20 @@ def mix_metrics(
     if estimate.shape[0] == 1:
         estimate, target = estimate.expand(2, -1), target.expand(2, -1)
     device = estimate.device
+    mix_loss_fn = MixLoss(sample_rate).to(device)
+    distance_fn = MultiResolutionSTFTLoss(**STFT_DISTANCE_SETTINGS).to(device)
+    mix_loss = distance = 0.0
+    length = target.shape[-1]
+    chunk = max(int(CHUNK_SECONDS * sample_rate), 1)
+    # Whole chunks, the last one taking the remainder (so none is shorter than a chunk).
+    bounds = list(range(0, max(length - chunk, 0) + 1, chunk)) if length > chunk else [0]
     with torch.no_grad():
-        mix_loss = MixLoss(sample_rate).to(device)(estimate, target)
-        distance = MultiResolutionSTFTLoss(**STFT_DISTANCE_SETTINGS).to(device)(estimate, target)
+        for i, start in enumerate(bounds):
+            stop = bounds[i + 1] if i + 1 < len(bounds) else length
+            weight = (stop - start) / length
+            e, t = estimate[:, start:stop], target[:, start:stop]
+            mix_loss += weight * float(mix_loss_fn(e, t))
+            distance += weight * float(distance_fn(e, t))
     return {
         "mix_loss": float(mix_loss),
         "stft_distance": float(distance),

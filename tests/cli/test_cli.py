@@ -1,4 +1,3 @@
-import json
 import os
 import subprocess
 import sys
@@ -9,6 +8,7 @@ import soundfile as sf
 import torch
 
 from grafx.cli import main
+from grafx.fit.checkpoint import load_checkpoint
 
 RATE = 8000
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -101,19 +101,19 @@ def test_each_command_has_help_with_examples(command, capsys):
 def test_fit_writes_outputs_and_prints_losses(fitted):
     out, result = fitted
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "checkpoint.json",
         "checkpoint.safetensors",
         "fitted.wav",
         "graph.json",
         "initial.wav",
         "metrics.json",
         "report.png",
+        "settings.txt",
     ]
     assert "loss before fit:" in result.stdout and "loss after fit:" in result.stdout
     assert "done in" in result.stdout
     fitted_audio, rate = sf.read(out / "fitted.wav", always_2d=True)
     assert rate == RATE and fitted_audio.shape == (4000, 2) and np.isfinite(fitted_audio).all()
-    state = json.loads((out / "checkpoint.json").read_text())
+    state = load_checkpoint(out / "checkpoint")
     assert state["step"] == 4 and len(state["history"]) == 4
 
 
@@ -253,7 +253,9 @@ def test_length_mismatch(files, run):
     status, _, err = run(
         "fit", "--stems", files / "short.wav", "--target", files / "mix.wav", "--out", files / "o6"
     )
-    assert status == 1 and "the target has 4000 samples but the stems have 2400" in err
+    assert (
+        status == 1 and "the target lasts 0.500 s but the stems 0.300 s" in err and "--align" in err
+    )
 
 
 def test_bad_output_extension_and_unknown_type(files, fitted, run):

@@ -61,6 +61,7 @@ def test_short_demo_fits_the_hidden_mix(tmp_path):
         "initial.wav",
         "metrics.json",
         "report.png",
+        "settings.txt",
         *(f"stems/{n}.wav" for n in sorted(STEM_NAMES)),
         "target.wav",
     ]

@@ -1,4 +1,3 @@
-import json
 import math
 
 import pytest
@@ -95,7 +94,7 @@ def test_interrupted_fit_resumes_with_the_same_steps(tmp_path):
             checkpoint_every=3,
             **opts,
         )
-    assert json.loads((tmp_path / "ckpt.json").read_text())["step"] == 5  # saved on Ctrl-C
+    assert load_checkpoint(ckpt)["step"] == 5  # saved on Ctrl-C
     assert (tmp_path / "ckpt.safetensors").read_bytes()[:8] != b"\x80\x04\x95"  # not a pickle
     resumed = fit_parameters(G, processors, start, x, target, LOSS, checkpoint=ckpt, **opts)
     assert resumed.history == full.history
@@ -104,6 +103,7 @@ def test_interrupted_fit_resumes_with_the_same_steps(tmp_path):
     assert state["step"] == 8 and sorted(state["parameters"]) == ["gain/log_gain"]
     again = fit_parameters(G, processors, start, x, target, LOSS, checkpoint=ckpt, **opts)
     assert again.history == full.history  # a finished fit resumes to itself
+    assert again.already_finished and again.steps == 8 and again.elapsed == 0.0
 
 
 def test_learning_rate_follows_a_half_cosine():
@@ -160,14 +160,60 @@ def test_errors():
 
 
 def test_checkpoint_errors(tmp_path):
-    with pytest.raises(GraphFileError, match="ckpt.json: cannot read checkpoint"):
+    from safetensors.torch import save_file
+
+    with pytest.raises(GraphFileError, match="ckpt.safetensors: cannot read checkpoint"):
         load_checkpoint(tmp_path / "ckpt")
-    (tmp_path / "ckpt.json").write_text('{"format": "other"}')
+    save_file({"a": torch.zeros(1)}, tmp_path / "ckpt.safetensors", {"grafx": '{"format": "x"}'})
     with pytest.raises(GraphFileError, match="not a grafx fit checkpoint"):
         load_checkpoint(tmp_path / "ckpt")
     G, processors, x, target, start = setup()
     ckpt = str(tmp_path / "run")
     fit_parameters(G, processors, start, x, target, LOSS, steps=1, checkpoint=ckpt, **FAST)
     other = {"gain": {"log_gain": torch.zeros(2, 2)}, "extra": {"w": torch.zeros(2)}}
-    with pytest.raises(ParameterError, match="do not match"):
+    with pytest.raises(ConfigError, match=r"another fit \(parameters.* --restart"):
         fit_parameters(G, processors, other, x, target, LOSS, steps=2, checkpoint=ckpt, **FAST)
+
+
+def test_a_fit_that_is_not_on_a_terminal_logs_lines_not_redraws(caplog, capsys):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="grafx.progress")
+    G, processors, x, target, start = setup()
+    options = {**FAST, "progress": True}
+    result = fit_parameters(G, processors, start, x, target, LOSS, steps=20, **options)
+    assert result.steps == 20
+    lines = [r.getMessage() for r in caplog.records if r.name == "grafx.progress"]
+    assert len(lines) == 1 and lines[0].startswith("fit: step 20/20 (100%), loss ")
+    assert lines[0].count("step/s") == 1
+    assert "\r" not in capsys.readouterr().err
+
+
+def test_a_nan_loss_checkpoints_the_finished_steps_and_says_how_to_recover(tmp_path):
+    G, processors, x, target, start = setup()
+    ckpt = str(tmp_path / "nan")
+
+    calls = []
+
+    def poisoned(estimate, reference):  # finite for steps 0-2, NaN at step 3
+        calls.append(1)
+        loss = LOSS(estimate, reference)
+        return loss * float("nan") if len(calls) == 4 else loss
+
+    with pytest.raises(
+        ParameterError,
+        match=r"fit step 3: the loss is nan; the steps before it are checkpointed; .*--restart --lr",
+    ):
+        fit_parameters(
+            G,
+            processors,
+            start,
+            x,
+            target,
+            poisoned,
+            steps=10,
+            checkpoint=ckpt,
+            checkpoint_every=50,
+            **FAST,
+        )
+    assert load_checkpoint(ckpt)["step"] == 3

@@ -43,7 +43,11 @@ def faders_job(tmp_path, lines, **options):
 def test_prepare_starts_from_the_neutral_console_and_logs_the_initial_loss(tmp_path):
     lines = []
     job, _ = faders_job(tmp_path, lines, steps=3, lr=0.05)
-    assert lines == ["first line", f"loss before fit: {job.loss_before:.4f}"]
+    assert lines == [
+        "first line",
+        "rendering the initial mix ...",
+        f"loss before fit: {job.loss_before:.4f}",
+    ]
     neutral = console_parameters(job.G, job.processors, RATE)
     torch.testing.assert_close(job.parameters, neutral, rtol=0, atol=0)
     # No crop: the whole audio per step and no warm-up; no EQ/reverb/delay: no gain staging.
@@ -73,13 +77,17 @@ def test_finish_writes_the_outputs_and_the_fit_recovers_the_faders(tmp_path):
         "graph.json",
         "initial.wav",
         "metrics.json",
+        "settings.txt",
     ]
     assert finished.files == {
         "fitted": out / "fitted.wav",
         "initial": out / "initial.wav",
         "graph": out / "graph.json",
+        "settings": out / "settings.txt",
         "metrics": out / "metrics.json",
     }
+    settings = (out / "settings.txt").read_text()
+    assert "(gain_pan)" in settings and "gain_db = " in settings
     assert finished.loss_after * 5 < job.loss_before
     assert finished.summary["loss_after"] == finished.loss_after
     assert finished.summary["steps"] == 60
@@ -100,7 +108,7 @@ def test_finish_without_metrics_writes_no_metrics_and_logs_no_table(tmp_path):
     finished = finish_job(job, fit_job(job), report=False, metrics=False, log=lines.append)
     assert "metrics" not in finished.files and finished.summary == {}
     assert not (job.out / "metrics.json").exists()
-    assert len(lines) == 3 and lines[-1].startswith("loss after fit:")
+    assert len(lines) == 4 and lines[-1].startswith("loss after fit:")
 
 
 def test_sparsity_adds_the_ramped_gate_penalty_and_lowers_the_gates(tmp_path):

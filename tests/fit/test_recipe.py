@@ -1,14 +1,12 @@
 """The console recipe's options, crops with warm-up, budgets and bad input of the fit loop."""
 
-import json
-
 import pytest
 import torch
 from torch import nn
 
 from grafx.data import GRAFX
 from grafx.errors import AudioError, ConfigError
-from grafx.fit import FitConfig, crop_bounds, fit_parameters
+from grafx.fit import FitConfig, crop_bounds, fit_parameters, load_checkpoint
 from grafx.fit.recipe import check_sample_rate, recipe_config, recipe_loss, recipe_penalties
 from grafx.losses import MixLoss
 from grafx.render import GraphRenderer
@@ -136,13 +134,13 @@ def test_time_budget_counts_the_time_before_a_resume(tmp_path):
     ckpt = str(tmp_path / "run")
     options = {"crop_len": 300, "warmup_len": 40, "progress": False, "checkpoint": ckpt}
     fit_parameters(G, processors, params, x, target, mse, steps=2, **options)
-    state = json.loads((tmp_path / "run.json").read_text())
+    state = load_checkpoint(tmp_path / "run")
     assert state["extra"]["elapsed"] > 0
-    # A budget already spent before the resume: one more step, then stop.
+    # A budget already spent before the resume: reported as finished, no step taken.
     resumed = fit_parameters(
         G, processors, params, x, target, mse, steps=10, minutes=1e-9, **options
     )
-    assert resumed.steps == 3 and resumed.stop_reason == "minutes"
+    assert resumed.steps == 2 and resumed.stop_reason == "minutes" and resumed.already_finished
 
 
 def test_bad_input_is_refused():

@@ -28,7 +28,7 @@ def test_ray_executor_retries_a_killed_worker_from_its_checkpoint(tmp_path):
 
     def kill_first_worker():  # kill song000's Ray worker once it has checkpointed a step
         running = out / ".fit-many" / "running" / "song000.json"
-        checkpoint = out / ".fit-many" / "work" / "song000" / "checkpoint.json"
+        checkpoint = out / ".fit-many" / "work" / "song000" / "checkpoint.safetensors"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if running.exists() and checkpoint.exists():

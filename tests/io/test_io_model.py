@@ -262,7 +262,7 @@ BAD_SPECS = [
     ),
     (
         {"gain": {"processor": "FIRFilter", "args": {"fir_len": 0}}},
-        r"processors\['gain'\]: FIRFilter: fir_len must be positive",
+        r"processors\['gain'\].args.fir_len: FIRFilter: 0 is out of range; a length in samples",
     ),
     ({"gain": _nested(20)}, r"processors\['gain'\].*specs nest deeper than 16 levels"),
     (

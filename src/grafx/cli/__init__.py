@@ -33,7 +33,7 @@ def build_parser() -> Parser:
     """The ``grafx`` argument parser with its sub-commands."""
     import argparse
 
-    from grafx.cli import demo, evaluate, fit, fit_many, graph, prune, render
+    from grafx.cli import bounds, demo, evaluate, fit, fit_many, graph, prune, render
 
     parser = Parser(
         prog="grafx",
@@ -45,7 +45,10 @@ def build_parser() -> Parser:
 
     parser.add_argument("--version", action="version", version=f"grafx {__version__}")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+        "--threads",
+        type=bounds.threads,
+        default=None,
+        help="torch CPU threads (default: torch's choice)",
     )
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=Parser
@@ -62,9 +65,19 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    from grafx.errors import GrafxError
+    from grafx.cli.logs import command_logging
 
     args = build_parser().parse_args(argv)
+    try:
+        with command_logging(args):
+            return _run(args)
+    except CLIError as error:  # --log-file cannot be opened
+        return _fail(str(error))
+
+
+def _run(args) -> int:
+    from grafx.errors import GrafxError
+
     try:
         if args.threads is not None:
             import torch
@@ -77,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{error.filename}: " if error.filename else ""
         return _fail(f"{where}{error.strerror or error}")
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        resumes = args.command in ("fit", "prune", "fit-many", "demo")
+        hint = "; run the same command again to resume where it stopped" if resumes else ""
+        return _fail(f"interrupted{hint}", 130)
 
 
 def console_main() -> int:
@@ -92,6 +107,9 @@ def console_main() -> int:
 
 
 def _fail(message: str, status: int = 1) -> int:
+    from grafx.cli.common import remove_empty_outputs
+
+    remove_empty_outputs()
     line = " ".join(message.split())
     sys.stderr.write(f"grafx: error: {line}\n")
     return status

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -110,14 +111,36 @@ def output_path(path: str, suffixes: Sequence[str]) -> Path:
     return out
 
 
+#: Folders :func:`output_dir` created in this run, removed by :func:`remove_empty_outputs`.
+CREATED_DIRS: list[Path] = []
+
+
 def output_dir(path: str) -> Path:
+    """Create (or reuse) an output folder, checking up front that files can be written in it.
+
+    Raises:
+        CLIError: an empty name, a file of that name, or a folder that cannot be created or
+            written to.
+    """
+    if not str(path).strip():
+        raise CLIError("--out: an empty folder name; give a folder (e.g. --out fit-output)")
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise CLIError(f"{out}: exists and is not a folder")
+    missing = []
+    parent = out
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CLIError(f"{out}: cannot create the folder: {error.strerror or error}") from None
+    CREATED_DIRS.extend(missing)
+    import os
+
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise CLIError(f"{out}: the folder is not writable; give another --out")
     return out
 
 
@@ -151,3 +174,11 @@ def device_options(args: argparse.Namespace) -> tuple[Any, Any]:
     if device.type == "meta":
         raise CLIError("--device meta holds no audio (shapes only); use cpu or cuda")
     return device, resolve_dtype(getattr(args, "dtype", None))
+
+
+def remove_empty_outputs() -> None:
+    """Remove the folders this run created that are still empty (after a failure)."""
+    while CREATED_DIRS:
+        folder = CREATED_DIRS.pop(0)
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only an empty folder

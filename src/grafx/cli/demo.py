@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from grafx.cli import bounds
 from grafx.cli.common import (
     add_device_options,
     device_options,
@@ -12,6 +13,7 @@ from grafx.cli.common import (
     positive_float,
     positive_int,
 )
+from grafx.cli.logs import add_log_options
 
 EXAMPLES = """examples:
   grafx demo                         # writes demo-output/
@@ -36,18 +38,22 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
     p.add_argument("--steps", type=positive_int, default=150, help="fit steps (default: 150)")
     p.add_argument(
-        "--lr", type=positive_float, default=None, help="learning rate (default: the recipe's)"
+        "--lr",
+        type=bounds.learning_rate,
+        default=None,
+        help="learning rate (default: the recipe's)",
     )
     p.add_argument(
         "--duration", type=positive_float, default=6.0, help="seconds of audio (default: 6)"
     )
     p.add_argument(
-        "--sample-rate", type=positive_int, default=30000, help="sample rate (default: 30000)"
+        "--sample-rate", type=bounds.sample_rate, default=30000, help="sample rate (default: 30000)"
     )
     p.add_argument("--buses", type=non_negative_int, default=0, help="subgroup buses (default: 0)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=bounds.seed, default=0, help="random seed (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device_options(p)
+    add_log_options(p)
     p.set_defaults(run=run)
 
 

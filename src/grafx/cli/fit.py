@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from grafx.cli import bounds
 from grafx.cli.common import (
     CLIError,
     add_device_options,
@@ -20,10 +22,13 @@ from grafx.cli.common import (
     positive_float,
     positive_int,
 )
+from grafx.cli.logs import add_log_options
 
 if TYPE_CHECKING:
     from grafx.fit.job import FitJob
     from grafx.fit.loop import FitResult
+
+LOGGER = logging.getLogger("grafx.cli")
 
 EXAMPLES = """examples:
   grafx fit --stems drums.wav bass.wav vox.wav --target mix.wav --out fit-output
@@ -56,8 +61,9 @@ def add_parser(sub) -> None:
             "compressor, noise gate, imager, gain/pan, delay, reverb; optional subgroup buses) "
             "or of a given graph so that its mix of the stems matches the target, with the "
             "mixing-graphs paper's recipe. Writes fitted.wav, initial.wav, graph.json (graph + "
-            "fitted parameters), metrics.json and report.png to --out, and keeps a checkpoint "
-            "there: running the same command again resumes. The fit ends at --steps or "
+            "fitted parameters), settings.txt, metrics.json and report.png to --out, and keeps "
+            "a checkpoint there: running the same command again resumes (a checkpoint of "
+            "other stems, target or options is refused; --restart starts afresh). The fit ends at --steps or "
             "--minutes, whichever comes first (or at --patience), with a summary."
         ),
         epilog=EXAMPLES,
@@ -82,7 +88,9 @@ def add_parser(sub) -> None:
         default=None,
         help="stop when the smoothed loss has not improved for this many steps",
     )
-    p.add_argument("--lr", type=positive_float, default=LR, help=f"learning rate (default: {LR:g})")
+    p.add_argument(
+        "--lr", type=bounds.learning_rate, default=LR, help=f"learning rate (default: {LR:g})"
+    )
     p.add_argument(
         "--crop",
         type=positive_float,
@@ -111,7 +119,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--sample-rate",
-        type=positive_int,
+        type=bounds.sample_rate,
         default=None,
         help=f"work at this rate (default: {WORKING_RATE} Hz, or the first stem's if lower); "
         "files at other rates are resampled once, before the fit",
@@ -127,10 +135,18 @@ def add_parser(sub) -> None:
         default="refuse",
         help="stems/target of different lengths: refuse (default), zero-pad or trim",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=bounds.seed, default=0, help="random seed (default: 0)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=50,
+        metavar="N",
+        help="steps between checkpoints (default: 50); a kill loses at most the steps since",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device_options(p)
+    add_log_options(p)
     p.set_defaults(run=run)
 
 
@@ -143,13 +159,26 @@ def _working_rate(args) -> int | None:
         return args.sample_rate
     import soundfile as sf
 
+    from grafx.errors import GraphFileError
+    from grafx.io.files import check_regular_file
+
     try:
+        check_regular_file(args.stems[0], "audio")  # sf.info would block on a FIFO
         native = sf.info(args.stems[0]).samplerate
+    except GraphFileError:
+        return None
     except Exception:  # noqa: BLE001 - read_stems names the unreadable file
         return None
     if args.no_resample:
         return None
     return min(native, WORKING_RATE)
+
+
+def _file_rates(paths) -> dict[str, int]:
+    """The sample rate of each audio file, by file name (for ``metrics.json``)."""
+    import soundfile as sf
+
+    return {Path(p).name: int(sf.info(str(p)).samplerate) for p in paths}
 
 
 def _read(args):
@@ -165,8 +194,9 @@ def _read(args):
     if target.shape[-1] != length:
         if args.align == "refuse":
             raise CLIError(
-                f"{args.target}: the target has {target.shape[-1]} samples but the stems have "
-                f"{length}; trim them to one length or pass --align pad/trim"
+                f"{args.target}: the target lasts {target.shape[-1] / sample_rate:.3f} s but the "
+                f"stems {length / sample_rate:.3f} s; trim them to one length or pass --align "
+                "pad|trim"
             )
         stems, target = align_lengths([stems, target], args.align)
     return stems, target, sample_rate
@@ -230,12 +260,16 @@ def _console(args, names: list[str]):
 
 def prepare_fit(args) -> FitJob:
     """Read the audio, build the graph, the recipe and the initial mix of a ``grafx fit`` run."""
+    from grafx.cli.resume import check_resume, fit_fingerprint_of_args
     from grafx.device import describe_device
     from grafx.fit.job import audio_inputs, prepare_job
 
     began = time.perf_counter()
     device, dtype = device_options(args)
     out = output_dir(args.out)
+    LOGGER.info(f"grafx fit: reading {len(args.stems)} stems and the target ...")
+    fingerprint = fit_fingerprint_of_args(args)
+    check_resume(out, fingerprint, args.restart)
     type_sequence = None
     names = [Path(s).stem for s in args.stems]
     if args.graph is not None:
@@ -246,6 +280,11 @@ def prepare_fit(args) -> FitJob:
     elif args.groups is not None and len(set(names)) != len(names):
         raise CLIError(
             f"--groups: stem file names {names} repeat; a groups file needs distinct names"
+        )
+    if args.graph is None and args.buses > len(args.stems):
+        raise CLIError(
+            f"--buses {args.buses}: more buses than stems ({len(args.stems)}); give at most "
+            f"{len(args.stems)}"
         )
     stems, target, sample_rate = _read(args)
     if args.graph is None:
@@ -279,7 +318,11 @@ def prepare_fit(args) -> FitJob:
         warmup_seconds=args.warmup,
         gain_staging=args.gain_staging,
         sparsity=args.sparsity,
-        inputs=audio_inputs(args.stems, args.target, args.align),
+        inputs={
+            **audio_inputs(args.stems, args.target, args.align),
+            "sample_rates": _file_rates([*args.stems, args.target]),
+            "fingerprint": fingerprint,
+        },
         began=began,
         header=header,
         args=args,
@@ -292,9 +335,11 @@ def prepare_fit(args) -> FitJob:
         seed=args.seed,
         progress=not args.quiet,
         checkpoint=str(out / "checkpoint"),
+        checkpoint_every=getattr(args, "checkpoint_every", 50),
         resume=not args.restart,
         native_stems=native_stems,
         native_rate=native_rate,
+        fingerprint=fingerprint,
     )
 
 
@@ -311,7 +356,7 @@ def finish_fit(job: FitJob, result: FitResult) -> dict:
     from grafx.fit.job import finish_job, log_done
 
     summary = finish_job(job, result).summary
-    log_done(job, "fitted.wav, initial.wav, graph.json, metrics.json, report.png")
+    log_done(job, "fitted.wav, initial.wav, graph.json, settings.txt, metrics.json, report.png")
     return summary
 
 
@@ -325,6 +370,10 @@ def __getattr__(name: str) -> Any:
 
 
 def run(args) -> int:
+    from grafx.cli.resume import report_finished
+
     job = prepare_fit(args)
-    finish_fit(job, fit_job(job))
+    result = fit_job(job)
+    if not report_finished(job.out, result):
+        finish_fit(job, result)
     return 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from grafx.cli import bounds
 from grafx.cli.common import add_device_options, device_options, non_negative_int, positive_int
+from grafx.cli.logs import add_log_options
 
 EXAMPLES = """examples:
   grafx fit-many songs.csv --out fits
@@ -47,7 +49,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--pack", type=positive_int, default=1, help="songs fitted together per task (default: 1)"
     )
-    p.add_argument("--threads", type=positive_int, default=None, help="torch threads per task")
+    p.add_argument("--threads", type=bounds.threads, default=None, help="torch threads per task")
     p.add_argument("--retries", type=non_negative_int, default=2, help="default: 2")
     p.add_argument(
         "--checkpoint-every", type=positive_int, default=10, help="steps between checkpoints"
@@ -57,6 +59,7 @@ def add_parser(sub) -> None:
         "--demo-songs", metavar="DIR", help="write synthetic songs + manifest.csv to DIR"
     )
     add_device_options(p)  # passed on to every song's grafx fit (a --device in --fit wins)
+    add_log_options(p)
     p.set_defaults(run=run)
 
 

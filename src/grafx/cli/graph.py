@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
+from grafx.cli import bounds
 from grafx.cli.common import graph_types, load_model, output_path
 from grafx.processors.core.drywet import DRYWET_KEY, EDGE_GATE_KEY
 
@@ -32,11 +33,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--vertical", action="store_true", help="draw top to bottom")
     p.add_argument(
         "--labels",
-        choices=("node_type", "node_id", "rendering_order", "none"),
-        default="node_type",
-        help="text inside the nodes (default: node_type, the first letter)",
+        choices=("node_name", "node_type", "node_id", "rendering_order", "none"),
+        default="node_name",
+        help="text inside the nodes (default: node_name, the node's name or else its type; "
+        "node_type: its first letter)",
     )
-    p.add_argument("--dpi", type=int, default=150, help="resolution of PNG output")
+    p.add_argument("--dpi", type=bounds.dpi, default=150, help="resolution of PNG output")
     p.set_defaults(run=run_draw)
 
     p = sub.add_parser(
@@ -70,7 +72,8 @@ def run_draw(args) -> int:
     out = output_path(args.output, (".png", ".pdf", ".svg"))
     G, _, _ = load_model(args.graph)
     inside = None if args.labels == "none" else args.labels
-    fig, _ = draw_grafx(G, vertical=args.vertical, node_inside=inside)
+    extra = {"node_inside_fontsize": 3.5} if inside == "node_name" else {}
+    fig, _ = draw_grafx(G, vertical=args.vertical, node_inside=inside, **extra)
     try:
         with atomic_write(out) as file:
             fig.savefig(file, dpi=args.dpi, bbox_inches="tight", format=out.suffix[1:].lower())

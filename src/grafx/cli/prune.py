@@ -8,6 +8,7 @@ import math
 import time
 from pathlib import Path
 
+from grafx.cli import bounds
 from grafx.cli.common import (
     CLIError,
     add_device_options,
@@ -17,6 +18,7 @@ from grafx.cli.common import (
     output_dir,
     positive_int,
 )
+from grafx.cli.logs import add_log_options
 
 EXAMPLES = """examples:
   grafx prune my-fit --tolerance 0.01 --out my-pruned
@@ -103,10 +105,11 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--stems", nargs="+", default=None, metavar="AUDIO", help="override stems")
     p.add_argument("--target", default=None, metavar="MIX", help="override the target")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=bounds.seed, default=0, help="random seed (default: 0)")
     p.add_argument("--restart", action="store_true", help="ignore a saved search state")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device_options(p)
+    add_log_options(p)
     p.set_defaults(run=run)
 
 
@@ -138,13 +141,13 @@ def _draw(path: Path, before, after) -> None:
 
     from grafx.draw import draw_grafx
 
-    fig_a, _ = draw_grafx(before)
+    fig_a, _ = draw_grafx(before, node_inside="node_name", node_inside_fontsize=4)
     width, height = fig_a.get_size_inches()
     plt.close(fig_a)
     fig, axes = plt.subplots(2, 1, figsize=(width, 2 * height + 1))
-    draw_grafx(before, ax=axes[0])
+    draw_grafx(before, ax=axes[0], node_inside="node_name", node_inside_fontsize=4)
     axes[0].set_title(f"fitted: {before.number_of_nodes()} nodes")
-    draw_grafx(after, ax=axes[1])
+    draw_grafx(after, ax=axes[1], node_inside="node_name", node_inside_fontsize=4)
     axes[1].set_title(f"pruned: {after.number_of_nodes()} nodes")
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -178,6 +181,12 @@ def run(args) -> int:
         raise CLIError(f"{fit_dir}: no such folder (give the --out folder of grafx fit)")
     if not graph_file.exists():
         raise CLIError(f"{fit_dir}: no fitted graph (graph.json); run grafx fit --out {fit_dir}")
+    if Path(args.out).resolve() == fit_dir.resolve():
+        raise CLIError(
+            f"--out {args.out}: that is the fit's own folder; prune writes metrics.json there "
+            "too, so give another folder (e.g. --out pruned)"
+        )
+    print(f"grafx prune: reading the fit in {fit_dir}/ ...", flush=True)
     G, processors, parameters = load_model(str(graph_file))
     if not parameters:
         raise CLIError(f"{graph_file}: the graph file holds no fitted parameters")

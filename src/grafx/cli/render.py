@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from grafx.cli import bounds
 from grafx.cli.common import (
     CLIError,
     add_device_options,
@@ -12,7 +13,6 @@ from grafx.cli.common import (
     device_options,
     load_model_at,
     output_path,
-    positive_int,
 )
 
 EXAMPLES = """examples:
@@ -43,7 +43,7 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output audio file")
     p.add_argument(
         "--sample-rate",
-        type=positive_int,
+        type=bounds.sample_rate,
         default=None,
         help="render rate (default: the first source's); other rates are resampled",
     )

@@ -21,6 +21,12 @@ def _node_text(G: nx.MultiDiGraph, node, what: str | None, abbreviate: int) -> s
         return None
     if what == "node_type":
         return str(G.nodes[node]["node_type"])[:abbreviate]
+    if what == "node_name":  # the node's own name, else its type
+        node_type = G.nodes[node]["node_type"]
+        parts = str(G.nodes[node].get("name") or node_type).split("/")
+        # An input is named by its stem ("kick/in" -> "kick"), a processor by its last part.
+        text = parts[0] if node_type == "in" else parts[-1]
+        return _abbreviate(text, max(abbreviate, NAME_CHARS))
     if what == "node_id":
         return str(node)
     value = G.nodes[node].get(what)
@@ -32,6 +38,14 @@ def _node_text(G: nx.MultiDiGraph, node, what: str | None, abbreviate: int) -> s
     return (
         str(int(value)) if hasattr(value, "__int__") and not isinstance(value, str) else str(value)
     )
+
+
+#: Characters of a node name drawn inside its box.
+NAME_CHARS = 8
+
+
+def _abbreviate(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "."
 
 
 def draw_node(
@@ -50,8 +64,11 @@ def draw_node(
     """Draw one node as a rounded box at its ``(x0, y0)`` (swapped when ``vertical``).
 
     Args:
-        inside: text in the box: ``"node_type"`` (first letter), ``"node_id"``,
-            ``"rendering_order"`` or any node attribute; ``None`` for none.
+        inside: text in the box: ``"node_type"`` (first letter), ``"node_name"`` (the last
+            part of the node's name, ``kick/eq`` -> ``eq``, the first for an input,
+            ``kick/in`` -> ``kick``, else its type; up to
+            :data:`NAME_CHARS` characters), ``"node_id"``, ``"rendering_order"`` or any node
+            attribute; ``None`` for none.
         above: text above the box, same choices (``"node_type"`` gives 4 letters).
         size: box width and height in drawing units.
     """

@@ -1,4 +1,8 @@
-"""Node colours: one distinct face colour per node type, ``in``/``out`` outlined in blue/red."""
+"""Node colours: one face colour per node type, ``in``/``out`` outlined in blue/red.
+
+Without a palette of its own, a type's colour depends on the type alone (:func:`type_color`),
+so every figure, and both panels of one, colour a type alike whatever else they hold.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +34,33 @@ SPECIAL = {
 }
 
 
+#: Fixed palette positions of the mixing console's and other common node types.
+KNOWN_TYPES = (
+    "eq",
+    "compressor",
+    "noisegate",
+    "imager",
+    "gain_pan",
+    "delay",
+    "reverb",
+    "gain",
+    "pan",
+    "distortion",
+    "limiter",
+    "filter",
+)
+
+
+def type_color(node_type: str) -> str:
+    """The face colour of ``node_type`` in every figure: a fixed one for :data:`KNOWN_TYPES`,
+    else one chosen by a checksum of the name."""
+    import zlib
+
+    if node_type in KNOWN_TYPES:
+        return PALETTE[KNOWN_TYPES.index(node_type) % len(PALETTE)]
+    return PALETTE[zlib.crc32(node_type.encode("utf-8", "replace")) % len(PALETTE)]
+
+
 class NodeColorHandler:
     """Maps node types to ``{"facecolor", "edgecolor"}``.
 
@@ -37,7 +68,8 @@ class NodeColorHandler:
         facecolor_map: exact type -> face colour entries; they win over everything else.
         node_types: types to give palette colours up front, in this order (so a figure's colours
             do not depend on which node happens to be drawn first).
-        colors: a palette to cycle through instead of :data:`PALETTE`.
+        colors: a palette to cycle through (in ``node_types`` order); default: each type's
+            own colour, :func:`type_color`.
     """
 
     def __init__(
@@ -47,7 +79,7 @@ class NodeColorHandler:
         colors: Iterable[str] | None = None,
     ):
         self.facecolor_map = dict(facecolor_map or {})
-        self.colors = tuple(colors) if colors else PALETTE
+        self.colors = tuple(colors) if colors else None
         self._assigned: dict[str, str] = {}
         for node_type in node_types or ():
             self.get_colors(node_type)
@@ -59,5 +91,8 @@ class NodeColorHandler:
         if node_type in SPECIAL:
             return dict(SPECIAL[node_type])
         if node_type not in self._assigned:
-            self._assigned[node_type] = self.colors[len(self._assigned) % len(self.colors)]
+            if self.colors is None:
+                self._assigned[node_type] = type_color(node_type)
+            else:
+                self._assigned[node_type] = self.colors[len(self._assigned) % len(self.colors)]
         return {"facecolor": self._assigned[node_type], "edgecolor": "black"}

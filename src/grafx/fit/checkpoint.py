@@ -1,9 +1,11 @@
-"""Fit checkpoints: tensors in safetensors, everything else in JSON; never pickle.
+"""Fit checkpoints: one safetensors file, tensors and their JSON description together; never pickle.
 
-A checkpoint ``PATH`` is two files written atomically: ``PATH.safetensors`` (parameters as
-``param/<type>/<key>`` and optimizer state as ``optim/<index>/<name>``) and ``PATH.json``
-(format, version, step, loss history, parameter names, optimizer hyperparameters). The JSON
-file is written last, so a checkpoint whose JSON exists is complete.
+A checkpoint ``PATH`` is the single file ``PATH.safetensors``, written atomically
+(:func:`~grafx.io.files.write_file`): parameters as ``param/<type>/<key>``, optimizer state as
+``optim/<index>/<name>``, and, in the file's metadata under ``"grafx"``, a JSON document
+(format, version, step, loss history, parameter names, optimizer hyperparameters, extra fields
+such as the fit's fingerprint). Tensors and description are replaced as one unit, so a reader
+never sees the tensors of one step with the history of another, whenever the writer was killed.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import torch
 from torch import Tensor
 
 from grafx.errors import GraphFileError
-from grafx.io.files import check_header, write_file
+from grafx.io.files import check_header, check_regular_file, write_file
 
 FORMAT = "grafx-fit-checkpoint"
-VERSION = 1
+#: 2: one file (1 was two, ``.json`` beside ``.safetensors``).
+VERSION = 2
 
 
 def flatten(tree: Mapping, prefix: str = "") -> dict[str, Tensor]:
@@ -85,9 +88,18 @@ def save_checkpoint(
         "param_groups": groups,
         "extra": dict(extra or {}),
     }
-    write_file(path.with_suffix(".safetensors"), save(tensors), "checkpoint")
-    text = json.dumps(document, indent=1, default=str)
-    write_file(path.with_suffix(".json"), text.encode(), "checkpoint")
+    text = json.dumps(document, default=str)
+    write_file(checkpoint_file(path), save(tensors, metadata={"grafx": text}), "checkpoint")
+
+
+def checkpoint_file(path: str | os.PathLike) -> Path:
+    """The file of checkpoint ``path`` (``PATH.safetensors``)."""
+    return Path(path).with_suffix(".safetensors")
+
+
+def checkpoint_exists(path: str | os.PathLike) -> bool:
+    """Whether checkpoint ``path`` has been written."""
+    return checkpoint_file(path).is_file()
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -98,22 +110,23 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         ``Optimizer.load_state_dict``), "extra"}``.
 
     Raises:
-        GraphFileError: missing, truncated or foreign files (the message names the file).
+        GraphFileError: a missing, truncated or foreign file (the message names the file).
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors import SafetensorError, safe_open
 
-    path = Path(path)
-    meta_path, tensor_path = path.with_suffix(".json"), path.with_suffix(".safetensors")
+    tensor_path = checkpoint_file(path)
     try:
-        document = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as error:
-        raise GraphFileError(f"{meta_path}: cannot read checkpoint: {error}") from None
-    check_header(document, meta_path, FORMAT, VERSION, "fit checkpoint")
-    try:
-        tensors = load_file(str(tensor_path))
+        check_regular_file(tensor_path, "checkpoint")
+        with safe_open(str(tensor_path), framework="pt") as file:
+            text = (file.metadata() or {}).get("grafx")
+            tensors = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118 - safe_open is not a dict
     except (OSError, SafetensorError) as error:
-        raise GraphFileError(f"{tensor_path}: cannot read checkpoint tensors: {error}") from None
+        raise GraphFileError(f"{tensor_path}: cannot read checkpoint: {error}") from None
+    try:
+        document = json.loads(text) if text is not None else None
+    except ValueError as error:
+        raise GraphFileError(f"{tensor_path}: cannot read checkpoint: {error}") from None
+    check_header(document, tensor_path, FORMAT, VERSION, "fit checkpoint")
     names = document["parameter_names"]
     missing = [n for n in names if f"param/{n}" not in tensors]
     if missing:

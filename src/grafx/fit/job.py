@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ __all__ = [
 ]
 
 Log = Callable[[str], Any]
+#: Where the job's lines go by default (the command line shows them).
+LOGGER = logging.getLogger("grafx.fit")
 
 
 def audio_inputs(stems: Sequence[str | Path], target: str | Path, align: str) -> dict:
@@ -167,7 +170,7 @@ def prepare_job(
     inputs: dict | None = None,
     began: float | None = None,
     header: Sequence[str] = (),
-    log: Log | None = print,
+    log: Log | None = LOGGER.info,
     args: Any = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
@@ -233,12 +236,14 @@ def prepare_job(
         penalties["sparsity"] = GateSparsity(sparsity, ramp=1.0)
     renderer = GraphRenderer(G, processors, type_sequence).to(device)
     loss_fn = recipe_loss(sample_rate).to(device)
+    for line in (*header, "rendering the initial mix ..."):  # before the first slow render
+        if log is not None:
+            log(line)
     with torch.no_grad():
         initial_mix = renderer(stems, parameters)[0]
     loss_before = evaluate_loss(renderer, loss_fn, parameters, stems, target)
-    for line in (*header, f"loss before fit: {loss_before:.4f}"):
-        if log is not None:
-            log(line)
+    if log is not None:
+        log(f"loss before fit: {loss_before:.4f}")
     return FitJob(
         out=Path(out),
         G=G,
@@ -273,16 +278,17 @@ def finish_job(
     *,
     report: bool = True,
     metrics: bool = True,
-    log: Log | None = print,
+    log: Log | None = LOGGER.info,
 ) -> FinishedJob:
     """Render the fitted mix and write the outputs of a finished fit to ``job.out``.
 
     Writes ``fitted.wav``, ``initial.wav``, ``graph.json`` (graph, processors and fitted
-    parameters, with the working rate as its ``sample_rate``), ``report.png`` (if ``report``)
-    and ``metrics.json`` (if ``metrics``, last); logs the summary table (with ``metrics``) and
-    the loss after the fit. The two audio files are rendered at the stems' own rate and full
-    band (:func:`full_band_mixes`), exactly as ``grafx render graph.json`` renders them; the
-    loss, the report and the metrics are at the working rate.
+    parameters, with the working rate as its ``sample_rate``), ``settings.txt`` (the fitted
+    settings in physical units), ``report.png`` (if ``report``) and ``metrics.json`` (if
+    ``metrics``, last); logs the summary table (with ``metrics``) and the loss after the fit.
+    The two audio files are rendered at the stems' own rate and full band
+    (:func:`full_band_mixes`), exactly as ``grafx render graph.json`` renders them; the loss,
+    the report and the metrics are at the working rate.
     """
     from grafx.device import move_tree
     from grafx.fit.summary import fit_summary, format_summary, write_summary
@@ -310,6 +316,11 @@ def finish_job(
         sample_rate=sample_rate,
     )
     files["graph"] = out / "graph.json"
+    from grafx.fit.settings_text import write_settings
+
+    files["settings"] = write_settings(
+        out / "settings.txt", job.G, result.parameters, job.processors, sample_rate
+    )
     if report:
         from grafx.fit.report import plot_report
 
@@ -328,6 +339,7 @@ def finish_job(
     summary: dict = {}
     if metrics:
         extra = {} if job.inputs is None else {"inputs": job.inputs}
+        extra["run"] = run_record(job)
         summary = fit_summary(result, fitted_mix, initial_mix, target, sample_rate, **extra)
         files["metrics"] = write_summary(out / "metrics.json", summary)
         summary = {**summary, "loss_before": job.loss_before, "loss_after": loss_after}
@@ -341,7 +353,7 @@ def finish_job(
 
 
 def full_band_mixes(
-    job: FitJob, parameters: Mapping, log: Log | None = print
+    job: FitJob, parameters: Mapping, log: Log | None = LOGGER.info
 ) -> tuple[int, Tensor, Tensor]:
     """``(rate, fitted, initial)``: the mixes of ``parameters`` and of the job's initial
     parameters, ``(C, L)``, rendered at the stems' own rate from the stems at that rate, by the
@@ -369,7 +381,32 @@ def full_band_mixes(
     return rate, fitted, initial
 
 
-def log_done(job: FitJob, written: str, log: Log | None = print) -> float:
+def run_record(job: FitJob) -> dict:
+    """How the fit was run, for ``metrics.json``: grafx version, seed, the command's options
+    (``None`` outside the CLI) and the fit configuration."""
+    import dataclasses
+
+    from grafx import __version__
+
+    options = None
+    if job.args is not None:
+        options = {
+            key: value
+            if isinstance(value, (str, int, float, bool, type(None), list))
+            else str(value)
+            for key, value in vars(job.args).items()
+            if not callable(value)
+        }
+    config = {k: v for k, v in dataclasses.asdict(job.config).items() if k != "fingerprint"}
+    return {
+        "grafx_version": __version__,
+        "seed": job.config.seed,
+        "options": options,
+        "config": config,
+    }
+
+
+def log_done(job: FitJob, written: str, log: Log | None = LOGGER.info) -> float:
     """Log what was written where and the time since the run began; returns that time."""
     elapsed = time.perf_counter() - job.began
     if log is not None:

@@ -24,9 +24,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from grafx.errors import AudioError, ConfigError, ParameterError
-from grafx.fit.checkpoint import flatten, load_checkpoint, save_checkpoint, unflatten
+from grafx.errors import AudioError, ConfigError, GraphFileError, ParameterError
+from grafx.fit.checkpoint import (
+    checkpoint_exists,
+    checkpoint_file,
+    flatten,
+    load_checkpoint,
+    save_checkpoint,
+    unflatten,
+)
+from grafx.fit.fingerprint import first_difference, fit_fingerprint
 from grafx.fit.penalty import Penalty, PenaltyContext
+from grafx.progress import Progress
 from grafx.render.renderer import GraphRenderer
 
 #: Peak below which stems or a target count as silent (-120 dBFS).
@@ -62,11 +71,15 @@ class FitConfig:
         checkpoint: path (without extension) to checkpoint to; ``None`` for none.
         checkpoint_every: steps between checkpoints (one is always written at the end).
         resume: continue from ``checkpoint`` if it exists.
-        progress: show a ``tqdm`` progress bar with the loss.
+        progress: show the progress (:class:`~grafx.progress.Progress`: a bar on a terminal,
+            a log line every few seconds elsewhere) with the loss.
         lr_scale: learning-rate multipliers by parameter name prefix, e.g.
             ``{"gain_pan": 4.0, "eq/log_gain": 0.5}`` (longest matching prefix wins). Level
             can be explained by several processors at once (a track's fader, its EQ bands, its
             compressor); a faster fader makes the fit put the level where a person would.
+        fingerprint: what the caller knows of the fit's inputs (files, options), JSON; it is
+            recorded in the checkpoint with the loop's own (:mod:`grafx.fit.fingerprint`), and
+            a checkpoint of another fingerprint is refused instead of resumed.
     """
 
     steps: int = 300
@@ -86,6 +99,7 @@ class FitConfig:
     resume: bool = True
     progress: bool = True
     lr_scale: dict[str, float] = field(default_factory=dict)
+    fingerprint: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
@@ -122,6 +136,10 @@ class FitResult:
         elapsed: seconds spent in this call.
         stop_reason: ``"steps"``, ``"minutes"`` or ``"patience"``.
         penalty_history: weighted value of each penalty at every step of this call.
+        start: steps restored from the checkpoint (0 for a fresh fit).
+        elapsed_total: seconds of every run of this fit, resumed ones included.
+        already_finished: the checkpoint was of a finished fit (within the budgets given), so
+            no step was taken.
     """
 
     parameters: dict[str, Any]
@@ -131,6 +149,9 @@ class FitResult:
     elapsed: float = 0.0
     stop_reason: str = "steps"
     penalty_history: dict[str, list[float]] = field(default_factory=dict)
+    start: int = 0
+    elapsed_total: float = 0.0
+    already_finished: bool = False
 
 
 def crop_bounds(
@@ -267,6 +288,10 @@ class Optimization:
         history: their losses.
         elapsed_before: seconds they took.
         plateau: the early-stop state after them.
+        fingerprint: what is fitted (:func:`~grafx.fit.fingerprint.fit_fingerprint`), recorded
+            in every checkpoint.
+        finished: why the restored fit already ended within ``config``'s budgets
+            (``"steps"``, ``"minutes"`` or ``"patience"``), or ``None``.
     """
 
     flat: dict[str, Tensor]
@@ -277,10 +302,16 @@ class Optimization:
     start: int = 0
     history: list[float] = field(default_factory=list)
     elapsed_before: float = 0.0
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    finished: str | None = None
 
 
 def start_optimization(
-    parameters: Mapping, config: FitConfig, device: torch.device | str | None = None
+    parameters: Mapping,
+    config: FitConfig,
+    sources: Tensor | None = None,
+    target: Tensor | None = None,
+    device: torch.device | str | None = None,
 ) -> Optimization:
     """Leaves, optimiser and learning-rate scales of a fit, resumed from its checkpoint if any.
 
@@ -288,10 +319,12 @@ def start_optimization(
     tensor; with
     ``config.resume`` and an existing ``config.checkpoint``, the values, optimiser state, steps
     and history are restored from it, and the early-stop state is replayed over that history.
+    The checkpoint must hold the same fingerprint (:mod:`grafx.fit.fingerprint`, of ``sources``,
+    ``target`` and ``config`` when given).
 
     Raises:
-        ParameterError: the checkpoint holds other parameters than ``parameters``.
-        GraphFileError: an unreadable checkpoint.
+        ResumeError: the checkpoint is of another fit (other audio, options or parameters), or
+            unreadable; the message says what differs and how to start afresh.
     """
     flat = {
         k: v.detach().to(device, copy=True).requires_grad_(True)
@@ -305,14 +338,21 @@ def start_optimization(
     optimizer = OPTIMIZERS[config.optimizer](groups, lr=config.lr, weight_decay=config.weight_decay)
     checkpoint = Path(config.checkpoint) if config.checkpoint else None
     run = Optimization(flat, scales, optimizer, checkpoint, Plateau(config.min_delta))
-    if checkpoint is None or not config.resume or not checkpoint.with_suffix(".json").exists():
+    if sources is not None and target is not None:
+        run.fingerprint = fit_fingerprint(sources, target, config)
+    else:
+        run.fingerprint = dict(config.fingerprint)
+    run.fingerprint["parameters"] = {k: list(v.shape) for k, v in flat.items()}
+    if checkpoint is None or not config.resume or not checkpoint_exists(checkpoint):
         return run
-    state = load_checkpoint(checkpoint)
-    if sorted(state["parameters"]) != sorted(flat):
-        raise ParameterError(
-            f"{checkpoint}: checkpoint parameters {sorted(state['parameters'])} do not match "
-            f"the graph's {sorted(flat)}"
-        )
+    where = checkpoint_file(checkpoint)
+    try:
+        state = load_checkpoint(checkpoint)
+    except GraphFileError as error:
+        raise ResumeError(f"{error}; {AFRESH}") from None
+    difference = first_difference(state["extra"].get("fingerprint"), run.fingerprint)
+    if difference is not None:
+        raise ResumeError(f"{where}: this checkpoint is of another fit ({difference}); {AFRESH}")
     with torch.no_grad():
         for name, value in state["parameters"].items():
             flat[name].copy_(value)
@@ -321,7 +361,22 @@ def start_optimization(
     run.elapsed_before = float(state["extra"].get("elapsed", 0.0))
     for loss in run.history:
         run.plateau.update(loss)
+    budget = None if config.minutes is None else 60.0 * config.minutes
+    if run.start >= config.steps:
+        run.finished = "steps"
+    elif budget is not None and run.elapsed_before >= budget:
+        run.finished = "minutes"
+    elif config.patience is not None and run.plateau.since_best >= config.patience:
+        run.finished = "patience"
     return run
+
+
+#: How a refused resume says to start afresh.
+AFRESH = "start afresh with --restart (resume=False) or another output folder"
+
+
+class ResumeError(ConfigError):
+    """A checkpoint that cannot be resumed: of another fit, or unreadable."""
 
 
 def fit_parameters(
@@ -374,8 +429,6 @@ def fit_parameters(
         KeyboardInterrupt: re-raised after checkpointing the finished steps (if checkpointing),
             so the same call resumes where it stopped.
     """
-    from tqdm.auto import tqdm
-
     from grafx.losses import default_mix_loss
 
     config = dataclasses.replace(config or FitConfig(), **overrides)
@@ -393,31 +446,53 @@ def fit_parameters(
     _check_crop(config, sources.shape[-1])
     torch.manual_seed(config.seed)
 
-    run = start_optimization(parameters, config, device)
+    run = start_optimization(parameters, config, sources, target, device)
     flat, scales, optimizer, checkpoint = run.flat, run.scales, run.optimizer, run.checkpoint
     start, history, elapsed_before = run.start, run.history, run.elapsed_before
     penalty_history: dict[str, list[float]] = {name: [] for name in penalties}
+    if run.finished is not None:
+        fitted = unflatten({k: v.detach().clone() for k, v in flat.items()})
+        stopped_early = run.finished == "patience"
+        return FitResult(
+            fitted,
+            history,
+            start,
+            stopped_early,
+            0.0,
+            run.finished,
+            penalty_history,
+            start=start,
+            elapsed_total=elapsed_before,
+            already_finished=True,
+        )
 
     began = time.perf_counter()
     stopped_early = False
-    bar = tqdm(
-        range(start, config.steps),
+    budget = None if config.minutes is None else 60.0 * config.minutes
+    bar = Progress(
+        "fit",
+        config.steps,
         initial=start,
-        total=config.steps,
-        desc="fit",
-        unit="step",
-        disable=not config.progress,
-        dynamic_ncols=True,
+        seconds=budget,
+        spent=elapsed_before,
+        enabled=config.progress,
     )
     in_update = False
-    budget = None if config.minutes is None else 60.0 * config.minutes
     stop_reason = "steps"
 
     def extra() -> dict:
-        return {**_config_json(config), "elapsed": elapsed_before + time.perf_counter() - began}
+        return {
+            **_config_json(config),
+            "elapsed": elapsed_before + time.perf_counter() - began,
+            "fingerprint": run.fingerprint,
+        }
+
+    def save_finished() -> None:
+        if checkpoint is not None and not in_update and len(history) > start:
+            save_checkpoint(checkpoint, flat, optimizer, len(history), history, extra())
 
     try:
-        for step in bar:
+        for step in range(start, config.steps):
             spent = elapsed_before + time.perf_counter() - began
             progress = max(step / max(config.steps - 1, 1), spent / budget if budget else 0.0)
             bounds = crop_bounds(
@@ -449,21 +524,27 @@ def fit_parameters(
             # per tensor: on a GPU each sync stalls the queue of kernels.
             values = _step_values(loss, terms, flat)
             if not math.isfinite(values[0]):
-                raise ParameterError(f"fit step {step}: the loss is {values[0]}")
+                raise ParameterError(
+                    f"fit step {step}: the loss is {values[0]}; {_recover(config, step)}"
+                )
             for name, term in zip(penalties, values[1 : 1 + len(terms)], strict=True):
                 if not math.isfinite(term):
-                    raise ParameterError(f"fit step {step}: penalty {name!r} is {term}")
+                    raise ParameterError(
+                        f"fit step {step}: penalty {name!r} is {term}; {_recover(config, step)}"
+                    )
                 penalty_history[name].append(term)
             for name, finite in zip(flat, values[1 + len(terms) :], strict=True):
                 if not finite:
-                    raise ParameterError(f"fit step {step}: the gradient of {name!r} is not finite")
+                    raise ParameterError(
+                        f"fit step {step}: the gradient of {name!r} is not finite; "
+                        f"{_recover(config, step)}"
+                    )
             in_update = True
             optimizer.step()
             value = values[0]
             history.append(value)
             in_update = False
-            rate_now = (len(history) - start) / max(time.perf_counter() - began, 1e-9)
-            bar.set_postfix({"loss": f"{value:.4f}", "steps/s": f"{rate_now:.2f}"})
+            bar.update(step + 1, loss=value)
             run.plateau.update(value)
             done = step + 1
             if checkpoint is not None and done % config.checkpoint_every == 0:
@@ -476,10 +557,10 @@ def fit_parameters(
             if budget is not None and elapsed_before + time.perf_counter() - began >= budget:
                 stop_reason = "minutes"
                 break
-    except KeyboardInterrupt:
-        # Ctrl-C: keep every finished step, so running the same fit again resumes from here.
-        if checkpoint is not None and not in_update and len(history) > start:
-            save_checkpoint(checkpoint, flat, optimizer, len(history), history, extra())
+    except (KeyboardInterrupt, ParameterError):
+        # Ctrl-C or a NaN: keep every finished step (a NaN step changed nothing), so running the
+        # same fit again resumes from here.
+        save_finished()
         raise
     finally:
         bar.close()
@@ -489,7 +570,23 @@ def fit_parameters(
     fitted = unflatten({k: v.detach().clone() for k, v in flat.items()})
     elapsed = time.perf_counter() - began
     return FitResult(
-        fitted, history, steps_done, stopped_early, elapsed, stop_reason, penalty_history
+        fitted,
+        history,
+        steps_done,
+        stopped_early,
+        elapsed,
+        stop_reason,
+        penalty_history,
+        start=start,
+        elapsed_total=elapsed_before + elapsed,
+    )
+
+
+def _recover(config: FitConfig, step: int) -> str:
+    where = "the steps before it are checkpointed; " if config.checkpoint else ""
+    return (
+        f"{where}fit again from the start with a lower learning rate (e.g. --restart --lr "
+        f"{config.lr / 4:g}), or check the audio for extreme levels"
     )
 
 

@@ -62,10 +62,10 @@ def plot_report(
     ax.plot(range(1, len(history) + 1), history, linewidth=0.8, color="#1f5fbf")
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss (crop)")
-    title = "loss"
+    ax.set_ylabel("loss of the step's crop")
+    title = "training loss per step (random crops)"
     if loss_before is not None and loss_after is not None:
-        title += f": {loss_before:.3f} -> {loss_after:.3f} (full mix)"
+        title += f"\nwhole mix: {loss_before:.3f} before, {loss_after:.3f} after"
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     spectrograms = [(name, _spectrogram_db(audio)) for name, audio in panels]
@@ -87,8 +87,8 @@ def plot_report(
         ax.set_ylabel("frequency (kHz)")
     if G is not None:
         ax = fig.add_subplot(grid[1, :])
-        draw_grafx(G, ax=ax)
-        ax.set_title("graph", fontsize=9)
+        draw_grafx(G, ax=ax, node_inside="node_name", node_inside_fontsize=7)
+        ax.set_title("graph (one row per stem; names inside the nodes)", fontsize=9)
     fig.tight_layout()
     path = Path(path)
     try:

@@ -57,11 +57,14 @@ def fit_summary(
     """
     history = list(result.history)
     end = history[-END_WINDOW:]
+    # After a resume: the time of every run, and the rate of this one (its steps, its time).
+    total = max(getattr(result, "elapsed_total", 0.0) or 0.0, result.elapsed)
+    this_run = len(history) - getattr(result, "start", 0)
     return {
         "steps": result.steps,
         "stop_reason": result.stop_reason,
-        "seconds": round(result.elapsed, 3),
-        "steps_per_second": round(len(history) / result.elapsed, 4) if result.elapsed else None,
+        "seconds": round(total, 3),
+        "steps_per_second": round(this_run / result.elapsed, 4) if result.elapsed else None,
         "loss_start": history[0] if history else None,
         "loss_end": sum(end) / len(end) if end else None,
         "sample_rate": sample_rate,

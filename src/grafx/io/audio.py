@@ -18,12 +18,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from grafx.errors import AudioError
+from grafx.errors import AudioError, GraphFileError
 from grafx.io.atomic import atomic_write
+from grafx.io.files import check_regular_file
 
 __all__ = ["read_audio", "write_audio", "read_stems", "resample", "check_finite", "to_stereo"]
 
 MAX_CHANNELS = 2
+#: Largest sample magnitude read (+60 dB over full scale; float files may exceed 1).
+MAX_PEAK = 1000.0
 
 
 def check_finite(audio: Tensor | np.ndarray, where: str) -> None:
@@ -95,9 +98,17 @@ def read_audio(
     import soundfile as sf
 
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir() or not path.exists():
         what = "is a directory, not an audio file" if path.is_dir() else "no such file"
         raise AudioError(f"{path}: {what}")
+    try:
+        check_regular_file(path, "audio")
+        with open(path, "rb"):
+            pass
+    except GraphFileError as error:
+        raise AudioError(str(error)) from None
+    except OSError as error:
+        raise AudioError(f"{path}: cannot read audio: {error.strerror or error}") from None
     try:
         data, file_rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as error:
@@ -110,6 +121,13 @@ def read_audio(
             "are supported"
         )
     check_finite(data.T, str(path))
+    peak = float(np.abs(data).max())
+    if peak > MAX_PEAK:
+        raise AudioError(
+            f"{path}: peak {peak:.3g} is {20 * math.log10(peak):.0f} dB over full scale; a "
+            f"float file scaled this far (more than {MAX_PEAK:g}) is not audio a mix can match; "
+            "normalise it"
+        )
     audio = torch.from_numpy(np.ascontiguousarray(data.T)).to(dtype)
     if sample_rate is not None and file_rate != sample_rate:
         if not resample_to_rate:
@@ -176,10 +194,13 @@ def read_stems(
     lengths = [s.shape[-1] for s in stems]
     if len(set(lengths)) > 1:
         if align == "refuse":
-            listing = ", ".join(f"{Path(p).name}: {n}" for p, n in zip(paths, lengths, strict=True))
+            listing = ", ".join(
+                f"{Path(p).name}: {n / rate:.3f} s" for p, n in zip(paths, lengths, strict=True)
+            )
             raise AudioError(
                 f"{paths[lengths.index(min(lengths))]}: stems have different lengths "
-                f"({listing} samples); trim them to one length"
+                f"({listing}); trim them to one length, or zero-pad / trim them on reading "
+                "(grafx fit --align pad|trim; align='pad'|'trim')"
             )
         stems = align_lengths(stems, align)
     return torch.stack(stems), int(rate)  # type: ignore[arg-type]  # set by the first read
@@ -225,8 +246,12 @@ def write_audio(
     try:
         with atomic_write(path) as file:
             sf.write(file, data, int(sample_rate), subtype=subtype, format=file_format)
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as error:
-        raise AudioError(f"{path}: cannot write: {_short(error)}") from None
+    except OSError as error:
+        raise AudioError(f"{path}: cannot write: {error.strerror or _short(error)}") from None
+    except (sf.LibsndfileError, RuntimeError, ValueError, AssertionError) as error:
+        # soundfile asserts that every frame was written: a full disk ends up here.
+        detail = _short(error) if not isinstance(error, AssertionError) else "a short write"
+        raise AudioError(f"{path}: cannot write: {detail} (is the disk full?)") from None
     return path
 
 

@@ -19,7 +19,11 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from grafx.errors import ConfigError
+from grafx.errors import ConfigError, GraphFileError
+from grafx.io.files import read_bounded
+
+#: Largest groups file read, in bytes.
+MAX_GROUPS_BYTES = 2**20
 
 __all__ = ["parse_groups", "read_groups"]
 
@@ -71,11 +75,24 @@ def read_groups(path: str | os.PathLike, stem_names: Sequence[str]) -> tuple[lis
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        text = read_bounded(path, MAX_GROUPS_BYTES, "groups file").decode("utf-8")
+    except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: cannot read groups file ({error})") from None
+    except GraphFileError as error:
+        raise ConfigError(str(error)) from None
     try:
-        mapping = json.loads(text)
-    except json.JSONDecodeError as error:
+        mapping = json.loads(text, object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        raise ConfigError(f"{path}: not a groups file: JSON nested too deeply") from None
+    except ValueError as error:
         raise ConfigError(f"{path}: not a JSON groups file ({error})") from None
     return parse_groups(mapping, stem_names, str(path))
+
+
+def _no_duplicates(pairs: list) -> dict:
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"the stem {key!r} is listed twice")
+        result[key] = value
+    return result

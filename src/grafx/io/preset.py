@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from grafx.errors import ConfigError, GraphFileError, ParameterError
-from grafx.io.files import check_header, write_file
+from grafx.io.files import check_header, read_bounded, write_file
 
 __all__ = ["Preset", "save_preset", "load_preset", "apply_preset"]
 
@@ -110,9 +110,7 @@ def load_preset(path: str | os.PathLike) -> Preset:
     """
     path = Path(path)
     try:
-        if path.stat().st_size > MAX_PRESET_BYTES:
-            raise GraphFileError(f"{path}: over the {MAX_PRESET_BYTES}-byte limit of a preset")
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(read_bounded(path, MAX_PRESET_BYTES, "preset").decode("utf-8"))
     except OSError as error:
         raise GraphFileError(f"{path}: cannot read: {error.strerror or error}") from None
     except (ValueError, RecursionError) as error:

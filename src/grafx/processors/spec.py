@@ -28,6 +28,7 @@ from torch import nn
 
 from grafx.errors import ConfigError
 from grafx.processors.registry import get_processor_class, processor_name_of
+from grafx.processors.spec_limits import check_spec_arguments
 
 __all__ = [
     "processor_spec",
@@ -155,6 +156,7 @@ def _build(spec: Any, where: str, depth: int, budget: _Budget) -> nn.Module:
         key: _value(value, f"{where}.args.{key}", depth + 1, budget) for key, value in args.items()
     }
     _check_types(cls, values, where)
+    check_spec_arguments(name, values, where)
     try:
         return cls(**values)
     except (ConfigError, TypeError, ValueError) as error:
@@ -183,7 +185,10 @@ _KINDS = {
     ),
     "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "str": lambda v: isinstance(v, str),
+    "nn.Module": lambda v: isinstance(v, nn.Module),
+    "Module": lambda v: isinstance(v, nn.Module),
 }
+_KIND_WORDS = {"nn.Module": "processor spec", "Module": "processor spec"}
 
 
 def _check_types(cls: type, values: Mapping[str, Any], where: str) -> None:
@@ -199,8 +204,8 @@ def _check_types(cls: type, values: Mapping[str, Any], where: str) -> None:
         check = _KINDS.get(kind)
         if check is not None and not check(value):
             raise ConfigError(
-                f"{where}.args.{key}: {cls.__name__} takes a {kind}, got {type(value).__name__} "
-                f"{value!r}"
+                f"{where}.args.{key}: {cls.__name__} takes a {_KIND_WORDS.get(kind, kind)}, got "
+                f"{type(value).__name__} {value!r}"
             )
 
 

@@ -296,13 +296,20 @@ def _loudest_stretch(target: Tensor, length: int) -> tuple[int, int]:
     return start, start + length
 
 
-def _ranking(evaluator, candidates, gates, config) -> list[int]:
-    """The candidates to try, in order: by gate or by measured cost alone (cheapest first)."""
+def _ranking(evaluator, candidates, gates, config, progress: bool = False) -> list[int]:
+    """The candidates to try, in order: by gate or by measured cost alone (cheapest first).
+    With ``progress``, measuring the costs shows its progress (:class:`~grafx.progress.Progress`)."""
     if config.method == "brute":
         return sorted(candidates)
     if config.method == "drywet" or config.order == "gate":
         return sorted((n for n in candidates if n in gates), key=lambda n: (gates[n], n))
-    costs = {n: evaluator.loss({n}) for n in candidates}
+    from grafx.progress import Progress
+
+    costs = {}
+    with Progress("prune ranking", len(candidates), unit="node", enabled=progress) as bar:
+        for n in candidates:
+            costs[n] = evaluator.loss({n})
+            bar.update(len(costs))
     return sorted(candidates, key=lambda n: (costs[n], gates.get(n, 1.0), n))
 
 
@@ -462,7 +469,7 @@ def prune_graph(
         candidates = [n for n in sorted(current_G.nodes) if _prunable(current_G, n, evaluator)]
         gates = _gate_mix(current, current_G)
         ranker = evaluator if stretch is None else evaluator.excerpt(*stretch)
-        ranked = _ranking(ranker, candidates, gates, config)
+        ranked = _ranking(ranker, candidates, gates, config, fit_config.progress)
         closed = _search_round(evaluator, candidates, ranked, limit, config)
         evaluations += evaluator.count + (ranker.count if ranker is not evaluator else 0)
         info = {

@@ -5,7 +5,8 @@
 so a song folder is always complete. Beside it, ``DIR/.fit-many/`` keeps ``run.json`` (the
 manifest's songs and fit options, to refuse a folder of another manifest), ``records/<song>.json``
 (the result or the error of each song, written atomically), ``running/<song>.json`` (the process
-fitting it), and ``DIR/summary.csv`` and ``DIR/fit-many.log`` are rewritten / appended as songs
+fitting it) with ``running/<song>.lock``, locked (``fcntl.flock``) by that process for as long as
+it fits the song, so that the lock dies with it, and ``DIR/summary.csv`` and ``DIR/fit-many.log`` are rewritten / appended as songs
 finish.
 """
 
@@ -120,12 +121,56 @@ class RunFolder:
             shutil.rmtree(final)
         os.replace(work, final)
 
+    def lock_path(self, song_id: str) -> Path:
+        return self.state / "running" / f"{song_id}.lock"
+
     def mark_running(self, song_id: str, attempt: int) -> None:
+        """Lock the song for this process (until :meth:`clear_running` or its exit).
+
+        Raises:
+            SongBusy: another live process holds the song.
+        """
+        path = self.lock_path(song_id)
+        if path not in _HELD:
+            fd = _try_lock(path)
+            if fd is None:
+                raise SongBusy(self._busy_message(song_id))
+            _HELD[path] = fd
         doc = {"pid": os.getpid(), "host": os.uname().nodename, "attempt": attempt}
         _write_json(self.running_path(song_id), doc)
 
     def clear_running(self, song_id: str) -> None:
         self.running_path(song_id).unlink(missing_ok=True)
+        fd = _HELD.pop(self.lock_path(song_id), None)
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+    def check_idle(self, song_id: str, wait: float = 10.0) -> None:
+        """Raise :class:`SongBusy` if a live process (of an earlier run, say) fits the song,
+        after waiting up to ``wait`` seconds for it to end (a killed one takes a moment)."""
+        path = self.lock_path(song_id)
+        if path in _HELD:
+            return
+        deadline = time.monotonic() + wait
+        while (fd := _try_lock(path)) is None:
+            if time.monotonic() >= deadline:
+                raise SongBusy(self._busy_message(song_id))
+            time.sleep(0.1)
+        os.close(fd)
+
+    def _busy_message(self, song_id: str) -> str:
+        pid = (self.record_json(self.running_path(song_id)) or {}).get("pid", "?")
+        return (
+            f"{self.root}: song {song_id!r} is being fitted by process {pid} (of an earlier "
+            "run whose parent was killed?); wait for it to end or stop it, then run again"
+        )
+
+    @staticmethod
+    def record_json(path: Path) -> dict | None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
 
     def log(self, song_id: str, message: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -158,6 +203,31 @@ class RunFolder:
         with atomic_write(path) as file:
             file.write(buffer.getvalue().encode())
         return path
+
+
+class SongBusy(ManifestError):
+    """A song that another live process is fitting."""
+
+
+#: Lock files this process holds, by path: the open descriptor that holds each lock.
+_HELD: dict[Path, int] = {}
+
+
+def _try_lock(path: Path) -> int | None:
+    """An open descriptor holding an exclusive ``flock`` on ``path``, or ``None`` if another
+    process holds it. The lock ends when the descriptor is closed or the process dies."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _flat(record: dict, prefix: str = "") -> dict:

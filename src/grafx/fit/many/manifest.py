@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grafx.errors import GrafxError
+from grafx.errors import GrafxError, GraphFileError
+from grafx.io.files import read_bounded
+
+#: Largest manifest read, in bytes.
+MAX_MANIFEST_BYTES = 64 * 2**20
 
 SONG_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -56,7 +60,9 @@ def read_manifest(path: str | os.PathLike, check_files: bool = True) -> list[Son
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_bounded(path, MAX_MANIFEST_BYTES, "the manifest").decode("utf-8")
+    except GraphFileError as error:
+        raise ManifestError(str(error)) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ManifestError(f"{path}: cannot read the manifest: {error}") from None
     rows = (

@@ -76,6 +76,7 @@ class _State:
     stop_reason: str = "steps"
     elapsed_before: float = 0.0
     began: float = field(default_factory=time.perf_counter)
+    fingerprint: dict = field(default_factory=dict)
 
 
 def fit_packed(songs: Sequence[PackedSong]) -> list[FitResult | Exception]:
@@ -137,7 +138,16 @@ def fit_packed(songs: Sequence[PackedSong]) -> list[FitResult | Exception]:
         elapsed = time.perf_counter() - state.began
         steps = len(state.history)
         results.append(
-            FitResult(fitted, state.history, steps, state.stopped_early, elapsed, state.stop_reason)
+            FitResult(
+                fitted,
+                state.history,
+                steps,
+                state.stopped_early,
+                elapsed,
+                state.stop_reason,
+                start=state.start,
+                elapsed_total=_spent(state),
+            )
         )
     return results
 
@@ -158,7 +168,9 @@ def _start(song: PackedSong) -> _State:
             "automated song on its own (fit_parameters(..., timeline=...))"
         )
     _check_audio(song.sources, song.target, _count_in(song.G))
-    run = start_optimization(song.parameters, config, song.sources.device)
+    run = start_optimization(
+        song.parameters, config, song.sources, song.target, song.sources.device
+    )
     state = _State(
         song,
         run.flat,
@@ -170,10 +182,11 @@ def _start(song: PackedSong) -> _State:
         run.start,
         run.plateau,
         elapsed_before=run.elapsed_before,
+        fingerprint=run.fingerprint,
     )
-    state.done = run.start >= config.steps or (
-        config.patience is not None and run.plateau.since_best >= config.patience
-    )
+    state.done = run.finished is not None
+    if run.finished is not None:
+        state.stop_reason, state.stopped_early = run.finished, run.finished == "patience"
     return state
 
 
@@ -186,7 +199,11 @@ def _save(state: _State) -> None:
         state.optimizer,
         len(state.history),
         state.history,
-        {**_config_json(state.song.config), "elapsed": _spent(state)},
+        {
+            **_config_json(state.song.config),
+            "elapsed": _spent(state),
+            "fingerprint": state.fingerprint,
+        },
     )
 
 

@@ -94,6 +94,7 @@ def fit_many(
         for i in range(0, len(todo), pack)
     ]
     for song in todo:
+        folder.check_idle(song.song_id)  # a worker that outlived its parent still holds its lock
         folder.clear_running(song.song_id)
     ended: set[str] = set()
     lost: dict[str, str] = {}

@@ -19,7 +19,7 @@ import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from grafx.fit.many.folder import RunFolder
+from grafx.fit.many.folder import RunFolder, SongBusy
 from grafx.fit.many.manifest import Song
 
 if TYPE_CHECKING:
@@ -50,7 +50,9 @@ def fit_args_namespace(song: Song, out: str, fit_args: tuple[str, ...]):
 
 
 def check_fit_args(fit_args: tuple[str, ...]) -> None:
-    """Refuse ``grafx fit`` options that fit-many sets per song, before any song starts."""
+    """Refuse ``grafx fit`` options that fit-many sets per song, or that ``grafx fit`` refuses,
+    once, before any song starts."""
+    from grafx.cli import build_parser
     from grafx.cli.common import CLIError
 
     for taken in ("--stems", "--target", "--out"):
@@ -58,6 +60,14 @@ def check_fit_args(fit_args: tuple[str, ...]) -> None:
             raise CLIError(
                 f"--fit {shlex.join(fit_args)!r}: {taken} is set per song by the manifest"
             )
+    argv = ["fit", "--stems", "s.wav", "--target", "t.wav", "--out", "o", *fit_args]
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            build_parser().parse_args(argv)
+    except SystemExit:
+        reason = errors.getvalue().strip().removeprefix("grafx: error: grafx fit: ")
+        raise CLIError(f"--fit {shlex.join(fit_args)!r}: {reason}") from None
 
 
 def run_task(task: Task) -> list[str]:
@@ -68,7 +78,11 @@ def run_task(task: Task) -> list[str]:
     folder = RunFolder(task.root)
     jobs, ended = [], []
     for song in task.songs:
-        folder.mark_running(song.song_id, task.attempt)
+        try:
+            folder.mark_running(song.song_id, task.attempt)
+        except SongBusy as error:  # another live process fits it; leave it to that one
+            folder.log(song.song_id, f"skipped: {error}")
+            continue
         folder.log(song.song_id, f"started (attempt {task.attempt}, pid {folder_pid()})")
         try:
             job, callback = _prepare(folder, song, task)
