@@ -77,7 +77,8 @@ def test_gradcheck(processor):
 
 @pytest.mark.parametrize("value", [-20.0, 20.0])
 def test_extreme_parameters_stay_finite(processor, value):
-    check_extremes(processor, value)
+    # The graphic EQ holds its gains within +-24 dB, so no band's pole nears the unit circle.
+    check_extremes(processor, value, fsm_warns=not isinstance(processor, GraphicEqualizer))
 
 
 @pytest.mark.parametrize("channels", [1, 2])

@@ -31,6 +31,7 @@ from grafx.processors.core.ballistics import resolve_backend
 from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.functional.dynamics import (
     KNEES,
+    LOG_RATIO_MAX,
     SMOOTHERS,
     apply_log_gain,
     compressor_log_gain,
@@ -307,7 +308,7 @@ class ApproxNoiseGate(_Legacy, NoiseGate):
 
     @staticmethod
     def _ratio(log_ratio: Tensor) -> Tensor:
-        return log_ratio.exp()
+        return log_ratio.clamp(-LOG_RATIO_MAX, LOG_RATIO_MAX).exp()
 
     def __init__(
         self, freq_sample_n: int = 16384, flashfftconv: bool = True, max_input_len: int = 2**17

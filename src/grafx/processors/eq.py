@@ -239,8 +239,11 @@ class GraphicEqualizer(_BiquadEqualizer):
     neighbouring bands overlap, and the band-interaction correction of
     :mod:`grafx.processors.core.geq` (after Välimäki and Liski 2017) sets the individual bands
     so that every centre is within 0.01 dB of its gain for any +-12 dB setting (uncompensated,
-    as in the original, all bands at +6 dB gave +8.7 dB). ``gain_correction=False`` restores
-    the original's meaning (the individual bands' peak gains).
+    as in the original, all bands at +6 dB gave +8.7 dB). With the correction, each gain is
+    held within +-24 dB (``log_gains`` within +-2.76; the gradient is zero beyond), the range
+    where it is accurate to 0.31 dB; it diverges beyond about +-30 dB.
+    ``gain_correction=False`` restores the original's meaning (the individual bands' peak gains,
+    held within +-120 dB).
 
     Args:
         processor_channel: ``"mono"``, ``"stereo"`` or ``"midside"``.

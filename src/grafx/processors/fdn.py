@@ -3,6 +3,7 @@ r"""Feedback delay network reverb (frequency-sampled, T60 per band)."""
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -11,7 +12,11 @@ from torch import Tensor
 from grafx.errors import ConfigError
 from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.core.convolution import convolve
-from grafx.processors.functional.fdn import fdn_impulse_response
+from grafx.processors.functional.fdn import (
+    fdn_aliasing_db,
+    fdn_impulse_response,
+    fdn_ir_len_for,
+)
 
 #: Default delay lengths (samples, mutually prime) of the 8 lines.
 DEFAULT_DELAYS = (601, 691, 773, 839, 919, 997, 1061, 1129)
@@ -39,7 +44,11 @@ class FDNReverb(Processor):
     Args:
         delays: delay-line lengths in samples (:math:`M` of them).
         num_bands: bands of :math:`T_{60}` (log-spaced centres from 50 Hz to Nyquist).
-        ir_len: :math:`N`, the frequency-sampling length and impulse-response length.
+        ir_len: :math:`N`, the frequency-sampling length and impulse-response length. ``None``
+            (default): :func:`~grafx.processors.functional.fdn.fdn_ir_len_for` of ``t60_max``
+            and ``sample_rate`` (236196 at 44.1 kHz and 4 s), long enough that the tail folded
+            back by frequency sampling is 80 dB down; a shorter ``ir_len`` (one giving less than
+            60 dB) warns with a :class:`UserWarning`, as its longest T60s alias.
         sample_rate: :math:`f_s` in Hz.
         t60_min, t60_max: range of :math:`T_{60}` in seconds.
     """
@@ -55,7 +64,7 @@ class FDNReverb(Processor):
         self,
         delays: Sequence[int] = DEFAULT_DELAYS,
         num_bands: int = 4,
-        ir_len: int = 2**15,
+        ir_len: int | None = None,
         sample_rate: float = 44100.0,
         t60_min: float = 0.05,
         t60_max: float = 4.0,
@@ -66,6 +75,21 @@ class FDNReverb(Processor):
             raise ConfigError(f"FDNReverb: delays must be >= 2 positive ints, got {delays!r}")
         if not isinstance(num_bands, numbers.Integral) or num_bands < 1:
             raise ConfigError(f"FDNReverb: num_bands must be a positive int, got {num_bands!r}")
+        if ir_len is None:
+            ir_len = max(fdn_ir_len_for(t60_max, sample_rate), 2 * max(delays))
+        elif (
+            isinstance(ir_len, numbers.Integral)
+            and t60_max > 0
+            and fdn_aliasing_db(ir_len, t60_max, sample_rate) < 60.0
+        ):
+            warnings.warn(
+                f"FDNReverb: ir_len {ir_len} holds only "
+                f"{fdn_aliasing_db(ir_len, t60_max, sample_rate):.1f} dB of a {t60_max} s T60 at "
+                f"{sample_rate} Hz, so long T60s alias (their tail folds onto the start); use "
+                f"ir_len=None ({fdn_ir_len_for(t60_max, sample_rate)}) or a smaller t60_max",
+                UserWarning,
+                stacklevel=2,
+            )
         if not isinstance(ir_len, numbers.Integral) or ir_len < 2 * max(delays):
             raise ConfigError(
                 f"FDNReverb: ir_len must be at least twice the longest delay, got {ir_len!r}"

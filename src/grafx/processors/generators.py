@@ -32,6 +32,7 @@ from grafx.processors.functional.generators import (
     frequency_from_z_frequency,
     level_from_z_level,
     oscillator,
+    time_from_log_time,
     white_noise,
 )
 
@@ -232,11 +233,11 @@ class ADSREnvelope(Generator):
     ) -> Tensor:
         """Render ``(B, 1, num_samples)`` from ``(B, 1)`` parameters."""
         return adsr_envelope(
-            torch.exp(log_attack),
-            torch.exp(log_decay),
+            time_from_log_time(log_attack),
+            time_from_log_time(log_decay),
             level_from_z_level(z_sustain),
-            torch.exp(log_release),
-            torch.exp(log_gate),
+            time_from_log_time(log_release),
+            time_from_log_time(log_gate),
             int(num_samples),
             self.sample_rate,
         )

@@ -99,7 +99,8 @@ class _ModulatedDelay(_LFOEffect, register=False):
 
 class Chorus(_ModulatedDelay):
     r"""Chorus: a 15 ms delay swept by up to ``max_depth_ms``, the right channel's LFO a
-    quarter period behind the left's.
+    quarter period ahead of the left's (``stereo_phase`` is added to the right LFO's phase, so
+    the right channel's delay reaches each value a quarter period earlier).
 
     Args:
         sample_rate: :math:`f_s` in Hz.

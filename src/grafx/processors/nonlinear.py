@@ -1,7 +1,9 @@
 r"""Memoryless distortion processors: tanh, piecewise tanh, power series, Chebyshev series.
 
 Graph nodes around :mod:`grafx.processors.functional.nonlinear`. All are elementwise and
-channel-agnostic (any ``C``); gains are natural logs, thresholds sigmoids, weights tanh'd.
+channel-agnostic (any ``C``); gains and hardnesses are natural logs (clamped to +-20,
+see :func:`~grafx.processors.functional.nonlinear.gain_from_log_gain`), thresholds sigmoids, weights
+tanh'd.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from grafx.errors import ConfigError
 from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.functional.nonlinear import (
     chebyshev_series,
+    gain_from_log_gain,
     per_node,
     piecewise_tanh_distortion,
     power_series,
@@ -62,14 +65,14 @@ class _GainStaged(Processor):
         if self.remove_dc:
             x = remove_dc(x)
         if self.pre_post_gain:
-            x = x * torch.exp(per_node(log_pre_gain))
+            x = x * gain_from_log_gain(per_node(log_pre_gain))
         return x
 
     def post(self, y: Tensor, log_pre_gain: Tensor | None, log_post_gain: Tensor | None) -> Tensor:
         if not self.pre_post_gain:
             return y
         log_gain = -log_pre_gain if self.inverse_post_gain else log_post_gain
-        return y * torch.exp(per_node(log_gain))
+        return y * gain_from_log_gain(per_node(log_gain))
 
 
 class TanhDistortion(_GainStaged):
@@ -152,7 +155,9 @@ class PiecewiseTanhDistortion(_GainStaged):
     ) -> Tensor:
         """Distort ``(B, C, L)`` audio; ``log_hardness``, ``z_threshold``: ``(B, 2)``."""
         u = self.pre(input_signals, log_pre_gain)
-        y = piecewise_tanh_distortion(u, torch.exp(log_hardness), threshold_from_z(z_threshold))
+        y = piecewise_tanh_distortion(
+            u, gain_from_log_gain(log_hardness), threshold_from_z(z_threshold)
+        )
         return self.post(y, log_pre_gain, log_post_gain)
 
     def parameter_size(self) -> ParameterSize:
@@ -186,7 +191,7 @@ class _SeriesDistortion(Processor):
         """Distort ``(B, C, L)`` audio; ``basis_weights (B, K)``, ``log_pre_gain (B, 1)``."""
         u = remove_dc(input_signals) if self.remove_dc else input_signals
         if self.pre_gain:
-            u = u * torch.exp(per_node(log_pre_gain))
+            u = u * gain_from_log_gain(per_node(log_pre_gain))
         coeffs = basis_weight_from_z(basis_weights)
         series = power_series if self._basis == "power" else chebyshev_series
         return series(u, coeffs, self.use_tanh)

@@ -27,6 +27,9 @@ from torch import Tensor
 from grafx.processors.core.convolution import fast_fft_len
 from grafx.processors.core.utils import design_dtype
 
+#: Lowest crossover frequency :func:`linkwitz_riley_split` uses, in Hz.
+CUTOFF_MIN_HZ = 1e-3
+
 
 def linkwitz_riley_lowpass(freqs: Tensor, cutoff: Tensor, order: int) -> Tensor:
     r"""LR low-pass magnitude :math:`1 / (1 + (f/f_c)^N)` as
@@ -77,7 +80,10 @@ def linkwitz_riley_split(
     n_fft = fast_fft_len(2 * length)
     dtype = design_dtype(cutoff)
     freqs = torch.fft.rfftfreq(n_fft, 1 / sample_rate, dtype=dtype, device=cutoff.device)
-    masks = crossover_masks(freqs, cutoff.to(dtype), order).to(input_signals.dtype)
+    # A crossover below CUTOFF_MIN_HZ (a sigmoid input near -100 or an underflow to 0) is held
+    # there: log(0) would give NaN at DC, and 1/f_c in the backward pass would overflow.
+    cutoff = cutoff.to(dtype).clamp_min(CUTOFF_MIN_HZ)
+    masks = crossover_masks(freqs, cutoff, order).to(input_signals.dtype)
     spectrum = torch.fft.rfft(input_signals, n_fft)  # (B, C, F)
     bands = torch.fft.irfft(spectrum[:, None] * masks[:, :, None], n_fft)
     return bands[..., :length]

@@ -46,9 +46,23 @@ KNEES = ("hard", "quadratic", "exponential")
 SMOOTHERS = ("iir", "ballistics", None)
 
 
+#: Largest ``log_ratio`` and ``|log_knee|`` the curves use (:func:`ratio_from_log_ratio`,
+#: :func:`knee_from_log_knee`): a ratio of 1 + 4.9e8 is a brick wall and a knee of 2e-9 nats a
+#: hard one, and beyond them :math:`R^2` or :math:`1/W^2` in the backward pass overflows float32.
+LOG_RATIO_MAX = 20.0
+LOG_KNEE_MAX = 20.0
+#: Largest threshold parameter: ``log_threshold`` 60 (a threshold 260 dB above full scale);
+#: beyond it the energy floor :math:`e^{T}\,10^{-12}` overflows float32.
+LOG_THRESHOLD_MAX = 60.0
+#: Largest boost of a noise gate with :math:`R < 1` (the legacy gate allows it), in nats of
+#: energy: 120 dB, so the output stays finite for any ratio and knee.
+GATE_MAX_LOG_GAIN = 12 * math.log(10.0)
+
+
 def ratio_from_log_ratio(log_ratio: Tensor) -> Tensor:
-    r"""Ratio :math:`R = 1 + e^{v}`, so ``0`` gives 2 and every value is a valid ratio."""
-    return 1 + torch.exp(log_ratio)
+    r"""Ratio :math:`R = 1 + e^{v}`, so ``0`` gives 2 and every value is a valid ratio
+    (:math:`v` is clamped at :data:`LOG_RATIO_MAX`)."""
+    return 1 + torch.exp(log_ratio.clamp(max=LOG_RATIO_MAX))
 
 
 def log_ratio_from_ratio(ratio: Tensor) -> Tensor:
@@ -57,8 +71,9 @@ def log_ratio_from_ratio(ratio: Tensor) -> Tensor:
 
 
 def threshold_from_log_threshold(log_threshold: Tensor) -> Tensor:
-    r"""Threshold log-energy :math:`T = v - 6`, so ``0`` is about -26 dB RMS."""
-    return log_threshold - THRESHOLD_OFFSET
+    r"""Threshold log-energy :math:`T = v - 6`, so ``0`` is about -26 dB RMS (:math:`v`
+    clamped at :data:`LOG_THRESHOLD_MAX`)."""
+    return log_threshold.clamp(max=LOG_THRESHOLD_MAX) - THRESHOLD_OFFSET
 
 
 def log_threshold_from_threshold(threshold: Tensor) -> Tensor:
@@ -67,8 +82,9 @@ def log_threshold_from_threshold(threshold: Tensor) -> Tensor:
 
 
 def knee_from_log_knee(log_knee: Tensor) -> Tensor:
-    r"""Knee width :math:`W = e^{v}` (in nats of energy)."""
-    return torch.exp(log_knee)
+    r"""Knee width :math:`W = e^{v}` (in nats of energy), :math:`v` clamped to
+    :math:`\pm` :data:`LOG_KNEE_MAX`."""
+    return torch.exp(log_knee.clamp(-LOG_KNEE_MAX, LOG_KNEE_MAX))
 
 
 def log_knee_from_knee(knee: Tensor) -> Tensor:
@@ -131,9 +147,11 @@ def noise_gate_log_gain(
 
     Arguments as :func:`compressor_log_gain`. Below the threshold the output level falls
     :math:`R` times faster than the input; above it the gain is 0 (for ``R < 1``, as the legacy
-    gate allows, quiet parts are raised instead).
+    gate allows, quiet parts are raised instead, by at most :data:`GATE_MAX_LOG_GAIN`).
     """
-    return (1 - ratio) * knee_rectifier(threshold - level, width, knee)
+    return torch.clamp(
+        (1 - ratio) * knee_rectifier(threshold - level, width, knee), max=GATE_MAX_LOG_GAIN
+    )
 
 
 def smooth(

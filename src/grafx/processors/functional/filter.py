@@ -26,7 +26,12 @@ import torch
 from torch import Tensor
 
 from grafx.errors import ConfigError
-from grafx.processors.core.iir import normalized_stable_biquad, stable_biquad_denominator
+from grafx.processors.core.iir import (
+    STABILITY_MARGIN,
+    normalized_stable_biquad,
+    pole_radius,
+    stable_biquad_denominator,
+)
 from grafx.processors.core.utils import to_design_dtype
 
 RBJ_KINDS = (
@@ -39,6 +44,13 @@ RBJ_KINDS = (
     "lowshelf",
     "highshelf",
 )
+
+
+#: Bounds :func:`rbj_biquad` puts on ``q_inv`` (``1/Q`` from 1e-3 to 1e3) and ``log_gain``
+#: (``A`` from 1e-3 to 1e3: a peak or shelf of +-120 dB), applied before the exponentials so
+#: that no raw value overflows; no ordinary setting reaches them.
+Q_INV_MAX = 3 * math.log(10.0)
+LOG_GAIN_MAX = 3 * math.log(10.0)
 
 
 def omega_from_w0(w0: Tensor) -> Tensor:
@@ -82,6 +94,11 @@ def rbj_biquad(
         q_inv: log inverse quality factor, shape ``S``.
         log_gain: log amplitude ``A`` (``peaking``, ``lowshelf``, ``highshelf`` only), shape ``S``.
 
+    ``q_inv`` and ``log_gain`` are clamped to :data:`Q_INV_MAX` and :data:`LOG_GAIN_MAX`; a
+    design whose poles come closer to the unit circle than the stability margin has its poles
+    and zeros contracted together (:func:`_contract_to_stable`), so every raw value gives a
+    filter no louder than its cookbook design, with finite gradients.
+
     Returns:
         Normalised, stable ``Bs, As``, each ``(*S, 3)``, float64 (module docstring). Unlike
         the original library the low-pass has its cookbook polarity (DC gain +1, not -1).
@@ -89,12 +106,12 @@ def rbj_biquad(
     w0, q_inv, log_gain = to_design_dtype(w0, q_inv, log_gain)
     omega = omega_from_w0(w0)
     cos, sin = torch.cos(omega), torch.sin(omega)
-    alpha = sin * inv_q_from_q_inv(q_inv) / 2
+    alpha = sin * inv_q_from_q_inv(q_inv.clamp(-Q_INV_MAX, Q_INV_MAX)) / 2
     one = torch.ones_like(cos)
     if kind in ("peaking", "lowshelf", "highshelf"):
         if log_gain is None:
             raise ConfigError(f"rbj_biquad: kind {kind!r} needs log_gain")
-        amp = amplitude_from_log_gain(log_gain)
+        amp = amplitude_from_log_gain(log_gain.clamp(-LOG_GAIN_MAX, LOG_GAIN_MAX))
     if kind == "lowpass":
         b = [(1 - cos) / 2, 1 - cos, (1 - cos) / 2]
         a = [1 + alpha, -2 * cos, 1 - alpha]
@@ -129,7 +146,31 @@ def rbj_biquad(
         ]
     else:
         raise ConfigError(f"rbj_biquad: unknown kind {kind!r}; use one of {RBJ_KINDS}")
-    return normalized_stable_biquad(torch.stack(b, -1), torch.stack(a, -1))
+    return normalized_stable_biquad(*_contract_to_stable(torch.stack(b, -1), torch.stack(a, -1)))
+
+
+def _contract_to_stable(b: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
+    r"""Move the poles *and zeros* of ``b / a (..., 3)`` towards the origin by one factor.
+
+    Where the largest pole radius :math:`r` exceeds :math:`\rho = 1 - \delta`
+    (:data:`~grafx.processors.core.iir.STABILITY_MARGIN`), both polynomials are evaluated at
+    :math:`z/c` with :math:`c = \rho / r` (:math:`b_i \to b_i c^i`, :math:`a_i \to a_i c^i`):
+    the response becomes :math:`H(z/c)`, the cookbook response on a circle of radius
+    :math:`1/c > 1`, which the maximum modulus principle bounds by its peak on the unit circle.
+    Clamping the denominator alone (as :func:`normalized_stable_biquad` does) would break the
+    near cancellation of a cookbook pole-zero pair and amplify by up to 1e27. Elsewhere
+    :math:`c = 1` and the coefficients are unchanged bit for bit. The factor is not
+    differentiated.
+    """
+    with torch.no_grad():
+        radius = pole_radius(a)
+        factor = torch.where(
+            radius > 1 - STABILITY_MARGIN,
+            (1 - STABILITY_MARGIN) / radius.clamp_min(1 - STABILITY_MARGIN),
+            torch.ones_like(radius),
+        )
+        powers = factor[..., None] ** torch.arange(3, dtype=a.dtype, device=a.device)
+    return b * powers, a * powers
 
 
 def biquad_from_raw(

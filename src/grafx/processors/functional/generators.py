@@ -150,6 +150,21 @@ def white_noise(gain: Tensor, num_samples: int, num_channels: int = 1, seed: int
     return gain[:, :, None] * w.to(gain.device)
 
 
+#: Bounds of :func:`time_from_log_time` in nepers: 2 ns to 15 years.
+LOG_TIME_MAX = 20.0
+
+
+def time_from_log_time(log_time: Tensor) -> Tensor:
+    r"""A time in seconds, :math:`e^{\ell}` with :math:`\ell` clamped to :math:`\pm`
+    :data:`LOG_TIME_MAX` so that neither the time nor its square under- or overflows float32."""
+    return torch.exp(log_time.clamp(-LOG_TIME_MAX, LOG_TIME_MAX))
+
+
+def log_time_from_time(time: Tensor) -> Tensor:
+    """Inverse of :func:`time_from_log_time` (within its bounds)."""
+    return torch.log(time)
+
+
 def adsr_envelope(
     attack: Tensor,
     decay: Tensor,
@@ -182,7 +197,9 @@ def adsr_envelope(
     t = torch.arange(num_samples, dtype=attack.dtype, device=attack.device) / sample_rate
 
     def ads(time: Tensor) -> Tensor:
-        rising = time / attack
+        # The safe-where pattern: the unselected branch divides by 1, not by a vanishing attack,
+        # so its 0/0 or overflow cannot turn the selected branch's gradient into NaN.
+        rising = time / torch.where(time < attack, attack, torch.ones_like(attack))
         falling = 1 - (1 - sustain) * torch.clamp((time - attack) / decay, max=1.0)
         return torch.where(time < attack, rising, falling)
 

@@ -30,8 +30,10 @@ def fractional_delay_read(input_signals: Tensor, delay: Tensor, max_delay: int) 
     padded = F.pad(input_signals, (pad, 0))
     position = torch.arange(length, dtype=delay.dtype, device=delay.device) + pad - delay
     base = torch.floor(position).detach()
-    frac = position - base
     index = base.long().clamp(0, length + pad - 2)
+    # The fraction is taken from the clamped index: at a delay of 0 the last position is the
+    # last sample, read as the right neighbour with a fraction of 1 (not the left one with 0).
+    frac = position - index.to(position.dtype)
     left = torch.gather(padded, -1, index)
     right = torch.gather(padded, -1, index + 1)
     return left + frac * (right - left)

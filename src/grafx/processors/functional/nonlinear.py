@@ -11,6 +11,28 @@ from typing import Any
 import torch
 from torch import Tensor
 
+#: Bound on the log gains and log hardnesses (:func:`gain_from_log_gain`): :math:`e^{\pm 20}`,
+#: +-174 dB, beyond which a tanh is a hard clipper (or a straight line) anyway, and beyond
+#: which :math:`1/h^2` or :math:`e^{v}` overflow float32 in the backward pass.
+LOG_GAIN_MAX = 20.0
+
+
+def gain_from_log_gain(log_gain: Tensor) -> Tensor:
+    r""":math:`e^{v}` with :math:`v` clamped to :math:`\pm` :data:`LOG_GAIN_MAX` (gains and
+    hardnesses of the distortions)."""
+    return torch.exp(log_gain.clamp(-LOG_GAIN_MAX, LOG_GAIN_MAX))
+
+
+def series_input_bound(num_terms: int, dtype: torch.dtype) -> float:
+    r"""The largest :math:`|u|` the series waveshapers evaluate: their input is clamped to it.
+
+    :math:`|T_k(u)| \le 2^{k-1}|u|^k` and :math:`|u^k| \le |u|^k` for :math:`|u| \ge 1`, so with
+    :math:`|u| \le U = (10^{-3} f_\max / (K 2^{K-1}))^{1/K}` (:math:`f_\max` the dtype's largest
+    number; about 1500 for ``K = 10`` in float32) every term, their sum of ``K`` terms with
+    :math:`|c_k| < 1` and the derivative stay finite. No ordinary input reaches it.
+    """
+    return (1e-3 * torch.finfo(dtype).max / (num_terms * 2.0 ** (num_terms - 1))) ** (1 / num_terms)
+
 
 def per_node(value: Tensor) -> Tensor:
     """``(B, k)`` per-node values as ``(B, k, 1)``, ready to broadcast over ``(B, C, L)``."""
@@ -189,9 +211,12 @@ def power_series(input_signals: Tensor, coeffs: Tensor, use_tanh: bool = False) 
         use_tanh: squash each term by tanh.
 
     Returns:
-        Distorted audio, ``(B, C, L)``; a zero input gives a zero output.
+        Distorted audio, ``(B, C, L)``; a zero input gives a zero output. The input is clamped
+        to :func:`series_input_bound`, so the output is finite for any input.
     """
-    return _SeriesFunction.apply(input_signals, coeffs.to(input_signals.dtype), "power", use_tanh)
+    bound = series_input_bound(coeffs.shape[-1], input_signals.dtype)
+    u = input_signals.clamp(-bound, bound)
+    return _SeriesFunction.apply(u, coeffs.to(input_signals.dtype), "power", use_tanh)
 
 
 def chebyshev_series(input_signals: Tensor, coeffs: Tensor, use_tanh: bool = False) -> Tensor:
@@ -207,8 +232,8 @@ def chebyshev_series(input_signals: Tensor, coeffs: Tensor, use_tanh: bool = Fal
         use_tanh: squash each term by tanh.
 
     Returns:
-        Distorted audio, ``(B, C, L)``.
+        Distorted audio, ``(B, C, L)``; the input is clamped to :func:`series_input_bound`.
     """
-    return _SeriesFunction.apply(
-        input_signals, coeffs.to(input_signals.dtype), "chebyshev", use_tanh
-    )
+    bound = series_input_bound(coeffs.shape[-1], input_signals.dtype)
+    u = input_signals.clamp(-bound, bound)
+    return _SeriesFunction.apply(u, coeffs.to(input_signals.dtype), "chebyshev", use_tanh)
