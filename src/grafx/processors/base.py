@@ -111,8 +111,11 @@ class Processor(nn.Module):
             (others raise); ``None`` leaves them to the constructor.
         processor_name: the name the class is registered under (``None`` if unregistered).
         time_varying: ``{key: control}`` of the parameters ``forward`` also accepts as
-            per-sample control signals ``(B, *shape, L)`` (automation curves, interpolated by
-            the render engine; see :mod:`grafx.automation`); the control is ``"sample"``.
+            control signals (automation curves, interpolated by the render engine; see
+            :mod:`grafx.automation.expand`): control ``"sample"`` gives ``(B, *shape, L)``, one
+            value per sample; ``"block"`` gives ``(B, *shape, ceil(L / T))``, one value per
+            control block of ``T`` samples, ``T`` being the processor's ``control_block``
+            attribute (an even number of samples; 256 if it has none).
     """
 
     input_names: ClassVar[tuple[str, ...]] = ("input_signals",)
