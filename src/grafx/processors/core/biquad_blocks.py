@@ -18,12 +18,14 @@ block: each section is split into a feedthrough and a strictly proper part,
 :math:`y = q + w` with :math:`q[n] = b_0[n]u[n]` and
 :math:`w[n] = v[n] - a_1[n]w[n-1] - a_2[n]w[n-2]`,
 :math:`v[n] = b_1[n]u[n-1] + b_2[n]u[n-2] - a_1[n]q[n-1] - a_2[n]q[n-2]` (this is the
-recursion above exactly, also where the coefficients change). The all-pole part runs in
-sub-blocks of ``S`` samples that divide ``T`` (at most :data:`SUB_BLOCK_MAX`): zero-state
-sub-block responses by one batched matmul with the Toeplitz matrix of each control block's
-impulse response, then the states entering the sub-blocks by a doubling (Hillis-Steele) scan
-of the affine maps :math:`s \mapsto P_m s + z_m` (:math:`P_m` depending on the sub-block's
-control block), then the free responses. Work and memory are linear in the length.
+recursion above exactly, also where the coefficients change). The all-pole part is solved
+in three steps, each parallel over blocks: the zero-state response :math:`z_m` of every
+control block to its own input (:func:`~grafx.processors.core.biquad_scan.allpole2_scan`, all
+blocks as rows); the states :math:`s_m = (w[mT-1], w[mT-2])` entering the blocks, from
+:math:`s_{m+1} = P_m s_m + (z_m[T-1], z_m[T-2])` with :math:`P_m` built from block ``m``'s
+companion matrix, by a doubling (Hillis-Steele) scan of these affine maps over the blocks;
+and the free responses to those states, sub-block by sub-block.
+Work and memory are linear in the length.
 """
 
 from __future__ import annotations
@@ -33,21 +35,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from grafx.errors import ParameterError
-from grafx.processors.core.biquad_scan import _allpole_impulse
+from grafx.processors.core.biquad_scan import allpole2_scan
 from grafx.processors.core.utils import design_dtype
 
-__all__ = ["SUB_BLOCK_MAX", "sub_block_length", "allpole2_blocks", "sosfilt_blocks", "iir_blocks"]
+__all__ = ["allpole2_blocks", "sosfilt_blocks", "iir_blocks"]
 
-#: Longest sub-block of the all-pole scan (the largest divisor of the control block up to it).
-SUB_BLOCK_MAX = 32
-
-
-def sub_block_length(block: int) -> int:
-    """The largest divisor of ``block`` between 2 and :data:`SUB_BLOCK_MAX`."""
-    for size in range(min(SUB_BLOCK_MAX, block), 1, -1):
-        if block % size == 0:
-            return size
-    raise ParameterError(f"biquad blocks: the control block must be even, got {block}")
+#: Block length of the scan inside each control block (see :func:`allpole2_scan`).
+SUB_BLOCK = 16
 
 
 def _scan_affine(p: list[Tensor], w: list[Tensor]) -> list[Tensor]:
@@ -79,39 +73,80 @@ def _scan_affine(p: list[Tensor], w: list[Tensor]) -> list[Tensor]:
     return [w1, w2]
 
 
+Matrix = tuple[Tensor, Tensor, Tensor, Tensor]
+
+
+def _matmul2(p: Matrix, q: Matrix) -> Matrix:
+    """Product of batches of 2x2 matrices held as ``(m00, m01, m10, m11)``."""
+    return (
+        p[0] * q[0] + p[1] * q[2],
+        p[0] * q[1] + p[1] * q[3],
+        p[2] * q[0] + p[3] * q[2],
+        p[2] * q[1] + p[3] * q[3],
+    )
+
+
+def _power2(p: Matrix, exponent: int) -> Matrix:
+    """``p ** exponent`` (``exponent >= 1``) by repeated squaring."""
+    result = None
+    while exponent:
+        if exponent & 1:
+            result = p if result is None else _matmul2(result, p)
+        exponent >>= 1
+        if exponent:
+            p = _matmul2(p, p)
+    assert result is not None
+    return result
+
+
+def _impulse(a1: Tensor, a2: Tensor, length: int) -> Tensor:
+    """First ``length`` samples ``(R, length)`` of the impulse response of ``1 / A``."""
+    h = [torch.ones_like(a1), -a1]
+    while len(h) < length:
+        h.append(-a1 * h[-1] - a2 * h[-2])
+    return torch.stack(h[:length], dim=-1)
+
+
 def allpole2_blocks(v: Tensor, a: Tensor) -> Tensor:
     """All-pole recursion ``w[n] = v[n] - a1[n] w[n-1] - a2[n] w[n-2]``, zero initial state.
 
     Args:
-        v: input rows split into control blocks, ``(N, M, T)`` (``T`` even).
+        v: input rows split into control blocks, ``(N, M, T)`` (``T >= 2``).
         a: each block's normalised denominator ``(a1, a2)``, ``(N, M, 2)``.
 
     Returns:
         ``(N, M, T)``.
     """
     rows, num_blocks, block = v.shape
-    sub = sub_block_length(block)
-    per_block = block // sub
-    h = _allpole_impulse(a.reshape(-1, 2), sub + 1).reshape(rows, num_blocks, sub + 1)
-    index = torch.arange(sub, device=v.device)
-    lag = index[:, None] - index[None, :]
-    h_padded = torch.cat([h[..., :sub], h.new_zeros(rows, num_blocks, 1)], dim=-1)
-    toeplitz = h_padded[..., torch.where(lag >= 0, lag, sub)]  # (N, M, S, S)
-    z = torch.matmul(v.reshape(rows, num_blocks, per_block, sub), toeplitz.transpose(-1, -2))
-
-    g1 = h[..., 1:]  # response to w[-1] = 1, (N, M, S)
-    g2 = -a[..., 1:2] * h[..., :sub]  # response to w[-2] = 1
-
-    def per_sub(x: Tensor) -> Tensor:
-        return x[..., None].expand(rows, num_blocks, per_block).reshape(rows, -1)
-
-    steps = [per_sub(g1[..., -1]), per_sub(g2[..., -1]), per_sub(g1[..., -2]), per_sub(g2[..., -2])]
-    ends = [z[..., -1].reshape(rows, -1), z[..., -2].reshape(rows, -1)]
-    s1, s2 = (
-        F.pad(s[..., :-1], (1, 0)).reshape(rows, num_blocks, per_block, 1)
-        for s in _scan_affine(steps, ends)
-    )
-    w = z + s1 * g1[:, :, None, :] + s2 * g2[:, :, None, :]
+    flat = a.reshape(-1, 2)
+    a1, a2 = flat[:, 0], flat[:, 1]
+    # Zero-state response of every block to its own input, all blocks at once.
+    z = allpole2_scan(v.reshape(-1, block), flat, SUB_BLOCK)  # (R, T)
+    # The state x_t = (w[t], w[t-1]) moves by the companion matrix C; block m's free response
+    # to its entering state s is (C^(t+1) s)_0, evaluated per sub-block of S samples from the
+    # state C^(kS) s entering sub-block k and the first S + 1 samples h of 1 / A.
+    sub = min(SUB_BLOCK, block)
+    per_block = -(-block // sub)
+    h = _impulse(a1, a2, sub + 2)
+    g1, g2 = h[:, 1 : sub + 1], -a2[:, None] * h[:, :sub]  # (C^(j+1))_00 and _01
+    companion = (-a1, -a2, torch.ones_like(a1), torch.zeros_like(a1))
+    step = _power2(companion, block)  # s_{m+1} = C^T s_m + (z_m[T-1], z_m[T-2])
+    shape = (rows, num_blocks)
+    ends = [z[:, -1].reshape(shape), z[:, -2].reshape(shape)]
+    states = _scan_affine([p.reshape(shape) for p in step], ends)
+    s1, s2 = (F.pad(s[..., :-1], (1, 0)).reshape(-1, 1) for s in states)  # (R, 1) each
+    # u_k = C^(kS) s for the sub-blocks k of each block, by doubling.
+    sub_step = tuple(p[:, None] for p in _power2(companion, sub))
+    u1, u2 = s1, s2
+    while u1.shape[1] < per_block:
+        u1, u2 = (
+            torch.cat([u1, sub_step[0] * u1 + sub_step[1] * u2], dim=1),
+            torch.cat([u2, sub_step[2] * u1 + sub_step[3] * u2], dim=1),
+        )
+        sub_step = _matmul2(sub_step, sub_step)
+    u1, u2 = u1[:, :per_block, None], u2[:, :per_block, None]
+    free = u1 * g1[:, None, :] + u2 * g2[:, None, :]  # (R, K, S)
+    w = z + free.reshape(z.shape[0], -1)[:, :block]
     return w.reshape(rows, num_blocks, block)
 
 
@@ -128,7 +163,7 @@ def sosfilt_blocks(x: Tensor, b: Tensor, a: Tensor, block: int) -> Tensor:
         b: numerators per row, block and section, ``(N, M, K, 3)``, with
             ``M = ceil(L / block)``.
         a: normalised denominators ``(a1, a2)``, ``(N, M, K, 2)``.
-        block: control block ``T`` in samples (even).
+        block: control block ``T`` in samples (at least 2).
 
     Returns:
         The output rows, ``(N, L)``, in the dtype of ``x`` (float64 arithmetic, or the
@@ -169,7 +204,7 @@ def iir_blocks(input_signal: Tensor, Bs: Tensor, As: Tensor, block: int) -> Tens
         input_signal: ``(B, C, L)``.
         Bs: numerators, ``(B, C_f, M, K, 3)`` with ``M = ceil(L / block)``.
         As: denominators with nonzero ``a0``, ``(B, C_f, M, K, 3)``.
-        block: control block in samples (even).
+        block: control block in samples (at least 2).
 
     Returns:
         ``(B, max(C, C_f), L)``.
