@@ -43,8 +43,9 @@ def main() -> None:
     }
     timeline = Timeline.uniform(args.seconds, 0.5, sr)
     curves = {
-        k: (v.detach()[..., None] + 0.1 * torch.randn(*v.shape, timeline.num_knots))
-        .requires_grad_(args.backward)
+        k: (v.detach()[..., None] + 0.1 * torch.randn(*v.shape, timeline.num_knots)).requires_grad_(
+            args.backward
+        )
         for k, v in static.items()
     }
 

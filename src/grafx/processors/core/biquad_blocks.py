@@ -18,13 +18,14 @@ block: each section is split into a feedthrough and a strictly proper part,
 :math:`y = q + w` with :math:`q[n] = b_0[n]u[n]` and
 :math:`w[n] = v[n] - a_1[n]w[n-1] - a_2[n]w[n-2]`,
 :math:`v[n] = b_1[n]u[n-1] + b_2[n]u[n-2] - a_1[n]q[n-1] - a_2[n]q[n-2]` (this is the
-recursion above exactly, also where the coefficients change). The all-pole part is solved
-in three steps, each parallel over blocks: the zero-state response :math:`z_m` of every
-control block to its own input (:func:`~grafx.processors.core.biquad_scan.allpole2_scan`, all
-blocks as rows); the states :math:`s_m = (w[mT-1], w[mT-2])` entering the blocks, from
-:math:`s_{m+1} = P_m s_m + (z_m[T-1], z_m[T-2])` with :math:`P_m` built from block ``m``'s
-companion matrix, by a doubling (Hillis-Steele) scan of these affine maps over the blocks;
-and the free responses to those states, sub-block by sub-block.
+recursion above exactly, also where the coefficients change). The all-pole part runs in
+sub-blocks of ``S`` samples, the largest divisor of ``T`` up to :data:`SUB_BLOCK`: zero-state
+sub-block responses by one batched matmul with each block's lower-triangular Toeplitz matrix
+of its impulse response; the states leaving the sub-blocks of a block, and then the states
+:math:`s_m = (w[mT-1], w[mT-2])` entering the blocks, from the affine maps
+:math:`s \mapsto C_m^S s + e` and :math:`s \mapsto C_m^T s + e'` (:math:`C_m` the block's
+companion matrix), by doubling (Hillis-Steele) scans; and each sub-block's free response to
+its entering state, added to the zero-state response by one batched matmul.
 Work and memory are linear in the length.
 """
 
@@ -35,12 +36,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from grafx.errors import ParameterError
-from grafx.processors.core.biquad_scan import allpole2_scan
 from grafx.processors.core.utils import design_dtype
 
 __all__ = ["allpole2_blocks", "sosfilt_blocks", "iir_blocks"]
 
-#: Block length of the scan inside each control block (see :func:`allpole2_scan`).
+#: Longest sub-block of the scan inside a control block (the largest divisor of it up to this).
 SUB_BLOCK = 16
 
 
@@ -102,57 +102,72 @@ def _power2(p: Matrix, exponent: int) -> Matrix:
 def _impulse(a1: Tensor, a2: Tensor, length: int) -> Tensor:
     """First ``length`` samples ``(R, length)`` of the impulse response of ``1 / A``."""
     h = [torch.ones_like(a1), -a1]
-    while len(h) < length:
+    while len(h) < length:  # a short loop: length is a sub-block
         h.append(-a1 * h[-1] - a2 * h[-2])
     return torch.stack(h[:length], dim=-1)
+
+
+def sub_block_length(block: int) -> int:
+    """The largest divisor of ``block`` from 2 to :data:`SUB_BLOCK` (``block`` even)."""
+    for size in range(min(SUB_BLOCK, block), 1, -1):
+        if block % size == 0:
+            return size
+    raise ParameterError(f"biquad blocks: the control block must be even, got {block}")
 
 
 def allpole2_blocks(v: Tensor, a: Tensor) -> Tensor:
     """All-pole recursion ``w[n] = v[n] - a1[n] w[n-1] - a2[n] w[n-2]``, zero initial state.
 
     Args:
-        v: input rows split into control blocks, ``(N, M, T)`` (``T >= 2``).
+        v: input rows split into control blocks, ``(N, M, T)`` (``T`` even).
         a: each block's normalised denominator ``(a1, a2)``, ``(N, M, 2)``.
 
     Returns:
         ``(N, M, T)``.
     """
     rows, num_blocks, block = v.shape
-    flat = a.reshape(-1, 2)
+    sub = sub_block_length(block)
+    per_block = block // sub
+    count = rows * num_blocks
+    flat = a.reshape(count, 2)
     a1, a2 = flat[:, 0], flat[:, 1]
-    # Zero-state response of every block to its own input, all blocks at once.
-    z = allpole2_scan(v.reshape(-1, block), flat, SUB_BLOCK)  # (R, T)
-    # The state x_t = (w[t], w[t-1]) moves by the companion matrix C; block m's free response
-    # to its entering state s is (C^(t+1) s)_0, evaluated per sub-block of S samples from the
-    # state C^(kS) s entering sub-block k and the first S + 1 samples h of 1 / A.
-    sub = min(SUB_BLOCK, block)
-    per_block = -(-block // sub)
-    h = _impulse(a1, a2, sub + 2)
-    g1, g2 = h[:, 1 : sub + 1], -a2[:, None] * h[:, :sub]  # (C^(j+1))_00 and _01
+    # The state x_t = (w[t], w[t-1]) moves by the companion matrix C. Within a sub-block of
+    # S samples, w[j] = z[j] + (C^(j+1))_00 x_in,0 + (C^(j+1))_01 x_in,1 with z the zero-state
+    # response, (C^(j+1))_00 = h[j+1] and (C^(j+1))_01 = -a2 h[j] (h: impulse response of 1/A).
+    h = _impulse(a1, a2, sub + 1)
+    free = torch.stack([h[:, 1:], -a2[:, None] * h[:, :sub]], dim=1)  # (R, 2, S)
+    index = torch.arange(sub, device=v.device)
+    lag = index[None, :] - index[:, None]  # [j, i] -> i - j
+    upper = F.pad(h[:, :sub], (0, 1))[:, torch.where(lag >= 0, lag, sub)]  # (R, S, S): h[i - j]
+    z = torch.matmul(v.reshape(count, per_block, sub), upper)  # (R, K, S)
     companion = (-a1, -a2, torch.ones_like(a1), torch.zeros_like(a1))
-    step = _power2(companion, block)  # s_{m+1} = C^T s_m + (z_m[T-1], z_m[T-2])
+    sub_step = _power2(companion, sub)  # C^S, (R,) each
+    # Zero-state states leaving each sub-block of a block: a scan with the block's C^S.
+    ends = [z[..., -1], z[..., -2]]  # (R, K)
+    inner = _scan_affine([p[:, None].expand(count, per_block) for p in sub_step], ends)
+    # States entering the blocks: a scan over the blocks with each block's C^T.
+    block_step = _power2(sub_step, per_block)
     shape = (rows, num_blocks)
-    ends = [z[:, -1].reshape(shape), z[:, -2].reshape(shape)]
-    states = _scan_affine([p.reshape(shape) for p in step], ends)
-    s1, s2 = (F.pad(s[..., :-1], (1, 0)).reshape(-1, 1) for s in states)  # (R, 1) each
-    # u_k = C^(kS) s for the sub-blocks k of each block, by doubling.
-    sub_step = tuple(p[:, None] for p in _power2(companion, sub))
-    u1, u2 = s1, s2
+    outer = _scan_affine(
+        [p.reshape(shape) for p in block_step], [e[:, -1].reshape(shape) for e in inner]
+    )
+    s1, s2 = (F.pad(s[..., :-1], (1, 0)).reshape(count, 1) for s in outer)
+    # States entering the sub-blocks: C^(kS) s_m plus the zero-state part, by doubling.
+    u1, u2, power = s1, s2, tuple(p[:, None] for p in sub_step)
     while u1.shape[1] < per_block:
         u1, u2 = (
-            torch.cat([u1, sub_step[0] * u1 + sub_step[1] * u2], dim=1),
-            torch.cat([u2, sub_step[2] * u1 + sub_step[3] * u2], dim=1),
+            torch.cat([u1, power[0] * u1 + power[1] * u2], dim=1),
+            torch.cat([u2, power[2] * u1 + power[3] * u2], dim=1),
         )
-        sub_step = _matmul2(sub_step, sub_step)
-    u1, u2 = u1[:, :per_block, None], u2[:, :per_block, None]
-    free = u1 * g1[:, None, :] + u2 * g2[:, None, :]  # (R, K, S)
-    w = z + free.reshape(z.shape[0], -1)[:, :block]
-    return w.reshape(rows, num_blocks, block)
-
-
-def _delay(x: Tensor, lag: int) -> Tensor:
-    """``x[n - lag]`` along the last dim of ``(N, L)``, zeros before the start."""
-    return F.pad(x[..., :-lag], (lag, 0))
+        power = _matmul2(power, power)
+    entering = torch.stack(
+        [
+            u1[:, :per_block] + F.pad(inner[0][:, :-1], (1, 0)),
+            u2[:, :per_block] + F.pad(inner[1][:, :-1], (1, 0)),
+        ],
+        dim=-1,
+    )  # (R, K, 2)
+    return torch.baddbmm(z, entering, free).reshape(rows, num_blocks, block)
 
 
 def sosfilt_blocks(x: Tensor, b: Tensor, a: Tensor, block: int) -> Tensor:
@@ -163,7 +178,7 @@ def sosfilt_blocks(x: Tensor, b: Tensor, a: Tensor, block: int) -> Tensor:
         b: numerators per row, block and section, ``(N, M, K, 3)``, with
             ``M = ceil(L / block)``.
         a: normalised denominators ``(a1, a2)``, ``(N, M, K, 2)``.
-        block: control block ``T`` in samples (at least 2).
+        block: control block ``T`` in samples (even).
 
     Returns:
         The output rows, ``(N, L)``, in the dtype of ``x`` (float64 arithmetic, or the
@@ -184,16 +199,23 @@ def sosfilt_blocks(x: Tensor, b: Tensor, a: Tensor, block: int) -> Tensor:
     work = design_dtype(x)
     b, a = b.to(work), a.to(work)
     y = F.pad(x.to(work), (0, num_blocks * block - length))
+    shape = (rows, num_blocks, block)
     for k in range(b.shape[2]):
-        bk, ak = b[:, :, k, :, None], a[:, :, k, :, None]  # (N, M, 3, 1), (N, M, 2, 1)
-        q = (bk[:, :, 0] * y.reshape(rows, num_blocks, block)).reshape(rows, -1)
-        v = (
-            bk[:, :, 1] * _delay(y, 1).reshape(rows, num_blocks, block)
-            + bk[:, :, 2] * _delay(y, 2).reshape(rows, num_blocks, block)
-            - ak[:, :, 0] * _delay(q, 1).reshape(rows, num_blocks, block)
-            - ak[:, :, 1] * _delay(q, 2).reshape(rows, num_blocks, block)
-        )
-        y = q + allpole2_blocks(v, a[:, :, k]).reshape(rows, -1)
+        b0, b1, b2 = b[:, :, k].unbind(-1)  # (N, M) each
+        a1, a2 = a[:, :, k].unbind(-1)
+        # v[n] = b1 u[n-1] + b2 u[n-2] - a1 q[n-1] - a2 q[n-2] with q = b0 u: inside a block
+        # that is c1 u[n-1] + c2 u[n-2]; at a block's first two samples, b0 of the block
+        # before enters q[n-1], q[n-2], which the correction below adds.
+        c1, c2 = b1 - a1 * b0, b2 - a2 * b0
+        padded = F.pad(y, (2, 0))
+        u1 = padded[:, 1:-1].reshape(shape)
+        u2 = padded[:, :-2].reshape(shape)
+        v = c1[..., None] * u1 + c2[..., None] * u2
+        step = F.pad(b0[:, 1:] - b0[:, :-1], (1, 0))  # b0[m] - b0[m - 1], 0 for the first
+        first = v[..., 0] + step * (a1 * u1[..., 0] + a2 * u2[..., 0])
+        second = v[..., 1] + step * a2 * u2[..., 1]
+        v = torch.cat([first[..., None], second[..., None], v[..., 2:]], dim=-1)
+        y = (b0[..., None] * y.reshape(shape) + allpole2_blocks(v, a[:, :, k])).reshape(rows, -1)
     return y[:, :length].to(dtype)
 
 
@@ -204,7 +226,7 @@ def iir_blocks(input_signal: Tensor, Bs: Tensor, As: Tensor, block: int) -> Tens
         input_signal: ``(B, C, L)``.
         Bs: numerators, ``(B, C_f, M, K, 3)`` with ``M = ceil(L / block)``.
         As: denominators with nonzero ``a0``, ``(B, C_f, M, K, 3)``.
-        block: control block in samples (at least 2).
+        block: control block in samples (even).
 
     Returns:
         ``(B, max(C, C_f), L)``.
