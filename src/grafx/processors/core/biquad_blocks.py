@@ -212,9 +212,9 @@ def sosfilt_blocks(x: Tensor, b: Tensor, a: Tensor, block: int) -> Tensor:
         u2 = padded[:, :-2].reshape(shape)
         v = c1[..., None] * u1 + c2[..., None] * u2
         step = F.pad(b0[:, 1:] - b0[:, :-1], (1, 0))  # b0[m] - b0[m - 1], 0 for the first
-        first = v[..., 0] + step * (a1 * u1[..., 0] + a2 * u2[..., 0])
-        second = v[..., 1] + step * a2 * u2[..., 1]
-        v = torch.cat([first[..., None], second[..., None], v[..., 2:]], dim=-1)
+        # In place on a fresh sum (no backward reads it).
+        v[..., 0] += step * (a1 * u1[..., 0] + a2 * u2[..., 0])
+        v[..., 1] += step * a2 * u2[..., 1]
         y = (b0[..., None] * y.reshape(shape) + allpole2_blocks(v, a[:, :, k])).reshape(rows, -1)
     return y[:, :length].to(dtype)
 
