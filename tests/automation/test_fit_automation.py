@@ -142,17 +142,20 @@ def test_the_penalty_keeps_a_static_target_static():
 
 
 def test_automating_a_type_that_takes_no_curve_is_refused():
-    chain = ("eq", "gain_pan")
+    chain = ("imager", "gain_pan")
     G, _ = build_mixing_console(num_tracks=1, chain=chain)
     processors = console_processors(chain)
     params = console_parameters(G, processors, 44100)
     timeline = Timeline((0.0, 1.0), 44100)
-    # The EQ takes no curve, but its gate may move: only the gate becomes a curve.
-    moving = automate_parameters(params, processors, ["eq"], timeline)
-    assert curve_keys(moving, processors) == ["eq/drywet_weight"]
-    ungated = {**params, "eq": {k: v for k, v in params["eq"].items() if k != "drywet_weight"}}
-    with pytest.raises(ConfigError, match="cannot automate type 'eq'.*'gain_pan'"):
-        automate_parameters(ungated, processors, ["eq"], timeline)
+    # The imager takes no curve, but its gate may move: only the gate becomes a curve.
+    moving = automate_parameters(params, processors, ["imager"], timeline)
+    assert curve_keys(moving, processors) == ["imager/drywet_weight"]
+    ungated = {
+        **params,
+        "imager": {k: v for k, v in params["imager"].items() if k != "drywet_weight"},
+    }
+    with pytest.raises(ConfigError, match="cannot automate type 'imager'.*'gain_pan'"):
+        automate_parameters(ungated, processors, ["imager"], timeline)
     with pytest.raises(ConfigError, match="cannot automate type 'delay'"):
         automate_parameters(params, processors, ["delay"], timeline)
     with pytest.raises(ConfigError, match="kind must be"):

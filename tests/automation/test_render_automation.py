@@ -128,12 +128,15 @@ def test_gradcheck_through_a_render():
 
 
 def test_curve_errors_name_the_type_and_key():
-    G, processors, renderer = _console(("eq", "gain_pan"), tracks=1)
+    G, processors, renderer = _console(("imager", "gain_pan"), tracks=1)
     params = console_parameters(G, processors, SR)
     timeline = Timeline((0.0, 1.0, 2.0), SR)
-    eq = {k: v[..., None].expand(*v.shape, 3) for k, v in params["eq"].items()}
-    with pytest.raises(ParameterError, match="'eq'.*not take it as time-varying"):
-        renderer(_stems(1), {**params, "eq": eq}, timeline=timeline)
+    imager = {
+        **params["imager"],
+        "log_gain": params["imager"]["log_gain"][..., None].expand(-1, -1, 3),
+    }
+    with pytest.raises(ParameterError, match="'imager'.*'log_gain'.*not take it as time-varying"):
+        renderer(_stems(1), {**params, "imager": imager}, timeline=timeline)
     moving = {**params, "gain_pan": {"log_gain": torch.zeros(1, 2, 3)}}
     with pytest.raises(ParameterError, match="no timeline"):
         renderer(_stems(1), moving)

@@ -4,7 +4,8 @@ r"""Automation: parameters that move over a song, given as curves at knots and f
 * :mod:`grafx.automation.timeline`: :class:`Timeline`, the knot times in seconds and the stretch
   of the song a render covers;
 * :mod:`grafx.automation.expand`: what the render engine does with a curve before a processor
-  call (interpolate it to one value per sample);
+  call (interpolate it to one value per sample, or per control block of samples for
+  filter coefficients such as the parametric EQ's bands);
 * :mod:`grafx.automation.parameters`: static parameters to flat curves and back, and the
   smoothness penalty of an automated fit (:mod:`grafx.automation.smoothness`, beside the fit
   loop's other penalties).

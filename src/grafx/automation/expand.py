@@ -1,12 +1,24 @@
 r"""Curves to control signals: what the render engine does with a curve before a processor call.
 
 A processor declares which of its parameters may move over time in its class attribute
-``time_varying`` (``{key: control}``; the control is ``"sample"``: one value per audio sample).
-Such a parameter may be given to the render engine as a *curve*: its static shape with one more
-trailing dimension, ``(N_t, *shape, K)``, the values at the timeline's ``K`` knots. Before each
-processor call the engine interpolates the curve to the rendered samples, so the processor gets
-``(B, *shape, L)`` and applies it sample by sample. A node gate (``drywet_weight``) may be a
-curve on any gated type.
+``time_varying`` (``{key: control}``). Such a parameter may be given to the render engine as a
+*curve*: its static shape with one more trailing dimension, ``(N_t, *shape, K)``, the values at
+the timeline's ``K`` knots. Before each processor call the engine interpolates the curve at the
+parameter's control rate:
+
+* ``"sample"``: at every rendered sample, so the processor gets ``(B, *shape, L)`` and applies
+  it sample by sample (gains, pans, thresholds);
+* ``"block"``: once per control block of ``T`` samples, the processor's ``control_block``
+  attribute (:data:`DEFAULT_CONTROL_BLOCK` if it has none; an even number of samples), so the
+  processor gets ``(B, *shape, M)`` with ``M = ceil(L / T)`` and holds each value for its block
+  (filter coefficients, which would be far too costly to design per sample). Block ``m`` covers
+  rendered samples ``mT`` to ``mT + T - 1`` (the last block may be cut short by the end of the
+  audio) and its value is the curve at the block's *centre*, sample ``mT + (T - 1) / 2``: for a
+  linear stretch of curve that is the curve's mean over the block. Blocks start at the first
+  rendered sample, so a crop whose offset is a multiple of ``T`` sees the same blocks (and
+  values) as the whole render.
+
+A node gate (``drywet_weight``) may be a curve on any gated type; it is always per sample.
 """
 
 from __future__ import annotations
@@ -14,23 +26,59 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from grafx.automation.curves import curve_segments, interpolate_curve
 from grafx.automation.timeline import Timeline
 from grafx.errors import ParameterError
 from grafx.processors.core.drywet import DRYWET_KEY
-from grafx.processors.core.validation import normalize_size
+from grafx.processors.core.validation import DEFAULT_CONTROL_BLOCK, normalize_size
 
-__all__ = ["CONTROLS", "time_varying_keys", "expand_curves", "static_ndim"]
+__all__ = [
+    "CONTROLS",
+    "DEFAULT_CONTROL_BLOCK",
+    "block_times",
+    "control_block",
+    "time_varying_keys",
+    "expand_curves",
+    "static_ndim",
+]
 
 #: Control rates a processor may declare for a time-varying parameter.
-CONTROLS = ("sample",)
+CONTROLS = ("sample", "block")
+
+#: Control block in samples of a ``"block"`` parameter whose processor sets no ``control_block``.
 
 
 def time_varying_keys(processor: Any) -> Mapping[str, str]:
     """``{key: control}`` of the parameters ``processor`` accepts as curves (may be empty)."""
     return getattr(processor, "time_varying", None) or {}
+
+
+def control_block(processor: Any) -> int:
+    """The control block in samples of ``processor``'s ``"block"`` parameters.
+
+    Raises:
+        ParameterError: a ``control_block`` that is not a positive even integer.
+    """
+    block = getattr(processor, "control_block", None)
+    if block is None:
+        return DEFAULT_CONTROL_BLOCK
+    if isinstance(block, bool) or not isinstance(block, int) or block < 2 or block % 2:
+        raise ParameterError(
+            f"{type(processor).__name__}: control_block must be a positive even number of "
+            f"samples, got {block!r}"
+        )
+    return block
+
+
+def block_times(timeline: Timeline, num_samples: int, block: int, like: Tensor) -> Tensor:
+    """Time in seconds ``(ceil(num_samples / block),)`` of each control block's centre."""
+    count = -(-int(num_samples) // block)
+    centres = torch.arange(count, dtype=torch.float64) * block + (block - 1) / 2
+    times = timeline.start + centres / timeline.sample_rate
+    return times.to(device=like.device, dtype=like.dtype)
 
 
 def static_ndim(size: Any) -> int:
@@ -47,7 +95,7 @@ def expand_curves(
     gated: bool,
     cache: dict | None = None,
 ) -> dict[str, Any]:
-    """Interpolate the curves among one call's parameters to per-sample control signals.
+    """Interpolate the curves among one call's parameters to control signals (per sample or per block).
 
     Args:
         node_type: the type being rendered (for messages).
@@ -62,7 +110,8 @@ def expand_curves(
             segments are found once per dtype and device instead of once per curve.
 
     Returns:
-        ``call_kwargs`` with each curve replaced by ``(B, *shape, L)``.
+        ``call_kwargs`` with each curve replaced by ``(B, *shape, L)`` (control ``"sample"``)
+        or ``(B, *shape, ceil(L / T))`` (control ``"block"``, blocks of ``T`` samples).
 
     Raises:
         ParameterError: a curve on a parameter that is not time-varying, a curve without a
@@ -96,8 +145,19 @@ def expand_curves(
                 f"type {node_type!r}: curve {key!r} has {value.shape[-1]} values per row but "
                 f"the timeline has {timeline.num_knots} knots"
             )
-        knots, times, segments = _grid(timeline, num_samples, value, cache)
-        result[key] = interpolate_curve(value, knots, times, timeline.method, segments)
+        control = moving[key]
+        if control == "sample":
+            knots, times, segments = _grid(timeline, num_samples, value, cache)
+            result[key] = interpolate_curve(value, knots, times, timeline.method, segments)
+        elif control == "block":
+            where = block_times(timeline, num_samples, control_block(processor), value)
+            knots = timeline.knot_tensor(value)
+            result[key] = interpolate_curve(value, knots, where, timeline.method)
+        else:
+            raise ParameterError(
+                f"type {node_type!r}: {type(processor).__name__} declares parameter {key!r} with "
+                f"control {control!r}; controls are {CONTROLS}"
+            )
     return result
 
 

@@ -67,7 +67,11 @@ from torch import Tensor, nn
 
 from grafx.errors import ArgumentError, AudioError, ParameterError
 from grafx.processors import registry
-from grafx.processors.core.validation import as_parameter_dict, check_parameters
+from grafx.processors.core.validation import (
+    DEFAULT_CONTROL_BLOCK,
+    as_parameter_dict,
+    check_parameters,
+)
 
 __all__ = ["Processor", "ParameterSize", "IgnoredArgumentWarning", "has_settings", "take_settings"]
 
@@ -116,8 +120,11 @@ class Processor(nn.Module):
             (others raise); ``None`` leaves them to the constructor.
         processor_name: the name the class is registered under (``None`` if unregistered).
         time_varying: ``{key: control}`` of the parameters ``forward`` also accepts as
-            per-sample control signals ``(B, *shape, L)`` (automation curves, interpolated by
-            the render engine; see :mod:`grafx.automation`); the control is ``"sample"``.
+            control signals (automation curves, interpolated by the render engine; see
+            :mod:`grafx.automation.expand`): control ``"sample"`` gives ``(B, *shape, L)``, one
+            value per sample; ``"block"`` gives ``(B, *shape, ceil(L / T))``, one value per
+            control block of ``T`` samples, ``T`` being the processor's ``control_block``
+            attribute (an even number of samples; 256 if it has none).
         sample_rate_argument: the constructor argument holding the sample rate in Hz
             (``None``: the class is rate-free).
         rate_bound: why the class cannot be rebuilt for another sample rate (``None``: it can).
@@ -242,8 +249,21 @@ class Processor(nn.Module):
             batch,
             as_parameter_dict(parameters),
             self.parameter_size(),
-            time_varying=self.time_varying,
+            time_varying=self._control_steps(inputs),
         )
+
+    def _control_steps(self, inputs: Sequence[tuple[str, Any]]) -> dict[str, int | None]:
+        """``{key: T}``: how many values each time-varying parameter has per row (``None``:
+        unknown, without an audio input)."""
+        moving = self.time_varying
+        if not moving:
+            return {}
+        length = int(inputs[0][1].shape[-1]) if inputs else None
+        block = getattr(self, "control_block", None) or DEFAULT_CONTROL_BLOCK
+        return {
+            key: None if length is None else length if control == "sample" else -(-length // block)
+            for key, control in moving.items()
+        }
 
     def parameter_size(self) -> ParameterSize:
         """Per-node parameter shapes; a processor without parameters returns ``{}``."""

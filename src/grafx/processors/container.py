@@ -270,6 +270,11 @@ class GainStagingRegularization(Processor):
         """The wrapped processor's time-varying parameters (it receives them unchanged)."""
         return getattr(self.processor, "time_varying", None) or {}
 
+    @property
+    def control_block(self) -> int | None:
+        """The wrapped processor's control block for ``"block"`` parameters (``None``: none)."""
+        return getattr(self.processor, "control_block", None)
+
     def check_call(self, inputs: Sequence[tuple[str, Any]], parameters: dict[str, Any]) -> None:
         """Check the input only; the wrapped processor checks the parameters it takes."""
         self.check_inputs(inputs)

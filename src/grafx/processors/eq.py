@@ -18,6 +18,7 @@ from torch import Tensor
 
 from grafx.errors import ConfigError, ParameterError
 from grafx.processors.base import ParameterSize, Processor, take_settings
+from grafx.processors.core.biquad_blocks import iir_blocks
 from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.fir import ZeroPhaseFilterBankFIR, ZeroPhaseFIR
 from grafx.processors.core.geq import GraphicEqualizerBiquad
@@ -190,6 +191,7 @@ class ParametricEqualizer(_BiquadEqualizer):
         reference_rate: the rate at which ``w0`` is defined (default ``sample_rate``): a band
             is at :math:`f = \omega_0 f_\mathrm{ref} / 2\pi` Hz, :math:`\omega_0 = \pi\sigma(w_0)`,
             at any ``sample_rate`` (held below 0.98 of its Nyquist).
+        control_block: samples per control block of automated parameters (even; see below).
         **backend_kwargs: :class:`~grafx.processors.core.iir.IIRFilter` arguments.
 
     Settings: ``eq_gains_db`` (0; one value or one per band, or ``(C_eq, K)``), ``eq_freqs_hz``
@@ -197,9 +199,21 @@ class ParametricEqualizer(_BiquadEqualizer):
     25 kHz), ``eq_q`` (0.707) and ``sample_rate`` (the rate ``w0`` is defined at; default the
     processor's ``reference_rate``). A band's peak or shelf gain in dB is
     :math:`40\,\ell / \ln 10` (the RBJ amplitude :math:`A = e^{\ell}` gives a gain :math:`A^2`).
+
+    Automation: ``w0``, ``q_inv`` and ``log_gain`` are time-varying at block rate (see
+    :mod:`grafx.automation.expand`): any of them may arrive as ``(B, C_eq, K, M)``, one value per
+    control block of ``control_block`` samples (``M = ceil(L / control_block)``). The bands are
+    then designed per block and applied by the exact time-varying recursion of
+    :func:`grafx.processors.core.biquad_blocks.iir_blocks` (coefficients switch at block
+    boundaries, the filter state carries over, whatever the ``backend``), so the output stays
+    continuous and differentiable in every block's parameters. A constant curve gives the
+    static output up to rounding on the exact backends, and within the ``fsm`` backend's
+    truncation tolerance (:data:`~grafx.processors.core.iir.FSM_TOLERANCE`) on ``fsm``.
     """
 
     sample_rate_argument = "sample_rate"
+
+    time_varying = {"w0": "block", "q_inv": "block", "log_gain": "block"}
 
     def __init__(
         self,
@@ -208,9 +222,20 @@ class ParametricEqualizer(_BiquadEqualizer):
         use_shelving_filters: bool = True,
         sample_rate: float = 44100.0,
         reference_rate: float | None = None,
+        control_block: int = 256,
         **backend_kwargs,
     ):
         super().__init__(processor_channel, backend_kwargs, sample_rate, reference_rate)
+        if isinstance(control_block, bool) or not isinstance(control_block, int):
+            raise ConfigError(
+                f"ParametricEqualizer: control_block must be an integer, got {control_block!r}"
+            )
+        if control_block < 2 or control_block % 2:
+            raise ConfigError(
+                "ParametricEqualizer: control_block must be a positive even number of samples, "
+                f"got {control_block}"
+            )
+        self.control_block = control_block
         minimum = 2 if use_shelving_filters else 1
         if int(num_filters) < minimum:
             raise ConfigError(
@@ -221,12 +246,37 @@ class ParametricEqualizer(_BiquadEqualizer):
         self.use_shelving_filters = use_shelving_filters
 
     def forward(self, input_signals: Tensor, w0: Tensor, q_inv: Tensor, log_gain: Tensor) -> Tensor:
-        """Filter ``(B, C, L)``; ``w0, q_inv, log_gain (B, C_eq, K)``."""
+        """Filter ``(B, C, L)``; ``w0, q_inv, log_gain (B, C_eq, K)``, or any of them
+        ``(B, C_eq, K, M)`` per control block (class docstring)."""
         if self.reference_rate != self.sample_rate:
             omega = remap_omega(omega_from_w0(w0), self.reference_rate, self.sample_rate)
             w0 = w0_from_omega(omega)
+        if w0.ndim == q_inv.ndim == log_gain.ndim == 3:
+            Bs, As = parametric_eq_biquads(w0, q_inv, log_gain, self.use_shelving_filters)
+            return self._filter(input_signals, Bs, As)
+        return self._filter_blocks(input_signals, {"w0": w0, "q_inv": q_inv, "log_gain": log_gain})
+
+    def _filter_blocks(self, input_signals: Tensor, params: dict[str, Tensor]) -> Tensor:
+        """The time-varying path: bands designed per control block, exact recursion."""
+        length = input_signals.shape[-1]
+        num_blocks = -(-length // self.control_block)
+        for key, value in params.items():
+            if value.ndim == 4 and value.shape[-1] != num_blocks:
+                raise ParameterError(
+                    f"ParametricEqualizer: {key!r} has {value.shape[-1]} control blocks, but "
+                    f"{length} samples in blocks of {self.control_block} make {num_blocks}"
+                )
+        w0, q_inv, log_gain = (
+            (v if v.ndim == 4 else v[..., None].expand(*v.shape, num_blocks)).movedim(-1, -2)
+            for v in params.values()
+        )  # (B, C_eq, M, K)
         Bs, As = parametric_eq_biquads(w0, q_inv, log_gain, self.use_shelving_filters)
-        return self._filter(input_signals, Bs, As)
+        return apply_processor_channel(
+            input_signals,
+            self.processor_channel,
+            lambda x: iir_blocks(x, Bs, As, self.control_block),
+            type(self).__name__,
+        )
 
     def parameter_size(self) -> ParameterSize:
         shape = (self.num_channels, self.num_filters)

@@ -9,6 +9,10 @@ from torch import Tensor
 
 from grafx.errors import ParameterError
 
+#: Samples per control block of a ``"block"`` time-varying parameter when a processor does not
+#: set ``control_block`` (see :mod:`grafx.automation.expand`).
+DEFAULT_CONTROL_BLOCK = 256
+
 
 def normalize_size(size: Any) -> Any:
     """``parameter_size()`` leaf or tree with every int ``k`` turned into the shape ``(k,)``."""
@@ -40,7 +44,7 @@ def check_parameters(
     parameters: Mapping[str, Any],
     sizes: Mapping[str, Any],
     prefix: str = "",
-    time_varying: Collection[str] = (),
+    time_varying: Mapping[str, int | None] | Collection[str] = (),
 ) -> None:
     """Raise :class:`ParameterError` unless ``parameters`` match ``sizes`` with a batch dim.
 
@@ -50,8 +54,9 @@ def check_parameters(
         parameters: the keyword parameters given to ``forward`` (nested dicts allowed).
         sizes: ``parameter_size()`` of the processor.
         prefix: key path of a nested call, for messages.
-        time_varying: top-level keys that may also arrive as per-sample control signals,
-            ``(batch, *size, T)`` (see :mod:`grafx.automation`).
+        time_varying: top-level keys that may also arrive as control signals,
+            ``(batch, *size, T)`` (see :mod:`grafx.automation`); a mapping gives the ``T`` each
+            must have (``None``: any).
     """
     for key, size in sizes.items():
         name = f"{prefix}{key}"
@@ -70,7 +75,13 @@ def check_parameters(
         expected = (batch_size, *normalize_size(size))
         moving = key in time_varying and value.ndim == len(expected) + 1
         if moving and tuple(value.shape[:-1]) == expected:
-            continue
+            steps = time_varying.get(key) if isinstance(time_varying, Mapping) else None
+            if steps is None or value.shape[-1] == steps:
+                continue
+            raise ParameterError(
+                f"{owner}: control signal {name!r} has shape {tuple(value.shape)}, expected "
+                f"{(*expected, steps)} (one value per sample or control block of the input)"
+            )
         if tuple(value.shape) != expected:
             raise ParameterError(
                 f"{owner}: parameter {name!r} has shape {tuple(value.shape)}, expected {expected} "
