@@ -212,8 +212,12 @@ def test_bad_blocks_and_block_sizes_are_refused():
     eq = _eq()
     params = _static(dtype=torch.float32)
     params["w0"] = params["w0"][..., None].expand(1, 1, 3, 5)
-    with pytest.raises(ParameterError, match="'w0' has 5 control blocks.*make 2"):
+    with pytest.raises(
+        ParameterError, match=r"'w0' has shape \(1, 1, 3, 5\), expected \(1, 1, 3, 2\)"
+    ):
         eq(torch.randn(1, 1, 100), **params)
+    with pytest.raises(ParameterError, match="'w0' has 5 control blocks.*make 2"):
+        eq.forward(torch.randn(1, 1, 100), **params)  # unchecked call: forward's own check
     for bad in (0, 7, 2.0, True):
         with pytest.raises(ConfigError, match="control_block"):
             ParametricEqualizer(control_block=bad)

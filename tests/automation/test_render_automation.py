@@ -143,3 +143,12 @@ def test_curve_errors_name_the_type_and_key():
     moving = {**params, "gain_pan": {"log_gain": torch.zeros(1, 2, 4)}}
     with pytest.raises(ParameterError, match="4 values per row but the timeline has 3 knots"):
         renderer(_stems(1), moving, timeline=timeline)
+
+
+def test_a_control_signal_of_the_wrong_length_is_refused_by_name():
+    from grafx.processors import StereoGain
+
+    with pytest.raises(ParameterError, match=r"StereoGain: control signal 'log_gain' has shape"):
+        StereoGain()(torch.randn(2, 2, 50), log_gain=torch.zeros(2, 2, 49))
+    out = StereoGain()(torch.ones(2, 2, 50), log_gain=torch.zeros(2, 2, 50))
+    assert torch.equal(out, torch.ones(2, 2, 50))
