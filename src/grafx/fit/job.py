@@ -159,6 +159,7 @@ def prepare_job(
     header: Sequence[str] = (),
     log: Log | None = print,
     args: Any = None,
+    loss: str | None = None,
     **options: Any,
 ) -> FitJob:
     """Prepare a fit with the recipe of :mod:`grafx.fit.recipe`.
@@ -183,6 +184,8 @@ def prepare_job(
         header: lines logged before the loss of the initial mix.
         log: where the lines go (``None``: nowhere).
         args: kept on the job (see :class:`FitJob`).
+        loss: the objective's name in :data:`grafx.losses.LOSSES` (``None``: the default,
+            :data:`grafx.losses.DEFAULT_LOSS`); recorded in ``metrics.json``.
         **options: other :class:`~grafx.fit.FitConfig` fields (``steps``, ``lr``, ``seed``,
             ``checkpoint``, ...) for :func:`~grafx.fit.recipe.recipe_config`.
     """
@@ -204,7 +207,7 @@ def prepare_job(
 
         penalties["sparsity"] = GateSparsity(sparsity, ramp=1.0)
     renderer = GraphRenderer(G, processors, type_sequence)
-    loss_fn = recipe_loss(sample_rate)
+    loss_fn = recipe_loss(sample_rate, loss)
     with torch.no_grad():
         initial_mix = renderer(stems, parameters)[0]
     loss_before = evaluate_loss(renderer, loss_fn, parameters, stems, target)
@@ -254,6 +257,7 @@ def finish_job(
     from grafx.fit.summary import fit_summary, format_summary, write_summary
     from grafx.io import save_graph
     from grafx.io.audio import write_audio
+    from grafx.losses import loss_settings
 
     out, sample_rate = job.out, job.sample_rate
     with torch.no_grad():
@@ -284,7 +288,16 @@ def finish_job(
     summary: dict = {}
     if metrics:
         extra = {} if job.inputs is None else {"inputs": job.inputs}
-        summary = fit_summary(result, fitted_mix, job.initial_mix, job.target, sample_rate, **extra)
+        extra["loss"] = loss_settings(job.loss_fn)
+        summary = fit_summary(
+            result,
+            fitted_mix,
+            job.initial_mix,
+            job.target,
+            sample_rate,
+            stems=job.stems,
+            **extra,
+        )
         files["metrics"] = write_summary(out / "metrics.json", summary)
         summary = {**summary, "loss_before": job.loss_before, "loss_after": loss_after}
         lines.append(format_summary(summary))
