@@ -490,7 +490,9 @@ def prune_graph(
             fine-tuning's checkpoints); calling again with the same folder resumes.
         log: called with one line per round.
         sample_rate: the audio's rate in Hz (the default loss and the mix descriptors of the
-            acceptance rule need it); ``None``: 44.1 kHz.
+            acceptance rule need it); ``None``: ``loss_fn.sample_rate`` where the loss has
+            one (:class:`~grafx.losses.MixLoss`, :class:`~grafx.losses.BandLoss`), else
+            44.1 kHz.
 
     Returns:
         A :class:`PruneResult`.
@@ -505,7 +507,8 @@ def prune_graph(
 
     config = dataclasses.replace(config or PruneConfig(), **overrides)
     config.check()
-    sample_rate = 44100 if sample_rate is None else sample_rate
+    if sample_rate is None:  # the loss's own rate (MixLoss, BandLoss) when it has one
+        sample_rate = getattr(loss_fn, "sample_rate", None) or 44100
     if loss_fn is None:
         from grafx.losses import default_mix_loss
 
