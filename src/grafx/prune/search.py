@@ -67,6 +67,7 @@ __all__ = [
     "REFERENCES",
     "PruneConfig",
     "PruneResult",
+    "DescriptorGuard",
     "prune_graph",
     "count_processors",
 ]
