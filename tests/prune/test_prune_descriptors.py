@@ -81,7 +81,10 @@ def test_the_guard_names_the_band_and_the_loudness():
     reason = guard.why_refused(x[0])
     assert reason.startswith("mid band") and "over the fitted mix's (tolerance 1 dB)" in reason
     quiet = DescriptorGuard(target, target, RATE, None, 0.5).why_refused(target * 0.8)
-    assert quiet == "loudness -1.94 LU from the fitted mix's (tolerance 0.5 LU)"
+    assert quiet == "loudness error -1.94 LU, 1.94 LU over the fitted mix's (tolerance 0.5 LU)"
+    # a fitted mix 3 dB too quiet: a change towards the target passes, one away does not
+    guard = DescriptorGuard(target * 0.708, target, RATE, None, 0.5)
+    assert guard.why_refused(target * 0.9) is None and guard.why_refused(target * 0.6)
 
 
 @pytest.mark.parametrize("value", [-1.0, float("nan"), "1", True])

@@ -308,7 +308,6 @@ def fit_parameters(
     type_sequence: Sequence[str] | None = None,
     callback: Callable[[int, float], None] | None = None,
     penalties: Mapping[str, Penalty] | None = None,
-    sample_rate: float | None = None,
     **overrides: Any,
 ) -> FitResult:
     r"""Fit a graph's parameters so that its mix of ``sources`` matches ``target``.
@@ -320,7 +319,8 @@ def fit_parameters(
         sources: stems ``(K, C, L)``, row ``k`` for the ``k``-th ``in`` node by id.
         target: the mix to match, ``(C', L)``.
         loss_fn: ``loss(estimate, target) -> scalar``; default
-            :func:`grafx.losses.default_mix_loss` at ``sample_rate``.
+            :func:`grafx.losses.default_mix_loss` for 44.1 kHz audio (it places frequency
+            bands: at another rate pass ``default_mix_loss(sample_rate)``).
         config: a :class:`FitConfig`; keyword ``overrides`` replace its fields
             (``fit_parameters(..., steps=100, lr=0.05)``).
         type_sequence: fixed schedule (e.g. from ``build_mixing_console``); default beam search.
@@ -329,8 +329,6 @@ def fit_parameters(
             ``{"gain_staging": GainStaging(1e-3)}``; each may instrument the processors
             (:meth:`~grafx.fit.penalty.Penalty.prepare`) and ramp its weight. The history
             records the audio loss; ``penalty_history`` the weighted penalties.
-        sample_rate: the audio's rate in Hz, for the default loss (which places its frequency
-            bands by it); ``None``: 44.1 kHz. Unused when ``loss_fn`` is given.
 
     Returns:
         A :class:`FitResult` with the fitted parameters (detached) and the loss history.
@@ -350,7 +348,7 @@ def fit_parameters(
     config = dataclasses.replace(config or FitConfig(), **overrides)
     config.check()
     if loss_fn is None:
-        loss_fn = default_mix_loss(44100 if sample_rate is None else sample_rate)
+        loss_fn = default_mix_loss()
     penalties = dict(penalties or {})
     for penalty in penalties.values():
         processors = penalty.prepare(processors)

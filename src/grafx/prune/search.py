@@ -117,8 +117,9 @@ class PruneConfig:
             error against the target (bands 40 Hz-16 kHz that the rate holds; side bands too
             where the target's side is within 60 dB of its loudest mid band) grows by more than
             this many dB over the given graph's error in any band (``None``: no band check).
-        loudness_tolerance_lu: a removal is refused when the mix's integrated loudness moves
-            more than this many LU from the given graph's (``None``: no loudness check).
+        loudness_tolerance_lu: a removal is refused when the mix's integrated loudness ends
+            more than this many LU further from the target's than the given graph's does
+            (``None``: no loudness check).
     """
 
     tolerance: float = 0.01
@@ -217,8 +218,10 @@ class DescriptorGuard:
     balance and loudness?
 
     A mix passes when, in every checked band, its absolute band-level error against the target
-    is at most the fitted mix's plus ``band_tolerance_db``, and its integrated loudness is
-    within ``loudness_tolerance_lu`` of the fitted mix's. Checked bands: third-octave mid bands
+    is at most the fitted mix's plus ``band_tolerance_db``, and its absolute integrated-loudness
+    error against the target is at most the fitted mix's plus ``loudness_tolerance_lu`` (for a
+    fit that matches the target's loudness: within that many LU of the fitted mix's; a change
+    towards the target always passes). Checked bands: third-octave mid bands
     with centres from 40 Hz to 16 kHz (those the rate holds), and the side bands among them
     whose target level is within 60 dB of the target's loudest mid band.
 
@@ -245,7 +248,8 @@ class DescriptorGuard:
         audible = target_levels[1] >= np_nanmax(target_levels[0]) - 60.0
         self.checked = [self.span, self.span & audible]  # mid, side
         self.fitted_error = abs(self._levels(fitted) - target_levels)
-        self.fitted_loudness = self._loudness(fitted)
+        self.target_loudness = self._loudness(target)
+        self.fitted_loudness_error = abs(self._loudness(fitted) - self.target_loudness)
 
     def _levels(self, mix):
         from grafx.metrics import band_levels
@@ -273,10 +277,11 @@ class DescriptorGuard:
                         f"over the fitted mix's (tolerance {self.band_tolerance_db:g} dB)"
                     )
         if self.loudness_tolerance_lu is not None:
-            change = self._loudness(mix) - self.fitted_loudness
-            if not abs(change) <= self.loudness_tolerance_lu:
+            error = self._loudness(mix) - self.target_loudness
+            worse = abs(error) - self.fitted_loudness_error
+            if not worse <= self.loudness_tolerance_lu:  # nan (silence) is refused too
                 return (
-                    f"loudness {change:+.2f} LU from the fitted mix's "
+                    f"loudness error {error:+.2f} LU, {worse:.2f} LU over the fitted mix's "
                     f"(tolerance {self.loudness_tolerance_lu:g} LU)"
                 )
         return None
@@ -557,19 +562,16 @@ def prune_graph(
         type_sequence = None
         log(f"resuming after round {start_round} ({len(removed)} processor(s) removed)")
     given = _Evaluator(G, processors, parameters, sources, target, loss_fn, type_sequence)
+    given_mix = given.mix(set())  # one render: the reference loss and the descriptors' mix
+    if loss_before is None:
+        with torch.no_grad():
+            loss_before = float(loss_fn(given_mix, target))
+        evaluations += 1
     guard = None
     if config.band_tolerance_db is not None or config.loudness_tolerance_lu is not None:
         guard = DescriptorGuard(
-            given.mix(set()),
-            target,
-            sample_rate,
-            config.band_tolerance_db,
-            config.loudness_tolerance_lu,
+            given_mix, target, sample_rate, config.band_tolerance_db, config.loudness_tolerance_lu
         )
-        evaluations += 1
-    if loss_before is None:
-        loss_before = given.loss(set())
-        evaluations += 1
     refused = sum(r.get("descriptor_refusals", 0) for r in rounds)
     loss_now = rounds[-1]["loss"] if rounds else loss_before
     done = bool(rounds) and not rounds[-1]["removed"]
