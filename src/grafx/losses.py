@@ -453,7 +453,11 @@ class BandLoss(nn.Module):
     the mean over bands of the mean absolute level difference in nepers (1 dB is 0.115).
     A band's error costs the same wherever the band is, and the same error in every band (a
     level error of the whole mix) costs :math:`B` times as much as in one band. The stereo
-    terms are weighted as in :class:`MixLoss`: 0.5 left/right, 0.25 mid, 0.25 side.
+    terms are weighted as in :class:`MixLoss`: 0.5 left/right, 0.25 mid, 0.25 side. The side
+    term's floor is, per band, ``side_floor_db`` below the target's mean mid power in that band
+    (or :math:`\varepsilon` if higher): side content that far below the mid is heard as mono,
+    and without that floor the log of a near-silent side makes a source panned to the wrong
+    side cost less than one in the centre (a barrier between a pan and its mirror image).
 
     Args:
         sample_rate: in Hz (places the bands).
@@ -462,6 +466,8 @@ class BandLoss(nn.Module):
         fft_sizes: STFT resolutions, ascending.
         floor_db: power floor relative to the target's mean band power, in dB.
         w_lr, w_mid, w_side: weights of the stereo terms (mono audio: left/right only).
+        side_floor_db: the side term's floor relative to the mid band level, in dB (``None``:
+            the same floor as the other terms).
 
     Example:
         >>> loss = BandLoss(sample_rate=44100)
@@ -482,8 +488,10 @@ class BandLoss(nn.Module):
         w_lr: float = 0.5,
         w_mid: float = 0.25,
         w_side: float = 0.25,
+        side_floor_db: float | None = -15.0,
     ):
         super().__init__()
+        self.side_floor_db = side_floor_db
         if not (isinstance(sample_rate, (int, float)) and sample_rate > 0):
             raise ConfigError(f"BandLoss: sample_rate must be positive, got {sample_rate!r}")
         if not (isinstance(bands_per_octave, int) and bands_per_octave >= 1):
@@ -534,6 +542,7 @@ class BandLoss(nn.Module):
             "f_min": self.f_min,
             "fft_sizes": list(self.fft_sizes),
             "floor_db": self.floor_db,
+            "side_floor_db": self.side_floor_db,
             "weights": {"lr": self.w_lr, "mid": self.w_mid, "side": self.w_side},
             "bands": len(self.centres),
         }
@@ -548,15 +557,11 @@ class BandLoss(nn.Module):
             out.append(weights.to(dtype=power.dtype, device=power.device) @ power)
         return out
 
-    def _distance(self, estimate: list[Tensor], target: list[Tensor], floor: Tensor) -> Tensor:
+    def _distance(self, estimate: list[Tensor], target: list[Tensor], floors: list) -> Tensor:
         per_band = [
             0.5
-            * (torch.log(p + floor) - torch.log(q + floor))
-            .abs()
-            .mean(-1)
-            .reshape(-1, p.shape[-2])
-            .mean(0)
-            for p, q in zip(estimate, target, strict=True)
+            * (torch.log(p + f) - torch.log(q + f)).abs().mean(-1).reshape(-1, p.shape[-2]).mean(0)
+            for p, q, f in zip(estimate, target, floors, strict=True)
         ]
         return torch.cat(per_band).mean()
 
@@ -568,24 +573,30 @@ class BandLoss(nn.Module):
             raise AudioError(
                 f"{name}: expected audio (..., C, L) with C = 1 or 2, got {tuple(estimate.shape)}"
             )
-        signals = [(self.w_lr, estimate, target)]
+        signals = [("lr", self.w_lr, estimate, target)]
         if estimate.shape[-2] == 2:
-            for weight, sign in ((self.w_mid, 1.0), (self.w_side, -1.0)):
-                if weight:
-                    signals.append(
-                        (
-                            weight,
-                            0.5 * (estimate[..., 0, :] + sign * estimate[..., 1, :]),
-                            0.5 * (target[..., 0, :] + sign * target[..., 1, :]),
-                        )
-                    )
+            for name, weight, sign in (("mid", self.w_mid, 1.0), ("side", self.w_side, -1.0)):
+                if weight or (name == "mid" and self.w_side and self.side_floor_db is not None):
+                    x = 0.5 * (estimate[..., 0, :] + sign * estimate[..., 1, :])
+                    y = 0.5 * (target[..., 0, :] + sign * target[..., 1, :])
+                    signals.append((name, weight, x, y))
         target_power = self.band_power(target.detach())
         mean_power = torch.cat([p.mean(-1).reshape(-1) for p in target_power]).mean()
         floor = (mean_power * 10.0 ** (self.floor_db / 10.0)).clamp_min(1e-30)
+        plain = [floor] * len(self.resolutions)
+        side_floors = plain
         total = estimate.new_zeros(())
-        for weight, x, y in signals:
-            y_power = target_power if y is target else self.band_power(y)
-            total = total + weight * self._distance(self.band_power(x), y_power, floor)
+        for name, weight, x, y in signals:
+            y_power = target_power if y is target else self.band_power(y.detach())
+            if name == "mid" and self.side_floor_db is not None:
+                # side below the mid's band level by more than side_floor_db is mono to the ear
+                scale = 10.0 ** (self.side_floor_db / 10.0)
+                side_floors = [
+                    torch.maximum(floor, p.mean(-1, keepdim=True) * scale) for p in y_power
+                ]
+            if weight:
+                floors = side_floors if name == "side" else plain
+                total = total + weight * self._distance(self.band_power(x), y_power, floors)
         return total
 
 
