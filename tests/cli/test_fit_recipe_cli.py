@@ -66,7 +66,7 @@ def test_groups_file_builds_one_bus_per_group_and_the_summary_is_written(files, 
     assert "band_rms_db" in out and "gain mix" in out
 
 
-def test_the_paper_loss_by_name_and_an_unknown_name(files, run):
+def test_the_paper_loss_by_name_and_an_unknown_name(files, run, capsys):
     status, out, err = run(*fit_args(files, "--loss", "paper"))
     assert status == 0, err
     summary = json.loads((files / "out" / "metrics.json").read_text())
@@ -77,6 +77,7 @@ def test_the_paper_loss_by_name_and_an_unknown_name(files, run):
     with pytest.raises(SystemExit) as exit_info:
         run(*fit_args(files, "--loss", "mel", "--restart"))
     assert exit_info.value.code == 2
+    assert "--loss: invalid choice: 'mel' (choose from 'band', 'paper')" in capsys.readouterr().err
 
 
 def test_a_high_rate_is_resampled_to_30_khz(tmp_path, run):
