@@ -208,7 +208,7 @@ def _compared(fit_dir: Path, full_mix, pruned_mix, target, stems, sample_rate) -
     if initial_file.exists():
         initial, rate = read_audio(initial_file)
         if rate == sample_rate and initial.shape[-1] == target.shape[-1]:
-            mixes = {"initial": to_stereo(initial, initial_file).to(target.dtype), **mixes}
+            mixes = {"initial": to_stereo(initial, str(initial_file)).to(target.dtype), **mixes}
     return compared_mixes(mixes, target, sample_rate, stems)
 
 
