@@ -17,8 +17,16 @@ with the fit's steps, wall time and CPU time (both torch threads), and the ratio
 mix's STFT distance to the gain mix's. Issue 10's target: at most 0.5 on every mix, with a
 10-minute budget per mix on 2 CPU threads (``--minutes 10``, the default).
 
+A second table gives per target what a listener reads (:func:`grafx.metrics.descriptor_errors`)
+for the fitted mix and, with ``--prune``, for ``grafx prune``'s mix of the fit (tau 0.01,
+``--prune-rounds`` rounds of ``--prune-steps`` fine-tuning steps, the descriptor tolerances at
+their defaults): STFT distance ratio to the gain mix, rms and largest mid third-octave band
+error from 40 Hz to 16 kHz (or the top band the rate holds), loudness error, rms width error,
+and the pruned graph's rho. ``--loss`` picks the fit's objective (``grafx fit --loss``).
+
     PYTHONPATH=src python benchmarks/fit_quality.py [--mixes 4] [--minutes 10] [--seconds 10]
         [--effects eq,compressor,gain,pan,delay,reverb] [--source synth|sonic-pi]
+        [--loss band|paper] [--prune] [--prune-rounds 12] [--prune-steps 500]
 
 ``--effects`` keeps only some of the effects (to find which ones the console cannot reach).
 Needs the ``bench`` extra (pedalboard). Writes ``benchmarks/results/fit_quality.json``.
@@ -205,6 +213,8 @@ def run_fit(folder: Path, names, args) -> dict:
         str(args.steps),
         "--seed",
         "0",
+        "--loss",
+        args.loss,
         "--quiet",
         "--restart",
     ]
@@ -218,6 +228,38 @@ def run_fit(folder: Path, names, args) -> dict:
     summary = json.loads((folder / "fit" / "metrics.json").read_text())
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"summary": summary, "wall_s": wall, "cpu_s": cpu, "log": done.stdout}
+
+
+def run_prune(folder: Path, args) -> dict:
+    """``grafx prune`` (tau 0.01) on the fit's folder; its metrics.json plus wall seconds."""
+    command = [
+        sys.executable, "-m", "grafx", "--threads", str(args.threads), "prune",
+        str(folder / "fit"), "--out", str(folder / "pruned"), "--tolerance", "0.01",
+        "--rounds", str(args.prune_rounds), "--finetune-steps", str(args.prune_steps),
+        "--quiet", "--restart",
+    ]  # fmt: skip
+    began = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"fit_quality: grafx prune failed:\n{done.stderr}")
+    summary = json.loads((folder / "pruned" / "metrics.json").read_text())
+    return {"summary": summary, "wall_s": time.perf_counter() - began}
+
+
+def listener_row(mix, target, rate, gain_distance: float) -> dict:
+    """The per-target figures of the second table for one mix."""
+    from grafx.metrics import descriptor_errors, mix_metrics
+
+    errors = descriptor_errors(mix, target, rate)
+    distance = mix_metrics(mix, target, rate)["stft_distance"]
+    return {
+        "stft_ratio": distance / gain_distance,
+        "band_rms_db": errors["band_rms_db"],
+        "band_max_db": errors["band_max_db"],
+        "loudness_diff_lu": errors["loudness_diff_lu"],
+        "width_rms_db": errors["width_rms_db"],
+        "band_range_hz": errors["band_range_hz"],
+    }
 
 
 def measure_mix(index: int, args, folder: Path) -> dict:
@@ -244,7 +286,16 @@ def measure_mix(index: int, args, folder: Path) -> dict:
         "sum": mix_metrics(stems.sum(0), target, rate),
     }
     summary = fit["summary"]
+    gain_distance = rows["ls_gain"]["stft_distance"]
+    listener = {"fitted": listener_row(fitted, target, rate, gain_distance)}
+    if args.prune:
+        pruned = run_prune(folder, args)
+        pruned_mix, _ = read_audio(folder / "pruned" / "pruned.wav")
+        listener["pruned"] = listener_row(pruned_mix, target, rate, gain_distance)
+        listener["pruned"]["rho"] = pruned["summary"]["rho"]
+        listener["pruned"]["wall_s"] = pruned["wall_s"]
     return {
+        "listener": listener,
         "mix": index,
         "stems": names,
         "effects": list(effects),
@@ -287,6 +338,20 @@ def print_table(results: list[dict]) -> None:
     print("| --- | --- | --- |")
     for r in results:
         print(f"| {r['mix']} | {r['ratio']:.3f} | {'met' if r['ratio'] <= 0.5 else 'NOT met'} |")
+    print()
+    print(
+        "| mix | mix of | STFT dist. / gain mix's | band rms dB | band max dB | loudness LU | "
+        "width rms dB | rho |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        for key, row in r["listener"].items():
+            rho = f"{row['rho']:.2f}" if "rho" in row else ""
+            print(
+                f"| {r['mix']} | {key} | {row['stft_ratio']:.3f} | {row['band_rms_db']:.2f} | "
+                f"{row['band_max_db']:.2f} | {row['loudness_diff_lu']:+.2f} | "
+                f"{row['width_rms_db']:.2f} | {rho} |"
+            )
 
 
 def main(argv=None) -> int:
@@ -307,6 +372,12 @@ def main(argv=None) -> int:
     )
     p.add_argument("--source", choices=("synth", "sonic-pi"), default="synth")
     p.add_argument("--stems", type=int, default=5, help="stems per mix with --source sonic-pi")
+    p.add_argument("--loss", choices=("band", "paper"), default="band", help="the fit's loss")
+    p.add_argument("--prune", action="store_true", help="also prune each fit (tau 0.01)")
+    p.add_argument("--prune-rounds", type=int, default=12, help="prune rounds (default: 12)")
+    p.add_argument(
+        "--prune-steps", type=int, default=500, help="fine-tuning steps a round (default: 500)"
+    )
     p.add_argument("--out", default=str(RESULTS / "fit_quality.json"), help="JSON results")
     args = p.parse_args(argv)
     unknown = set(args.effects) - set(EFFECTS)

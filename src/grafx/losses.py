@@ -14,10 +14,17 @@ the IEC 61672 A-weighting curve (``a_weighting``), both applied to the magnitude
 :class:`MultiResolutionSTFTLoss` averages several FFT sizes, and :class:`StereoSTFTLoss` applies
 it to left/right and to mid/side with separate weights. :class:`MixLoss` is the mixing-graphs
 paper's loss (Lee et al., DAFx 2024): all of these, with the paper's settings.
+
+:class:`BandLoss` is grafx's default objective (:data:`DEFAULT_LOSS`, made by
+:func:`make_loss`): log band-power differences in fractional-octave bands, every band weighted
+alike, so that a level error in any band from 40 Hz to 16 kHz costs about the same and an
+error of the whole mix costs as much as one in every band (see its docstring and the table in
+``benchmarks/README.md``). :data:`LOSSES` names both objectives for ``grafx fit --loss``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -37,6 +44,12 @@ __all__ = [
     "MultiResolutionSTFTLoss",
     "StereoSTFTLoss",
     "MixLoss",
+    "BandLoss",
+    "LOSSES",
+    "DEFAULT_LOSS",
+    "make_loss",
+    "loss_settings",
+    "default_mix_loss",
 ]
 
 
@@ -420,6 +433,217 @@ def check_pair(estimate: Tensor, target: Tensor, owner: str) -> None:
         raise AudioError(f"{owner}: audio has no samples")
 
 
-def default_mix_loss() -> StereoSTFTLoss:
-    """The loss :mod:`grafx.fit` uses unless told otherwise: 3 resolutions, L/R + M/S."""
-    return StereoSTFTLoss(fft_sizes=(256, 1024, 4096))
+class BandLoss(nn.Module):
+    r"""Log band-power distance in fractional-octave bands, every band weighted alike.
+
+    The audio is cut into bands of ``1 / bands_per_octave`` octave, centres
+    :math:`1000 \cdot 2^{k/b}` Hz from ``f_min`` up to the last band whose upper edge
+    :math:`f_c 2^{1/2b}` is at most the Nyquist frequency. Each band is measured at the
+    shortest of the STFT resolutions ``fft_sizes`` (Hann window, hop a quarter) whose bin
+    spacing is at most half the band's width (the longest one for bands narrower than that),
+    as the power of the frame's spectrum between the band edges, a bin counted by the fraction
+    of its width inside the band. With :math:`P_{b,t}` the band power of frame :math:`t` of
+    the estimate, :math:`Q_{b,t}` the target's and :math:`\varepsilon` a floor ``floor_db``
+    below the target's mean band power,
+
+    .. math:: \mathcal{L}_\mathrm{band} = \frac{1}{B} \sum_b \operatorname{mean}_t
+              \tfrac12 \bigl\lvert \ln(P_{b,t} + \varepsilon) - \ln(Q_{b,t} + \varepsilon)
+              \bigr\rvert,
+
+    the mean over bands of the mean absolute level difference in nepers (1 dB is 0.115).
+    A band's error costs the same wherever the band is, and the same error in every band (a
+    level error of the whole mix) costs :math:`B` times as much as in one band. The stereo
+    terms are weighted as in :class:`MixLoss`: 0.5 left/right, 0.25 mid, 0.25 side. The side
+    term's floor is, per band, ``side_floor_db`` below the target's mean mid power in that band
+    (or :math:`\varepsilon` if higher): side content that far below the mid is heard as mono,
+    and without that floor the log of a near-silent side makes a source panned to the wrong
+    side cost less than one in the centre (a barrier between a pan and its mirror image).
+
+    Args:
+        sample_rate: in Hz (places the bands).
+        bands_per_octave: band resolution :math:`b` (6: sixth-octave bands).
+        f_min: lowest band centre in Hz.
+        fft_sizes: STFT resolutions, ascending.
+        floor_db: power floor relative to the target's mean band power, in dB.
+        w_lr, w_mid, w_side: weights of the stereo terms (mono audio: left/right only).
+        side_floor_db: the side term's floor relative to the mid band level, in dB (``None``:
+            the same floor as the other terms).
+
+    Example:
+        >>> loss = BandLoss(sample_rate=44100)
+        >>> x = torch.randn(2, 44100, generator=torch.Generator().manual_seed(0))
+        >>> round(float(loss(1.122 * x, x)), 3)  # +1 dB everywhere: about 1 dB in nepers
+        0.114
+    """
+
+    band_weights: list[Tensor]
+
+    def __init__(
+        self,
+        sample_rate: float,
+        bands_per_octave: int = 6,
+        f_min: float = 30.0,
+        fft_sizes: Sequence[int] = (1024, 4096, 16384),
+        floor_db: float = -80.0,
+        w_lr: float = 0.5,
+        w_mid: float = 0.25,
+        w_side: float = 0.25,
+        side_floor_db: float | None = -15.0,
+    ):
+        super().__init__()
+        self.side_floor_db = side_floor_db
+        if not (isinstance(sample_rate, (int, float)) and sample_rate > 0):
+            raise ConfigError(f"BandLoss: sample_rate must be positive, got {sample_rate!r}")
+        if not (isinstance(bands_per_octave, int) and bands_per_octave >= 1):
+            raise ConfigError(f"BandLoss: bands_per_octave must be >= 1, got {bands_per_octave!r}")
+        sizes = sorted(int(n) for n in fft_sizes)
+        if not sizes or sizes[0] < 16:
+            raise ConfigError(f"BandLoss: fft_sizes must be >= 16, got {list(fft_sizes)}")
+        rate = float(sample_rate)
+        half = 2.0 ** (0.5 / bands_per_octave)
+        k_lo = math.ceil(bands_per_octave * math.log2(f_min / 1000.0) - 1e-9)
+        k_hi = math.floor(bands_per_octave * math.log2(rate / 2 / half / 1000.0) + 1e-9)
+        if k_hi < k_lo:
+            raise ConfigError(f"BandLoss: no band between {f_min} Hz and {rate / 2} Hz")
+        centres = 1000.0 * 2.0 ** (
+            torch.arange(k_lo, k_hi + 1, dtype=torch.float64) / bands_per_octave
+        )
+        lower, upper = centres / half, centres * half
+        owner = torch.full_like(centres, len(sizes) - 1, dtype=torch.long)
+        for index in reversed(range(len(sizes))):
+            owner[(upper - lower) / 2 >= rate / sizes[index]] = index
+        self.sample_rate, self.bands_per_octave, self.f_min = rate, bands_per_octave, f_min
+        self.fft_sizes, self.floor_db = tuple(sizes), floor_db
+        self.w_lr, self.w_mid, self.w_side = w_lr, w_mid, w_side
+        self.centres = centres
+        self.resolutions: list[int] = []
+        self.band_weights = []
+        for index, n in enumerate(sizes):
+            chosen = owner == index
+            if not chosen.any():
+                continue
+            bins = torch.arange(n // 2 + 1, dtype=torch.float64) * rate / n
+            spacing = rate / n
+            lo_edge, hi_edge = bins - spacing / 2, bins + spacing / 2
+            overlap = torch.minimum(hi_edge, upper[chosen, None]) - torch.maximum(
+                lo_edge, lower[chosen, None]
+            )
+            self.resolutions.append(n)
+            self.band_weights.append(overlap.clamp_min(0.0) / spacing)  # (B_r, F)
+        self._windows = {n: torch.hann_window(n, dtype=torch.float64) for n in self.resolutions}
+
+    def settings(self) -> dict:
+        """Name and settings (JSON-ready), as ``metrics.json`` records them."""
+        return {
+            "name": "band",
+            "class": type(self).__name__,
+            "sample_rate": self.sample_rate,
+            "bands_per_octave": self.bands_per_octave,
+            "f_min": self.f_min,
+            "fft_sizes": list(self.fft_sizes),
+            "floor_db": self.floor_db,
+            "side_floor_db": self.side_floor_db,
+            "weights": {"lr": self.w_lr, "mid": self.w_mid, "side": self.w_side},
+            "bands": len(self.centres),
+        }
+
+    def band_power(self, signals: Tensor) -> list[Tensor]:
+        """Band powers of audio ``(..., L)``: one ``(..., B_r, T_r)`` tensor per resolution."""
+        out = []
+        for n, weights in zip(self.resolutions, self.band_weights, strict=True):
+            window = self._windows[n].to(dtype=signals.dtype, device=signals.device)
+            spec = stft(signals, n, n // 4, n, window)
+            power = (spec.real.square() + spec.imag.square()) / window.square().sum()
+            out.append(weights.to(dtype=power.dtype, device=power.device) @ power)
+        return out
+
+    def _distance(self, estimate: list[Tensor], target: list[Tensor], floors: list) -> Tensor:
+        per_band = [
+            0.5
+            * (torch.log(p + f) - torch.log(q + f)).abs().mean(-1).reshape(-1, p.shape[-2]).mean(0)
+            for p, q, f in zip(estimate, target, floors, strict=True)
+        ]
+        return torch.cat(per_band).mean()
+
+    def forward(self, estimate: Tensor, target: Tensor) -> Tensor:
+        """Loss between audio ``(..., C, L)`` with ``C`` in {1, 2}; returns a scalar."""
+        name = type(self).__name__
+        check_pair(estimate, target, name)
+        if estimate.ndim < 2 or estimate.shape[-2] not in (1, 2):
+            raise AudioError(
+                f"{name}: expected audio (..., C, L) with C = 1 or 2, got {tuple(estimate.shape)}"
+            )
+        signals = [("lr", self.w_lr, estimate, target)]
+        if estimate.shape[-2] == 2:
+            for name, weight, sign in (("mid", self.w_mid, 1.0), ("side", self.w_side, -1.0)):
+                if weight or (name == "mid" and self.w_side and self.side_floor_db is not None):
+                    x = 0.5 * (estimate[..., 0, :] + sign * estimate[..., 1, :])
+                    y = 0.5 * (target[..., 0, :] + sign * target[..., 1, :])
+                    signals.append((name, weight, x, y))
+        target_power = self.band_power(target.detach())
+        mean_power = torch.cat([p.mean(-1).reshape(-1) for p in target_power]).mean()
+        floor = (mean_power * 10.0 ** (self.floor_db / 10.0)).clamp_min(1e-30)
+        plain = [floor] * len(self.resolutions)
+        side_floors = plain
+        total = estimate.new_zeros(())
+        for name, weight, x, y in signals:
+            y_power = target_power if y is target else self.band_power(y.detach())
+            if name == "mid" and self.side_floor_db is not None:
+                # side below the mid's band level by more than side_floor_db is mono to the ear
+                scale = 10.0 ** (self.side_floor_db / 10.0)
+                side_floors = [
+                    torch.maximum(floor, p.mean(-1, keepdim=True) * scale) for p in y_power
+                ]
+            if weight:
+                floors = side_floors if name == "side" else plain
+                total = total + weight * self._distance(self.band_power(x), y_power, floors)
+        return total
+
+
+def _paper_settings(loss: MixLoss) -> dict:
+    return {
+        "name": "paper",
+        "class": "MixLoss",
+        "sample_rate": loss.sample_rate,
+        "fft_sizes": list(MixLoss.FFT_SIZES),
+        "num_mels": MixLoss.NUM_MELS,
+        "a_weighting": True,
+        "weights": {"lr": 0.5, "mid": 0.25, "side": 0.25},
+    }
+
+
+#: The objectives ``grafx fit --loss`` knows, by name: ``{name: (class, one-line summary)}``.
+LOSSES: dict[str, tuple[type, str]] = {
+    "band": (BandLoss, "log band power in sixth-octave bands, every band alike (the default)"),
+    "paper": (MixLoss, "the mixing-graphs paper's A-weighted mel STFT loss (Lee et al. 2024)"),
+}
+#: The name of the default objective of ``grafx fit``, ``grafx prune`` and :mod:`grafx.fit`.
+DEFAULT_LOSS = "band"
+
+
+def make_loss(name: str, sample_rate: float) -> nn.Module:
+    """The objective named ``name`` (a key of :data:`LOSSES`) at ``sample_rate``.
+
+    Raises:
+        ConfigError: an unknown name (the message lists the known ones).
+    """
+    if name not in LOSSES:
+        raise ConfigError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
+    return LOSSES[name][0](sample_rate)
+
+
+def loss_settings(loss: object) -> dict:
+    """Name and settings of a loss for ``metrics.json``: those of :data:`LOSSES`' objectives,
+    else ``{"name": None, "class": <its class name>}``."""
+    if isinstance(loss, BandLoss):
+        return loss.settings()
+    if isinstance(loss, MixLoss):
+        return _paper_settings(loss)
+    return {"name": None, "class": type(loss).__name__}
+
+
+def default_mix_loss(sample_rate: float = 44100) -> nn.Module:
+    """The default objective (:data:`DEFAULT_LOSS`) at ``sample_rate``: the one place that names
+    it (:func:`grafx.fit.fit_parameters`, :func:`grafx.prune.prune_graph`, the recipe and the
+    CLI all take it from here)."""
+    return make_loss(DEFAULT_LOSS, sample_rate)

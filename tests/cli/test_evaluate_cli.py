@@ -10,7 +10,8 @@ import torch
 
 from grafx.baseline import least_squares_gain_mix
 from grafx.cli import main
-from grafx.metrics import mix_metrics
+from grafx.io.audio import resample
+from grafx.metrics import descriptor_errors, mix_metrics
 
 RATE = 8000
 
@@ -44,7 +45,12 @@ def test_metrics_of_two_files(files, run):
     assert status == 0, err
     expected = mix_metrics(read(files / "fitted.wav"), read(files / "target.wav"), RATE)
     report = json.loads((files / "m.json").read_text())
-    assert report["metrics"]["fitted.wav"] == pytest.approx(expected, rel=1e-12)
+    fitted = report["metrics"]["fitted.wav"]
+    assert {k: fitted[k] for k in expected} == pytest.approx(expected, rel=1e-12)
+    errors = descriptor_errors(read(files / "fitted.wav"), read(files / "target.wav"), RATE)
+    # 0.9 times a mix plus a little noise: every band about 0.9 dB low
+    assert fitted["band_rms_db"] == pytest.approx(errors["band_rms_db"], rel=1e-12)
+    assert 0.7 < fitted["band_rms_db"] < 1.1 and report["bands"]["fitted.wav"]["centre_hz"]
     assert report["sample_rate"] == RATE and "least_squares_gains" not in report
     for name, value in expected.items():
         assert f"{name}" in out and f"{value:.4f}" in out
@@ -64,10 +70,10 @@ def test_baseline_recovers_the_gains_of_a_gain_mix(files, run):
     target = read(files / "target.wav")
     sources = torch.stack([read(s).expand(2, -1) for s in stems])
     expected = mix_metrics(least_squares_gain_mix(sources, target).mix, target, RATE)
-    assert report["metrics"]["gain mix"] == pytest.approx(expected, rel=1e-9)
-    assert report["metrics"]["sum"] == pytest.approx(
-        mix_metrics(sources.sum(0), target, RATE), rel=1e-12
-    )
+    gain = report["metrics"]["gain mix"]
+    assert {k: gain[k] for k in expected} == pytest.approx(expected, rel=1e-9)
+    summed = mix_metrics(sources.sum(0), target, RATE)
+    assert {k: report["metrics"]["sum"][k] for k in summed} == pytest.approx(summed, rel=1e-12)
     assert list(report["metrics"]) == ["fitted.wav", "gain mix", "sum"]
     assert "least-squares gains" in out and "s2.wav" in out
 
@@ -96,22 +102,77 @@ def test_bad_input_is_one_line_error(files, run):
     assert "missing.wav: no such file" in err
     (files / "junk.wav").write_bytes(b"not audio at all")
     assert "junk.wav: cannot read audio" in one_line_error(run, files / "junk.wav", target)
-    sf.write(files / "rate.wav", signal(1), 16000)
-    err = one_line_error(run, files / "rate.wav", target)
-    assert "rate.wav: sample rate 16000 Hz differs from" in err and "8000 Hz" in err
     sf.write(files / "short.wav", signal(1, seconds=0.5), RATE)
     err = one_line_error(run, files / "short.wav", target)
-    assert "short.wav: 4000 samples but" in err and "has 4800" in err
+    assert "short.wav: 4000 samples at 8000 Hz but" in err and "has 4800" in err
     err = one_line_error(run, fitted, target, "--baseline")
     assert "--baseline needs the stems" in err
     err = one_line_error(run, fitted, target, "--stems", files / "s0.wav")
     assert "add --baseline" in err
     err = one_line_error(run, fitted, target, "--baseline", "--stems", files / "short.wav")
-    assert "short.wav: the stems have 4000 samples" in err
-    err = one_line_error(run, fitted, target, "--baseline", "--stems", files / "rate.wav")
-    assert "rate.wav: sample rate 16000 Hz differs from the required 8000 Hz" in err
+    assert "short.wav: 4000 samples" in err
     err = one_line_error(run, fitted, target, "--json", files / "nowhere" / "m.json")
     assert "does not exist" in err
+    err = one_line_error(run, fitted, target, "--plot", files / "nowhere" / "b.png")
+    assert "--plot" in err and "nowhere" in err and "does not exist" in err
+    sf.write(files / "silent.wav", np.zeros((4800, 2)), RATE)
+    err = one_line_error(run, fitted, files / "silent.wav")
+    assert "silent.wav: the audio is silent" in err
+    err = one_line_error(run, files / "silent.wav", target)
+    assert "silent.wav: the audio is silent" in err
+
+
+def test_other_rate_and_a_few_samples_are_aligned(files, run):
+    """A mix at 16 kHz is resampled to the target's 8 kHz; a mix 3 samples long or short is
+    padded or cut: the metrics equal those of the same audio given at the target's rate and
+    length."""
+    fitted = read(files / "fitted.wav")
+    up = resample(fitted, RATE, 16000)
+    sf.write(files / "up.wav", up.T.numpy(), 16000, subtype="DOUBLE")
+    status, _, err = run(
+        "evaluate", files / "up.wav", files / "target.wav", "--json", files / "a.json"
+    )
+    assert status == 0, err
+    target = read(files / "target.wav")
+    back = resample(up, 16000, RATE)[..., : target.shape[-1]]
+    expected = mix_metrics(back, target, RATE)
+    got = json.loads((files / "a.json").read_text())["metrics"]["up.wav"]
+    assert {k: got[k] for k in expected} == pytest.approx(expected, rel=1e-9)
+    # the round trip keeps the third-octave balance (bands below the resampler's cut-off)
+    direct = descriptor_errors(fitted, target, RATE)["band_rms_db"]
+    assert got["band_rms_db"] == pytest.approx(direct, abs=0.1)
+    for extra, name in ((3, "long.wav"), (-3, "shortish.wav")):
+        audio = (
+            fitted[..., : fitted.shape[-1] + extra]
+            if extra < 0
+            else torch.cat([fitted, fitted[..., :extra]], -1)
+        )
+        sf.write(files / name, audio.T.numpy(), RATE, subtype="DOUBLE")
+        status, _, err = run(
+            "evaluate", files / name, files / "target.wav", "--json", files / "b.json"
+        )
+        assert status == 0, err
+        aligned = torch.nn.functional.pad(audio, (0, 3))[..., : target.shape[-1]]
+        expected = mix_metrics(aligned, target, RATE)
+        got = json.loads((files / "b.json").read_text())["metrics"][name]
+        assert {k: got[k] for k in expected} == pytest.approx(expected, rel=1e-9)
+
+
+def test_plot_draws_a_png(files, run):
+    stems = [files / f"s{k}.wav" for k in range(3)]
+    png = files / "balance.png"
+    status, out, err = run(
+        "evaluate",
+        files / "fitted.wav",
+        files / "target.wav",
+        "--baseline",
+        "--stems",
+        *stems,
+        "--plot",
+        png,
+    )
+    assert status == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {png}" in out
 
 
 def test_help_lists_the_metrics(capsys):

@@ -60,6 +60,24 @@ def test_groups_file_builds_one_bus_per_group_and_the_summary_is_written(files, 
     assert summary["initial"]["mix_loss"] > 0
     assert "steps      2 (ended by the step budget)" in out and "mix_loss" in out
     assert "the whole 0.50 s per step" in out
+    # the default loss, recorded; the gain mix beside the fitted and initial mixes
+    assert summary["loss"]["name"] == "band" and summary["loss"]["sample_rate"] == 8000
+    assert summary["gain_mix"]["stft_distance"] < summary["initial"]["stft_distance"]
+    assert "band_rms_db" in out and "gain mix" in out
+
+
+def test_the_paper_loss_by_name_and_an_unknown_name(files, run, capsys):
+    status, out, err = run(*fit_args(files, "--loss", "paper"))
+    assert status == 0, err
+    summary = json.loads((files / "out" / "metrics.json").read_text())
+    assert summary["loss"] == {
+        "name": "paper", "class": "MixLoss", "sample_rate": 8000.0, "fft_sizes": [512, 1024, 4096],
+        "num_mels": 96, "a_weighting": True, "weights": {"lr": 0.5, "mid": 0.25, "side": 0.25},
+    }  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        run(*fit_args(files, "--loss", "mel", "--restart"))
+    assert exit_info.value.code == 2
+    assert "--loss: invalid choice: 'mel' (choose from 'band', 'paper')" in capsys.readouterr().err
 
 
 def test_a_high_rate_is_resampled_to_30_khz(tmp_path, run):

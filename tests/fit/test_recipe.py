@@ -8,7 +8,7 @@ from grafx.data import GRAFX
 from grafx.errors import AudioError, ConfigError
 from grafx.fit import FitConfig, crop_bounds, fit_parameters, load_checkpoint
 from grafx.fit.recipe import check_sample_rate, recipe_config, recipe_loss, recipe_penalties
-from grafx.losses import MixLoss
+from grafx.losses import BandLoss, MixLoss
 from grafx.render import GraphRenderer
 
 
@@ -51,7 +51,9 @@ def test_recipe_config_is_the_papers():
     )
     assert recipe_config(44100, crop_seconds=None).crop_len is None
     assert recipe_config(30000, steps=7, minutes=2.0).minutes == 2.0
-    assert isinstance(recipe_loss(30000), MixLoss) and recipe_loss(30000).sample_rate == 30000
+    assert isinstance(recipe_loss(30000), BandLoss) and recipe_loss(30000).sample_rate == 30000
+    paper = recipe_loss(30000, "paper")
+    assert isinstance(paper, MixLoss) and paper.sample_rate == 30000
     penalties = recipe_penalties()
     assert penalties["gain_staging"].weight == 1e-3
     assert penalties["gain_staging"].types == ("eq", "reverb", "delay")

@@ -13,7 +13,7 @@ from grafx.demo import run_demo
 from grafx.fit import render_mix
 from grafx.io import load_graph, save_graph
 from grafx.io.audio import read_audio, write_audio
-from grafx.losses import MixLoss
+from grafx.losses import make_loss
 from grafx.presets import build_mixing_console, console_parameters, console_processors
 
 CHAIN = ["imager", "gain_pan"]
@@ -63,6 +63,13 @@ def test_prune_bad_input(fit_dir, tmp_path, capsys):
             main(["prune", str(fit_dir), "--tolerance", bad, "--out", out])
         assert exit_info.value.code == 2
         assert "--tolerance: must be a finite number >= 0" in capsys.readouterr().err
+    for option in ("--band-tolerance", "--loudness-tolerance"):
+        for bad in ("-1", "loud", "inf"):
+            with pytest.raises(SystemExit) as exit_info:
+                main(["prune", str(fit_dir), option, bad, "--out", out])
+            assert exit_info.value.code == 2
+            err = capsys.readouterr().err
+            assert f"{option}: must be a" in err and "number" in err
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["prune", str(empty), "--out", out]) == 1
@@ -104,8 +111,34 @@ def test_a_demo_folder_prunes_as_it_is(tmp_path, capsys):
     stems = torch.stack([read_audio(demo / "stems" / f"{n}.wav")[0] for n in names])
     target, _ = read_audio(demo / "target.wav")
     _, processors, _ = load_model(str(out / "pruned.json"))
-    loss = float(MixLoss(16000)(render_mix(G, processors, parameters, stems), target))
+    # scored with the loss the demo's fit used (the default), as its metrics.json records
+    fitted = json.loads((demo / "metrics.json").read_text())["loss"]
+    assert fitted["name"] == "band" and metrics["loss"] == fitted
+    loss_fn = make_loss(fitted["name"], 16000)
+    loss = float(loss_fn(render_mix(G, processors, parameters, stems), target))
     assert loss == pytest.approx(metrics["loss_after"], rel=1e-4)
+    # the pruned, fitted and gain mixes side by side on the descriptors
+    for column in ("gain_mix", "full", "pruned"):
+        assert {"stft_distance", "band_rms_db", "band_max_db"} <= set(metrics[column])
+    assert metrics["band_tolerance_db"] == 1.0 and metrics["loudness_tolerance_lu"] == 0.5
+
+
+def test_prune_scores_with_the_loss_the_fit_recorded(fit_dir, tmp_path, capsys):
+    argv = ["prune", str(fit_dir), "--rounds", "1", "--finetune-steps", "0", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0  # no loss recorded: an older fit
+    assert "the paper's MixLoss (metrics.json names no loss" in capsys.readouterr().out
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["loss"]["name"] == "paper"
+    summary = json.loads((fit_dir / "metrics.json").read_text())
+    summary["loss"] = {"name": "band"}
+    (fit_dir / "metrics.json").write_text(json.dumps(summary))
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "scored with the fit's loss 'band'" in out and "band_rms_db" in out
+    assert "snr_db" not in out.replace("(snr_db, in metrics.json", "")
+    summary["loss"] = {"name": "mel"}
+    (fit_dir / "metrics.json").write_text(json.dumps(summary))
+    assert main([*argv, "--out", str(tmp_path / "c")]) == 1
+    assert "the fit used the loss {'name': 'mel'}" in capsys.readouterr().err
 
 
 def test_rank_seconds_ranks_on_an_excerpt(fit_dir, tmp_path):

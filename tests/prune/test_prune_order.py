@@ -27,6 +27,9 @@ class Additive:
         self.count += 1
         return 1.0 + sum(self.costs[n] for n in closed)
 
+    def accepts(self, closed: set[int], limit: float) -> bool:
+        return self.loss(closed) <= limit
+
 
 # node 1: a low gate but a costly removal; 2 and 3: high gates, cheap; 4: needed
 COSTS = {1: 0.08, 2: 0.03, 3: 0.03, 4: 0.5}

@@ -12,14 +12,29 @@ EXAMPLES = """examples:
   grafx evaluate my-fit/fitted.wav mix.wav
   grafx evaluate my-fit/fitted.wav mix.wav --baseline --stems stems/*.wav
   grafx evaluate a.wav b.wav --json metrics.json
+  grafx evaluate my-fit/fitted.wav mix.wav --baseline --stems stems/*.wav --plot balance.png
 
 metrics (grafx.metrics.mix_metrics), all of the first file against the second:
   mix_loss          the mixing-graphs paper's A-weighted mel STFT loss, L/R + M/S (lower is better)
   stft_distance     multi-resolution STFT distance, FFT 512/1024/2048 (lower is better)
-  snr_db            signal-to-noise ratio in dB (higher is better; inf for identical audio)
+  snr_db            waveform signal-to-noise ratio in dB (higher is better; inf for identical
+                    audio); sample by sample, so a mix with the target's spectra and levels but
+                    other phases (reverb, delay, filters) scores low: read the descriptors
   loudness_diff_lu  integrated loudness (BS.1770) of the first minus the second, in LU (0 is
-                    best; nan for audio shorter than 0.4 s, +-inf when one of them is silent)
+                    best; nan for audio shorter than 0.4 s)
+mix descriptors (grafx.metrics.descriptor_errors), of the first against the second:
+  band_rms_db, band_max_db   rms / largest error of the mid third-octave band levels, 40 Hz to
+                             16 kHz (or the top band the rate holds), in dB
+  side_band_rms_db           the same for the side, over bands within 60 dB of the loudest mid
+  width_rms_db               rms error of the width (side minus mid level) per band, in dB
+  loudness_range_diff_lu     EBU loudness range difference (nan below 3 s)
+  crest_diff_db              crest factor (peak over RMS) difference
+a MIX at another rate than TARGET is resampled to TARGET's; lengths that differ by up to 50 ms
+are aligned (the MIX's end zero-padded or cut).
 """
+
+#: Largest length difference (seconds) that evaluate aligns instead of refusing.
+ALIGN_SECONDS = 0.05
 
 
 def add_parser(sub) -> None:
@@ -28,8 +43,10 @@ def add_parser(sub) -> None:
         help="metrics of a mix against a target mix (and of the least-squares gain mix)",
         description=(
             "Print the metrics of MIX against TARGET: the mix loss, the multi-resolution STFT "
-            "distance, the SNR and the integrated loudness difference. Both files must have "
-            "the same sample rate and length (mono is used as dual mono). With --baseline and "
+            "distance, the SNR, the integrated loudness difference and the mix descriptors "
+            "(third-octave band levels of mid and side, width, loudness range, crest factor). "
+            "MIX is compared at TARGET's sample rate (resampled if it differs); lengths that "
+            "differ by up to 50 ms are aligned (mono is used as dual mono). With --baseline and "
             "the stems, also print those of the least-squares gain mix (one gain per stem and "
             "output channel, the best a set of static faders and pans can do) and of the plain "
             "sum of the stems."
@@ -48,33 +65,51 @@ def add_parser(sub) -> None:
         "--stems", nargs="+", default=None, metavar="AUDIO", help="stem files (for --baseline)"
     )
     p.add_argument("--json", default=None, metavar="OUT", help="also write the metrics as JSON")
+    p.add_argument(
+        "--plot",
+        default=None,
+        metavar="PNG",
+        help="draw the band-level errors (mid and side) against frequency, with the gain mix "
+        "beside MIX when --baseline is given",
+    )
     p.set_defaults(run=run)
+
+
+def _fit_length(audio, length: int, rate: int, where: str, reference: str):
+    """``audio (..., L)`` padded or cut at its end to ``length`` samples when they differ by at
+    most :data:`ALIGN_SECONDS`; a larger difference is a :class:`CLIError`."""
+    import torch
+
+    difference = audio.shape[-1] - length
+    if abs(difference) > ALIGN_SECONDS * rate:
+        raise CLIError(
+            f"{where}: {audio.shape[-1]} samples at {rate} Hz but {reference} has {length} "
+            f"({abs(difference) / rate:.3f} s apart; up to {ALIGN_SECONDS * 1000:g} ms is "
+            "aligned); trim them to one length"
+        )
+    if difference > 0:
+        return audio[..., :length]
+    return torch.nn.functional.pad(audio, (0, -difference))
+
+
+def _check_not_silent(audio, where: str) -> None:
+    if not bool(audio.abs().max() > 0):
+        raise CLIError(f"{where}: the audio is silent (all samples are zero); nothing to compare")
 
 
 def _read(args):
     from grafx.io.audio import read_audio, read_stems, to_stereo
 
-    mix, mix_rate = read_audio(args.mix, dtype=_float64())
     target, rate = read_audio(args.target, dtype=_float64())
-    if mix_rate != rate:
-        raise CLIError(
-            f"{args.mix}: sample rate {mix_rate} Hz differs from {args.target}'s {rate} Hz; "
-            "resample one of them first"
-        )
+    mix, _ = read_audio(args.mix, rate, resample_to_rate=True, dtype=_float64())
     mix, target = to_stereo(mix, args.mix), to_stereo(target, args.target)
-    if mix.shape[-1] != target.shape[-1]:
-        raise CLIError(
-            f"{args.mix}: {mix.shape[-1]} samples but {args.target} has {target.shape[-1]}; "
-            "the mixes must have one length"
-        )
+    _check_not_silent(target, args.target)
+    _check_not_silent(mix, args.mix)
+    mix = _fit_length(mix, target.shape[-1], rate, args.mix, args.target)
     stems = None
     if args.baseline:
-        stems, _ = read_stems(args.stems, rate, resample_to_rate=False, dtype=_float64())
-        if stems.shape[-1] != target.shape[-1]:
-            raise CLIError(
-                f"{args.stems[0]}: the stems have {stems.shape[-1]} samples but {args.target} "
-                f"has {target.shape[-1]}; they must have one length"
-            )
+        stems, _ = read_stems(args.stems, rate, resample_to_rate=True, dtype=_float64())
+        stems = _fit_length(stems, target.shape[-1], rate, args.stems[0], args.target)
     return mix, target, stems, rate
 
 
@@ -90,40 +125,82 @@ def _cell(value: float) -> str:
 
 def run(args) -> int:
     from grafx.fit.summary import write_summary
-    from grafx.metrics import mix_metrics
+    from grafx.metrics import descriptor_errors, mix_metrics
 
     if args.baseline and not args.stems:
         raise CLIError("--baseline needs the stems: --stems A.wav B.wav ...")
     if args.stems and not args.baseline:
         raise CLIError("--stems are only used by --baseline; add --baseline")
-    if args.json is not None and not Path(args.json).parent.is_dir():
-        raise CLIError(f"{args.json}: the folder {Path(args.json).parent} does not exist")
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None and not Path(path).parent.is_dir():
+            raise CLIError(f"{option} {path}: the folder {Path(path).parent} does not exist")
     mix, target, stems, rate = _read(args)
-    columns = {Path(args.mix).name: mix_metrics(mix, target, rate)}
+    mixes = {Path(args.mix).name: mix}
     report = {"mix": args.mix, "target": args.target, "sample_rate": rate}
     if stems is not None:
         from grafx.baseline import least_squares_gain_mix
 
         gain_mix = least_squares_gain_mix(stems, target)
-        columns["gain mix"] = mix_metrics(gain_mix.mix, target, rate)
-        columns["sum"] = mix_metrics(stems.sum(0), target, rate)
+        mixes["gain mix"] = gain_mix.mix
+        mixes["sum"] = stems.expand(-1, 2, -1).sum(0)
         report["least_squares_gains"] = {
             path: {"left": float(g[0]), "right": float(g[1])}
             for path, g in zip(args.stems, gain_mix.gains, strict=True)
         }
+    columns: dict = {}
+    bands: dict = {}
+    for name, audio in mixes.items():
+        errors = descriptor_errors(audio, target, rate)
+        bands[name] = errors.pop("bands")
+        errors.pop("band_range_hz")
+        errors.pop("loudness_diff_lu")  # also in mix_metrics
+        columns[name] = {**mix_metrics(audio, target, rate), **errors}
     print(
         f"grafx evaluate: {args.mix} against {args.target} "
         f"({target.shape[-1] / rate:.2f} s at {rate} Hz)"
     )
-    print(f"  {'metric':<18}" + "".join(f"{name[-12:]:>12}" for name in columns))
+    print(f"  {'metric':<24}" + "".join(f"{name[-12:]:>12}" for name in columns))
     for metric in next(iter(columns.values())):
-        print(f"  {metric:<18}" + "".join(_cell(c[metric]) for c in columns.values()))
+        print(f"  {metric:<24}" + "".join(_cell(c[metric]) for c in columns.values()))
     if stems is not None:
         print("least-squares gains (linear, into left / right):")
         for path, gains in report["least_squares_gains"].items():
             print(f"  {Path(path).name:<24} {gains['left']:>9.4f} {gains['right']:>9.4f}")
+    if args.plot is not None:
+        plot_balance(args.plot, {n: bands[n] for n in list(bands)[:2]}, args.target)
+        print(f"wrote {args.plot}")
     if args.json is not None:
         report["metrics"] = columns
+        report["bands"] = bands
         write_summary(args.json, report)  # strict JSON: non-finite values as strings
         print(f"wrote {args.json}")
     return 0
+
+
+def plot_balance(path: str, bands: dict, target_name: str) -> None:
+    """Draw band-level errors (mid above, side below) against frequency, one line per mix."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for name, values in bands.items():
+        for ax, key in zip(axes, ("mid_error_db", "side_error_db"), strict=True):
+            ax.semilogx(values["centre_hz"], values[key], marker="o", markersize=3, label=name)
+    for ax, title in zip(axes, ("mid", "side"), strict=True):
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_ylabel(f"{title} band level error (dB)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="best")
+    axes[0].set_title(f"third-octave band levels against {Path(target_name).name}")
+    axes[1].set_xlabel("band centre (Hz)")
+    fig.tight_layout()
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    try:
+        fig.savefig(tmp, dpi=100, format="png")
+        tmp.replace(path)
+    finally:
+        plt.close(fig)
+        if tmp.exists():
+            tmp.unlink()

@@ -37,8 +37,10 @@ EXAMPLES = """examples:
   grafx fit --stems a.wav b.wav --target mix.wav --graph my-graph.json --out fit-output
   grafx fit --stems a.wav b.wav --target mix.wav --buses 1 --crop 2.0 --warmup 0.5 --out fit
 
-the default recipe (Lee et al., DAFx 2024): MixLoss (A-weighted mel STFT, L/R + M/S), gain
-staging 1e-3 on EQ/reverb/delay, AdamW at lr 1e-2, 3.8 s crops with 1 s of warm-up, 30 kHz.
+the default recipe (Lee et al., DAFx 2024, with grafx's whole-band loss): the band loss (log
+band power in sixth-octave bands, every band alike, L/R + M/S; --loss paper: the paper's
+A-weighted mel STFT MixLoss), gain staging 1e-3 on EQ/reverb/delay, AdamW at lr 1e-2, 3.8 s
+crops with 1 s of warm-up, 30 kHz.
 groups file: a JSON object mapping every stem (file name without extension) to a group,
   {"kick": "drums", "snare": "drums", "bass": "music", "vox": "vocals"}; one bus per group.
 """
@@ -52,6 +54,7 @@ def add_parser(sub) -> None:
         WARMUP_SECONDS,
         WORKING_RATE,
     )
+    from grafx.losses import DEFAULT_LOSS, LOSSES
 
     p = sub.add_parser(
         "fit",
@@ -134,6 +137,13 @@ def add_parser(sub) -> None:
         choices=("refuse", "pad", "trim"),
         default="refuse",
         help="stems/target of different lengths: refuse (default), zero-pad or trim",
+    )
+    p.add_argument(
+        "--loss",
+        choices=sorted(LOSSES),
+        default=DEFAULT_LOSS,
+        help="the objective: "
+        + "; ".join(f"{name}: {summary}" for name, (_, summary) in sorted(LOSSES.items())),
     )
     p.add_argument("--seed", type=bounds.seed, default=0, help="random seed (default: 0)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
@@ -328,6 +338,7 @@ def prepare_fit(args) -> FitJob:
         args=args,
         device=device,
         dtype=dtype,
+        loss=getattr(args, "loss", None),
         steps=args.steps,
         minutes=args.minutes,
         patience=args.patience,

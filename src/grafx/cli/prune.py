@@ -37,6 +37,12 @@ def _tolerance(text: str) -> float:
     return value
 
 
+def _tolerance_or_off(text: str) -> float | None:
+    if text.strip().lower() == "off":
+        return None
+    return _tolerance(text)
+
+
 def add_parser(sub) -> None:
     from grafx.prune.search import METHODS, ORDERS, REFERENCES
 
@@ -44,10 +50,11 @@ def add_parser(sub) -> None:
         "prune",
         help="prune a fitted graph (the output folder of grafx fit) within a loss tolerance",
         description=(
-            "Remove the processors of a fitted graph whose removal raises the mix loss "
-            "(MixLoss) by at most --tolerance (relative by default), in rounds each followed by "
-            "fine-tuning "
-            "(Lee et al., DAFx 2024). Reads FIT_DIR/graph.json and the stems and target named "
+            "Remove the processors of a fitted graph whose removal raises the loss the fit "
+            "used (recorded in FIT_DIR/metrics.json) by at most --tolerance (relative by "
+            "default) and keeps the mix's third-octave band levels and loudness within "
+            "--band-tolerance and --loudness-tolerance of the fitted mix's, in rounds each "
+            "followed by fine-tuning (Lee et al., DAFx 2024). Reads FIT_DIR/graph.json and the stems and target named "
             "in FIT_DIR/metrics.json (or --stems/--target). Writes pruned.json, pruned.wav, "
             "prune.png (before/after), metrics.json and removals.csv to --out, and keeps its "
             "state there after every round: running the same command again resumes."
@@ -71,6 +78,22 @@ def add_parser(sub) -> None:
         choices=REFERENCES,
         default="given",
         help="L0: the fitted graph's loss (given, default) or the lowest seen so far (best)",
+    )
+    p.add_argument(
+        "--band-tolerance",
+        type=_tolerance_or_off,
+        default=1.0,
+        metavar="DB",
+        help="refuse a removal that makes any third-octave band's error (40 Hz-16 kHz, mid and "
+        "audible side) more than DB worse than the fitted mix's (1.0; off: no check)",
+    )
+    p.add_argument(
+        "--loudness-tolerance",
+        type=_tolerance_or_off,
+        default=0.5,
+        metavar="LU",
+        help="refuse a removal that moves the integrated loudness more than LU from the fitted "
+        "mix's (0.5; off: no check)",
     )
     p.add_argument("--method", choices=METHODS, default="hybrid", help="search (hybrid)")
     p.add_argument(
@@ -113,15 +136,42 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _fit_loss(fit_dir: Path) -> tuple[str, str]:
+    """The name of the loss the fit used (from its metrics.json) and a note for the log."""
+    from grafx.losses import DEFAULT_LOSS, LOSSES
+
+    metrics = fit_dir / "metrics.json"
+    summary = _read_json(metrics) if metrics.exists() else {}
+    recorded = summary.get("loss")
+    if recorded is None:
+        if metrics.exists():  # fits before grafx recorded the loss used the paper's
+            return "paper", "the paper's MixLoss (metrics.json names no loss: an older fit)"
+        return DEFAULT_LOSS, f"the default loss {DEFAULT_LOSS!r} (no metrics.json)"
+    name = recorded.get("name") if isinstance(recorded, dict) else None
+    if name not in LOSSES:
+        raise CLIError(
+            f"{metrics}: the fit used the loss {recorded!r}, which grafx prune cannot rebuild; "
+            f"prune in Python with prune_graph(..., loss_fn=...) (known: {sorted(LOSSES)})"
+        )
+    return name, f"the fit's loss {name!r}"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except ValueError as error:
+        raise CLIError(f"{path}: not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise CLIError(f"{path}: expected a JSON object")
+    return value
+
+
 def _fit_inputs(fit_dir: Path, args) -> tuple[list[str], str, float | None, str]:
     metrics = fit_dir / "metrics.json"
     inputs: dict = {}
     sample_rate = None
     if metrics.exists():
-        try:
-            summary = json.loads(metrics.read_text())
-        except ValueError as error:
-            raise CLIError(f"{metrics}: not valid JSON: {error}") from None
+        summary = _read_json(metrics)
         inputs, sample_rate = summary.get("inputs") or {}, summary.get("sample_rate")
     stems = args.stems or inputs.get("stems")
     target = args.target or inputs.get("target")
@@ -159,6 +209,21 @@ def _draw(path: Path, before, after) -> None:
             tmp.unlink()
 
 
+def _compared(fit_dir: Path, full_mix, pruned_mix, target, stems, sample_rate) -> dict:
+    """The fitted ("full") and pruned mixes, the gain mix and (when the fit's initial.wav is
+    at this rate and length) the initial mix, on the mix descriptors (``compared_mixes``)."""
+    from grafx.fit.summary import compared_mixes
+    from grafx.io.audio import read_audio, to_stereo
+
+    mixes = {"full": full_mix, "pruned": pruned_mix}
+    initial_file = fit_dir / "initial.wav"
+    if initial_file.exists():
+        initial, rate = read_audio(initial_file)
+        if rate == sample_rate and initial.shape[-1] == target.shape[-1]:
+            mixes = {"initial": to_stereo(initial, str(initial_file)).to(target.dtype), **mixes}
+    return compared_mixes(mixes, target, sample_rate, stems)
+
+
 def run(args) -> int:
     import shutil
 
@@ -166,11 +231,11 @@ def run(args) -> int:
     from grafx.device import move_processors, move_tree
     from grafx.fit import render_mix
     from grafx.fit.recipe import recipe_config, recipe_loss
-    from grafx.fit.summary import write_summary
+    from grafx.fit.summary import format_comparison, write_summary
     from grafx.io import save_graph
     from grafx.io.atomic import atomic_write
     from grafx.io.audio import write_audio
-    from grafx.metrics import mix_metrics
+    from grafx.losses import loss_settings
     from grafx.prune import PruneConfig, prune_graph
 
     began = time.perf_counter()
@@ -225,11 +290,15 @@ def run(args) -> int:
         recover_steps=args.recover_steps,
         sparsity=args.sparsity,
         rank_samples=round(args.rank_seconds * sample_rate),
+        band_tolerance_db=args.band_tolerance,
+        loudness_tolerance_lu=args.loudness_tolerance,
     )
+    loss_name, loss_note = _fit_loss(fit_dir)
     print(
         f"grafx prune: {G.number_of_nodes()} nodes, tolerance {args.tolerance:g} "
         f"({args.tolerance_mode}, reference {args.reference}), method {args.method}, "
-        f"{args.rounds} round(s) of {args.finetune_steps} fine-tuning steps"
+        f"{args.rounds} round(s) of {args.finetune_steps} fine-tuning steps; scored with "
+        f"{loss_note}"
     )
     result = prune_graph(
         G,
@@ -238,10 +307,11 @@ def run(args) -> int:
         stems,
         target,
         config,
-        loss_fn=recipe_loss(sample_rate),
+        loss_fn=recipe_loss(sample_rate, loss_name),
         fit_config=fit_config,
         state_dir=state,
         log=print,
+        sample_rate=sample_rate,
     )
     pruned_mix = render_mix(result.graph, processors, result.parameters, stems).cpu()
     full_mix = render_mix(G, processors, parameters, stems).cpu()
@@ -278,8 +348,11 @@ def run(args) -> int:
         "rounds": result.rounds,
         "loss_checks": result.evaluations,
         "sample_rate": sample_rate,
-        "full": mix_metrics(full_mix, target, sample_rate),
-        "pruned": mix_metrics(pruned_mix, target, sample_rate),
+        "loss": loss_settings(recipe_loss(sample_rate, loss_name)),
+        "band_tolerance_db": args.band_tolerance,
+        "loudness_tolerance_lu": args.loudness_tolerance,
+        "refused_by_descriptors": result.refused_by_descriptors,
+        **_compared(fit_dir, full_mix, pruned_mix, target, stems, sample_rate),
     }
     write_summary(out / "metrics.json", summary)
     with atomic_write(out / "removals.csv") as file:
@@ -287,8 +360,12 @@ def run(args) -> int:
     print("\n".join(r.replace(",", "\t") for r in rows))
     print(
         f"removed {len(result.removed)} of {result.num_processors} processors (rho "
-        f"{result.rho:.2f}); loss {result.loss_before:.5f} -> {result.loss_after:.5f}"
+        f"{result.rho:.2f}); loss ({loss_name}) {result.loss_before:.5f} -> "
+        f"{result.loss_after:.5f}; {result.refused_by_descriptors} removal(s) within the loss "
+        "tolerance refused by the band/loudness tolerances"
     )
+    print(f"full mix ({target.shape[-1] / sample_rate:.1f} s at {sample_rate} Hz):")
+    print("\n".join(format_comparison(summary, ["initial", "gain_mix", "full", "pruned"])))
     print(f"wrote pruned.json, pruned.wav, prune.png, metrics.json, removals.csv to {out}/")
     print(f"done in {time.perf_counter() - began:.1f} s")
     return 0

@@ -176,6 +176,7 @@ def prepare_job(
     dtype: str | torch.dtype | None = None,
     native_stems: Tensor | None = None,
     native_rate: int | None = None,
+    loss: str | None = None,
     **options: Any,
 ) -> FitJob:
     """Prepare a fit with the recipe of :mod:`grafx.fit.recipe`.
@@ -207,6 +208,8 @@ def prepare_job(
             stems' dtype).
         native_stems, native_rate: the stems at their own rate, if it is not ``sample_rate``
             (see :class:`FitJob`).
+        loss: the objective's name in :data:`grafx.losses.LOSSES` (``None``: the default,
+            :data:`grafx.losses.DEFAULT_LOSS`); recorded in ``metrics.json``.
         **options: other :class:`~grafx.fit.FitConfig` fields (``steps``, ``lr``, ``seed``,
             ``checkpoint``, ...) for :func:`~grafx.fit.recipe.recipe_config`.
     """
@@ -235,7 +238,7 @@ def prepare_job(
 
         penalties["sparsity"] = GateSparsity(sparsity, ramp=1.0)
     renderer = GraphRenderer(G, processors, type_sequence).to(device)
-    loss_fn = recipe_loss(sample_rate).to(device)
+    loss_fn = recipe_loss(sample_rate, loss).to(device)
     for line in (*header, "rendering the initial mix ..."):  # before the first slow render
         if log is not None:
             log(line)
@@ -294,6 +297,7 @@ def finish_job(
     from grafx.fit.summary import fit_summary, format_summary, write_summary
     from grafx.io import save_graph
     from grafx.io.audio import write_audio
+    from grafx.losses import loss_settings
 
     out, sample_rate = job.out, job.sample_rate
     with torch.no_grad():
@@ -340,7 +344,16 @@ def finish_job(
     if metrics:
         extra = {} if job.inputs is None else {"inputs": job.inputs}
         extra["run"] = run_record(job)
-        summary = fit_summary(result, fitted_mix, initial_mix, target, sample_rate, **extra)
+        extra["loss"] = loss_settings(job.loss_fn)
+        summary = fit_summary(
+            result,
+            fitted_mix,
+            initial_mix,
+            target,
+            sample_rate,
+            stems=job.stems.cpu(),
+            **extra,
+        )
         files["metrics"] = write_summary(out / "metrics.json", summary)
         summary = {**summary, "loss_before": job.loss_before, "loss_after": loss_after}
         lines.append(format_summary(summary))

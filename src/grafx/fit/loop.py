@@ -404,7 +404,8 @@ def fit_parameters(
             ``nn.Module`` loss are moved there (the last two in place) before the first step.
         target: the mix to match, ``(C', L)``.
         loss_fn: ``loss(estimate, target) -> scalar``; default
-            :func:`grafx.losses.default_mix_loss`.
+            :func:`grafx.losses.default_mix_loss` for 44.1 kHz audio (it places frequency
+            bands: at another rate pass ``default_mix_loss(sample_rate)``).
         config: a :class:`FitConfig`; keyword ``overrides`` replace its fields
             (``fit_parameters(..., steps=100, lr=0.05)``).
         type_sequence: fixed schedule (e.g. from ``build_mixing_console``); default beam search.
@@ -433,7 +434,8 @@ def fit_parameters(
 
     config = dataclasses.replace(config or FitConfig(), **overrides)
     config.check()
-    loss_fn = default_mix_loss() if loss_fn is None else loss_fn
+    if loss_fn is None:
+        loss_fn = default_mix_loss()
     penalties = dict(penalties or {})
     for penalty in penalties.values():
         processors = penalty.prepare(processors)

@@ -2,7 +2,9 @@
 
 ``grafx fit`` uses it by default. Its pieces, each a plain grafx object:
 
-- the loss :class:`~grafx.losses.MixLoss` (A-weighted multi-resolution mel STFT, L/R + M/S);
+- the loss: grafx's default objective :class:`~grafx.losses.BandLoss` (log band power in
+  sixth-octave bands, every band alike, L/R + M/S); the paper's
+  :class:`~grafx.losses.MixLoss` (A-weighted multi-resolution mel STFT) is ``"paper"``;
 - the gain-staging regulariser :class:`~grafx.fit.penalty.GainStaging` on EQ, reverb and
   delay, weight 1e-3;
 - AdamW, learning rate 1e-2 (falling along a half cosine to a tenth of it);
@@ -99,11 +101,13 @@ def recipe_config(
     return FitConfig(**options)
 
 
-def recipe_loss(sample_rate: float):
-    """The recipe's loss, :class:`~grafx.losses.MixLoss` at ``sample_rate``."""
-    from grafx.losses import MixLoss
+def recipe_loss(sample_rate: float, name: str | None = None):
+    """The recipe's loss at ``sample_rate``: the objective ``name`` of
+    :data:`grafx.losses.LOSSES` (``None``: :data:`grafx.losses.DEFAULT_LOSS`; ``"paper"``:
+    :class:`~grafx.losses.MixLoss`)."""
+    from grafx.losses import DEFAULT_LOSS, make_loss
 
-    return MixLoss(sample_rate)
+    return make_loss(DEFAULT_LOSS if name is None else name, sample_rate)
 
 
 def recipe_penalties(

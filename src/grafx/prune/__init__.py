@@ -8,13 +8,21 @@ Mixing Graphs: A Pruning Approach", DAFx 2024.
 """
 
 from grafx.prune.rewire import PROTECTED_TYPES, remove_nodes
-from grafx.prune.search import METHODS, PruneConfig, PruneResult, count_processors, prune_graph
+from grafx.prune.search import (
+    METHODS,
+    DescriptorGuard,
+    PruneConfig,
+    PruneResult,
+    count_processors,
+    prune_graph,
+)
 from grafx.prune.sparsity import SPARSITY_WEIGHT, GateSparsity
 
 __all__ = [
     "METHODS",
     "PROTECTED_TYPES",
     "SPARSITY_WEIGHT",
+    "DescriptorGuard",
     "GateSparsity",
     "PruneConfig",
     "PruneResult",

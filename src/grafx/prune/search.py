@@ -68,6 +68,7 @@ __all__ = [
     "REFERENCES",
     "PruneConfig",
     "PruneResult",
+    "DescriptorGuard",
     "prune_graph",
     "count_processors",
 ]
@@ -113,6 +114,13 @@ class PruneConfig:
             whole song, so that ranking a long song costs less than one full render per
             candidate; 0 (default) or a length at least the song's: the whole song. Only the
             ranking uses the excerpt; every removal is still accepted by the full-length loss.
+        band_tolerance_db: a removal is refused when the mix's third-octave mid band-level
+            error against the target (bands 40 Hz-16 kHz that the rate holds; side bands too
+            where the target's side is within 60 dB of its loudest mid band) grows by more than
+            this many dB over the given graph's error in any band (``None``: no band check).
+        loudness_tolerance_lu: a removal is refused when the mix's integrated loudness ends
+            more than this many LU further from the target's than the given graph's does
+            (``None``: no loudness check).
     """
 
     tolerance: float = 0.01
@@ -126,6 +134,8 @@ class PruneConfig:
     tolerance_mode: str = "relative"
     reference: str = "given"
     rank_samples: int = 0
+    band_tolerance_db: float | None = 1.0
+    loudness_tolerance_lu: float | None = 0.5
 
     def check(self) -> None:
         """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
@@ -153,6 +163,19 @@ class PruneConfig:
                 raise ConfigError(f"prune option {name}={value!r} is out of range")
         if not self.sparsity >= 0:
             raise ConfigError(f"prune option sparsity={self.sparsity!r} must be 0 or more")
+        for name in ("band_tolerance_db", "loudness_tolerance_lu"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise ConfigError(
+                    f"prune option {name}={value!r} must be a finite number >= 0 (or None: off)"
+                )
 
 
 @dataclass
@@ -174,6 +197,8 @@ class PruneResult:
             ``seconds``; ``recovered`` is
             true where the removal was one of ``recover_steps``.
         evaluations: loss checks in total (excerpt renders included).
+        refused_by_descriptors: removals within the loss tolerance that the mix descriptors
+            refused (see :class:`PruneConfig`'s ``band_tolerance_db``).
     """
 
     graph: Any
@@ -186,6 +211,88 @@ class PruneResult:
     removed_per_type: dict[str, tuple[int, int]]
     rounds: list[dict] = field(default_factory=list)
     evaluations: int = 0
+    refused_by_descriptors: int = 0
+
+
+class DescriptorGuard:
+    """The descriptor half of pruning's acceptance rule: does a mix keep the fitted mix's tonal
+    balance and loudness?
+
+    A mix passes when, in every checked band, its absolute band-level error against the target
+    is at most the fitted mix's plus ``band_tolerance_db``, and its absolute integrated-loudness
+    error against the target is at most the fitted mix's plus ``loudness_tolerance_lu`` (for a
+    fit that matches the target's loudness: within that many LU of the fitted mix's; a change
+    towards the target always passes). Checked bands: third-octave mid bands
+    with centres from 40 Hz to 16 kHz (those the rate holds), and the side bands among them
+    whose target level is within 60 dB of the target's loudest mid band.
+
+    Args:
+        fitted: the fitted (given) graph's mix ``(C, L)``.
+        target: the target ``(C, L)``.
+        sample_rate: in Hz.
+        band_tolerance_db, loudness_tolerance_lu: the tolerances (``None``: that check off).
+    """
+
+    def __init__(self, fitted, target, sample_rate, band_tolerance_db, loudness_tolerance_lu):
+        from grafx.metrics import BAND_RANGE_HZ, third_octave_centres
+
+        self.sample_rate = sample_rate
+        self.band_tolerance_db, self.loudness_tolerance_lu = (
+            band_tolerance_db,
+            loudness_tolerance_lu,
+        )
+        centres = third_octave_centres(sample_rate)
+        self.span = (centres >= BAND_RANGE_HZ[0] * 0.99) & (centres <= BAND_RANGE_HZ[1] * 1.01)
+        self.centres = centres
+        target_levels = self._levels(target)
+        self.target_levels = target_levels
+        audible = target_levels[1] >= np_nanmax(target_levels[0]) - 60.0
+        self.checked = [self.span, self.span & audible]  # mid, side
+        self.fitted_error = abs(self._levels(fitted) - target_levels)
+        self.target_loudness = self._loudness(target)
+        self.fitted_loudness_error = abs(self._loudness(fitted) - self.target_loudness)
+
+    def _levels(self, mix):
+        from grafx.metrics import band_levels
+
+        audio = mix.detach().to("cpu", torch.float64).expand(2, -1).numpy()
+        mid_side = [0.5 * (audio[0] + audio[1]), 0.5 * (audio[0] - audio[1])]
+        return band_levels(mid_side, self.sample_rate, self.centres)
+
+    def _loudness(self, mix) -> float:
+        from grafx.metrics import integrated_loudness
+
+        return integrated_loudness(mix.detach().expand(2, -1), self.sample_rate)
+
+    def why_refused(self, mix) -> str | None:
+        """``None`` when ``mix`` passes, else the first reason it does not (one line)."""
+        if self.band_tolerance_db is not None:
+            error = abs(self._levels(mix) - self.target_levels)
+            for row, part in enumerate(("mid", "side")):
+                worse = error[row] - self.fitted_error[row]
+                bad = self.checked[row] & (worse > self.band_tolerance_db)
+                if bad.any():
+                    band = int(bad.nonzero()[0][worse[bad].argmax()])
+                    return (
+                        f"{part} band {self.centres[band]:.0f} Hz error {worse[band]:+.1f} dB "
+                        f"over the fitted mix's (tolerance {self.band_tolerance_db:g} dB)"
+                    )
+        if self.loudness_tolerance_lu is not None:
+            error = self._loudness(mix) - self.target_loudness
+            worse = abs(error) - self.fitted_loudness_error
+            if not worse <= self.loudness_tolerance_lu:  # nan (silence) is refused too
+                return (
+                    f"loudness error {error:+.2f} LU, {worse:.2f} LU over the fitted mix's "
+                    f"(tolerance {self.loudness_tolerance_lu:g} LU)"
+                )
+        return None
+
+
+def np_nanmax(values) -> float:
+    import numpy as np
+
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size else -math.inf
 
 
 def count_processors(G: Any) -> dict[str, int]:
@@ -200,10 +307,14 @@ def count_processors(G: Any) -> dict[str, int]:
 class _Evaluator:
     """Full-length loss of one graph with some of its nodes' gates closed."""
 
-    def __init__(self, G, processors, parameters, sources, target, loss_fn, type_sequence=None):
+    def __init__(
+        self, G, processors, parameters, sources, target, loss_fn, type_sequence=None, guard=None
+    ):
         from grafx.fit import GraphRenderer
         from grafx.presets import node_rows
 
+        self.guard: DescriptorGuard | None = guard
+        self.refused = 0
         self.renderer = GraphRenderer(G, processors, type_sequence)
         self.parameters, self.sources, self.target, self.loss_fn = (
             parameters,
@@ -250,6 +361,25 @@ class _Evaluator:
         return view
 
     def loss(self, closed: set[int]) -> float:
+        """The loss of the mix with the ``closed`` nodes bypassed."""
+        mix = self.mix(closed)
+        with torch.no_grad():
+            return float(self.loss_fn(mix, self.target))
+
+    def accepts(self, closed: set[int], limit: float) -> bool:
+        """Whether bypassing ``closed`` keeps the loss within ``limit`` and (with a guard) the
+        mix descriptors within their tolerances."""
+        mix = self.mix(closed)
+        with torch.no_grad():
+            if float(self.loss_fn(mix, self.target)) > limit:
+                return False
+        if self.guard is not None and self.guard.why_refused(mix) is not None:
+            self.refused += 1
+            return False
+        return True
+
+    def mix(self, closed: set[int]) -> Tensor:
+        """The mix ``(C, L)`` with the ``closed`` nodes bypassed (no gradients)."""
         parameters = dict(self.work)
         by_type: dict[str, list[int]] = {}
         for node in closed:
@@ -263,7 +393,7 @@ class _Evaluator:
         self.count += 1
         with torch.no_grad():
             mix, _ = self.renderer(self.sources, parameters)
-            return float(self.loss_fn(mix, self.target))
+            return mix
 
 
 def _floating_dtype(tree: Any) -> torch.dtype | None:
@@ -320,7 +450,7 @@ def _search_round(evaluator, candidates, ranked, limit, config) -> list[int]:
         lo, hi = 0, len(ranked)
         while lo < hi:  # the longest prefix of the ranking within the limit
             mid = (lo + hi + 1) // 2
-            if evaluator.loss(set(ranked[:mid])) <= limit:
+            if evaluator.accepts(set(ranked[:mid]), limit):
                 lo = mid
             else:
                 hi = mid - 1
@@ -332,7 +462,7 @@ def _search_round(evaluator, candidates, ranked, limit, config) -> list[int]:
         trials = sorted(candidates)
     refused = 0
     for node in trials:
-        if evaluator.loss({*closed, node}) <= limit:
+        if evaluator.accepts({*closed, node}, limit):
             closed.append(node)
             refused = 0
         else:
@@ -354,6 +484,7 @@ def prune_graph(
     type_sequence: list[str] | None = None,
     state_dir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
+    sample_rate: float | None = None,
     **overrides: Any,
 ) -> PruneResult:
     r"""Prune a fitted graph: remove processors while the loss stays within the tolerance.
@@ -367,8 +498,8 @@ def prune_graph(
         sources: stems ``(K, C, L)``, one per ``in`` node in id order.
         target: the mix ``(C', L)``.
         config: a :class:`PruneConfig`; keyword ``overrides`` replace its fields.
-        loss_fn: ``loss(estimate, target)``; default :class:`grafx.losses.MixLoss` at 44.1 kHz
-            (pass ``MixLoss(sample_rate)`` for the stems' rate).
+        loss_fn: ``loss(estimate, target)``; default :func:`grafx.losses.default_mix_loss` at
+            ``sample_rate``. Prune with the loss the graph was fitted with.
         fit_config: the :class:`~grafx.fit.FitConfig` of the fine-tuning (its ``steps`` is
             replaced by ``config.finetune_steps``); default: ``FitConfig`` with the whole audio
             per step when it is shorter than the default crop.
@@ -377,6 +508,10 @@ def prune_graph(
         state_dir: a folder to keep the search's state in after every round (and the
             fine-tuning's checkpoints); calling again with the same folder resumes.
         log: called with one line per round.
+        sample_rate: the audio's rate in Hz (the default loss and the mix descriptors of the
+            acceptance rule need it); ``None``: ``loss_fn.sample_rate`` where the loss has
+            one (:class:`~grafx.losses.MixLoss`, :class:`~grafx.losses.BandLoss`), else
+            44.1 kHz.
 
     Returns:
         A :class:`PruneResult`.
@@ -391,10 +526,12 @@ def prune_graph(
 
     config = dataclasses.replace(config or PruneConfig(), **overrides)
     config.check()
+    if sample_rate is None:  # the loss's own rate (MixLoss, BandLoss) when it has one
+        sample_rate = getattr(loss_fn, "sample_rate", None) or 44100
     if loss_fn is None:
-        from grafx.losses import MixLoss
+        from grafx.losses import default_mix_loss
 
-        loss_fn = MixLoss(44100)
+        loss_fn = default_mix_loss(sample_rate)
     # Every render, loss and fine-tuning runs where the audio is.
     target = target.to(sources.device)
     if isinstance(loss_fn, nn.Module):
@@ -427,6 +564,8 @@ def prune_graph(
         "tolerance_mode": config.tolerance_mode,
         "reference": config.reference,
         "rank_samples": config.rank_samples,
+        "band_tolerance_db": config.band_tolerance_db,
+        "loudness_tolerance_lu": config.loudness_tolerance_lu,
     }
     current_G, current = G, dict(parameters.items())
     removed: list[int] = []
@@ -441,11 +580,18 @@ def prune_graph(
         start_round = len(rounds)
         type_sequence = None
         log(f"resuming after round {start_round} ({len(removed)} processor(s) removed)")
+    given = _Evaluator(G, processors, parameters, sources, target, loss_fn, type_sequence)
+    given_mix = given.mix(set())  # one render: the reference loss and the descriptors' mix
     if loss_before is None:
-        loss_before = _Evaluator(
-            G, processors, parameters, sources, target, loss_fn, type_sequence
-        ).loss(set())
+        with torch.no_grad():
+            loss_before = float(loss_fn(given_mix, target))
         evaluations += 1
+    guard = None
+    if config.band_tolerance_db is not None or config.loudness_tolerance_lu is not None:
+        guard = DescriptorGuard(
+            given_mix, target, sample_rate, config.band_tolerance_db, config.loudness_tolerance_lu
+        )
+    refused = sum(r.get("descriptor_refusals", 0) for r in rounds)
     loss_now = rounds[-1]["loss"] if rounds else loss_before
     done = bool(rounds) and not rounds[-1]["removed"]
 
@@ -463,7 +609,7 @@ def prune_graph(
         began = time.perf_counter()
         limit = _limit(config, loss_before, rounds)
         evaluator = _Evaluator(
-            current_G, processors, current, sources, target, loss_fn, type_sequence
+            current_G, processors, current, sources, target, loss_fn, type_sequence, guard
         )
         type_sequence = None
         candidates = [n for n in sorted(current_G.nodes) if _prunable(current_G, n, evaluator)]
@@ -477,7 +623,9 @@ def prune_graph(
             "removed": [int(n) for n in closed],
             "renders": evaluator.count,
             "limit": limit,
+            "descriptor_refusals": evaluator.refused,
         }
+        refused += evaluator.refused
         if ranker is not evaluator:
             info["excerpt_renders"] = ranker.count
         if closed:
@@ -502,11 +650,14 @@ def prune_graph(
                     penalties=penalties,
                 )
                 check = _Evaluator(
-                    current_G, processors, tuned.parameters, sources, target, loss_fn
+                    current_G, processors, tuned.parameters, sources, target, loss_fn, None, guard
                 )
-                loss_tuned = check.loss(set())
+                tuned_mix = check.mix(set())
+                with torch.no_grad():
+                    loss_tuned = float(loss_fn(tuned_mix, target))
                 evaluations += 1
-                if loss_tuned < loss_now:  # keep the fine-tuning only when it helps
+                keeps = guard is None or guard.why_refused(tuned_mix) is None
+                if loss_tuned < loss_now and keeps:  # keep the fine-tuning only when it helps
                     current, loss_now = tuned.parameters, loss_tuned
         elif config.recover_steps:
             # nothing passes as it is: remove the cheapest refused ones one at a time with some
@@ -526,11 +677,12 @@ def prune_graph(
                         dataclasses.replace(fit_config, steps=config.recover_steps),
                         penalties=penalties,
                     ).parameters
-                loss_trial = _Evaluator(trial_G, processors, trial, sources, target, loss_fn).loss(
-                    set()
+                trial_check = _Evaluator(
+                    trial_G, processors, trial, sources, target, loss_fn, None, guard
                 )
                 evaluations += 1
-                if loss_trial <= limit:
+                if trial_check.accepts(set(), limit):
+                    loss_trial = trial_check.loss(set())
                     current_G, current, loss_now = trial_G, trial, loss_trial
                     closed = [node]
                     removed.append(int(node))
@@ -547,6 +699,7 @@ def prune_graph(
         log(
             f"round {r + 1}: removed {len(closed)} ({len(removed)}/{num_processors} in all), "
             f"loss {loss_now:.5f} (limit {limit:.5f}), {evaluator.count} checks"
+            + (f", {evaluator.refused} refused by the mix descriptors" if evaluator.refused else "")
         )
         if state_path is not None:
             _save_state(
@@ -575,6 +728,7 @@ def prune_graph(
         removed_per_type=per_type,
         rounds=rounds,
         evaluations=evaluations,
+        refused_by_descriptors=refused,
     )
 
 
@@ -623,6 +777,8 @@ def _load_state(path: Path, options: dict) -> tuple[Any, dict, dict]:
     if state.get("format") != "grafx-prune-state":
         raise GraphFileError(f"{path / _STATE}: not a grafx prune state")
     old = {
+        "band_tolerance_db": None,
+        "loudness_tolerance_lu": None,
         "order": "gate",
         "recover_steps": 0,
         "tolerance_mode": "relative",
