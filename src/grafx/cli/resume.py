@@ -23,6 +23,7 @@ FIT_OPTIONS = (
     "align",
     "crop",
     "warmup",
+    "loss",
 )
 
 
