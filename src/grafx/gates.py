@@ -168,7 +168,9 @@ def add_node_gates(
 
 def _per_node(mix: Tensor) -> Tensor:
     """Gate values ``(N_t, ...)`` as ``(N_t, M)``: one row per node (M is 1, or K knots)."""
-    return mix.reshape(mix.shape[0], -1) if mix.ndim > 0 else mix.reshape(1, 1)
+    if mix.ndim == 0:
+        return mix.reshape(1, 1)
+    return mix[:, None] if mix.ndim == 1 else mix.flatten(1)
 
 
 def node_gates(parameters: Mapping) -> dict[str, Tensor]:
