@@ -162,7 +162,7 @@ def test_auto_backends_without_numba(monkeypatch):
     z = torch.tensor([[0.3], [-0.4]], dtype=torch.float64)
     want = truncated_one_pole(x, z, 64, "fft")
     torch.testing.assert_close(truncated_one_pole(x, z, 64), want)
-    with pytest.raises(MissingDependencyError, match="grafx\\[numba\\].*'scan'"):
+    with pytest.raises(MissingDependencyError, match="grafx-torch\\[numba\\].*'scan'"):
         truncated_one_pole(x, z, 64, "recursion")
     monkeypatch.undo()
     monkeypatch.setenv("GRAFX_NUMBA", "0")
