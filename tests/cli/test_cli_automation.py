@@ -102,3 +102,16 @@ def test_an_unknown_type_is_a_one_line_error_listing_the_automatable_ones(files,
     line = err.strip()
     assert "\n" not in line and "--automate" in line and "automatable types: " in line
     assert "gain_pan" in line.split("automatable types: ")[1]
+
+
+def test_settings_and_info_read_the_moves_back(files, run):
+    out = files / "fit"
+    if not (out / "graph.json").exists():
+        assert _fit(files, out, "--automate", "gain_pan,reverb", "--knots-every", 0.25) == 0
+    text = (out / "settings.txt").read_text()
+    assert "automated settings: their mean over time" in text
+    block = text.split("b/gain_pan (gain_pan)")[1].split("\n\n")[0]
+    assert "  automated:\n    gain_db" in block and "main moves: " in block
+    status, stdout, _ = run("info", out / "graph.json", "--settings")
+    assert status == 0
+    assert "b/gain_pan: gain_db=" in stdout and "    automated gain_db: " in stdout

@@ -109,7 +109,7 @@ def automation_readout(
             for column in range(len(series[0])):
                 values = [s[column] for s in series]
                 low, high = min(values), max(values)
-                if not high - low > 1e-6 * max(1.0, abs(high), abs(low)):
+                if _number(low) == _number(high):  # no move at the precision shown
                     continue
                 name = key if len(series[0]) == 1 else f"{key}[{column}]"
                 changes = sorted(
