@@ -19,7 +19,13 @@ from torch import Tensor
 
 from grafx.automation.parameters import curve_keys
 
-__all__ = ["MAX_READ_KNOTS", "automated_nodes", "automation_readout", "knot_parameters"]
+__all__ = [
+    "MAX_READ_KNOTS",
+    "automated_nodes",
+    "automation_readout",
+    "fader_curves",
+    "knot_parameters",
+]
 
 #: Most knots a readout reads settings at.
 MAX_READ_KNOTS = 64
@@ -42,6 +48,55 @@ def automated_nodes(G: Any, parameters: Mapping, processors: Mapping) -> list[in
     """The nodes of ``G`` whose type has curves among ``parameters``."""
     types = {name.split("/", 1)[0] for name in curve_keys(parameters, processors)}
     return [n for n in sorted(G.nodes) if G.nodes[n]["node_type"] in types]
+
+
+def _read_points(timeline: Any) -> list[int]:
+    """At most :data:`MAX_READ_KNOTS` evenly spread knot indices, the first and last included."""
+    count = timeline.num_knots
+    step = max(1, -(-count // MAX_READ_KNOTS))
+    indices = list(range(0, count, step))
+    if indices[-1] != count - 1:
+        indices.append(count - 1)
+    return indices
+
+
+def fader_curves(
+    G: Any,
+    parameters: Mapping,
+    processors: Mapping,
+    timeline: Any,
+    setting: str = "gain_db",
+) -> list[tuple[str, list[float], list[float]]]:
+    """``[(label, knot times in s, values)]``: the physical ``setting`` (by default a fader's
+    ``gain_db``) of each automated node whose ``setting`` moves, read at the knots; ``label``
+    is the node's name (the stem's name and the node type in a console)."""
+    from grafx.errors import GrafxError
+    from grafx.presets import get_node_settings
+
+    nodes = automated_nodes(G, parameters, processors)
+    if not nodes or timeline is None:
+        return []
+    indices = _read_points(timeline)
+    times = [timeline.knot_times[i] for i in indices]
+    per_knot = [knot_parameters(parameters, processors, i) for i in indices]
+    curves = []
+    for node in nodes:
+        try:
+            series = [
+                _flat(get_node_settings(p, G, node, processors).get(setting)) for p in per_knot
+            ]
+        except (GrafxError, KeyError, TypeError, ValueError, RuntimeError):
+            continue
+        if any(v is None or len(v) != len(series[0]) for v in series):
+            continue
+        label = G.nodes[node].get("name") or f"node {node}"
+        for column in range(len(series[0])):
+            values = [v[column] for v in series]
+            if max(values) - min(values) < 1e-3:
+                continue
+            name = label if len(series[0]) == 1 else f"{label} [{column}]"
+            curves.append((name, times, values))
+    return curves
 
 
 def _flat(value: Any) -> list[float] | None:
@@ -88,18 +143,14 @@ def automation_readout(
     nodes = automated_nodes(G, parameters, processors)
     if not nodes or timeline is None:
         return {}
-    count = timeline.num_knots
-    step = max(1, -(-count // MAX_READ_KNOTS))
-    indices = list(range(0, count, step))
-    if indices[-1] != count - 1:
-        indices.append(count - 1)
+    indices = _read_points(timeline)
     times = [timeline.knot_times[i] for i in indices]
     per_knot = [knot_parameters(parameters, processors, i) for i in indices]
     result: dict[int, list[str]] = {}
     for node in nodes:
         try:
             readings = [get_node_settings(p, G, node, processors, sample_rate) for p in per_knot]
-        except (GrafxError, KeyError, TypeError, ValueError):
+        except (GrafxError, KeyError, TypeError, ValueError, RuntimeError):
             continue
         lines = []
         for key in readings[0]:

@@ -383,6 +383,7 @@ def finish_job(
             loss_before=job.loss_before,
             loss_after=loss_after,
             initial=initial_mix,
+            faders=_fader_curves(job, parameters),
         )
     lines = []
     summary: dict = {}
@@ -408,6 +409,15 @@ def finish_job(
         if log is not None:
             log(line)
     return FinishedJob(fitted_mix, loss_after, files, summary)
+
+
+def _fader_curves(job: FitJob, parameters: Mapping) -> list:
+    """The fitted fader curves in dB of an automated job, for the report (empty if static)."""
+    if job.timeline is None:
+        return []
+    from grafx.automation.readout import fader_curves
+
+    return fader_curves(job.G, parameters, job.processors, job.timeline)
 
 
 def full_band_mixes(
