@@ -115,3 +115,20 @@ def test_settings_and_info_read_the_moves_back(files, run):
     status, stdout, _ = run("info", out / "graph.json", "--settings")
     assert status == 0
     assert "b/gain_pan: gain_db=" in stdout and "    automated gain_db: " in stdout
+
+
+def test_an_automated_graph_file_fits_on_with_its_curves(files, run):
+    source = files / "fit"
+    if not (source / "graph.json").exists():
+        assert _fit(files, source, "--automate", "gain_pan,reverb", "--knots-every", 0.25) == 0
+    out = files / "again"
+    assert _fit(files, out, "--graph", source / "graph.json") == 0
+    model = load(out / "graph.json")
+    assert model.timeline == load(source / "graph.json").timeline
+    assert model.parameters["gain_pan"]["log_gain"].shape == (2, 2, 5)
+    status, _, err = run(
+        "fit", "--stems", files / "a.wav", files / "b.wav", "--target", files / "mix.wav",
+        "--steps", 1, "--quiet", "--out", files / "twice", "--graph", source / "graph.json",
+        "--automate", "gain_pan",
+    )  # fmt: skip
+    assert status != 0 and "automated already" in err and "\n" not in err.strip()
