@@ -62,6 +62,14 @@ def load_model_at(path: str, sample_rate: float | None) -> tuple[Any, dict, dict
     """``(G, processors, parameters, rate)`` of a graph file, its processors rebuilt for
     ``sample_rate`` (see :func:`grafx.io.load`); ``rate`` is the file's own rate (``None``:
     not recorded)."""
+    return load_automated_model_at(path, sample_rate)[:4]
+
+
+def load_automated_model_at(
+    path: str, sample_rate: float | None
+) -> tuple[Any, dict, dict | None, Any, Any]:
+    """:func:`load_model_at` plus the file's automation timeline (``None``: none), at
+    ``sample_rate`` when one is given."""
     from grafx.errors import ConfigError
     from grafx.io import load
     from grafx.processors.core.rate import processors_at_sample_rate
@@ -73,7 +81,10 @@ def load_model_at(path: str, sample_rate: float | None) -> tuple[Any, dict, dict
             processors = processors_at_sample_rate(processors, sample_rate, f"{path}: processors")
         except ConfigError as error:
             raise CLIError(str(error)) from None
-    return model.graph, processors, model.parameters, rate
+    timeline = model.timeline
+    if timeline is not None and sample_rate is not None:
+        timeline = timeline.at_rate(sample_rate)
+    return model.graph, processors, model.parameters, rate, timeline
 
 
 def graph_types(G: Any) -> list[str]:

@@ -14,8 +14,8 @@ from grafx.cli.common import (
     add_device_options,
     check_source_count,
     device_options,
+    load_automated_model_at,
     load_model,
-    load_model_at,
     non_negative_float,
     non_negative_int,
     output_dir,
@@ -145,6 +145,31 @@ def add_parser(sub) -> None:
         help="the objective: "
         + "; ".join(f"{name}: {summary}" for name, (_, summary) in sorted(LOSSES.items())),
     )
+    from grafx.fit.job import AUTOMATION_WEIGHT, KNOTS_EVERY
+
+    p.add_argument(
+        "--automate",
+        default=None,
+        metavar="TYPES",
+        help="node types to automate, comma-separated (e.g. gain_pan,reverb): their "
+        "time-varying parameters (faders, pans, thresholds, EQ bands at block rate) and "
+        "dry/wet sends become curves fitted over time (default: none, a static fit)",
+    )
+    p.add_argument(
+        "--knots-every",
+        type=positive_float,
+        default=KNOTS_EVERY,
+        metavar="SECONDS",
+        help=f"seconds between the knots of automation curves (default: {KNOTS_EVERY:g})",
+    )
+    p.add_argument(
+        "--automation-weight",
+        type=non_negative_float,
+        default=AUTOMATION_WEIGHT,
+        metavar="W",
+        help="weight of the total-variation penalty on automation curves, which keeps them "
+        f"from absorbing what static settings explain (default: {AUTOMATION_WEIGHT:g}; 0: off)",
+    )
     p.add_argument("--seed", type=bounds.seed, default=0, help="random seed (default: 0)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument(
@@ -268,11 +293,40 @@ def _console(args, names: list[str]):
     )
 
 
+def _automate(args, G, processors, parameters, timeline) -> list[str]:
+    """The node types of ``--automate``, checked against the graph (one-line errors)."""
+    text = getattr(args, "automate", None)
+    if not text:
+        return []
+    if timeline is not None:
+        raise CLIError(
+            f"--automate: {args.graph} is automated already (it has curves); fit it without "
+            "--automate"
+        )
+    from grafx.automation import automatable_types
+
+    types = [t.strip() for t in text.split(",") if t.strip()]
+    used = {d["node_type"] for _, d in G.nodes(data=True)}
+    present = {t: p for t, p in processors.items() if t in used}
+    if parameters is None:
+        from grafx.presets import console_parameters
+
+        parameters = console_parameters(G, present)
+    allowed = automatable_types(present, parameters)
+    bad = [t for t in types if t not in allowed]
+    if bad or not types:
+        raise CLIError(
+            f"--automate {text}: {', '.join(map(repr, bad)) or 'no type'} cannot be automated "
+            f"in this graph; automatable types: {','.join(allowed)}"
+        )
+    return types
+
+
 def prepare_fit(args) -> FitJob:
     """Read the audio, build the graph, the recipe and the initial mix of a ``grafx fit`` run."""
     from grafx.cli.resume import check_resume, fit_fingerprint_of_args
     from grafx.device import describe_device
-    from grafx.fit.job import audio_inputs, prepare_job
+    from grafx.fit.job import AUTOMATION_WEIGHT, KNOTS_EVERY, audio_inputs, prepare_job
 
     began = time.perf_counter()
     device, dtype = device_options(args)
@@ -305,8 +359,10 @@ def prepare_fit(args) -> FitJob:
         G, type_sequence = _console(args, names)
         processors = console_processors(sample_rate=sample_rate)
         parameters = None
+        timeline = None
     else:
-        G, processors, parameters, _ = load_model_at(args.graph, sample_rate)
+        G, processors, parameters, _, timeline = load_automated_model_at(args.graph, sample_rate)
+    automate = _automate(args, G, processors, parameters, timeline)
     native_stems, native_rate = _native_stems(args, stems.shape[-1], sample_rate)
     crop_seconds, crop_note = _crop(args, stems.shape[-1], sample_rate)
     header = [
@@ -339,6 +395,10 @@ def prepare_fit(args) -> FitJob:
         device=device,
         dtype=dtype,
         loss=getattr(args, "loss", None),
+        automate=automate,
+        knots_every=getattr(args, "knots_every", KNOTS_EVERY),
+        automation_weight=getattr(args, "automation_weight", AUTOMATION_WEIGHT),
+        timeline=timeline,
         steps=args.steps,
         minutes=args.minutes,
         patience=args.patience,

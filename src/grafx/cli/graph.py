@@ -148,7 +148,7 @@ def run_info(args) -> int:
         note = "" if proven else " (search budget ran out; not proven optimal)"
         print(f"  {method:<10}  {len(sequence)}{note}")
     if args.settings:
-        print_settings(G, processors, parameters)
+        print_settings(G, processors, parameters, document.timeline)
     return 0
 
 
@@ -167,8 +167,11 @@ def _format_setting(key: str, value) -> str:
     return f"{key}={number(value)}{' ' + unit if unit else ''}"
 
 
-def print_settings(G, processors, parameters) -> None:
-    """Print each node's physical settings by node name (or id), in the graph's node order."""
+def print_settings(G, processors, parameters, timeline=None) -> None:
+    """Print each node's physical settings by node name (or id), in the graph's node order.
+
+    Automated settings (curves) print their mean over time, then a readout of each moving
+    setting's range and main moves (:func:`grafx.automation.readout.automation_readout`)."""
     from grafx.errors import ParameterError
     from grafx.presets import get_node_settings
 
@@ -176,6 +179,15 @@ def print_settings(G, processors, parameters) -> None:
     if parameters is None:
         print("  none: the file holds no parameters")
         return
+    moves: dict = {}
+    from grafx.automation import curve_keys, static_parameters
+
+    if curve_keys(parameters, processors):
+        from grafx.automation.readout import automation_readout
+
+        moves = automation_readout(G, parameters, processors, timeline)
+        parameters = static_parameters(parameters, processors)
+        print("  (automated settings: their mean over time, then their range and main moves)")
     for node in sorted(G.nodes):
         node_type = G.nodes[node]["node_type"]
         if node_type not in processors or node_type not in parameters:
@@ -195,6 +207,8 @@ def print_settings(G, processors, parameters) -> None:
             settings.update(times(values))
         text = ", ".join(_format_setting(k, v) for k, v in settings.items())
         print(f"  {label}: {text}")
+        for line in moves.get(node, ()):
+            print(f"    automated {line}")
 
 
 def _count_size(size) -> int:

@@ -11,7 +11,7 @@ from grafx.cli.common import (
     add_device_options,
     check_source_count,
     device_options,
-    load_model_at,
+    load_automated_model_at,
     output_path,
 )
 
@@ -33,7 +33,8 @@ def add_parser(sub) -> None:
             "and parameters are used (a file without processors gets the console's for its "
             "types; a graph without parameters renders with neutral settings). A file that "
             "records its sample rate is rebuilt for the render rate (the same sound), or "
-            "refused naming the processor that cannot convert."
+            "refused naming the processor that cannot convert. A file with automation (curves "
+            "and their knot times) renders its moves at the render rate."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -69,7 +70,9 @@ def run(args) -> int:
     device, dtype = device_options(args)
     out = output_path(args.output, AUDIO_SUFFIXES)
     sources, sample_rate = read_stems(args.sources, args.sample_rate, align=args.align)
-    G, processors, parameters, file_rate = load_model_at(args.graph, sample_rate)
+    G, processors, parameters, file_rate, timeline = load_automated_model_at(
+        args.graph, sample_rate
+    )
     check_source_count(G, len(args.sources), args.graph, "source file(s)")
     if parameters is None:
         parameters = console_parameters(G, processors)
@@ -78,7 +81,9 @@ def run(args) -> int:
     # Inference mode: no autograd state at all (cheaper than no_grad); this process only writes
     # the mix, so no tensor made here is used for gradients later.
     with torch.inference_mode():
-        mix = render_mix(G, move_processors(processors, device), parameters, sources).cpu()
+        mix = render_mix(
+            G, move_processors(processors, device), parameters, sources, timeline=timeline
+        ).cpu()
     del sources
     if not torch.isfinite(mix).all():
         raise CLIError(f"{args.graph}: the render produced NaN/Inf samples; check the parameters")

@@ -24,6 +24,9 @@ FIT_OPTIONS = (
     "crop",
     "warmup",
     "loss",
+    "automate",
+    "knots_every",
+    "automation_weight",
 )
 
 

@@ -153,6 +153,13 @@ class FinishedJob:
     summary: dict = field(default_factory=dict)
 
 
+#: Default seconds between the knots of automation curves (``grafx fit --knots-every``).
+KNOTS_EVERY = 0.5
+#: Default weight of the automation curves' total-variation penalty
+#: (``grafx fit --automation-weight``).
+AUTOMATION_WEIGHT = 1e-3
+
+
 def prepare_job(
     out: str | Path,
     G: Any,
@@ -177,6 +184,10 @@ def prepare_job(
     native_stems: Tensor | None = None,
     native_rate: int | None = None,
     loss: str | None = None,
+    automate: Sequence[str] = (),
+    knots_every: float = KNOTS_EVERY,
+    automation_weight: float = AUTOMATION_WEIGHT,
+    timeline: Any = None,
     **options: Any,
 ) -> FitJob:
     """Prepare a fit with the recipe of :mod:`grafx.fit.recipe`.
@@ -210,6 +221,16 @@ def prepare_job(
             (see :class:`FitJob`).
         loss: the objective's name in :data:`grafx.losses.LOSSES` (``None``: the default,
             :data:`grafx.losses.DEFAULT_LOSS`); recorded in ``metrics.json``.
+        automate: node types to automate (:func:`~grafx.automation.automate_parameters`):
+            their time-varying parameters and node gates become curves with a knot every
+            ``knots_every`` seconds over the stems (:meth:`~grafx.automation.Timeline.uniform`
+            at the working rate), starting flat at the initial values.
+        knots_every: seconds between knots of ``automate``'s curves.
+        automation_weight: weight of the curves' total-variation penalty
+            (:class:`~grafx.automation.smoothness.CurveSmoothness`, penalty ``"automation"``),
+            which keeps automation from absorbing what static settings explain; 0: off.
+        timeline: the timeline of curves already among ``parameters`` (a graph file with
+            automation); not with ``automate``.
         **options: other :class:`~grafx.fit.FitConfig` fields (``steps``, ``lr``, ``seed``,
             ``checkpoint``, ...) for :func:`~grafx.fit.recipe.recipe_config`.
     """
@@ -225,6 +246,14 @@ def prepare_job(
     stems, target = stems.to(device, dtype), target.to(device, dtype)
     parameters = move_tree(parameters, device, dtype)
     move_processors(processors, device)
+    if automate:
+        from grafx.automation import Timeline, automate_parameters
+        from grafx.errors import ConfigError
+
+        if timeline is not None:
+            raise ConfigError("the parameters are automated already; automate=() with timeline=")
+        timeline = Timeline.uniform(stems.shape[-1] / sample_rate, knots_every, sample_rate)
+        parameters = automate_parameters(parameters, processors, automate, timeline)
     config = recipe_config(
         sample_rate,
         crop_seconds=crop_seconds,
@@ -237,14 +266,21 @@ def prepare_job(
         from grafx.prune.sparsity import GateSparsity
 
         penalties["sparsity"] = GateSparsity(sparsity, ramp=1.0)
+    if timeline is not None and automation_weight:
+        from grafx.automation import curve_keys
+        from grafx.automation.smoothness import CurveSmoothness
+
+        names = curve_keys(parameters, processors)
+        if names:
+            penalties["automation"] = CurveSmoothness(automation_weight, names)
     renderer = GraphRenderer(G, processors, type_sequence).to(device)
     loss_fn = recipe_loss(sample_rate, loss).to(device)
     for line in (*header, "rendering the initial mix ..."):  # before the first slow render
         if log is not None:
             log(line)
     with torch.no_grad():
-        initial_mix = renderer(stems, parameters)[0]
-    loss_before = evaluate_loss(renderer, loss_fn, parameters, stems, target)
+        initial_mix = renderer(stems, parameters, timeline=timeline)[0]
+    loss_before = evaluate_loss(renderer, loss_fn, parameters, stems, target, timeline)
     if log is not None:
         log(f"loss before fit: {loss_before:.4f}")
     return FitJob(
@@ -267,6 +303,7 @@ def prepare_job(
         args=args,
         native_stems=native_stems,
         native_rate=native_rate,
+        timeline=timeline,
     )
 
 
@@ -301,8 +338,10 @@ def finish_job(
 
     out, sample_rate = job.out, job.sample_rate
     with torch.no_grad():
-        fitted_mix = job.renderer(job.stems, result.parameters)[0]
-    loss_after = evaluate_loss(job.renderer, job.loss_fn, result.parameters, job.stems, job.target)
+        fitted_mix = job.renderer(job.stems, result.parameters, timeline=job.timeline)[0]
+    loss_after = evaluate_loss(
+        job.renderer, job.loss_fn, result.parameters, job.stems, job.target, job.timeline
+    )
     # Files, plots and metrics are made on the CPU, once, from CPU copies.
     fitted_mix, target = fitted_mix.cpu(), job.target.cpu()
     initial_mix, parameters = job.initial_mix.cpu(), move_tree(result.parameters, "cpu")
@@ -318,12 +357,18 @@ def finish_job(
         parameters,
         processors=job.processors,
         sample_rate=sample_rate,
+        timeline=job.timeline,
     )
     files["graph"] = out / "graph.json"
     from grafx.fit.settings_text import write_settings
 
     files["settings"] = write_settings(
-        out / "settings.txt", job.G, result.parameters, job.processors, sample_rate
+        out / "settings.txt",
+        job.G,
+        result.parameters,
+        job.processors,
+        sample_rate,
+        job.timeline,
     )
     if report:
         from grafx.fit.report import plot_report
@@ -338,6 +383,7 @@ def finish_job(
             loss_before=job.loss_before,
             loss_after=loss_after,
             initial=initial_mix,
+            faders=_fader_curves(job, parameters),
         )
     lines = []
     summary: dict = {}
@@ -365,6 +411,15 @@ def finish_job(
     return FinishedJob(fitted_mix, loss_after, files, summary)
 
 
+def _fader_curves(job: FitJob, parameters: Mapping) -> list:
+    """The fitted fader curves in dB of an automated job, for the report (empty if static)."""
+    if job.timeline is None:
+        return []
+    from grafx.automation.readout import fader_curves
+
+    return fader_curves(job.G, parameters, job.processors, job.timeline)
+
+
 def full_band_mixes(
     job: FitJob, parameters: Mapping, log: Log | None = LOGGER.info
 ) -> tuple[int, Tensor, Tensor]:
@@ -389,8 +444,13 @@ def full_band_mixes(
     from grafx.device import move_tree
 
     device = stems.device  # the rebuilt processors are on the CPU with the native stems
-    fitted = render_mix(job.G, processors, move_tree(parameters, device), stems).cpu()
-    initial = render_mix(job.G, processors, move_tree(job.parameters, device), stems).cpu()
+    timeline = None if job.timeline is None else job.timeline.at_rate(rate)
+    fitted = render_mix(
+        job.G, processors, move_tree(parameters, device), stems, timeline=timeline
+    ).cpu()
+    initial = render_mix(
+        job.G, processors, move_tree(job.parameters, device), stems, timeline=timeline
+    ).cpu()
     return rate, fitted, initial
 
 

@@ -30,6 +30,7 @@ def plot_report(
     loss_after: float | None = None,
     initial: Tensor | None = None,
     dpi: int = 110,
+    faders: list | None = None,
 ) -> Path:
     """Save a report figure (PNG, written atomically) and return its path.
 
@@ -43,6 +44,9 @@ def plot_report(
         sample_rate: in Hz.
         G: the graph to draw.
         loss_before, loss_after: full-length losses for the title.
+        faders: automation curves to draw, ``[(name, knot times in s, gains in dB)]``
+            (:func:`grafx.automation.readout.fader_curves`), in a panel under the others,
+            each labelled with its node's name (its stem's, in a console).
     """
     import matplotlib
 
@@ -55,9 +59,11 @@ def plot_report(
     panels = [("target", target), ("fitted", fitted)]
     if initial is not None:
         panels.insert(0, ("initial", initial))
-    fig = plt.figure(figsize=(4.2 * (len(panels) + 1), 8.5 if G is not None else 3.8))
-    rows = 2 if G is not None else 1
-    grid = fig.add_gridspec(rows, len(panels) + 1, height_ratios=[1, 1.3][:rows])
+    ratios = [1.0] + ([1.3] if G is not None else []) + ([0.9] if faders else [])
+    height = 3.8 + (4.7 if G is not None else 0) + (3.4 if faders else 0)
+    fig = plt.figure(figsize=(4.2 * (len(panels) + 1), height))
+    rows = len(ratios)
+    grid = fig.add_gridspec(rows, len(panels) + 1, height_ratios=ratios)
     ax = fig.add_subplot(grid[0, 0])
     ax.plot(range(1, len(history) + 1), history, linewidth=0.8, color="#1f5fbf")
     ax.set_yscale("log")
@@ -89,6 +95,15 @@ def plot_report(
         ax = fig.add_subplot(grid[1, :])
         draw_grafx(G, ax=ax, node_inside="node_name", node_inside_fontsize=7)
         ax.set_title("graph (one row per stem; names inside the nodes)", fontsize=9)
+    if faders:
+        ax = fig.add_subplot(grid[rows - 1, :])
+        for name, times, values in faders:
+            ax.plot(times, values, marker=".", linewidth=1.0, label=name)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("gain (dB)")
+        ax.set_title("fitted automation (fader curves at their knots)", fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, ncol=max(1, min(6, len(faders) // 4 + 1)), loc="best")
     fig.tight_layout()
     path = Path(path)
     try:

@@ -35,12 +35,25 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def settings_text(G: Any, parameters: Mapping, processors: Mapping, sample_rate: float) -> str:
-    """The text of ``settings.txt`` (see the module docstring)."""
+def settings_text(
+    G: Any, parameters: Mapping, processors: Mapping, sample_rate: float, timeline: Any = None
+) -> str:
+    """The text of ``settings.txt`` (see the module docstring).
+
+    With automation (curves and their ``timeline``), each node's settings are those of its
+    curves' mean over the knots, followed by an ``automated:`` readout of each moving setting's
+    range and main moves (:func:`grafx.automation.readout.automation_readout`)."""
+    from grafx.automation import curve_keys, static_parameters
+    from grafx.automation.readout import automation_readout
     from grafx.errors import GrafxError
     from grafx.presets import get_node_settings
 
     lines = [f"fitted settings (physical units, at {sample_rate:g} Hz)", ""]
+    moves: dict = {}
+    if curve_keys(parameters, processors):
+        moves = automation_readout(G, parameters, processors, timeline)
+        parameters = static_parameters(parameters, processors)
+        lines[1:1] = ["automated settings: their mean over time, then their range and moves"]
     for node in sorted(G.nodes):
         data = G.nodes[node]
         node_type = data["node_type"]
@@ -53,14 +66,21 @@ def settings_text(G: Any, parameters: Mapping, processors: Mapping, sample_rate:
             lines.append(f"  (no physical read-back: {str(error).split(': ')[-1]})")
             continue
         lines += [f"  {key} = {_value(value)}" for key, value in settings.items()]
+        if node in moves:
+            lines += ["  automated:"] + [f"    {line}" for line in moves[node]]
     return "\n".join(lines) + "\n"
 
 
 def write_settings(
-    path: str | os.PathLike, G: Any, parameters: Mapping, processors: Mapping, sample_rate: float
+    path: str | os.PathLike,
+    G: Any,
+    parameters: Mapping,
+    processors: Mapping,
+    sample_rate: float,
+    timeline: Any = None,
 ) -> Path:
     """Write :func:`settings_text` to ``path`` atomically; returns the path."""
     from grafx.io.files import write_file
 
-    text = settings_text(G, parameters, processors, sample_rate)
+    text = settings_text(G, parameters, processors, sample_rate, timeline)
     return write_file(path, text.encode("utf-8"), "settings")

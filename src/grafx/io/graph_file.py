@@ -17,6 +17,12 @@ The document (``"format": "grafx-graph"``, ``"version": 3``) holds::
     sample_rate  null, or the rate in Hz the processors are built for (version 3): the rate
                  the graph was fitted at; :func:`grafx.io.load` rebuilds the processors for
                  another rate on request (:mod:`grafx.processors.core.rate`)
+    automation   optional: the knot times of the parameters given as curves, ``{"knot_times":
+                 [seconds, ...], "method": "linear" | "cubic", "duration": seconds or null}``
+                 (:meth:`grafx.automation.Timeline.to_dict`); absent when nothing is automated.
+                 Knots are in seconds, so they mean the same at any render rate. The field is
+                 optional within version 3: a file without it reads as before, and a reader
+                 that ignores it refuses the curves (their shapes) rather than misrendering.
 
 Values (tensors, nested dicts of them, and numbers in node parameters) are described in
 :mod:`grafx.io.tensor_json`: inline by default, or in the side file with ``tensors="safetensors"``
@@ -176,6 +182,7 @@ def save_graph(
     tensors: str = "inline",
     processors: Mapping | None = None,
     sample_rate: float | None = None,
+    timeline: Any = None,
 ) -> None:
     """Write a graph, and optionally its per-type parameters and processors, to a graph file.
 
@@ -197,6 +204,9 @@ def save_graph(
             and constructor arguments), so :func:`grafx.io.load` rebuilds it.
         sample_rate: the rate in Hz the processors are built for (the rate the parameters
             were fitted at); ``None`` records an unknown rate.
+        timeline: the :class:`~grafx.automation.Timeline` of the parameters given as curves
+            (``(N, *shape, K)``, ``K`` knots), written as the ``automation`` field (knot times
+            in seconds, method, duration); ``None``: no automation.
 
     Raises:
         ConfigError: a processor that is not registered or whose arguments are not JSON, or a
@@ -223,6 +233,15 @@ def save_graph(
     document = _document(G, parameters, encoder)
     document["processors"] = specs
     document["sample_rate"] = sample_rate
+    if timeline is not None:
+        from grafx.automation import Timeline
+
+        if not isinstance(timeline, Timeline):
+            raise ParameterError(
+                f"{path}: timeline must be a grafx.automation.Timeline, got "
+                f"{type(timeline).__name__}"
+            )
+        document["automation"] = timeline.to_dict()
     if encoder.tensors:
         from safetensors.torch import save
 
@@ -430,6 +449,18 @@ class _Reader:
             )
         return float(value)
 
+    def timeline(self, document: Mapping, sample_rate: float | None) -> Any:
+        """The document's ``automation`` field as a Timeline, or ``None``."""
+        data = document.get("automation")
+        if data is None:
+            return None
+        from grafx.automation import Timeline
+
+        try:
+            return Timeline.from_dict(data, sample_rate or 44100.0, where="automation")
+        except ParameterError as error:
+            raise self.fail(str(error)) from None
+
     def parameters(self, document: Mapping, G: GRAFX) -> dict | None:
         encoded = self.field(document, "parameters", (dict,), "document", optional=True)
         if encoded is None:
@@ -481,6 +512,9 @@ class GraphDocument(NamedTuple):
     #: the rate the processors are built for, in Hz; ``None``: unknown (versions 1 and 2)
     sample_rate: float | None
     version: int
+    #: the knots of the parameters given as curves (at the file's rate, or 44100 Hz when the
+    #: file does not record one); ``None``: no automation
+    timeline: Any = None
 
 
 def read_graph_file(path: str | os.PathLike) -> tuple[GRAFX, dict | None, dict | None]:
@@ -490,11 +524,13 @@ def read_graph_file(path: str | os.PathLike) -> tuple[GRAFX, dict | None, dict |
 
 
 def read_graph_document(path: str | os.PathLike) -> GraphDocument:
-    """A graph file's graph, parameters, raw processor specs, sample rate and version.
+    """A graph file's graph, parameters, raw processor specs, sample rate, version and
+    automation timeline.
 
     Raises:
-        GraphFileError: as :func:`load_graph`, and a ``sample_rate`` that is not null or a
-            positive number.
+        GraphFileError: as :func:`load_graph`, a ``sample_rate`` that is not null or a
+            positive number, and an ``automation`` field whose knots are not numbers, not
+            increasing, negative or after its ``duration``, or with an unknown method.
     """
     path = Path(path)
     reader = _Reader(path)
@@ -532,4 +568,6 @@ def read_graph_document(path: str | os.PathLike) -> GraphDocument:
     reader.tensor_file(document)
     G = reader.graph(document)
     specs = reader.processors(document, G) if version >= 2 else None
-    return GraphDocument(G, reader.parameters(document, G), specs, sample_rate, version)
+    timeline = reader.timeline(document, sample_rate)
+    parameters = reader.parameters(document, G)
+    return GraphDocument(G, parameters, specs, sample_rate, version, timeline)

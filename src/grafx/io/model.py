@@ -54,9 +54,12 @@ class _Model(NamedTuple):
 
 class GraphModel(_Model):
     """What :func:`load` returns: ``(graph, processors, parameters)``, and ``sample_rate``, the
-    rate in Hz the processors are built for (``None``: a file that does not record it)."""
+    rate in Hz the processors are built for (``None``: a file that does not record it), and
+    ``timeline``, the :class:`~grafx.automation.Timeline` of the parameters given as curves
+    (``None``: nothing is automated); pass ``timeline.at_rate(render_rate)`` to the render."""
 
     sample_rate: float | None = None
+    timeline: Any = None
 
 
 def processor_types(G: GRAFX) -> list[str]:
@@ -78,14 +81,18 @@ def load(path: str | os.PathLike, sample_rate: float | None = None) -> GraphMode
     Returns:
         ``GraphModel(graph, processors, parameters)``: ``processors`` is ``{type: module}`` for
         every processor type the graph uses; ``parameters`` is ``None`` when the file has none.
-        Its ``sample_rate`` is the processors' rate (``None`` if the file does not say).
+        Its ``sample_rate`` is the processors' rate (``None`` if the file does not say); its
+        ``timeline`` is the file's automation (``None`` if it has none), at that rate.
 
     Raises:
         GraphFileError: as :func:`~grafx.io.graph_file.load_graph`, and for an empty graph, a
             spec naming an unknown processor (the message says how to register it), arguments a
             processor does not take or of the wrong type, a spec nested too deep or too large,
             a type with neither a spec nor a built-in processor, and parameters whose shapes
-            disagree with ``parameter_size()`` or that hold NaN/Inf. Each message names the
+            disagree with ``parameter_size()`` or that hold NaN/Inf, a curve ``(N, *shape, K)``
+            on a parameter its processor does not take as time-varying, a curve in a file
+            without automation, or a curve whose ``K`` is not the number of knots, and an
+            ``automation`` field with bad knots. Each message names the
             file, the node type and the key; a processor that cannot serve ``sample_rate``
             (a one-line message naming its node type and class).
     """
@@ -96,7 +103,7 @@ def load(path: str | os.PathLike, sample_rate: float | None = None) -> GraphMode
         raise GraphFileError(f"{where}: the graph is empty (no nodes)")
     processors = _processors(G, specs or {}, where)
     if parameters is not None:
-        _check_parameters(G, processors, parameters, where)
+        _check_parameters(G, processors, parameters, where, document.timeline)
     rate = document.sample_rate
     if rate is None:
         logger.warning(
@@ -115,6 +122,10 @@ def load(path: str | os.PathLike, sample_rate: float | None = None) -> GraphMode
         rate = float(sample_rate)
     model = GraphModel(G, processors, parameters)
     model.sample_rate = rate
+    timeline = document.timeline
+    if timeline is not None and rate is not None and timeline.sample_rate != rate:
+        timeline = timeline.at_rate(rate)
+    model.timeline = timeline
     return model
 
 
@@ -142,7 +153,10 @@ def _processors(G: GRAFX, specs: Mapping[str, Any], where: str) -> dict[str, nn.
     return processors
 
 
-def _check_parameters(G: GRAFX, processors: Mapping, parameters: Mapping, where: str) -> None:
+def _check_parameters(
+    G: GRAFX, processors: Mapping, parameters: Mapping, where: str, timeline: Any = None
+) -> None:
+    from grafx.automation.expand import time_varying_keys
     from grafx.processors.core.drywet import DRYWET_KEY, EDGE_GATE_KEY
     from grafx.processors.core.validation import check_parameters
 
@@ -156,10 +170,20 @@ def _check_parameters(G: GRAFX, processors: Mapping, parameters: Mapping, where:
         value = parameters[node_type]
         if not isinstance(value, Mapping):
             raise GraphFileError(f"{where}: parameters[{node_type!r}] must be a dict of tensors")
+        moving = set(time_varying_keys(processor))
         if DRYWET_KEY in value and DRYWET_KEY not in size:
             size = {**size, DRYWET_KEY: (1,)}  # a node gate (grafx.gates), applied by the engine
+            moving.add(DRYWET_KEY)
+        _check_curves(node_type, processor, value, size, moving, timeline, where)
+        knots = timeline.num_knots if timeline is not None else None
         try:
-            check_parameters(type(processor).__name__, counts[node_type], value, size)
+            check_parameters(
+                type(processor).__name__,
+                counts[node_type],
+                value,
+                size,
+                time_varying=dict.fromkeys(moving, knots) if knots is not None else (),
+            )
         except ParameterError as error:
             raise GraphFileError(f"{where}: parameters[{node_type!r}]: {error}") from None
     for node_type, value in parameters.items():
@@ -175,6 +199,42 @@ def _check_parameters(G: GRAFX, processors: Mapping, parameters: Mapping, where:
                 raise GraphFileError(
                     f"{where}: parameters[{node_type!r}].{key} holds {what} values"
                 )
+
+
+def _check_curves(
+    node_type: str,
+    processor: nn.Module,
+    value: Mapping,
+    size: Mapping,
+    moving: set,
+    timeline: Any,
+    where: str,
+) -> None:
+    """Refuse a curve on a parameter that cannot move, or any curve without automation."""
+    from grafx.automation.expand import static_ndim
+
+    for key, tensor in value.items():
+        shape = size.get(key)
+        if not isinstance(tensor, Tensor) or shape is None or isinstance(shape, Mapping):
+            continue
+        if tensor.ndim != static_ndim(shape) + 1:
+            continue
+        if key not in moving:
+            raise GraphFileError(
+                f"{where}: parameters[{node_type!r}].{key} is a curve (shape "
+                f"{list(tensor.shape)}) but {type(processor).__name__} does not take it as "
+                f"time-varying (time-varying parameters: {sorted(moving) or 'none'})"
+            )
+        if timeline is None:
+            raise GraphFileError(
+                f"{where}: parameters[{node_type!r}].{key} is a curve (shape "
+                f"{list(tensor.shape)}) but the file has no 'automation' field (knot times)"
+            )
+        if tensor.shape[-1] != timeline.num_knots:
+            raise GraphFileError(
+                f"{where}: parameters[{node_type!r}].{key} is a curve of {tensor.shape[-1]} "
+                f"values per row, but the file's automation has {timeline.num_knots} knots"
+            )
 
 
 def _leaves(tree: Any, prefix: str = ""):

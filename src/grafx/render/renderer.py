@@ -111,7 +111,12 @@ def render_mix(
     parameters: Mapping,
     sources: Tensor,
     type_sequence: Sequence[str] | None = None,
+    timeline: Any = None,
 ) -> Tensor:
-    """One-off render of a graph's mix without gradients: ``(C, L)`` from ``(K, C, L)``."""
+    """One-off render of a graph's mix without gradients: ``(C, L)`` from ``(K, C, L)``.
+
+    ``timeline`` is the :class:`~grafx.automation.Timeline` of parameters given as curves, at
+    the sources' rate (``None`` without automation)."""
     with torch.no_grad():
-        return GraphRenderer(G, processors, type_sequence)(sources, parameters)[0]
+        renderer = GraphRenderer(G, processors, type_sequence)
+        return renderer(sources, parameters, timeline=timeline)[0]
