@@ -124,6 +124,12 @@ def add_parser(sub) -> None:
         default="refuse",
         help="stems/target of different lengths: refuse (default), zero-pad or trim",
     )
+    p.add_argument(
+        "--init",
+        default=None,
+        metavar="MODEL",
+        help="start from a predictor's parameters (grafx predict --model) instead of neutral",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -227,6 +233,10 @@ def prepare_fit(args) -> FitJob:
         G, type_sequence = _console(args, names)
         processors = console_processors()
         parameters = None
+    if args.init is not None:
+        from grafx.cli.predict import predicted_parameters
+
+        parameters = predicted_parameters(args.init, G, processors, stems, target, sample_rate)
     crop_seconds, crop_note = _crop(args, stems.shape[-1], sample_rate)
     header = [
         f"grafx fit: {len(args.stems)} stems, {stems.shape[-1] / sample_rate:.2f} s at "
