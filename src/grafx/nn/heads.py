@@ -88,7 +88,7 @@ class PerNodeHead(nn.Module):
         self.layout = layout
         self.feature_dim = int(feature_dim)
         self.linears = nn.ModuleDict(
-            {t: nn.Linear(self.feature_dim, size) for t, size in layout.sizes.items()}
+            {t: nn.Linear(self.feature_dim, size) for t, size in layout.sizes.items() if size}
         )
         for linear in self.linears.values():
             nn.init.zeros_(linear.weight)
@@ -136,16 +136,19 @@ class PerNodeHead(nn.Module):
         for row, node_type in enumerate(node_types):
             if node_type in UTILITY_TYPES:
                 continue
-            if node_type not in self.linears:
+            if node_type not in self.layout.sizes:
                 raise ConfigError(
                     f"PerNodeHead: no head for node type {node_type!r}; this head shapes "
-                    f"{sorted(self.linears)}"
+                    f"{sorted(self.layout.sizes)}"
                 )
             rows.setdefault(node_type, []).append(row)
         out = {}
         for node_type, index in rows.items():
             chosen = node_features[torch.tensor(index, device=node_features.device)]
-            raw = self.linears[node_type](chosen)
+            if node_type in self.linears:
+                raw = self.linears[node_type](chosen)
+            else:  # a processor without parameters
+                raw = chosen.new_zeros(len(index), 0)
             out[node_type] = _finish(self.layout, node_type, raw, base, bounds)
         return out
 
@@ -168,7 +171,11 @@ class PerGraphHead(nn.Module):
         if missing:
             raise ConfigError(f"PerGraphHead: no processor layout for node type(s) {missing}")
         self.linears = nn.ModuleDict(
-            {t: nn.Linear(self.feature_dim, n * layout.sizes[t]) for t, n in self.counts.items()}
+            {
+                t: nn.Linear(self.feature_dim, n * layout.sizes[t])
+                for t, n in self.counts.items()
+                if layout.sizes[t]
+            }
         )
         for linear in self.linears.values():
             nn.init.zeros_(linear.weight)
@@ -217,7 +224,11 @@ class PerGraphHead(nn.Module):
                 f"(B, {self.feature_dim}), got {tuple(graph_features.shape)}"
             )
         out = {}
-        for node_type, linear in self.linears.items():
-            raw = linear(features).reshape(-1, self.layout.sizes[node_type])
+        for node_type, num_nodes in self.counts.items():
+            count = features.shape[0] * num_nodes
+            if node_type in self.linears:
+                raw = self.linears[node_type](features).reshape(count, -1)
+            else:  # a processor without parameters
+                raw = features.new_zeros(count, 0)
             out[node_type] = _finish(self.layout, node_type, raw, base, bounds)
         return out

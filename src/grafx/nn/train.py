@@ -1,8 +1,8 @@
 r"""Training a :class:`~grafx.nn.predictor.MixPredictor` through the renderer, on songs drawn on
 the fly.
 
-Each step draws a batch of songs (:func:`draw_song`): two to six stems cut from the demo
-synthesiser's loops (:func:`grafx.demo.synthesize_multitrack`, a random seed, offset and
+Each step draws a batch of songs (:func:`draw_song`): two to six stems cut from a bank of demo
+synthesiser loops (:func:`stem_bank`, :func:`grafx.demo.synthesize_multitrack`; a random stem, offset and
 level each), a console of that many tracks with zero or one bus, and settings drawn uniformly
 inside :data:`~grafx.nn.bounds.PHYSICAL_RANGES` (the gates' wet proportions too; the delay and
 reverb levels from :data:`EFFECT_MIX`). The console renders the target; the predictor maps
@@ -18,7 +18,7 @@ JSON); progress goes to the ``grafx.nn.train`` logger; ``minutes`` and ``threads
 CPU a run takes.
 
 Example (a tiny run):
-    >>> config = TrainConfig(steps=1, batch_size=2, seconds=0.5, max_tracks=3, hidden=8)
+    >>> config = TrainConfig(steps=1, batch_size=2, seconds=0.5, max_tracks=3, hidden=8, num_loops=1)
     >>> result = train_predictor(config)
     >>> result.steps, len(result.history)
     (1, 1)
@@ -42,7 +42,15 @@ from torch import Tensor
 from grafx.errors import ConfigError
 from grafx.nn.predictor import MixPredictor
 
-__all__ = ["TrainConfig", "TrainResult", "Song", "draw_song", "train_predictor", "render_songs"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "Song",
+    "stem_bank",
+    "draw_song",
+    "train_predictor",
+    "render_songs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +69,10 @@ class TrainConfig:
         sample_rate: in Hz.
         min_tracks, max_tracks: tracks per song, drawn uniformly.
         max_buses: buses per song, drawn uniformly from 0 to this.
-        lr: Adam's learning rate (a half cosine down to a tenth of it).
+        lr: Adam's learning rate at the first step.
+        final_lr: the rate at the last step, a fraction of ``lr`` (a half cosine between).
         param_weight: weight of the parameter loss (0: audio loss only).
+        num_loops: demo loops (four stems each) the songs are cut from (:func:`stem_bank`).
         chain: the console strip.
         hidden, rounds: the predictor's size (for a new predictor).
         seed: seeds the songs and the network's initial weights.
@@ -82,7 +92,9 @@ class TrainConfig:
     max_tracks: int = 6
     max_buses: int = 1
     lr: float = 2e-3
+    final_lr: float = 0.1
     param_weight: float = 0.5
+    num_loops: int = 8
     chain: tuple[str, ...] = ("eq", "compressor", "noisegate", "imager", "gain_pan", "delay", "reverb")
     hidden: int = 64
     rounds: int = 3
@@ -105,7 +117,9 @@ class TrainConfig:
             "max_tracks": self.max_tracks <= 32,
             "max_buses": 0 <= self.max_buses <= 8,
             "lr": self.lr > 0,
+            "final_lr": 0 <= self.final_lr <= 1,
             "param_weight": self.param_weight >= 0,
+            "num_loops": 1 <= self.num_loops <= 64,
             "minutes": self.minutes is None or self.minutes > 0,
             "threads": self.threads is None or self.threads >= 1,
             "checkpoint_every": self.checkpoint_every >= 1,
@@ -138,12 +152,19 @@ class Song:
     settings: dict
 
 
-def _stem_pool(rng: np.random.Generator, sample_rate: int, seconds: float) -> list[Tensor]:
+def stem_bank(sample_rate: int, num_loops: int = 8, seconds: float = 8.0) -> Tensor:
+    """Stems to cut training songs from: ``num_loops`` demo loops (seeds 1000, 1001, ...) of
+    four stems each, ``(4 * num_loops, 2, L)``."""
     from grafx.demo import synthesize_multitrack
 
-    stems, _ = synthesize_multitrack(sample_rate, seconds + 2.0, seed=int(rng.integers(1 << 30)))
-    start = int(rng.integers(0, int(2.0 * sample_rate)))
-    return list(stems[..., start : start + int(round(seconds * sample_rate))])
+    loops = [synthesize_multitrack(sample_rate, seconds, seed=1000 + i)[0] for i in range(num_loops)]
+    return torch.cat(loops)
+
+
+def _cut(rng: np.random.Generator, bank: Tensor, length: int) -> Tensor:
+    index = int(rng.integers(bank.shape[0]))
+    start = int(rng.integers(0, bank.shape[-1] - length + 1))
+    return bank[index, :, start : start + length]
 
 
 def _draw_settings(rng: np.random.Generator, node_type: str, bus: bool) -> dict:
@@ -173,6 +194,8 @@ def draw_song(
     num_tracks: int = 4,
     num_buses: int = 0,
     chain: Sequence[str] | None = None,
+    bank: Tensor | None = None,
+    render: bool = True,
 ) -> Song:
     """A random song: stems from the demo synthesiser and a target from random settings.
 
@@ -182,17 +205,18 @@ def draw_song(
         sample_rate, seconds: of the audio.
         num_tracks, num_buses: the console's size.
         chain: the strip (default: the processors' types).
+        bank: stems to cut from (:func:`stem_bank`, at ``sample_rate``); default: a new one.
+        render: render the target (``False`` leaves it empty, for :func:`render_songs`).
     """
     from grafx.presets import build_mixing_console, console_parameters
     from grafx.render.renderer import render_mix
 
     chain = list(processors) if chain is None else list(chain)
-    pool: list[Tensor] = []
-    while len(pool) < num_tracks:
-        pool += _stem_pool(rng, sample_rate, seconds)
-    picks = rng.choice(len(pool), num_tracks, replace=False)
+    length = int(round(seconds * sample_rate))
+    if bank is None:
+        bank = stem_bank(sample_rate, 2, seconds + 2.0)
     levels = 10 ** (rng.uniform(-12, 0, num_tracks) / 20)
-    stems = torch.stack([pool[i] * float(g) for i, g in zip(picks, levels, strict=True)])
+    stems = torch.stack([_cut(rng, bank, length) * float(g) for g in levels])
     G, type_sequence = build_mixing_console(num_tracks, num_buses, chain)
     settings = {}
     for node in sorted(G.nodes):
@@ -201,7 +225,9 @@ def draw_song(
             bus = data.get("name", "").startswith("bus")
             settings[node] = _draw_settings(rng, data["node_type"], bus)
     parameters = console_parameters(G, processors, sample_rate, settings)
-    target = render_mix(G, processors, parameters, stems, type_sequence)
+    target = stems.new_zeros(0)
+    if render:
+        target = render_mix(G, processors, parameters, stems, type_sequence)
     return Song(G, type_sequence, stems, target, parameters, settings)
 
 
@@ -310,6 +336,7 @@ def train_predictor(
             optimizer.load_state_dict(state["optimizer_state"])
             history, start = state["history"], state["step"]
             logger.info("resumed from %s at step %d", config.checkpoint, start)
+        bank = stem_bank(config.sample_rate, config.num_loops, config.seconds + 6.0)
         loss_fn = MixLoss(config.sample_rate)
         bounds = parameter_bounds(processors, model.layout, config.sample_rate)
         model.train()
@@ -328,9 +355,15 @@ def train_predictor(
                     int(rng.integers(config.min_tracks, config.max_tracks + 1)),
                     int(rng.integers(0, config.max_buses + 1)),
                     config.chain,
+                    bank,
+                    render=False,
                 )
                 for _ in range(config.batch_size)
             ]
+            true = _batched_tree([s.parameters for s in songs])
+            with torch.no_grad():
+                for song, target in zip(songs, render_songs(songs, processors, true), strict=True):
+                    song.target = target
             stem_f, target_f = _batch_features(songs, config.sample_rate)
             from grafx.data import batch_grafx
 
@@ -338,7 +371,6 @@ def train_predictor(
             base = _batched_tree(
                 [console_parameters(s.G, processors, config.sample_rate) for s in songs]
             )
-            true = _batched_tree([s.parameters for s in songs])
             predicted = model(G, stem_f, target_f, base=base)
             mixes = render_songs(songs, processors, predicted)
             audio = sum(loss_fn(m, s.target) for m, s in zip(mixes, songs, strict=True))
@@ -347,7 +379,8 @@ def train_predictor(
                 loss = loss + config.param_weight * _parameter_loss(model, predicted, true, bounds)
             for group in optimizer.param_groups:
                 progress = step / max(config.steps - 1, 1)
-                group["lr"] = config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+                cosine = 0.5 * (1 + math.cos(math.pi * progress))
+                group["lr"] = config.lr * (config.final_lr + (1 - config.final_lr) * cosine)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
