@@ -40,7 +40,9 @@ def _make(name: str) -> nn.Module:
 
 
 def _shapes(tree) -> dict:
-    return {k: (tuple(v.shape) if isinstance(v, torch.Tensor) else _shapes(v)) for k, v in tree.items()}
+    return {
+        k: (tuple(v.shape) if isinstance(v, torch.Tensor) else _shapes(v)) for k, v in tree.items()
+    }
 
 
 @pytest.mark.parametrize("name", builtin_processor_names())

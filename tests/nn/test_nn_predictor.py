@@ -124,10 +124,19 @@ def test_gradients_reach_the_network_through_a_render(bank):
 
 
 def test_training_of_mixed_sizes_checkpoints_and_resumes(tmp_path):
-    config = dict(
-        batch_size=2, seconds=0.25, sample_rate=RATE, min_tracks=1, max_tracks=3,
-        chain=("gain_pan",), hidden=8, rounds=1, num_loops=1, log_every=1, final_lr=1.0,
-    )  # a constant rate: the schedule of a 2-step run differs from a 3-step run's
+    config = {
+        "batch_size": 2,
+        "seconds": 0.25,
+        "sample_rate": RATE,
+        "min_tracks": 1,
+        "max_tracks": 3,
+        "chain": ("gain_pan",),
+        "hidden": 8,
+        "rounds": 1,
+        "num_loops": 1,
+        "log_every": 1,
+        "final_lr": 1.0,
+    }  # a constant rate: the schedule of a 2-step run differs from a 3-step run's
     whole = train_predictor(TrainConfig(steps=3, **config))
     assert len(whole.history) == 3 and all(math.isfinite(x) for x in whole.history)
     checkpoint = str(tmp_path / "ckpt")

@@ -96,7 +96,9 @@ def run(args) -> int:
     out = output_dir(args.out)
     names = [Path(s).stem for s in args.stems]
     if args.groups is not None and len(set(names)) != len(names):
-        raise CLIError(f"--groups: stem file names {names} repeat; a groups file needs distinct names")
+        raise CLIError(
+            f"--groups: stem file names {names} repeat; a groups file needs distinct names"
+        )
     if len(set(names)) != len(names):
         names = [f"track{i}" for i in range(len(names))]
     stems, target, sample_rate = _read(args)
@@ -126,10 +128,15 @@ def run(args) -> int:
         args.model, G, processors, stems, target, sample_rate, bounded=args.bounded
     )
     result = FitResult(
-        parameters=parameters, steps=0, elapsed=time.perf_counter() - start, stop_reason="prediction"
+        parameters=parameters,
+        steps=0,
+        elapsed=time.perf_counter() - start,
+        stop_reason="prediction",
     )
     finish_job(job, result, report=not args.no_report)
-    log_done(job, "fitted.wav (the prediction), initial.wav, graph.json, metrics.json" + (
-        "" if args.no_report else ", report.png"
-    ))
+    log_done(
+        job,
+        "fitted.wav (the prediction), initial.wav, graph.json, metrics.json"
+        + ("" if args.no_report else ", report.png"),
+    )
     return 0

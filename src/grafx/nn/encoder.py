@@ -126,8 +126,8 @@ class GraphEncoder(nn.Module):
         with torch.no_grad():
             reach = upstream_sources(edge_indices, source_rows, num_nodes)
             count = reach.sum(1, keepdim=True)
-        pooled = reach.to(source_features) @ source_features / count.clamp_min(1.0).to(
-            source_features
+        pooled = (
+            reach.to(source_features) @ source_features / count.clamp_min(1.0).to(source_features)
         )
         sources = torch.cat([pooled, torch.log1p(count).to(source_features)], dim=1)
         h = (

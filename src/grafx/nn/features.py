@@ -61,9 +61,11 @@ def band_powers(signals: Tensor, sample_rate: float) -> Tensor:
     mid_side = torch.stack([signals.sum(1), signals[:, 0] - signals[:, 1]], 1) / 2
     window = torch.hann_window(fft_size, dtype=signals.dtype, device=signals.device)
     flat = mid_side.reshape(-1, mid_side.shape[-1])
-    spec = torch.stft(
-        flat, fft_size, fft_size // 2, window=window, center=True, return_complex=True
-    ).abs().square()
+    spec = (
+        torch.stft(flat, fft_size, fft_size // 2, window=window, center=True, return_complex=True)
+        .abs()
+        .square()
+    )
     bank = _filterbank(spec.shape[-2], sample_rate, spec.dtype, spec.device)
     bands = torch.einsum("bf,nft->nbt", bank, spec) / bank.sum(1)[:, None]
     return bands.reshape(*mid_side.shape[:2], NUM_BANDS, -1)
@@ -111,12 +113,20 @@ def mix_features(stems: Tensor, target: Tensor, sample_rate: float) -> tuple[Ten
             design / scale, (target_p[0] / scale[..., 0])[..., None], driver="gelsd"
         ).solution[..., 0]  # (B, K)
         band_gain = _db(solution.T.clamp_min(1e-4)).clamp(-2.0, 2.0)
-        motion = (_db(stem_p[:, 0]) - mid_db[..., None]).std(-1) if stem_p.shape[-1] > 1 else 0 * mid_db
+        motion = (
+            (_db(stem_p[:, 0]) - mid_db[..., None]).std(-1) if stem_p.shape[-1] > 1 else 0 * mid_db
+        )
         gains = least_squares_gain_mix(x, y).gains.T  # (2, K)
         broadband = (20 * torch.log10(gains.abs().clamp_min(1e-3)) / 20).T
         stem_features = torch.cat(
-            [mid_db, (side_db - mid_db).clamp(-2, 1), band_gain, motion, broadband,
-             _crest_and_level(x)],
+            [
+                mid_db,
+                (side_db - mid_db).clamp(-2, 1),
+                band_gain,
+                motion,
+                broadband,
+                _crest_and_level(x),
+            ],
             dim=1,
         )
         target_features = torch.cat(

@@ -57,7 +57,11 @@ def graph_type_counts(G: Any) -> list[dict[str, int]]:
 
 
 def _finish(
-    layout: ParameterLayout, node_type: str, raw: Tensor, base: Mapping | None, bounds: Bounds | None
+    layout: ParameterLayout,
+    node_type: str,
+    raw: Tensor,
+    base: Mapping | None,
+    bounds: Bounds | None,
 ) -> dict:
     base_flat = None
     if base is not None and node_type in base:

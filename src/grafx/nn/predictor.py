@@ -106,8 +106,11 @@ class MixPredictor(nn.Module):
     def check_processors(self, processors: Mapping[str, Any], where: str = "model") -> None:
         """Raise :class:`~grafx.errors.ConfigError` unless ``processors`` have this model's
         parameter layout (same types, keys and shapes), naming the first difference."""
-        gated = [t for t in self.layout.types if any(x.path == ("drywet_weight",)
-                                                     for x in self.layout.leaves[t])]
+        gated = [
+            t
+            for t in self.layout.types
+            if any(x.path == ("drywet_weight",) for x in self.layout.leaves[t])
+        ]
         types = [t for t in processors if t not in UTILITY_TYPES]
         theirs = ParameterLayout.from_processors(processors, gated=set(gated) & set(types))
         self.layout.check_same(theirs, where)
@@ -284,8 +287,7 @@ def load_predictor(path: str | os.PathLike) -> MixPredictor:
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0:2]
         raise GraphFileError(
-            f"{weights}: the weights do not fit the configuration in {meta.name}: "
-            f"{' '.join(first)}"
+            f"{weights}: the weights do not fit the configuration in {meta.name}: {' '.join(first)}"
         ) from None
     model.eval()
     return model

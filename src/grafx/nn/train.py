@@ -95,7 +95,15 @@ class TrainConfig:
     final_lr: float = 0.1
     param_weight: float = 0.5
     num_loops: int = 8
-    chain: tuple[str, ...] = ("eq", "compressor", "noisegate", "imager", "gain_pan", "delay", "reverb")
+    chain: tuple[str, ...] = (
+        "eq",
+        "compressor",
+        "noisegate",
+        "imager",
+        "gain_pan",
+        "delay",
+        "reverb",
+    )
     hidden: int = 64
     rounds: int = 3
     seed: int = 0
@@ -157,7 +165,9 @@ def stem_bank(sample_rate: int, num_loops: int = 8, seconds: float = 8.0) -> Ten
     four stems each, ``(4 * num_loops, 2, L)``."""
     from grafx.demo import synthesize_multitrack
 
-    loops = [synthesize_multitrack(sample_rate, seconds, seed=1000 + i)[0] for i in range(num_loops)]
+    loops = [
+        synthesize_multitrack(sample_rate, seconds, seed=1000 + i)[0] for i in range(num_loops)
+    ]
     return torch.cat(loops)
 
 
@@ -235,7 +245,12 @@ def render_songs(songs: Sequence[Song], processors: Mapping, parameters: Mapping
     """Render the batch of ``songs`` (``batch_grafx`` of their graphs) with ``parameters`` in
     the batch's node order: ``(S, C, L)``, song ``s``'s mix in row ``s``."""
     from grafx.data import batch_grafx, convert_to_tensor
-    from grafx.render import permute_parameters, prepare_render, reorder_for_fast_render, render_grafx
+    from grafx.render import (
+        permute_parameters,
+        prepare_render,
+        render_grafx,
+        reorder_for_fast_render,
+    )
 
     G = batch_grafx([s.G for s in songs])
     longest = max(songs, key=lambda s: len(s.type_sequence)).type_sequence
@@ -391,7 +406,10 @@ def train_predictor(
                 recent = history[-config.log_every :]
                 logger.info(
                     "step %d/%d: loss %.4f (mean of the last %d), %.0f s",
-                    step, config.steps, sum(recent) / len(recent), len(recent),
+                    step,
+                    config.steps,
+                    sum(recent) / len(recent),
+                    len(recent),
                     time.perf_counter() - began,
                 )
             if config.checkpoint and (step % config.checkpoint_every == 0 or step == config.steps):
