@@ -61,11 +61,10 @@ def band_powers(signals: Tensor, sample_rate: float) -> Tensor:
     mid_side = torch.stack([signals.sum(1), signals[:, 0] - signals[:, 1]], 1) / 2
     window = torch.hann_window(fft_size, dtype=signals.dtype, device=signals.device)
     flat = mid_side.reshape(-1, mid_side.shape[-1])
-    spec = (
+    spec = torch.view_as_real(
         torch.stft(flat, fft_size, fft_size // 2, window=window, center=True, return_complex=True)
-        .abs()
-        .square()
     )
+    spec = spec.square().sum(-1)
     bank = _filterbank(spec.shape[-2], sample_rate, spec.dtype, spec.device)
     bands = torch.einsum("bf,nft->nbt", bank, spec) / bank.sum(1)[:, None]
     return bands.reshape(*mid_side.shape[:2], NUM_BANDS, -1)
@@ -104,7 +103,8 @@ def mix_features(stems: Tensor, target: Tensor, sample_rate: float) -> tuple[Ten
     with torch.no_grad():
         x = stems.detach().to("cpu", torch.float64).expand(-1, 2, -1)
         y = target.detach().to("cpu", torch.float64).expand(2, -1)
-        powers = band_powers(torch.cat([x, y[None]]), sample_rate)  # (K+1, 2, B, T)
+        # float32 spectra are plenty for levels; the least squares run in float64
+        powers = band_powers(torch.cat([x, y[None]]).float(), sample_rate).double()
         stem_p, target_p = powers[:-1], powers[-1]
         mid_db, side_db = _db(stem_p[:, 0].mean(-1)), _db(stem_p[:, 1].mean(-1))
         design = stem_p[:, 0].permute(1, 2, 0)  # (B, T, K)
