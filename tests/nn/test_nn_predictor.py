@@ -15,7 +15,14 @@ from grafx.losses import MixLoss
 from grafx.nn.encoder import GraphEncoder, upstream_sources
 from grafx.nn.features import NUM_BANDS, mix_features
 from grafx.nn.predictor import MixPredictor, load_predictor, save_predictor
-from grafx.nn.train import TrainConfig, draw_song, render_songs, stem_bank, train_predictor
+from grafx.nn.train import (
+    TrainConfig,
+    draw_song,
+    export_checkpoint,
+    render_songs,
+    stem_bank,
+    train_predictor,
+)
 from grafx.presets import build_mixing_console, console_parameters, console_processors
 from grafx.render.renderer import render_mix
 
@@ -146,6 +153,11 @@ def test_training_of_mixed_sizes_checkpoints_and_resumes(tmp_path):
     assert resumed.steps == 3
     assert resumed.history == pytest.approx(whole.history, rel=1e-4)
     assert json.loads((tmp_path / "ckpt.json").read_text())["step"] == 3
+    export_checkpoint(checkpoint, tmp_path / "exported")
+    exported = load_predictor(tmp_path / "exported")
+    for name, value in resumed.model.state_dict().items():
+        torch.testing.assert_close(exported.state_dict()[name], value)
+    assert exported.info["steps"] == 3
 
 
 def test_model_files_round_trip_and_refuse_foreign_files(tmp_path, bank):

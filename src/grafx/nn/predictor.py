@@ -48,6 +48,7 @@ __all__ = [
     "load_predictor",
     "model_paths",
     "resolve_model",
+    "model_from_config",
     "FORMAT",
     "SHIPPED_MODELS",
 ]
@@ -244,6 +245,29 @@ def save_predictor(model: MixPredictor, path: str | os.PathLike) -> tuple[Path, 
     return meta, weights
 
 
+def model_from_config(config: Any, where: str | os.PathLike) -> MixPredictor:
+    """A new predictor from :meth:`MixPredictor.config`'s dict (``where`` names its file).
+
+    Raises:
+        GraphFileError: a malformed configuration or sizes beyond the limits.
+    """
+    try:
+        layout = ParameterLayout(
+            {t: [(tuple(p), tuple(s)) for p, s in rows] for t, rows in config["layout"].items()}
+        )
+        hidden, rounds = int(config["hidden"]), int(config["rounds"])
+        if not (1 <= hidden <= MAX_HIDDEN and 0 <= rounds <= MAX_ROUNDS) or (
+            sum(layout.sizes.values()) > MAX_OUTPUTS
+        ):
+            raise ValueError(
+                f"sizes out of range (hidden {hidden} <= {MAX_HIDDEN}, rounds {rounds} <= "
+                f"{MAX_ROUNDS}, outputs {sum(layout.sizes.values())} <= {MAX_OUTPUTS})"
+            )
+        return MixPredictor(layout, hidden, rounds, dict(config.get("info", {})))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise GraphFileError(f"{where}: bad predictor configuration: {error!r}") from None
+
+
 def load_predictor(path: str | os.PathLike) -> MixPredictor:
     """Read a model written by :func:`save_predictor`.
 
@@ -262,22 +286,7 @@ def load_predictor(path: str | os.PathLike) -> MixPredictor:
     except (OSError, ValueError) as error:
         raise GraphFileError(f"{meta}: cannot read a grafx predictor: {error}") from None
     check_header(document, meta, FORMAT, VERSION, "predictor")
-    config = document.get("config")
-    try:
-        layout = ParameterLayout(
-            {t: [(tuple(p), tuple(s)) for p, s in rows] for t, rows in config["layout"].items()}
-        )
-        hidden, rounds = int(config["hidden"]), int(config["rounds"])
-        if not (1 <= hidden <= MAX_HIDDEN and 0 <= rounds <= MAX_ROUNDS) or (
-            sum(layout.sizes.values()) > MAX_OUTPUTS
-        ):
-            raise ValueError(
-                f"sizes out of range (hidden {hidden} <= {MAX_HIDDEN}, rounds {rounds} <= "
-                f"{MAX_ROUNDS}, outputs {sum(layout.sizes.values())} <= {MAX_OUTPUTS})"
-            )
-        model = MixPredictor(layout, hidden, rounds, dict(config.get("info", {})))
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise GraphFileError(f"{meta}: bad predictor configuration: {error!r}") from None
+    model = model_from_config(document.get("config"), meta)
     try:
         tensors = load_file(str(weights))
     except (OSError, SafetensorError) as error:

@@ -50,6 +50,7 @@ __all__ = [
     "draw_song",
     "train_predictor",
     "render_songs",
+    "export_checkpoint",
 ]
 
 logger = logging.getLogger(__name__)
@@ -430,3 +431,20 @@ def _save(save_checkpoint, config, model, optimizer, step, history) -> None:
     flat = dict(model.state_dict())
     extra = {"model": model.config(), "train": dataclasses.asdict(config)}
     save_checkpoint(config.checkpoint, flat, optimizer, step, history, extra)
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path) -> MixPredictor:
+    """Write the model of a training checkpoint (``checkpoint`` without extension) as model
+    files ``out.json`` and ``out.safetensors``; returns the model."""
+    from grafx.fit.checkpoint import load_checkpoint
+    from grafx.nn.predictor import model_from_config, save_predictor
+
+    state = load_checkpoint(checkpoint)
+    model = model_from_config(state["extra"].get("model"), f"{checkpoint}.json")
+    info = dict(model.info)
+    info["steps"] = int(state["step"])
+    model.info = info
+    model.load_state_dict(state["parameters"])
+    model.eval()
+    save_predictor(model, out)
+    return model
