@@ -20,7 +20,7 @@ final quality (mean crop loss of its last 10 steps) and the steps and seconds th
 took to reach it (its running 10-step mean at or below it), and the ratio of the times.
 
     PYTHONPATH=src python benchmarks/predictor.py [--model console] [--mixes 4] [--songs 4]
-        [--seconds 10] [--sample-rate 30000] [--cold-minutes 10] [--threads 2]
+        [--seconds 10] [--sample-rate 30000] [--cold-minutes 10] [--fit-targets N] [--threads 2]
 
 Needs the ``bench`` extra (pedalboard) for the pedalboard targets (``--mixes 0`` skips them).
 Writes ``benchmarks/results/predictor.json``.
@@ -147,6 +147,9 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="song length (default: 10)")
     p.add_argument("--sample-rate", type=int, default=30000, help="rate (default: 30000)")
     p.add_argument("--cold-minutes", type=float, default=0.0, help="cold/warm fit budget; 0: off")
+    p.add_argument(
+        "--fit-targets", type=int, default=None, help="fit only the first N targets of each kind"
+    )
     p.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     p.add_argument("--out", default=str(RESULTS / "predictor.json"), help="JSON results")
     args = p.parse_args(argv)
@@ -186,7 +189,8 @@ def main(argv=None) -> int:
                 f"{extra} |",
                 flush=True,
             )
-        if args.cold_minutes > 0:
+        kind_index = int(name.lstrip("pedalboardconsole"))
+        if args.cold_minutes > 0 and (args.fit_targets is None or kind_index < args.fit_targets):
             cold = fit_curve(
                 G, sequence, processors, stems, target, rate, None, args.cold_minutes, 0
             )
