@@ -189,7 +189,7 @@ def main(argv=None) -> int:
                 f"{extra} |",
                 flush=True,
             )
-        kind_index = int(name.lstrip("pedalboardconsole"))
+        kind_index = int(name.removeprefix("pedalboard").removeprefix("console"))
         if args.cold_minutes > 0 and (args.fit_targets is None or kind_index < args.fit_targets):
             cold = fit_curve(
                 G, sequence, processors, stems, target, rate, None, args.cold_minutes, 0
