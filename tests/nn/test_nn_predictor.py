@@ -208,3 +208,10 @@ def test_a_model_for_another_console_is_refused(bank):
     model = MixPredictor.for_console(CHAIN, hidden=8)
     with pytest.raises(ConfigError, match=r"type 'eq' parameter 'log_gain' has shape \[1, 6\]"):
         model.check_processors(bigger_eq)
+
+
+def test_the_shipped_model_serves_the_console():
+    model = load_predictor("console")
+    model.check_processors(console_processors())
+    G, _ = build_mixing_console(5, 2)
+    assert model.type_indices(G).shape == (G.number_of_nodes(),)
