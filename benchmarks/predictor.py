@@ -11,8 +11,9 @@ Targets of two kinds, none from the training songs (those are cut from the demo 
 
 For each target it prints (a) the STFT distance (:func:`grafx.metrics.mix_metrics`) and the
 band error (mean absolute difference in dB of the mid and side levels in the predictor's
-:data:`~grafx.nn.features.NUM_BANDS` bands, over the whole song) of the one-pass prediction
-and of the least-squares gain mix (:mod:`grafx.baseline`), their ratio, and the prediction's
+:data:`~grafx.nn.features.NUM_BANDS` bands, over the whole song) of the one-pass prediction,
+of the least-squares gain mix (:mod:`grafx.baseline`) and of the neutral console (what an
+untrained predictor gives), the predicted / gain-mix ratio, and the prediction's
 wall time (features, neutral console and the network; not the render); (b) with
 ``--cold-minutes M``, a cold fit (the recipe from the neutral console, ``M`` minutes) and a
 warm fit (the same recipe from the prediction, the same crops, same budget): the cold fit's
@@ -90,7 +91,7 @@ def console_targets(args):
 
 
 def predict(model, stems, target, rate):
-    from grafx.presets import build_mixing_console, console_processors
+    from grafx.presets import build_mixing_console, console_parameters, console_processors
     from grafx.render.renderer import render_mix
 
     G, sequence = build_mixing_console(stems.shape[0])
@@ -99,7 +100,8 @@ def predict(model, stems, target, rate):
     parameters = model.predict(G, processors, stems, target, rate)
     seconds = time.perf_counter() - began
     mix = render_mix(G, processors, parameters, stems, sequence)
-    return G, sequence, processors, parameters, mix, seconds
+    neutral = render_mix(G, processors, console_parameters(G, processors, rate), stems, sequence)
+    return G, sequence, processors, parameters, mix, neutral, seconds
 
 
 def fit_curve(G, sequence, processors, stems, target, rate, parameters, minutes, seed):
@@ -172,16 +174,18 @@ def main(argv=None) -> int:
     print("| target | mix | STFT dist. | band err. dB | predict s |")
     print("| --- | --- | --- | --- | --- |")
     for name, stems, target in targets:
-        G, sequence, processors, parameters, mix, seconds = predict(model, stems, target, rate)
+        G, sequence, processors, parameters, mix, neutral, seconds = predict(
+            model, stems, target, rate
+        )
         gain = least_squares_gain_mix(stems, target).mix
         row = {"target": name, "predict_s": seconds}
-        for label, audio in (("predicted", mix), ("ls_gain", gain)):
+        for label, audio in (("predicted", mix), ("ls_gain", gain), ("neutral", neutral)):
             row[label] = {
                 "stft_distance": mix_metrics(audio, target, rate)["stft_distance"],
                 "band_error_db": band_error_db(audio, target, rate),
             }
         row["ratio"] = row["predicted"]["stft_distance"] / row["ls_gain"]["stft_distance"]
-        for label in ("predicted", "ls_gain"):
+        for label in ("predicted", "ls_gain", "neutral"):
             m = row[label]
             extra = f"{seconds:.2f}" if label == "predicted" else ""
             print(
