@@ -1,4 +1,4 @@
-"""Command-line front end: ``grafx demo|fit|fit-many|evaluate|prune|render|draw|info``.
+"""Command-line front end: ``grafx demo|fit|predict|fit-many|evaluate|prune|render|draw|info``.
 
 Every command has ``--help`` with examples. A failure prints one line, ``grafx: error: ...``,
 and exits with status 1 (2 for a command-line usage error, 130 on Ctrl-C).
@@ -20,6 +20,7 @@ from grafx.cli.common import CLIError, Parser
 EXAMPLES = """examples:
   grafx demo                                   # the main job on built-in data
   grafx fit --stems a.wav b.wav --target mix.wav --out fit-output
+  grafx predict --stems a.wav b.wav --target mix.wav --out predicted
   grafx fit-many songs.csv --out fits --jobs 2 --pack 2
   grafx prune fit-output --tolerance 0.01 --out pruned
   grafx evaluate fit-output/fitted.wav mix.wav --baseline --stems a.wav b.wav
@@ -33,7 +34,7 @@ def build_parser() -> Parser:
     """The ``grafx`` argument parser with its sub-commands."""
     import argparse
 
-    from grafx.cli import bounds, demo, evaluate, fit, fit_many, graph, prune, render
+    from grafx.cli import bounds, demo, evaluate, fit, fit_many, graph, predict, prune, render
 
     parser = Parser(
         prog="grafx",
@@ -55,6 +56,7 @@ def build_parser() -> Parser:
     )
     demo.add_parser(sub)
     fit.add_parser(sub)
+    predict.add_parser(sub)
     fit_many.add_parser(sub)
     prune.add_parser(sub)
     evaluate.add_parser(sub)

@@ -170,6 +170,12 @@ def add_parser(sub) -> None:
         help="weight of the total-variation penalty on automation curves, which keeps them "
         f"from absorbing what static settings explain (default: {AUTOMATION_WEIGHT:g}; 0: off)",
     )
+    p.add_argument(
+        "--init",
+        default=None,
+        metavar="MODEL",
+        help="start from a predictor's parameters (grafx predict --model) instead of neutral",
+    )
     p.add_argument("--seed", type=bounds.seed, default=0, help="random seed (default: 0)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument(
@@ -364,6 +370,15 @@ def prepare_fit(args) -> FitJob:
         G, processors, parameters, _, timeline = load_automated_model_at(args.graph, sample_rate)
     automate = _automate(args, G, processors, parameters, timeline)
     native_stems, native_rate = _native_stems(args, stems.shape[-1], sample_rate)
+    if args.init is not None:
+        if timeline is not None:
+            raise CLIError(
+                f"--init: {args.graph} is automated (it has curves); a predictor gives static "
+                "settings, so start an automated fit without --graph and with --automate"
+            )
+        from grafx.cli.predict import predicted_parameters
+
+        parameters = predicted_parameters(args.init, G, processors, stems, target, sample_rate)
     crop_seconds, crop_note = _crop(args, stems.shape[-1], sample_rate)
     header = [
         f"grafx fit: {len(args.stems)} stems, {stems.shape[-1] / sample_rate:.2f} s at "

@@ -24,6 +24,7 @@ FIT_OPTIONS = (
     "crop",
     "warmup",
     "loss",
+    "init",
     "automate",
     "knots_every",
     "automation_weight",

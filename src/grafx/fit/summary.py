@@ -124,7 +124,12 @@ def fit_summary(
 
 def format_summary(summary: Mapping[str, Any]) -> str:
     """A one-screen text table of :func:`fit_summary`'s dict."""
-    stop = {"steps": "step budget", "minutes": "time budget", "patience": "early stop"}
+    stop = {
+        "steps": "step budget",
+        "minutes": "time budget",
+        "patience": "early stop",
+        "prediction": "one-pass prediction",
+    }
     lines = [
         f"steps      {summary['steps']} (ended by the {stop.get(summary['stop_reason'], '?')})",
         f"time       {summary['seconds']:.1f} s"
