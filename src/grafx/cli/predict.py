@@ -13,7 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grafx.cli.common import CLIError, non_negative_int, output_dir, positive_int
+from grafx.cli.common import (
+    CLIError,
+    add_device_options,
+    device_options,
+    non_negative_int,
+    output_dir,
+    positive_int,
+)
 
 EXAMPLES = """examples:
   grafx predict --stems drums.wav bass.wav vox.wav --target mix.wav --out predicted
@@ -60,6 +67,7 @@ def add_parser(sub) -> None:
         "--align", choices=("refuse", "pad", "trim"), default="refuse", help="unequal lengths"
     )
     p.add_argument("--no-report", action="store_true", help="do not draw report.png")
+    add_device_options(p)
     p.set_defaults(run=run)
 
 
@@ -87,12 +95,13 @@ def predicted_parameters(
 
 
 def run(args) -> int:
-    from grafx.cli.fit import _console, _read
+    from grafx.cli.fit import _console, _native_stems, _read
     from grafx.fit.job import audio_inputs, finish_job, log_done, prepare_job
     from grafx.fit.loop import FitResult
     from grafx.presets import console_processors
 
     began = time.perf_counter()
+    device, dtype = device_options(args)
     out = output_dir(args.out)
     names = [Path(s).stem for s in args.stems]
     if args.groups is not None and len(set(names)) != len(names):
@@ -103,7 +112,8 @@ def run(args) -> int:
         names = [f"track{i}" for i in range(len(names))]
     stems, target, sample_rate = _read(args)
     G, type_sequence = _console(args, names)
-    processors = console_processors()
+    processors = console_processors(sample_rate=sample_rate)
+    native_stems, native_rate = _native_stems(args, stems.shape[-1], sample_rate)
     job = prepare_job(
         out,
         G,
@@ -120,15 +130,27 @@ def run(args) -> int:
             f"{sample_rate} Hz; console of {G.number_of_nodes()} nodes; model {args.model}"
         ],
         args=args,
+        device=device,
+        dtype=dtype,
+        native_stems=native_stems,
+        native_rate=native_rate,
         steps=1,
         progress=False,
     )
     start = time.perf_counter()
     parameters = predicted_parameters(
-        args.model, G, processors, stems, target, sample_rate, bounded=args.bounded
+        args.model,
+        G,
+        processors,
+        job.stems.cpu(),
+        job.target.cpu(),
+        sample_rate,
+        bounded=args.bounded,
     )
+    from grafx.device import move_tree
+
     result = FitResult(
-        parameters=parameters,
+        parameters=move_tree(parameters, job.stems.device),
         steps=0,
         elapsed=time.perf_counter() - start,
         stop_reason="prediction",

@@ -321,7 +321,7 @@ def train_predictor(
     Returns:
         A :class:`TrainResult` (the history includes steps done before a resume).
     """
-    from grafx.fit.checkpoint import load_checkpoint, save_checkpoint
+    from grafx.fit.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
     from grafx.losses import MixLoss
     from grafx.nn.bounds import parameter_bounds
     from grafx.nn.predictor import save_predictor
@@ -346,7 +346,7 @@ def train_predictor(
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         history: list[float] = []
         start = 0
-        if config.checkpoint and config.resume and Path(f"{config.checkpoint}.json").exists():
+        if config.checkpoint and config.resume and checkpoint_exists(config.checkpoint):
             state = load_checkpoint(config.checkpoint)
             model.load_state_dict(state["parameters"])
             optimizer.load_state_dict(state["optimizer_state"])
@@ -436,11 +436,11 @@ def _save(save_checkpoint, config, model, optimizer, step, history) -> None:
 def export_checkpoint(checkpoint: str | Path, out: str | Path) -> MixPredictor:
     """Write the model of a training checkpoint (``checkpoint`` without extension) as model
     files ``out.json`` and ``out.safetensors``; returns the model."""
-    from grafx.fit.checkpoint import load_checkpoint
+    from grafx.fit.checkpoint import checkpoint_file, load_checkpoint
     from grafx.nn.predictor import model_from_config, save_predictor
 
     state = load_checkpoint(checkpoint)
-    model = model_from_config(state["extra"].get("model"), f"{checkpoint}.json")
+    model = model_from_config(state["extra"].get("model"), str(checkpoint_file(checkpoint)))
     info = dict(model.info)
     info["steps"] = int(state["step"])
     model.info = info
