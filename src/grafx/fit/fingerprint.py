@@ -2,7 +2,7 @@
 
 A fingerprint is a JSON dict. :func:`fit_fingerprint` describes what the fitting loop sees (a
 digest of the sources and of the target, in order, and the options that change the result);
-callers add what only they know (:attr:`grafx.fit.FitConfig.fingerprint`: ``grafx fit`` records
+callers add what only they know (``FitConfig.fingerprint``: ``grafx fit`` records
 the stem files, the target file, the graph file and its own options). :func:`first_difference`
 names the first field in which two fingerprints differ, for a one-line refusal.
 
@@ -67,7 +67,7 @@ def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
 
 def fit_fingerprint(sources: Tensor, target: Tensor, config: Any) -> dict[str, Any]:
     """What the fitting loop fits: the audio (digests, in source order) and the result-changing
-    options of ``config``, plus the caller's :attr:`~grafx.fit.FitConfig.fingerprint`."""
+    options of ``config``, plus the caller's ``FitConfig.fingerprint``."""
     options = dataclasses.asdict(config)
     return {
         **dict(getattr(config, "fingerprint", None) or {}),
