@@ -5,6 +5,6 @@
 # network after that: plots and measurements are computed from the checkout's grafx.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh docs
+bash scripts/bootstrap.sh docs,numba  # numba: the API pages import its kernels module
 export MPLBACKEND=Agg
 exec .venv/bin/python -m sphinx -W --keep-going -b html -q docs docs/_build/html "$@"
