@@ -19,9 +19,19 @@ def test_lines_when_not_a_terminal_show_one_rate_and_the_time_left(caplog):
         progress.update(step + 1, loss=0.5)
     progress.close()
     lines = [r.getMessage() for r in caplog.records if r.name == "grafx.progress"]
-    assert len(lines) == 5  # one per update at interval 0, and the last one
+    assert len(lines) == 4  # one per update at interval 0; close does not repeat the last
     assert lines[-1].startswith("fit: step 4/10 (40%), loss 0.5000, ")
     assert lines[-1].count("/s") == 1 and lines[-1].endswith(" left")
+
+
+def test_close_writes_the_last_count_once(caplog):
+    caplog.set_level(logging.INFO, logger="grafx.progress")
+    progress = Progress("fit", 10, interval=3600.0, terminal=False)
+    for step in range(3):
+        progress.update(step + 1, loss=0.5)
+    progress.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "grafx.progress"]
+    assert len(lines) == 1 and lines[0].startswith("fit: step 3/10 (30%)")
 
 
 def test_lines_are_spaced_by_the_interval(caplog):

@@ -72,6 +72,7 @@ class Progress:
         self.done = initial
         self.began = time.perf_counter()
         self.last_line = self.began
+        self.logged: int | None = None  # the count of the last line written
         self.fields: dict[str, Any] = {}
         terminal = sys.stderr.isatty() if terminal is None else terminal
         self.bar = None
@@ -123,7 +124,7 @@ class Progress:
             return
         now = time.perf_counter()
         if now - self.last_line >= self.interval:
-            self.last_line = now
+            self.last_line, self.logged = now, done
             LOGGER.info(self.line())
 
     def line(self) -> str:
@@ -147,8 +148,8 @@ class Progress:
             self.bar.refresh()
             self.bar.close()
             self.bar = None
-        elif self.enabled and self.done > self.initial:
-            LOGGER.info(self.line())
+        elif self.enabled and self.done > self.initial and self.done != self.logged:
+            LOGGER.info(self.line())  # not twice when the last update already wrote it
         self.enabled = False
 
 
