@@ -30,7 +30,7 @@ from grafx.processors.core.midside import (
 from grafx.processors.core.rate import (
     check_rate,
     reference_or,
-    remap_omega,
+    remap_w0,
     resample_centred_fir,
     warp_biquads,
 )
@@ -248,9 +248,7 @@ class ParametricEqualizer(_BiquadEqualizer):
     def forward(self, input_signals: Tensor, w0: Tensor, q_inv: Tensor, log_gain: Tensor) -> Tensor:
         """Filter ``(B, C, L)``; ``w0, q_inv, log_gain (B, C_eq, K)``, or any of them
         ``(B, C_eq, K, M)`` per control block (class docstring)."""
-        if self.reference_rate != self.sample_rate:
-            omega = remap_omega(omega_from_w0(w0), self.reference_rate, self.sample_rate)
-            w0 = w0_from_omega(omega)
+        w0 = remap_w0(w0, self.reference_rate, self.sample_rate)
         if w0.ndim == q_inv.ndim == log_gain.ndim == 3:
             Bs, As = parametric_eq_biquads(w0, q_inv, log_gain, self.use_shelving_filters)
             return self._filter(input_signals, Bs, As)

@@ -31,18 +31,16 @@ from grafx.processors.core.midside import (
 from grafx.processors.core.rate import (
     check_rate,
     reference_or,
-    remap_omega,
+    remap_w0,
     resample_ir,
     warp_biquads,
 )
 from grafx.processors.core.utils import normalize_impulse
 from grafx.processors.functional.filter import (
     biquad_from_raw,
-    omega_from_w0,
     pole_zero_biquad,
     rbj_biquad,
     svf_biquad,
-    w0_from_omega,
 )
 
 BACKEND_KWARGS = (
@@ -111,10 +109,7 @@ class _BiquadCascade(Processor):
 
     def _w0(self, w0: Tensor) -> Tensor:
         """``w0`` at the reference rate as ``w0`` at the running rate (the same Hz)."""
-        if self.reference_rate == self.sample_rate:
-            return w0
-        omega = remap_omega(omega_from_w0(w0), self.reference_rate, self.sample_rate)
-        return w0_from_omega(omega)
+        return remap_w0(w0, self.reference_rate, self.sample_rate)
 
 
 class BiquadFilter(_BiquadCascade):
@@ -171,15 +166,8 @@ class BiquadFilter(_BiquadCascade):
         return size
 
 
-class PoleZeroFilter(_BiquadCascade):
-    r"""Cascade of biquads given by conjugate pole and zero pairs, times a gain.
-
-    :math:`y = e^{\ell} \prod_k \frac{(1 - q_k z^{-1})(1 - \bar q_k z^{-1})}
-    {(1 - \tilde p_k z^{-1})(1 - \bar{\tilde p}_k z^{-1})}` with poles squashed into the unit
-    disk (see :func:`grafx.processors.functional.filter.pole_zero_biquad`). Poles and zeros are
-    placed at ``reference_rate`` (default ``sample_rate``) and re-warped to ``sample_rate``
-    (:func:`~grafx.processors.core.rate.warp_biquads`).
-    """
+class _SizedCascade(_BiquadCascade):
+    """The constructor of the cascades of ``num_filters`` biquads (pole-zero, SVF, RBJ gain)."""
 
     def __init__(
         self,
@@ -189,6 +177,17 @@ class PoleZeroFilter(_BiquadCascade):
         **backend_kwargs,
     ):
         super().__init__(num_filters, backend_kwargs, sample_rate, reference_rate)
+
+
+class PoleZeroFilter(_SizedCascade):
+    r"""Cascade of biquads given by conjugate pole and zero pairs, times a gain.
+
+    :math:`y = e^{\ell} \prod_k \frac{(1 - q_k z^{-1})(1 - \bar q_k z^{-1})}
+    {(1 - \tilde p_k z^{-1})(1 - \bar{\tilde p}_k z^{-1})}` with poles squashed into the unit
+    disk (see :func:`grafx.processors.functional.filter.pole_zero_biquad`). Poles and zeros are
+    placed at ``reference_rate`` (default ``sample_rate``) and re-warped to ``sample_rate``
+    (:func:`~grafx.processors.core.rate.warp_biquads`).
+    """
 
     def forward(
         self, input_signals: Tensor, log_gain: Tensor, poles: Tensor, zeros: Tensor
@@ -201,22 +200,13 @@ class PoleZeroFilter(_BiquadCascade):
         return {"log_gain": 1, "poles": (self.num_filters, 2), "zeros": (self.num_filters, 2)}
 
 
-class StateVariableFilter(_BiquadCascade):
+class StateVariableFilter(_SizedCascade):
     """Cascade of state-variable filters; see :func:`~grafx.processors.functional.filter.svf_biquad`.
 
     With zero mixing coefficients (``c_hp = c_bp = c_lp = 0``) the output is silence. The
     coefficients are defined at ``reference_rate`` (default ``sample_rate``, 44.1 kHz) and
     re-warped to ``sample_rate`` (:func:`~grafx.processors.core.rate.warp_biquads`).
     """
-
-    def __init__(
-        self,
-        num_filters: int = 1,
-        sample_rate: float = 44100.0,
-        reference_rate: float | None = None,
-        **backend_kwargs,
-    ):
-        super().__init__(num_filters, backend_kwargs, sample_rate, reference_rate)
 
     def forward(
         self,
@@ -289,7 +279,7 @@ class AllPassFilter(_RBJSecondOrder):
     kind = "allpass"
 
 
-class _RBJGainFilter(_BiquadCascade):
+class _RBJGainFilter(_SizedCascade):
     """A cascade of ``num_filters`` RBJ biquads with ``w0``, ``q_inv``, ``log_gain`` of size K.
 
     ``w0`` is defined at ``reference_rate`` as in the second-order RBJ filters.
@@ -297,15 +287,6 @@ class _RBJGainFilter(_BiquadCascade):
 
     kind = ""
     _warp = False
-
-    def __init__(
-        self,
-        num_filters: int = 1,
-        sample_rate: float = 44100.0,
-        reference_rate: float | None = None,
-        **backend_kwargs,
-    ):
-        super().__init__(num_filters, backend_kwargs, sample_rate, reference_rate)
 
     def forward(self, input_signals: Tensor, w0: Tensor, q_inv: Tensor, log_gain: Tensor) -> Tensor:
         """Filter ``(B, C, L)``; ``w0, q_inv, log_gain (B, K)``."""

@@ -36,11 +36,13 @@ import torch
 from torch import Tensor
 
 from grafx.errors import ConfigError
+from grafx.processors.functional.filter import omega_from_w0, w0_from_omega
 
 __all__ = [
     "check_rate",
     "samples_at",
     "remap_omega",
+    "remap_w0",
     "remap_pole",
     "warp_biquads",
     "resample_ir",
@@ -92,6 +94,14 @@ def remap_omega(omega: Tensor, reference_rate: float, sample_rate: float) -> Ten
     if reference_rate == sample_rate:
         return omega
     return (omega * (reference_rate / sample_rate)).clamp(max=MAX_OMEGA_FRACTION * math.pi)
+
+
+def remap_w0(w0: Tensor, reference_rate: float, sample_rate: float) -> Tensor:
+    r"""An RBJ ``w0`` (:math:`\omega_0 = \pi\sigma(w_0)`) defined at ``reference_rate``, as the
+    ``w0`` of the same Hz at ``sample_rate`` (through :func:`remap_omega`)."""
+    if reference_rate == sample_rate:
+        return w0
+    return w0_from_omega(remap_omega(omega_from_w0(w0), reference_rate, sample_rate))
 
 
 def remap_pole(z_alpha: Tensor, reference_rate: float, sample_rate: float) -> Tensor:
