@@ -41,6 +41,7 @@ from torch import Tensor
 
 from grafx.errors import ConfigError
 from grafx.nn.predictor import MixPredictor
+from grafx.presets import DEFAULT_CHAIN
 
 __all__ = [
     "TrainConfig",
@@ -96,15 +97,7 @@ class TrainConfig:
     final_lr: float = 0.1
     param_weight: float = 0.5
     num_loops: int = 8
-    chain: tuple[str, ...] = (
-        "eq",
-        "compressor",
-        "noisegate",
-        "imager",
-        "gain_pan",
-        "delay",
-        "reverb",
-    )
+    chain: tuple[str, ...] = DEFAULT_CHAIN
     hidden: int = 64
     rounds: int = 3
     seed: int = 0
