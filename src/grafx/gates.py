@@ -59,6 +59,7 @@ from torch import Tensor
 
 from grafx.data.conversion import edges_in_tensor_order
 from grafx.errors import GraphError, ParameterError
+from grafx.penalty import Penalty, PenaltyContext
 from grafx.processors.core.drywet import (
     DRYWET_KEY,
     EDGE_GATE_KEY,
@@ -76,6 +77,8 @@ __all__ = [
     "set_node_gate",
     "gate_l1",
     "gated_nodes",
+    "GateSparsity",
+    "SPARSITY_WEIGHT",
     "add_edge_gates",
     "edge_gates",
     "set_edge_gate",
@@ -337,3 +340,33 @@ def set_edge_gate(
         raise GraphError(f"no edge from node {source} to node {dest}{ports} in the graph")
     with torch.no_grad():
         gate[rows] = drywet_weight_from_mix(torch.tensor(float(mix))).to(gate.dtype)
+
+
+#: The paper's final weight of the gate sparsity penalty.
+SPARSITY_WEIGHT = 1e-4
+
+
+class GateSparsity(Penalty):
+    r"""L1 penalty on every gate: :math:`\sum_v \sigma(\omega_v)`, plus the edge gates' if any.
+
+    See :func:`gate_l1`. The mixing-graphs paper (Lee et al., DAFx 2024) adds this L1 norm of
+    every processor's dry/wet weight to the fit loss, ramped from 0 to :math:`10^{-4}`, so that
+    processors a mix does not need drift towards bypass and pruning finds them.
+
+    Args:
+        weight: the weight once ramped up (the paper's 1e-4 by default).
+        ramp: fraction of the fit over which the weight rises linearly from 0 (the paper ramps
+            over the whole console fit: 1).
+
+    Example:
+        >>> from grafx.fit import fit_parameters
+        >>> penalties = {"sparsity": GateSparsity()}  # fit_parameters(..., penalties=penalties)
+        >>> penalties["sparsity"].weight_at(0.5)
+        5e-05
+    """
+
+    def __init__(self, weight: float = SPARSITY_WEIGHT, ramp: float = 1.0):
+        super().__init__(weight, ramp)
+
+    def value(self, context: PenaltyContext) -> Tensor:
+        return gate_l1(context.parameters)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from grafx.errors import ConfigError, ParameterError
-from grafx.fit.penalty import Penalty, PenaltyContext
+from grafx.penalty import Penalty, PenaltyContext
 
 __all__ = ["CurveSmoothness", "curve_roughness"]
 

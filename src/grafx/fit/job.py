@@ -263,7 +263,7 @@ def prepare_job(
     used = {d["node_type"] for _, d in G.nodes(data=True)}
     penalties = recipe_penalties(gain_staging, used) if gain_staging else {}
     if sparsity:
-        from grafx.prune.sparsity import GateSparsity
+        from grafx.gates import GateSparsity
 
         penalties["sparsity"] = GateSparsity(sparsity, ramp=1.0)
     if timeline is not None and automation_weight:

@@ -2,7 +2,7 @@ r"""Training a :class:`~grafx.nn.predictor.MixPredictor` through the renderer, o
 the fly.
 
 Each step draws a batch of songs (:func:`draw_song`): two to six stems cut from a bank of demo
-synthesiser loops (:func:`stem_bank`, :func:`grafx.demo.synthesize_multitrack`; a random stem, offset and
+synthesiser loops (:func:`stem_bank`, :func:`grafx.synth.synthesize_multitrack`; a random stem, offset and
 level each), a console of that many tracks with zero or one bus, and settings drawn uniformly
 inside :data:`~grafx.nn.bounds.PHYSICAL_RANGES` (the gates' wet proportions too; the delay and
 reverb levels from :data:`EFFECT_MIX`). The console renders the target; the predictor maps
@@ -157,7 +157,7 @@ class Song:
 def stem_bank(sample_rate: int, num_loops: int = 8, seconds: float = 8.0) -> Tensor:
     """Stems to cut training songs from: ``num_loops`` demo loops (seeds 1000, 1001, ...) of
     four stems each, ``(4 * num_loops, 2, L)``."""
-    from grafx.demo import synthesize_multitrack
+    from grafx.synth import synthesize_multitrack
 
     loops = [
         synthesize_multitrack(sample_rate, seconds, seed=1000 + i)[0] for i in range(num_loops)

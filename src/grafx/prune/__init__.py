@@ -7,6 +7,7 @@ The gates themselves are in :mod:`grafx.gates`. Method of Lee et al., "Searching
 Mixing Graphs: A Pruning Approach", DAFx 2024.
 """
 
+from grafx.gates import SPARSITY_WEIGHT, GateSparsity
 from grafx.prune.rewire import PROTECTED_TYPES, remove_nodes
 from grafx.prune.search import (
     METHODS,
@@ -16,7 +17,6 @@ from grafx.prune.search import (
     count_processors,
     prune_graph,
 )
-from grafx.prune.sparsity import SPARSITY_WEIGHT, GateSparsity
 
 __all__ = [
     "METHODS",

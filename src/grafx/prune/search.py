@@ -522,7 +522,7 @@ def prune_graph(
         GraphError: the graph has no processor to prune.
     """
     from grafx.fit import FitConfig, fit_parameters
-    from grafx.prune.sparsity import GateSparsity
+    from grafx.gates import GateSparsity
 
     config = dataclasses.replace(config or PruneConfig(), **overrides)
     config.check()

@@ -17,14 +17,14 @@ def write_demo_songs(
 ) -> Path:
     """Write ``num_songs`` synthetic multitracks and a ``manifest.csv`` listing them.
 
-    Song ``i`` is :func:`grafx.demo.synthesize_multitrack` with seed ``i`` (its first
+    Song ``i`` is :func:`grafx.synth.synthesize_multitrack` with seed ``i`` (its first
     ``num_tracks`` stems); its target is the stems mixed with gains drawn from the same seed.
 
     Returns:
         The manifest's path (``folder/manifest.csv``).
     """
-    from grafx.demo import STEM_NAMES, synthesize_multitrack
     from grafx.io.audio import write_audio
+    from grafx.synth import STEM_NAMES, synthesize_multitrack
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
