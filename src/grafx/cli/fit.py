@@ -23,6 +23,7 @@ from grafx.cli.common import (
     positive_int,
 )
 from grafx.cli.logs import add_log_options
+from grafx.fit.inputs import file_rates, read_inputs, read_native_stems
 
 if TYPE_CHECKING:
     from grafx.fit.job import FitJob
@@ -191,81 +192,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _working_rate(args) -> int | None:
-    """The rate to read at: --sample-rate, else 30 kHz or the first stem's rate if lower."""
-    from grafx.fit.recipe import WORKING_RATE, check_sample_rate
-
-    if args.sample_rate is not None:
-        check_sample_rate(args.sample_rate, "--sample-rate")
-        return args.sample_rate
-    import soundfile as sf
-
-    from grafx.errors import GraphFileError
-    from grafx.io.files import check_regular_file
-
-    try:
-        check_regular_file(args.stems[0], "audio")  # sf.info would block on a FIFO
-        native = sf.info(args.stems[0]).samplerate
-    except GraphFileError:
-        return None
-    except Exception:  # noqa: BLE001 - read_stems names the unreadable file
-        return None
-    if args.no_resample:
-        return None
-    return min(native, WORKING_RATE)
-
-
-def _file_rates(paths) -> dict[str, int]:
-    """The sample rate of each audio file, by file name (for ``metrics.json``)."""
-    import soundfile as sf
-
-    return {Path(p).name: int(sf.info(str(p)).samplerate) for p in paths}
-
-
-def _read(args):
-    from grafx.fit.recipe import check_sample_rate
-    from grafx.io.audio import align_lengths, read_audio, read_stems, to_stereo
-
-    resample = not args.no_resample
-    stems, sample_rate = read_stems(args.stems, _working_rate(args), resample, align=args.align)
-    check_sample_rate(sample_rate, args.stems[0])
-    target, _ = read_audio(args.target, sample_rate, resample)
-    target = to_stereo(target, args.target)
-    length = stems.shape[-1]
-    if target.shape[-1] != length:
-        if args.align == "refuse":
-            raise CLIError(
-                f"{args.target}: the target lasts {target.shape[-1] / sample_rate:.3f} s but the "
-                f"stems {length / sample_rate:.3f} s; trim them to one length or pass --align "
-                "pad|trim"
-            )
-        stems, target = align_lengths([stems, target], args.align)
-    return stems, target, sample_rate
-
-
-def _native_stems(args, length: int, sample_rate: int):
-    """The stems at their own rate (the first stem's), ``(K, C, L')`` with ``L'`` the working
-    length at that rate, and the rate; ``(None, None)`` when it is the working rate."""
-    import soundfile as sf
-    import torch
-
-    from grafx.io.audio import read_stems
-
-    try:
-        native_rate = int(sf.info(str(args.stems[0])).samplerate)
-    except (RuntimeError, OSError):
-        return None, None
-    if native_rate == sample_rate:
-        return None, None
-    stems, native_rate = read_stems(args.stems, None, not args.no_resample, align=args.align)
-    wanted = round(length * native_rate / sample_rate)
-    if stems.shape[-1] > wanted:
-        stems = stems[..., :wanted]
-    elif stems.shape[-1] < wanted:
-        stems = torch.nn.functional.pad(stems, (0, wanted - stems.shape[-1]))
-    return stems, native_rate
-
-
 def _crop(args, num_samples: int, sample_rate: int) -> tuple[float | None, str]:
     """Seconds rendered per step (``None``: all) and a note for the log."""
     from grafx.fit.recipe import CROP_SECONDS
@@ -356,7 +282,13 @@ def prepare_fit(args) -> FitJob:
             f"--buses {args.buses}: more buses than stems ({len(args.stems)}); give at most "
             f"{len(args.stems)}"
         )
-    stems, target, sample_rate = _read(args)
+    stems, target, sample_rate = read_inputs(
+        args.stems,
+        args.target,
+        sample_rate=args.sample_rate,
+        resample=not args.no_resample,
+        align=args.align,
+    )
     if args.graph is None:
         from grafx.presets import console_processors
 
@@ -369,7 +301,9 @@ def prepare_fit(args) -> FitJob:
     else:
         G, processors, parameters, _, timeline = load_automated_model_at(args.graph, sample_rate)
     automate = _automate(args, G, processors, parameters, timeline)
-    native_stems, native_rate = _native_stems(args, stems.shape[-1], sample_rate)
+    native_stems, native_rate = read_native_stems(
+        args.stems, stems.shape[-1], sample_rate, resample=not args.no_resample, align=args.align
+    )
     if args.init is not None:
         if timeline is not None:
             raise CLIError(
@@ -401,7 +335,7 @@ def prepare_fit(args) -> FitJob:
         sparsity=args.sparsity,
         inputs={
             **audio_inputs(args.stems, args.target, args.align),
-            "sample_rates": _file_rates([*args.stems, args.target]),
+            "sample_rates": file_rates([*args.stems, args.target]),
             "fingerprint": fingerprint,
         },
         began=began,

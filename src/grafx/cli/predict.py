@@ -95,7 +95,8 @@ def predicted_parameters(
 
 
 def run(args) -> int:
-    from grafx.cli.fit import _console, _native_stems, _read
+    from grafx.cli.fit import _console
+    from grafx.fit.inputs import read_inputs, read_native_stems
     from grafx.fit.job import audio_inputs, finish_job, log_done, prepare_job
     from grafx.fit.loop import FitResult
     from grafx.presets import console_processors
@@ -110,10 +111,18 @@ def run(args) -> int:
         )
     if len(set(names)) != len(names):
         names = [f"track{i}" for i in range(len(names))]
-    stems, target, sample_rate = _read(args)
+    stems, target, sample_rate = read_inputs(
+        args.stems,
+        args.target,
+        sample_rate=args.sample_rate,
+        resample=not args.no_resample,
+        align=args.align,
+    )
     G, type_sequence = _console(args, names)
     processors = console_processors(sample_rate=sample_rate)
-    native_stems, native_rate = _native_stems(args, stems.shape[-1], sample_rate)
+    native_stems, native_rate = read_native_stems(
+        args.stems, stems.shape[-1], sample_rate, resample=not args.no_resample, align=args.align
+    )
     job = prepare_job(
         out,
         G,

@@ -227,9 +227,9 @@ def _compared(fit_dir: Path, full_mix, pruned_mix, target, stems, sample_rate) -
 def run(args) -> int:
     import shutil
 
-    from grafx.cli.fit import _read
     from grafx.device import move_processors, move_tree
     from grafx.fit import render_mix
+    from grafx.fit.inputs import read_inputs
     from grafx.fit.recipe import recipe_config, recipe_loss
     from grafx.fit.summary import format_comparison, write_summary
     from grafx.io import save_graph
@@ -256,14 +256,9 @@ def run(args) -> int:
     if not parameters:
         raise CLIError(f"{graph_file}: the graph file holds no fitted parameters")
     stems_files, target_file, rate, align = _fit_inputs(fit_dir, args)
-    read_args = argparse.Namespace(
-        stems=stems_files,
-        target=target_file,
-        sample_rate=int(rate) if rate else None,
-        no_resample=False,
-        align=align,
+    stems, target, sample_rate = read_inputs(
+        stems_files, target_file, sample_rate=int(rate) if rate else None, align=align
     )
-    stems, target, sample_rate = _read(read_args)
     stems, target = stems.to(device, dtype), target.to(device, dtype)
     parameters = move_tree(parameters, device, dtype)
     move_processors(processors, device)
