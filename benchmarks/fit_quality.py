@@ -1,8 +1,9 @@
 """Fit quality on mixes that grafx did not make: targets mixed by pedalboard's JUCE effects.
 
 For each of ``--mixes`` multitracks (the demo's synthesised drums/bass/chords/lead with a
-different seed and loop offset per mix, or ``--source sonic-pi`` for CC0/MIT loops from the
-Debian package ``sonic-pi-samples`` when it is installed), every stem goes through a pedalboard
+different seed and loop offset per mix; ``--source sonic-pi`` for CC0/MIT loops from the
+Debian package ``sonic-pi-samples`` when it is installed; ``--source soundfont`` for five stems
+of sampled General MIDI instruments played by FluidSynth, see ``sampled_stems.py``), every stem goes through a pedalboard
 chain with settings drawn at random (seeded): low shelf, peak and high shelf EQ, compressor,
 gain, constant-power pan, sometimes a delay, and a reverb; the stems are summed into the
 target. Then ``grafx fit`` (the command itself, in a subprocess: the same code and defaults a
@@ -25,7 +26,7 @@ error from 40 Hz to 16 kHz (or the top band the rate holds), loudness error, rms
 and the pruned graph's rho. ``--loss`` picks the fit's objective (``grafx fit --loss``).
 
     PYTHONPATH=src python benchmarks/fit_quality.py [--mixes 4] [--minutes 10] [--seconds 10]
-        [--effects eq,compressor,gain,pan,delay,reverb] [--source synth|sonic-pi]
+        [--effects eq,compressor,gain,pan,delay,reverb] [--source synth|sonic-pi|soundfont]
         [--loss band|paper] [--prune] [--prune-rounds 12] [--prune-steps 500]
 
 ``--effects`` keeps only some of the effects (to find which ones the console cannot reach).
@@ -165,7 +166,7 @@ def make_target(
 ) -> tuple[torch.Tensor, list[str], torch.Tensor, list[dict]]:
     """Mix ``index`` of the benchmark: ``(stems (K, 2, L), names, target (2, L), settings)``.
 
-    The stems (``source`` "synth" or "sonic-pi"), each through its pedalboard chain with
+    The stems (``source`` "synth", "sonic-pi" or "soundfont": :mod:`sampled_stems`), each through its pedalboard chain with
     settings drawn from ``seed * 1000 + index``, summed. With ``keep < 1`` each stem keeps its
     fader (gain, pan) and each other effect only with probability ``keep`` (drawn from
     ``10_000 + seed * 1000 + index``, so the settings stay those of the full mix).
@@ -174,6 +175,10 @@ def make_target(
     """
     if source == "sonic-pi":
         stems, names = sonic_pi_stems(index, sample_rate, seconds, num_stems)
+    elif source == "soundfont":
+        from sampled_stems import soundfont_stems
+
+        stems, names = soundfont_stems(index, sample_rate, seconds)
     else:
         stems, names = synth_stems(index, sample_rate, seconds)
     rng = np.random.default_rng(seed * 1000 + index)
@@ -370,7 +375,7 @@ def main(argv=None) -> int:
         default=EFFECTS,
         help=f"comma-separated subset of {','.join(EFFECTS)} (default: all)",
     )
-    p.add_argument("--source", choices=("synth", "sonic-pi"), default="synth")
+    p.add_argument("--source", choices=("synth", "sonic-pi", "soundfont"), default="synth")
     p.add_argument("--stems", type=int, default=5, help="stems per mix with --source sonic-pi")
     p.add_argument("--loss", choices=("band", "paper"), default="band", help="the fit's loss")
     p.add_argument("--prune", action="store_true", help="also prune each fit (tau 0.01)")
