@@ -38,6 +38,7 @@ The compiled loops are cached on disk only when the environment variable
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import itertools
 import os
@@ -139,31 +140,49 @@ _THREADED_MIN_SAMPLES = 2**17
 _pool: ThreadPoolExecutor | None = None
 _pool_workers = 0
 _pool_lock = threading.Lock()
+_hooked = False
 
 
 def _worker_pool(workers: int) -> ThreadPoolExecutor:
-    """The process-wide pool, made on first use and remade when torch's thread count changes.
+    """The process-wide pool of row threads, made on first use and remade when torch's thread
+    count changes; :func:`close_worker_pool` (also run at exit) ends its threads.
 
-    Starting threads on every call cost more than the kernels themselves on short signals.
+    Starting threads on every call would cost more than the kernels themselves on short signals.
     """
-    global _pool, _pool_workers
+    global _pool, _pool_workers, _hooked
     with _pool_lock:
         if _pool is None or _pool_workers != workers:
             if _pool is not None:
                 _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(workers, thread_name_prefix="grafx-rows")
             _pool_workers = workers
+            if not _hooked:  # hooks only once a pool exists: importing registers nothing
+                atexit.register(close_worker_pool)
+                if hasattr(os, "register_at_fork"):
+                    os.register_at_fork(after_in_child=_forget_pool)
+                _hooked = True
         return _pool
+
+
+def close_worker_pool(wait: bool = True) -> None:
+    """Shut down the threads of :func:`run_rows` (the numba loops of ballistics and envelopes).
+
+    The next threaded call makes a new pool. Registered with :mod:`atexit` once the pool exists.
+
+    Args:
+        wait: wait until the threads have exited.
+    """
+    global _pool, _pool_workers
+    with _pool_lock:
+        pool, _pool, _pool_workers = _pool, None, 0
+    if pool is not None:
+        pool.shutdown(wait=wait)
 
 
 def _forget_pool() -> None:
     # A forked child inherits the pool object but not its threads.
     global _pool, _pool_workers, _pool_lock
     _pool, _pool_workers, _pool_lock = None, 0, threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def run_rows(kernel: Any, arrays: tuple[np.ndarray, ...]) -> None:
