@@ -82,8 +82,8 @@ class TanhDistortion(_GainStaged):
     .. math:: y = g_\mathrm{post}\big(\tanh(g_\mathrm{pre} u + b)
               - \overline{\tanh(g_\mathrm{pre} u + b)}\big)
 
-    (the bar: each channel's time average, so a bias leaves no DC; the original subtracted
-    :math:`\tanh b`, which left a mean of 25% of the RMS for a unit sine at :math:`b = 0.5`; see
+    (the bar: each channel's time average, so a bias leaves no DC; the original library
+    subtracted :math:`\tanh b`, which leaves DC; see
     :func:`grafx.processors.functional.nonlinear.tanh_distortion`)
 
     with :math:`g_\mathrm{pre} = e^{\texttt{log\_pre\_gain}}` and :math:`g_\mathrm{post} =

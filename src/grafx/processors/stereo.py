@@ -56,8 +56,8 @@ class StereoGain(Processor):
     turned into the two gains by the constant-power law of
     :func:`~grafx.processors.functional.stereo.stereo_log_gain` (unity in the centre), and read
     back by its inverse; that law holds for the values you set, not for fitted ones. A processor
-    whose one parameter is a pan position under a chosen law is a separate class (issue 13's
-    ``Panner``), not this one.
+    whose one parameter is a pan position under a chosen law is a separate class
+    (:class:`~grafx.processors.panner.Panner`), not this one.
     """
 
     time_varying = {"log_gain": "sample"}

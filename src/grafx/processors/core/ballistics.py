@@ -25,11 +25,11 @@ Backends (``backend=``):
   which keeps the rounds few. The same numbers as the loops, to rounding.
 * ``"numba"``: our own compiled loops, rows split over threads (needs the optional ``numba``
   extra, ``pip install 'grafx-torch[numba]'``); CPU only, other devices go through host copies.
-* ``"python"``: the loops in plain Python over each row (exact, about 100 times slower than
-  numba; kept as the reference the others are tested against).
+* ``"python"``: the loops in plain Python over each row (exact and slow; the reference the
+  others are tested against).
 * ``"torchcomp"``: torchcomp's ``compressor_core`` (needs ``torchcomp`` and ``torchlpc``).
-* ``"auto"`` (default): chosen per call: ``"numba"`` for CPU tensors when numba is installed
-  (it measures several times faster there, ``benchmarks/bench_scaling.py``), else ``"torch"``.
+* ``"auto"`` (default): chosen per call: ``"numba"`` for CPU tensors when numba is installed,
+  else ``"torch"``.
 
 The compiled loops are cached on disk only when the environment variable
 ``GRAFX_NUMBA_CACHE=1`` is set (the cache is written beside the installed package);
@@ -134,7 +134,7 @@ def resolve_backend(backend: str) -> str:
 
 
 #: Signals with fewer samples than this in total run on one thread: below it, waking the
-#: workers costs more than the split saves (measured by ``benchmarks/bench_row_threads.py``).
+#: workers costs more than the split saves.
 _THREADED_MIN_SAMPLES = 2**17
 
 _pool: ThreadPoolExecutor | None = None

@@ -133,9 +133,8 @@ def truncated_one_pole(
     CPU only, the fastest there; ``"scan"``: a parallel scan in torch on any device,
     :mod:`grafx.processors.core.scan`) or by FFT convolution with the FIR (``"fft"``);
     ``"auto"`` picks ``"recursion"`` for CPU tensors when numba is installed and enabled
-    (see :func:`grafx.processors.core.ballistics.numba_enabled`), else ``"fft"`` (measured on
-    2 CPU threads: ``"fft"`` 1.1 s and ``"scan"`` 1.6 s forward+backward where ``"recursion"``
-    took 0.53 s, 16 rows of 2**17 samples, 4096 taps). All give the same result up to rounding. There is no output ReLU (the
+    (see :func:`grafx.processors.core.ballistics.numba_enabled`), else ``"fft"``. All give the
+    same result up to rounding. There is no output ReLU (the
     original clamped every output at 0, which zeroed negative inputs such as log gains);
     callers smoothing non-negative energies clamp the result themselves.
 
