@@ -10,6 +10,7 @@ import networkx as nx
 from grafx.draw.position import compute_node_position
 from grafx.draw.style import NodeColorHandler
 from grafx.errors import ConfigError, GraphError
+from grafx.render import compute_render_order
 
 _PREFIXES = ("position", "node", "edge")
 # The reference docs also write the prefix last (``inside_node="rendering_order"``).
@@ -168,7 +169,6 @@ def _add_rendering_order(G: nx.MultiDiGraph) -> None:
     """Give every node ``rendering_order`` (its render step) if the graph lacks it."""
     if all("rendering_order" in d for _, d in G.nodes(data=True)):
         return
-    from grafx.render import compute_render_order
 
     if G.graph.get("consecutive_ids") is False:
         raise GraphError(

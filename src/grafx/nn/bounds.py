@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from grafx.nn.layout import ParameterLayout
+from grafx.presets import _settings_to_parameters
 from grafx.processors.core.drywet import DRYWET_KEY, drywet_weight_from_mix
 
 __all__ = ["PHYSICAL_RANGES", "GATE_RANGE", "parameter_bounds", "apply_bounds"]
@@ -51,8 +52,6 @@ GATE_RANGE = (0.01, 0.99)
 
 
 def _corner_parameters(node_type: str, processor: Any, ranges: Mapping, sample_rate: float):
-    from grafx.presets import _settings_to_parameters
-
     names = sorted(ranges)
     for corner in itertools.product(*(ranges[n] for n in names)):
         settings = dict(zip(names, corner, strict=True))

@@ -211,6 +211,7 @@ def _run_forward(backend: str, x: np.ndarray, zi, fall, rise) -> tuple[np.ndarra
     y = np.empty_like(x)
     falling = np.empty(x.shape, dtype=bool)
     if backend == "numba":
+        # deferred: numba is an optional dependency, imported (and compiling) on first use
         from grafx.processors.core.ballistics_numba import forward_kernel
 
         run_rows(forward_kernel, (x, zi, fall, rise, y, falling))
@@ -223,6 +224,7 @@ def _run_backward(backend: str, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     x = arrays[1]
     grads = (np.empty_like(x), *(np.empty(x.shape[0], dtype=x.dtype) for _ in range(3)))
     if backend == "numba":
+        # deferred: numba is an optional dependency, imported (and compiling) on first use
         from grafx.processors.core.ballistics_numba import backward_kernel
 
         run_rows(backward_kernel, (*arrays, *grads))

@@ -64,6 +64,7 @@ class _OnePoleFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, a: Tensor, b: Tensor) -> Tensor:
+        # deferred: numba is an optional dependency, imported (and compiling) on first use
         from grafx.processors.core.ballistics_numba import one_pole_forward_kernel
 
         x_np = to_numpy(x)
@@ -76,6 +77,7 @@ class _OnePoleFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        # deferred: numba is an optional dependency, imported (and compiling) on first use
         from grafx.processors.core.ballistics_numba import one_pole_backward_kernel
 
         arrays = [to_numpy(t) for t in (grad_y, *ctx.saved_tensors)]
