@@ -98,8 +98,9 @@ def parameter_bounds(
                 low[where], high[where], mask[where] = gates[0], gates[1], True
                 continue
             values = [_get(c, leaf.path) for c in corners]
-            if values and all(v is not None for v in values):
-                stack = torch.stack([v.double().reshape(-1) for v in values])
+            present = [v for v in values if v is not None]
+            if present and len(present) == len(values):
+                stack = torch.stack([v.double().reshape(-1) for v in present])
                 low[where], high[where] = stack.amin(0), stack.amax(0)
                 mask[where] = True
         result[node_type] = (low, high, mask)

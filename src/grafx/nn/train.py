@@ -279,7 +279,7 @@ def _batch_features(songs: Sequence[Song], sample_rate: int) -> tuple[Tensor, Te
 
 def _batched_tree(trees: Sequence[Mapping]) -> dict:
     first = trees[0]
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in first.items():
         if isinstance(value, Tensor):
             out[key] = torch.cat([t[key] for t in trees])
@@ -288,8 +288,11 @@ def _batched_tree(trees: Sequence[Mapping]) -> dict:
     return out
 
 
-def _parameter_loss(model: MixPredictor, predicted: Mapping, true: Mapping, bounds: Mapping):
-    total, count = 0.0, 0
+def _parameter_loss(
+    model: MixPredictor, predicted: Mapping, true: Mapping, bounds: Mapping
+) -> Tensor | float:
+    total: Tensor | float = 0.0
+    count = 0
     for node_type in predicted:
         low, high, mask = bounds[node_type]
         mask = mask & (high > low)

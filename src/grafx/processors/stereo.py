@@ -82,7 +82,7 @@ class StereoGain(Processor):
         parameters: Mapping[str, Any],
         *,
         name: str | None = None,
-        sample_rate: float = 44100.0,
+        sample_rate: float | None = None,
     ) -> dict[str, Any]:
         gain_db, pan = gain_pan_from_log_gain(parameters["log_gain"].detach().double())
         return {"gain_db": float(gain_db), "pan": float(pan)}
@@ -118,7 +118,7 @@ class SideGainImager(Processor):
         parameters: Mapping[str, Any],
         *,
         name: str | None = None,
-        sample_rate: float = 44100.0,
+        sample_rate: float | None = None,
     ) -> dict[str, Any]:
         return {"width": float(torch.exp(parameters["log_gain"].detach()).squeeze())}
 

@@ -255,8 +255,7 @@ class _BallisticsFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
         saved = [to_numpy(t) for t in (grad_y, *ctx.saved_tensors)]
-        grads = _run_backward(ctx.backend, *saved)
-        grads = [torch.from_numpy(g).to(grad_y.device) for g in grads]
+        grads = [torch.from_numpy(g).to(grad_y.device) for g in _run_backward(ctx.backend, *saved)]
         return (
             *(g if need else None for g, need in zip(grads, ctx.needs_input_grad, strict=False)),
             None,

@@ -70,7 +70,7 @@ def check_rate(owner: str, value: Any, name: str = "sample_rate") -> float:
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
         or not math.isfinite(value)
-        or not value > 0
+        or not float(value) > 0
     ):
         raise ConfigError(f"{owner}: {name} must be a positive number of Hz, got {value!r}")
     return float(value)
