@@ -217,7 +217,10 @@ BAD_DOCUMENTS = [
     (lambda d: d.pop("config"), "document: missing field 'config'"),
     (lambda d: d["edges"][0].pop("inlet"), r"edges\[0\]: missing field 'inlet'"),
     (lambda d: d["nodes"][1].pop("type"), r"nodes\[1\]: missing field 'type'"),
-    (lambda d: d.update(version=4), r"unsupported version 4; this grafx reads versions \[1, 2, 3\]"),
+    (
+        lambda d: d.update(version=4),
+        r"unsupported version 4; this grafx reads versions \[1, 2, 3\]",
+    ),
     (lambda d: d.update(version="1"), "field 'version' must be int, got str"),
     (lambda d: d.update(format="other"), "format is 'other', expected 'grafx-graph'"),
     (lambda d: d.update(nodes={}), "field 'nodes' must be list, got dict"),
