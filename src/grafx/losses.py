@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -352,7 +353,8 @@ class StereoSTFTLoss(nn.Module):
         if stereo:
             terms += [(w, sign) for w, sign in ((self.w_mid, 1.0), (self.w_side, -1.0)) if w]
         total = estimate.new_zeros(())
-        for resolution in self.loss.losses:
+        resolutions = cast("list[STFTLoss]", list(self.loss.losses))  # a ModuleList of them
+        for resolution in resolutions:
             # The STFT is linear: mid and side spectra are sums of the L/R ones, so each
             # signal is transformed once per resolution.
             est, tgt = resolution.spectrum(estimate), resolution.spectrum(target)

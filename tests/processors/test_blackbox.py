@@ -1,6 +1,7 @@
 """BlackBox: estimated gradients against analytic ones, batching, pools, seeds and errors."""
 
 import copy
+import os
 import threading
 
 import numpy as np
@@ -436,3 +437,34 @@ def test_jobs_started_inside_a_pool_job_run_in_that_worker():
     assert not thread.is_alive(), "nested black-box jobs deadlocked the shared pool"
     np.testing.assert_allclose(result["out"][0], 3 * np.ones((1, 4)))
     np.testing.assert_allclose(result["out"][1], 3 * np.ones((1, 4)))
+
+
+def test_close_shared_executors_ends_the_pool_threads():
+    from grafx.processors.core.blackbox_pool import close_shared_executors, shared_executor
+
+    close_shared_executors()
+    pool = shared_executor("thread", 2)
+    assert shared_executor("thread", 2) is pool  # shared until closed
+    barrier = threading.Barrier(2, timeout=10)
+    list(pool.map(lambda _: barrier.wait(), range(2)))  # both workers started
+    alive = [t for t in threading.enumerate() if t.name.startswith("grafx-blackbox")]
+    assert len(alive) == 2
+    close_shared_executors()
+    assert not any(t.is_alive() for t in alive)
+    assert shared_executor("thread", 2) is not pool  # a new pool after close
+    close_shared_executors()
+
+
+def test_close_shared_executors_ends_the_pool_processes():
+    from grafx.processors.core.blackbox_pool import close_shared_executors, shared_executor
+
+    close_shared_executors()
+    pool = shared_executor("process", 1)
+    child = pool.submit(os.getpid).result(timeout=60)
+    assert child != os.getpid()
+    processes = list(pool._processes.values())
+    assert [p.pid for p in processes] == [child]
+    close_shared_executors()
+    assert not any(p.is_alive() for p in processes)
+    with pytest.raises(ProcessLookupError):  # exited and reaped
+        os.kill(child, 0)

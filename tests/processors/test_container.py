@@ -15,6 +15,7 @@ from grafx.processors.container import (
 )
 from grafx.processors.delay import MultitapDelay
 from grafx.processors.reverb import STFTMaskedNoiseReverb
+from grafx.processors.stereo import StereoGain
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -347,3 +348,11 @@ def test_containers_render_in_a_graph_like_calling_them_node_by_node():
         expected = expected + signal
     torch.testing.assert_close(y, expected)
     assert "radii_reg" in intermediates[-1]["delay"]
+
+
+def test_gain_staging_passes_on_the_wrapped_time_varying_parameters():
+    wrapped = GainStagingRegularization(StereoGain())
+    assert wrapped.time_varying == {"log_gain": "sample"}
+    assert GainStagingRegularization(MultitapDelay()).time_varying == {}
+    wrapped.time_varying = {}  # an explicit choice replaces the wrapped processor's
+    assert wrapped.time_varying == {}

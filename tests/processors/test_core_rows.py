@@ -2,6 +2,7 @@
 
 import importlib.util
 import multiprocessing
+import threading
 
 import numpy as np
 import pytest
@@ -118,3 +119,15 @@ def test_forked_child_gets_its_own_pool(threaded):
     child.join(timeout=30)
     assert child.exitcode == 0
     assert result == (2 * np.arange(8.0).reshape(4, 2)).tolist()
+
+
+def test_close_worker_pool_ends_the_row_threads(threaded):
+    ballistics_module.close_worker_pool()
+    x = torch.rand(4, 64, dtype=torch.float64, generator=gen(3))
+    coeff = torch.full((4,), 0.3, dtype=torch.float64)
+    ballistics(x, coeff, coeff, backend="numba")
+    alive = [t for t in threading.enumerate() if t.name.startswith("grafx-rows")]
+    assert alive, "the threaded path made no pool"
+    ballistics_module.close_worker_pool()
+    assert not any(t.is_alive() for t in alive)
+    assert ballistics_module._pool is None

@@ -182,3 +182,11 @@ def test_bad_configuration_is_named(make, message):
 def test_wrong_shape_is_named():
     with pytest.raises(ParameterError, match="LinkwitzRileyCrossover: .*'z_frequency'"):
         LinkwitzRileyCrossover(3)(torch.zeros(2, 2, 16), z_frequency=torch.zeros(2, 1))
+
+
+def test_multiband_parameter_size_refuses_a_nested_band_parameter(monkeypatch):
+    mb = MultibandCompressor(num_bands=2)
+    assert mb.parameter_size()["log_ratio"] == (2, 1)
+    monkeypatch.setattr(mb.compressor, "parameter_size", lambda: {"side": {"gain": 1}})
+    with pytest.raises(ConfigError, match=r"^MultibandCompressor: nested parameter 'side'"):
+        mb.parameter_size()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from grafx.errors import ConfigError
+from grafx.errors import ConfigError, ParameterError
 from grafx.processors import (
     ChebyshevDistortion,
     PiecewiseTanhDistortion,
@@ -202,3 +202,12 @@ def test_batched_equals_one_by_one_and_input_untouched(processor):
 def test_bad_order():
     with pytest.raises(ConfigError, match="PowerDistortion"):
         PowerDistortion(max_order=0)
+
+
+def test_forward_without_a_gain_its_configuration_needs_names_it():
+    # Rendering checks the parameters first; calling forward directly reaches this check.
+    x = torch.zeros(1, 1, 8)
+    with pytest.raises(ParameterError, match=r"^TanhDistortion: missing parameter 'log_pre_gain'"):
+        TanhDistortion().forward(x)
+    with pytest.raises(ParameterError, match=r"^TanhDistortion: missing parameter 'log_post_gain'"):
+        TanhDistortion(inverse_post_gain=False).forward(x, log_pre_gain=torch.zeros(1, 1))

@@ -10,6 +10,7 @@ import networkx as nx
 from grafx.draw.position import compute_node_position
 from grafx.draw.style import NodeColorHandler
 from grafx.errors import ConfigError, GraphError
+from grafx.render import compute_render_order
 
 _PREFIXES = ("position", "node", "edge")
 # The reference docs also write the prefix last (``inside_node="rendering_order"``).
@@ -76,7 +77,8 @@ def draw_node(
 
     x, y = _xy(G, node, vertical)
     w, h = size
-    colors = color_config.get_colors(G.nodes[node]["node_type"])
+    # patch keywords (facecolor, edgecolor, ...) from a handler that may be the caller's own
+    colors: dict[str, Any] = color_config.get_colors(G.nodes[node]["node_type"])
     ax.add_patch(
         FancyBboxPatch(
             (x - w / 2, y - h / 2),
@@ -168,7 +170,6 @@ def _add_rendering_order(G: nx.MultiDiGraph) -> None:
     """Give every node ``rendering_order`` (its render step) if the graph lacks it."""
     if all("rendering_order" in d for _, d in G.nodes(data=True)):
         return
-    from grafx.render import compute_render_order
 
     if G.graph.get("consecutive_ids") is False:
         raise GraphError(
@@ -261,7 +262,10 @@ def draw_grafx(
     if legend and node_types:
         from matplotlib.patches import Patch
 
-        handles = [Patch(label=t, linewidth=0.6, **handler.get_colors(t)) for t in node_types]
+        handles = []
+        for t in node_types:
+            patch_colors: dict[str, Any] = handler.get_colors(t)
+            handles.append(Patch(label=t, linewidth=0.6, **patch_colors))
         ax.legend(
             handles=handles,
             loc="upper left",

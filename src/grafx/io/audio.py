@@ -187,9 +187,9 @@ def read_stems(
     if not paths:
         raise AudioError("read_stems: no stem files given")
     stems = []
-    rate = sample_rate
+    rate: int = 0
     for path in paths:
-        audio, rate = read_audio(path, rate, resample_to_rate, dtype=dtype)
+        audio, rate = read_audio(path, rate or sample_rate, resample_to_rate, dtype=dtype)
         stems.append(to_stereo(audio, str(path)))
     lengths = [s.shape[-1] for s in stems]
     if len(set(lengths)) > 1:

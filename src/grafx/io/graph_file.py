@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from grafx.automation import Timeline
 from grafx.data.configs import NodeConfigs
 from grafx.data.conversion import convert_to_graph
 from grafx.data.graph import GRAFX, INVALID_OPS
@@ -52,6 +53,8 @@ from grafx.errors import ConfigError, GraphError, GraphFileError, ParameterError
 from grafx.io.files import read_bounded, write_file
 from grafx.io.tensor_json import TensorDecoder, TensorEncoder, tensor_leaves
 from grafx.processors.core.drywet import EDGE_GATE_KEY
+from grafx.processors.core.rate import check_rate
+from grafx.processors.spec import processor_spec
 
 FORMAT = "grafx-graph"
 VERSION = 3
@@ -93,8 +96,6 @@ def _check_edge_gates(G: GRAFX, value: Any, where: str, error: type) -> None:
 
 
 def _specs(G: GRAFX, processors: Mapping, where: str) -> dict:
-    from grafx.processors.spec import processor_spec
-
     used = {node_type for _, node_type in G.nodes(data="node_type")}
     allowed = G.config.node_types if G.config is not None else sorted(used)
     specs = {}
@@ -226,16 +227,12 @@ def save_graph(
         _check_counts(G, parameters, str(path), ParameterError)
     specs = None if processors is None else _specs(G, processors, str(path))
     if sample_rate is not None:
-        from grafx.processors.core.rate import check_rate
-
         sample_rate = check_rate(str(path), sample_rate)
     encoder = TensorEncoder(side_file=tensors == "safetensors")
     document = _document(G, parameters, encoder)
     document["processors"] = specs
     document["sample_rate"] = sample_rate
     if timeline is not None:
-        from grafx.automation import Timeline
-
         if not isinstance(timeline, Timeline):
             raise ParameterError(
                 f"{path}: timeline must be a grafx.automation.Timeline, got "
@@ -454,7 +451,6 @@ class _Reader:
         data = document.get("automation")
         if data is None:
             return None
-        from grafx.automation import Timeline
 
         try:
             return Timeline.from_dict(data, sample_rate or 44100.0, where="automation")

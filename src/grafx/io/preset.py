@@ -34,6 +34,9 @@ from typing import Any, NamedTuple
 
 from grafx.errors import ConfigError, GraphFileError, ParameterError
 from grafx.io.files import check_header, read_bounded, write_file
+from grafx.presets import get_node_settings, set_node_settings
+from grafx.processors.registry import processor_name_of
+from grafx.processors.spec import processor_spec
 
 __all__ = ["Preset", "save_preset", "load_preset", "apply_preset"]
 
@@ -78,8 +81,6 @@ def save_preset(
         ConfigError: the processor is not registered.
         GraphFileError: the file cannot be written.
     """
-    from grafx.presets import get_node_settings
-    from grafx.processors.spec import processor_spec
 
     _, node_type = _node_type(G, node)
     settings = get_node_settings(parameters, G, node, processors, sample_rate)
@@ -146,8 +147,6 @@ def apply_preset(
         ParameterError: the node's processor is another processor than the preset's, or the
             settings do not fit it; the message names the preset, node and type.
     """
-    from grafx.presets import set_node_settings
-    from grafx.processors.registry import processor_name_of
 
     where = "preset" if isinstance(preset, Preset) else str(preset)
     if not isinstance(preset, Preset):

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from grafx.nn.layout import ParameterLayout
+from grafx.presets import _settings_to_parameters
 from grafx.processors.core.drywet import DRYWET_KEY, drywet_weight_from_mix
 
 __all__ = ["PHYSICAL_RANGES", "GATE_RANGE", "parameter_bounds", "apply_bounds"]
@@ -51,8 +52,6 @@ GATE_RANGE = (0.01, 0.99)
 
 
 def _corner_parameters(node_type: str, processor: Any, ranges: Mapping, sample_rate: float):
-    from grafx.presets import _settings_to_parameters
-
     names = sorted(ranges)
     for corner in itertools.product(*(ranges[n] for n in names)):
         settings = dict(zip(names, corner, strict=True))
@@ -99,8 +98,9 @@ def parameter_bounds(
                 low[where], high[where], mask[where] = gates[0], gates[1], True
                 continue
             values = [_get(c, leaf.path) for c in corners]
-            if values and all(v is not None for v in values):
-                stack = torch.stack([v.double().reshape(-1) for v in values])
+            present = [v for v in values if v is not None]
+            if present and len(present) == len(values):
+                stack = torch.stack([v.double().reshape(-1) for v in present])
                 low[where], high[where] = stack.amin(0), stack.amax(0)
                 mask[where] = True
         result[node_type] = (low, high, mask)

@@ -23,6 +23,7 @@ import math
 import torch
 from torch import Tensor
 
+from grafx.baseline import least_squares_gain_mix
 from grafx.errors import AudioError
 
 __all__ = ["NUM_BANDS", "STEM_FEATURES", "TARGET_FEATURES", "band_powers", "mix_features"]
@@ -92,7 +93,6 @@ def mix_features(stems: Tensor, target: Tensor, sample_rate: float) -> tuple[Ten
     Raises:
         AudioError: bad shapes or lengths.
     """
-    from grafx.baseline import least_squares_gain_mix
 
     if stems.ndim != 3 or stems.shape[1] not in (1, 2) or stems.shape[0] < 1:
         raise AudioError(f"stems must be (K, C, L) with C = 1 or 2, got {tuple(stems.shape)}")

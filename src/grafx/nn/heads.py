@@ -91,12 +91,11 @@ class PerNodeHead(nn.Module):
         super().__init__()
         self.layout = layout
         self.feature_dim = int(feature_dim)
-        self.linears = nn.ModuleDict(
-            {t: nn.Linear(self.feature_dim, size) for t, size in layout.sizes.items() if size}
-        )
-        for linear in self.linears.values():
+        linears = {t: nn.Linear(self.feature_dim, size) for t, size in layout.sizes.items() if size}
+        for linear in linears.values():
             nn.init.zeros_(linear.weight)
             nn.init.zeros_(linear.bias)
+        self.linears = nn.ModuleDict(linears)
 
     @classmethod
     def from_processors(
@@ -174,16 +173,15 @@ class PerGraphHead(nn.Module):
         missing = sorted(set(self.counts) - set(layout.sizes))
         if missing:
             raise ConfigError(f"PerGraphHead: no processor layout for node type(s) {missing}")
-        self.linears = nn.ModuleDict(
-            {
-                t: nn.Linear(self.feature_dim, n * layout.sizes[t])
-                for t, n in self.counts.items()
-                if layout.sizes[t]
-            }
-        )
-        for linear in self.linears.values():
+        linears = {
+            t: nn.Linear(self.feature_dim, n * layout.sizes[t])
+            for t, n in self.counts.items()
+            if layout.sizes[t]
+        }
+        for linear in linears.values():
             nn.init.zeros_(linear.weight)
             nn.init.zeros_(linear.bias)
+        self.linears = nn.ModuleDict(linears)
 
     @classmethod
     def from_graph(

@@ -36,11 +36,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from grafx.data import convert_to_tensor
 from grafx.errors import ConfigError, GraphFileError
+from grafx.io.files import check_header, write_file
+from grafx.nn.bounds import parameter_bounds
 from grafx.nn.encoder import GraphEncoder
 from grafx.nn.features import STEM_FEATURES, TARGET_FEATURES, mix_features
 from grafx.nn.heads import PerNodeHead, node_type_names
 from grafx.nn.layout import UTILITY_TYPES, ParameterLayout
+from grafx.presets import DEFAULT_CHAIN, console_parameters, console_processors
 
 __all__ = [
     "MixPredictor",
@@ -90,7 +94,6 @@ class MixPredictor(nn.Module):
     def for_console(cls, chain: Sequence[str] | None = None, **options: Any) -> MixPredictor:
         """A predictor for the console of :func:`grafx.presets.build_mixing_console` with the
         given chain (default: the full strip), every processor gated."""
-        from grafx.presets import DEFAULT_CHAIN, console_processors
 
         processors = console_processors(DEFAULT_CHAIN if chain is None else chain)
         return cls(ParameterLayout.from_processors(processors, gated=list(processors)), **options)
@@ -144,7 +147,6 @@ class MixPredictor(nn.Module):
             target_features: ``(num_graphs, TARGET_FEATURES)``.
             base, bounds: see :meth:`~grafx.nn.heads.PerNodeHead.forward`.
         """
-        from grafx.data import convert_to_tensor
 
         G_t = convert_to_tensor(G)
         types = self.type_indices(G)
@@ -174,7 +176,6 @@ class MixPredictor(nn.Module):
         Returns:
             ``{type: nested dict of float32 tensors}`` in ``G``'s node order.
         """
-        from grafx.presets import console_parameters
 
         self.check_processors(processors)
         stems, target = _middle(stems, target, sample_rate, max_seconds)
@@ -182,8 +183,6 @@ class MixPredictor(nn.Module):
         base = console_parameters(G, processors, sample_rate)
         bounds = None
         if bounded:
-            from grafx.nn.bounds import parameter_bounds
-
             bounds = parameter_bounds(processors, self.layout, sample_rate)
         with torch.no_grad():
             out = self(G, stem_f, target_f[None], base=base, bounds=bounds)
@@ -234,8 +233,6 @@ def save_predictor(model: MixPredictor, path: str | os.PathLike) -> tuple[Path, 
     """Write ``model`` to ``PATH.json`` and ``PATH.safetensors`` (atomically, JSON last)."""
     from safetensors.torch import save
 
-    from grafx.io.files import write_file
-
     meta, weights = model_paths(path)
     meta.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -277,8 +274,6 @@ def load_predictor(path: str | os.PathLike) -> MixPredictor:
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-
-    from grafx.io.files import check_header
 
     meta, weights = model_paths(resolve_model(path))
     try:

@@ -39,9 +39,27 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from grafx.data import batch_grafx, convert_to_tensor
 from grafx.errors import ConfigError
-from grafx.nn.predictor import MixPredictor
-from grafx.presets import DEFAULT_CHAIN
+from grafx.fit.checkpoint import (
+    checkpoint_exists,
+    checkpoint_file,
+    load_checkpoint,
+    save_checkpoint,
+)
+from grafx.losses import MixLoss
+from grafx.nn.bounds import GATE_RANGE, PHYSICAL_RANGES, parameter_bounds
+from grafx.nn.features import mix_features
+from grafx.nn.predictor import MixPredictor, model_from_config, save_predictor
+from grafx.presets import (
+    DEFAULT_CHAIN,
+    build_mixing_console,
+    console_parameters,
+    console_processors,
+)
+from grafx.render import permute_parameters, prepare_render, render_grafx, reorder_for_fast_render
+from grafx.render.renderer import render_mix
+from grafx.synth import synthesize_multitrack
 
 __all__ = [
     "TrainConfig",
@@ -157,7 +175,6 @@ class Song:
 def stem_bank(sample_rate: int, num_loops: int = 8, seconds: float = 8.0) -> Tensor:
     """Stems to cut training songs from: ``num_loops`` demo loops (seeds 1000, 1001, ...) of
     four stems each, ``(4 * num_loops, 2, L)``."""
-    from grafx.synth import synthesize_multitrack
 
     loops = [
         synthesize_multitrack(sample_rate, seconds, seed=1000 + i)[0] for i in range(num_loops)
@@ -172,8 +189,6 @@ def _cut(rng: np.random.Generator, bank: Tensor, length: int) -> Tensor:
 
 
 def _draw_settings(rng: np.random.Generator, node_type: str, bus: bool) -> dict:
-    from grafx.nn.bounds import GATE_RANGE, PHYSICAL_RANGES
-
     settings: dict[str, Any] = {}
     shrink = 0.5 if bus else 0.85  # buses move less; stay off the range ends
     for name, (low, high) in PHYSICAL_RANGES.get(node_type, {}).items():
@@ -212,8 +227,6 @@ def draw_song(
         bank: stems to cut from (:func:`stem_bank`, at ``sample_rate``); default: a new one.
         render: render the target (``False`` leaves it empty, for :func:`render_songs`).
     """
-    from grafx.presets import build_mixing_console, console_parameters
-    from grafx.render.renderer import render_mix
 
     chain = list(processors) if chain is None else list(chain)
     length = int(round(seconds * sample_rate))
@@ -238,13 +251,6 @@ def draw_song(
 def render_songs(songs: Sequence[Song], processors: Mapping, parameters: Mapping) -> Tensor:
     """Render the batch of ``songs`` (``batch_grafx`` of their graphs) with ``parameters`` in
     the batch's node order: ``(S, C, L)``, song ``s``'s mix in row ``s``."""
-    from grafx.data import batch_grafx, convert_to_tensor
-    from grafx.render import (
-        permute_parameters,
-        prepare_render,
-        render_grafx,
-        reorder_for_fast_render,
-    )
 
     G = batch_grafx([s.G for s in songs])
     longest = max(songs, key=lambda s: len(s.type_sequence)).type_sequence
@@ -263,8 +269,6 @@ def render_songs(songs: Sequence[Song], processors: Mapping, parameters: Mapping
 
 
 def _batch_features(songs: Sequence[Song], sample_rate: int) -> tuple[Tensor, Tensor]:
-    from grafx.nn.features import mix_features
-
     stem_f, target_f = [], []
     for song in songs:
         s, t = mix_features(song.stems, song.target, sample_rate)
@@ -275,7 +279,7 @@ def _batch_features(songs: Sequence[Song], sample_rate: int) -> tuple[Tensor, Te
 
 def _batched_tree(trees: Sequence[Mapping]) -> dict:
     first = trees[0]
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in first.items():
         if isinstance(value, Tensor):
             out[key] = torch.cat([t[key] for t in trees])
@@ -284,8 +288,11 @@ def _batched_tree(trees: Sequence[Mapping]) -> dict:
     return out
 
 
-def _parameter_loss(model: MixPredictor, predicted: Mapping, true: Mapping, bounds: Mapping):
-    total, count = 0.0, 0
+def _parameter_loss(
+    model: MixPredictor, predicted: Mapping, true: Mapping, bounds: Mapping
+) -> Tensor | float:
+    total: Tensor | float = 0.0
+    count = 0
     for node_type in predicted:
         low, high, mask = bounds[node_type]
         mask = mask & (high > low)
@@ -314,11 +321,6 @@ def train_predictor(
     Returns:
         A :class:`TrainResult` (the history includes steps done before a resume).
     """
-    from grafx.fit.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
-    from grafx.losses import MixLoss
-    from grafx.nn.bounds import parameter_bounds
-    from grafx.nn.predictor import save_predictor
-    from grafx.presets import console_parameters, console_processors
 
     config.check()
     began = time.perf_counter()
@@ -374,7 +376,6 @@ def train_predictor(
                 for song, target in zip(songs, render_songs(songs, processors, true), strict=True):
                     song.target = target
             stem_f, target_f = _batch_features(songs, config.sample_rate)
-            from grafx.data import batch_grafx
 
             G = batch_grafx([s.G for s in songs])
             base = _batched_tree(
@@ -429,8 +430,6 @@ def _save(save_checkpoint, config, model, optimizer, step, history) -> None:
 def export_checkpoint(checkpoint: str | Path, out: str | Path) -> MixPredictor:
     """Write the model of a training checkpoint (``checkpoint`` without extension) as model
     files ``out.json`` and ``out.safetensors``; returns the model."""
-    from grafx.fit.checkpoint import checkpoint_file, load_checkpoint
-    from grafx.nn.predictor import model_from_config, save_predictor
 
     state = load_checkpoint(checkpoint)
     model = model_from_config(state["extra"].get("model"), str(checkpoint_file(checkpoint)))

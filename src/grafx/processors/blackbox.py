@@ -37,7 +37,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -158,7 +158,7 @@ class BlackBox(Processor):
             or with NaN/Inf; the message names this node, the callable and the batch row.
     """
 
-    rate_bound = "it calls a function whose sample rate grafx does not know"
+    rate_bound: ClassVar[str | None] = "it calls a function whose sample rate grafx does not know"
 
     def __init__(
         self,
@@ -286,7 +286,7 @@ class BlackBox(Processor):
         parameters: Mapping[str, Any],
         *,
         name: str | None = None,
-        sample_rate: float = 44100.0,
+        sample_rate: float | None = None,
     ) -> dict[str, Any]:
         """One node's settings (floats; lists for vector settings) from its parameters."""
         rows = {
@@ -319,8 +319,8 @@ class BlackBox(Processor):
         batch, num_points, _ = points.shape
         channels, length = x.shape[1], x.shape[2]
         expected = (self.output_channels or channels, length)
-        audio = x.detach().cpu()
-        audio = audio.numpy() if self.array == "numpy" else audio
+        signals = x.detach().cpu()
+        audio: Tensor | np.ndarray = signals.numpy() if self.array == "numpy" else signals
         values = [
             p.cpu().numpy() for p in self.values_from_units(points.detach().to(torch.float64))
         ]

@@ -264,11 +264,19 @@ class GainStagingRegularization(Processor):
         super().__init__()
         self.processor = processor
         self.key = key
+        self._time_varying: Mapping[str, str] | None = None
 
-    @property  # type: ignore[override]
+    @property
     def time_varying(self) -> Mapping[str, str]:
-        """The wrapped processor's time-varying parameters (it receives them unchanged)."""
+        """The parameters passed on as curves: the wrapped processor's time-varying ones (it
+        receives them unchanged), unless assigned."""
+        if self._time_varying is not None:
+            return self._time_varying
         return getattr(self.processor, "time_varying", None) or {}
+
+    @time_varying.setter
+    def time_varying(self, value: Mapping[str, str]) -> None:
+        self._time_varying = dict(value)
 
     @property
     def control_block(self) -> int | None:

@@ -34,7 +34,7 @@ def _check_config(owner: str, num_bands: object, order: object, sample_rate: obj
         raise ConfigError(f"{owner}: num_bands must be an int >= 2, got {num_bands!r}")
     if not isinstance(order, numbers.Integral) or order < 2 or order % 2:
         raise ConfigError(f"{owner}: order must be a positive even int (2, 4, 8), got {order!r}")
-    if not isinstance(sample_rate, numbers.Real) or not sample_rate > 0:
+    if not isinstance(sample_rate, numbers.Real) or not float(sample_rate) > 0:
         raise ConfigError(f"{owner}: sample_rate must be a positive number, got {sample_rate!r}")
 
 
@@ -139,6 +139,8 @@ class MultibandCompressor(Processor):
     def parameter_size(self) -> ParameterSize:
         sizes: ParameterSize = {"z_frequency": self.crossover.num_bands - 1}
         for key, size in self.compressor.parameter_size().items():
-            shape = (size,) if isinstance(size, int) else tuple(size)
+            if isinstance(size, dict):  # a compressor's parameters are flat
+                raise ConfigError(f"MultibandCompressor: nested parameter {key!r}")
+            shape = (size,) if isinstance(size, int) else size
             sizes[key] = (self.crossover.num_bands, *shape)
         return sizes

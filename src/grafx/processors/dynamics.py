@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -53,11 +53,12 @@ _NATS_PER_DB = math.log(10.0) / 10
 _SMOOTHER_SIZES = {"iir": 1, "ballistics": 2}
 
 
-class _DynamicRangeProcessor(Processor):
+class _DynamicsBase(Processor):
+    """Shared by the dynamics processors and their legacy forms: construction, the static
+    curves, the smoothers' rate remapping and the processing itself."""
+
     ignored_arguments = ("flashfftconv", "max_input_len")
     sample_rate_argument = "sample_rate"
-    #: Neutral ``threshold_db`` setting.
-    default_threshold_db = -20.0
     _curve = staticmethod(compressor_log_gain)
     _ratio = staticmethod(ratio_from_log_ratio)
 
@@ -95,75 +96,6 @@ class _DynamicRangeProcessor(Processor):
         self.max_input_len = max_input_len
         uses_ballistics = "ballistics" in (energy_smoother, gain_smoother)
         self.backend = resolve_backend(backend) if uses_ballistics else backend
-
-    def parameter_size(self) -> ParameterSize:
-        sizes: ParameterSize = {"log_threshold": 1, "log_ratio": 1}
-        if self.knee != "hard":
-            sizes["log_knee"] = 1
-        if self.energy_smoother is not None:
-            sizes["z_alpha_pre"] = _SMOOTHER_SIZES[self.energy_smoother]
-        if self.gain_smoother is not None:
-            sizes["z_alpha_post"] = _SMOOTHER_SIZES[self.gain_smoother]
-        return sizes
-
-    def forward(
-        self,
-        input_signals: Tensor,
-        log_threshold: Tensor,
-        log_ratio: Tensor,
-        log_knee: Tensor | None = None,
-        z_alpha_pre: Tensor | None = None,
-        z_alpha_post: Tensor | None = None,
-    ) -> Tensor:
-        """Process ``(B, C, L)`` audio (any ``C``; the detector is channel-linked).
-
-        Args:
-            input_signals: ``(B, C, L)``.
-            log_threshold, log_ratio: ``(B, 1)``.
-            log_knee: ``(B, 1)``, unless ``knee="hard"``.
-            z_alpha_pre: energy smoother, ``(B, 1)`` (iir) or ``(B, 2)`` (ballistics).
-            z_alpha_post: gain smoother, ``(B, 1)`` (iir) or ``(B, 2)`` (ballistics).
-
-        Returns:
-            ``(B, C, L)``.
-        """
-        return self._process(
-            input_signals, log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post
-        )
-
-    def settings_to_parameters(
-        self, settings: Mapping[str, Any], *, name: str | None = None
-    ) -> dict[str, Any]:
-        """Settings ``threshold_db``, ``ratio`` (2, above 1) and ``knee_db`` (6, positive)."""
-        owner = name or type(self).__name__
-        defaults = {"threshold_db": self.default_threshold_db, "ratio": 2.0, "knee_db": 6.0}
-        s = take_settings(settings, defaults, owner)
-        threshold_db, ratio, knee_db = (float(s[k]) for k in ("threshold_db", "ratio", "knee_db"))
-        if ratio <= 1 or knee_db <= 0:
-            raise ParameterError(f"{owner}: need ratio > 1 and knee_db > 0")
-        nats = torch.tensor([threshold_db, knee_db], dtype=torch.float64) * _NATS_PER_DB
-        values = {
-            "log_threshold": log_threshold_from_threshold(nats[:1]),
-            "log_ratio": log_ratio_from_ratio(torch.tensor([ratio], dtype=torch.float64)),
-        }
-        if self.knee != "hard":
-            values["log_knee"] = log_knee_from_knee(nats[1:])
-        return values
-
-    def parameters_to_settings(
-        self,
-        parameters: Mapping[str, Any],
-        *,
-        name: str | None = None,
-        sample_rate: float = 44100.0,
-    ) -> dict[str, Any]:
-        threshold = threshold_from_log_threshold(parameters["log_threshold"].detach().double())
-        ratio = ratio_from_log_ratio(parameters["log_ratio"].detach().double())
-        settings = {"threshold_db": float(threshold / _NATS_PER_DB), "ratio": float(ratio)}
-        if self.knee != "hard":
-            knee = knee_from_log_knee(parameters["log_knee"].detach().double())
-            settings["knee_db"] = float(knee / _NATS_PER_DB)
-        return settings
 
     def time_constants_ms(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
         """The smoothers' time constants in ms (to :math:`1/e`) from one node's parameters:
@@ -253,6 +185,83 @@ class _DynamicRangeProcessor(Processor):
         )
 
 
+class _DynamicRangeProcessor(_DynamicsBase):
+    """The current API: parameters ``log_threshold``, ``log_ratio``, ``log_knee``,
+    ``z_alpha_pre``, ``z_alpha_post`` and physical settings."""
+
+    #: Neutral ``threshold_db`` setting.
+    default_threshold_db = -20.0
+
+    def parameter_size(self) -> ParameterSize:
+        sizes: ParameterSize = {"log_threshold": 1, "log_ratio": 1}
+        if self.knee != "hard":
+            sizes["log_knee"] = 1
+        if self.energy_smoother is not None:
+            sizes["z_alpha_pre"] = _SMOOTHER_SIZES[self.energy_smoother]
+        if self.gain_smoother is not None:
+            sizes["z_alpha_post"] = _SMOOTHER_SIZES[self.gain_smoother]
+        return sizes
+
+    def forward(
+        self,
+        input_signals: Tensor,
+        log_threshold: Tensor,
+        log_ratio: Tensor,
+        log_knee: Tensor | None = None,
+        z_alpha_pre: Tensor | None = None,
+        z_alpha_post: Tensor | None = None,
+    ) -> Tensor:
+        """Process ``(B, C, L)`` audio (any ``C``; the detector is channel-linked).
+
+        Args:
+            input_signals: ``(B, C, L)``.
+            log_threshold, log_ratio: ``(B, 1)``.
+            log_knee: ``(B, 1)``, unless ``knee="hard"``.
+            z_alpha_pre: energy smoother, ``(B, 1)`` (iir) or ``(B, 2)`` (ballistics).
+            z_alpha_post: gain smoother, ``(B, 1)`` (iir) or ``(B, 2)`` (ballistics).
+
+        Returns:
+            ``(B, C, L)``.
+        """
+        return self._process(
+            input_signals, log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post
+        )
+
+    def settings_to_parameters(
+        self, settings: Mapping[str, Any], *, name: str | None = None
+    ) -> dict[str, Any]:
+        """Settings ``threshold_db``, ``ratio`` (2, above 1) and ``knee_db`` (6, positive)."""
+        owner = name or type(self).__name__
+        defaults = {"threshold_db": self.default_threshold_db, "ratio": 2.0, "knee_db": 6.0}
+        s = take_settings(settings, defaults, owner)
+        threshold_db, ratio, knee_db = (float(s[k]) for k in ("threshold_db", "ratio", "knee_db"))
+        if ratio <= 1 or knee_db <= 0:
+            raise ParameterError(f"{owner}: need ratio > 1 and knee_db > 0")
+        nats = torch.tensor([threshold_db, knee_db], dtype=torch.float64) * _NATS_PER_DB
+        values = {
+            "log_threshold": log_threshold_from_threshold(nats[:1]),
+            "log_ratio": log_ratio_from_ratio(torch.tensor([ratio], dtype=torch.float64)),
+        }
+        if self.knee != "hard":
+            values["log_knee"] = log_knee_from_knee(nats[1:])
+        return values
+
+    def parameters_to_settings(
+        self,
+        parameters: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        sample_rate: float | None = None,
+    ) -> dict[str, Any]:
+        threshold = threshold_from_log_threshold(parameters["log_threshold"].detach().double())
+        ratio = ratio_from_log_ratio(parameters["log_ratio"].detach().double())
+        settings = {"threshold_db": float(threshold / _NATS_PER_DB), "ratio": float(ratio)}
+        if self.knee != "hard":
+            knee = knee_from_log_knee(parameters["log_knee"].detach().double())
+            settings["knee_db"] = float(knee / _NATS_PER_DB)
+        return settings
+
+
 #: The constructor keywords of the dynamics processors, in order: what a class that passes
 #: ``**kwargs`` on to one accepts (see :attr:`~grafx.processors.base.Processor.extra_arguments`).
 DYNAMICS_ARGUMENTS = tuple(inspect.signature(_DynamicRangeProcessor.__init__).parameters)[1:]
@@ -301,11 +310,12 @@ class NoiseGate(_DynamicRangeProcessor):
     _curve = staticmethod(noise_gate_log_gain)
 
 
-class _Legacy:
-    rate_bound = "a deprecated v0.5 class without a sample rate; Compressor/NoiseGate take one"
-    # The v0.5 parameters have no physical units.
-    settings_to_parameters = Processor.settings_to_parameters
-    parameters_to_settings = Processor.parameters_to_settings
+class _Legacy(_DynamicsBase):
+    """The v0.5 API: parameter ``z_alpha`` for the energy smoother, no physical settings."""
+
+    rate_bound: ClassVar[str | None] = (
+        "a deprecated v0.5 class without a sample rate; Compressor/NoiseGate take one"
+    )
 
     def forward(
         self,
@@ -323,7 +333,7 @@ class _Legacy:
         return {"log_knee": 1, "log_ratio": 1, "log_threshold": 1, "z_alpha": 1}
 
 
-class ApproxCompressor(_Legacy, Compressor):
+class ApproxCompressor(_Legacy):
     """Deprecated v0.5 compressor; equals ``Compressor("iir", None, knee="quadratic")``.
 
     ``z_alpha`` is that compressor's ``z_alpha_pre``. Warns once with a DeprecationWarning.
@@ -340,7 +350,7 @@ class ApproxCompressor(_Legacy, Compressor):
         super().__init__("iir", None, False, "quadratic", iir_len, flashfftconv, max_input_len)
 
 
-class ApproxNoiseGate(_Legacy, NoiseGate):
+class ApproxNoiseGate(_Legacy):
     r"""Deprecated v0.5 noise gate: ``NoiseGate("iir", None, knee="quadratic")`` with
     :math:`R = e^{\texttt{log\_ratio}}` (not :math:`1 + e^{v}`), as the original.
 
@@ -352,6 +362,8 @@ class ApproxNoiseGate(_Legacy, NoiseGate):
         freq_sample_n: taps of the one-pole energy smoother (the original's name).
         flashfftconv, max_input_len: accepted for compatibility; unused.
     """
+
+    _curve = staticmethod(noise_gate_log_gain)
 
     @staticmethod
     def _ratio(log_ratio: Tensor) -> Tensor:

@@ -385,7 +385,8 @@ class GraphicEqualizer(_BiquadEqualizer):
 
     def forward(self, input_signals: Tensor, log_gains: Tensor) -> Tensor:
         """Filter ``(B, C, L)``; ``log_gains (B, C_eq, K)``."""
-        Bs, As = warp_biquads(*self.geq(log_gains), self.reference_rate, self.sr)
+        designed_bs, designed_as = self.geq(log_gains)
+        Bs, As = warp_biquads(designed_bs, designed_as, self.reference_rate, self.sr)
         return self._filter(input_signals, Bs, As)
 
     def parameter_size(self) -> ParameterSize:

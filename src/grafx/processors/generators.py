@@ -111,7 +111,7 @@ class _Oscillator(Generator, register=False):
         super().__init__()
         owner = type(self).__name__
         self.sample_rate = _check_sample_rate(owner, sample_rate)
-        self.reference_rate = reference_or(owner, reference_rate, self.sample_rate)
+        self.reference_rate: float = reference_or(owner, reference_rate, self.sample_rate)
         if not isinstance(num_harmonics, numbers.Integral) or num_harmonics < 1:
             raise ConfigError(
                 f"{owner}: num_harmonics must be a positive int, got {num_harmonics!r}"
@@ -182,7 +182,7 @@ class AdditiveSynth(Generator):
             )
         self.num_sinusoids = int(num_sinusoids)
         self.sample_rate = _check_sample_rate("AdditiveSynth", sample_rate)
-        self.reference_rate = reference_or("AdditiveSynth", reference_rate, self.sample_rate)
+        self.reference_rate: float = reference_or("AdditiveSynth", reference_rate, self.sample_rate)
 
     def forward(self, num_samples: int, z_frequency: Tensor, log_amplitude: Tensor) -> Tensor:
         """Render ``(B, 1, num_samples)`` from ``(B, K)`` frequencies and amplitudes."""

@@ -23,7 +23,7 @@ from grafx.processors.functional.phaser import phaser
 
 def _check_positive(owner: str, values: dict[str, object]) -> None:
     for name, value in values.items():
-        if not isinstance(value, numbers.Real) or not value > 0:
+        if not isinstance(value, numbers.Real) or not float(value) > 0:
             raise ConfigError(f"{owner}: {name} must be a positive number, got {value!r}")
 
 

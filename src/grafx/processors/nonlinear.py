@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from grafx.errors import ConfigError
+from grafx.errors import ConfigError, ParameterError
 from grafx.processors.base import ParameterSize, Processor
 from grafx.processors.functional.nonlinear import (
     chebyshev_series,
@@ -45,6 +45,13 @@ def z_from_basis_weight(coeffs: Tensor) -> Tensor:
     return torch.atanh(coeffs)
 
 
+def _given(owner: Processor, key: str, value: Tensor | None) -> Tensor:
+    """``value``, which this configuration of ``owner`` needs (``parameter_size`` lists it)."""
+    if value is None:
+        raise ParameterError(f"{type(owner).__name__}: missing parameter {key!r}")
+    return value
+
+
 class _GainStaged(Processor):
     """Shared pre/post gain handling of the tanh-type distortions."""
 
@@ -66,13 +73,16 @@ class _GainStaged(Processor):
         if self.remove_dc:
             x = remove_dc(x)
         if self.pre_post_gain:
-            x = x * gain_from_log_gain(per_node(log_pre_gain))
+            x = x * gain_from_log_gain(per_node(_given(self, "log_pre_gain", log_pre_gain)))
         return x
 
     def post(self, y: Tensor, log_pre_gain: Tensor | None, log_post_gain: Tensor | None) -> Tensor:
         if not self.pre_post_gain:
             return y
-        log_gain = -log_pre_gain if self.inverse_post_gain else log_post_gain
+        if self.inverse_post_gain:
+            log_gain = -_given(self, "log_pre_gain", log_pre_gain)
+        else:
+            log_gain = _given(self, "log_post_gain", log_post_gain)
         return y * gain_from_log_gain(per_node(log_gain))
 
 
@@ -82,8 +92,8 @@ class TanhDistortion(_GainStaged):
     .. math:: y = g_\mathrm{post}\big(\tanh(g_\mathrm{pre} u + b)
               - \overline{\tanh(g_\mathrm{pre} u + b)}\big)
 
-    (the bar: each channel's time average, so a bias leaves no DC; the original subtracted
-    :math:`\tanh b`, which left a mean of 25% of the RMS for a unit sine at :math:`b = 0.5`; see
+    (the bar: each channel's time average, so a bias leaves no DC; the original library
+    subtracted :math:`\tanh b`, which leaves DC; see
     :func:`grafx.processors.functional.nonlinear.tanh_distortion`)
 
     with :math:`g_\mathrm{pre} = e^{\texttt{log\_pre\_gain}}` and :math:`g_\mathrm{post} =
@@ -192,7 +202,7 @@ class _SeriesDistortion(Processor):
         """Distort ``(B, C, L)`` audio; ``basis_weights (B, K)``, ``log_pre_gain (B, 1)``."""
         u = remove_dc(input_signals) if self.remove_dc else input_signals
         if self.pre_gain:
-            u = u * gain_from_log_gain(per_node(log_pre_gain))
+            u = u * gain_from_log_gain(per_node(_given(self, "log_pre_gain", log_pre_gain)))
         coeffs = basis_weight_from_z(basis_weights)
         series = power_series if self._basis == "power" else chebyshev_series
         return series(u, coeffs, self.use_tanh)

@@ -71,7 +71,7 @@ class Panner(Processor):
         parameters: Mapping[str, Any],
         *,
         name: str | None = None,
-        sample_rate: float = 44100.0,
+        sample_rate: float | None = None,
     ) -> dict[str, Any]:
         pan = pan_from_z_pan(parameters["z_pan"].detach().double())
         gain_db = parameters["log_gain"].detach().double() * 20 / _LN10

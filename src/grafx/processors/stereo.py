@@ -56,8 +56,8 @@ class StereoGain(Processor):
     turned into the two gains by the constant-power law of
     :func:`~grafx.processors.functional.stereo.stereo_log_gain` (unity in the centre), and read
     back by its inverse; that law holds for the values you set, not for fitted ones. A processor
-    whose one parameter is a pan position under a chosen law is a separate class (issue 13's
-    ``Panner``), not this one.
+    whose one parameter is a pan position under a chosen law is a separate class
+    (:class:`~grafx.processors.panner.Panner`), not this one.
     """
 
     time_varying = {"log_gain": "sample"}
@@ -82,7 +82,7 @@ class StereoGain(Processor):
         parameters: Mapping[str, Any],
         *,
         name: str | None = None,
-        sample_rate: float = 44100.0,
+        sample_rate: float | None = None,
     ) -> dict[str, Any]:
         gain_db, pan = gain_pan_from_log_gain(parameters["log_gain"].detach().double())
         return {"gain_db": float(gain_db), "pan": float(pan)}
@@ -118,7 +118,7 @@ class SideGainImager(Processor):
         parameters: Mapping[str, Any],
         *,
         name: str | None = None,
-        sample_rate: float = 44100.0,
+        sample_rate: float | None = None,
     ) -> dict[str, Any]:
         return {"width": float(torch.exp(parameters["log_gain"].detach()).squeeze())}
 

@@ -25,11 +25,11 @@ Backends (``backend=``):
   which keeps the rounds few. The same numbers as the loops, to rounding.
 * ``"numba"``: our own compiled loops, rows split over threads (needs the optional ``numba``
   extra, ``pip install 'grafx-torch[numba]'``); CPU only, other devices go through host copies.
-* ``"python"``: the loops in plain Python over each row (exact, about 100 times slower than
-  numba; kept as the reference the others are tested against).
+* ``"python"``: the loops in plain Python over each row (exact and slow; the reference the
+  others are tested against).
 * ``"torchcomp"``: torchcomp's ``compressor_core`` (needs ``torchcomp`` and ``torchlpc``).
-* ``"auto"`` (default): chosen per call: ``"numba"`` for CPU tensors when numba is installed
-  (it measures several times faster there, ``benchmarks/bench_scaling.py``), else ``"torch"``.
+* ``"auto"`` (default): chosen per call: ``"numba"`` for CPU tensors when numba is installed,
+  else ``"torch"``.
 
 The compiled loops are cached on disk only when the environment variable
 ``GRAFX_NUMBA_CACHE=1`` is set (the cache is written beside the installed package);
@@ -38,6 +38,7 @@ The compiled loops are cached on disk only when the environment variable
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import itertools
 import os
@@ -133,37 +134,55 @@ def resolve_backend(backend: str) -> str:
 
 
 #: Signals with fewer samples than this in total run on one thread: below it, waking the
-#: workers costs more than the split saves (measured by ``benchmarks/bench_row_threads.py``).
+#: workers costs more than the split saves.
 _THREADED_MIN_SAMPLES = 2**17
 
 _pool: ThreadPoolExecutor | None = None
 _pool_workers = 0
 _pool_lock = threading.Lock()
+_hooked = False
 
 
 def _worker_pool(workers: int) -> ThreadPoolExecutor:
-    """The process-wide pool, made on first use and remade when torch's thread count changes.
+    """The process-wide pool of row threads, made on first use and remade when torch's thread
+    count changes; :func:`close_worker_pool` (also run at exit) ends its threads.
 
-    Starting threads on every call cost more than the kernels themselves on short signals.
+    Starting threads on every call would cost more than the kernels themselves on short signals.
     """
-    global _pool, _pool_workers
+    global _pool, _pool_workers, _hooked
     with _pool_lock:
         if _pool is None or _pool_workers != workers:
             if _pool is not None:
                 _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(workers, thread_name_prefix="grafx-rows")
             _pool_workers = workers
+            if not _hooked:  # hooks only once a pool exists: importing registers nothing
+                atexit.register(close_worker_pool)
+                if hasattr(os, "register_at_fork"):
+                    os.register_at_fork(after_in_child=_forget_pool)
+                _hooked = True
         return _pool
+
+
+def close_worker_pool(wait: bool = True) -> None:
+    """Shut down the threads of :func:`run_rows` (the numba loops of ballistics and envelopes).
+
+    The next threaded call makes a new pool. Registered with :mod:`atexit` once the pool exists.
+
+    Args:
+        wait: wait until the threads have exited.
+    """
+    global _pool, _pool_workers
+    with _pool_lock:
+        pool, _pool, _pool_workers = _pool, None, 0
+    if pool is not None:
+        pool.shutdown(wait=wait)
 
 
 def _forget_pool() -> None:
     # A forked child inherits the pool object but not its threads.
     global _pool, _pool_workers, _pool_lock
     _pool, _pool_workers, _pool_lock = None, 0, threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def run_rows(kernel: Any, arrays: tuple[np.ndarray, ...]) -> None:
@@ -192,6 +211,7 @@ def _run_forward(backend: str, x: np.ndarray, zi, fall, rise) -> tuple[np.ndarra
     y = np.empty_like(x)
     falling = np.empty(x.shape, dtype=bool)
     if backend == "numba":
+        # deferred: numba is an optional dependency, imported (and compiling) on first use
         from grafx.processors.core.ballistics_numba import forward_kernel
 
         run_rows(forward_kernel, (x, zi, fall, rise, y, falling))
@@ -204,6 +224,7 @@ def _run_backward(backend: str, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     x = arrays[1]
     grads = (np.empty_like(x), *(np.empty(x.shape[0], dtype=x.dtype) for _ in range(3)))
     if backend == "numba":
+        # deferred: numba is an optional dependency, imported (and compiling) on first use
         from grafx.processors.core.ballistics_numba import backward_kernel
 
         run_rows(backward_kernel, (*arrays, *grads))
@@ -234,8 +255,7 @@ class _BallisticsFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
         saved = [to_numpy(t) for t in (grad_y, *ctx.saved_tensors)]
-        grads = _run_backward(ctx.backend, *saved)
-        grads = [torch.from_numpy(g).to(grad_y.device) for g in grads]
+        grads = [torch.from_numpy(g).to(grad_y.device) for g in _run_backward(ctx.backend, *saved)]
         return (
             *(g if need else None for g, need in zip(grads, ctx.needs_input_grad, strict=False)),
             None,

@@ -4,10 +4,11 @@ Attack/release ballistics (:mod:`grafx.processors.core.ballistics`) and the plai
 low-pass (:mod:`grafx.processors.core.envelope`).
 
 Compiled on first use, and cached on disk (beside this file) only when the environment variable
-``GRAFX_NUMBA_CACHE=1`` is set, so importing never writes into an installed package; sequential in time, releasing the GIL so that
-:mod:`~grafx.processors.core.ballistics` can run blocks of rows on several threads (numba's own
-``parallel=True`` costs about 20 ms per call in thread start-up, which dominates short signals).
-The backward loop computes every gradient in one pass, with no temporaries.
+``GRAFX_NUMBA_CACHE=1`` is set when this module is first imported, so by default nothing is
+written into the installed package. The loops are sequential in time and release the GIL, so
+that :func:`~grafx.processors.core.ballistics.run_rows` can run blocks of rows on several
+threads (numba's own ``parallel=True`` starts its threads on every call, which dominates short
+signals). The backward loop computes every gradient in one pass, with no temporaries.
 """
 
 from __future__ import annotations

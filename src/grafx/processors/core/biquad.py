@@ -53,8 +53,7 @@ def _sosfilt_rows(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _dot(left: np.ndarray, right: np.ndarray, lag: int) -> float:
-    """``sum_n left[n] right[n - lag]``. einsum, not BLAS: on a busy machine a threaded BLAS
-    dot of this size was measured 100x slower than this single-threaded loop."""
+    """``sum_n left[n] right[n - lag]``, single-threaded (einsum, not a threaded BLAS dot)."""
     return float(np.einsum("i,i->", left[lag:], right[: len(right) - lag]))
 
 
@@ -106,10 +105,10 @@ class _SosfiltScipy(torch.autograd.Function):
         if not ctx.needs_input_grad[1] and not ctx.needs_input_grad[2]:
             ctx.save_for_backward(b, a)
             return torch.from_numpy(_sosfilt_rows(sos, xn)).to(x.dtype)
-        stages = [xn]
+        stages_np = [xn]
         for k in range(sos.shape[1]):
-            stages.append(_sosfilt_rows(sos[:, k : k + 1], stages[-1]))
-        stages = [torch.from_numpy(s) for s in stages]
+            stages_np.append(_sosfilt_rows(sos[:, k : k + 1], stages_np[-1]))
+        stages = [torch.from_numpy(s) for s in stages_np]
         # Section k reads signals[k] and writes signals[k + 1]; signals[0] is the input.
         ctx.save_for_backward(b, a, *stages)
         return stages[-1].to(x.dtype, copy=True)

@@ -153,7 +153,9 @@ def allpole2_blocks(v: Tensor, a: Tensor) -> Tensor:
     )
     s1, s2 = (F.pad(s[..., :-1], (1, 0)).reshape(count, 1) for s in outer)
     # States entering the sub-blocks: C^(kS) s_m plus the zero-state part, by doubling.
-    u1, u2, power = s1, s2, tuple(p[:, None] for p in sub_step)
+    u1, u2 = s1, s2
+    m00, m01, m10, m11 = (p[:, None] for p in sub_step)
+    power: Matrix = (m00, m01, m10, m11)
     while u1.shape[1] < per_block:
         u1, u2 = (
             torch.cat([u1, power[0] * u1 + power[1] * u2], dim=1),

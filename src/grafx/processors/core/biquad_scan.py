@@ -6,8 +6,8 @@ no truncation, no division by poles (so a pole at zero is fine).
 Each section :math:`y = (B/A)\,u` is split into a feedthrough and a strictly proper part,
 :math:`y = b_0 u + (1/A)\,v` with :math:`v = c_1 u[n-1] + c_2 u[n-2]`,
 :math:`c_i = b_i - b_0 a_i`. (Filtering :math:`Bu` by :math:`1/A` instead amplifies the
-rounding of :math:`Bu` by :math:`1/|A|`, which is large for low-frequency poles: a 24-band
-graphic EQ in float32 was 40x less accurate that way.) The all-pole recursion
+rounding of :math:`Bu` by :math:`1/|A|`, which is large for low-frequency poles.) The all-pole
+recursion
 :math:`w[n] = v[n] - a_1 w[n-1] - a_2 w[n-2]` is evaluated in blocks of ``T`` samples:
 
 * zero-state block responses :math:`z_m = H v_m`, with ``H`` the lower-triangular Toeplitz matrix

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -130,17 +131,25 @@ class BlackBoxFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, u, evaluate, estimator, generator):  # type: ignore[override]
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        u: Tensor,
+        evaluate: Evaluate,
+        estimator: Estimator,
+        generator: torch.Generator,
+    ) -> Tensor:
         y = evaluate(x, u.detach()[:, None, :])[:, 0]
         ctx.evaluate, ctx.estimator, ctx.generator = evaluate, estimator, generator
         ctx.save_for_backward(x, u, y)
         return y
 
     @staticmethod
-    def backward(ctx, grad_y):  # type: ignore[override]
+    def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
         x, u, y = ctx.saved_tensors
         estimator: Estimator = ctx.estimator
-        grad_x = grad_u = None
+        grad_x: Tensor | None = None
+        grad_u: Tensor | None = None
         if ctx.needs_input_grad[0]:
             grad_x = _input_gradient(estimator.input_grad, x, y, grad_y)
         if ctx.needs_input_grad[1] and u.shape[1] > 0:

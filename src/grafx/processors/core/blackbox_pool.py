@@ -10,11 +10,17 @@ per node (backward). The calls are independent, so they run in a pool:
   context: no fork of a process running torch threads). For pure-Python callables that hold
   the GIL; the callable and its settings must be picklable (module-level functions, classes).
 * ``"serial"``: a plain loop in this thread (debugging, or callables that are not thread-safe).
-* any :class:`~concurrent.futures.Executor` instance the caller owns.
+* any :class:`~concurrent.futures.Executor` instance the caller owns (and shuts down, e.g. in a
+  ``with`` block).
+
+The shared pools are made on first use, one per kind and size, and live until
+:func:`close_shared_executors` or the end of the interpreter (an :mod:`atexit` hook, registered
+when the first pool is made, shuts them down). A forked child forgets its parent's pools.
 """
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import pickle
@@ -27,12 +33,43 @@ import numpy as np
 
 from grafx.errors import BlackBoxError, ConfigError
 
-__all__ = ["EXECUTORS", "default_num_workers", "shared_executor", "run_jobs", "describe_callable"]
+__all__ = [
+    "EXECUTORS",
+    "close_shared_executors",
+    "default_num_workers",
+    "describe_callable",
+    "run_jobs",
+    "shared_executor",
+]
 
 EXECUTORS = ("thread", "process", "serial")
 
 _POOLS: dict[tuple[str, int], Executor] = {}
 _POOLS_LOCK = threading.Lock()
+_HOOKED = False
+
+
+def close_shared_executors(wait: bool = True) -> None:
+    """Shut down every shared pool (their threads or processes end) and forget them.
+
+    A later :func:`shared_executor` call makes a new pool. Registered with :mod:`atexit` once a
+    pool exists; call it yourself to release the workers earlier.
+
+    Args:
+        wait: wait until the workers have finished their jobs and exited.
+    """
+    with _POOLS_LOCK:
+        pools = list(_POOLS.values())
+        _POOLS.clear()
+    for pool in pools:
+        pool.shutdown(wait=wait)
+
+
+def _forget_pools() -> None:
+    # A forked child inherits the pool objects but not their workers.
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
 
 
 def default_num_workers() -> int:
@@ -44,7 +81,12 @@ def default_num_workers() -> int:
 
 
 def shared_executor(kind: str | Executor, num_workers: int | None) -> Executor | None:
-    """The pool for ``kind`` (created once per kind and size), ``None`` for ``"serial"``."""
+    """The pool for ``kind`` (created once per kind and size), ``None`` for ``"serial"``.
+
+    An :class:`~concurrent.futures.Executor` passed as ``kind`` is returned as it is (its owner
+    shuts it down); the shared pools last until :func:`close_shared_executors`.
+    """
+    global _HOOKED
     if isinstance(kind, Executor):
         return kind
     if kind not in EXECUTORS:
@@ -63,6 +105,11 @@ def shared_executor(kind: str | Executor, num_workers: int | None) -> Executor |
                 context = multiprocessing.get_context("spawn")
                 pool = ProcessPoolExecutor(workers, mp_context=context)
             _POOLS[(kind, workers)] = pool
+            if not _HOOKED:  # hooks only once a pool exists: importing registers nothing
+                atexit.register(close_shared_executors)
+                if hasattr(os, "register_at_fork"):
+                    os.register_at_fork(after_in_child=_forget_pools)
+                _HOOKED = True
     return pool
 
 

@@ -4,8 +4,6 @@ Very short filters are applied tap by tap (direct form, only the kept output sam
 ones through real FFTs of a fast (5-smooth) length with the inverse FFT told its output length,
 so the result equals ``numpy.convolve`` for every combination of signal and filter lengths
 (the forward FFTs use :func:`~grafx.processors.core.fft.rfft`, whose backward is cheaper).
-(A grouped ``conv1d`` was tried for the direct path: its backward with many groups, and its
-float64 path, are several times slower than the FFT on CPU.)
 """
 
 from __future__ import annotations

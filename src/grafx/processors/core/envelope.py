@@ -64,6 +64,7 @@ class _OnePoleFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, a: Tensor, b: Tensor) -> Tensor:
+        # deferred: numba is an optional dependency, imported (and compiling) on first use
         from grafx.processors.core.ballistics_numba import one_pole_forward_kernel
 
         x_np = to_numpy(x)
@@ -76,6 +77,7 @@ class _OnePoleFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        # deferred: numba is an optional dependency, imported (and compiling) on first use
         from grafx.processors.core.ballistics_numba import one_pole_backward_kernel
 
         arrays = [to_numpy(t) for t in (grad_y, *ctx.saved_tensors)]
@@ -133,9 +135,8 @@ def truncated_one_pole(
     CPU only, the fastest there; ``"scan"``: a parallel scan in torch on any device,
     :mod:`grafx.processors.core.scan`) or by FFT convolution with the FIR (``"fft"``);
     ``"auto"`` picks ``"recursion"`` for CPU tensors when numba is installed and enabled
-    (see :func:`grafx.processors.core.ballistics.numba_enabled`), else ``"fft"`` (measured on
-    2 CPU threads: ``"fft"`` 1.1 s and ``"scan"`` 1.6 s forward+backward where ``"recursion"``
-    took 0.53 s, 16 rows of 2**17 samples, 4096 taps). All give the same result up to rounding. There is no output ReLU (the
+    (see :func:`grafx.processors.core.ballistics.numba_enabled`), else ``"fft"``. All give the
+    same result up to rounding. There is no output ReLU (the
     original clamped every output at 0, which zeroed negative inputs such as log gains);
     callers smoothing non-negative energies clamp the result themselves.
 

@@ -7,7 +7,7 @@ gradient is :math:`\partial L/\partial x_n = \mathrm{Re} \sum_k g_k e^{2\pi i kn
 equals :math:`N \cdot \mathrm{irfft}(w \odot g)_n` with :math:`w_k = 1/2` except at
 :math:`k = 0` and, for even :math:`N`, at :math:`k = N/2` (:math:`w_k = 1`) — a real inverse
 FFT, about half the cost. :func:`rfft` computes exactly what ``torch.fft.rfft`` computes; only
-its backward is cheaper (about 2x on CPU for audio-length signals).
+its backward is cheaper.
 """
 
 from __future__ import annotations

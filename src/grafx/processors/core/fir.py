@@ -7,8 +7,7 @@ length, :math:`f_k = k\, f_s / (2F - 1)` for :math:`k = 0 .. F-1`: from DC to ha
 Nyquist, not to Nyquist itself (an odd-length DFT has no Nyquist bin). Without a window the
 filter's response at :math:`f_k` is exactly :math:`|H_k|`
 (``tests/processors/test_core_fir.py::test_zero_phase_bins_are_odd_length_dft_bins``); the
-filter-bank variant places its bands on the same bins (it used to assume
-:math:`k\, f_s / (2F - 2)`, up to Nyquist, shifting every band by up to half a bin).
+filter-bank variant places its bands on the same bins.
 
 Difference from the original library, on purpose: the windows are *symmetric*
 (``periodic=False``), so the designed filter is exactly symmetric about its centre tap and a flat

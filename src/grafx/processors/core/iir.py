@@ -13,16 +13,10 @@ channel, given unnormalised coefficients ``Bs, As`` of shape ``(B, C_f, K, 3)``.
   (default 4000) is a minimum, raised to :math:`\lceil \ln 10^{-6} / \ln\rho \rceil` (a
   power of two) when that is longer, so the tail is below :data:`FSM_TOLERANCE` for every
   setting, up to :data:`FSM_MAX_FIR_LEN` taps (beyond it a :class:`FSMAccuracyWarning` names
-  the expected error; use an exact backend there). Measured against scipy (``freqz`` /
-  ``sosfilt``; ``benchmarks/dsp_accuracy.py``), fixed 4000 taps -> chosen length: a 40 Hz,
-  Q = 8, +12 dB peak at 44.1 kHz has +6.5 -> +12.000 dB at its centre; a third-octave graphic
-  EQ at 48 kHz with random +-12 dB gains was 9.7 dB off at its 19.7 Hz band -> below 1e-4 dB;
-  a 40 Hz, Q = 8 low pass on noise had a 30% -> below 1e-5 relative error. (The original's
-  docstring claimed "about 1e-2" at a fixed 4000 taps.)
+  the expected error; use an exact backend there).
 * ``"lfilter"`` and ``"ssm"``: exact recursion by
   :func:`grafx.processors.core.biquad.sosfilt` (method ``"auto"``): scipy's ``sosfilt`` with
-  an IIR adjoint as backward on CPU, where it is the fastest exact method measured (the
-  pure-torch scan was 8x slower there), and the blocked state-space scan
+  an IIR adjoint as backward on CPU, and the blocked state-space scan
   (:mod:`grafx.processors.core.biquad_scan`) on every other device. Both names are kept for
   compatibility and run the same code. Unlike the original library's ``ssm``, each section
   filters the previous section's output (the original re-filtered the input at every stage)

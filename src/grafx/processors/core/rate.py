@@ -37,6 +37,9 @@ from torch import Tensor
 
 from grafx.errors import ConfigError
 from grafx.processors.functional.filter import omega_from_w0, w0_from_omega
+from grafx.processors.functional.reverb import apply_normalized_ir
+from grafx.processors.registry import get_processor_class, processor_name_of
+from grafx.processors.spec import build_processor, is_spec, processor_spec
 
 __all__ = [
     "check_rate",
@@ -67,7 +70,7 @@ def check_rate(owner: str, value: Any, name: str = "sample_rate") -> float:
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
         or not math.isfinite(value)
-        or not value > 0
+        or not float(value) > 0
     ):
         raise ConfigError(f"{owner}: {name} must be a positive number of Hz, got {value!r}")
     return float(value)
@@ -203,7 +206,6 @@ def apply_ir_at_rate(
     """:func:`~grafx.processors.functional.reverb.apply_normalized_ir` of raw IRs ``(B, C, N)``
     designed at ``reference_rate``, on audio at ``sample_rate``: the IR is normalised at its
     reference rate and resampled, so the wet level and response in Hz do not change."""
-    from grafx.processors.functional.reverb import apply_normalized_ir
 
     if reference_rate == sample_rate:
         return apply_normalized_ir(input_signals, ir, processor_channel, owner)
@@ -245,7 +247,6 @@ def class_sample_rate(cls: type) -> float | None:
 
 def spec_sample_rate(spec: Mapping[str, Any]) -> float | None:
     """The rate a (top-level) processor spec is built for, ``None`` for a rate-free class."""
-    from grafx.processors.registry import get_processor_class
 
     cls = get_processor_class(spec["processor"])
     argument = _rate_argument(cls)
@@ -271,8 +272,6 @@ def spec_at_sample_rate(spec: Any, sample_rate: float, where: str = "processor")
         ConfigError: a rate-bound class asked for another rate than its own, or a rate that is
             not a positive number; the one-line message names ``where`` and the class.
     """
-    from grafx.processors.registry import get_processor_class
-    from grafx.processors.spec import is_spec
 
     sample_rate = check_rate(where, sample_rate)
     if isinstance(spec, list):
@@ -331,8 +330,6 @@ def processors_at_sample_rate(
         ConfigError: as :func:`spec_at_sample_rate`, or a processor that cannot serve
             ``sample_rate``; one line naming the node type and the class.
     """
-    from grafx.processors.registry import processor_name_of
-    from grafx.processors.spec import build_processor, processor_spec
 
     converted = {}
     for node_type, processor in processors.items():

@@ -85,9 +85,8 @@ def design_dtype(like: Tensor) -> torch.dtype:
     r"""The dtype filter coefficients are designed in: float64, except where the device has none.
 
     Designing in the parameters' float32 loses the digits of :math:`1 - \cos\omega_0` at low
-    frequencies: a 40 Hz, Q = 8 low pass at 44.1 kHz was 6.4e-3 (relative, on noise) away from
-    scipy's float64 design of the same float32 parameters; designed (and kept) in float64 it is
-    2.4e-8 on the exact backends, 1.5e-7 on ``fsm`` with a long FIR
+    frequencies, so a low, narrow filter would be far from scipy's float64 design of the same
+    float32 parameters; designed (and kept) in float64 it matches it to float32 rounding
     (``tests/processors/test_filter.py::test_float32_design_matches_float64_reference``). Apple's
     MPS has no float64, so there the design stays in float32.
     """
@@ -100,6 +99,8 @@ def to_design_dtype(t0: Tensor, /) -> tuple[Tensor]: ...
 def to_design_dtype(t0: Tensor, t1: Tensor, /) -> tuple[Tensor, Tensor]: ...
 @overload
 def to_design_dtype(t0: Tensor, t1: Tensor, t2: Tensor, /) -> tuple[Tensor, Tensor, Tensor]: ...
+@overload
+def to_design_dtype(*tensors: Tensor) -> tuple[Tensor, ...]: ...
 @overload
 def to_design_dtype(*tensors: Tensor | None) -> tuple[Tensor | None, ...]: ...
 def to_design_dtype(*tensors: Tensor | None) -> tuple[Tensor | None, ...]:

@@ -4,9 +4,8 @@ Model (shared by the compressor and the noise gate). With :math:`e[n]` the input
 averaged over channels (stereo-linked), optionally smoothed, the detector level is the
 natural-log energy :math:`G = \ln(e + \epsilon)` with a floor :math:`\epsilon` that follows the
 threshold, :math:`\epsilon = e^{T} \cdot 10^{-12}` (120 dB below it; see :func:`energy_floor`),
-so silence gives a finite level and the static curve is exact wherever it acts. (A fixed floor
-of :math:`10^{-5}`, i.e. -50 dB, made a noise gate at -60 dB do nothing and gave a compressor at a
--50 dB threshold a slope of 0.405 instead of :math:`1/R = 0.25` just above it.) A static curve gives a log-*energy* gain
+so silence gives a finite level and the static curve is exact wherever it acts (a fixed floor
+would bend the curve of a low threshold, or hide it). A static curve gives a log-*energy* gain
 :math:`\Delta(G)`; the amplitude gain is :math:`\exp(\Delta/2)`, so that the output level
 :math:`G_\mathrm{out} = G + \Delta` follows the curve. (The original applied
 :math:`\exp(\Delta)` to the amplitude, doubling every gain change: its default ratio 2 was a

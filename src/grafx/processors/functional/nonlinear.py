@@ -51,9 +51,7 @@ def tanh_distortion(input_signals: Tensor, bias: Tensor | None = None) -> Tensor
 
     where the bar is each channel's time average. A bias makes the curve asymmetric, which adds
     even harmonics and with them a DC offset; the average removes it (and keeps zero at zero).
-    The original subtracted :math:`\tanh b` instead, which left DC: a unit 441 Hz sine at
-    :math:`b = 0.5` came out with a mean of -0.133 (25% of its RMS), now 0 (to rounding;
-    ``tests/processors/test_nonlinear.py::test_tanh_bias_leaves_no_dc``). Without a bias the
+    The original library subtracted :math:`\tanh b` instead, which leaves DC. Without a bias the
     curve is odd and :math:`y = \tanh u`, untouched.
 
     Args:
@@ -85,8 +83,7 @@ def piecewise_tanh_distortion(input_signals: Tensor, hardness: Tensor, threshold
     so value and slope match at both joins (:math:`a h = \tanh'(k)`). The original used
     :math:`a = (1 - \tanh k)/h`, whose slope jumps at the joins, and indexed the thresholds
     negative-first but the hardnesses positive-first. (All three pieces are bounded, so
-    evaluating each everywhere and selecting keeps gradients finite; it measured faster than a
-    branch-free clamp/ReLU form.)
+    evaluating each everywhere and selecting keeps gradients finite.)
 
     Args:
         input_signals: audio, ``(B, C, L)``.
