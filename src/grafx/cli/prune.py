@@ -48,13 +48,31 @@ def add_parser(sub) -> None:
             "followed by fine-tuning (Lee et al., DAFx 2024). Reads FIT_DIR/graph.json and the stems and target named "
             "in FIT_DIR/metrics.json (or --stems/--target). Writes pruned.json, pruned.wav, "
             "prune.png (before/after), metrics.json and removals.csv to --out, and keeps its "
-            "state there after every round: running the same command again resumes."
+            "state there after every round: running the same command again resumes (more "
+            "--rounds continue it; other files or options are refused: --restart starts afresh)."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("fit_dir", metavar="FIT_DIR", help="output folder of grafx fit")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    _add_search_options(p)
+    p.add_argument("--stems", nargs="+", default=None, metavar="AUDIO", help="override stems")
+    p.add_argument("--target", default=None, metavar="MIX", help="override the target")
+    p.add_argument("--seed", type=bounds.seed, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="start afresh: remove the saved search state in --out",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_options(p)
+    add_log_options(p)
+    p.set_defaults(run=run)
+
+
+def _add_search_options(p: argparse.ArgumentParser) -> None:
+    """The options of the search (tolerances, method, rounds, fine-tuning)."""
     p.add_argument(
         "--tolerance", type=_tolerance, default=0.01, help="loss increase allowed (0.01)"
     )
@@ -117,14 +135,6 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--finetune-steps", type=non_negative_int, default=500, help="fit steps per round (500)"
     )
-    p.add_argument("--stems", nargs="+", default=None, metavar="AUDIO", help="override stems")
-    p.add_argument("--target", default=None, metavar="MIX", help="override the target")
-    p.add_argument("--seed", type=bounds.seed, default=0, help="random seed (default: 0)")
-    p.add_argument("--restart", action="store_true", help="ignore a saved search state")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_device_options(p)
-    add_log_options(p)
-    p.set_defaults(run=run)
 
 
 def options_of(args: argparse.Namespace) -> PruneOptions:

@@ -70,7 +70,7 @@ class DescriptorGuard:
 
     def _levels(self, mix: Tensor) -> np.ndarray:
         audio = mix.detach().to("cpu", torch.float64).expand(2, -1).numpy()
-        mid_side = [0.5 * (audio[0] + audio[1]), 0.5 * (audio[0] - audio[1])]
+        mid_side = np.stack([0.5 * (audio[0] + audio[1]), 0.5 * (audio[0] - audio[1])])
         return band_levels(mid_side, self.sample_rate, self.centres)
 
     def _loudness(self, mix: Tensor) -> float:

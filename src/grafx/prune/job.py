@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from grafx import __version__
@@ -117,75 +118,116 @@ def run_prune(options: PruneOptions) -> PruneJobResult:
     out = Path(options.out)
     fingerprint = _fingerprint(options, fit)
     _check_state(out, fingerprint, options.restart)
-    G, processors, parameters = _load_model(fit.graph_file)
-    stems, target, sample_rate = read_inputs(
-        fit.stems, fit.target, sample_rate=fit.sample_rate, align=fit.align
-    )
-    stems, target = stems.to(device, dtype), target.to(device, dtype)
-    parameters = move_tree(parameters, device, dtype)
-    move_processors(processors, device)
+    inputs = _load(fit, device, dtype)
     _write_json(out / "state" / FINGERPRINT_FILE, {"fingerprint": fingerprint})
     LOGGER.info(f"device: {describe_device(device)}, {str(dtype).removeprefix('torch.')}")
     LOGGER.info(
-        f"grafx prune: {G.number_of_nodes()} nodes, tolerance {options.tolerance:g} "
+        f"grafx prune: {inputs.G.number_of_nodes()} nodes, tolerance {options.tolerance:g} "
         f"({options.tolerance_mode}, reference {options.reference}), method {options.method}, "
         f"{options.rounds} round(s) of {options.finetune_steps} fine-tuning steps; scored "
         f"with {fit.loss_note}"
     )
-    whole = stems.shape[-1] / sample_rate <= CROP_SECONDS
-    fit_config = recipe_config(
-        sample_rate,
-        crop_seconds=None if whole else CROP_SECONDS,
-        warmup_seconds=0.0 if whole else WARMUP_SECONDS,
-        steps=max(options.finetune_steps, 1),
-        seed=options.seed,
-        progress=options.progress,
-    )
-    loss_fn = recipe_loss(sample_rate, fit.loss_name)
+    loss_fn = recipe_loss(inputs.sample_rate, fit.loss_name)
     result = prune_graph(
-        G,
-        processors,
-        parameters,
-        stems,
-        target,
-        options.search_config(sample_rate),
+        inputs.G,
+        inputs.processors,
+        inputs.parameters,
+        inputs.stems,
+        inputs.target,
+        options.search_config(inputs.sample_rate),
         loss_fn=loss_fn,
-        fit_config=fit_config,
+        fit_config=_fit_config(options, inputs),
         state_dir=out / "state",
-        sample_rate=sample_rate,
+        sample_rate=inputs.sample_rate,
     )
-    mixes = {
-        "full": render_mix(G, processors, parameters, stems).cpu(),
-        "pruned": render_mix(result.graph, processors, result.parameters, stems).cpu(),
-    }
-    save_graph(
-        result.graph,
-        out / "pruned.json",
-        move_tree(result.parameters, "cpu"),
-        processors=processors,
-        sample_rate=sample_rate,
-    )
-    write_audio(out / "pruned.wav", mixes["pruned"], sample_rate)
-    _draw(out / "prune.png", G, result.graph)
     removals = _removals(result)
-    with atomic_write(out / "removals.csv") as file:
-        file.write(("\n".join(removals) + "\n").encode())
     summary = {
-        **_summary(options, result, G, sample_rate, loss_settings(loss_fn)),
+        **_summary(options, result, inputs.G, inputs.sample_rate, loss_settings(loss_fn)),
         "fingerprint": fingerprint,
-        **_compared(Path(options.fit_dir), mixes, target.cpu(), stems, sample_rate),
     }
-    write_summary(out / "metrics.json", summary)  # last: a folder with metrics.json is whole
+    summary.update(_write_outputs(out, Path(options.fit_dir), inputs, result, removals, summary))
     return PruneJobResult(
         out=out,
         result=result,
         summary=summary,
         removals=removals,
         loss_name=fit.loss_name,
-        sample_rate=sample_rate,
-        duration=target.shape[-1] / sample_rate,
+        sample_rate=inputs.sample_rate,
+        duration=inputs.target.shape[-1] / inputs.sample_rate,
         seconds=time.perf_counter() - began,
     )
+
+
+@dataclass
+class _Inputs:
+    """The fitted graph and the audio, on the job's device."""
+
+    G: Any
+    processors: dict
+    parameters: dict
+    stems: Tensor
+    target: Tensor
+    sample_rate: int
+
+
+def _load(fit: _Fit, device: torch.device, dtype: torch.dtype) -> _Inputs:
+    model = load(fit.graph_file)
+    if not model.parameters:
+        raise GraphFileError(f"{fit.graph_file}: the graph file holds no fitted parameters")
+    stems, target, sample_rate = read_inputs(
+        fit.stems, fit.target, sample_rate=fit.sample_rate, align=fit.align
+    )
+    return _Inputs(
+        G=model.graph,
+        processors=move_processors(model.processors, device),
+        parameters=move_tree(model.parameters, device, dtype),
+        stems=stems.to(device, dtype),
+        target=target.to(device, dtype),
+        sample_rate=sample_rate,
+    )
+
+
+def _fit_config(options: PruneOptions, inputs: _Inputs) -> Any:
+    """The fine-tuning's :class:`~grafx.fit.FitConfig`: the recipe's, on the whole audio when it
+    is shorter than the recipe's crop."""
+    whole = inputs.stems.shape[-1] / inputs.sample_rate <= CROP_SECONDS
+    return recipe_config(
+        inputs.sample_rate,
+        crop_seconds=None if whole else CROP_SECONDS,
+        warmup_seconds=0.0 if whole else WARMUP_SECONDS,
+        steps=max(options.finetune_steps, 1),
+        seed=options.seed,
+        progress=options.progress,
+    )
+
+
+def _write_outputs(
+    out: Path,
+    fit_dir: Path,
+    inputs: _Inputs,
+    result: PruneResult,
+    removals: list[str],
+    summary: dict[str, Any],
+) -> dict[str, Any]:
+    """Write the job's files (``metrics.json`` last: a folder that has it is whole); returns the
+    mixes' comparison that ``metrics.json`` holds too."""
+    G, processors, stems = inputs.G, inputs.processors, inputs.stems
+    mixes = {
+        "full": render_mix(G, processors, inputs.parameters, stems).cpu(),
+        "pruned": render_mix(result.graph, processors, result.parameters, stems).cpu(),
+    }
+    rate = inputs.sample_rate
+    parameters = move_tree(result.parameters, "cpu")
+    save_graph(
+        result.graph, out / "pruned.json", parameters, processors=processors, sample_rate=rate
+    )
+    write_audio(out / "pruned.wav", mixes["pruned"], rate)
+    _draw(out / "prune.png", G, result.graph)
+    with atomic_write(out / "removals.csv") as file:
+        file.write(("\n".join(removals) + "\n").encode())
+    compared = _compared(fit_dir, mixes, inputs.target.cpu(), stems, rate)
+    write_summary(out / "metrics.json", {**summary, **compared})
+    return compared
 
 
 def _read_fit(options: PruneOptions) -> _Fit:
@@ -296,13 +338,6 @@ def _write_json(path: Path, value: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as file:
         file.write((json.dumps(value, indent=2) + "\n").encode())
-
-
-def _load_model(graph_file: Path) -> tuple[Any, dict, dict]:
-    model = load(graph_file)
-    if not model.parameters:
-        raise GraphFileError(f"{graph_file}: the graph file holds no fitted parameters")
-    return model.graph, model.processors, model.parameters
 
 
 def _removals(result: PruneResult) -> list[str]:
