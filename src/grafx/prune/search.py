@@ -281,7 +281,11 @@ class PruneContext:
         }
 
     def evaluator(
-        self, G: Any, parameters: Mapping, type_sequence: list[str] | None = None, guard=False
+        self,
+        G: Any,
+        parameters: Mapping,
+        type_sequence: list[str] | None = None,
+        guard: bool = False,
     ) -> Evaluator:
         """An :class:`~grafx.prune.evaluator.Evaluator` of ``G`` on the search's audio (with
         the descriptor guard when ``guard``)."""
