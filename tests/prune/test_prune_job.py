@@ -64,6 +64,7 @@ def fit_dir(tmp_path):
         ({"dtype": "float16"}, "--dtype must be one of float32, float64"),
         ({"out": ""}, "--out: an empty folder name"),
         ({"out": "fit/"}, "that is the fit's own folder"),
+        ({"fit_dir": " "}, "FIT_DIR: an empty folder name"),
     ],
 )
 def test_options_are_checked_when_made_naming_the_option(change, message, tmp_path):
@@ -131,9 +132,11 @@ def test_a_resume_with_other_options_or_files_is_refused(fit_dir, tmp_path, caps
     write_audio(fit_dir / "s1.wav", torch.zeros(2, 8192), RATE)
     err = _refused([*argv, "--rounds", "2", "--tolerance", "0.05"], capsys)
     assert "stems[1].sha256 was" in err
-    # --restart starts afresh with the new files and options
+    # --restart starts afresh with the new files and options (also after a killed restart)
+    (out / ".state.removing").mkdir()
     assert main([*argv, "--rounds", "1", "--tolerance", "0.1", "--restart"]) == 0
     assert "resuming" not in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["tolerance"] == 0.1 and len(metrics["rounds"]) == 1
 

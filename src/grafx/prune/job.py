@@ -310,12 +310,15 @@ def _fingerprint(options: PruneOptions, fit: _Fit) -> dict[str, Any]:
 def _check_state(out: Path, fingerprint: dict[str, Any], restart: bool) -> None:
     """Refuse a saved state in ``out`` made by another job (see the module docstring); with
     ``restart``, remove it. Removes the temporary files of a killed run."""
-    state_dir = out / "state"
+    state_dir, removing = out / "state", out / ".state.removing"
     if out.is_dir():
         remove_stale_temporaries(out, OUTPUT_FILES)
+    if removing.exists():  # a restart killed while it removed the old state
+        shutil.rmtree(removing)
     if restart:
-        if state_dir.exists():
-            shutil.rmtree(state_dir)
+        if state_dir.exists():  # out of the way in one step, then removed
+            state_dir.rename(removing)
+            shutil.rmtree(removing)
         return
     if not state_dir.is_dir():
         return

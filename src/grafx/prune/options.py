@@ -97,6 +97,8 @@ class PruneOptions:
 
     def check(self) -> None:
         """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
+        if not str(self.fit_dir).strip():
+            raise ConfigError("FIT_DIR: an empty folder name; give the --out folder of grafx fit")
         if not str(self.out).strip():
             raise ConfigError("--out: an empty folder name; give a folder (e.g. --out pruned)")
         if Path(self.out).resolve() == Path(self.fit_dir).resolve():
