@@ -15,7 +15,7 @@ the product of its parts'.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, overload
 
 import torch
 from torch import Tensor
@@ -35,6 +35,16 @@ def _port_index(G: Any, node_type: str, kind: str, name: str) -> int:
         return 0
     table = G.config.inlet_to_index if kind == "inlets" else G.config.outlet_to_index
     return table[node_type].get(name, 0)
+
+
+@overload
+def remove_nodes(
+    G: Any, parameters: Mapping, nodes: Iterable[int]
+) -> tuple[Any, dict[str, Any]]: ...
+
+
+@overload
+def remove_nodes(G: Any, parameters: None, nodes: Iterable[int]) -> tuple[Any, None]: ...
 
 
 def remove_nodes(

@@ -44,9 +44,8 @@ only tighten the limit. Either way the pruned graph's loss is within the limit b
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import json
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -57,10 +56,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from grafx.device import move_tree
 from grafx.errors import ConfigError, GraphError
+from grafx.fit import FitConfig, fit_parameters
+from grafx.gates import GateSparsity, gated_nodes
+from grafx.losses import default_mix_loss
 from grafx.processors.core.drywet import DRYWET_KEY
-from grafx.prune.rewire import PROTECTED_TYPES, remove_nodes
+from grafx.progress import LOGGER as PROGRESS_LOGGER
+from grafx.prune.evaluator import DescriptorGuard, Evaluator, count_processors, floating_dtype
+from grafx.prune.ranking import loudest_stretch as _loudest_stretch
+from grafx.prune.ranking import prunable, removal_limit
+from grafx.prune.ranking import rank_candidates as _ranking
+from grafx.prune.ranking import search_round as _search_round
+from grafx.prune.rewire import remove_nodes
+from grafx.prune.state import STATE_FILE, PruneState, load_state, save_state
 
 __all__ = [
     "METHODS",
@@ -68,16 +76,22 @@ __all__ = [
     "REFERENCES",
     "PruneConfig",
     "PruneResult",
+    "PruneContext",
+    "PruneState",
+    "RoundResult",
     "DescriptorGuard",
     "prune_graph",
+    "start_search",
+    "prune_round",
+    "search_result",
     "count_processors",
 ]
+
+LOGGER = logging.getLogger(__name__)
 
 METHODS = ("brute", "drywet", "hybrid")
 ORDERS = ("cost", "gate")
 REFERENCES = ("given", "best")
-_STATE = "prune-state.json"
-_GRAPH = "prune-graph.json"
 
 
 @dataclass
@@ -214,262 +228,109 @@ class PruneResult:
     refused_by_descriptors: int = 0
 
 
-class DescriptorGuard:
-    """The descriptor half of pruning's acceptance rule: does a mix keep the fitted mix's tonal
-    balance and loudness?
+@dataclass
+class PruneContext:
+    """What stays fixed over a pruning search's rounds (made by :func:`start_search`).
 
-    A mix passes when, in every checked band, its absolute band-level error against the target
-    is at most the fitted mix's plus ``band_tolerance_db``, and its absolute integrated-loudness
-    error against the target is at most the fitted mix's plus ``loudness_tolerance_lu`` (for a
-    fit that matches the target's loudness: within that many LU of the fitted mix's; a change
-    towards the target always passes). Checked bands: third-octave mid bands
-    with centres from 40 Hz to 16 kHz (those the rate holds), and the side bands among them
-    whose target level is within 60 dB of the target's loudest mid band.
-
-    Args:
-        fitted: the fitted (given) graph's mix ``(C, L)``.
-        target: the target ``(C, L)``.
-        sample_rate: in Hz.
-        band_tolerance_db, loudness_tolerance_lu: the tolerances (``None``: that check off).
+    Attributes:
+        processors: ``{type: nn.Module}``.
+        sources, target: the stems ``(K, C, L)`` and the mix ``(C', L)``, on one device.
+        loss_fn: ``loss(estimate, target)``.
+        config: the search's :class:`PruneConfig` (checked).
+        fit_config: the fine-tuning's :class:`~grafx.fit.FitConfig`.
+        penalties: the fine-tuning's penalties (the gate sparsity, if any).
+        guard: the mix descriptors' check (``None``: none).
+        stretch: ``(start, stop)`` of the excerpt the cost ranking renders (``None``: the
+            whole song).
+        state_dir: where the state is saved after every round (``None``: nowhere).
+        before: processors per type of the graph as given.
+        log: called with one line per round.
     """
 
-    def __init__(self, fitted, target, sample_rate, band_tolerance_db, loudness_tolerance_lu):
-        from grafx.metrics import BAND_RANGE_HZ, third_octave_centres
+    processors: Mapping[str, nn.Module]
+    sources: Tensor
+    target: Tensor
+    loss_fn: Callable[[Tensor, Tensor], Tensor]
+    config: PruneConfig
+    fit_config: Any
+    penalties: dict[str, Any]
+    guard: DescriptorGuard | None
+    stretch: tuple[int, int] | None
+    state_dir: Path | None
+    before: dict[str, int]
+    log: Callable[[str], None]
 
-        self.sample_rate = sample_rate
-        self.band_tolerance_db, self.loudness_tolerance_lu = (
-            band_tolerance_db,
-            loudness_tolerance_lu,
-        )
-        centres = third_octave_centres(sample_rate)
-        self.span = (centres >= BAND_RANGE_HZ[0] * 0.99) & (centres <= BAND_RANGE_HZ[1] * 1.01)
-        self.centres = centres
-        target_levels = self._levels(target)
-        self.target_levels = target_levels
-        audible = target_levels[1] >= np_nanmax(target_levels[0]) - 60.0
-        self.checked = [self.span, self.span & audible]  # mid, side
-        self.fitted_error = abs(self._levels(fitted) - target_levels)
-        self.target_loudness = self._loudness(target)
-        self.fitted_loudness_error = abs(self._loudness(fitted) - self.target_loudness)
+    @property
+    def num_processors(self) -> int:
+        """Processors of the graph as given."""
+        return sum(self.before.values())
 
-    def _levels(self, mix):
-        from grafx.metrics import band_levels
-
-        audio = mix.detach().to("cpu", torch.float64).expand(2, -1).numpy()
-        mid_side = [0.5 * (audio[0] + audio[1]), 0.5 * (audio[0] - audio[1])]
-        return band_levels(mid_side, self.sample_rate, self.centres)
-
-    def _loudness(self, mix) -> float:
-        from grafx.metrics import integrated_loudness
-
-        return integrated_loudness(mix.detach().expand(2, -1), self.sample_rate)
-
-    def why_refused(self, mix) -> str | None:
-        """``None`` when ``mix`` passes, else the first reason it does not (one line)."""
-        if self.band_tolerance_db is not None:
-            error = abs(self._levels(mix) - self.target_levels)
-            for row, part in enumerate(("mid", "side")):
-                worse = error[row] - self.fitted_error[row]
-                bad = self.checked[row] & (worse > self.band_tolerance_db)
-                if bad.any():
-                    band = int(bad.nonzero()[0][worse[bad].argmax()])
-                    return (
-                        f"{part} band {self.centres[band]:.0f} Hz error {worse[band]:+.1f} dB "
-                        f"over the fitted mix's (tolerance {self.band_tolerance_db:g} dB)"
-                    )
-        if self.loudness_tolerance_lu is not None:
-            error = self._loudness(mix) - self.target_loudness
-            worse = abs(error) - self.fitted_loudness_error
-            if not worse <= self.loudness_tolerance_lu:  # nan (silence) is refused too
-                return (
-                    f"loudness error {error:+.2f} LU, {worse:.2f} LU over the fitted mix's "
-                    f"(tolerance {self.loudness_tolerance_lu:g} LU)"
-                )
-        return None
-
-
-def np_nanmax(values) -> float:
-    import numpy as np
-
-    finite = values[np.isfinite(values)]
-    return float(finite.max()) if finite.size else -math.inf
-
-
-def count_processors(G: Any) -> dict[str, int]:
-    """Nodes per processor type (every type but ``in``, ``out`` and ``mix``)."""
-    counts: dict[str, int] = {}
-    for _, node_type in G.nodes(data="node_type"):
-        if node_type not in (*PROTECTED_TYPES, "mix"):
-            counts[node_type] = counts.get(node_type, 0) + 1
-    return counts
-
-
-class _Evaluator:
-    """Full-length loss of one graph with some of its nodes' gates closed."""
-
-    def __init__(
-        self, G, processors, parameters, sources, target, loss_fn, type_sequence=None, guard=None
-    ):
-        from grafx.fit import GraphRenderer
-        from grafx.presets import node_rows
-
-        self.guard: DescriptorGuard | None = guard
-        self.refused = 0
-        self.renderer = GraphRenderer(G, processors, type_sequence)
-        self.parameters, self.sources, self.target, self.loss_fn = (
-            parameters,
-            sources,
-            target,
-            loss_fn,
-        )
-        self.rows = node_rows(G)
-        self.types = dict(G.nodes(data="node_type"))
-        self.count = 0
-        # Types without a gate get an open one (+inf: exactly the processor), so that any node
-        # can be closed for a check; it never leaves this evaluator.
-        self.work = {
-            t: dict(v.items()) if hasattr(v, "items") else v for t, v in parameters.items()
+    def options(self) -> dict[str, Any]:
+        """The search options a saved state must have been made with to be resumed."""
+        config = self.config
+        return {
+            "tolerance": config.tolerance,
+            "method": config.method,
+            "order": config.order,
+            "recover_steps": config.recover_steps,
+            "tolerance_mode": config.tolerance_mode,
+            "reference": config.reference,
+            "rank_samples": config.rank_samples,
+            "band_tolerance_db": config.band_tolerance_db,
+            "loudness_tolerance_lu": config.loudness_tolerance_lu,
         }
-        like = next(iter(_leaves(parameters)), torch.zeros(()))
-        for node_type in set(self.types.values()) & set(processors):
-            value = self.work.setdefault(node_type, {})
-            equal = (
-                G.config is None
-                or node_type not in G.config
-                or (G.config.num_inlets[node_type] == G.config.num_outlets[node_type])
-            )
-            if (
-                isinstance(value, dict)
-                and DRYWET_KEY not in value
-                and DRYWET_KEY not in processors[node_type].parameter_size()
-                and equal
-            ):
-                n = sum(1 for t in self.types.values() if t == node_type)
-                value[DRYWET_KEY] = like.new_full((n, 1), math.inf)
 
-    def closable(self, node: int, processors: Mapping) -> bool:
-        """Whether a gate check can stand for the node's removal."""
-        node_type = self.types[node]
-        value = self.work.get(node_type)
-        return isinstance(value, dict) and DRYWET_KEY in value and node_type in processors
-
-    def excerpt(self, start: int, stop: int) -> _Evaluator:
-        """The same graph and parameters (and renderer) scored on ``[start, stop)`` only."""
-        view = copy.copy(self)
-        view.sources, view.target = self.sources[..., start:stop], self.target[..., start:stop]
-        view.count = 0
-        return view
-
-    def loss(self, closed: set[int]) -> float:
-        """The loss of the mix with the ``closed`` nodes bypassed."""
-        mix = self.mix(closed)
-        with torch.no_grad():
-            return float(self.loss_fn(mix, self.target))
-
-    def accepts(self, closed: set[int], limit: float) -> bool:
-        """Whether bypassing ``closed`` keeps the loss within ``limit`` and (with a guard) the
-        mix descriptors within their tolerances."""
-        mix = self.mix(closed)
-        with torch.no_grad():
-            if float(self.loss_fn(mix, self.target)) > limit:
-                return False
-        if self.guard is not None and self.guard.why_refused(mix) is not None:
-            self.refused += 1
-            return False
-        return True
-
-    def mix(self, closed: set[int]) -> Tensor:
-        """The mix ``(C, L)`` with the ``closed`` nodes bypassed (no gradients)."""
-        parameters = dict(self.work)
-        by_type: dict[str, list[int]] = {}
-        for node in closed:
-            by_type.setdefault(self.types[node], []).append(self.rows[node])
-        for node_type, rows in by_type.items():
-            value = dict(parameters[node_type])
-            gate = value[DRYWET_KEY].clone()
-            gate[rows] = -math.inf
-            value[DRYWET_KEY] = gate
-            parameters[node_type] = value
-        self.count += 1
-        with torch.no_grad():
-            mix, _ = self.renderer(self.sources, parameters)
-            return mix
+    def evaluator(
+        self,
+        G: Any,
+        parameters: Mapping,
+        type_sequence: list[str] | None = None,
+        guard: bool = False,
+    ) -> Evaluator:
+        """An :class:`~grafx.prune.evaluator.Evaluator` of ``G`` on the search's audio (with
+        the descriptor guard when ``guard``)."""
+        return Evaluator(
+            G,
+            self.processors,
+            parameters,
+            self.sources,
+            self.target,
+            self.loss_fn,
+            type_sequence,
+            self.guard if guard else None,
+        )
 
 
-def _floating_dtype(tree: Any) -> torch.dtype | None:
-    """The dtype of the first floating tensor of a nested dict (``None`` if it has none)."""
-    return next((t.dtype for t in _leaves(tree) if t.is_floating_point()), None)
+@dataclass
+class RoundResult:
+    """What one :func:`prune_round` did.
 
+    Attributes:
+        number: the round's number (1 for the first).
+        removed: the nodes it removed, in order.
+        loss: the graph's loss after it (after fine-tuning, where that helped).
+        limit: the highest loss a removal could leave in it.
+        checks: full-length loss checks of its search.
+        refused: removals within the limit that the mix descriptors refused.
+        record: its entry of :attr:`PruneResult.rounds`.
+    """
 
-def _leaves(tree: Any):
-    if isinstance(tree, Tensor):
-        yield tree
-    elif hasattr(tree, "items"):
-        for value in tree.values():
-            yield from _leaves(value)
+    number: int
+    removed: list[int]
+    loss: float
+    limit: float
+    checks: int
+    refused: int
+    record: dict
 
-
-def _gate_mix(parameters: Mapping, G: Any) -> dict[int, float]:
-    from grafx.gates import gated_nodes
-
-    return gated_nodes(parameters, G)
-
-
-def _loudest_stretch(target: Tensor, length: int) -> tuple[int, int]:
-    """``(start, stop)`` of the ``length`` samples of ``target`` (``(..., L)``) with most energy."""
-    total = target.shape[-1]
-    if length >= total:
-        return 0, total
-    energy = target.detach().double().square().reshape(-1, total).sum(0)
-    cumulative = torch.cat([energy.new_zeros(1), torch.cumsum(energy, 0)])
-    start = int(torch.argmax(cumulative[length:] - cumulative[:-length]))
-    return start, start + length
-
-
-def _ranking(evaluator, candidates, gates, config, progress: bool = False) -> list[int]:
-    """The candidates to try, in order: by gate or by measured cost alone (cheapest first).
-    With ``progress``, measuring the costs shows its progress (:class:`~grafx.progress.Progress`)."""
-    if config.method == "brute":
-        return sorted(candidates)
-    if config.method == "drywet" or config.order == "gate":
-        return sorted((n for n in candidates if n in gates), key=lambda n: (gates[n], n))
-    from grafx.progress import Progress
-
-    costs = {}
-    with Progress("prune ranking", len(candidates), unit="node", enabled=progress) as bar:
-        for n in candidates:
-            costs[n] = evaluator.loss({n})
-            bar.update(len(costs))
-    return sorted(candidates, key=lambda n: (costs[n], gates.get(n, 1.0), n))
-
-
-def _search_round(evaluator, candidates, ranked, limit, config) -> list[int]:
-    """Nodes to remove this round (closing them keeps the loss within ``limit``)."""
-    closed: list[int] = []
-    if config.method in ("drywet", "hybrid"):
-        lo, hi = 0, len(ranked)
-        while lo < hi:  # the longest prefix of the ranking within the limit
-            mid = (lo + hi + 1) // 2
-            if evaluator.accepts(set(ranked[:mid]), limit):
-                lo = mid
-            else:
-                hi = mid - 1
-        closed = list(ranked[:lo])
-        if config.method == "drywet":
-            return closed
-        trials = ranked[lo:]
-    else:
-        trials = sorted(candidates)
-    refused = 0
-    for node in trials:
-        if evaluator.accepts({*closed, node}, limit):
-            closed.append(node)
-            refused = 0
-        else:
-            refused += 1
-            if config.method == "hybrid" and refused >= config.patience:
-                break
-    return closed
+    def line(self, removed_in_all: int, num_processors: int) -> str:
+        """One line for the log."""
+        refused = f", {self.refused} refused by the mix descriptors" if self.refused else ""
+        return (
+            f"round {self.number}: removed {len(self.removed)} ({removed_in_all}/"
+            f"{num_processors} in all), loss {self.loss:.5f} (limit {self.limit:.5f}), "
+            f"{self.checks} checks{refused}"
+        )
 
 
 def prune_graph(
@@ -507,7 +368,7 @@ def prune_graph(
             graphs are scheduled by beam search.
         state_dir: a folder to keep the search's state in after every round (and the
             fine-tuning's checkpoints); calling again with the same folder resumes.
-        log: called with one line per round.
+        log: called with one line per round (default: this module's logger, at ``INFO``).
         sample_rate: the audio's rate in Hz (the default loss and the mix descriptors of the
             acceptance rule need it); ``None``: ``loss_fn.sample_rate`` where the loss has
             one (:class:`~grafx.losses.MixLoss`, :class:`~grafx.losses.BandLoss`), else
@@ -521,25 +382,108 @@ def prune_graph(
             state made with other options.
         GraphError: the graph has no processor to prune.
     """
-    from grafx.fit import FitConfig, fit_parameters
-    from grafx.gates import GateSparsity
-
     config = dataclasses.replace(config or PruneConfig(), **overrides)
     config.check()
+    context, state = start_search(
+        G,
+        processors,
+        parameters,
+        sources,
+        target,
+        config,
+        loss_fn=loss_fn,
+        fit_config=fit_config,
+        type_sequence=type_sequence,
+        state_dir=state_dir,
+        log=log or LOGGER.info,
+        sample_rate=sample_rate,
+    )
+    while len(state.rounds) < config.rounds and not state.done:
+        outcome = prune_round(state, context)
+        context.log(outcome.line(len(state.removed), context.num_processors))
+        if context.state_dir is not None:
+            save_state(context.state_dir, state, processors, context.options())
+    return search_result(state, context)
+
+
+def start_search(
+    G: Any,
+    processors: Mapping[str, nn.Module],
+    parameters: Mapping,
+    sources: Tensor,
+    target: Tensor,
+    config: PruneConfig,
+    *,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    fit_config: Any = None,
+    type_sequence: list[str] | None = None,
+    state_dir: str | Path | None = None,
+    log: Callable[[str], None] = LOGGER.info,
+    sample_rate: float | None = None,
+) -> tuple[PruneContext, PruneState]:
+    """The context of a search and its state before the first round to run: the given graph
+    scored (one render), or the state saved in ``state_dir`` (arguments as in
+    :func:`prune_graph`; ``config`` is taken as checked).
+
+    Raises:
+        ConfigError: ``"drywet"``/``"hybrid"`` on a graph without gates; a saved state made with
+            other options.
+        GraphError: the graph has no processor to prune.
+    """
     if sample_rate is None:  # the loss's own rate (MixLoss, BandLoss) when it has one
         sample_rate = getattr(loss_fn, "sample_rate", None) or 44100
-    if loss_fn is None:
-        from grafx.losses import default_mix_loss
-
-        loss_fn = default_mix_loss(sample_rate)
+    loss_fn = loss_fn or default_mix_loss(sample_rate)
     # Every render, loss and fine-tuning runs where the audio is.
     target = target.to(sources.device)
     if isinstance(loss_fn, nn.Module):
         loss_fn.to(sources.device)
-    log = log or (lambda _line: None)
-    before = count_processors(G)
-    num_processors = sum(before.values())
-    if num_processors == 0:
+    _check_graph(G, parameters, config)
+    context = PruneContext(
+        processors=processors,
+        sources=sources,
+        target=target,
+        loss_fn=loss_fn,
+        config=config,
+        fit_config=fit_config
+        or FitConfig(progress=False, crop_len=None if sources.shape[-1] <= 2**15 else 2**15),
+        penalties={"sparsity": GateSparsity(config.sparsity, ramp=0.0)} if config.sparsity else {},
+        guard=None,
+        stretch=None,
+        state_dir=None if state_dir is None else Path(state_dir),
+        before=count_processors(G),
+        log=log,
+    )
+    state = None
+    if context.state_dir is not None:
+        context.state_dir.mkdir(parents=True, exist_ok=True)
+        if (context.state_dir / STATE_FILE).exists():
+            # A saved state is read onto the CPU; the search goes on where its audio is.
+            device, dtype = sources.device, floating_dtype(parameters)
+            state = load_state(context.state_dir, context.options(), device, dtype)
+            log(
+                f"resuming after round {len(state.rounds)} ({len(state.removed)} processor(s) removed)"
+            )
+    given_mix = context.evaluator(G, parameters, None if state else type_sequence).mix(set())
+    if state is None:
+        with torch.no_grad():
+            loss_before = float(loss_fn(given_mix, target))
+        state = PruneState(G, dict(parameters.items()), loss_before, loss_before, evaluations=1)
+        state.type_sequence = type_sequence
+    if config.band_tolerance_db is not None or config.loudness_tolerance_lu is not None:
+        context.guard = DescriptorGuard(
+            given_mix, target, sample_rate, config.band_tolerance_db, config.loudness_tolerance_lu
+        )
+    if (
+        config.method == "hybrid"
+        and config.order == "cost"
+        and 0 < config.rank_samples < sources.shape[-1]
+    ):
+        context.stretch = _loudest_stretch(target, config.rank_samples)
+    return context, state
+
+
+def _check_graph(G: Any, parameters: Mapping, config: PruneConfig) -> None:
+    if not count_processors(G):
         raise GraphError("the graph has no processor to prune (only 'in', 'out' and 'mix' nodes)")
     if config.method != "brute" and not any(
         hasattr(v, "items") and DRYWET_KEY in v for v in parameters.values()
@@ -548,248 +492,136 @@ def prune_graph(
             f"method {config.method!r} ranks processors by their dry/wet gates and the graph has "
             "none; gate it (grafx.gates.add_node_gates) and fit it, or use method='brute'"
         )
-    fit_config = fit_config or FitConfig(
-        progress=False, crop_len=None if sources.shape[-1] <= 2**15 else 2**15
-    )
-    penalties = {"sparsity": GateSparsity(config.sparsity, ramp=0.0)} if config.sparsity else {}
 
-    state_path = Path(state_dir) if state_dir is not None else None
-    if state_path is not None:
-        state_path.mkdir(parents=True, exist_ok=True)
-    options = {
-        "tolerance": config.tolerance,
-        "method": config.method,
-        "order": config.order,
-        "recover_steps": config.recover_steps,
-        "tolerance_mode": config.tolerance_mode,
-        "reference": config.reference,
-        "rank_samples": config.rank_samples,
-        "band_tolerance_db": config.band_tolerance_db,
-        "loudness_tolerance_lu": config.loudness_tolerance_lu,
+
+def prune_round(state: PruneState, context: PruneContext) -> RoundResult:
+    """Run one round of the search on ``state`` (changed in place): rank the candidates, remove
+    the longest run of them that stays within the round's limit, fine-tune what is left.
+
+    A round that removes nothing (even with ``recover_steps``) sets ``state.done``.
+    """
+    config = context.config
+    number = len(state.rounds) + 1
+    began = time.perf_counter()
+    limit = removal_limit(config, state.loss_before, state.rounds)
+    evaluator = context.evaluator(state.graph, state.parameters, state.type_sequence, guard=True)
+    state.type_sequence = None
+    candidates = [n for n in sorted(state.graph.nodes) if prunable(state.graph, n, evaluator)]
+    ranker = evaluator if context.stretch is None else evaluator.excerpt(*context.stretch)
+    progress = bool(getattr(context.fit_config, "progress", False))
+    if progress and config.method == "hybrid" and config.order == "cost":
+        PROGRESS_LOGGER.info(
+            f"prune round {number}: measuring the cost of {len(candidates)} candidate(s), one "
+            "render each"
+        )
+    gates = gated_nodes(state.parameters, state.graph)
+    ranked = _ranking(ranker, candidates, gates, config, progress)
+    closed = _search_round(evaluator, candidates, ranked, limit, config)
+    state.evaluations += evaluator.count + (ranker.count if ranker is not evaluator else 0)
+    record: dict[str, Any] = {
+        "round": number,
+        "removed": [int(n) for n in closed],
+        "renders": evaluator.count,
+        "limit": limit,
+        "descriptor_refusals": evaluator.refused,
     }
-    current_G, current = G, dict(parameters.items())
-    removed: list[int] = []
-    rounds: list[dict] = []
-    evaluations, start_round, loss_before = 0, 0, None
-    if state_path is not None and (state_path / _STATE).exists():
-        current_G, current, state = _load_state(state_path, options)
-        # A saved state is read onto the CPU; the search goes on where its audio is.
-        current = move_tree(current, sources.device, _floating_dtype(parameters))
-        removed, rounds = state["removed"], state["rounds"]
-        evaluations, loss_before = state["evaluations"], state["loss_before"]
-        start_round = len(rounds)
-        type_sequence = None
-        log(f"resuming after round {start_round} ({len(removed)} processor(s) removed)")
-    given = _Evaluator(G, processors, parameters, sources, target, loss_fn, type_sequence)
-    given_mix = given.mix(set())  # one render: the reference loss and the descriptors' mix
-    if loss_before is None:
-        with torch.no_grad():
-            loss_before = float(loss_fn(given_mix, target))
-        evaluations += 1
-    guard = None
-    if config.band_tolerance_db is not None or config.loudness_tolerance_lu is not None:
-        guard = DescriptorGuard(
-            given_mix, target, sample_rate, config.band_tolerance_db, config.loudness_tolerance_lu
-        )
-    refused = sum(r.get("descriptor_refusals", 0) for r in rounds)
-    loss_now = rounds[-1]["loss"] if rounds else loss_before
-    done = bool(rounds) and not rounds[-1]["removed"]
-
-    stretch = None  # where the cost ranking renders, when not the whole song
-    if (
-        config.method == "hybrid"
-        and config.order == "cost"
-        and 0 < config.rank_samples < sources.shape[-1]
-    ):
-        stretch = _loudest_stretch(target, config.rank_samples)
-
-    for r in range(start_round, config.rounds):
-        if done:
-            break
-        began = time.perf_counter()
-        limit = _limit(config, loss_before, rounds)
-        evaluator = _Evaluator(
-            current_G, processors, current, sources, target, loss_fn, type_sequence, guard
-        )
-        type_sequence = None
-        candidates = [n for n in sorted(current_G.nodes) if _prunable(current_G, n, evaluator)]
-        gates = _gate_mix(current, current_G)
-        ranker = evaluator if stretch is None else evaluator.excerpt(*stretch)
-        ranked = _ranking(ranker, candidates, gates, config, fit_config.progress)
-        closed = _search_round(evaluator, candidates, ranked, limit, config)
-        evaluations += evaluator.count + (ranker.count if ranker is not evaluator else 0)
-        info = {
-            "round": r + 1,
-            "removed": [int(n) for n in closed],
-            "renders": evaluator.count,
-            "limit": limit,
-            "descriptor_refusals": evaluator.refused,
-        }
-        refused += evaluator.refused
-        if ranker is not evaluator:
-            info["excerpt_renders"] = ranker.count
-        if closed:
-            current_G, current = remove_nodes(current_G, current, closed)
-            removed += [int(n) for n in closed]
-            loss_pruned = _Evaluator(current_G, processors, current, sources, target, loss_fn)
-            loss_now = loss_pruned.loss(set())
-            evaluations += 1
-            info["loss_pruned"] = loss_now
-            if config.finetune_steps and count_processors(current_G):
-                checkpoint = None if state_path is None else str(state_path / f"finetune{r + 1}")
-                tuned = fit_parameters(
-                    current_G,
-                    processors,
-                    current,
-                    sources,
-                    target,
-                    loss_fn,
-                    dataclasses.replace(
-                        fit_config, steps=config.finetune_steps, checkpoint=checkpoint
-                    ),
-                    penalties=penalties,
-                )
-                check = _Evaluator(
-                    current_G, processors, tuned.parameters, sources, target, loss_fn, None, guard
-                )
-                tuned_mix = check.mix(set())
-                with torch.no_grad():
-                    loss_tuned = float(loss_fn(tuned_mix, target))
-                evaluations += 1
-                keeps = guard is None or guard.why_refused(tuned_mix) is None
-                if loss_tuned < loss_now and keeps:  # keep the fine-tuning only when it helps
-                    current, loss_now = tuned.parameters, loss_tuned
-        elif config.recover_steps:
-            # nothing passes as it is: remove the cheapest refused ones one at a time with some
-            # fine-tuning first (the others may take over their work), keep the first within
-            # the limit
-            info["loss_pruned"] = loss_now
-            for node in ranked[: config.patience]:
-                trial_G, trial = remove_nodes(current_G, current, [node])
-                if count_processors(trial_G):
-                    trial = fit_parameters(
-                        trial_G,
-                        processors,
-                        trial,
-                        sources,
-                        target,
-                        loss_fn,
-                        dataclasses.replace(fit_config, steps=config.recover_steps),
-                        penalties=penalties,
-                    ).parameters
-                trial_check = _Evaluator(
-                    trial_G, processors, trial, sources, target, loss_fn, None, guard
-                )
-                evaluations += 1
-                if trial_check.accepts(set(), limit):
-                    loss_trial = trial_check.loss(set())
-                    current_G, current, loss_now = trial_G, trial, loss_trial
-                    closed = [node]
-                    removed.append(int(node))
-                    info["removed"] = [int(node)]
-                    info["recovered"] = True
-                    break
-            done = not closed
-        else:
-            done = True
-            info["loss_pruned"] = loss_now
-        info["loss"] = loss_now
-        info["seconds"] = round(time.perf_counter() - began, 3)
-        rounds.append(info)
-        log(
-            f"round {r + 1}: removed {len(closed)} ({len(removed)}/{num_processors} in all), "
-            f"loss {loss_now:.5f} (limit {limit:.5f}), {evaluator.count} checks"
-            + (f", {evaluator.refused} refused by the mix descriptors" if evaluator.refused else "")
-        )
-        if state_path is not None:
-            _save_state(
-                state_path,
-                current_G,
-                current,
-                processors,
-                {
-                    **options,
-                    "removed": removed,
-                    "rounds": rounds,
-                    "evaluations": evaluations,
-                    "loss_before": loss_before,
-                },
-            )
-    after = count_processors(current_G)
-    per_type = {t: (n - after.get(t, 0), n) for t, n in before.items()}
-    return PruneResult(
-        graph=current_G,
-        parameters=current,
-        removed=removed,
-        loss_before=loss_before,
-        loss_after=loss_now,
-        rho=len(removed) / num_processors,
-        num_processors=num_processors,
-        removed_per_type=per_type,
-        rounds=rounds,
-        evaluations=evaluations,
-        refused_by_descriptors=refused,
+    state.refused += evaluator.refused
+    if ranker is not evaluator:
+        record["excerpt_renders"] = ranker.count
+    if closed:
+        _remove_and_finetune(state, context, closed, number, record)
+    elif config.recover_steps:
+        record["loss_pruned"] = state.loss
+        closed = _recover(state, context, ranked[: config.patience], limit, record)
+        state.done = not closed
+    else:
+        state.done = True
+        record["loss_pruned"] = state.loss
+    record["loss"] = state.loss
+    record["seconds"] = round(time.perf_counter() - began, 3)
+    state.rounds.append(record)
+    return RoundResult(
+        number, closed, state.loss, limit, evaluator.count, evaluator.refused, record
     )
 
 
-def _limit(config: PruneConfig, loss_before: float, rounds: list[dict]) -> float:
-    """The highest loss a removal may leave: the tolerance around the reference loss."""
-    reference = loss_before
-    if config.reference == "best":
-        reference = min([loss_before, *(r["loss"] for r in rounds)])
-    if config.tolerance_mode == "absolute":
-        return reference + config.tolerance
-    return (1 + config.tolerance) * reference
+def _remove_and_finetune(
+    state: PruneState, context: PruneContext, closed: list[int], number: int, record: dict
+) -> None:
+    """Remove ``closed`` from the state's graph and fine-tune the survivors, keeping the
+    fine-tuning only when it lowers the loss and passes the mix descriptors."""
+    state.graph, state.parameters = remove_nodes(state.graph, state.parameters, closed)
+    state.removed += [int(n) for n in closed]
+    state.loss = context.evaluator(state.graph, state.parameters).loss(set())
+    state.evaluations += 1
+    record["loss_pruned"] = state.loss
+    steps = context.config.finetune_steps
+    if not steps or not count_processors(state.graph):
+        return
+    checkpoint = None if context.state_dir is None else str(context.state_dir / f"finetune{number}")
+    tuned = fit_parameters(
+        state.graph,
+        context.processors,
+        state.parameters,
+        context.sources,
+        context.target,
+        context.loss_fn,
+        dataclasses.replace(context.fit_config, steps=steps, checkpoint=checkpoint),
+        penalties=context.penalties,
+    )
+    tuned_mix = context.evaluator(state.graph, tuned.parameters, guard=True).mix(set())
+    with torch.no_grad():
+        loss_tuned = float(context.loss_fn(tuned_mix, context.target))
+    state.evaluations += 1
+    keeps = context.guard is None or context.guard.why_refused(tuned_mix) is None
+    if loss_tuned < state.loss and keeps:  # keep the fine-tuning only when it helps
+        state.parameters, state.loss = dict(tuned.parameters), loss_tuned
 
 
-def _prunable(G: Any, node: int, evaluator: _Evaluator) -> bool:
-    node_type = G.nodes[node]["node_type"]
-    if node_type in (*PROTECTED_TYPES, "mix"):
-        return False
-    config = G.config
-    if (
-        config is not None
-        and node_type in config
-        and (config.num_inlets[node_type] != config.num_outlets[node_type])
-    ):
-        return False
-    return evaluator.closable(node, evaluator.renderer.processors)
+def _recover(
+    state: PruneState, context: PruneContext, nodes: list[int], limit: float, record: dict
+) -> list[int]:
+    """When nothing passes as it is: remove each of ``nodes`` in turn with some fine-tuning
+    first (the others may take over its work) and keep the first within ``limit``; returns
+    ``[node]`` for it, ``[]`` when none passes."""
+    config = context.config
+    for node in nodes:
+        trial_G, trial = remove_nodes(state.graph, state.parameters, [node])
+        if count_processors(trial_G):
+            trial = fit_parameters(
+                trial_G,
+                context.processors,
+                trial,
+                context.sources,
+                context.target,
+                context.loss_fn,
+                dataclasses.replace(context.fit_config, steps=config.recover_steps),
+                penalties=context.penalties,
+            ).parameters
+        check = context.evaluator(trial_G, trial, guard=True)
+        state.evaluations += 1
+        if check.accepts(set(), limit):
+            state.graph, state.parameters, state.loss = trial_G, dict(trial), check.loss(set())
+            state.removed.append(int(node))
+            record["removed"] = [int(node)]
+            record["recovered"] = True
+            return [node]
+    return []
 
 
-def _save_state(path: Path, G: Any, parameters: Mapping, processors: Mapping, state: dict) -> None:
-    from grafx.io import save_graph
-    from grafx.io.atomic import atomic_write
-
-    path.mkdir(parents=True, exist_ok=True)
-    save_graph(G, path / _GRAPH, parameters, processors=processors)
-    with atomic_write(path / _STATE) as file:  # written last: a state whose JSON exists is whole
-        file.write(json.dumps({"format": "grafx-prune-state", "version": 1, **state}).encode())
-
-
-def _load_state(path: Path, options: dict) -> tuple[Any, dict, dict]:
-    from grafx.errors import GraphFileError
-    from grafx.io import load_graph
-
-    try:
-        state = json.loads((path / _STATE).read_text())
-    except (OSError, ValueError) as error:
-        raise GraphFileError(f"{path / _STATE}: unreadable prune state: {error}") from None
-    if state.get("format") != "grafx-prune-state":
-        raise GraphFileError(f"{path / _STATE}: not a grafx prune state")
-    old = {
-        "band_tolerance_db": None,
-        "loudness_tolerance_lu": None,
-        "order": "gate",
-        "recover_steps": 0,
-        "tolerance_mode": "relative",
-        "reference": "given",
-        "rank_samples": 0,
-    }  # what states written before these options did
-    saved = {k: state.get(k, old.get(k)) for k in options}
-    if saved != options:
-        raise ConfigError(
-            f"{path}: holds a pruning search with {saved}, not {options}; use another folder or "
-            "start again (restart)"
-        )
-    G, parameters = load_graph(path / _GRAPH)
-    return G, parameters or {}, state
+def search_result(state: PruneState, context: PruneContext) -> PruneResult:
+    """The :class:`PruneResult` of a search in ``state``."""
+    after = count_processors(state.graph)
+    return PruneResult(
+        graph=state.graph,
+        parameters=state.parameters,
+        removed=state.removed,
+        loss_before=state.loss_before,
+        loss_after=state.loss,
+        rho=len(state.removed) / context.num_processors,
+        num_processors=context.num_processors,
+        removed_per_type={t: (n - after.get(t, 0), n) for t, n in context.before.items()},
+        rounds=state.rounds,
+        evaluations=state.evaluations,
+        refused_by_descriptors=state.refused,
+    )
