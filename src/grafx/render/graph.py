@@ -9,7 +9,7 @@ clones, and an output is released as soon as its last reader has run.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +26,9 @@ from grafx.processors.core.drywet import (
 )
 from grafx.render.plan import Access, InletRead, StepPlan
 from grafx.render.prepare import RenderData
+
+if TYPE_CHECKING:
+    from grafx.automation.timeline import Timeline
 
 
 class Intermediates(list):
@@ -83,7 +86,8 @@ def _check_tree(
         )
 
 
-def _read_rows(x: Tensor, access: Access, dim: int) -> Tensor:
+def read_rows(x: Tensor, access: Access, dim: int) -> Tensor:
+    """The rows of ``x`` along ``dim`` that ``access`` names: a view for a slice."""
     if access.method == "slice":
         start, stop = access.index
         return x.narrow(dim, start, stop - start)
@@ -94,7 +98,7 @@ def _read_rows(x: Tensor, access: Access, dim: int) -> Tensor:
 
 def _read_tree(value: Any, access: Access, batch: int | None, detach: bool) -> Any:
     if isinstance(value, Tensor):
-        rows = _read_rows(value, access, 0)
+        rows = read_rows(value, access, 0)
         if detach:
             rows = rows.detach()
         if batch is not None:
@@ -297,48 +301,29 @@ def _stack_outlets(outs: list[Tensor], step: StepPlan, batch: int | None) -> Ten
     return stacked.flatten(dim - 1, dim)
 
 
-def _parse_call(args: tuple, kwargs: dict) -> tuple[Tensor, Mapping, Any, RenderData, dict]:
-    names = ["processors", "source", "parameters", "render_data"]
-    if len(args) > 4:
-        extra = ["common_parameters", "parameters_grad", "input_signal_grad"]
-        kwargs.update(dict(zip(extra, args[4:], strict=False)))
-        args = args[:4]
-    reference_form = bool(args) and not isinstance(args[0], Tensor)
-    if "input_signals" in kwargs:
-        kwargs["source"] = kwargs.pop("input_signals")
-    if "per_type_parameters" in kwargs:
-        kwargs["parameters"] = kwargs.pop("per_type_parameters")
-    if not reference_form:
-        names = ["source", "processors", "parameters", "render_data"]
-    values = dict(zip(names, args, strict=False))
-    for name in names:
-        if name in kwargs:
-            if name in values:
-                raise RenderError(f"render_grafx got {name!r} twice")
-            values[name] = kwargs.pop(name)
-    missing = [n for n in names if n not in values]
-    if missing:
-        raise RenderError(f"render_grafx is missing {missing}")
-    kwargs.setdefault("return_buffer", reference_form)
-    return (
-        values["source"],
-        values["processors"],
-        values["parameters"],
-        values["render_data"],
-        kwargs,
-    )
-
-
-def render_grafx(*args: Any, **kwargs: Any) -> tuple:
+def render_grafx(
+    source: Tensor,
+    processors: Mapping[str, nn.Module] | nn.ModuleDict,
+    parameters: Mapping[str, Any] | None,
+    render_data: RenderData,
+    *,
+    common_parameters: Any = None,
+    parameters_grad: bool = True,
+    input_signal_grad: bool | None = None,
+    graph: Any = None,
+    edge_gains: Tensor | None = None,
+    timeline: Timeline | None = None,
+) -> tuple[Tensor, Intermediates]:
     r"""Render a graph's output from its sources, processors and parameters.
 
-    Two call forms are accepted, told apart by which argument is a tensor::
+    ::
 
         output, intermediates = render_grafx(source, processors, parameters, render_data)
-        output, intermediates, buffer = render_grafx(processors, source, parameters, render_data)
 
-    The first is the documented one; the second is the reference implementation's, which also
-    returns the signal buffer (pass ``return_buffer`` to choose either way).
+    The original implementation's argument order, ``(processors, source, ...)``, is accepted too
+    (the one tensor among the first two arguments is the source) and returns the same pair;
+    :func:`grafx.compat.render_grafx` is the original's function itself (its keyword names,
+    and the signal buffer as a third value).
 
     Args:
         source: ``(K, C, L)``, or ``(B, K, C, L)`` for ``B`` source sets rendered through the same
@@ -367,9 +352,6 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
         parameters_grad: ``False`` detaches the parameters.
         input_signal_grad: ``False`` detaches the sources; by default gradients reach them when
             they require grad (the reference never let them through unless asked).
-        return_buffer: also return the ``(R, C, L)`` (or ``(B, R, C, L)``) buffer with every
-            outlet's signal in buffer-row order (one row per outlet; row ``v`` is node ``v``'s
-            output for SISO graphs); mono rows are broadcast to the widest channel count.
         graph: if given, check that ``render_data`` was prepared for it.
         edge_gains: linear gains ``(E,)`` (or ``(E, 1)``), one per column of the planned
             graph's ``edge_indices``: edge ``e`` carries ``edge_gains[e]`` times its source's
@@ -380,8 +362,7 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     Returns:
         ``output``, the ``out`` nodes' signals ``(N_out, C, L)`` or ``(B, N_out, C, L)`` in
         ``out``-row order; ``intermediates``, an :class:`Intermediates` list of the extras
-        dicts processors returned (with ``(signals, extras)``), with the type and step of each;
-        and the buffer if asked.
+        dicts processors returned (with ``(signals, extras)``), with the type and step of each.
 
     Processors get ``(n, C, L)`` inputs (``(B·n, C, L)`` batch-major for 4-D sources), one
     positional signal per inlet (a generator, a processor whose ``input_names`` is empty on a
@@ -412,16 +393,76 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     to one value per rendered sample before the call (see :mod:`grafx.automation`). Curves on
     other parameters, or without a timeline, raise :class:`ParameterError`.
     """
-    source, processors, parameters, render_data, options = _parse_call(args, dict(kwargs))
-    common_parameters = options.pop("common_parameters", None)
-    parameters_grad = options.pop("parameters_grad", True)
-    input_signal_grad = options.pop("input_signal_grad", None)
-    return_buffer = bool(options.pop("return_buffer"))
-    graph = options.pop("graph", None)
-    edge_gains = options.pop("edge_gains", None)
-    timeline = options.pop("timeline", None)
-    if options:
-        raise RenderError(f"render_grafx got unexpected keyword(s) {sorted(options)}")
+    if isinstance(processors, Tensor) and not isinstance(source, Tensor):
+        source, processors = processors, source  # the original implementation's order
+    output, intermediates, _ = _render(
+        source,
+        processors,
+        parameters,
+        render_data,
+        common_parameters=common_parameters,
+        parameters_grad=parameters_grad,
+        input_signal_grad=input_signal_grad,
+        graph=graph,
+        edge_gains=edge_gains,
+        timeline=timeline,
+        keep_buffer=False,
+    )
+    return output, intermediates
+
+
+def render_grafx_with_buffer(
+    source: Tensor,
+    processors: Mapping[str, nn.Module] | nn.ModuleDict,
+    parameters: Mapping[str, Any] | None,
+    render_data: RenderData,
+    *,
+    common_parameters: Any = None,
+    parameters_grad: bool = True,
+    input_signal_grad: bool | None = None,
+    graph: Any = None,
+    edge_gains: Tensor | None = None,
+    timeline: Timeline | None = None,
+) -> tuple[Tensor, Intermediates, Tensor]:
+    """:func:`render_grafx` that also returns the signal buffer, ``(output, intermediates,
+    buffer)``.
+
+    The buffer is ``(R, C, L)`` (or ``(B, R, C, L)``) with every outlet's signal in buffer-row
+    order (one row per outlet; row ``v`` is node ``v``'s output for SISO graphs); mono rows are
+    broadcast to the widest channel count. Every step's output is kept until the end, so this
+    takes more memory than :func:`render_grafx`. The arguments are :func:`render_grafx`'s.
+    """
+    output, intermediates, buffer = _render(
+        source,
+        processors,
+        parameters,
+        render_data,
+        common_parameters=common_parameters,
+        parameters_grad=parameters_grad,
+        input_signal_grad=input_signal_grad,
+        graph=graph,
+        edge_gains=edge_gains,
+        timeline=timeline,
+        keep_buffer=True,
+    )
+    assert buffer is not None  # _render assembles it when keep_buffer is set
+    return output, intermediates, buffer
+
+
+def _render(
+    source: Tensor,
+    processors: Mapping[str, nn.Module] | nn.ModuleDict,
+    parameters: Mapping[str, Any] | None,
+    render_data: RenderData,
+    *,
+    common_parameters: Any,
+    parameters_grad: bool,
+    input_signal_grad: bool | None,
+    graph: Any,
+    edge_gains: Tensor | None,
+    timeline: Timeline | None,
+    keep_buffer: bool,
+) -> tuple[Tensor, Intermediates, Tensor | None]:
     if not isinstance(render_data, RenderData):
         raise RenderError(
             f"render_data must come from prepare_render, got {type(render_data).__name__}"
@@ -458,7 +499,7 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     outputs[0] = source
     intermediates = Intermediates()
     last = len(steps) - 1
-    keep = return_buffer
+    keep = keep_buffer
     release = render_data.release_after()
     curve_grids: dict = {}  # sample times of automation curves, found once per render
     for step in steps[1:]:
@@ -509,9 +550,9 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
             for s in release[step.index]:
                 outputs[s] = None
     output = outputs[last]
-    if not return_buffer:
-        return output, intermediates
-    return output, intermediates, _assemble_buffer(outputs, steps, dim)
+    assert output is not None  # the last step is the out nodes' sum, never released
+    buffer = _assemble_buffer(outputs, steps, dim) if keep_buffer else None
+    return output, intermediates, buffer
 
 
 def _assemble_buffer(outputs: list, steps: list[StepPlan], dim: int) -> Tensor:
