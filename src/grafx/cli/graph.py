@@ -171,9 +171,9 @@ def print_settings(G, processors, parameters, timeline=None) -> None:
     """Print each node's physical settings by node name (or id), in the graph's node order.
 
     Automated settings (curves) print their mean over time, then a readout of each moving
-    setting's range and main moves (:func:`grafx.automation.readout.automation_readout`)."""
+    setting's range and main moves (:func:`grafx.mixing.readout.automation_readout`)."""
     from grafx.errors import ParameterError
-    from grafx.presets import get_node_settings
+    from grafx.mixing.console import get_node_settings
 
     print("settings per node (physical units):")
     if parameters is None:
@@ -183,7 +183,7 @@ def print_settings(G, processors, parameters, timeline=None) -> None:
     from grafx.automation import curve_keys, static_parameters
 
     if curve_keys(parameters, processors):
-        from grafx.automation.readout import automation_readout
+        from grafx.mixing.readout import automation_readout
 
         moves = automation_readout(G, parameters, processors, timeline)
         parameters = static_parameters(parameters, processors)
