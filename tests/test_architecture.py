@@ -297,7 +297,12 @@ def test_the_checker_sees_imports_in_functions_and_skips_type_checking(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_text(source)
     found = imports_of("grafx.data.probe", path)
-    assert found == [(3, "grafx.errors"), (7, "grafx.fit.many"), (8, "grafx.data.rows"), (9, "grafx.io")]
+    assert found == [
+        (3, "grafx.errors"),
+        (7, "grafx.fit.many"),
+        (8, "grafx.data.rows"),
+        (9, "grafx.io"),
+    ]
 
 
 def test_no_cycle_between_modules():

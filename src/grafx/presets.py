@@ -13,7 +13,11 @@ from grafx.mixing.console import (
     set_node_settings,
     stereo_log_gain,
 )
-from grafx.mixing.console import node_settings_to_parameters as _settings_to_parameters
+
+# The earlier private name, imported by grafx.nn.bounds.
+from grafx.mixing.console import (  # noqa: F401
+    node_settings_to_parameters as _settings_to_parameters,
+)
 
 __all__ = [
     "DEFAULT_CHAIN",

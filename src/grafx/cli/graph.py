@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from typing import Any
 
 from grafx.cli import bounds
 from grafx.cli.common import graph_types, load_model, output_path
@@ -72,7 +73,7 @@ def run_draw(args) -> int:
     out = output_path(args.output, (".png", ".pdf", ".svg"))
     G, _, _ = load_model(args.graph)
     inside = None if args.labels == "none" else args.labels
-    extra = {"node_inside_fontsize": 3.5} if inside == "node_name" else {}
+    extra: dict[str, Any] = {"node_inside_fontsize": 3.5} if inside == "node_name" else {}
     fig, _ = draw_grafx(G, vertical=args.vertical, node_inside=inside, **extra)
     try:
         with atomic_write(out) as file:

@@ -61,7 +61,7 @@ def create_signal_buffer(method: str, num_buffers: int, input_signals: Tensor) -
 
 def _first_row(access: Access) -> int:
     """The row an access starts at (the one-by-one buffer's single row)."""
-    return access.index[0] if access.method == "slice" else int(access.index[0])
+    return int(access.index[0])
 
 
 def read_single_tensor(

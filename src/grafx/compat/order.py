@@ -58,7 +58,9 @@ def node_id_from_render_order(render_order: Tensor) -> Tensor:
     return render_order_permutation(render_order)
 
 
-def return_render_ordered_tensor(G_t: GRAFXTensor, method: str = "beam", **kwargs: Any) -> GRAFXTensor:
+def return_render_ordered_tensor(
+    G_t: GRAFXTensor, method: str = "beam", **kwargs: Any
+) -> GRAFXTensor:
     """A reordered copy of a tensor graph; see ``reorder_for_fast_render`` (the input is kept)."""
     G_t = _tensor_graph(G_t, "return_render_ordered_tensor")
     return reorder_for_fast_render(G_t, method=method, **kwargs)

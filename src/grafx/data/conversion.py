@@ -17,7 +17,7 @@ def _node_type_index(config: NodeConfigs, node_id: int, node_type: object) -> in
         raise GraphError(
             f"node {node_id}: type {node_type!r} is not in the graph's config {config.node_types}"
         )
-    return config.node_type_to_index[node_type]
+    return config.node_type_to_index[str(node_type)]
 
 
 def _port_index(config: NodeConfigs, edge: tuple, node_type: str, port: str, kind: str) -> int:
@@ -129,7 +129,7 @@ def convert_to_tensor(G: GRAFX) -> GRAFXTensor:
         rendering_orders = torch.tensor(
             [attrs[n].get("rendering_order", -1) for n in nodes], dtype=torch.long
         )
-    type_sequence = G.type_sequence
+    type_sequence: Any = G.type_sequence  # names, or the LongTensor a user set
     if isinstance(type_sequence, list):
         type_sequence = list(type_sequence)
     counter = G.counter
@@ -157,10 +157,11 @@ def _graph_offsets(G_t: GRAFXTensor, graph_ids: torch.Tensor) -> list[int]:
     if isinstance(counter, list) and len(counter) == num_graphs:
         return [0, *counter[:-1]]
     # No usable cumulative counter: give each graph the id range its largest id needs.
+    node_ids = G_t.node_ids if G_t.node_ids is not None else torch.arange(G_t.num_nodes)
     offsets, total = [], 0
     for g in range(num_graphs):
         offsets.append(total)
-        ids = G_t.node_ids[graph_ids == g]
+        ids = node_ids[graph_ids.to(node_ids.device) == g]
         total += int(ids.max()) + 1 if ids.numel() else 0
     return offsets
 
@@ -193,12 +194,12 @@ def convert_to_graph(G_t: GRAFXTensor, relabel: bool = False) -> GRAFX:
     if config is None:
         raise GraphError("convert_to_graph needs a GRAFXTensor with a config")
     num_nodes = G_t.num_nodes
-    node_ids = G_t.node_ids if G_t.node_ids is not None else torch.arange(num_nodes)
-    node_ids = node_ids.tolist()
+    id_tensor = G_t.node_ids if G_t.node_ids is not None else torch.arange(num_nodes)
+    node_ids: list[int] = id_tensor.tolist()
     graph_ids = G_t.graph_ids.tolist() if G_t.graph_ids is not None else None
     if relabel:
         ids = list(range(num_nodes))
-    elif graph_ids is not None:
+    elif G_t.graph_ids is not None and graph_ids is not None:
         offsets = _graph_offsets(G_t, G_t.graph_ids.cpu())
         ids = [offsets[g] + i for g, i in zip(graph_ids, node_ids, strict=True)]
     else:

@@ -188,7 +188,7 @@ def create_empty_parameters(
                 f"processor for type {node_type!r} ({type(processor).__name__}) has no "
                 "parameter_size() method"
             )
-        parameters[node_type] = create_empty_parameters_from_shape_dict(
+        tree = create_empty_parameters_from_shape_dict(
             processor.parameter_size(),
             counts[node_type],
             std,
@@ -196,6 +196,8 @@ def create_empty_parameters(
             dtype=dtype,
             generator=generator,
         )
+        assert isinstance(tree, GrafxParameterDict)  # the root is always a dict
+        parameters[node_type] = tree
     return parameters
 
 

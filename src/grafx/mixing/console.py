@@ -197,6 +197,7 @@ def build_mixing_console(
 
     G = GRAFX(config=NodeConfigs(chain))
     out = G.add("out", name="out")
+    assert out is not None  # every config has "out"
     bus_heads = []
     for b in range(num_buses):
         head, tail = G.add_serial_chain(
@@ -281,7 +282,9 @@ def _gate_values(node_type: str, processor: Any, gated: bool, settings: dict) ->
     return {DRYWET_KEY: drywet_weight_from_mix(torch.tensor([mix], dtype=torch.float64))}
 
 
-def node_settings_to_parameters(node_type: str, processor: Any, settings: Mapping[str, Any]) -> dict:
+def node_settings_to_parameters(
+    node_type: str, processor: Any, settings: Mapping[str, Any]
+) -> dict:
     """Parameter values (float64 tensors without the node dim) for one node's settings."""
     if not has_settings(processor):
         if settings:
@@ -356,7 +359,7 @@ def get_node_settings(
     node = G.find_node(node) if isinstance(node, str) else node
     node_type = G.nodes[node]["node_type"]
     row = node_rows(G)[node]
-    processor = (processors or {}).get(node_type)
+    processor: Any = (processors or {}).get(node_type)  # a module with the settings methods
     if processor is None and node_type in CONSOLE_TYPES:
         processor = CONSOLE_TYPES[node_type]()
     values = {k: v[row] for k, v in parameters[node_type].items() if isinstance(v, Tensor)}
@@ -407,8 +410,7 @@ def console_parameters(
         no grad; ``[t]["drywet_weight"]`` ``(N_t, 1)`` the gates), ready for
         :func:`grafx.fit.fit_parameters` or ``save_graph``.
     """
-    parameters = create_empty_parameters(processors, G, std=0.0)
-    parameters = _to_plain(parameters, dtype)
+    parameters = _to_plain(create_empty_parameters(processors, G, std=0.0), dtype)
     used = {d["node_type"] for _, d in G.nodes(data=True)}
     parameters = add_node_gates(parameters, G, types=[t for t in processors if t in used])
     for node in sorted(G.nodes):

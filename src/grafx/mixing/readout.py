@@ -81,19 +81,17 @@ def fader_curves(
     curves = []
     for node in nodes:
         try:
-            series = [
-                _flat(get_node_settings(p, G, node, processors).get(setting)) for p in per_knot
-            ]
+            readings = [get_node_settings(p, G, node, processors).get(setting) for p in per_knot]
         except (GrafxError, KeyError, TypeError, ValueError, RuntimeError):
             continue
-        if any(v is None or len(v) != len(series[0]) for v in series):
+        columns = _columns(readings)
+        if columns is None:
             continue
         label = G.nodes[node].get("name") or f"node {node}"
-        for column in range(len(series[0])):
-            values = [v[column] for v in series]
+        for column, values in enumerate(columns):
             if max(values) - min(values) < 1e-3:
                 continue
-            name = label if len(series[0]) == 1 else f"{label} [{column}]"
+            name = label if len(columns) == 1 else f"{label} [{column}]"
             curves.append((name, times, values))
     return curves
 
@@ -112,6 +110,27 @@ def _flat(value: Any) -> list[float] | None:
             out += inner
         return out
     return None
+
+
+def _columns(readings: list[Any]) -> list[list[float]] | None:
+    """A setting read at every knot as columns, ``[column][knot]``; ``None`` when a reading is
+    missing or not numeric, or the readings differ in length."""
+    rows = [_flat(reading) for reading in readings]
+    first = rows[0] if rows else None
+    if first is None:
+        return None
+    checked: list[list[float]] = []
+    for row in rows:
+        if row is None or len(row) != len(first):
+            return None
+        checked.append(row)
+    return [list(column) for column in zip(*checked, strict=True)]
+
+
+def _main_moves(values: list[float]) -> list[int]:
+    """The knots (in time order) where the :data:`MAIN_MOVES` largest steps to the next begin."""
+    steps = sorted(range(len(values) - 1), key=lambda i: -abs(values[i + 1] - values[i]))
+    return sorted(steps[:MAIN_MOVES])
 
 
 def _number(value: float) -> str:
@@ -150,23 +169,18 @@ def automation_readout(
             continue
         lines = []
         for key in readings[0]:
-            series = [_flat(r.get(key)) for r in readings]
-            if any(s is None or len(s) != len(series[0]) for s in series):
+            columns = _columns([r.get(key) for r in readings])
+            if columns is None:
                 continue
-            for column in range(len(series[0])):
-                values = [s[column] for s in series]
+            for column, values in enumerate(columns):
                 low, high = min(values), max(values)
                 if _number(low) == _number(high):  # no move at the precision shown
                     continue
-                name = key if len(series[0]) == 1 else f"{key}[{column}]"
-                changes = sorted(
-                    range(len(values) - 1),
-                    key=lambda i, v=values: -abs(v[i + 1] - v[i]),
-                )[:MAIN_MOVES]
+                name = key if len(columns) == 1 else f"{key}[{column}]"
                 moves = ", ".join(
                     f"{_number(values[i])} -> {_number(values[i + 1])} "
                     f"({times[i]:g}-{times[i + 1]:g} s)"
-                    for i in sorted(changes)
+                    for i in _main_moves(values)
                 )
                 lines.append(f"{name}: {_number(low)} .. {_number(high)}; main moves: {moves}")
         if lines:

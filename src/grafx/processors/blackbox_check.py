@@ -6,7 +6,13 @@ Its names are loaded on first access, so listing the processors does not import 
 import importlib
 from typing import Any
 
-__all__ = ["processor_as_callable", "wrap_processor", "gradient_cosine", "reference_cases"]
+# Defined by grafx.testing.blackbox and loaded by __getattr__ below.
+__all__ = [  # noqa: F822
+    "processor_as_callable",
+    "wrap_processor",
+    "gradient_cosine",
+    "reference_cases",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -38,7 +38,7 @@ class Intermediates(list):
     entry attached in :attr:`node_types` and :attr:`steps`; :meth:`by_type` groups the entries.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.node_types: list[str] = []
         self.steps: list[int] = []
@@ -576,7 +576,10 @@ def _assemble_buffer(outputs: list, steps: list[StepPlan], dim: int) -> Tensor:
 
 
 def _check_inputs(
-    processors: Mapping, parameters: Mapping, render_data: RenderData, device: torch.device
+    processors: Mapping | nn.ModuleDict,
+    parameters: Mapping,
+    render_data: RenderData,
+    device: torch.device,
 ) -> None:
     if not isinstance(processors, (Mapping, nn.ModuleDict)):
         raise RenderError(f"processors must be a dict of modules, got {type(processors).__name__}")
@@ -598,7 +601,10 @@ def _check_inputs(
 
 
 def _gated_types(
-    processors: Mapping, parameters: Mapping, render_data: RenderData, curves: bool = False
+    processors: Mapping | nn.ModuleDict,
+    parameters: Mapping,
+    render_data: RenderData,
+    curves: bool = False,
 ) -> set[str]:
     """Types whose dry/wet gate the engine applies (checked once per render); with ``curves``
     a gate may also be a curve ``(N_t, 1, K)``."""
@@ -608,7 +614,8 @@ def _gated_types(
             continue
         if not render_data.type_counts.get(node_type):
             continue  # no node of this type (e.g. all pruned away): nothing to gate
-        processor = processors[node_type] if node_type in processors else None  # noqa: SIM401
+        # nn.ModuleDict has no .get(); any module with parameter_size()
+        processor: Any = processors[node_type] if node_type in processors else None  # noqa: SIM401
         if processor is None:
             raise ParameterError(
                 f"type {node_type!r} has a {DRYWET_KEY!r} gate but no processor to gate"

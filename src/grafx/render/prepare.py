@@ -232,7 +232,9 @@ def _plan_inlet(src_rows, src_step, src_local, pos, num_nodes, edge_ids) -> Inle
     # Scatter: the first edge of each node (by source) forms the base, in node order; the
     # others are added into it.
     by_node = sorted(range(len(pos)), key=lambda e: (pos[e], src_step[e], src_local[e]))
-    base, extra, seen = [], [], set()
+    base: list[int] = []
+    extra: list[int] = []
+    seen: set[int] = set()
     for e in by_node:
         (extra if pos[e] in seen else base).append(e)
         seen.add(pos[e])

@@ -14,14 +14,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from grafx.errors import ParameterError
+from grafx.processors.base import Processor
 from grafx.processors.blackbox import BlackBox
 
 __all__ = ["processor_as_callable", "wrap_processor", "gradient_cosine", "reference_cases"]
 
 
-def reference_cases() -> dict[str, tuple[nn.Module, dict[str, tuple[float, float]]]]:
+def reference_cases() -> dict[str, tuple[Processor, dict[str, tuple[float, float]]]]:
     """grafx processors and parameter ranges on which the estimators are checked.
 
     ``{name: (processor, {key: (low, high)})}``: the ranges cover each parameter's useful span
@@ -57,7 +59,19 @@ def reference_cases() -> dict[str, tuple[nn.Module, dict[str, tuple[float, float
     }
 
 
-def processor_as_callable(processor: nn.Module, keys: Sequence[str] | None = None):
+def _flat_shape(processor: Processor, key: str, size: Any) -> tuple[int, ...]:
+    """The shape of one parameter of a processor whose parameters are not nested."""
+    if isinstance(size, int):
+        return (size,)
+    if isinstance(size, tuple):
+        return size
+    raise ParameterError(
+        f"{type(processor).__name__}: parameter {key!r} is nested ({size!r}); a black box "
+        "takes flat parameters only"
+    )
+
+
+def processor_as_callable(processor: Processor, keys: Sequence[str] | None = None):
     """A grafx processor as a gradient-free ``fn(audio, **settings)``.
 
     The function runs ``processor`` under ``torch.no_grad`` on one node's numpy audio ``(C, L)``
@@ -65,7 +79,7 @@ def processor_as_callable(processor: nn.Module, keys: Sequence[str] | None = Non
     numpy audio ``(C_out, L)`` of the input's dtype.
     """
     sizes = processor.parameter_size()
-    shapes = {k: (s,) if isinstance(s, int) else tuple(s) for k, s in sizes.items()}
+    shapes = {key: _flat_shape(processor, key, size) for key, size in sizes.items()}
     keys = list(sizes) if keys is None else list(keys)
 
     def fn(audio: np.ndarray, **settings: Any) -> np.ndarray:
@@ -82,7 +96,7 @@ def processor_as_callable(processor: nn.Module, keys: Sequence[str] | None = Non
 
 
 def wrap_processor(
-    processor: nn.Module, ranges: Mapping[str, tuple[float, float]], **options: Any
+    processor: Processor, ranges: Mapping[str, tuple[float, float]], **options: Any
 ) -> BlackBox:
     """A :class:`BlackBox` around ``processor`` whose settings are its parameters.
 
@@ -94,14 +108,14 @@ def wrap_processor(
     sizes = processor.parameter_size()
     settings = {}
     for key, size in sizes.items():
-        n = size if isinstance(size, int) else int(np.prod(size))
+        n = int(np.prod(_flat_shape(processor, key, size)))
         settings[key] = (*ranges[key], n)
     options.setdefault("name", type(processor).__name__)
     return BlackBox(processor_as_callable(processor), settings, **options)
 
 
 def gradient_cosine(
-    processor: nn.Module,
+    processor: Processor,
     box: BlackBox,
     input_signals: Tensor,
     parameters: Mapping[str, Tensor],
