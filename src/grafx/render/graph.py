@@ -9,6 +9,7 @@ clones, and an output is released as soon as its last reader has run.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
@@ -463,6 +464,58 @@ def _render(
     timeline: Timeline | None,
     keep_buffer: bool,
 ) -> tuple[Tensor, Intermediates, Tensor | None]:
+    dim = _check_source(source, render_data, graph)
+    if input_signal_grad is False:
+        source = source.detach()
+    parameters = {} if parameters is None else parameters
+    _check_inputs(processors, parameters, render_data, source.device)
+    edge_weights = _edge_weights(parameters, render_data, source.dtype, not parameters_grad)
+    gains = _edge_gains(edge_gains, render_data, source)
+    if gains is not None:
+        edge_weights = gains if edge_weights is None else edge_weights.to(gains.device) * gains
+    if common_parameters is not None:
+        _check_tree(common_parameters, "common", "", render_data.num_nodes, source.device)
+    call = _StepCall(
+        parameters=parameters,
+        common_parameters=common_parameters,
+        detach_parameters=not parameters_grad,
+        batch=source.shape[0] if dim == 1 else None,
+        length=source.shape[-1],
+        gated=_gated_types(processors, parameters, render_data, curves=timeline is not None),
+        timeline=timeline,
+    )
+
+    steps = render_data.on(source.device)
+    outputs: list[Tensor | None] = [None] * len(steps)
+    outputs[0] = source
+    intermediates = Intermediates()
+    release = render_data.release_after()
+    for step in steps[1:]:
+        node_type = step.node_type
+        inputs = [_gather(outputs, read, dim, node_type, edge_weights) for read in step.reads]
+        # nn.ModuleDict has no .get()
+        processor = processors[node_type] if node_type in processors else None  # noqa: SIM401
+        if processor is None:
+            if len(inputs) != 1:
+                raise RenderError(f"type {node_type!r} has no processor")
+            outputs[step.index] = inputs[0]
+        else:
+            outputs[step.index] = call(step, processor, inputs, intermediates)
+        # Drop this step's gathered inputs now, not when the next step rebinds the name: without
+        # autograd (which keeps what it needs) they are freed before the next gather.
+        inputs = []
+        if not keep_buffer:
+            for s in release[step.index]:
+                outputs[s] = None
+    output = outputs[-1]
+    assert output is not None  # the last step is the out nodes' sum, never released
+    buffer = _assemble_buffer(outputs, steps, dim) if keep_buffer else None
+    return output, intermediates, buffer
+
+
+def _check_source(source: Tensor, render_data: RenderData, graph: Any) -> int:
+    """The node axis of the sources (0 for ``(K, C, L)``, 1 for ``(B, K, C, L)``), checked
+    against the plan (and the plan against ``graph``, if given)."""
     if not isinstance(render_data, RenderData):
         raise RenderError(
             f"render_data must come from prepare_render, got {type(render_data).__name__}"
@@ -481,78 +534,55 @@ def _render(
             f"source has {source.shape[dim]} signals (shape {tuple(source.shape)}) but the plan "
             f"was prepared for a graph with {render_data.num_sources} 'in' node(s)"
         )
-    if input_signal_grad is False:
-        source = source.detach()
-    batch = source.shape[0] if dim == 1 else None
-    parameters = {} if parameters is None else parameters
-    _check_inputs(processors, parameters, render_data, source.device)
-    gated = _gated_types(processors, parameters, render_data, curves=timeline is not None)
-    edge_weights = _edge_weights(parameters, render_data, source.dtype, not parameters_grad)
-    gains = _edge_gains(edge_gains, render_data, source)
-    if gains is not None:
-        edge_weights = gains if edge_weights is None else edge_weights.to(gains.device) * gains
-    if common_parameters is not None:
-        _check_tree(common_parameters, "common", "", render_data.num_nodes, source.device)
+    return dim
 
-    steps = render_data.on(source.device)
-    outputs: list[Tensor | None] = [None] * len(steps)
-    outputs[0] = source
-    intermediates = Intermediates()
-    last = len(steps) - 1
-    keep = keep_buffer
-    release = render_data.release_after()
-    curve_grids: dict = {}  # sample times of automation curves, found once per render
-    for step in steps[1:]:
-        node_type = step.node_type
-        inputs = [_gather(outputs, read, dim, node_type, edge_weights) for read in step.reads]
-        # nn.ModuleDict has no .get()
-        processor = processors[node_type] if node_type in processors else None  # noqa: SIM401
-        if processor is None:
-            if len(inputs) != 1:
-                raise RenderError(f"type {node_type!r} has no processor")
-            result: Tensor | None = inputs[0]
-        else:
-            if batch is not None:
-                inputs = [x.reshape(-1, *x.shape[2:]) for x in inputs]
-            call_kwargs: dict[str, Any] = {}
-            if node_type in parameters:
-                value = parameters[node_type]
-                read = _read_tree(value, step.parameter_read, batch, not parameters_grad)
-                call_kwargs = read if isinstance(read, dict) else {"parameter": read}
-            if not step.reads and getattr(processor, "input_names", None) == ():
-                # A generator (no audio input) renders the sources' length.
-                call_kwargs["num_samples"] = source.shape[-1]
-            if common_parameters is not None:
-                common = _read_tree(common_parameters, step.node_read, batch, False)
-                call_kwargs.update(common if isinstance(common, dict) else {"common": common})
-            if timeline is not None or getattr(processor, "time_varying", None):
-                call_kwargs = expand_curves(
-                    node_type,
-                    processor,
-                    call_kwargs,
-                    timeline,
-                    source.shape[-1],
-                    node_type in gated,
-                    curve_grids,
-                )
-            gate = call_kwargs.pop(DRYWET_KEY) if node_type in gated else None
-            outs, extras = _split_result(processor(*inputs, **call_kwargs), step)
-            if gate is not None:
-                outs = [drywet_blend(o, u, gate) for o, u in zip(outs, inputs, strict=True)]
-            if extras is not None:
-                intermediates.add(node_type, step.index, extras)
-            result = _stack_outlets(outs, step, batch) if step.num_outlets > 0 else None
-        outputs[step.index] = result
-        # Drop this step's gathered inputs now, not when the next step rebinds the names: without
-        # autograd (which keeps what it needs) they are freed before the next gather.
-        inputs = outs = result = None  # type: ignore[assignment]
-        if not keep:
-            for s in release[step.index]:
-                outputs[s] = None
-    output = outputs[last]
-    assert output is not None  # the last step is the out nodes' sum, never released
-    buffer = _assemble_buffer(outputs, steps, dim) if keep_buffer else None
-    return output, intermediates, buffer
+
+@dataclass
+class _StepCall:
+    """Calls one step's processor: its parameter rows, the keywords it needs, node gates."""
+
+    parameters: Mapping[str, Any]
+    common_parameters: Any
+    detach_parameters: bool
+    batch: int | None
+    length: int
+    gated: set[str]
+    timeline: Timeline | None
+    curve_grids: dict = field(default_factory=dict)  # automation sample times, found once
+
+    def __call__(
+        self, step: StepPlan, processor: Any, inputs: list[Tensor], intermediates: Intermediates
+    ) -> Tensor | None:
+        node_type, batch = step.node_type, self.batch
+        if batch is not None:
+            inputs = [x.reshape(-1, *x.shape[2:]) for x in inputs]
+        kwargs: dict[str, Any] = {}
+        if node_type in self.parameters:
+            value = self.parameters[node_type]
+            read = _read_tree(value, step.parameter_read, batch, self.detach_parameters)
+            kwargs = read if isinstance(read, dict) else {"parameter": read}
+        if not step.reads and getattr(processor, "input_names", None) == ():
+            kwargs["num_samples"] = self.length  # a generator renders the sources' length
+        if self.common_parameters is not None:
+            common = _read_tree(self.common_parameters, step.node_read, batch, False)
+            kwargs.update(common if isinstance(common, dict) else {"common": common})
+        if self.timeline is not None or getattr(processor, "time_varying", None):
+            kwargs = expand_curves(
+                node_type,
+                processor,
+                kwargs,
+                self.timeline,
+                self.length,
+                node_type in self.gated,
+                self.curve_grids,
+            )
+        gate = kwargs.pop(DRYWET_KEY) if node_type in self.gated else None
+        outs, extras = _split_result(processor(*inputs, **kwargs), step)
+        if gate is not None:
+            outs = [drywet_blend(o, u, gate) for o, u in zip(outs, inputs, strict=True)]
+        if extras is not None:
+            intermediates.add(node_type, step.index, extras)
+        return _stack_outlets(outs, step, batch) if step.num_outlets > 0 else None
 
 
 def _assemble_buffer(outputs: list, steps: list[StepPlan], dim: int) -> Tensor:
