@@ -17,8 +17,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.module import _addindent
 
+from grafx.data.graph import GRAFX
 from grafx.data.rows import (
-    _graph_classes,
     _is_graph,
     count_nodes_per_type,
     parameter_row,
@@ -305,7 +305,6 @@ def fill_parameters_from_graph(parameters: Mapping | nn.ModuleDict, G: Any, G_t:
     Returns:
         The number of nodes whose values were copied.
     """
-    GRAFX, _ = _graph_classes()
     if not isinstance(G, GRAFX):
         raise GraphError(
             f"fill_parameters_from_graph needs a GRAFX (its nodes hold the values), got "
