@@ -394,7 +394,12 @@ def console_parameters(
     G: GRAFX,
     processors: Mapping[str, nn.Module],
     sample_rate: float | None = None,
-    settings: Mapping[int | str, Mapping[str, Any]] | None = None,
+    settings: (
+        Mapping[int, Mapping[str, Any]]
+        | Mapping[str, Mapping[str, Any]]
+        | Mapping[int | str, Mapping[str, Any]]
+        | None
+    ) = None,
     dtype: torch.dtype = torch.float32,
 ) -> dict[str, Any]:
     """Neutral console parameters, with optional per-node physical settings.
