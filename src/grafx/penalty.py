@@ -11,7 +11,7 @@ e.g. to measure signals inside the render) and computes its value from a
 weight may ramp up linearly from 0 over the first ``ramp`` fraction of the fit.
 
 Penalties live beside the processors they look at: :class:`grafx.fit.penalty.GainStaging`,
-:class:`grafx.gates.GateSparsity`, :class:`grafx.automation.CurveSmoothness`.
+:class:`grafx.gates.GateSparsity`, :class:`grafx.automation.smoothness.CurveSmoothness`.
 """
 
 from __future__ import annotations
