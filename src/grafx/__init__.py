@@ -3,8 +3,9 @@
 Subpackages load on first use, so ``import grafx`` is cheap and ``grafx.render.render_grafx``
 works without importing ``grafx.render`` first: ``data`` (graphs and their tensor form),
 ``render`` (scheduling, plans, rendering), ``processors``, ``utils``, ``io``, ``draw``, ``fit``,
-``losses``, ``metrics``, ``baseline``, ``presets``, ``gates`` (soft structure), ``prune``
-(pruning search), ``errors``.
+``losses``, ``metrics``, ``baseline``, ``mixing`` (the mixing console; also ``presets``),
+``gates`` (soft structure), ``prune`` (pruning search), ``errors``, ``compat`` (the original
+library's call forms).
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ _SUBMODULES = (
     "fit",
     "losses",
     "metrics",
+    "mixing",
     "presets",
     "gates",
     "prune",
     "errors",
+    "compat",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]

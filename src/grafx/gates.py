@@ -57,7 +57,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from grafx.data.configs import UTILITY_TYPES
 from grafx.data.conversion import edges_in_tensor_order
+from grafx.data.rows import node_rows
 from grafx.errors import GraphError, ParameterError
 from grafx.penalty import Penalty, PenaltyContext
 from grafx.processors.core.drywet import (
@@ -85,7 +87,6 @@ __all__ = [
     "graph_edges",
 ]
 
-_UTILITY = ("in", "out", "mix")
 
 #: Initial wet proportion of a new gate: nearly the processor alone, yet inside (0, 1), where
 #: the gate has a gradient (Adam steps are scale-free, so it learns as fast as from 0.5).
@@ -144,13 +145,13 @@ def add_node_gates(
     """
     counts = _type_counts(G)
     if types is None:
-        types = [t for t in counts if t not in _UTILITY]
+        types = [t for t in counts if t not in UTILITY_TYPES]
     out = {k: (dict(v.items()) if hasattr(v, "items") else v) for k, v in parameters.items()}
     for node_type in types:
-        if node_type in _UTILITY or node_type not in counts:
+        if node_type in UTILITY_TYPES or node_type not in counts:
             raise ParameterError(
                 f"cannot gate type {node_type!r}: it is a utility type or not in the graph "
-                f"(processor types: {sorted(t for t in counts if t not in _UTILITY)})"
+                f"(processor types: {sorted(t for t in counts if t not in UTILITY_TYPES)})"
             )
         value = out.setdefault(node_type, {})
         if isinstance(value, Tensor):
@@ -191,8 +192,6 @@ def node_gates(parameters: Mapping) -> dict[str, Tensor]:
 
 def gated_nodes(parameters: Mapping, G: Any) -> dict[int, float]:
     """``{node id: w}`` of every gated node of ``G`` (``parameters`` in ``G``'s node order)."""
-    from grafx.presets import node_rows
-
     gates = node_gates(parameters)
     rows = node_rows(G)
     return {
@@ -208,8 +207,6 @@ def set_node_gate(parameters: Mapping, G: Any, node: int | str, mix: float) -> N
     ``mix = 0`` bypasses the node exactly (its output is its input); ``mix = 1`` leaves only
     the processor.
     """
-    from grafx.presets import node_rows
-
     node = G.find_node(node) if isinstance(node, str) else node
     if node not in G:
         raise GraphError(f"no node {node} in the graph")

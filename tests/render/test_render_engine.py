@@ -20,6 +20,7 @@ from render_reference import (
 )
 from torch import nn
 
+from grafx import compat
 from grafx.data.configs import NodeConfigs
 from grafx.render import (
     ScheduleNotProvenWarning,
@@ -28,6 +29,7 @@ from grafx.render import (
     permute_parameters,
     prepare_render,
     render_grafx,
+    render_grafx_with_buffer,
     reorder_for_fast_render,
 )
 from grafx.render.order import GraphStructure
@@ -205,14 +207,19 @@ def test_call_forms_and_buffer():
     x = _signal(1, 2, 8)
     params = {"gain": {"gain": torch.tensor([[2.0]], dtype=torch.float64)}}
     documented = render_grafx(x, PROCS, params, plan)
-    reference_form = render_grafx(PROCS, x, params, plan)
-    keyword_form = render_grafx(
+    original_order = render_grafx(PROCS, x, params, plan)  # the same pair
+    with_buffer = render_grafx_with_buffer(x, PROCS, params, plan)
+    original = compat.render_grafx(PROCS, x, params, plan)
+    keyword_form = compat.render_grafx(
         processors=PROCS, input_signals=x, per_type_parameters=params, render_data=plan
     )
-    assert len(documented) == 2 and len(reference_form) == 3 and len(keyword_form) == 2
-    buffer = reference_form[2]
-    torch.testing.assert_close(buffer, torch.stack([x[0], 2 * x[0], 2 * x[0]]))
-    torch.testing.assert_close(documented[0], reference_form[0])
+    assert len(documented) == len(original_order) == 2
+    assert len(with_buffer) == len(original) == len(keyword_form) == 3
+    expected_buffer = torch.stack([x[0], 2 * x[0], 2 * x[0]])
+    for buffer in (with_buffer[2], original[2], keyword_form[2]):
+        torch.testing.assert_close(buffer, expected_buffer)
+    for output in (original_order[0], with_buffer[0], original[0], keyword_form[0]):
+        torch.testing.assert_close(documented[0], output)
 
 
 def test_reorder_keeps_input_and_node_ids():
@@ -350,7 +357,7 @@ def test_large_scatter_steps_sum_every_input():
         x = _signal(3, 1, length).requires_grad_()
         plan = prepare_render(reorder_for_fast_render(G_t))
         assert str(plan).count("scatter") == 1
-        output, _, buffer = render_grafx(x, {}, {}, plan, return_buffer=True)
+        output, _, buffer = render_grafx_with_buffer(x, {}, {}, plan)
         mixes = torch.stack([sum(x[s] for s in feeds[m]) for m in range(num_mix)])
         torch.testing.assert_close(buffer[3 : 3 + num_mix], mixes, rtol=1e-14, atol=1e-14)
         torch.testing.assert_close(output[0], mixes.sum(0), rtol=1e-13, atol=1e-13)

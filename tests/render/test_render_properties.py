@@ -17,6 +17,7 @@ from render_reference import (
     union,
 )
 
+from grafx import compat
 from grafx.render import (
     compute_render_order,
     permute_parameters,
@@ -124,7 +125,7 @@ def test_unreordered_plan_and_buffer_match_reference(G_t, batch):
     sequence, order = compute_render_order(G_t, method="greedy")
     G_sched = G_t.copy(rendering_orders=order, type_sequence=sequence)
     render_data = prepare_render(G_sched)
-    output, _, buffer = render_grafx(PROCESSORS, source, params, render_data, return_buffer=True)
+    output, _, buffer = compat.render_grafx(PROCESSORS, source, params, render_data)
     torch.testing.assert_close(output, expected, **TOL)
     # Buffer rows: one per outlet, node by node (an out node's row is its summed input).
     row = 0

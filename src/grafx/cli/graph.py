@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from typing import Any
 
 from grafx.cli import bounds
 from grafx.cli.common import graph_types, load_model, output_path
@@ -72,7 +73,7 @@ def run_draw(args) -> int:
     out = output_path(args.output, (".png", ".pdf", ".svg"))
     G, _, _ = load_model(args.graph)
     inside = None if args.labels == "none" else args.labels
-    extra = {"node_inside_fontsize": 3.5} if inside == "node_name" else {}
+    extra: dict[str, Any] = {"node_inside_fontsize": 3.5} if inside == "node_name" else {}
     fig, _ = draw_grafx(G, vertical=args.vertical, node_inside=inside, **extra)
     try:
         with atomic_write(out) as file:
@@ -171,9 +172,9 @@ def print_settings(G, processors, parameters, timeline=None) -> None:
     """Print each node's physical settings by node name (or id), in the graph's node order.
 
     Automated settings (curves) print their mean over time, then a readout of each moving
-    setting's range and main moves (:func:`grafx.automation.readout.automation_readout`)."""
+    setting's range and main moves (:func:`grafx.mixing.readout.automation_readout`)."""
     from grafx.errors import ParameterError
-    from grafx.presets import get_node_settings
+    from grafx.mixing.console import get_node_settings
 
     print("settings per node (physical units):")
     if parameters is None:
@@ -183,7 +184,7 @@ def print_settings(G, processors, parameters, timeline=None) -> None:
     from grafx.automation import curve_keys, static_parameters
 
     if curve_keys(parameters, processors):
-        from grafx.automation.readout import automation_readout
+        from grafx.mixing.readout import automation_readout
 
         moves = automation_readout(G, parameters, processors, timeline)
         parameters = static_parameters(parameters, processors)

@@ -63,7 +63,7 @@ def run(args) -> int:
 
     from grafx.device import move_processors, move_tree
     from grafx.io.audio import read_stems, write_audio
-    from grafx.presets import console_parameters
+    from grafx.mixing.console import console_parameters
     from grafx.render import render_mix
 
     began = time.perf_counter()

@@ -17,7 +17,7 @@ def _node_type_index(config: NodeConfigs, node_id: int, node_type: object) -> in
         raise GraphError(
             f"node {node_id}: type {node_type!r} is not in the graph's config {config.node_types}"
         )
-    return config.node_type_to_index[node_type]
+    return config.node_type_to_index[str(node_type)]
 
 
 def _port_index(config: NodeConfigs, edge: tuple, node_type: str, port: str, kind: str) -> int:
@@ -129,7 +129,7 @@ def convert_to_tensor(G: GRAFX) -> GRAFXTensor:
         rendering_orders = torch.tensor(
             [attrs[n].get("rendering_order", -1) for n in nodes], dtype=torch.long
         )
-    type_sequence = G.type_sequence
+    type_sequence: Any = G.type_sequence  # names, or the LongTensor a user set
     if isinstance(type_sequence, list):
         type_sequence = list(type_sequence)
     counter = G.counter
@@ -157,10 +157,11 @@ def _graph_offsets(G_t: GRAFXTensor, graph_ids: torch.Tensor) -> list[int]:
     if isinstance(counter, list) and len(counter) == num_graphs:
         return [0, *counter[:-1]]
     # No usable cumulative counter: give each graph the id range its largest id needs.
+    node_ids = G_t.node_ids if G_t.node_ids is not None else torch.arange(G_t.num_nodes)
     offsets, total = [], 0
     for g in range(num_graphs):
         offsets.append(total)
-        ids = G_t.node_ids[graph_ids == g]
+        ids = node_ids[graph_ids.to(node_ids.device) == g]
         total += int(ids.max()) + 1 if ids.numel() else 0
     return offsets
 
@@ -193,18 +194,7 @@ def convert_to_graph(G_t: GRAFXTensor, relabel: bool = False) -> GRAFX:
     if config is None:
         raise GraphError("convert_to_graph needs a GRAFXTensor with a config")
     num_nodes = G_t.num_nodes
-    node_ids = G_t.node_ids if G_t.node_ids is not None else torch.arange(num_nodes)
-    node_ids = node_ids.tolist()
-    graph_ids = G_t.graph_ids.tolist() if G_t.graph_ids is not None else None
-    if relabel:
-        ids = list(range(num_nodes))
-    elif graph_ids is not None:
-        offsets = _graph_offsets(G_t, G_t.graph_ids.cpu())
-        ids = [offsets[g] + i for g, i in zip(graph_ids, node_ids, strict=True)]
-    else:
-        ids = node_ids
-    if len(set(ids)) != num_nodes:
-        raise GraphError("convert_to_graph: node_ids repeat, so nodes cannot be told apart")
+    ids, node_ids, graph_ids = _restored_ids(G_t, relabel)
     type_indices = G_t.node_types.tolist()
     for row, t in enumerate(type_indices):
         if not 0 <= t < config.num_node_types:
@@ -223,6 +213,46 @@ def convert_to_graph(G_t: GRAFXTensor, relabel: bool = False) -> GRAFX:
             attrs["rendering_order"] = orders[row]
         G.add_node(ids[row], **attrs)
 
+    _add_edges(G, G_t, config, types, ids)
+    counter = G_t.counter
+    if isinstance(counter, list):
+        G.counter = list(counter)
+    elif relabel:
+        G.counter = num_nodes
+    else:
+        G.counter = max(int(counter), max(ids, default=-1) + 1)
+    G.batch = bool(G_t.batch)
+    G.consecutive_ids = sorted(ids) == list(range(num_nodes)) and (
+        isinstance(counter, list) or G.counter == num_nodes
+    )
+    G.rendering_order_method = G_t.rendering_order_method
+    type_sequence = G_t.type_sequence
+    G.type_sequence = list(type_sequence) if isinstance(type_sequence, list) else type_sequence
+    return G
+
+
+def _restored_ids(G_t: GRAFXTensor, relabel: bool) -> tuple[list[int], list[int], list[int] | None]:
+    """``(graph node id of each row, node_ids, graph_ids)`` for :func:`convert_to_graph`."""
+    num_nodes = G_t.num_nodes
+    id_tensor = G_t.node_ids if G_t.node_ids is not None else torch.arange(num_nodes)
+    node_ids: list[int] = id_tensor.tolist()
+    graph_ids = G_t.graph_ids.tolist() if G_t.graph_ids is not None else None
+    if relabel:
+        ids = list(range(num_nodes))
+    elif G_t.graph_ids is not None and graph_ids is not None:
+        offsets = _graph_offsets(G_t, G_t.graph_ids.cpu())
+        ids = [offsets[g] + i for g, i in zip(graph_ids, node_ids, strict=True)]
+    else:
+        ids = node_ids
+    if len(set(ids)) != num_nodes:
+        raise GraphError("convert_to_graph: node_ids repeat, so nodes cannot be told apart")
+    return ids, node_ids, graph_ids
+
+
+def _add_edges(
+    G: GRAFX, G_t: GRAFXTensor, config: NodeConfigs, types: list[str], ids: list[int]
+) -> None:
+    """Add ``G_t``'s edges to ``G`` with their ports (from ``edge_types``) and gains."""
     edge_types = G_t.edge_types.tolist() if G_t.edge_types is not None else None
     gains = G_t.edge_gains.tolist() if G_t.edge_gains is not None else None
     for e, (source, dest) in enumerate(G_t.edge_indices.T.tolist()):
@@ -240,19 +270,3 @@ def convert_to_graph(G_t: GRAFXTensor, relabel: bool = False) -> GRAFX:
         if gains is not None:
             attrs["gain"] = gains[e]
         G.add_edge(ids[source], ids[dest], **attrs)
-
-    counter = G_t.counter
-    if isinstance(counter, list):
-        G.counter = list(counter)
-    elif relabel:
-        G.counter = num_nodes
-    else:
-        G.counter = max(int(counter), max(ids, default=-1) + 1)
-    G.batch = bool(G_t.batch)
-    G.consecutive_ids = sorted(ids) == list(range(num_nodes)) and (
-        isinstance(counter, list) or G.counter == num_nodes
-    )
-    G.rendering_order_method = G_t.rendering_order_method
-    type_sequence = G_t.type_sequence
-    G.type_sequence = list(type_sequence) if isinstance(type_sequence, list) else type_sequence
-    return G

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from grafx.data.tensor import GRAFXTensor
 from grafx.errors import MissingDependencyError
+
+if TYPE_CHECKING:  # only for the annotation: grafx.data.tensor imports this module
+    from grafx.data.tensor import GRAFXTensor
 
 
 def to_pyg_data(G_t: GRAFXTensor) -> Any:

@@ -231,6 +231,7 @@ class GRAFX(nx.MultiDiGraph):
             self.raise_warning(problem)
             return None
         node_id = self.counter
+        assert isinstance(node_id, int)  # a list only in batched graphs, refused above
         self.add_node(node_id, node_type=node_type, parameters=parameters, name=name)
         self.graph["counter"] = node_id + 1
         return node_id
@@ -274,8 +275,8 @@ class GRAFX(nx.MultiDiGraph):
                 raise GraphError(
                     f"add_serial_chain: {node_type!r} has no outlet, so it must come last"
                 )
-        ids = [self.add(**kwargs) for kwargs in items]
-        ids = [i for i in ids if i is not None]
+        added = [self.add(**kwargs) for kwargs in items]
+        ids = [i for i in added if i is not None]
         for source, dest in itertools.pairwise(ids):
             outlet = self._ports(self.nodes[source]["node_type"], "outlets")[0]
             inlet = self._ports(self.nodes[dest]["node_type"], "inlets")[0]
@@ -397,7 +398,7 @@ class GRAFX(nx.MultiDiGraph):
                 f"nodes {path + [dest_id]}."
             )
             return None
-        attrs = {"outlet": outlet_name, "inlet": inlet_name}
+        attrs: dict[str, Any] = {"outlet": outlet_name, "inlet": inlet_name}
         if gain is not None:
             attrs["gain"] = gain
         self.add_edge(source_id, dest_id, **attrs)

@@ -23,20 +23,15 @@ from typing import Any
 
 import torch
 
+from grafx.data.graph import GRAFX
+from grafx.data.tensor import GRAFXTensor
 from grafx.errors import GraphError
 
 __all__ = ["get_node_ids_from_type", "count_nodes_per_type", "node_rows", "parameter_row"]
 
 
-def _graph_classes() -> tuple[Any, Any]:
-    from grafx.data.graph import GRAFX
-    from grafx.data.tensor import GRAFXTensor
-
-    return GRAFX, GRAFXTensor
-
-
 def _is_graph(value: Any) -> bool:
-    return isinstance(value, _graph_classes())
+    return isinstance(value, (GRAFX, GRAFXTensor))
 
 
 def _tensor_type_names(G_t: Any) -> list[str]:
@@ -49,7 +44,6 @@ def _tensor_type_names(G_t: Any) -> list[str]:
 
 def _node_types_of(G: Any) -> list[tuple[int, str]]:
     """``(node id, type name)`` of every node, in row order (ascending id for a GRAFX)."""
-    GRAFX, GRAFXTensor = _graph_classes()
     if isinstance(G, GRAFXTensor):
         ids = G.node_ids if G.node_ids is not None else torch.arange(G.num_nodes)
         return list(zip(ids.cpu().tolist(), _tensor_type_names(G), strict=True))
@@ -118,7 +112,6 @@ def parameter_row(G: Any, node_id: int, graph_id: int | None = None) -> tuple[st
     Raises:
         GraphError: no such node.
     """
-    GRAFX, GRAFXTensor = _graph_classes()
     if isinstance(G, GRAFXTensor):
         return G.parameter_row(node_id, graph_id)
     if isinstance(G, GRAFX):

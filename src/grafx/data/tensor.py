@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from grafx.data.configs import NodeConfigs
+from grafx.data.geometric import to_pyg_data
 from grafx.errors import GraphError
 
 # The fields shown by ``print``, in the order of the documentation.
@@ -141,8 +142,6 @@ class GRAFXTensor:
 
     def to_pyg(self) -> Any:
         """This graph as a ``torch_geometric.data.Data``; see :func:`grafx.data.geometric.to_pyg_data`."""
-        from grafx.data.geometric import to_pyg_data
-
         return to_pyg_data(self)
 
     def copy(self, **changes: Any) -> GRAFXTensor:

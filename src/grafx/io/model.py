@@ -34,16 +34,21 @@ from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 
+from grafx.automation.expand import static_ndim, time_varying_keys
+from grafx.data.configs import UTILITY_TYPES
 from grafx.data.graph import GRAFX
 from grafx.data.rows import count_nodes_per_type
 from grafx.errors import ConfigError, GraphFileError, ParameterError
 from grafx.io.graph_file import read_graph_document, save_graph
+from grafx.mixing.console import CONSOLE_TYPES
+from grafx.processors.core.drywet import DRYWET_KEY, EDGE_GATE_KEY
+from grafx.processors.core.rate import processors_at_sample_rate
+from grafx.processors.core.validation import check_parameters
+from grafx.processors.spec import build_processor
 
 __all__ = ["GraphModel", "load", "save_graph"]
 
 logger = logging.getLogger(__name__)
-
-_RESERVED = ("in", "out", "mix")
 
 
 class _Model(NamedTuple):
@@ -66,7 +71,7 @@ def processor_types(G: GRAFX) -> list[str]:
     """The processor types a graph uses (its node types without ``in``/``out``/``mix``)."""
     used = {node_type for _, node_type in G.nodes(data="node_type")}
     order = G.config.node_types if G.config is not None else sorted(used)
-    return [t for t in order if t in used and t not in _RESERVED]
+    return [t for t in order if t in used and t not in UTILITY_TYPES]
 
 
 def load(path: str | os.PathLike, sample_rate: float | None = None) -> GraphModel:
@@ -113,8 +118,6 @@ def load(path: str | os.PathLike, sample_rate: float | None = None) -> GraphMode
             document.version,
         )
     elif sample_rate is not None and float(sample_rate) != rate:
-        from grafx.processors.core.rate import processors_at_sample_rate
-
         try:
             processors = processors_at_sample_rate(processors, sample_rate, f"{where}: processors")
         except ConfigError as error:
@@ -130,9 +133,6 @@ def load(path: str | os.PathLike, sample_rate: float | None = None) -> GraphMode
 
 
 def _processors(G: GRAFX, specs: Mapping[str, Any], where: str) -> dict[str, nn.Module]:
-    from grafx.presets import CONSOLE_TYPES
-    from grafx.processors.spec import build_processor
-
     processors = {}
     for node_type in processor_types(G):
         if node_type in specs:
@@ -156,10 +156,6 @@ def _processors(G: GRAFX, specs: Mapping[str, Any], where: str) -> dict[str, nn.
 def _check_parameters(
     G: GRAFX, processors: Mapping, parameters: Mapping, where: str, timeline: Any = None
 ) -> None:
-    from grafx.automation.expand import time_varying_keys
-    from grafx.processors.core.drywet import DRYWET_KEY, EDGE_GATE_KEY
-    from grafx.processors.core.validation import check_parameters
-
     counts = count_nodes_per_type(G, processors)
     for node_type, processor in processors.items():
         size = processor.parameter_size()
@@ -211,8 +207,6 @@ def _check_curves(
     where: str,
 ) -> None:
     """Refuse a curve on a parameter that cannot move, or any curve without automation."""
-    from grafx.automation.expand import static_ndim
-
     for key, tensor in value.items():
         shape = size.get(key)
         if not isinstance(tensor, Tensor) or shape is None or isinstance(shape, Mapping):

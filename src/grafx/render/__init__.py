@@ -6,7 +6,7 @@ The three stages stay apart: :mod:`grafx.render.order` decides which nodes rende
 three for a graph's mix.
 """
 
-from grafx.render.graph import Intermediates, render_grafx
+from grafx.render.graph import Intermediates, render_grafx, render_grafx_with_buffer
 from grafx.render.order import ScheduleNotProvenWarning, compute_render_order, optimal_schedule
 from grafx.render.permute import permute_parameters, permute_sources
 from grafx.render.prepare import RenderData, prepare_render
@@ -26,5 +26,6 @@ __all__ = [
     "prepare_render",
     "reorder_for_fast_render",
     "render_grafx",
+    "render_grafx_with_buffer",
     "render_mix",
 ]

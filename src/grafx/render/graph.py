@@ -9,7 +9,8 @@ clones, and an output is released as soon as its last reader has run.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +28,9 @@ from grafx.processors.core.drywet import (
 from grafx.render.plan import Access, InletRead, StepPlan
 from grafx.render.prepare import RenderData
 
+if TYPE_CHECKING:
+    from grafx.automation.timeline import Timeline
+
 
 class Intermediates(list):
     """Extras returned by processors: one dict per processor call that returned extras.
@@ -35,7 +39,7 @@ class Intermediates(list):
     entry attached in :attr:`node_types` and :attr:`steps`; :meth:`by_type` groups the entries.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.node_types: list[str] = []
         self.steps: list[int] = []
@@ -83,7 +87,8 @@ def _check_tree(
         )
 
 
-def _read_rows(x: Tensor, access: Access, dim: int) -> Tensor:
+def read_rows(x: Tensor, access: Access, dim: int) -> Tensor:
+    """The rows of ``x`` along ``dim`` that ``access`` names: a view for a slice."""
     if access.method == "slice":
         start, stop = access.index
         return x.narrow(dim, start, stop - start)
@@ -94,7 +99,7 @@ def _read_rows(x: Tensor, access: Access, dim: int) -> Tensor:
 
 def _read_tree(value: Any, access: Access, batch: int | None, detach: bool) -> Any:
     if isinstance(value, Tensor):
-        rows = _read_rows(value, access, 0)
+        rows = read_rows(value, access, 0)
         if detach:
             rows = rows.detach()
         if batch is not None:
@@ -297,48 +302,29 @@ def _stack_outlets(outs: list[Tensor], step: StepPlan, batch: int | None) -> Ten
     return stacked.flatten(dim - 1, dim)
 
 
-def _parse_call(args: tuple, kwargs: dict) -> tuple[Tensor, Mapping, Any, RenderData, dict]:
-    names = ["processors", "source", "parameters", "render_data"]
-    if len(args) > 4:
-        extra = ["common_parameters", "parameters_grad", "input_signal_grad"]
-        kwargs.update(dict(zip(extra, args[4:], strict=False)))
-        args = args[:4]
-    reference_form = bool(args) and not isinstance(args[0], Tensor)
-    if "input_signals" in kwargs:
-        kwargs["source"] = kwargs.pop("input_signals")
-    if "per_type_parameters" in kwargs:
-        kwargs["parameters"] = kwargs.pop("per_type_parameters")
-    if not reference_form:
-        names = ["source", "processors", "parameters", "render_data"]
-    values = dict(zip(names, args, strict=False))
-    for name in names:
-        if name in kwargs:
-            if name in values:
-                raise RenderError(f"render_grafx got {name!r} twice")
-            values[name] = kwargs.pop(name)
-    missing = [n for n in names if n not in values]
-    if missing:
-        raise RenderError(f"render_grafx is missing {missing}")
-    kwargs.setdefault("return_buffer", reference_form)
-    return (
-        values["source"],
-        values["processors"],
-        values["parameters"],
-        values["render_data"],
-        kwargs,
-    )
-
-
-def render_grafx(*args: Any, **kwargs: Any) -> tuple:
+def render_grafx(
+    source: Tensor,
+    processors: Mapping[str, nn.Module] | nn.ModuleDict,
+    parameters: Mapping[str, Any] | None,
+    render_data: RenderData,
+    *,
+    common_parameters: Any = None,
+    parameters_grad: bool = True,
+    input_signal_grad: bool | None = None,
+    graph: Any = None,
+    edge_gains: Tensor | None = None,
+    timeline: Timeline | None = None,
+) -> tuple[Tensor, Intermediates]:
     r"""Render a graph's output from its sources, processors and parameters.
 
-    Two call forms are accepted, told apart by which argument is a tensor::
+    ::
 
         output, intermediates = render_grafx(source, processors, parameters, render_data)
-        output, intermediates, buffer = render_grafx(processors, source, parameters, render_data)
 
-    The first is the documented one; the second is the reference implementation's, which also
-    returns the signal buffer (pass ``return_buffer`` to choose either way).
+    The original implementation's argument order, ``(processors, source, ...)``, is accepted too
+    (the one tensor among the first two arguments is the source) and returns the same pair;
+    :func:`grafx.compat.render_grafx` is the original's function itself (its keyword names,
+    and the signal buffer as a third value).
 
     Args:
         source: ``(K, C, L)``, or ``(B, K, C, L)`` for ``B`` source sets rendered through the same
@@ -367,9 +353,6 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
         parameters_grad: ``False`` detaches the parameters.
         input_signal_grad: ``False`` detaches the sources; by default gradients reach them when
             they require grad (the reference never let them through unless asked).
-        return_buffer: also return the ``(R, C, L)`` (or ``(B, R, C, L)``) buffer with every
-            outlet's signal in buffer-row order (one row per outlet; row ``v`` is node ``v``'s
-            output for SISO graphs); mono rows are broadcast to the widest channel count.
         graph: if given, check that ``render_data`` was prepared for it.
         edge_gains: linear gains ``(E,)`` (or ``(E, 1)``), one per column of the planned
             graph's ``edge_indices``: edge ``e`` carries ``edge_gains[e]`` times its source's
@@ -380,8 +363,7 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     Returns:
         ``output``, the ``out`` nodes' signals ``(N_out, C, L)`` or ``(B, N_out, C, L)`` in
         ``out``-row order; ``intermediates``, an :class:`Intermediates` list of the extras
-        dicts processors returned (with ``(signals, extras)``), with the type and step of each;
-        and the buffer if asked.
+        dicts processors returned (with ``(signals, extras)``), with the type and step of each.
 
     Processors get ``(n, C, L)`` inputs (``(B·n, C, L)`` batch-major for 4-D sources), one
     positional signal per inlet (a generator, a processor whose ``input_names`` is empty on a
@@ -412,16 +394,128 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
     to one value per rendered sample before the call (see :mod:`grafx.automation`). Curves on
     other parameters, or without a timeline, raise :class:`ParameterError`.
     """
-    source, processors, parameters, render_data, options = _parse_call(args, dict(kwargs))
-    common_parameters = options.pop("common_parameters", None)
-    parameters_grad = options.pop("parameters_grad", True)
-    input_signal_grad = options.pop("input_signal_grad", None)
-    return_buffer = bool(options.pop("return_buffer"))
-    graph = options.pop("graph", None)
-    edge_gains = options.pop("edge_gains", None)
-    timeline = options.pop("timeline", None)
-    if options:
-        raise RenderError(f"render_grafx got unexpected keyword(s) {sorted(options)}")
+    if isinstance(processors, Tensor) and not isinstance(source, Tensor):
+        source, processors = processors, source  # the original implementation's order
+    output, intermediates, _ = _render(
+        source,
+        processors,
+        parameters,
+        render_data,
+        common_parameters=common_parameters,
+        parameters_grad=parameters_grad,
+        input_signal_grad=input_signal_grad,
+        graph=graph,
+        edge_gains=edge_gains,
+        timeline=timeline,
+        keep_buffer=False,
+    )
+    return output, intermediates
+
+
+def render_grafx_with_buffer(
+    source: Tensor,
+    processors: Mapping[str, nn.Module] | nn.ModuleDict,
+    parameters: Mapping[str, Any] | None,
+    render_data: RenderData,
+    *,
+    common_parameters: Any = None,
+    parameters_grad: bool = True,
+    input_signal_grad: bool | None = None,
+    graph: Any = None,
+    edge_gains: Tensor | None = None,
+    timeline: Timeline | None = None,
+) -> tuple[Tensor, Intermediates, Tensor]:
+    """:func:`render_grafx` that also returns the signal buffer, ``(output, intermediates,
+    buffer)``.
+
+    The buffer is ``(R, C, L)`` (or ``(B, R, C, L)``) with every outlet's signal in buffer-row
+    order (one row per outlet; row ``v`` is node ``v``'s output for SISO graphs); mono rows are
+    broadcast to the widest channel count. Every step's output is kept until the end, so this
+    takes more memory than :func:`render_grafx`. The arguments are :func:`render_grafx`'s.
+    """
+    output, intermediates, buffer = _render(
+        source,
+        processors,
+        parameters,
+        render_data,
+        common_parameters=common_parameters,
+        parameters_grad=parameters_grad,
+        input_signal_grad=input_signal_grad,
+        graph=graph,
+        edge_gains=edge_gains,
+        timeline=timeline,
+        keep_buffer=True,
+    )
+    assert buffer is not None  # _render assembles it when keep_buffer is set
+    return output, intermediates, buffer
+
+
+def _render(
+    source: Tensor,
+    processors: Mapping[str, nn.Module] | nn.ModuleDict,
+    parameters: Mapping[str, Any] | None,
+    render_data: RenderData,
+    *,
+    common_parameters: Any,
+    parameters_grad: bool,
+    input_signal_grad: bool | None,
+    graph: Any,
+    edge_gains: Tensor | None,
+    timeline: Timeline | None,
+    keep_buffer: bool,
+) -> tuple[Tensor, Intermediates, Tensor | None]:
+    dim = _check_source(source, render_data, graph)
+    if input_signal_grad is False:
+        source = source.detach()
+    parameters = {} if parameters is None else parameters
+    _check_inputs(processors, parameters, render_data, source.device)
+    edge_weights = _edge_weights(parameters, render_data, source.dtype, not parameters_grad)
+    gains = _edge_gains(edge_gains, render_data, source)
+    if gains is not None:
+        edge_weights = gains if edge_weights is None else edge_weights.to(gains.device) * gains
+    if common_parameters is not None:
+        _check_tree(common_parameters, "common", "", render_data.num_nodes, source.device)
+    call = _StepCall(
+        parameters=parameters,
+        common_parameters=common_parameters,
+        detach_parameters=not parameters_grad,
+        batch=source.shape[0] if dim == 1 else None,
+        length=source.shape[-1],
+        gated=_gated_types(processors, parameters, render_data, curves=timeline is not None),
+        timeline=timeline,
+    )
+
+    steps = render_data.on(source.device)
+    outputs: list[Tensor | None] = [None] * len(steps)
+    outputs[0] = source
+    intermediates = Intermediates()
+    release = render_data.release_after()
+    for step in steps[1:]:
+        node_type = step.node_type
+        inputs = [_gather(outputs, read, dim, node_type, edge_weights) for read in step.reads]
+        # nn.ModuleDict has no .get()
+        processor = processors[node_type] if node_type in processors else None  # noqa: SIM401
+        if processor is None:
+            if len(inputs) != 1:
+                raise RenderError(f"type {node_type!r} has no processor")
+            outputs[step.index] = inputs[0]
+        else:
+            outputs[step.index] = call(step, processor, inputs, intermediates)
+        # Drop this step's gathered inputs now, not when the next step rebinds the name: without
+        # autograd (which keeps what it needs) they are freed before the next gather.
+        inputs = []
+        if not keep_buffer:
+            for s in release[step.index]:
+                outputs[s] = None
+    output = outputs[-1]
+    assert output is not None  # the last step is the out nodes' sum, never released
+    buffer = _assemble_buffer(outputs, steps, dim) if keep_buffer else None
+    return output, intermediates, buffer
+
+
+def _check_source(source: Tensor, render_data: RenderData, graph: Any) -> int:
+    """The node axis of the sources (0 for ``(K, C, L)``, 1 for ``(B, K, C, L)``), checked
+    against the plan (and the plan against ``graph``, if given)."""
     if not isinstance(render_data, RenderData):
         raise RenderError(
             f"render_data must come from prepare_render, got {type(render_data).__name__}"
@@ -440,78 +534,55 @@ def render_grafx(*args: Any, **kwargs: Any) -> tuple:
             f"source has {source.shape[dim]} signals (shape {tuple(source.shape)}) but the plan "
             f"was prepared for a graph with {render_data.num_sources} 'in' node(s)"
         )
-    if input_signal_grad is False:
-        source = source.detach()
-    batch = source.shape[0] if dim == 1 else None
-    parameters = {} if parameters is None else parameters
-    _check_inputs(processors, parameters, render_data, source.device)
-    gated = _gated_types(processors, parameters, render_data, curves=timeline is not None)
-    edge_weights = _edge_weights(parameters, render_data, source.dtype, not parameters_grad)
-    gains = _edge_gains(edge_gains, render_data, source)
-    if gains is not None:
-        edge_weights = gains if edge_weights is None else edge_weights.to(gains.device) * gains
-    if common_parameters is not None:
-        _check_tree(common_parameters, "common", "", render_data.num_nodes, source.device)
+    return dim
 
-    steps = render_data.on(source.device)
-    outputs: list[Tensor | None] = [None] * len(steps)
-    outputs[0] = source
-    intermediates = Intermediates()
-    last = len(steps) - 1
-    keep = return_buffer
-    release = render_data.release_after()
-    curve_grids: dict = {}  # sample times of automation curves, found once per render
-    for step in steps[1:]:
-        node_type = step.node_type
-        inputs = [_gather(outputs, read, dim, node_type, edge_weights) for read in step.reads]
-        # nn.ModuleDict has no .get()
-        processor = processors[node_type] if node_type in processors else None  # noqa: SIM401
-        if processor is None:
-            if len(inputs) != 1:
-                raise RenderError(f"type {node_type!r} has no processor")
-            result: Tensor | None = inputs[0]
-        else:
-            if batch is not None:
-                inputs = [x.reshape(-1, *x.shape[2:]) for x in inputs]
-            call_kwargs: dict[str, Any] = {}
-            if node_type in parameters:
-                value = parameters[node_type]
-                read = _read_tree(value, step.parameter_read, batch, not parameters_grad)
-                call_kwargs = read if isinstance(read, dict) else {"parameter": read}
-            if not step.reads and getattr(processor, "input_names", None) == ():
-                # A generator (no audio input) renders the sources' length.
-                call_kwargs["num_samples"] = source.shape[-1]
-            if common_parameters is not None:
-                common = _read_tree(common_parameters, step.node_read, batch, False)
-                call_kwargs.update(common if isinstance(common, dict) else {"common": common})
-            if timeline is not None or getattr(processor, "time_varying", None):
-                call_kwargs = expand_curves(
-                    node_type,
-                    processor,
-                    call_kwargs,
-                    timeline,
-                    source.shape[-1],
-                    node_type in gated,
-                    curve_grids,
-                )
-            gate = call_kwargs.pop(DRYWET_KEY) if node_type in gated else None
-            outs, extras = _split_result(processor(*inputs, **call_kwargs), step)
-            if gate is not None:
-                outs = [drywet_blend(o, u, gate) for o, u in zip(outs, inputs, strict=True)]
-            if extras is not None:
-                intermediates.add(node_type, step.index, extras)
-            result = _stack_outlets(outs, step, batch) if step.num_outlets > 0 else None
-        outputs[step.index] = result
-        # Drop this step's gathered inputs now, not when the next step rebinds the names: without
-        # autograd (which keeps what it needs) they are freed before the next gather.
-        inputs = outs = result = None  # type: ignore[assignment]
-        if not keep:
-            for s in release[step.index]:
-                outputs[s] = None
-    output = outputs[last]
-    if not return_buffer:
-        return output, intermediates
-    return output, intermediates, _assemble_buffer(outputs, steps, dim)
+
+@dataclass
+class _StepCall:
+    """Calls one step's processor: its parameter rows, the keywords it needs, node gates."""
+
+    parameters: Mapping[str, Any]
+    common_parameters: Any
+    detach_parameters: bool
+    batch: int | None
+    length: int
+    gated: set[str]
+    timeline: Timeline | None
+    curve_grids: dict = field(default_factory=dict)  # automation sample times, found once
+
+    def __call__(
+        self, step: StepPlan, processor: Any, inputs: list[Tensor], intermediates: Intermediates
+    ) -> Tensor | None:
+        node_type, batch = step.node_type, self.batch
+        if batch is not None:
+            inputs = [x.reshape(-1, *x.shape[2:]) for x in inputs]
+        kwargs: dict[str, Any] = {}
+        if node_type in self.parameters:
+            value = self.parameters[node_type]
+            read = _read_tree(value, step.parameter_read, batch, self.detach_parameters)
+            kwargs = read if isinstance(read, dict) else {"parameter": read}
+        if not step.reads and getattr(processor, "input_names", None) == ():
+            kwargs["num_samples"] = self.length  # a generator renders the sources' length
+        if self.common_parameters is not None:
+            common = _read_tree(self.common_parameters, step.node_read, batch, False)
+            kwargs.update(common if isinstance(common, dict) else {"common": common})
+        if self.timeline is not None or getattr(processor, "time_varying", None):
+            kwargs = expand_curves(
+                node_type,
+                processor,
+                kwargs,
+                self.timeline,
+                self.length,
+                node_type in self.gated,
+                self.curve_grids,
+            )
+        gate = kwargs.pop(DRYWET_KEY) if node_type in self.gated else None
+        outs, extras = _split_result(processor(*inputs, **kwargs), step)
+        if gate is not None:
+            outs = [drywet_blend(o, u, gate) for o, u in zip(outs, inputs, strict=True)]
+        if extras is not None:
+            intermediates.add(node_type, step.index, extras)
+        return _stack_outlets(outs, step, batch) if step.num_outlets > 0 else None
 
 
 def _assemble_buffer(outputs: list, steps: list[StepPlan], dim: int) -> Tensor:
@@ -535,7 +606,10 @@ def _assemble_buffer(outputs: list, steps: list[StepPlan], dim: int) -> Tensor:
 
 
 def _check_inputs(
-    processors: Mapping, parameters: Mapping, render_data: RenderData, device: torch.device
+    processors: Mapping | nn.ModuleDict,
+    parameters: Mapping,
+    render_data: RenderData,
+    device: torch.device,
 ) -> None:
     if not isinstance(processors, (Mapping, nn.ModuleDict)):
         raise RenderError(f"processors must be a dict of modules, got {type(processors).__name__}")
@@ -557,7 +631,10 @@ def _check_inputs(
 
 
 def _gated_types(
-    processors: Mapping, parameters: Mapping, render_data: RenderData, curves: bool = False
+    processors: Mapping | nn.ModuleDict,
+    parameters: Mapping,
+    render_data: RenderData,
+    curves: bool = False,
 ) -> set[str]:
     """Types whose dry/wet gate the engine applies (checked once per render); with ``curves``
     a gate may also be a curve ``(N_t, 1, K)``."""
@@ -567,7 +644,8 @@ def _gated_types(
             continue
         if not render_data.type_counts.get(node_type):
             continue  # no node of this type (e.g. all pruned away): nothing to gate
-        processor = processors[node_type] if node_type in processors else None  # noqa: SIM401
+        # nn.ModuleDict has no .get(); any module with parameter_size()
+        processor: Any = processors[node_type] if node_type in processors else None  # noqa: SIM401
         if processor is None:
             raise ParameterError(
                 f"type {node_type!r} has a {DRYWET_KEY!r} gate but no processor to gate"

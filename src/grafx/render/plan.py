@@ -36,9 +36,11 @@ class Access:
     def size(self) -> int:
         if self.method == "none":
             return 0
-        if self.method == "slice":
-            return self.index[1] - self.index[0]
-        return int(self.index.numel())
+        if isinstance(self.index, tuple):  # a slice (start, stop)
+            return int(self.index[1]) - int(self.index[0])
+        if isinstance(self.index, Tensor):
+            return int(self.index.numel())
+        return len(self.index)
 
 
 @dataclass

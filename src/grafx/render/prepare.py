@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -232,7 +232,9 @@ def _plan_inlet(src_rows, src_step, src_local, pos, num_nodes, edge_ids) -> Inle
     # Scatter: the first edge of each node (by source) forms the base, in node order; the
     # others are added into it.
     by_node = sorted(range(len(pos)), key=lambda e: (pos[e], src_step[e], src_local[e]))
-    base, extra, seen = [], [], set()
+    base: list[int] = []
+    extra: list[int] = []
+    seen: set[int] = set()
     for e in by_node:
         (extra if pos[e] in seen else base).append(e)
         seen.add(pos[e])
@@ -317,6 +319,102 @@ def _static_edge_gains(G_t: Any) -> torch.Tensor | None:
     return gains
 
 
+class _NodeLayout(NamedTuple):
+    """Where each node's outputs and parameters sit, in the plan's row orders."""
+
+    offset: list[int]  # first buffer row of each node (one row per outlet; one per out node)
+    num_rows: int
+    nodes_sorted: list[int]  # the nodes by (step, row)
+    step_start: list[int]  # where each step's nodes start in nodes_sorted
+    per_type_index: list[int]  # each node's rank among its type's nodes (its parameter row)
+    type_start: np.ndarray  # where each type's nodes start, by type id
+    pos_in_step: np.ndarray  # each node's position among its step's nodes
+    local_of_node: np.ndarray  # each node's first row inside its step's output
+
+    @classmethod
+    def of(cls, S: GraphStructure, order: np.ndarray, num_steps: int) -> _NodeLayout:
+        V = S.num_nodes
+        rows_per_node = S.num_outlets[S.types].copy()
+        rows_per_node[S.types == S.out_type] = 1
+        offset = np.concatenate([[0], np.cumsum(rows_per_node)])
+        nodes_sorted = np.lexsort((np.arange(V), order))
+        step_start = np.searchsorted(order[nodes_sorted], np.arange(num_steps + 1))
+        pos_in_step = np.empty(V, dtype=np.int64)
+        pos_in_step[nodes_sorted] = np.arange(V) - step_start[order[nodes_sorted]]
+        type_sorted = np.lexsort((np.arange(V), S.types))
+        type_start = np.searchsorted(S.types[type_sorted], np.arange(len(S.config) + 1))
+        per_type_index = np.empty(V, dtype=np.int64)
+        per_type_index[type_sorted] = np.arange(V) - type_start[S.types[type_sorted]]
+        local_sorted = np.concatenate([[0], np.cumsum(rows_per_node[nodes_sorted])])[:-1]
+        local_sorted -= local_sorted[step_start[order[nodes_sorted]]]
+        local_of_node = np.empty(V, dtype=np.int64)
+        local_of_node[nodes_sorted] = local_sorted
+        return cls(
+            offset=offset.tolist(),
+            num_rows=int(offset[-1]),
+            nodes_sorted=nodes_sorted.tolist(),
+            step_start=step_start.tolist(),
+            per_type_index=per_type_index.tolist(),
+            type_start=type_start,
+            pos_in_step=pos_in_step,
+            local_of_node=local_of_node,
+        )
+
+
+class _EdgeLayout(NamedTuple):
+    """The edges sorted by (dest step, inlet, source step, source local row), with what an
+    inlet's read needs of each."""
+
+    key: list[int]  # dest step * inlet_slots + inlet, per sorted edge
+    edge_sorted: list[int]
+    inlet_slots: int
+    src_rows: list[int]  # buffer row of each edge's source outlet
+    src_step: list[int]
+    src_local: list[int]  # row of the source outlet inside its step's output
+    pos_of_dst: list[int]  # position of each edge's destination inside its step
+
+    @classmethod
+    def of(cls, S: GraphStructure, order: np.ndarray, nodes: _NodeLayout) -> _EdgeLayout:
+        src_rows = np.asarray(nodes.offset)[S.src] + S.outlet
+        src_step = order[S.src]
+        src_local = nodes.local_of_node[S.src] + S.outlet
+        dst_step = order[S.dst]
+        edge_sorted = np.lexsort((src_local, src_step, S.inlet, dst_step))
+        inlet_slots = int(S.num_inlets.max()) + 1
+        key = dst_step[edge_sorted] * inlet_slots + S.inlet[edge_sorted]
+        return cls(
+            key=key.tolist(),
+            edge_sorted=edge_sorted.tolist(),
+            inlet_slots=inlet_slots,
+            src_rows=src_rows.tolist(),
+            src_step=src_step.tolist(),
+            src_local=src_local.tolist(),
+            pos_of_dst=nodes.pos_in_step[S.dst].tolist(),
+        )
+
+    def span(self, cursor: int, step: int, inlet: int) -> tuple[int, int]:
+        """``(first, end)`` in ``edge_sorted`` of the edges into ``inlet`` of ``step``'s nodes,
+        searching from ``cursor`` (the end of the previous inlet's span)."""
+        key, target = self.key, step * self.inlet_slots + inlet
+        while cursor < len(key) and key[cursor] < target:
+            cursor += 1
+        first = cursor
+        while cursor < len(key) and key[cursor] == target:
+            cursor += 1
+        return first, cursor
+
+    def plan_inlet(self, first: int, end: int, num_nodes: int) -> InletRead:
+        edges = self.edge_sorted[first:end]
+        return _plan_inlet(
+            [self.src_rows[e] for e in edges],
+            [self.src_step[e] for e in edges],
+            [self.src_local[e] for e in edges],
+            [self.pos_of_dst[e] for e in edges],
+            num_nodes,
+            edges,
+        )
+
+
 def prepare_render(G: Any) -> RenderData:
     r"""Build the render plan of a scheduled graph.
 
@@ -341,71 +439,23 @@ def prepare_render(G: Any) -> RenderData:
     V = S.num_nodes
     config = S.config
     num_steps = len(sequence)
-
-    # Buffer rows: one per outlet, one for each out node.
-    rows_per_node = S.num_outlets[S.types].copy()
-    rows_per_node[S.types == S.out_type] = 1
-    offset = np.concatenate([[0], np.cumsum(rows_per_node)])
-    num_rows = int(offset[-1])
-
-    # Nodes sorted by (step, row); position of each node inside its step.
-    nodes_sorted = np.lexsort((np.arange(V), order))
-    step_start = np.searchsorted(order[nodes_sorted], np.arange(num_steps + 1))
-    pos_in_step = np.empty(V, dtype=np.int64)
-    pos_in_step[nodes_sorted] = np.arange(V) - step_start[order[nodes_sorted]]
-    # Rank of each node among nodes of its type (its parameter row).
-    type_sorted = np.lexsort((np.arange(V), S.types))
-    type_start = np.searchsorted(S.types[type_sorted], np.arange(len(config) + 1))
-    per_type_index = np.empty(V, dtype=np.int64)
-    per_type_index[type_sorted] = np.arange(V) - type_start[S.types[type_sorted]]
-    # First local row (inside its step's output) of each node.
-    node_rows_sorted = rows_per_node[nodes_sorted]
-    local_sorted = np.concatenate([[0], np.cumsum(node_rows_sorted)])[:-1]
-    local_sorted -= local_sorted[step_start[order[nodes_sorted]]]
-    local_of_node = np.empty(V, dtype=np.int64)
-    local_of_node[nodes_sorted] = local_sorted
-
-    # Edges sorted by (dest step, inlet, source step, source local row).
-    src_rows = offset[S.src] + S.outlet
-    src_step = order[S.src]
-    src_local = local_of_node[S.src] + S.outlet
-    dst_step = order[S.dst]
-    edge_sorted = np.lexsort((src_local, src_step, S.inlet, dst_step))
-    inlet_slots = int(S.num_inlets.max()) + 1
-    key = (dst_step[edge_sorted] * inlet_slots + S.inlet[edge_sorted]).tolist()
-    edge_sorted = edge_sorted.tolist()
-    src_rows, src_step, src_local = src_rows.tolist(), src_step.tolist(), src_local.tolist()
-    pos_of_dst = pos_in_step[S.dst].tolist()
-    nodes_sorted, step_start = nodes_sorted.tolist(), step_start.tolist()
-    offset, per_type_index = offset.tolist(), per_type_index.tolist()
+    nodes = _NodeLayout.of(S, order, num_steps)
+    edges = _EdgeLayout.of(S, order, nodes)
     last_use = [-1] * num_steps
-
     steps = []
     cursor = 0  # edges are sorted by (dest step, inlet): walk them once
     for i, node_type in enumerate(sequence):
-        nodes = nodes_sorted[step_start[i] : step_start[i + 1]]
-        n = len(nodes)
+        step_nodes = nodes.nodes_sorted[nodes.step_start[i] : nodes.step_start[i + 1]]
+        n = len(step_nodes)
         num_outlets = 1 if node_type == "out" else config.num_outlets[node_type]
         reads = []
         for k in range(config.num_inlets[node_type]):
-            while cursor < len(key) and key[cursor] < i * inlet_slots + k:
-                cursor += 1
-            first = cursor
-            while cursor < len(key) and key[cursor] == i * inlet_slots + k:
-                cursor += 1
-            edges = edge_sorted[first:cursor]
-            read = _plan_inlet(
-                [src_rows[e] for e in edges],
-                [src_step[e] for e in edges],
-                [src_local[e] for e in edges],
-                [pos_of_dst[e] for e in edges],
-                n,
-                edges,
-            )
+            first, cursor = edges.span(cursor, i, k)
+            read = edges.plan_inlet(first, cursor, n)
             reads.append(read)
             for piece in read.pieces + (read.extra.pieces if read.extra else []):
                 last_use[piece.step] = max(last_use[piece.step], i)
-        dest = [offset[v] + o for v in nodes for o in range(num_outlets)]
+        dest = [nodes.offset[v] + o for v in step_nodes for o in range(num_outlets)]
         steps.append(
             StepPlan(
                 index=i,
@@ -413,11 +463,12 @@ def prepare_render(G: Any) -> RenderData:
                 num_nodes=n,
                 num_outlets=num_outlets,
                 reads=reads,
-                parameter_read=_access([per_type_index[v] for v in nodes]),
+                parameter_read=_access([nodes.per_type_index[v] for v in step_nodes]),
                 dest_write=_access(dest),
-                node_read=_access(nodes),
+                node_read=_access(step_nodes),
             )
         )
+    type_start = nodes.type_start
     type_counts = {t: int(c) for t, c in zip(config.node_types, np.diff(type_start), strict=True)}
     return RenderData(
         method=method,
@@ -425,7 +476,7 @@ def prepare_render(G: Any) -> RenderData:
         max_order=num_steps - 1,
         siso_only=config.siso_only,
         steps=steps,
-        num_rows=num_rows,
+        num_rows=nodes.num_rows,
         num_sources=type_counts["in"],
         type_counts=type_counts,
         last_use=last_use,

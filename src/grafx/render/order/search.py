@@ -70,7 +70,7 @@ def beam_schedule(
         return greedy_sequence, greedy_order  # greedy meets the lower bound: it is optimal
     while not any(expander.is_complete(s) for s in frontier):
         seen: set[int] = set()
-        ranked = []
+        ranked: list[tuple[tuple[int, int, int], State]] = []
         for state in frontier:
             counts = _pick_counts(expander, state)
             for type_id in np.flatnonzero(counts).tolist():
@@ -90,7 +90,7 @@ def beam_schedule(
     return sequence, order
 
 
-def fixed_schedule(S: GraphStructure, fixed_order: Sequence) -> tuple[list[str], np.ndarray]:
+def fixed_schedule(S: GraphStructure, fixed_order: Sequence | None) -> tuple[list[str], np.ndarray]:
     r"""Follow a given type super-sequence, skipping types with no ready node when reached.
 
     A pointer walks ``fixed_order``; each step advances it to the next type that has ready

@@ -14,20 +14,16 @@ from typing import Any
 import numpy as np
 
 from grafx.data.configs import NodeConfigs
+from grafx.data.conversion import convert_to_tensor
+from grafx.data.tensor import GRAFXTensor
 from grafx.errors import GraphError
 
 
 def as_tensor_graph(G: Any) -> Any:
     """Return ``G`` as a :class:`~grafx.data.tensor.GRAFXTensor`, converting a ``GRAFX`` first."""
-    from grafx.data.tensor import GRAFXTensor
-
     if isinstance(G, GRAFXTensor):
         return G
-    try:
-        from grafx.data.conversion import convert_to_tensor
-    except ImportError:  # the graph layer is optional for tensor-only users
-        convert_to_tensor = None
-    if convert_to_tensor is not None and hasattr(G, "config") and hasattr(G, "nodes"):
+    if hasattr(G, "config") and hasattr(G, "nodes"):
         return convert_to_tensor(G)
     raise GraphError(f"invalid graph type: {type(G).__name__}; expected a GRAFX or GRAFXTensor")
 
@@ -190,7 +186,7 @@ class GraphStructure:
         """A node on a cycle: walk predecessors among unsorted nodes until one repeats."""
         left = np.ones(self.num_nodes, dtype=bool)
         left[np.asarray(topo, dtype=np.int64)] = False
-        pred = {}
+        pred: dict[int, int] = {}
         for s, d in zip(self.src.tolist(), self.dst.tolist(), strict=True):
             if left[s] and left[d]:
                 pred.setdefault(d, s)

@@ -1,0 +1,188 @@
+r"""A readable account of automated settings: each moving setting's range and main moves.
+
+:func:`automation_readout` reads a node's physical settings (:func:`grafx.mixing.console.get_node_settings`)
+at the knots of its curves and reports, for each setting that moves, its range and its largest
+moves between neighbouring knots, with their times::
+
+    gain_db[0]: -8.1 .. -0.2; main moves: -0.2 -> -8.1 (1.00-1.75 s), -8.1 -> -2.1 (2.50-3.25 s)
+
+Long timelines are read at most at :data:`MAX_READ_KNOTS` evenly spread knots (the moves
+reported are then between those knots).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor
+
+from grafx.automation.parameters import curve_keys
+from grafx.errors import GrafxError
+from grafx.mixing.console import get_node_settings
+
+__all__ = [
+    "MAX_READ_KNOTS",
+    "automated_nodes",
+    "automation_readout",
+    "fader_curves",
+    "knot_parameters",
+]
+
+#: Most knots a readout reads settings at.
+MAX_READ_KNOTS = 64
+#: Moves reported per setting.
+MAIN_MOVES = 3
+
+
+def knot_parameters(parameters: Mapping, processors: Mapping, index: int) -> dict:
+    """The static parameters at knot ``index``: each curve ``(N, *shape, K)`` read at it."""
+    moving = set(curve_keys(parameters, processors))
+    return {
+        t: {k: v[..., index] if f"{t}/{k}" in moving else v for k, v in d.items()}
+        if isinstance(d, Mapping)
+        else d
+        for t, d in parameters.items()
+    }
+
+
+def automated_nodes(G: Any, parameters: Mapping, processors: Mapping) -> list[int]:
+    """The nodes of ``G`` whose type has curves among ``parameters``."""
+    types = {name.split("/", 1)[0] for name in curve_keys(parameters, processors)}
+    return [n for n in sorted(G.nodes) if G.nodes[n]["node_type"] in types]
+
+
+def _read_points(timeline: Any) -> list[int]:
+    """At most :data:`MAX_READ_KNOTS` evenly spread knot indices, the first and last included."""
+    count = timeline.num_knots
+    step = max(1, -(-count // MAX_READ_KNOTS))
+    indices = list(range(0, count, step))
+    if indices[-1] != count - 1:
+        indices.append(count - 1)
+    return indices
+
+
+def fader_curves(
+    G: Any,
+    parameters: Mapping,
+    processors: Mapping,
+    timeline: Any,
+    setting: str = "gain_db",
+) -> list[tuple[str, list[float], list[float]]]:
+    """``[(label, knot times in s, values)]``: the physical ``setting`` (by default a fader's
+    ``gain_db``) of each automated node whose ``setting`` moves, read at the knots; ``label``
+    is the node's name (the stem's name and the node type in a console)."""
+    nodes = automated_nodes(G, parameters, processors)
+    if not nodes or timeline is None:
+        return []
+    indices = _read_points(timeline)
+    times = [timeline.knot_times[i] for i in indices]
+    per_knot = [knot_parameters(parameters, processors, i) for i in indices]
+    curves = []
+    for node in nodes:
+        try:
+            readings = [get_node_settings(p, G, node, processors).get(setting) for p in per_knot]
+        except (GrafxError, KeyError, TypeError, ValueError, RuntimeError):
+            continue
+        columns = _columns(readings)
+        if columns is None:
+            continue
+        label = G.nodes[node].get("name") or f"node {node}"
+        for column, values in enumerate(columns):
+            if max(values) - min(values) < 1e-3:
+                continue
+            name = label if len(columns) == 1 else f"{label} [{column}]"
+            curves.append((name, times, values))
+    return curves
+
+
+def _flat(value: Any) -> list[float] | None:
+    if isinstance(value, Tensor):
+        value = value.detach().cpu().double().flatten().tolist()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [float(value)]
+    if isinstance(value, (list, tuple)):
+        out: list[float] = []
+        for item in value:
+            inner = _flat(item)
+            if inner is None:
+                return None
+            out += inner
+        return out
+    return None
+
+
+def _columns(readings: list[Any]) -> list[list[float]] | None:
+    """A setting read at every knot as columns, ``[column][knot]``; ``None`` when a reading is
+    missing or not numeric, or the readings differ in length."""
+    rows = [_flat(reading) for reading in readings]
+    first = rows[0] if rows else None
+    if first is None:
+        return None
+    checked: list[list[float]] = []
+    for row in rows:
+        if row is None or len(row) != len(first):
+            return None
+        checked.append(row)
+    return [list(column) for column in zip(*checked, strict=True)]
+
+
+def _main_moves(values: list[float]) -> list[int]:
+    """The knots (in time order) where the :data:`MAIN_MOVES` largest steps to the next begin."""
+    steps = sorted(range(len(values) - 1), key=lambda i: -abs(values[i + 1] - values[i]))
+    return sorted(steps[:MAIN_MOVES])
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def automation_readout(
+    G: Any,
+    parameters: Mapping,
+    processors: Mapping,
+    timeline: Any,
+    sample_rate: float | None = None,
+) -> dict[int, list[str]]:
+    """``{node: lines}``: for each automated node, one line per physical setting that moves.
+
+    Args:
+        G, parameters, processors: the graph, its parameters (some curves) and processors.
+        timeline: the curves' :class:`~grafx.automation.Timeline` (knot times in seconds).
+        sample_rate: as :func:`~grafx.mixing.console.get_node_settings`.
+
+    Returns:
+        Lines such as ``"gain_db[1]: -6 .. 0.5; main moves: 0.5 -> -6 (1-1.5 s)"``; a node
+        whose settings have no physical read-back, or that do not move, gets no lines.
+    """
+    nodes = automated_nodes(G, parameters, processors)
+    if not nodes or timeline is None:
+        return {}
+    indices = _read_points(timeline)
+    times = [timeline.knot_times[i] for i in indices]
+    per_knot = [knot_parameters(parameters, processors, i) for i in indices]
+    result: dict[int, list[str]] = {}
+    for node in nodes:
+        try:
+            readings = [get_node_settings(p, G, node, processors, sample_rate) for p in per_knot]
+        except (GrafxError, KeyError, TypeError, ValueError, RuntimeError):
+            continue
+        lines = []
+        for key in readings[0]:
+            columns = _columns([r.get(key) for r in readings])
+            if columns is None:
+                continue
+            for column, values in enumerate(columns):
+                low, high = min(values), max(values)
+                if _number(low) == _number(high):  # no move at the precision shown
+                    continue
+                name = key if len(columns) == 1 else f"{key}[{column}]"
+                moves = ", ".join(
+                    f"{_number(values[i])} -> {_number(values[i + 1])} "
+                    f"({times[i]:g}-{times[i + 1]:g} s)"
+                    for i in _main_moves(values)
+                )
+                lines.append(f"{name}: {_number(low)} .. {_number(high)}; main moves: {moves}")
+        if lines:
+            result[node] = lines
+    return result
