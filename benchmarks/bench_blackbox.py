@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python benchmarks/bench_blackbox.py [--length 32768] [--repeats 5] [--json out.json]
 
 Table 1, estimator quality: grafx's own differentiable processors wrapped as black boxes
-(``grafx.processors.blackbox_check.reference_cases``), 8 nodes, stereo noise, random parameters
+(``grafx.testing.blackbox.reference_cases``), 8 nodes, stereo noise, random parameters
 and a random incoming gradient; the cosine similarity between the estimated and the analytic
 gradient of each node (mean and worst over nodes; "all": the cosine of all nodes' gradients as
 one vector) for central finite differences and SPSA with 8 (the default) and 32 samples, over
@@ -31,8 +31,8 @@ from pathlib import Path
 import torch
 from bench_filters import alternate
 
-from grafx.processors.blackbox_check import gradient_cosine, reference_cases, wrap_processor
 from grafx.processors.blackbox_pedalboard import PedalboardEffect
+from grafx.testing.blackbox import gradient_cosine, reference_cases, wrap_processor
 
 BATCH = 8
 ESTIMATORS = {

@@ -226,7 +226,7 @@ def single_costs(
 ) -> dict:
     """``{node: L(node's gate closed) / L - 1}``: each processor's removal alone (``relative``
     False: the loss itself)."""
-    from grafx.presets import node_rows
+    from grafx.data.rows import node_rows
 
     renderer = GraphRenderer(G, processors, sequence)
     rows = node_rows(G)

@@ -14,11 +14,6 @@ from grafx.mixing.console import (
     stereo_log_gain,
 )
 
-# The earlier private name, imported by grafx.nn.bounds.
-from grafx.mixing.console import (  # noqa: F401
-    node_settings_to_parameters as _settings_to_parameters,
-)
-
 __all__ = [
     "DEFAULT_CHAIN",
     "CONSOLE_TYPES",

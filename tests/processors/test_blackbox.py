@@ -16,8 +16,8 @@ from grafx.processors import (
 )
 from grafx.processors.base import has_settings
 from grafx.processors.blackbox import BlackBox
-from grafx.processors.blackbox_check import gradient_cosine, reference_cases, wrap_processor
 from grafx.render import prepare_render, render_grafx, reorder_for_fast_render
+from grafx.testing.blackbox import gradient_cosine, reference_cases, wrap_processor
 
 
 def gen(seed):

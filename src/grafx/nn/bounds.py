@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from grafx.mixing.console import node_settings_to_parameters
 from grafx.nn.layout import ParameterLayout
-from grafx.presets import _settings_to_parameters
 from grafx.processors.core.drywet import DRYWET_KEY, drywet_weight_from_mix
 
 __all__ = ["PHYSICAL_RANGES", "GATE_RANGE", "parameter_bounds", "apply_bounds"]
@@ -57,7 +57,7 @@ def _corner_parameters(node_type: str, processor: Any, ranges: Mapping, sample_r
         settings = dict(zip(names, corner, strict=True))
         if node_type == "eq":
             settings["sample_rate"] = sample_rate
-        yield _settings_to_parameters(node_type, processor, settings)
+        yield node_settings_to_parameters(node_type, processor, settings)
 
 
 def parameter_bounds(

@@ -29,13 +29,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from grafx.data.configs import UTILITY_TYPES
 from grafx.errors import ConfigError, ParameterError
 from grafx.processors.core.drywet import DRYWET_KEY
 
 __all__ = ["Leaf", "ParameterLayout", "UTILITY_TYPES"]
 
 #: Node types without parameters (sources, sums and the output).
-UTILITY_TYPES = ("in", "out", "mix")
 
 #: Key of a bare-shape ``parameter_size()`` (as :data:`grafx.utils.BARE_PARAMETER_KEY`).
 _BARE_KEY = "parameter"

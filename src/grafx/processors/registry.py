@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from importlib import metadata
+from pathlib import Path
 from typing import Any, TypeVar
 
 from grafx.errors import ConfigError
@@ -105,8 +106,7 @@ def load_builtin_processors() -> None:
     """Import every processor module of :mod:`grafx.processors` (once), registering its classes."""
     if _state["builtins"]:
         return
-    package = importlib.import_module("grafx.processors")
-    for module in pkgutil.iter_modules(package.__path__):
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if module.ispkg or module.name.startswith("_") or module.name in _NOT_PROCESSOR_MODULES:
             continue
         importlib.import_module(f"grafx.processors.{module.name}")

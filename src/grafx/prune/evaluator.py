@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from grafx.data.configs import UTILITY_TYPES
 from grafx.data.rows import node_rows
 from grafx.metrics import BAND_RANGE_HZ, band_levels, integrated_loudness, third_octave_centres
 from grafx.processors.core.drywet import DRYWET_KEY
-from grafx.prune.rewire import PROTECTED_TYPES
 from grafx.render.renderer import GraphRenderer
 
 __all__ = ["DescriptorGuard", "Evaluator", "count_processors", "floating_dtype"]
@@ -110,7 +110,7 @@ def count_processors(G: Any) -> dict[str, int]:
     """Nodes per processor type (every type but ``in``, ``out`` and ``mix``)."""
     counts: dict[str, int] = {}
     for _, node_type in G.nodes(data="node_type"):
-        if node_type not in (*PROTECTED_TYPES, "mix"):
+        if node_type not in UTILITY_TYPES:
             counts[node_type] = counts.get(node_type, 0) + 1
     return counts
 

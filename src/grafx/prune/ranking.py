@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from grafx.data.configs import UTILITY_TYPES
 from grafx.progress import Progress
 from grafx.prune.evaluator import Evaluator
-from grafx.prune.rewire import PROTECTED_TYPES
 
 if TYPE_CHECKING:
     from grafx.prune.search import PruneConfig
@@ -109,7 +109,7 @@ def prunable(G: Any, node: int, evaluator: Evaluator) -> bool:
     """Whether ``node`` may be removed: not ``in``/``out``/``mix``, as many inlets as outlets,
     and a gate the evaluator can close."""
     node_type = G.nodes[node]["node_type"]
-    if node_type in (*PROTECTED_TYPES, "mix"):
+    if node_type in UTILITY_TYPES:
         return False
     config = G.config
     if (
