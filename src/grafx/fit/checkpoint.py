@@ -127,7 +127,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         document = json.loads(text) if text is not None else None
     except ValueError as error:
         raise GraphFileError(f"{tensor_path}: cannot read checkpoint: {error}") from None
-    check_header(document, tensor_path, FORMAT, VERSION, "fit checkpoint")
+    document = check_header(document, tensor_path, FORMAT, VERSION, "fit checkpoint")
     names = document["parameter_names"]
     missing = [n for n in names if f"param/{n}" not in tensors]
     if missing:

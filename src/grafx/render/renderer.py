@@ -53,15 +53,15 @@ class GraphRenderer:
         method: str = "beam",
     ):
         self.graphs = list(G) if isinstance(G, (list, tuple)) else None
-        for index, graph in enumerate(self.graphs or [G]):
+        if self.graphs is not None and not self.graphs:
+            raise RenderError("GraphRenderer needs at least one graph, got an empty list")
+        for index, graph in enumerate([G] if self.graphs is None else self.graphs):
             num_out = count_nodes_per_type(graph, ["out"])["out"]
             if num_out != 1:
                 which = "the graph" if self.graphs is None else f"graph {index}"
                 raise RenderError(
                     f"{which} needs exactly one 'out' node to render a mix, has {num_out}"
                 )
-        if self.graphs is not None and not self.graphs:
-            raise RenderError("GraphRenderer needs at least one graph, got an empty list")
         self.G = G
         self.processors = processors
         self.G_t = convert_to_tensor(G if self.graphs is None else batch_grafx(self.graphs))
