@@ -108,7 +108,7 @@ def test_interrupted_fit_resumes_with_the_same_steps(tmp_path):
 
 def test_learning_rate_follows_a_half_cosine():
     from grafx.fit import FitConfig
-    from grafx.fit.trainer import learning_rate as _cosine_rate
+    from grafx.fit.config import learning_rate as _cosine_rate
 
     config = FitConfig(steps=5, lr=1.0, final_lr=0.2)
     rates = [_cosine_rate(config, s) for s in range(5)]
@@ -203,7 +203,7 @@ def poisoned_loss(bad_calls):
 
 def test_a_nan_step_rolls_back_to_the_last_good_state_at_a_lower_rate(tmp_path):
     from grafx.fit import FitConfig
-    from grafx.fit.trainer import learning_rate
+    from grafx.fit.config import learning_rate
 
     G, processors, x, target, start = setup()
     opts = dict(FAST, steps=10, checkpoint_every=2, lr=0.05)

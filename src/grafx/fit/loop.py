@@ -19,21 +19,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from grafx.fit.penalty import Penalty
-from grafx.fit.trainer import (
+from grafx.fit.config import (
     AFRESH,
     OPTIMIZERS,
     SILENCE_PEAK,
     FitConfig,
     FitResult,
     ResumeError,
-    Trainer,
     check_audio,
     check_crop,
     crop_bounds,
-    penalty_terms,
-    prepare_penalties,
 )
+from grafx.fit.penalty import Penalty, penalty_terms, prepare_penalties
+from grafx.fit.trainer import Trainer, move_target
 from grafx.losses import default_mix_loss
 from grafx.render.renderer import GraphRenderer
 
@@ -167,12 +165,9 @@ def fit_parameters(
     config.check()
     loss_fn = default_mix_loss() if loss_fn is None else loss_fn
     penalties = dict(penalties or {})
-    device = sources.device
     processors = prepare_penalties(processors, penalties)
-    renderer = GraphRenderer(G, processors, type_sequence).to(device)
-    target = target.to(device)
-    if isinstance(loss_fn, nn.Module):
-        loss_fn.to(device)
+    renderer = GraphRenderer(G, processors, type_sequence).to(sources.device)
+    target = move_target(target, loss_fn, sources.device)
     check_audio(sources, target, renderer.num_sources)
     check_crop(config, sources.shape[-1])
     torch.manual_seed(config.seed)
@@ -186,7 +181,9 @@ def fit_parameters(
             loss = _loss_on_crops(
                 renderer, loss_fn, step.parameters, sources, target, step.bounds, extras, timeline
             )
-            terms = penalty_terms(penalties, step, extras[0] if extras else None)
+            terms = penalty_terms(
+                penalties, step.index, step.progress, step.parameters, extras[0] if extras else None
+            )
             sum(terms.values(), loss).backward()
             trainer.end_step(loss, terms)
     return trainer.finish()

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -116,11 +116,10 @@ class GraphRenderer:
             ``(mix, intermediates)`` with mix ``(C', L)`` or ``(B, C', L)``; for a list of
             ``N`` graphs, ``(N, C', L)`` or ``(B, N, C', L)``, graph ``i``'s mix at row ``i``.
         """
-        if not isinstance(sources, Tensor):
+        if isinstance(sources, (list, tuple)):
             sources = torch.cat(list(sources), dim=-3)
-        if not isinstance(parameters, Mapping):
-            parameters = concat_rows(parameters)
-        fast = self._permute(parameters)
+        tree = concat_rows(parameters) if isinstance(parameters, (list, tuple)) else parameters
+        fast = self._permute(cast(Mapping, tree))
         output, intermediates = render_grafx(
             sources, self.processors, fast, self.render_data, timeline=timeline
         )

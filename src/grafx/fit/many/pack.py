@@ -24,15 +24,9 @@ from torch import Tensor
 
 from grafx.data.rows import count_nodes_per_type
 from grafx.errors import ConfigError, ParameterError
-from grafx.fit.trainer import (
-    FitConfig,
-    FitResult,
-    Step,
-    Trainer,
-    check_audio,
-    penalty_terms,
-    prepare_penalties,
-)
+from grafx.fit.config import FitConfig, FitResult, check_audio
+from grafx.fit.penalty import penalty_terms, prepare_penalties
+from grafx.fit.trainer import Step, Trainer, move_target
 from grafx.render.renderer import GraphRenderer
 
 __all__ = ["PackedSong", "fit_packed"]
@@ -142,9 +136,7 @@ class _Pack:
         self.processors = prepare_penalties(songs[0].processors, self.penalties)
         self.device = songs[0].sources.device
         for song in songs:
-            song.target = song.target.to(self.device)
-            if isinstance(song.loss_fn, torch.nn.Module):
-                song.loss_fn.to(self.device)
+            song.target = move_target(song.target, song.loss_fn, self.device)
         self.renderers: dict[tuple[int, ...], GraphRenderer] = {}
 
     def active(self) -> list[int]:
@@ -212,9 +204,11 @@ class _Pack:
         mixes, intermediates = self.renderer(members)(crops, [steps[i].parameters for i in members])
         if self.penalties:
             # A batched penalty sums over every node of the batch: the songs' penalties summed.
-            groups.append(
-                (members, penalty_terms(self.penalties, steps[members[0]], intermediates))
+            lead = steps[members[0]]
+            terms = penalty_terms(
+                self.penalties, lead.index, lead.progress, lead.parameters, intermediates
             )
+            groups.append((members, terms))
         losses = {}
         for i, mix in zip(members, mixes.unbind(0), strict=True):
             render_start, start, stop = steps[i].bounds[0]
