@@ -49,7 +49,14 @@ __all__ = [
 
 
 def _loss_on_crops(
-    renderer, loss_fn, parameters, sources, target, bounds, extras=None, timeline=None
+    renderer: GraphRenderer,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    parameters: Mapping,
+    sources: Tensor,
+    target: Tensor,
+    bounds: Sequence[tuple[int, int, int]],
+    extras: list[Any] | None = None,
+    timeline: Any = None,
 ) -> Tensor:
     """Loss of the scored crops; the renders' intermediates go to ``extras`` (a list) if given.
 
@@ -83,8 +90,8 @@ def _loss_on_crops(
     mix, intermediates = renderer(torch.stack(batch), parameters)
     if extras is not None:
         extras.append(intermediates)
-    crop = bounds[0][2] - bounds[0][1]
-    estimate = torch.stack([mix[i, :, o : o + crop] for i, o in enumerate(offsets)])
+    scored = bounds[0][2] - bounds[0][1]
+    estimate = torch.stack([mix[i, :, o : o + scored] for i, o in enumerate(offsets)])
     return loss_fn(estimate, torch.stack(targets))
 
 
@@ -119,8 +126,8 @@ def fit_parameters(
 ) -> FitResult:
     r"""Fit a graph's parameters so that its mix of ``sources`` matches ``target``.
 
-    The optimiser, schedule, early stop, budgets, checkpoints and the recovery from a
-    non-finite step are those of :class:`~grafx.fit.trainer.Trainer`.
+    One :class:`~grafx.fit.trainer.Trainer` does the optimisation (schedule, early stop,
+    budgets, checkpoints, recovery from a non-finite step).
 
     Args:
         G: the graph (one ``out`` node); parameters follow its node order.
@@ -137,27 +144,24 @@ def fit_parameters(
             (``fit_parameters(..., steps=100, lr=0.05)``).
         type_sequence: fixed schedule (e.g. from ``build_mixing_console``); default beam search.
         callback: called as ``callback(step, loss)`` after every step (after its checkpoint).
-        penalties: named :class:`~grafx.fit.penalty.Penalty` terms added to the loss, e.g.
-            ``{"gain_staging": GainStaging(1e-3)}``; each may instrument the processors
-            (:meth:`~grafx.fit.penalty.Penalty.prepare`) and ramp its weight. The history
-            records the audio loss; ``penalty_history`` the weighted penalties.
+        penalties: named :class:`~grafx.fit.penalty.Penalty` terms added to the loss (e.g.
+            ``{"gain_staging": GainStaging(1e-3)}``), each may instrument the processors and ramp
+            its weight; the history records the audio loss, ``penalty_history`` the penalties.
         timeline: the :class:`~grafx.automation.Timeline` of the automation curves among
             ``parameters`` (``(N_t, *shape, K)`` entries, see
             :func:`grafx.automation.automate_parameters`), over the whole ``sources``; each
             crop is rendered with it moved to the crop. ``None``: no automation.
 
     Returns:
-        A :class:`FitResult` with the fitted parameters (detached), the loss history and any
-        rollbacks.
+        A :class:`FitResult`: the fitted parameters (detached), the loss history, rollbacks.
 
     Raises:
-        AudioError: sources that do not fit the graph, a target of another length, NaN/Inf.
-        AudioError: all stems silent, or a silent target (nothing to fit).
+        AudioError: sources that do not fit the graph, a target of another length, NaN/Inf,
+            all stems silent, or a silent target (nothing to fit).
         ConfigError: a bad option, or a crop longer than the audio.
         ParameterError: the loss, a penalty or a gradient stayed NaN/Inf after
-            ``config.max_rollbacks`` rollbacks to the last good state, each at a lower
-            learning rate (the message names the step and says how to recover; the steps
-            before it are checkpointed).
+            ``config.max_rollbacks`` rollbacks, each at a lower learning rate (the message
+            names the step and says how to recover; the good steps are checkpointed).
         KeyboardInterrupt: re-raised after checkpointing the finished steps (if checkpointing),
             so the same call resumes where it stopped.
     """
@@ -181,9 +185,7 @@ def fit_parameters(
             loss = _loss_on_crops(
                 renderer, loss_fn, step.parameters, sources, target, step.bounds, extras, timeline
             )
-            terms = penalty_terms(
-                penalties, step.index, step.progress, step.parameters, extras[0] if extras else None
-            )
+            terms = penalty_terms(penalties, step.index, step.progress, step.parameters, extras[0])
             sum(terms.values(), loss).backward()
             trainer.end_step(loss, terms)
     return trainer.finish()
