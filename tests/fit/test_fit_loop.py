@@ -108,7 +108,7 @@ def test_interrupted_fit_resumes_with_the_same_steps(tmp_path):
 
 def test_learning_rate_follows_a_half_cosine():
     from grafx.fit import FitConfig
-    from grafx.fit.loop import _cosine_rate
+    from grafx.fit.config import learning_rate as _cosine_rate
 
     config = FitConfig(steps=5, lr=1.0, final_lr=0.2)
     rates = [_cosine_rate(config, s) for s in range(5)]
@@ -189,31 +189,76 @@ def test_a_fit_that_is_not_on_a_terminal_logs_lines_not_redraws(caplog, capsys):
     assert "\r" not in capsys.readouterr().err
 
 
-def test_a_nan_loss_checkpoints_the_finished_steps_and_says_how_to_recover(tmp_path):
-    G, processors, x, target, start = setup()
-    ckpt = str(tmp_path / "nan")
-
+def poisoned_loss(bad_calls):
+    """LOSS, but NaN at the calls (from 1) for which ``bad_calls(call)`` is true."""
     calls = []
 
-    def poisoned(estimate, reference):  # finite for steps 0-2, NaN at step 3
+    def loss(estimate, reference):
         calls.append(1)
-        loss = LOSS(estimate, reference)
-        return loss * float("nan") if len(calls) == 4 else loss
+        value = LOSS(estimate, reference)
+        return value * float("nan") if bad_calls(len(calls)) else value
 
+    return loss
+
+
+def test_a_nan_step_rolls_back_to_the_last_good_state_at_a_lower_rate(tmp_path):
+    from grafx.fit import FitConfig
+    from grafx.fit.config import learning_rate
+
+    G, processors, x, target, start = setup()
+    opts = dict(FAST, steps=10, checkpoint_every=2, lr=0.05)
+    clean = fit_parameters(G, processors, start, x, target, LOSS, **opts)
+    ckpt = str(tmp_path / "nan")
+    # Calls 1-3 are steps 0-2; call 4 (step 3) is NaN: back to the state kept at step 2.
+    result = fit_parameters(
+        G, processors, start, x, target, poisoned_loss(lambda c: c == 4), checkpoint=ckpt, **opts
+    )
+    assert result.steps == 10 and len(result.history) == 10
+    assert all(math.isfinite(v) for v in result.history)
+    assert torch.isfinite(result.parameters["gain"]["log_gain"]).all()
+    assert result.rollbacks == [
+        {"step": 3, "problem": "the loss is nan", "to_step": 2, "lr_factor": 0.5}
+    ]
+    assert result.lr_factor == 0.5
+    # Steps 0-2 are the clean run's; from step 3 on the rate is halved, so the path differs.
+    assert result.history[:3] == clean.history[:3] and result.history[3] != clean.history[3]
+    state = load_checkpoint(ckpt)
+    expected = 0.5 * learning_rate(FitConfig(**opts), 9)
+    assert state["optimizer_state"]["param_groups"][0]["lr"] == pytest.approx(expected)
+    assert state["extra"]["lr_factor"] == 0.5 and state["extra"]["rollbacks"] == result.rollbacks
+
+
+def test_repeated_nan_steps_end_the_fit_with_the_good_state_checkpointed(tmp_path):
+    G, processors, x, target, start = setup()
+    ckpt = str(tmp_path / "nan")
+    always = poisoned_loss(lambda c: c >= 4)  # steps 0-2 fine, NaN from step 3 on
     with pytest.raises(
         ParameterError,
-        match=r"fit step 3: the loss is nan; the steps before it are checkpointed; .*--restart --lr",
+        match=r"^fit step 2: the loss is nan; 3 rollback\(s\) to the last good state at a lower "
+        r"learning rate did not help; the furthest good state \(step 3\) is checkpointed: "
+        r"running the fit again resumes it at the lowered rate, or start afresh with a lower "
+        r"learning rate \(e.g. --restart --lr 0.00125\)",
     ):
         fit_parameters(
-            G,
-            processors,
-            start,
-            x,
-            target,
-            poisoned,
-            steps=10,
-            checkpoint=ckpt,
-            checkpoint_every=50,
-            **FAST,
-        )
-    assert load_checkpoint(ckpt)["step"] == 3
+            G, processors, start, x, target, always, steps=10, lr=0.02, checkpoint=ckpt,
+            checkpoint_every=2, **FAST,
+        )  # fmt: skip
+    state = load_checkpoint(ckpt)
+    assert state["step"] == 3 and all(math.isfinite(v) for v in state["history"])
+    assert [r["to_step"] for r in state["extra"]["rollbacks"]] == [2, 2, 2]
+    assert state["extra"]["lr_factor"] == 0.125
+    # Running the same fit again resumes the good state at the lowered rate.
+    resumed = fit_parameters(
+        G, processors, start, x, target, LOSS, steps=10, lr=0.02, checkpoint=ckpt, **FAST
+    )
+    assert resumed.start == 3 and resumed.steps == 10 and resumed.lr_factor == 0.125
+    assert resumed.history[:3] == state["history"]
+    # Without rollbacks, the first NaN ends the fit.
+    with pytest.raises(
+        ParameterError,
+        match=r"^fit step 3: the loss is nan; fit with a lower learning rate \(e.g. --lr 0.01\)",
+    ):
+        fit_parameters(
+            G, processors, start, x, target, poisoned_loss(lambda c: c >= 4), steps=10,
+            max_rollbacks=0, **FAST,
+        )  # fmt: skip

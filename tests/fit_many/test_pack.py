@@ -80,3 +80,33 @@ def test_a_failing_song_leaves_the_pack_and_the_others_go_on(songs, tmp_path):
     alone = [fit_job(job) for job in jobs([songs[0], songs[2]], tmp_path, "alone2")]
     for p, a in zip((results[0], results[2]), alone, strict=True):
         torch.testing.assert_close(p.parameters, a.parameters, rtol=1e-4, atol=1e-5)
+
+
+def nan_at(loss_fn, bad_calls):
+    calls = []
+
+    def loss(estimate, reference):
+        calls.append(1)
+        value = loss_fn(estimate, reference)
+        return value * float("nan") if bad_calls(len(calls)) else value
+
+    return loss
+
+
+def test_a_nan_step_rolls_one_song_back_and_a_song_that_stays_nan_leaves_the_pack(songs, tmp_path):
+    good = jobs(songs, tmp_path, "nan")
+    pack = [packed(job) for job in good]
+    pack[0].loss_fn = nan_at(pack[0].loss_fn, lambda c: c == 3)  # step 2 of song 0, once
+    pack[1].loss_fn = nan_at(pack[1].loss_fn, lambda c: c >= 3)  # song 1 from step 2 on
+    results = fit_packed(pack)
+    first, second, third = results
+    assert not isinstance(first, Exception) and first.steps == 5
+    assert first.rollbacks == [
+        {"step": 2, "problem": "the loss is nan", "to_step": 0, "lr_factor": 0.5}
+    ]
+    assert all(torch.isfinite(v).all() for v in first.parameters["gain_pan"].values())
+    assert isinstance(second, ParameterError)
+    assert str(second).startswith("fit step 0: the loss is nan; 3 rollback(s)")
+    alone = fit_job(jobs([songs[2]], tmp_path, "nan-alone")[0])
+    assert not isinstance(third, Exception) and third.rollbacks == []
+    torch.testing.assert_close(third.parameters, alone.parameters, rtol=1e-4, atol=1e-5)

@@ -284,8 +284,8 @@ def test_graph_batches_carry_edge_gates_graph_after_graph():
     # batch_grafx keeps each graph's edges in order, graph after graph, so the gates of a batch
     # are each graph's gates concatenated (what grafx fit-many --pack does with every tree).
     from grafx.data import batch_grafx
-    from grafx.fit.many.pack import _concat_rows
     from grafx.presets import build_mixing_console, console_parameters, console_processors
+    from grafx.render.renderer import concat_rows
 
     chain = ["eq", "gain_pan"]
     processors = console_processors(chain)
@@ -303,7 +303,7 @@ def test_graph_batches_carry_edge_gates_graph_after_graph():
         alone.append(GraphRenderer(G, processors, sequence)(x, tree)[0])
     G_t = convert_to_tensor(batch_grafx(graphs))
     G_fast = reorder_for_fast_render(G_t)
-    fast = permute_parameters(_concat_rows(trees), G_t, G_fast)
+    fast = permute_parameters(concat_rows(trees), G_t, G_fast)
     together = render_grafx(torch.cat(sources), processors, fast, prepare_render(G_fast))[0]
     for expected, got in zip(alone, together.unbind(0), strict=True):
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)

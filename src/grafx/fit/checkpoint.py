@@ -54,7 +54,7 @@ def unflatten(flat: Mapping[str, Tensor]) -> dict[str, Any]:
 def save_checkpoint(
     path: str | os.PathLike,
     parameters: Mapping[str, Tensor],
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | Mapping[str, Any],
     step: int,
     history: list[float],
     extra: Mapping[str, Any] | None = None,
@@ -64,7 +64,8 @@ def save_checkpoint(
     Args:
         path: checkpoint path without extension.
         parameters: flat ``{name: tensor}`` of the fitted parameters.
-        optimizer: its state is saved (tensors) with its hyperparameters (JSON).
+        optimizer: its state is saved (tensors) with its hyperparameters (JSON); or that
+            state itself (``Optimizer.state_dict()``, e.g. a copy kept from an earlier step).
         step: number of steps done.
         history: loss of every step done.
         extra: JSON-serialisable fields to keep (e.g. the fit configuration).
@@ -72,7 +73,7 @@ def save_checkpoint(
     from safetensors.torch import save
 
     path = Path(path)
-    state = optimizer.state_dict()
+    state = optimizer.state_dict() if isinstance(optimizer, torch.optim.Optimizer) else optimizer
     tensors = {f"param/{k}": v.detach().cpu().contiguous() for k, v in parameters.items()}
     for index, entry in state["state"].items():
         for name, value in entry.items():
@@ -126,7 +127,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         document = json.loads(text) if text is not None else None
     except ValueError as error:
         raise GraphFileError(f"{tensor_path}: cannot read checkpoint: {error}") from None
-    check_header(document, tensor_path, FORMAT, VERSION, "fit checkpoint")
+    document = check_header(document, tensor_path, FORMAT, VERSION, "fit checkpoint")
     names = document["parameter_names"]
     missing = [n for n in names if f"param/{n}" not in tensors]
     if missing:

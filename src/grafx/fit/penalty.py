@@ -11,6 +11,7 @@ over their nodes of :math:`\lvert \ln(\overline{u^2} + \epsilon) - \ln(\overline
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -18,7 +19,7 @@ from torch import Tensor, nn
 from grafx.errors import ConfigError
 from grafx.penalty import Penalty, PenaltyContext
 
-__all__ = ["Penalty", "PenaltyContext", "GainStaging"]
+__all__ = ["Penalty", "PenaltyContext", "GainStaging", "penalty_terms", "prepare_penalties"]
 
 
 class GainStaging(Penalty):
@@ -70,3 +71,34 @@ class GainStaging(Penalty):
                 "were the processors prepared (GainStaging.prepare) and does the graph have them?"
             )
         return torch.stack(terms).sum()
+
+
+def prepare_penalties(
+    processors: Mapping[str, nn.Module], penalties: Mapping[str, Penalty]
+) -> dict[str, nn.Module]:
+    """The processors with every penalty's instruments (:meth:`~grafx.penalty.Penalty.prepare`)."""
+    prepared = dict(processors)
+    for penalty in penalties.values():
+        prepared = dict(penalty.prepare(prepared))
+    return prepared
+
+
+def penalty_terms(
+    penalties: Mapping[str, Penalty],
+    step: int,
+    progress: float,
+    parameters: Mapping,
+    intermediates: Any,
+) -> dict[str, Tensor]:
+    """Each penalty's weighted value at a step.
+
+    Args:
+        penalties: the named penalties.
+        step: the step index; ``progress`` the fraction of the budget used (clipped to 1).
+        parameters: the step's ``{type: nested dict of tensors}``.
+        intermediates: the extras of the step's render.
+    """
+    if not penalties:
+        return {}
+    context = PenaltyContext(step, min(progress, 1.0), parameters, intermediates)
+    return {name: p.weight_at(context.progress) * p.value(context) for name, p in penalties.items()}

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from grafx.errors import ConfigError
-from grafx.fit.loop import FitConfig
+from grafx.fit.config import FitConfig
 from grafx.fit.penalty import GainStaging, Penalty
 
 __all__ = [

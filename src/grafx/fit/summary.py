@@ -111,6 +111,7 @@ def fit_summary(
     return {
         "steps": result.steps,
         "stop_reason": result.stop_reason,
+        "rollbacks": list(getattr(result, "rollbacks", [])),
         "seconds": round(total, 3),
         "steps_per_second": round(this_run / result.elapsed, 4) if result.elapsed else None,
         "loss_start": history[0] if history else None,

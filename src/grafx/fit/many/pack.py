@@ -15,31 +15,21 @@ warm-up) are rendered in separate batches for that step, so no song is ever zero
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from grafx.device import move_processors
+from grafx.data.rows import count_nodes_per_type
 from grafx.errors import ConfigError, ParameterError
-from grafx.fit.checkpoint import save_checkpoint, unflatten
-from grafx.fit.loop import (
-    FitConfig,
-    FitResult,
-    Plateau,
-    _check_audio,
-    _config_json,
-    _cosine_rate,
-    _step_values,
-    crop_bounds,
-    start_optimization,
-)
-from grafx.fit.penalty import PenaltyContext
-from grafx.render.permute import ParameterPermuter
+from grafx.fit.config import FitConfig, FitResult, check_audio
+from grafx.fit.penalty import penalty_terms, prepare_penalties
+from grafx.fit.trainer import Step, Trainer, move_target
+from grafx.render.renderer import GraphRenderer
+
+__all__ = ["PackedSong", "fit_packed"]
 
 
 @dataclass
@@ -59,28 +49,12 @@ class PackedSong:
     timeline: Any = None
 
 
-@dataclass
-class _State:
-    song: PackedSong
-    flat: dict[str, Tensor]
-    scales: list[float]
-    optimizer: torch.optim.Optimizer
-    history: list[float]
-    start: int
-    checkpoint: Path | None
-    step: int
-    plateau: Plateau
-    stopped_early: bool = False
-    done: bool = False
-    error: Exception | None = None
-    stop_reason: str = "steps"
-    elapsed_before: float = 0.0
-    began: float = field(default_factory=time.perf_counter)
-    fingerprint: dict = field(default_factory=dict)
-
-
 def fit_packed(songs: Sequence[PackedSong]) -> list[FitResult | Exception]:
     """Fit several songs in one batched graph; each song's fit is independent.
+
+    Each song has its own :class:`~grafx.fit.trainer.Trainer` (optimiser, schedule, early
+    stop, budgets, checkpoint, recovery from a non-finite step); a render step runs the songs
+    whose crops have one length as one :class:`~grafx.render.GraphRenderer` of their graphs.
 
     Args:
         songs: the songs; their processors must be interchangeable (the first song's are used
@@ -89,13 +63,29 @@ def fit_packed(songs: Sequence[PackedSong]) -> list[FitResult | Exception]:
 
     Returns:
         Per song, in order, its :class:`~grafx.fit.FitResult` or the exception that ended its fit
-        (a NaN loss or gradient, bad audio); the other songs go on without it.
+        (a loss or gradient still NaN after the trainer's rollbacks, bad audio); the other songs
+        go on without it.
 
     Raises:
         ConfigError: options that cannot be packed.
+        KeyboardInterrupt: re-raised after checkpointing every song's finished steps.
     """
     if not songs:
         return []
+    _check_packable(songs)
+    pack = _Pack(songs)
+    try:
+        while pack.active():
+            pack.step(pack.active())
+    except KeyboardInterrupt:
+        for trainer in pack.trainers:
+            if isinstance(trainer, Trainer):
+                trainer.interrupted()
+        raise
+    return [t.finish() if isinstance(t, Trainer) else t for t in pack.trainers]
+
+
+def _check_packable(songs: Sequence[PackedSong]) -> None:
     seeds = {s.config.seed for s in songs}
     kinds = {
         tuple(sorted((k, type(p).__name__, p.weight) for k, p in (s.penalties or {}).items()))
@@ -108,263 +98,144 @@ def fit_packed(songs: Sequence[PackedSong]) -> list[FitResult | Exception]:
             "fit_packed: the songs of a pack need one seed and crops_per_step=1, got seeds "
             f"{sorted(seeds)} and crops_per_step {[s.config.crops_per_step for s in songs]}"
         )
-    states: list[_State] = []
-    for song in songs:
-        try:
-            states.append(_start(song))
-        except Exception as error:  # noqa: BLE001 - reported per song, the pack goes on
-            states.append(_failed(song, error))
-    torch.manual_seed(songs[0].config.seed)
-    renderer = _PackRenderer(songs)
-    try:
-        while True:
-            active = [i for i, s in enumerate(states) if not s.done]
-            if not active:
-                break
-            _pack_step(renderer, states, active)
-    except KeyboardInterrupt:
-        for state in states:
-            if not state.done and state.checkpoint is not None and len(state.history) > state.start:
-                _save(state)
-        raise
-    results: list[FitResult | Exception] = []
-    for state in states:
-        if state.error is not None:
-            results.append(state.error)
-            continue
-        if state.checkpoint is not None and len(state.history) > state.start:
-            _save(state)
-        fitted = unflatten({k: v.detach().clone() for k, v in state.flat.items()})
-        elapsed = time.perf_counter() - state.began
-        steps = len(state.history)
-        results.append(
-            FitResult(
-                fitted,
-                state.history,
-                steps,
-                state.stopped_early,
-                elapsed,
-                state.stop_reason,
-                start=state.start,
-                elapsed_total=_spent(state),
-            )
-        )
-    return results
 
 
-def _failed(song: PackedSong, error: Exception) -> _State:
-    state = _State(song, {}, [], None, [], 0, None, 0, Plateau(0.0), done=True)  # type: ignore[arg-type]
-    state.error = error
-    return state
-
-
-def _start(song: PackedSong) -> _State:
-    """The optimiser and resume state of one song, as :func:`~grafx.fit.fit_parameters` sets up."""
-    config = song.config
-    config.check()
+def _start(song: PackedSong) -> Trainer:
+    """The trainer of one song, as :func:`~grafx.fit.fit_parameters` starts it."""
+    song.config.check()
     if song.timeline is not None:
         raise ConfigError(
             "a packed fit renders songs as one graph and cannot take automation curves; fit an "
             "automated song on its own (fit_parameters(..., timeline=...))"
         )
-    _check_audio(song.sources, song.target, _count_in(song.G))
-    run = start_optimization(
-        song.parameters, config, song.sources, song.target, song.sources.device
-    )
-    state = _State(
-        song,
-        run.flat,
-        run.scales,
-        run.optimizer,
-        run.history,
-        run.start,
-        run.checkpoint,
-        run.start,
-        run.plateau,
-        elapsed_before=run.elapsed_before,
-        fingerprint=run.fingerprint,
-    )
-    state.done = run.finished is not None
-    if run.finished is not None:
-        state.stop_reason, state.stopped_early = run.finished, run.finished == "patience"
-    return state
-
-
-def _save(state: _State) -> None:
-    if state.checkpoint is None:
-        return
-    save_checkpoint(
-        state.checkpoint,
-        state.flat,
-        state.optimizer,
-        len(state.history),
-        state.history,
-        {
-            **_config_json(state.song.config),
-            "elapsed": _spent(state),
-            "fingerprint": state.fingerprint,
-        },
+    num_in = count_nodes_per_type(song.G, ["in"])["in"]
+    check_audio(song.sources, song.target, num_in)
+    return Trainer(
+        song.parameters,
+        song.config,
+        song.sources,
+        song.target,
+        callback=song.callback,
+        progress=False,
     )
 
 
-def _spent(state: _State) -> float:
-    return state.elapsed_before + time.perf_counter() - state.began
-
-
-def _pack_step(renderer: _PackRenderer, states: list[_State], active: list[int]) -> None:
-    bounds, progress = {}, {}
-    for i in active:
-        state, config = states[i], states[i].song.config
-        bounds[i] = crop_bounds(
-            state.song.sources.shape[-1],
-            config.crop_len,
-            config.warmup_len,
-            config.seed,
-            state.step,
-        )[0]
-        budget = None if config.minutes is None else 60.0 * config.minutes
-        step_progress = max(
-            state.step / max(config.steps - 1, 1), _spent(state) / budget if budget else 0.0
-        )
-        progress[i] = step_progress
-        rate = _cosine_rate(config, state.step, step_progress)
-        for group, scale in zip(state.optimizer.param_groups, state.scales, strict=True):
-            group["lr"] = rate * scale
-        state.optimizer.zero_grad(set_to_none=True)
-    by_length: dict[int, list[int]] = {}
-    for i in active:
-        render_start, _, stop = bounds[i]
-        by_length.setdefault(stop - render_start, []).append(i)
-    losses: dict[int, Tensor] = {}
-    penalty_terms: list[Tensor] = []
-    for members in by_length.values():
-        nested = [unflatten(states[i].flat) for i in members]
-        mixes, intermediates = renderer(members, bounds, nested)
-        if renderer.penalties:
-            # A batched penalty sums over every node of the batch: the songs' penalties summed.
-            lead = states[members[0]]
-            context = PenaltyContext(
-                lead.step, min(progress[members[0]], 1.0), nested[0], intermediates
-            )
-            for penalty in renderer.penalties.values():
-                penalty_terms.append(penalty.weight_at(context.progress) * penalty.value(context))
-        for i, mix in zip(members, mixes, strict=True):
-            render_start, start, stop = bounds[i]
-            song = states[i].song
-            losses[i] = song.loss_fn(mix[..., start - render_start :], song.target[..., start:stop])
-    finite = []
-    # One device sync for every song's loss (a NaN song must leave the batch before backward).
-    values = torch.stack([losses[i].detach().reshape(()) for i in active]).tolist()
-    for i, value in zip(active, values, strict=True):
-        if math.isfinite(value):
-            finite.append(i)
-        else:
-            _fail(states[i], ParameterError(f"fit step {states[i].step}: the loss is {value}"))
-    if not finite:
-        return
-    objective = torch.stack([losses[i] for i in finite]).sum()
-    term_values = (
-        torch.stack([t.detach().reshape(()) for t in penalty_terms]).tolist()
-        if penalty_terms
-        else []
-    )
-    for term, term_value in zip(penalty_terms, term_values, strict=True):
-        if not math.isfinite(term_value):
-            for i in finite:
-                _fail(
-                    states[i],
-                    ParameterError(f"fit step {states[i].step}: a penalty is {term_value}"),
-                )
-            return
-        objective = objective + term
-    objective.backward()
-    for i in finite:
-        state = states[i]
-        checks = _step_values(losses[i], [], state.flat)  # one device sync per song
-        bad = [name for name, ok in zip(state.flat, checks[1:], strict=True) if not ok]
-        if bad:
-            _fail(
-                state,
-                ParameterError(f"fit step {state.step}: the gradient of {bad[0]!r} is not finite"),
-            )
-            continue
-        state.optimizer.step()
-        value = checks[0]
-        state.history.append(value)
-        state.plateau.update(value)
-        state.step += 1
-        config = state.song.config
-        if state.checkpoint is not None and state.step % config.checkpoint_every == 0:
-            _save(state)
-        if state.song.callback is not None:
-            state.song.callback(state.step - 1, value)
-        if config.patience is not None and state.plateau.since_best >= config.patience:
-            state.stopped_early, state.stop_reason = True, "patience"
-        elif config.minutes is not None and _spent(state) >= 60.0 * config.minutes:
-            state.stop_reason = "minutes"
-            state.done = True
-        state.done = state.done or state.stopped_early or state.step >= config.steps
-
-
-def _fail(state: _State, error: Exception) -> None:
-    state.error, state.done = error, True
-
-
-class _PackRenderer:
-    """Renders any subset of the pack's songs as one batched graph (plans cached by subset)."""
+class _Pack:
+    """The songs of a pack, their trainers (or what ended them) and the batched renderers."""
 
     def __init__(self, songs: Sequence[PackedSong]):
         self.songs = songs
-        self.penalties = dict(songs[0].penalties or {})
-        processors = songs[0].processors
-        for penalty in self.penalties.values():
-            processors = penalty.prepare(processors)
-        device = songs[0].sources.device
+        self.trainers: list[Trainer | Exception] = []
         for song in songs:
-            song.target = song.target.to(device)
-            if isinstance(song.loss_fn, torch.nn.Module):
-                song.loss_fn.to(device)
-        self.processors = move_processors(processors, device)
-        self.plans: dict[tuple[int, ...], tuple[Any, Any]] = {}
+            try:
+                self.trainers.append(_start(song))
+            except Exception as error:  # noqa: BLE001 - reported per song, the pack goes on
+                self.trainers.append(error)
+        torch.manual_seed(songs[0].config.seed)
+        self.penalties = dict(songs[0].penalties or {})
+        self.processors = prepare_penalties(songs[0].processors, self.penalties)
+        self.device = songs[0].sources.device
+        for song in songs:
+            song.target = move_target(song.target, song.loss_fn, self.device)
+        self.renderers: dict[tuple[int, ...], GraphRenderer] = {}
 
-    def _plan(self, members: tuple[int, ...]):
-        if members not in self.plans:
-            from grafx.data import batch_grafx, convert_to_tensor
-            from grafx.render import prepare_render, reorder_for_fast_render
+    def active(self) -> list[int]:
+        """The songs still fitting."""
+        return [i for i, t in enumerate(self.trainers) if isinstance(t, Trainer) and not t.done]
 
-            graphs = [self.songs[i].G for i in members]
-            G_t = convert_to_tensor(batch_grafx(graphs))
+    def trainer(self, index: int) -> Trainer:
+        trainer = self.trainers[index]
+        assert isinstance(trainer, Trainer)  # only active songs are stepped
+        return trainer
+
+    def renderer(self, members: Sequence[int]) -> GraphRenderer:
+        """The renderer of these songs' graphs joined (made once per subset)."""
+        key = tuple(members)
+        if key not in self.renderers:
             sequences = {tuple(self.songs[i].type_sequence or ()) for i in members}
-            if len(sequences) == 1 and () not in sequences:
-                fixed = list(next(iter(sequences)))
-                G_fast = reorder_for_fast_render(G_t, method="fixed", fixed_order=fixed)
-            else:
-                G_fast = reorder_for_fast_render(G_t, method="beam")
-            self.plans[members] = (ParameterPermuter(G_t, G_fast), prepare_render(G_fast))
-        return self.plans[members]
+            fixed = list(next(iter(sequences))) if len(sequences) == 1 else []
+            graphs = [self.songs[i].G for i in members]
+            renderer = GraphRenderer(graphs, self.processors, fixed or None)
+            self.renderers[key] = renderer.to(self.device)
+        return self.renderers[key]
 
-    def __call__(self, members: list[int], bounds: dict, parameters: Sequence[Mapping]):
-        from grafx.render import render_grafx
+    def roll_back(self, index: int, problem: str) -> None:
+        """Roll song ``index`` back; a song out of rollbacks leaves the pack with its error."""
+        try:
+            self.trainer(index).roll_back(problem)
+        except ParameterError as error:
+            self.trainers[index] = error
 
-        permute, render_data = self._plan(tuple(members))
-        sources = torch.cat(
-            [self.songs[i].sources[..., bounds[i][0] : bounds[i][2]] for i in members]
-        )
-        joined = _concat_rows(parameters)
-        fast = permute(joined)
-        output, intermediates = render_grafx(sources, self.processors, fast, render_data)
-        return list(output.unbind(0)), intermediates  # one "out" node per song, in graph order
+    def step(self, active: list[int]) -> None:
+        """One step of every active song (songs of one render length rendered together)."""
+        steps = {i: self.trainer(i).begin_step() for i in active}
+        by_length: dict[int, list[int]] = {}
+        for i in active:
+            render_start, _, stop = steps[i].bounds[0]
+            by_length.setdefault(stop - render_start, []).append(i)
+        losses: dict[int, Tensor] = {}
+        groups: list[tuple[list[int], dict[str, Tensor]]] = []
+        for members in by_length.values():
+            losses.update(self._render(members, steps, groups))
+        finite = self._finite(losses, groups)
+        if not finite:
+            return
+        objective = torch.stack([losses[i] for i in finite]).sum()
+        for _, terms in groups:
+            objective = sum(terms.values(), objective)
+        objective.backward()
+        for i in finite:
+            try:
+                self.trainer(i).end_step(losses[i])
+            except ParameterError as error:
+                self.trainers[i] = error
 
+    def _render(
+        self,
+        members: list[int],
+        steps: Mapping[int, Step],
+        groups: list[tuple[list[int], dict[str, Tensor]]],
+    ) -> dict[int, Tensor]:
+        """Render these songs' crops as one graph; their losses, and the group's penalties."""
+        crops = [
+            self.songs[i].sources[..., steps[i].bounds[0][0] : steps[i].bounds[0][2]]
+            for i in members
+        ]
+        mixes, intermediates = self.renderer(members)(crops, [steps[i].parameters for i in members])
+        if self.penalties:
+            # A batched penalty sums over every node of the batch: the songs' penalties summed.
+            lead = steps[members[0]]
+            terms = penalty_terms(
+                self.penalties, lead.index, lead.progress, lead.parameters, intermediates
+            )
+            groups.append((members, terms))
+        losses = {}
+        for i, mix in zip(members, mixes.unbind(0), strict=True):
+            render_start, start, stop = steps[i].bounds[0]
+            song = self.songs[i]
+            losses[i] = song.loss_fn(mix[..., start - render_start :], song.target[..., start:stop])
+        return losses
 
-def _count_in(G: Any) -> int:
-    return sum(1 for _, d in G.nodes(data=True) if d["node_type"] == "in")
+    def _finite(
+        self, losses: dict[int, Tensor], groups: list[tuple[list[int], dict[str, Tensor]]]
+    ) -> list[int]:
+        """The songs whose loss and penalties are finite; the others roll back.
 
-
-def _concat_rows(trees: Sequence[Mapping]) -> dict:
-    """Per-type parameters of a batch of graphs: each type's rows, graph after graph."""
-    keys = list(dict.fromkeys(key for tree in trees for key in tree))
-    joined: dict = {}
-    for key in keys:
-        values = [tree[key] for tree in trees if key in tree]
-        joined[key] = torch.cat(values) if isinstance(values[0], Tensor) else _concat_rows(values)
-    return joined
+        One device sync for every value (a non-finite song leaves the step before backward);
+        a group whose penalty is not finite is left out of the objective.
+        """
+        terms = [(members, name, t) for members, group in groups for name, t in group.items()]
+        tensors = [v.detach().reshape(()) for v in losses.values()]
+        tensors += [t.detach().reshape(()).to(tensors[0].dtype) for _, _, t in terms]
+        values = torch.stack(tensors).tolist()
+        bad: dict[int, str] = {}
+        for i, value in zip(losses, values, strict=False):
+            if not math.isfinite(value):
+                bad[i] = f"the loss is {value}"
+        for (members, name, _), value in zip(terms, values[len(losses) :], strict=True):
+            if not math.isfinite(value):
+                bad.update({i: f"penalty {name!r} is {value}" for i in members if i not in bad})
+                groups[:] = [g for g in groups if g[0] is not members]
+        for i, problem in bad.items():
+            self.roll_back(i, problem)
+        return [i for i in losses if i not in bad]
