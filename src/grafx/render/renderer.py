@@ -116,12 +116,11 @@ class GraphRenderer:
             ``(mix, intermediates)`` with mix ``(C', L)`` or ``(B, C', L)``; for a list of
             ``N`` graphs, ``(N, C', L)`` or ``(B, N, C', L)``, graph ``i``'s mix at row ``i``.
         """
-        if isinstance(sources, (list, tuple)):
-            sources = torch.cat(list(sources), dim=-3)
+        joined = torch.cat(list(sources), dim=-3) if isinstance(sources, (list, tuple)) else sources
         tree = concat_rows(parameters) if isinstance(parameters, (list, tuple)) else parameters
         fast = self._permute(cast(Mapping, tree))
         output, intermediates = render_grafx(
-            sources, self.processors, fast, self.render_data, timeline=timeline
+            cast(Tensor, joined), self.processors, fast, self.render_data, timeline=timeline
         )
         return (output.select(-3, 0) if self.graphs is None else output), intermediates
 
