@@ -176,11 +176,13 @@ def filtered_noise_shaping_ir(
     return _ShapedNoise.apply(noise, torch.stack(rates, -1), torch.stack(log_gains, -1))
 
 
-#: Elements of one chunk's ``(B, C, K, T)`` work buffer in :class:`_ShapedNoise`: 4 MiB in
-#: float32, so a chunk's products stay in the cache between the ops that make and reduce them.
-#: The buffers are allocated once per call and reused by every chunk (``out=`` and in-place
-#: ops), so no chunk pays for fresh pages (``benchmarks/bench_reverb_ir.py``).
-_SHAPED_NOISE_CHUNK_ELEMENTS = 2**20
+#: Elements of one chunk's ``(B, C, K, T)`` work buffer in :class:`_ShapedNoise`: 8 MiB in
+#: float32, so a chunk's products stay in the last-level cache between the op that makes them
+#: and the one that reduces them. The buffers are allocated once per call and reused by every
+#: chunk (``out=`` and in-place ops), so no chunk pays for fresh pages. Halving it was as fast
+#: on one thread but slower on two threads of a busy machine, where each op waits for the
+#: second thread (``benchmarks/bench_reverb_ir.py``).
+_SHAPED_NOISE_CHUNK_ELEMENTS = 2**21
 
 
 def _segments(length: int, rows: int, block: int) -> list[tuple[int, int, int]]:
