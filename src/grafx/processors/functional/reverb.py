@@ -185,13 +185,23 @@ def filtered_noise_shaping_ir(
 _SHAPED_NOISE_CHUNK_ELEMENTS = 2**21
 
 
-def _segments(length: int, rows: int, block: int) -> list[tuple[int, int, int]]:
-    """``(first sample, blocks, block width)`` of each chunk: whole blocks, then the remainder."""
+def _segments(
+    batch: int, length: int, rows: int, block: int
+) -> list[tuple[int, int, int, int, int]]:
+    """Chunks ``(first item, last item + 1, first sample, blocks, block width)`` of at most
+    :data:`_SHAPED_NOISE_CHUNK_ELEMENTS` elements where possible: whole blocks of a group of
+    batch items, then each group's remainder. ``rows`` is the rows per batch item (``C K``)."""
     full = length // block
-    per_chunk = max(1, min(full, _SHAPED_NOISE_CHUNK_ELEMENTS // max(rows * block, 1)))
-    segments = [(j * block, min(per_chunk, full - j), block) for j in range(0, full, per_chunk)]
-    if full * block < length:
-        segments.append((full * block, 1, length - full * block))
+    blocks = max(1, min(full, _SHAPED_NOISE_CHUNK_ELEMENTS // (rows * block)))
+    items = max(1, min(batch, _SHAPED_NOISE_CHUNK_ELEMENTS // (rows * block * blocks)))
+    segments = []
+    for b0 in range(0, batch, items):
+        b1 = min(b0 + items, batch)
+        segments += [
+            (b0, b1, j * block, min(blocks, full - j), block) for j in range(0, full, blocks)
+        ]
+        if full * block < length:
+            segments.append((b0, b1, full * block, 1, length - full * block))
     return segments
 
 
@@ -231,22 +241,23 @@ class _ShapedNoise(torch.autograd.Function):
         batch, channels, bands, terms = rates.shape
         # (M, B, C, K, J) and (M, B, C, K, b).
         coarse, fine = _coarse_fine(rates.movedim(-1, 0), log_gains.movedim(-1, 0), length, block)
-        segments = _segments(length, batch * channels * bands, block)
-        size = max(batch * channels * bands * n * width for _, n, width in segments)
+        segments = _segments(batch, length, channels * bands, block)
+        size = max((b1 - b0) * channels * bands * n * width for b0, b1, _, n, width in segments)
         work = noise.new_empty(size)
         spare = noise.new_empty(size if terms > 1 else 0)
         out = noise.new_empty(batch, channels, length)
-        for start, n, width in segments:
+        for b0, b1, start, n, width in segments:
             j0, stop = start // block, start + n * width
-            shape = (batch, channels, bands, n, width)
-            w = work[: n * width * batch * channels * bands].view(shape)
-            torch.mul(coarse[0, ..., j0 : j0 + n, None], fine[0, ..., None, :width], out=w)
+            shape = (b1 - b0, channels, bands, n, width)
+            w = work[: shape[0] * channels * bands * n * width].view(shape)
+            c, f = coarse[:, b0:b1, ..., j0 : j0 + n, None], fine[:, b0:b1, ..., None, :width]
+            torch.mul(c[0], f[0], out=w)
             for m in range(1, terms):
                 s = spare[: w.numel()].view(shape)
-                torch.mul(coarse[m, ..., j0 : j0 + n, None], fine[m, ..., None, :width], out=s)
+                torch.mul(c[m], f[m], out=s)
                 w.sub_(s)
             w.mul_(noise[..., start:stop].unflatten(-1, (n, width)))
-            torch.sum(w, 2, out=out[..., start:stop].unflatten(-1, (n, width)))
+            torch.sum(w, 2, out=out[b0:b1, :, start:stop].unflatten(-1, (n, width)))
         ctx.save_for_backward(noise, rates, log_gains)
         return out
 
@@ -257,35 +268,34 @@ class _ShapedNoise(torch.autograd.Function):
         block = _ShapedNoise.BLOCK
         length = noise.shape[-1]
         batch, channels, bands, terms = rates.shape
-        rows = batch * channels * bands
         num_blocks = -(-length // block)
         coarse, fine = _coarse_fine(rates.movedim(-1, 0), log_gains.movedim(-1, 0), length, block)
         steps = torch.arange(block, dtype=rates.dtype, device=rates.device)
-        segments = _segments(length, rows, block)
-        size = max(rows * n * width for _, n, width in segments)
+        segments = _segments(batch, length, channels * bands, block)
+        size = max((b1 - b0) * channels * bands * n * width for b0, b1, _, n, width in segments)
         work = rates.new_empty(size)
         spare = rates.new_empty(size if terms > 1 else 0)
         # Block sums S_0 and S_1 per term, (M, 2, B, C, K, J).
         sums = rates.new_empty(terms, 2, batch, channels, bands, num_blocks)
-        for start, n, width in segments:
+        for b0, b1, start, n, width in segments:
             j0, stop = start // block, start + n * width
-            shape = (batch, channels, bands, n, width)
-            product = work[: rows * n * width].view(shape)
+            shape = (b1 - b0, channels, bands, n, width)
+            product = work[: shape[0] * channels * bands * n * width].view(shape)
             torch.mul(
-                grad_out[:, :, None, start:stop].unflatten(-1, (n, width)),
+                grad_out[b0:b1, :, None, start:stop].unflatten(-1, (n, width)),
                 noise[..., start:stop].unflatten(-1, (n, width)),
                 out=product,
             )
             for m in range(terms):
                 if terms == 1:
-                    weighted = product.mul_(fine[m, ..., None, :width])
+                    weighted = product.mul_(fine[m, b0:b1, ..., None, :width])
                 else:
                     weighted = spare[: product.numel()].view(shape)
-                    torch.mul(product, fine[m, ..., None, :width], out=weighted)
-                torch.sum(weighted, -1, out=sums[m, 0, ..., j0 : j0 + n])
-                sums[m, 1, ..., j0 : j0 + n] = (weighted.view(-1, width) @ steps[:width]).view(
-                    shape[:-1]
-                )
+                    torch.mul(product, fine[m, b0:b1, ..., None, :width], out=weighted)
+                torch.sum(weighted, -1, out=sums[m, 0, b0:b1, ..., j0 : j0 + n])
+                sums[m, 1, b0:b1, ..., j0 : j0 + n] = (
+                    weighted.view(-1, width) @ steps[:width]
+                ).view(shape[:-1])
         offsets = torch.arange(num_blocks, dtype=rates.dtype, device=rates.device) * block
         sign = torch.ones(terms, 1, 1, 1, dtype=rates.dtype, device=rates.device)
         sign[1:] = -1
