@@ -176,24 +176,31 @@ def filtered_noise_shaping_ir(
     return _ShapedNoise.apply(noise, torch.stack(rates, -1), torch.stack(log_gains, -1))
 
 
-#: Elements of one chunk's ``(B, C, K, T)`` work buffer in :class:`_ShapedNoise`: 8 MiB in
-#: float32, so a chunk's products stay in the last-level cache between the op that makes them
-#: and the one that reduces them. The buffers are allocated once per call and reused by every
-#: chunk (``out=`` and in-place ops), so no chunk pays for fresh pages. Halving it was as fast
-#: on one thread but slower on two threads of a busy machine, where each op waits for the
-#: second thread (``benchmarks/bench_reverb_ir.py``).
+#: Elements of one chunk's ``(B, C, K, T)`` work buffer in :class:`_ShapedNoise` on one thread:
+#: 8 MiB in float32, so a chunk's products stay in the last-level cache between the op that
+#: makes them and the one that reduces them. The buffers are allocated once per call and reused
+#: by every chunk (``out=`` and in-place ops), so no chunk pays for fresh pages.
 _SHAPED_NOISE_CHUNK_ELEMENTS = 2**21
+
+#: With several intra-op threads the chunks are this many times larger: each op is a fork and
+#: join of the thread team, and on a busy machine every join waits for a thread that is not
+#: running, so fewer, larger ops won there (``benchmarks/bench_reverb_ir.py``).
+_THREADED_CHUNK_FACTOR = 4
 
 
 def _segments(
     batch: int, length: int, rows: int, block: int
 ) -> list[tuple[int, int, int, int, int]]:
-    """Chunks ``(first item, last item + 1, first sample, blocks, block width)`` of at most
-    :data:`_SHAPED_NOISE_CHUNK_ELEMENTS` elements where possible: whole blocks of a group of
-    batch items, then each group's remainder. ``rows`` is the rows per batch item (``C K``)."""
+    """Chunks ``(first item, last item + 1, first sample, blocks, block width)``: whole blocks
+    of a group of batch items, then the group's remainder, each of at most
+    :data:`_SHAPED_NOISE_CHUNK_ELEMENTS` elements (times :data:`_THREADED_CHUNK_FACTOR` on
+    several threads) where one block allows. ``rows``: rows per batch item (``C K``)."""
     full = length // block
-    blocks = max(1, min(full, _SHAPED_NOISE_CHUNK_ELEMENTS // (rows * block)))
-    items = max(1, min(batch, _SHAPED_NOISE_CHUNK_ELEMENTS // (rows * block * blocks)))
+    budget = _SHAPED_NOISE_CHUNK_ELEMENTS
+    if torch.get_num_threads() > 1:
+        budget *= _THREADED_CHUNK_FACTOR
+    blocks = max(1, min(full, budget // (rows * block)))
+    items = max(1, min(batch, budget // (rows * block * blocks)))
     segments = []
     for b0 in range(0, batch, items):
         b1 = min(b0 + items, batch)
