@@ -265,18 +265,18 @@ class _ShapedNoise(torch.autograd.Function):
                 w.sub_(s)
             w.mul_(noise[..., start:stop].unflatten(-1, (n, width)))
             torch.sum(w, 2, out=out[b0:b1, :, start:stop].unflatten(-1, (n, width)))
-        ctx.save_for_backward(noise, rates, log_gains)
+        # The factors are small, (M, B, C, K, J + b): kept rather than made again.
+        ctx.save_for_backward(noise, rates, coarse, fine)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[None, Tensor | None, Tensor | None]:
-        noise, rates, log_gains = ctx.saved_tensors
+        noise, rates, coarse, fine = ctx.saved_tensors
         block = _ShapedNoise.BLOCK
         length = noise.shape[-1]
         batch, channels, bands, terms = rates.shape
         num_blocks = -(-length // block)
-        coarse, fine = _coarse_fine(rates.movedim(-1, 0), log_gains.movedim(-1, 0), length, block)
         steps = torch.arange(block, dtype=rates.dtype, device=rates.device)
         segments = _segments(batch, length, channels * bands, block)
         size = max((b1 - b0) * channels * bands * n * width for b0, b1, _, n, width in segments)
