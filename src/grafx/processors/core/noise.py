@@ -77,7 +77,7 @@ def band_split(
     f_min: float = 40.0,
     f_max: float | None = None,
     scale: str = "log",
-    sr: int = 44100,
+    sr: float = 44100,
     zerophase: bool = True,
     order: int = 2,
 ) -> np.ndarray:
@@ -123,7 +123,7 @@ def filtered_noise(
     f_min: float = 31.5,
     f_max: float = 16000.0,
     scale: str = "log",
-    sr: int = 44100,
+    sr: float = 44100,
     zerophase: bool = True,
     order: int = 2,
     seed: int | None = 0,

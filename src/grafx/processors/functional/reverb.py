@@ -176,17 +176,40 @@ def filtered_noise_shaping_ir(
     return _ShapedNoise.apply(noise, torch.stack(rates, -1), torch.stack(log_gains, -1))
 
 
-#: Elements of one chunk's ``(B, C, K, T)`` temporaries in :class:`_ShapedNoise`: 64 MiB in
-#: float32, one chunk for a batch of up to 11 default reverbs. Smaller chunks (4 MiB, cache
-#: sized) were 3-5x faster on one thread but up to 1.8x slower on two threads of the busy
-#: shared machine, where every extra op waits for the second thread
-#: (``benchmarks/bench_reverb_ir.py``); the chunks bound the temporaries of large batches.
-_SHAPED_NOISE_CHUNK_ELEMENTS = 2**24
+#: Elements of one chunk's ``(B, C, K, T)`` work buffer in :class:`_ShapedNoise` on one thread:
+#: 8 MiB in float32, so a chunk's products stay in the last-level cache between the op that
+#: makes them and the one that reduces them. The buffers are allocated once per call and reused
+#: by every chunk (``out=`` and in-place ops), so no chunk pays for fresh pages.
+_SHAPED_NOISE_CHUNK_ELEMENTS = 2**21
+
+#: With several intra-op threads the chunks are this many times larger: each op is a fork and
+#: join of the thread team, and on a busy machine every join waits for a thread that is not
+#: running, so fewer, larger ops won there (``benchmarks/bench_reverb_ir.py``).
+_THREADED_CHUNK_FACTOR = 4
 
 
-def _chunk_samples(rows: int, length: int, block: int) -> int:
-    blocks = max(1, _SHAPED_NOISE_CHUNK_ELEMENTS // max(rows * block, 1))
-    return min(blocks * block, -(-length // block) * block)
+def _segments(
+    batch: int, length: int, rows: int, block: int
+) -> list[tuple[int, int, int, int, int]]:
+    """Chunks ``(first item, last item + 1, first sample, blocks, block width)``: whole blocks
+    of a group of batch items, then the group's remainder, each of at most
+    :data:`_SHAPED_NOISE_CHUNK_ELEMENTS` elements (times :data:`_THREADED_CHUNK_FACTOR` on
+    several threads) where one block allows. ``rows``: rows per batch item (``C K``)."""
+    full = length // block
+    budget = _SHAPED_NOISE_CHUNK_ELEMENTS
+    if torch.get_num_threads() > 1:
+        budget *= _THREADED_CHUNK_FACTOR
+    blocks = max(1, min(full, budget // (rows * block)))
+    items = max(1, min(batch, budget // (rows * block * blocks)))
+    segments = []
+    for b0 in range(0, batch, items):
+        b1 = min(b0 + items, batch)
+        segments += [
+            (b0, b1, j * block, min(blocks, full - j), block) for j in range(0, full, blocks)
+        ]
+        if full * block < length:
+            segments.append((b0, b1, full * block, 1, length - full * block))
+    return segments
 
 
 def _coarse_fine(rate: Tensor, log_gain: Tensor, length: int, block: int) -> tuple[Tensor, Tensor]:
@@ -204,12 +227,16 @@ class _ShapedNoise(torch.autograd.Function):
 
     ``noise (C, K, N)``, ``rates`` and ``log_gains`` ``(B, C, K, M)``; returns ``(B, C, N)``.
     The same numbers as building the ``(B, C, K, N)`` envelope and summing its product with the
-    noise (the envelope is the outer product of :func:`exponential_envelope`), but computed in
-    cache-sized chunks of time, and with a backward pass that keeps nothing of signal size: the
-    gradients :math:`\partial h/\partial g = \sum_n \bar h\,\nu\,e`, :math:`\partial
-    h/\partial r = \sum_n n\,\bar h\,\nu\,e` are reduced per block of ``b`` samples with one
-    matrix product against the fine exponentials :math:`[e^{r i}, i e^{r i}]`, then weighted by
-    the coarse ones, so no envelope is formed in the backward pass at all.
+    noise (the envelope is the outer product of :func:`exponential_envelope`'s coarse and fine
+    factors), computed chunk by chunk of time in one or two reused cache-sized buffers.
+
+    The backward pass keeps and forms nothing of the envelope's size: with
+    :math:`p_k[n] = \bar h[n]\,\nu_k[n]` and :math:`n = b j + i`, the gradients
+    :math:`\partial L/\partial g = \sum_n p\,e` and :math:`\partial L/\partial r = \sum_n n\,p\,e`
+    are :math:`\sum_j e^{g + r b j} (S_0[j], b j S_0[j] + S_1[j])` with the block sums
+    :math:`S_0[j] = \sum_i p[bj+i] e^{r i}` and :math:`S_1[j] = \sum_i i\,p[bj+i] e^{r i}`,
+    formed per chunk by one product with the fine exponentials, a sum and a matrix-vector
+    product with :math:`i`.
     """
 
     BLOCK = 256
@@ -219,55 +246,68 @@ class _ShapedNoise(torch.autograd.Function):
         block = _ShapedNoise.BLOCK
         length = noise.shape[-1]
         batch, channels, bands, terms = rates.shape
-        factors = [
-            _coarse_fine(rates[..., m], log_gains[..., m], length, block) for m in range(terms)
-        ]
+        # (M, B, C, K, J) and (M, B, C, K, b).
+        coarse, fine = _coarse_fine(rates.movedim(-1, 0), log_gains.movedim(-1, 0), length, block)
+        segments = _segments(batch, length, channels * bands, block)
+        size = max((b1 - b0) * channels * bands * n * width for b0, b1, _, n, width in segments)
+        work = noise.new_empty(size)
+        spare = noise.new_empty(size if terms > 1 else 0)
         out = noise.new_empty(batch, channels, length)
-        chunk = _chunk_samples(batch * channels * bands, length, block)
-        for start in range(0, length, chunk):
-            stop = min(start + chunk, length)
-            j0, j1 = start // block, -(-stop // block)
-            parts = [
-                (coarse[..., j0:j1, None] * fine[..., None, :]).flatten(-2)[..., : stop - start]
-                for coarse, fine in factors
-            ]
-            envelope = parts[0]
-            for part in parts[1:]:
-                envelope = envelope - part
-            out[..., start:stop] = (envelope * noise[..., start:stop]).sum(-2)
-        ctx.save_for_backward(noise, rates, log_gains)
+        for b0, b1, start, n, width in segments:
+            j0, stop = start // block, start + n * width
+            shape = (b1 - b0, channels, bands, n, width)
+            w = work[: shape[0] * channels * bands * n * width].view(shape)
+            c, f = coarse[:, b0:b1, ..., j0 : j0 + n, None], fine[:, b0:b1, ..., None, :width]
+            torch.mul(c[0], f[0], out=w)
+            for m in range(1, terms):
+                s = spare[: w.numel()].view(shape)
+                torch.mul(c[m], f[m], out=s)
+                w.sub_(s)
+            w.mul_(noise[..., start:stop].unflatten(-1, (n, width)))
+            torch.sum(w, 2, out=out[b0:b1, :, start:stop].unflatten(-1, (n, width)))
+        # The factors are small, (M, B, C, K, J + b): kept rather than made again.
+        ctx.save_for_backward(noise, rates, coarse, fine)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[None, Tensor | None, Tensor | None]:
-        noise, rates, log_gains = ctx.saved_tensors
+        noise, rates, coarse, fine = ctx.saved_tensors
         block = _ShapedNoise.BLOCK
         length = noise.shape[-1]
         batch, channels, bands, terms = rates.shape
         num_blocks = -(-length // block)
-        padded = num_blocks * block
-        # Per term m: fine exponentials and i * fine, (B, C, K, b, 2M).
         steps = torch.arange(block, dtype=rates.dtype, device=rates.device)
-        coarse, fine = _coarse_fine(rates.movedim(-1, 0), log_gains.movedim(-1, 0), length, block)
-        kernel = torch.stack([fine, fine * steps], -1)  # (M, B, C, K, b, 2)
-        kernel = kernel.movedim(0, -2).flatten(-2)  # (B, C, K, b, 2M)
-        if padded != length:
-            grad_out = F.pad(grad_out, (0, padded - length))
-            noise = F.pad(noise, (0, padded - length))
-        sums = rates.new_empty(batch, channels, bands, num_blocks, 2 * terms)
-        chunk = _chunk_samples(batch * channels * bands, padded, block)
-        for start in range(0, padded, chunk):
-            stop = min(start + chunk, padded)
-            product = grad_out[:, :, None, start:stop] * noise[..., start:stop]
-            product = product.unflatten(-1, ((stop - start) // block, block))
-            sums[..., start // block : stop // block, :] = product @ kernel
-        sums = sums.unflatten(-1, (terms, 2)).movedim(-2, 0)  # (M, B, C, K, J, 2)
+        segments = _segments(batch, length, channels * bands, block)
+        size = max((b1 - b0) * channels * bands * n * width for b0, b1, _, n, width in segments)
+        work = rates.new_empty(size)
+        spare = rates.new_empty(size if terms > 1 else 0)
+        # Block sums S_0 and S_1 per term, (M, 2, B, C, K, J).
+        sums = rates.new_empty(terms, 2, batch, channels, bands, num_blocks)
+        for b0, b1, start, n, width in segments:
+            j0, stop = start // block, start + n * width
+            shape = (b1 - b0, channels, bands, n, width)
+            product = work[: shape[0] * channels * bands * n * width].view(shape)
+            torch.mul(
+                grad_out[b0:b1, :, None, start:stop].unflatten(-1, (n, width)),
+                noise[..., start:stop].unflatten(-1, (n, width)),
+                out=product,
+            )
+            for m in range(terms):
+                if terms == 1:
+                    weighted = product.mul_(fine[m, b0:b1, ..., None, :width])
+                else:
+                    weighted = spare[: product.numel()].view(shape)
+                    torch.mul(product, fine[m, b0:b1, ..., None, :width], out=weighted)
+                torch.sum(weighted, -1, out=sums[m, 0, b0:b1, ..., j0 : j0 + n])
+                sums[m, 1, b0:b1, ..., j0 : j0 + n] = (
+                    weighted.view(-1, width) @ steps[:width]
+                ).view(shape[:-1])
         offsets = torch.arange(num_blocks, dtype=rates.dtype, device=rates.device) * block
         sign = torch.ones(terms, 1, 1, 1, dtype=rates.dtype, device=rates.device)
         sign[1:] = -1
-        grad_gain = (coarse * sums[..., 0]).sum(-1) * sign
-        grad_rate = (coarse * (offsets * sums[..., 0] + sums[..., 1])).sum(-1) * sign
+        grad_gain = (coarse * sums[:, 0]).sum(-1) * sign
+        grad_rate = (coarse * (offsets * sums[:, 0] + sums[:, 1])).sum(-1) * sign
         return None, grad_rate.movedim(0, -1), grad_gain.movedim(0, -1)
 
 
