@@ -85,6 +85,19 @@ def _needs_grad(*tensors: Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
+def _pad(x: Tensor, left: int, right: int) -> Tensor:
+    """``F.pad(x, (left, right))``; without gradients, zeros written only where the pads are
+    (``F.pad`` fills the whole output, then copies the signal over it)."""
+    if _needs_grad(x):
+        return F.pad(x, (left, right))
+    length = x.shape[-1]
+    out = x.new_empty(*x.shape[:-1], left + length + right)
+    out[..., :left].zero_()
+    out[..., left : left + length].copy_(x)
+    out[..., left + length :].zero_()
+    return out
+
+
 def _convolve_blocks(x: Tensor, h: Tensor, n_out: int, n_fft: int) -> Tensor:
     """The first ``n_out`` samples of the full convolution by overlap-save blocks of FFT
     length ``n_fft`` (``>= N``).
@@ -97,7 +110,7 @@ def _convolve_blocks(x: Tensor, h: Tensor, n_out: int, n_fft: int) -> Tensor:
     hop = n_fft - fir_len + 1
     num_blocks = -(-n_out // hop)
     # n_out >= L in every mode, so the right pad is never negative
-    padded = F.pad(x, (fir_len - 1, num_blocks * hop - x.shape[-1]))
+    padded = _pad(x, fir_len - 1, num_blocks * hop - x.shape[-1])
     frames = padded.unfold(-1, n_fft, hop)  # (..., num_blocks, n_fft), a strided view
     spectrum = rfft(frames, n=n_fft)
     del padded, frames
