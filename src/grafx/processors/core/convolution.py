@@ -77,8 +77,16 @@ def _convolve_direct(x: Tensor, h: Tensor, start: int, length: int) -> Tensor:
 
 def _convolve_fft(x: Tensor, h: Tensor, n_out: int) -> Tensor:
     n_fft = fast_fft_len(x.shape[-1] + h.shape[-1] - 1)
-    spectrum = rfft(x, n=n_fft) * rfft(h, n=n_fft)
+    spectrum = _product(rfft(x, n=n_fft), rfft(h, n=n_fft), _needs_grad(x, h))
     return torch.fft.irfft(spectrum, n=n_fft)[..., :n_out]
+
+
+def _product(spectrum: Tensor, response: Tensor, needs_grad: bool) -> Tensor:
+    """``spectrum * response``, in place (same values) when there is no backward to save the
+    operands for and ``spectrum`` has the shape of the product."""
+    if needs_grad or broadcast_shapes(spectrum.shape, response.shape) != spectrum.shape:
+        return spectrum * response
+    return spectrum.mul_(response)
 
 
 def _needs_grad(*tensors: Tensor) -> bool:
@@ -114,11 +122,7 @@ def _convolve_blocks(x: Tensor, h: Tensor, n_out: int, n_fft: int) -> Tensor:
     frames = padded.unfold(-1, n_fft, hop)  # (..., num_blocks, n_fft), a strided view
     spectrum = rfft(frames, n=n_fft)
     del padded, frames
-    response = rfft(h, n=n_fft).unsqueeze(-2)
-    if _needs_grad(x, h) or broadcast_shapes(spectrum.shape, response.shape) != spectrum.shape:
-        spectrum = spectrum * response
-    else:  # nothing to save for a backward: multiply in place (same values)
-        spectrum.mul_(response)
+    spectrum = _product(spectrum, rfft(h, n=n_fft).unsqueeze(-2), _needs_grad(x, h))
     blocks = torch.fft.irfft(spectrum, n=n_fft)[..., fir_len - 1 :]
     del spectrum
     return blocks.reshape(*blocks.shape[:-2], num_blocks * hop)[..., :n_out]
