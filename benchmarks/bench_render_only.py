@@ -14,7 +14,13 @@ This measures, alternating in one process, the wall time of
 The algorithms differ (pedalboard's reverb is Freeverb, grafx's a noise-shaped IR by FFT
 convolution), so this compares what each costs for a mix of the same shape, not the same sound.
 
+The process first applies the allocator settings of the ``grafx`` command
+(:func:`grafx.cli.allocator.tune_allocator`: large blocks stay on glibc's heap), as ``grafx
+render`` does; ``--malloc default`` keeps glibc's defaults (every signal-sized temporary is then
+a fresh ``mmap``, page-faulted in again).
+
     PYTHONPATH=src python benchmarks/bench_render_only.py [--tracks 8] [--seconds 30] [--repeats 5]
+        [--malloc grafx|default]
 
 Needs the ``bench`` extra (pedalboard).
 """
@@ -103,7 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sample-rate", type=int, default=44100)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument(
+        "--malloc",
+        choices=("grafx", "default"),
+        default="grafx",
+        help="allocator settings: the grafx command's (default) or glibc's defaults",
+    )
     args = p.parse_args(argv)
+    heap = False
+    if args.malloc == "grafx":
+        from grafx.cli.allocator import tune_allocator
+
+        heap = tune_allocator()
     torch.set_num_threads(args.threads)
     stems = make_stems(args.tracks, args.seconds, args.sample_rate)
     stems_np = np.ascontiguousarray(stems.numpy())
@@ -125,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     print(
         f"render only: {args.tracks} tracks, {args.seconds:g} s at {args.sample_rate} Hz, "
-        f"{args.threads} threads, median of {args.repeats} alternating runs, load {load:.1f}"
+        f"{args.threads} threads, median of {args.repeats} alternating runs, load {load:.1f}, "
+        f"allocator {'grafx (heap only)' if heap else 'glibc defaults'}"
     )
     medians = {name: statistics.median(t) for name, t in times.items()}
     for name, median in medians.items():

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.signal
 import torch
 
 from grafx.errors import AudioError, ConfigError, ParameterError
@@ -82,3 +83,76 @@ def test_processor_channel_modes():
         apply_processor_channel(x[:, :1], "midside", lambda s: s, "Test")
     with pytest.raises(ConfigError, match="Test.*'surround'"):
         check_processor_channel("surround", "Test")
+
+
+# ------------------------------------------------------------------ overlap-save (block) path
+
+
+@pytest.mark.parametrize("mode", ["causal", "zerophase", "full"])
+@pytest.mark.parametrize(
+    ("input_len", "fir_len", "block_fft"),
+    [(100, 9, 9), (1000, 65, 100), (1001, 300, 512), (5000, 1001, 1500), (37, 20, 25)],
+)
+def test_block_path_matches_numpy(mode, input_len, fir_len, block_fft):
+    rng = np.random.default_rng(input_len + fir_len)
+    x, h = rng.standard_normal((3, input_len)), rng.standard_normal((3, fir_len))
+    full = numpy_convolve(x, h)
+    start = fir_len // 2 if mode == "zerophase" else 0
+    stop = start + input_len if mode != "full" else input_len + fir_len - 1
+    y = convolve(torch.from_numpy(x), torch.from_numpy(h), mode, block_fft=block_fft)
+    np.testing.assert_allclose(y.numpy(), full[:, start:stop], rtol=0, atol=1e-10)
+
+
+def test_long_signals_take_the_block_path_within_float32_rounding(monkeypatch):
+    from grafx.processors.core import convolution
+
+    calls = []
+    blocks = convolution._convolve_blocks
+    monkeypatch.setattr(
+        convolution, "_convolve_blocks", lambda *a: calls.append(a[-1]) or blocks(*a)
+    )
+    rng = np.random.default_rng(0)
+    length = convolution.MIN_BLOCK_OUTPUT + 123
+    x, h = rng.standard_normal((2, 1, length)), rng.standard_normal((2, 2, 1000)) / 30
+    expected = scipy.signal.fftconvolve(x, h, axes=-1)
+    y = convolve(torch.from_numpy(x).float(), torch.from_numpy(h).float(), "zerophase")
+    assert calls == [convolution.block_fft_len(1000)] and y.shape == (2, 2, length)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(
+        y.numpy() / scale, expected[..., 500 : 500 + length] / scale, rtol=0, atol=1e-5
+    )
+    # training crops keep the single-FFT path
+    convolve(torch.zeros(1, 2**17), torch.zeros(1, 1000))
+    assert len(calls) == 1
+
+
+def test_block_path_broadcasts_and_is_the_same_without_gradients():
+    x = torch.randn(4, 1, 3000, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(4, 2, 100, dtype=torch.float64, requires_grad=True)
+    y = convolve(x, h, "causal", block_fft=256)
+    assert y.shape == (4, 2, 3000)
+    torch.testing.assert_close(y, convolve(x, h, "causal"), rtol=0, atol=1e-12)
+    with torch.inference_mode():  # in-place spectra, same values bit for bit
+        assert torch.equal(convolve(x, h, "causal", block_fft=256), y.detach())
+
+
+def test_block_path_gradcheck():
+    x = torch.randn(2, 1, 60, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(2, 2, 9, dtype=torch.float64, requires_grad=True)
+    for mode in ("causal", "zerophase", "full"):
+        assert torch.autograd.gradcheck(
+            lambda a, b, m=mode: convolve(a, b, m, block_fft=16), (x, h)
+        )
+
+
+def test_block_fft_shorter_than_the_filter_is_refused():
+    with pytest.raises(ParameterError, match="block_fft=16"):
+        convolve(torch.zeros(1, 100), torch.zeros(1, 20), block_fft=16)
+
+
+def test_fft_path_gives_the_same_values_without_gradients():
+    x = torch.randn(3, 2, 700, requires_grad=True)
+    h = torch.randn(3, 1, 90, requires_grad=True)
+    y = convolve(x, h, "zerophase")
+    with torch.no_grad():  # in-place spectra
+        assert torch.equal(convolve(x, h, "zerophase"), y.detach())

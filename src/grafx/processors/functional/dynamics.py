@@ -35,6 +35,7 @@ from torch import Tensor
 
 from grafx.errors import ParameterError
 from grafx.processors.core.envelope import ballistics_from_z, truncated_one_pole
+from grafx.processors.core.utils import broadcast_shapes
 
 #: ``log_threshold = 0`` means a threshold of ``-THRESHOLD_OFFSET`` nats of energy (-26 dB).
 THRESHOLD_OFFSET = 6.0
@@ -86,6 +87,17 @@ def knee_from_log_knee(log_knee: Tensor) -> Tensor:
     return torch.exp(log_knee.clamp(-LOG_KNEE_MAX, LOG_KNEE_MAX))
 
 
+def _needs_grad(*tensors: Tensor) -> bool:
+    """Whether autograd records an operation on ``tensors`` (else in-place is safe for fresh
+    temporaries and gives the same values)."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def _fits(operand: Tensor, target: Tensor) -> bool:
+    """Whether ``target`` can take an in-place operation with ``operand`` (broadcasts to it)."""
+    return broadcast_shapes(operand.shape, target.shape) == tuple(target.shape)
+
+
 def log_knee_from_knee(knee: Tensor) -> Tensor:
     """Inverse of :func:`knee_from_log_knee`."""
     return torch.log(knee)
@@ -117,6 +129,9 @@ def knee_rectifier(v: Tensor, width: Tensor | None, knee: str) -> Tensor:
     if width is None:
         raise ParameterError(f"knee {knee!r} needs a knee width (only 'hard' takes none)")
     if knee == "quadratic":
+        if not _needs_grad(v, width):  # the same operations, in place
+            inside = torch.minimum((v + width / 2).relu_(), width)
+            return inside.square_().mul_(0.5 / width).add_((v - width / 2).relu_())
         inside = torch.minimum(torch.relu(v + width / 2), width)
         return inside.square() * (0.5 / width) + torch.relu(v - width / 2)
     return F.softplus(width * v) / width
@@ -136,7 +151,10 @@ def compressor_log_gain(
     Returns:
         :math:`\Delta`, ``(B, L)``.
     """
-    return (1 / ratio - 1) * knee_rectifier(level - threshold, width, knee)
+    rectified = knee_rectifier(level - threshold, width, knee)
+    if not _needs_grad(level, threshold, ratio, rectified) and _fits(ratio, rectified):
+        return rectified.mul_(1 / ratio - 1)
+    return (1 / ratio - 1) * rectified
 
 
 def noise_gate_log_gain(
@@ -148,9 +166,10 @@ def noise_gate_log_gain(
     :math:`R` times faster than the input; above it the gain is 0 (for ``R < 1``, as the legacy
     gate allows, quiet parts are raised instead, by at most :data:`GATE_MAX_LOG_GAIN`).
     """
-    return torch.clamp(
-        (1 - ratio) * knee_rectifier(threshold - level, width, knee), max=GATE_MAX_LOG_GAIN
-    )
+    rectified = knee_rectifier(threshold - level, width, knee)
+    if not _needs_grad(level, threshold, ratio, rectified) and _fits(ratio, rectified):
+        return rectified.mul_(1 - ratio).clamp_(max=GATE_MAX_LOG_GAIN)
+    return torch.clamp((1 - ratio) * rectified, max=GATE_MAX_LOG_GAIN)
 
 
 def smooth(
@@ -207,6 +226,8 @@ def detector_level(
     energy = smooth(energy, smoother, z_alpha, iir_len, 0.0, backend)
     if floor is None:
         floor = torch.finfo(energy.dtype).tiny
+    if not _needs_grad(energy, *([floor] if isinstance(floor, Tensor) else [])):
+        return energy.clamp_(min=0).add_(floor).log_()  # energy is this function's own
     return torch.log(torch.clamp(energy, min=0) + floor)
 
 
@@ -232,6 +253,8 @@ def apply_log_gain(
         ``(B, C, L)``.
     """
     log_gain = 0.5 * log_energy_gain
+    if smoother not in ("iir", "ballistics") and not _needs_grad(log_gain):
+        return input_signals * log_gain.exp_()[:, None, :]
     if smooth_in_log:
         gain = torch.exp(smooth(log_gain, smoother, z_alpha, iir_len, 0.0, backend))
     else:
