@@ -90,3 +90,14 @@ def test_predict_options_are_checked_too():
         PredictOptions(**FILES, align="x").validate()
     with pytest.raises(ConfigError, match="--model: give a model file"):
         PredictOptions(**FILES, model="").validate()
+
+
+def test_fit_many_checks_the_shared_options_without_files():
+    from grafx.cli.common import CLIError
+    from grafx.cli.fit_many import shared_fit_options
+
+    args = build_parser().parse_args(["fit-many", "m.csv", "--out", "o", "--fit", "--buses 2"])
+    assert shared_fit_options(args).buses == 2  # each song's stem count is checked by its fit
+    args.fit = "--crop 0.5 --warmup 1"
+    with pytest.raises(CLIError, match=r"--fit '--crop 0.5 --warmup 1': --crop 0.5 s must be"):
+        shared_fit_options(args)

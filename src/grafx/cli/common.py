@@ -72,7 +72,7 @@ def load_automated_model_at(
     ``sample_rate`` when one is given (:func:`grafx.fit.inputs.read_graph_at`)."""
     from grafx.fit.inputs import read_graph_at
 
-    return tuple(read_graph_at(path, sample_rate))  # type: ignore[return-value]
+    return read_graph_at(path, sample_rate)
 
 
 def graph_types(G: Any) -> list[str]:

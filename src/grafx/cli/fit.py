@@ -186,8 +186,9 @@ def _add_automation_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def fit_options(args: argparse.Namespace) -> FitOptions:
-    """The :class:`~grafx.fit.options.FitOptions` of ``grafx fit``'s arguments (checked)."""
+def fit_options(args: argparse.Namespace, check: bool = True) -> FitOptions:
+    """The :class:`~grafx.fit.options.FitOptions` of ``grafx fit``'s arguments (checked unless
+    ``check`` is false)."""
     from grafx.fit.options import FitOptions
 
     automate: tuple[str, ...] = ()
@@ -225,7 +226,8 @@ def fit_options(args: argparse.Namespace) -> FitOptions:
         device=args.device,
         dtype=args.dtype,
     )
-    options.validate()
+    if check:
+        options.validate()
     return options
 
 

@@ -7,7 +7,7 @@ import contextlib
 import io
 import shlex
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from grafx.cli import bounds
 from grafx.cli.common import (
@@ -21,7 +21,6 @@ from grafx.cli.logs import add_log_options
 from grafx.errors import GrafxError
 
 if TYPE_CHECKING:
-    from grafx.fit.many.manifest import Song
     from grafx.fit.options import FitOptions
 
 EXAMPLES = """examples:
@@ -100,16 +99,19 @@ def shared_fit_options(args: argparse.Namespace) -> FitOptions:
     shared = ["--device", args.device, "--dtype", args.dtype]
     namespace = fit_args_namespace(placeholder, "o", words, before=shared)
     try:
-        options = fit_options(namespace)
+        options = fit_options(namespace, check=False)
+        options = dataclasses.replace(options, stems=(), target="", out="")
+        options.validate(files=False)  # each song's files are checked by its own fit
     except (CLIError, GrafxError) as error:
         raise CLIError(f"--fit {shlex.join(words)!r}: {error}") from None
-    return dataclasses.replace(options, stems=(), target="", out="")
+    return options
 
 
 def fit_args_namespace(
-    song: Song, out: str, words: Sequence[str], before: Sequence[str] = ()
+    song: Any, out: str, words: Sequence[str], before: Sequence[str] = ()
 ) -> argparse.Namespace:
-    """``grafx fit``'s arguments for a song's files, the folder ``out`` and the options
+    """``grafx fit``'s arguments for a song's files (a :class:`grafx.fit.many.manifest.Song`),
+    the folder ``out`` and the options
     ``words`` (after ``before``, so that they win), parsed by its own parser; a usage error is
     a :class:`CLIError` (``--fit '...': argument ...``)."""
     from grafx.cli import build_parser

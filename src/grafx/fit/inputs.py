@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import soundfile as sf
 import torch
@@ -28,7 +28,6 @@ __all__ = [
     "read_inputs",
     "read_native_stems",
     "file_rates",
-    "GraphAtRate",
     "read_graph_at",
     "check_source_count",
 ]
@@ -121,18 +120,11 @@ def file_rates(paths: Sequence[PathLike]) -> dict[str, int]:
     return {Path(p).name: int(sf.info(str(p)).samplerate) for p in paths}
 
 
-class GraphAtRate(NamedTuple):
-    """What :func:`read_graph_at` returns."""
-
-    graph: Any
-    processors: dict
-    parameters: dict | None
-    file_rate: float | None
-    timeline: Any
-
-
-def read_graph_at(path: PathLike, sample_rate: float | None) -> GraphAtRate:
-    """A graph file (:func:`grafx.io.load`) with its processors rebuilt for ``sample_rate``
+def read_graph_at(
+    path: PathLike, sample_rate: float | None
+) -> tuple[Any, dict, dict | None, float | None, Any]:
+    """``(G, processors, parameters, file_rate, timeline)`` of a graph file
+    (:func:`grafx.io.load`), its processors rebuilt for ``sample_rate``
     (:func:`~grafx.processors.core.rate.processors_at_sample_rate`) and its automation timeline
     at that rate; ``file_rate`` is the file's own rate (``None``: not recorded), ``timeline``
     ``None`` for a static graph. ``sample_rate=None`` keeps the file's processors.
@@ -148,7 +140,7 @@ def read_graph_at(path: PathLike, sample_rate: float | None) -> GraphAtRate:
     timeline = model.timeline
     if timeline is not None and sample_rate is not None:
         timeline = timeline.at_rate(sample_rate)
-    return GraphAtRate(model.graph, processors, model.parameters, rate, timeline)
+    return model.graph, processors, model.parameters, rate, timeline
 
 
 def check_source_count(G: Any, num_sources: int, where: str, what: str = "stems") -> None:

@@ -1,7 +1,7 @@
 """The settings of a fit job and of a prediction job, checked once before anything runs.
 
 :class:`FitOptions` holds every setting of ``grafx fit`` (its fields are named as the command's
-options, ``--gain-staging`` being ``gain_staging``); :func:`grafx.fit.job.run_fit` runs one.
+options, ``--gain-staging`` being ``gain_staging``); :func:`grafx.fit.run.run_fit` runs one.
 :class:`PredictOptions` holds those of ``grafx predict``. :meth:`FitOptions.validate` refuses a
 bad value with a :class:`~grafx.errors.ConfigError` whose message names the option as the
 command line spells it (``--steps must be >= 1, got -5``), so that a library caller and a
@@ -124,7 +124,7 @@ class FitOptions:
         knots_every: seconds between the knots of automation curves.
         automation_weight: weight of the curves' total-variation penalty (0: off).
         init: a predictor model (file or shipped name) to start from instead of neutral
-            settings (:func:`grafx.fit.job.run_fit` takes its ``initial_parameters``).
+            settings (:func:`grafx.fit.run.run_fit` takes its ``initial_parameters``).
         seed: the random seed.
         restart: ignore an existing checkpoint in ``out``.
         checkpoint_every: steps between checkpoints.

@@ -201,7 +201,7 @@ def _check_before_reading(
     fingerprint = options_fingerprint(options)
     check_resume(out, fingerprint, options.restart)
     if options.graph is not None:
-        graph = read_graph_at(options.graph, None).graph
+        graph = read_graph_at(options.graph, None)[0]
         check_source_count(graph, len(options.stems), options.graph)
     return out, fingerprint
 
@@ -223,5 +223,5 @@ def _graph(options: FitOptions, names: list[str], sample_rate: int) -> tuple:
     if options.graph is None:
         G, type_sequence = stem_console(names, options.buses, options.groups)
         return G, console_processors(sample_rate=sample_rate), None, type_sequence, None
-    loaded = read_graph_at(options.graph, sample_rate)
-    return loaded.graph, loaded.processors, loaded.parameters, None, loaded.timeline
+    G, processors, parameters, _, timeline = read_graph_at(options.graph, sample_rate)
+    return G, processors, parameters, None, timeline
