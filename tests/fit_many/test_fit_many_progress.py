@@ -45,6 +45,7 @@ def test_progress_is_a_line_not_a_redrawn_bar_when_not_on_a_terminal(manifest, o
 def test_quiet_hides_progress_but_not_errors_or_the_summary(manifest, out, capsys):
     assert main(command(manifest, out, OPTIONS, "--quiet")) == 0  # finished: skipped
     shown = capsys.readouterr().out
+    assert shown.startswith("grafx fit-many: 1 songs (1 finished before); fitting 0 in 0 task(s)")
     assert "grafx fit-many: 0 fitted, 1 already finished, 0 failed" in shown
     assert "fit-many: song" not in shown
     # Other fit options than the folder's: a one-line error, quiet or not.

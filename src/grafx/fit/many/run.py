@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from grafx.fit.options import FitOptions
 from grafx.progress import Progress
 
 EXECUTORS = ("local", "ray")
+LOGGER = logging.getLogger(__name__)
 
 
 @dataclass
@@ -93,6 +95,10 @@ def fit_many(
         Task(str(root), tuple(todo[i : i + pack]), options, checkpoint_every, threads, 1)
         for i in range(0, len(todo), pack)
     ]
+    LOGGER.info(
+        f"grafx fit-many: {len(songs)} songs ({len(skipped)} finished before); fitting "
+        f"{len(todo)} in {len(tasks)} task(s) of up to {pack}, {jobs} at a time ({executor})"
+    )
     for song in todo:
         folder.check_idle(song.song_id)  # a worker that outlived its parent still holds its lock
         folder.clear_running(song.song_id)
