@@ -334,27 +334,40 @@ def test_readme_gpu_example_runs(capsys):
     assert capsys.readouterr().out == "torch.Size([2, 44100]) True\n"
 
 
-@pytest.mark.parametrize(
-    ("task_device", "fit_args", "expected"),
-    [("cpu", (), "cpu"), ("auto", ("--steps", "3"), "auto"), ("cpu", ("--device", "meta"), "meta")],
-)
-def test_fit_many_tasks_fit_on_their_device(monkeypatch, tmp_path, task_device, fit_args, expected):
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_fit_many_tasks_fit_on_their_device(monkeypatch, tmp_path, device):
     from types import SimpleNamespace
 
-    import grafx.cli.fit
+    import grafx.fit.many.song
     from grafx.fit import FitConfig
     from grafx.fit.many.folder import RunFolder
     from grafx.fit.many.manifest import Song
     from grafx.fit.many.song import Task, _prepare
+    from grafx.fit.options import FitOptions
 
     seen = {}
 
-    def prepare_fit(args):
-        seen["device"] = args.device
+    def prepare_fit(options, initial_parameters=None):
+        seen["device"] = options.device
         return SimpleNamespace(config=FitConfig(steps=3))
 
-    monkeypatch.setattr(grafx.cli.fit, "prepare_fit", prepare_fit)
+    monkeypatch.setattr(grafx.fit.many.song, "prepare_fit", prepare_fit)
     song = Song("song", ("a.wav",), "mix.wav")
-    task = Task(str(tmp_path), (song,), fit_args, device=task_device)
+    task = Task(str(tmp_path), (song,), FitOptions(device=device))
     _prepare(RunFolder(tmp_path), song, task)
-    assert seen["device"] == expected  # a --device among the fit options wins
+    assert seen["device"] == device
+
+
+@pytest.mark.parametrize(
+    ("device", "fit", "expected"),
+    [("cpu", "", "cpu"), ("auto", "--steps 3", "auto"), ("auto", "--device cpu", "cpu")],
+)
+def test_fit_many_shares_its_device_unless_the_fit_options_name_one(device, fit, expected):
+    from grafx.cli import build_parser
+    from grafx.cli.fit_many import shared_fit_options
+
+    args = build_parser().parse_args(["fit-many", "m.csv", "--out", "o", "--device", device])
+    args.fit = fit
+    options = shared_fit_options(args)
+    assert options.device == expected  # a --device among the fit options wins
+    assert (options.stems, options.target, options.out) == ((), "", "")

@@ -15,7 +15,18 @@ from typing import Any
 
 import torch
 
-from grafx.presets import DEFAULT_CHAIN
+from grafx.device import describe_device, move_processors, move_tree, resolve_device, resolve_dtype
+from grafx.fit.job import audio_inputs, finish_job, fit_job, log_done, prepare_job
+from grafx.fit.recipe import LR
+from grafx.io.audio import write_audio
+from grafx.presets import (
+    DEFAULT_CHAIN,
+    build_mixing_console,
+    console_parameters,
+    console_processors,
+    get_node_settings,
+)
+from grafx.render.renderer import render_mix
 from grafx.synth import (
     HIDDEN_SETTINGS,
     STEM_NAMES,
@@ -101,24 +112,6 @@ def run_demo(
     Returns:
         A :class:`DemoResult`.
     """
-    from grafx.device import (
-        describe_device,
-        move_processors,
-        move_tree,
-        resolve_device,
-        resolve_dtype,
-    )
-    from grafx.fit.job import audio_inputs, finish_job, fit_job, log_done, prepare_job
-    from grafx.fit.recipe import LR
-    from grafx.io.audio import write_audio
-    from grafx.presets import (
-        build_mixing_console,
-        console_parameters,
-        console_processors,
-        get_node_settings,
-    )
-    from grafx.render.renderer import render_mix
-
     began = time.perf_counter()
     lr_scale = {"gain_pan/log_gain": 3.0} if lr_scale is None else lr_scale
     out = Path(out_dir)
@@ -128,15 +121,14 @@ def run_demo(
     G, type_sequence = build_mixing_console(len(names), num_buses, chain, track_names=names)
     device, dtype = resolve_device(device), resolve_dtype(dtype)
     processors = move_processors(console_processors(chain, sample_rate=sample_rate), device)
-    hidden = console_parameters(G, processors, sample_rate, hidden_node_settings(chain))
+    by_node: dict[int | str, Any] = dict(hidden_node_settings(chain).items())
+    hidden = console_parameters(G, processors, sample_rate, by_node)
     target = render_mix(
         G, processors, move_tree(hidden, device, dtype), stems.to(device, dtype), type_sequence
     )
     if crop_seconds is not None and crop_seconds >= duration:
         crop_seconds = None
-    files = {"target": write_audio(out / "target.wav", target, sample_rate)}
-    for name, stem in zip(names, stems, strict=True):
-        files[f"stem:{name}"] = write_audio(out / "stems" / f"{name}.wav", stem, sample_rate)
+    files = _write_audio(out, target, stems, names, sample_rate)
     # recorded in metrics.json: grafx prune finds the stems there, in track order
     inputs = audio_inputs([files[f"stem:{name}"] for name in names], files["target"], "refuse")
     job = prepare_job(
@@ -170,27 +162,46 @@ def run_demo(
     finished = finish_job(job, result, report=report, log=log)
     files.update(finished.files)
 
-    def settings(parameters: dict) -> dict[str, dict[str, float]]:
-        table = {}
-        for name in names:
-            row = {}
-            for node_type in ("gain_pan", "imager"):
-                if node_type in chain:
-                    row.update(
-                        get_node_settings(parameters, G, f"{name}/{node_type}", effective=True)
-                    )
-            table[name] = row
-        return table
-
     demo = DemoResult(
         job.loss_before,
         finished.loss_after,
         0.0,
         files,
-        settings(hidden),
-        settings(result.parameters),
+        _fader_settings(hidden, G, names, chain),
+        _fader_settings(result.parameters, G, names, chain),
         result.history,
     )
+    _log_faders(demo, names, log)
+    written = sorted(p.name for p in files.values() if p.parent == out)
+    demo.elapsed = log_done(job, f"{', '.join(written)} and stems/ ({', '.join(names)})", log)
+    return demo
+
+
+def _write_audio(
+    out: Path, target: torch.Tensor, stems: torch.Tensor, names: list[str], sample_rate: int
+) -> dict[str, Path]:
+    """Write ``target.wav`` and ``stems/<name>.wav``; returns them by kind."""
+    files = {"target": write_audio(out / "target.wav", target, sample_rate)}
+    for name, stem in zip(names, stems, strict=True):
+        files[f"stem:{name}"] = write_audio(out / "stems" / f"{name}.wav", stem, sample_rate)
+    return files
+
+
+def _fader_settings(
+    parameters: dict, G: Any, names: list[str], chain: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """Each track's fader and imager settings (gain dB, pan, width) in physical units."""
+    table = {}
+    for name in names:
+        row = {}
+        for node_type in ("gain_pan", "imager"):
+            if node_type in chain:
+                row.update(get_node_settings(parameters, G, f"{name}/{node_type}", effective=True))
+        table[name] = row
+    return table
+
+
+def _log_faders(demo: DemoResult, names: list[str], log: Callable[[str], Any]) -> None:
     log("track      gain dB (hidden / fitted)   pan (hidden / fitted)")
     for name in names:
         h, f = demo.hidden[name], demo.fitted[name]
@@ -199,6 +210,3 @@ def run_demo(
                 f"{name:<10} {h['gain_db']:+6.1f} / {f['gain_db']:+6.1f}"
                 f"              {h['pan']:+5.2f} / {f['pan']:+5.2f}"
             )
-    written = sorted(p.name for p in files.values() if p.parent == out)
-    demo.elapsed = log_done(job, f"{', '.join(written)} and stems/ ({', '.join(names)})", log)
-    return demo

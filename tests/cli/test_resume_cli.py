@@ -202,9 +202,10 @@ def test_groups_file_with_a_repeated_stem_or_deep_nesting(tmp_path):
 
 
 def test_ctrl_c_says_that_the_same_command_resumes(audio, tmp_path, capsys, monkeypatch):
-    from grafx.cli import fit, main
+    from grafx.cli import main
+    from grafx.fit import run as fit
 
-    def interrupted(args):
+    def interrupted(*args):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(fit, "prepare_fit", interrupted)

@@ -6,11 +6,12 @@ import time
 import pytest
 
 from grafx.fit.many import fit_many, write_demo_songs
+from grafx.fit.options import FitOptions
 from grafx.io import load_graph
 
 ray = pytest.importorskip("ray", reason="Ray is in the test extra; install grafx-torch[test]")
 
-FIT = ["--steps", "4", "--crop", "0.25", "--warmup", "0.05", "--sample-rate", "8000"]
+FIT = FitOptions(steps=4, crop=0.25, warmup=0.05, sample_rate=8000)
 
 
 def parameters(out, song):

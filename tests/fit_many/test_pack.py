@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from grafx.cli.fit import fit_job, prepare_fit
+from grafx.cli.fit_many import fit_args_namespace
 from grafx.errors import ParameterError
 from grafx.fit.many import fit_packed, read_manifest, write_demo_songs
 from grafx.fit.many.pack import PackedSong
-from grafx.fit.many.song import fit_args_namespace
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

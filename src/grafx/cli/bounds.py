@@ -10,12 +10,23 @@ import argparse
 import math
 import os
 
-#: Seeds: what numpy and torch both take.
-MAX_SEED = 2**63 - 1
-#: Sample rates a command accepts, in Hz.
-MAX_SAMPLE_RATE = 768_000
-#: Largest learning rate (far above any that fits).
-MAX_LR = 10.0
+from grafx.fit.options import MAX_LR, MAX_SAMPLE_RATE, MAX_SEED
+
+__all__ = [
+    "MAX_LR",
+    "MAX_SAMPLE_RATE",
+    "MAX_SEED",
+    "THREADS_PER_CPU",
+    "MIN_DPI",
+    "MAX_DPI",
+    "seed",
+    "sample_rate",
+    "learning_rate",
+    "cpus",
+    "threads",
+    "dpi",
+]
+
 #: Most torch threads: this many times the CPUs this process may use.
 THREADS_PER_CPU = 4
 #: PNG resolutions, in dots per inch.

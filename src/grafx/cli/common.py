@@ -69,22 +69,10 @@ def load_automated_model_at(
     path: str, sample_rate: float | None
 ) -> tuple[Any, dict, dict | None, Any, Any]:
     """:func:`load_model_at` plus the file's automation timeline (``None``: none), at
-    ``sample_rate`` when one is given."""
-    from grafx.errors import ConfigError
-    from grafx.io import load
-    from grafx.processors.core.rate import processors_at_sample_rate
+    ``sample_rate`` when one is given (:func:`grafx.fit.inputs.read_graph_at`)."""
+    from grafx.fit.inputs import read_graph_at
 
-    model = load(path)
-    processors, rate = model.processors, model.sample_rate
-    if rate is not None and sample_rate is not None and float(sample_rate) != rate:
-        try:
-            processors = processors_at_sample_rate(processors, sample_rate, f"{path}: processors")
-        except ConfigError as error:
-            raise CLIError(str(error)) from None
-    timeline = model.timeline
-    if timeline is not None and sample_rate is not None:
-        timeline = timeline.at_rate(sample_rate)
-    return model.graph, processors, model.parameters, rate, timeline
+    return read_graph_at(path, sample_rate)
 
 
 def graph_types(G: Any) -> list[str]:
@@ -104,12 +92,10 @@ def count_in_nodes(G: Any) -> int:
 
 
 def check_source_count(G: Any, num_sources: int, where: str, what: str = "stems") -> None:
-    num_in = count_in_nodes(G)
-    if num_in != num_sources:
-        raise CLIError(
-            f"{where}: the graph has {num_in} 'in' node(s) but {num_sources} {what} were given; "
-            f"give one file per 'in' node, in node-id order"
-        )
+    """:func:`grafx.fit.inputs.check_source_count` (a :class:`~grafx.errors.ConfigError`)."""
+    from grafx.fit.inputs import check_source_count as check
+
+    check(G, num_sources, where, what)
 
 
 def output_path(path: str, suffixes: Sequence[str]) -> Path:
@@ -127,31 +113,18 @@ CREATED_DIRS: list[Path] = []
 
 
 def output_dir(path: str) -> Path:
-    """Create (or reuse) an output folder, checking up front that files can be written in it.
+    """Create (or reuse) an output folder, checking up front that files can be written in it
+    (:func:`grafx.fit.outputs.make_output_folder`); the folders it creates are removed by
+    :func:`remove_empty_outputs` if they are still empty after a failure.
 
     Raises:
-        CLIError: an empty name, a file of that name, or a folder that cannot be created or
+        ConfigError: an empty name, a file of that name, or a folder that cannot be created or
             written to.
     """
-    if not str(path).strip():
-        raise CLIError("--out: an empty folder name; give a folder (e.g. --out fit-output)")
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"{out}: exists and is not a folder")
-    missing = []
-    parent = out
-    while not parent.exists():
-        missing.append(parent)
-        parent = parent.parent
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CLIError(f"{out}: cannot create the folder: {error.strerror or error}") from None
-    CREATED_DIRS.extend(missing)
-    import os
+    from grafx.fit.outputs import make_output_folder
 
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise CLIError(f"{out}: the folder is not writable; give another --out")
+    out, created = make_output_folder(path)
+    CREATED_DIRS.extend(created)
     return out
 
 
@@ -174,17 +147,18 @@ def add_device_options(parser: argparse.ArgumentParser, dtype: bool = True) -> N
 
 
 def device_options(args: argparse.Namespace) -> tuple[Any, Any]:
-    """``(torch.device, torch.dtype)`` of a command's ``--device``/``--dtype`` (checked).
+    """``(torch.device, torch.dtype)`` of a command's ``--device``/``--dtype`` (checked by
+    :func:`grafx.fit.options.check_device`).
 
     A namespace without them (built by code) gets the CPU in float32. A device that does not
     exist here is a one-line error that says so.
     """
     from grafx.device import resolve_device, resolve_dtype
+    from grafx.fit.options import check_device
 
-    device = resolve_device(getattr(args, "device", "cpu"))
-    if device.type == "meta":
-        raise CLIError("--device meta holds no audio (shapes only); use cpu or cuda")
-    return device, resolve_dtype(getattr(args, "dtype", None))
+    device, dtype = getattr(args, "device", "cpu"), getattr(args, "dtype", None) or "float32"
+    check_device(device, dtype)
+    return resolve_device(device), resolve_dtype(dtype)
 
 
 def remove_empty_outputs() -> None:

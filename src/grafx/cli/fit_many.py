@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import shlex
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from grafx.cli import bounds
-from grafx.cli.common import add_device_options, device_options, non_negative_int, positive_int
+from grafx.cli.common import (
+    CLIError,
+    add_device_options,
+    device_options,
+    non_negative_int,
+    positive_int,
+)
 from grafx.cli.logs import add_log_options
+from grafx.errors import GrafxError
+
+if TYPE_CHECKING:
+    from grafx.fit.options import FitOptions
 
 EXAMPLES = """examples:
   grafx fit-many songs.csv --out fits
@@ -63,9 +77,59 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
-    from grafx.cli.common import CLIError
+def shared_fit_options(args: argparse.Namespace) -> FitOptions:
+    """The fit options every song shares: ``--fit "..."`` parsed by ``grafx fit``'s own parser,
+    after fit-many's ``--device``/``--dtype`` (a ``--device`` in ``--fit`` wins), checked once
+    before any song starts; their ``stems``, ``target`` and ``out`` are left empty."""
+    import dataclasses
 
+    from grafx.cli.fit import fit_options
+
+    try:
+        words = shlex.split(args.fit)
+    except ValueError as error:
+        raise CLIError(f"--fit {args.fit!r}: {error}") from None
+    for taken in ("--stems", "--target", "--out"):
+        if taken in words:
+            raise CLIError(f"--fit {shlex.join(words)!r}: {taken} is set per song by the manifest")
+    from grafx.fit.many.manifest import Song
+
+    placeholder = Song("song", ("s.wav",), "t.wav")
+    device_options(args)  # a device this machine lacks is refused before any song starts
+    shared = ["--device", args.device, "--dtype", args.dtype]
+    namespace = fit_args_namespace(placeholder, "o", words, before=shared)
+    try:
+        options = fit_options(namespace, check=False)
+        options = dataclasses.replace(options, stems=(), target="", out="")
+        options.validate(files=False)  # each song's files are checked by its own fit
+    except (CLIError, GrafxError) as error:
+        raise CLIError(f"--fit {shlex.join(words)!r}: {error}") from None
+    return options
+
+
+def fit_args_namespace(
+    song: Any, out: str, words: Sequence[str], before: Sequence[str] = ()
+) -> argparse.Namespace:
+    """``grafx fit``'s arguments for a song's files (a :class:`grafx.fit.many.manifest.Song`),
+    the folder ``out`` and the options
+    ``words`` (after ``before``, so that they win), parsed by its own parser; a usage error is
+    a :class:`CLIError` (``--fit '...': argument ...``)."""
+    from grafx.cli import build_parser
+
+    argv = ["fit", "--stems", *song.stems, "--target", song.target, "--out", out, "--quiet"]
+    if song.groups:
+        argv += ["--groups", song.groups]
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            return build_parser().parse_args([*argv, *before, *words])
+    except SystemExit:
+        reason = errors.getvalue().strip().removeprefix("grafx: error: grafx fit: ")
+        reason = reason.removesuffix(" (see grafx fit --help)")
+        raise CLIError(f"--fit {shlex.join(words)!r}: {reason}") from None
+
+
+def run(args: argparse.Namespace) -> int:
     if args.demo_songs:
         from grafx.fit.many import write_demo_songs
 
@@ -74,19 +138,13 @@ def run(args) -> int:
         return 0
     if not args.manifest or not args.out:
         raise CLIError("fit-many needs a MANIFEST and --out DIR (or --demo-songs DIR)")
+    options = shared_fit_options(args)  # every song's options, checked before any song starts
     from grafx.fit.many import fit_many
 
-    try:
-        fit_args = shlex.split(args.fit)
-    except ValueError as error:
-        raise CLIError(f"--fit {args.fit!r}: {error}") from None
-    device_options(args)  # a device this machine lacks is refused before any song starts
-    if args.dtype != "float32":  # the dtype changes the results: part of the run's options
-        fit_args = ["--dtype", args.dtype, *fit_args]
     report = fit_many(
         args.manifest,
         args.out,
-        fit_args,
+        options,
         executor=args.executor,
         jobs=args.jobs,
         pack=args.pack,
@@ -95,7 +153,6 @@ def run(args) -> int:
         address=args.address,
         checkpoint_every=args.checkpoint_every,
         progress=not args.quiet,
-        device=args.device,
     )
     print(
         f"grafx fit-many: {len(report.done)} fitted, {len(report.skipped)} already finished, "

@@ -2,25 +2,18 @@
 
 Writes the folder ``grafx fit`` writes (``fitted.wav`` is the predicted mix, ``initial.wav``
 the neutral console's, ``graph.json``, ``metrics.json``, ``report.png``), through the same
-functions (:mod:`grafx.fit.job`). :func:`predicted_parameters` is also ``grafx fit --init``'s
-starting point.
+functions (:func:`grafx.nn.prediction.run_predict`).
 """
 
 from __future__ import annotations
 
 import argparse
-import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from grafx.cli.common import (
-    CLIError,
-    add_device_options,
-    device_options,
-    non_negative_int,
-    output_dir,
-    positive_int,
-)
+from grafx.cli.common import add_device_options, non_negative_int, output_dir, positive_int
+
+if TYPE_CHECKING:
+    from grafx.fit.options import PredictOptions
 
 EXAMPLES = """examples:
   grafx predict --stems drums.wav bass.wav vox.wav --target mix.wav --out predicted
@@ -71,103 +64,44 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def predicted_parameters(
-    model: str,
-    G: Any,
-    processors: dict,
-    stems: Any,
-    target: Any,
-    sample_rate: int,
-    bounded: bool = False,
-) -> dict:
-    """The parameters ``model`` predicts for ``G`` from ``stems`` and ``target``.
+def predict_options(args: argparse.Namespace) -> PredictOptions:
+    """The :class:`~grafx.fit.options.PredictOptions` of ``grafx predict``'s arguments
+    (checked)."""
+    from grafx.fit.options import PredictOptions
 
-    Raises:
-        GraphFileError: ``model`` is not a predictor file.
-        ConfigError: the model was made for other processors or node types.
-    """
-    from grafx.nn.predictor import load_predictor
-
-    predictor = load_predictor(model)
-    predictor.check_processors(processors, where=f"model {model}")
-    predictor.type_indices(G, where=f"model {model}")
-    return predictor.predict(G, processors, stems, target, sample_rate, bounded=bounded)
-
-
-def run(args) -> int:
-    from grafx.cli.fit import _console
-    from grafx.fit.inputs import read_inputs, read_native_stems
-    from grafx.fit.job import audio_inputs, finish_job, log_done, prepare_job
-    from grafx.fit.loop import FitResult
-    from grafx.presets import console_processors
-
-    began = time.perf_counter()
-    device, dtype = device_options(args)
-    out = output_dir(args.out)
-    names = [Path(s).stem for s in args.stems]
-    if args.groups is not None and len(set(names)) != len(names):
-        raise CLIError(
-            f"--groups: stem file names {names} repeat; a groups file needs distinct names"
-        )
-    if len(set(names)) != len(names):
-        names = [f"track{i}" for i in range(len(names))]
-    stems, target, sample_rate = read_inputs(
-        args.stems,
-        args.target,
-        sample_rate=args.sample_rate,
-        resample=not args.no_resample,
-        align=args.align,
-    )
-    G, type_sequence = _console(args, names)
-    processors = console_processors(sample_rate=sample_rate)
-    native_stems, native_rate = read_native_stems(
-        args.stems, stems.shape[-1], sample_rate, resample=not args.no_resample, align=args.align
-    )
-    job = prepare_job(
-        out,
-        G,
-        processors,
-        stems,
-        target,
-        sample_rate,
-        type_sequence=type_sequence,
-        crop_seconds=None,
-        inputs=audio_inputs(args.stems, args.target, args.align),
-        began=began,
-        header=[
-            f"grafx predict: {len(args.stems)} stems, {stems.shape[-1] / sample_rate:.2f} s at "
-            f"{sample_rate} Hz; console of {G.number_of_nodes()} nodes; model {args.model}"
-        ],
-        args=args,
-        device=device,
-        dtype=dtype,
-        native_stems=native_stems,
-        native_rate=native_rate,
-        steps=1,
-        progress=False,
-    )
-    start = time.perf_counter()
-    parameters = predicted_parameters(
-        args.model,
-        G,
-        processors,
-        job.stems.cpu(),
-        job.target.cpu(),
-        sample_rate,
+    options = PredictOptions(
+        stems=list(args.stems),
+        target=args.target,
+        out=args.out,
+        model=args.model,
+        buses=args.buses,
+        groups=args.groups,
         bounded=args.bounded,
+        sample_rate=args.sample_rate,
+        no_resample=args.no_resample,
+        align=args.align,
+        report=not args.no_report,
+        device=args.device,
+        dtype=args.dtype,
     )
-    from grafx.device import move_tree
+    options.validate()
+    return options
 
-    result = FitResult(
-        parameters=move_tree(parameters, job.stems.device),
-        steps=0,
-        elapsed=time.perf_counter() - start,
-        stop_reason="prediction",
-    )
-    finish_job(job, result, report=not args.no_report)
-    log_done(
-        job,
-        "fitted.wav (the prediction), initial.wav, graph.json, metrics.json"
-        + ("" if args.no_report else ", report.png"),
-    )
+
+def run(args: argparse.Namespace) -> int:
+    from grafx.nn.prediction import run_predict
+
+    options = predict_options(args)
+    output_dir(options.out)  # removed again if the prediction fails before writing anything
+    run_predict(options)
     return 0
+
+
+def __getattr__(name: str) -> Any:
+    # predicted_parameters lives in grafx.nn.prediction (loaded on demand: the CLI starts
+    # without torch).
+    if name == "predicted_parameters":
+        from grafx.nn.prediction import predicted_parameters
+
+        return predicted_parameters
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

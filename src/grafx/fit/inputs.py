@@ -9,17 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import soundfile as sf
 import torch
 from torch import Tensor
 
-from grafx.errors import AudioError, GraphFileError
+from grafx.data.rows import count_nodes_per_type
+from grafx.errors import AudioError, ConfigError, GraphFileError
 from grafx.fit.recipe import WORKING_RATE, check_sample_rate
+from grafx.io import load
 from grafx.io.audio import align_lengths, read_audio, read_stems, to_stereo
 from grafx.io.files import check_regular_file
+from grafx.processors.core.rate import processors_at_sample_rate
 
-__all__ = ["working_rate", "read_inputs", "read_native_stems", "file_rates"]
+__all__ = [
+    "working_rate",
+    "read_inputs",
+    "read_native_stems",
+    "file_rates",
+    "read_graph_at",
+    "check_source_count",
+]
 
 PathLike = str | Path
 
@@ -64,9 +75,9 @@ def read_inputs(
     """
     rate = working_rate(stems, sample_rate, resample)
     stem_audio, rate = read_stems(stems, rate, resample, align=align)
-    check_sample_rate(rate, stems[0])
+    check_sample_rate(rate, str(stems[0]))
     target_audio, _ = read_audio(target, rate, resample)
-    target_audio = to_stereo(target_audio, target)
+    target_audio = to_stereo(target_audio, str(target))
     length = stem_audio.shape[-1]
     if target_audio.shape[-1] != length:
         if align == "refuse":
@@ -107,3 +118,40 @@ def read_native_stems(
 def file_rates(paths: Sequence[PathLike]) -> dict[str, int]:
     """The sample rate of each audio file, by file name (for ``metrics.json``)."""
     return {Path(p).name: int(sf.info(str(p)).samplerate) for p in paths}
+
+
+def read_graph_at(
+    path: PathLike, sample_rate: float | None
+) -> tuple[Any, dict, dict | None, float | None, Any]:
+    """``(G, processors, parameters, file_rate, timeline)`` of a graph file
+    (:func:`grafx.io.load`), its processors rebuilt for ``sample_rate``
+    (:func:`~grafx.processors.core.rate.processors_at_sample_rate`) and its automation timeline
+    at that rate; ``file_rate`` is the file's own rate (``None``: not recorded), ``timeline``
+    ``None`` for a static graph. ``sample_rate=None`` keeps the file's processors.
+
+    Raises:
+        GraphFileError: a bad graph file.
+        ConfigError: a processor that cannot be rebuilt for ``sample_rate``.
+    """
+    model = load(path)
+    processors, rate = model.processors, model.sample_rate
+    if rate is not None and sample_rate is not None and float(sample_rate) != rate:
+        processors = processors_at_sample_rate(processors, sample_rate, f"{path}: processors")
+    timeline = model.timeline
+    if timeline is not None and sample_rate is not None:
+        timeline = timeline.at_rate(sample_rate)
+    return model.graph, processors, model.parameters, rate, timeline
+
+
+def check_source_count(G: Any, num_sources: int, where: str, what: str = "stems") -> None:
+    """Refuse a number of sources that differs from the graph's ``in`` nodes.
+
+    Raises:
+        ConfigError: the message names ``where`` (the graph file) and both counts.
+    """
+    num_in = count_nodes_per_type(G, ["in"])["in"]
+    if num_in != num_sources:
+        raise ConfigError(
+            f"{where}: the graph has {num_in} 'in' node(s) but {num_sources} {what} were given; "
+            f"give one file per 'in' node, in node-id order"
+        )

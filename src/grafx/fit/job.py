@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from grafx.fit.loop import FitConfig, FitResult, evaluate_loss, fit_parameters
+from grafx.fit.options import AUTOMATION_WEIGHT, KNOTS_EVERY, FitOptions
 from grafx.fit.recipe import (
     CROP_SECONDS,
     GAIN_STAGING_WEIGHT,
@@ -56,7 +57,7 @@ __all__ = [
 
 Log = Callable[[str], Any]
 #: Where the job's lines go by default (the command line shows them).
-LOGGER = logging.getLogger("grafx.fit")
+LOGGER = logging.getLogger(__name__)
 
 
 def audio_inputs(stems: Sequence[str | Path], target: str | Path, align: str) -> dict:
@@ -87,7 +88,8 @@ class FitJob:
         began: :func:`time.perf_counter` when the run began (for the time reported at the end).
         inputs: where the audio came from, recorded in ``metrics.json`` (``grafx prune`` reads
             it); ``None`` for audio that has no files.
-        args: the ``grafx fit`` arguments the job was prepared from (``None`` outside the CLI).
+        options: the :class:`~grafx.fit.options.FitOptions` the job was prepared from
+            (``None``: prepared by :func:`prepare_job` directly); recorded in ``metrics.json``.
         timeline: the :class:`~grafx.automation.Timeline` of automated parameters over the
             stems (``None``: a static fit).
         native_stems, native_rate: the stems at their own rate, when it is not the working
@@ -111,7 +113,7 @@ class FitJob:
     loss_before: float
     began: float
     inputs: dict | None = None
-    args: Any = None
+    options: FitOptions | None = None
     timeline: Any = None
     native_stems: Tensor | None = None
     native_rate: int | None = None
@@ -153,13 +155,6 @@ class FinishedJob:
     summary: dict = field(default_factory=dict)
 
 
-#: Default seconds between the knots of automation curves (``grafx fit --knots-every``).
-KNOTS_EVERY = 0.5
-#: Default weight of the automation curves' total-variation penalty
-#: (``grafx fit --automation-weight``).
-AUTOMATION_WEIGHT = 1e-3
-
-
 def prepare_job(
     out: str | Path,
     G: Any,
@@ -178,7 +173,7 @@ def prepare_job(
     began: float | None = None,
     header: Sequence[str] = (),
     log: Log | None = LOGGER.info,
-    args: Any = None,
+    fit_options: FitOptions | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     native_stems: Tensor | None = None,
@@ -211,7 +206,7 @@ def prepare_job(
         began: when the run began (default: now).
         header: lines logged before the loss of the initial mix.
         log: where the lines go (``None``: nowhere).
-        args: kept on the job (see :class:`FitJob`).
+        fit_options: kept on the job as its ``options`` (see :class:`FitJob`).
         device: where to render and fit (``None``: the stems' device; ``"auto"``: CUDA when
             usable, else the CPU; see :func:`grafx.device.resolve_device`). The stems, target,
             parameters and processors (in place) are moved there.
@@ -260,19 +255,9 @@ def prepare_job(
         warmup_seconds=warmup_seconds if crop_seconds is not None else 0.0,
         **options,
     )
-    used = {d["node_type"] for _, d in G.nodes(data=True)}
-    penalties = recipe_penalties(gain_staging, used) if gain_staging else {}
-    if sparsity:
-        from grafx.gates import GateSparsity
-
-        penalties["sparsity"] = GateSparsity(sparsity, ramp=1.0)
-    if timeline is not None and automation_weight:
-        from grafx.automation import curve_keys
-        from grafx.automation.smoothness import CurveSmoothness
-
-        names = curve_keys(parameters, processors)
-        if names:
-            penalties["automation"] = CurveSmoothness(automation_weight, names)
+    penalties = _penalties(
+        G, processors, parameters, gain_staging, sparsity, timeline, automation_weight
+    )
     renderer = GraphRenderer(G, processors, type_sequence).to(device)
     loss_fn = recipe_loss(sample_rate, loss).to(device)
     for line in (*header, "rendering the initial mix ..."):  # before the first slow render
@@ -300,11 +285,37 @@ def prepare_job(
         loss_before=loss_before,
         began=began,
         inputs=inputs,
-        args=args,
+        options=fit_options,
         native_stems=native_stems,
         native_rate=native_rate,
         timeline=timeline,
     )
+
+
+def _penalties(
+    G: Any,
+    processors: Mapping,
+    parameters: Mapping,
+    gain_staging: float,
+    sparsity: float,
+    timeline: Any,
+    automation_weight: float,
+) -> dict:
+    """The recipe's penalties for this graph: gain staging, gate sparsity and the automation
+    curves' smoothness, each where its weight is not 0."""
+    from grafx.automation import curve_keys
+    from grafx.automation.smoothness import CurveSmoothness
+    from grafx.gates import GateSparsity
+
+    used = {d["node_type"] for _, d in G.nodes(data=True)}
+    penalties = recipe_penalties(gain_staging, used) if gain_staging else {}
+    if sparsity:
+        penalties["sparsity"] = GateSparsity(sparsity, ramp=1.0)
+    if timeline is not None and automation_weight:
+        names = curve_keys(parameters, processors)
+        if names:
+            penalties["automation"] = CurveSmoothness(automation_weight, names)
+    return penalties
 
 
 def fit_job(job: FitJob, callback: Callable[[int, float], None] | None = None) -> FitResult:
@@ -331,10 +342,9 @@ def finish_job(
     the report and the metrics are at the working rate.
     """
     from grafx.device import move_tree
-    from grafx.fit.summary import fit_summary, format_summary, write_summary
+    from grafx.fit.summary import format_summary
     from grafx.io import save_graph
     from grafx.io.audio import write_audio
-    from grafx.losses import loss_settings
 
     out, sample_rate = job.out, job.sample_rate
     with torch.no_grad():
@@ -371,44 +381,76 @@ def finish_job(
         job.timeline,
     )
     if report:
-        from grafx.fit.report import plot_report
-
-        files["report"] = plot_report(
-            out / "report.png",
-            result.history,
-            target,
-            fitted_mix,
-            sample_rate,
-            job.G,
-            loss_before=job.loss_before,
-            loss_after=loss_after,
-            initial=initial_mix,
-            faders=_fader_curves(job, parameters),
+        files["report"] = _plot(
+            job, result, target, fitted_mix, initial_mix, loss_after, parameters
         )
-    lines = []
     summary: dict = {}
     if metrics:
-        extra = {} if job.inputs is None else {"inputs": job.inputs}
-        extra["run"] = run_record(job)
-        extra["loss"] = loss_settings(job.loss_fn)
-        summary = fit_summary(
-            result,
-            fitted_mix,
-            initial_mix,
-            target,
-            sample_rate,
-            stems=job.stems.cpu(),
-            **extra,
+        files["metrics"], summary = _write_metrics(
+            job, result, fitted_mix, initial_mix, target, loss_after
         )
-        files["metrics"] = write_summary(out / "metrics.json", summary)
-        summary = {**summary, "loss_before": job.loss_before, "loss_after": loss_after}
-        lines.append(format_summary(summary))
+    lines = [format_summary(summary)] if summary else []
     ratio = job.loss_before / max(loss_after, 1e-12)
     lines.append(f"loss after fit:  {loss_after:.4f} ({ratio:.1f}x lower)")
     for line in lines:
         if log is not None:
             log(line)
     return FinishedJob(fitted_mix, loss_after, files, summary)
+
+
+def _plot(
+    job: FitJob,
+    result: FitResult,
+    target: Tensor,
+    fitted_mix: Tensor,
+    initial_mix: Tensor,
+    loss_after: float,
+    parameters: Mapping,
+) -> Path:
+    """``report.png`` of a finished job (CPU tensors)."""
+    from grafx.fit.report import plot_report
+
+    return plot_report(
+        job.out / "report.png",
+        result.history,
+        target,
+        fitted_mix,
+        job.sample_rate,
+        job.G,
+        loss_before=job.loss_before,
+        loss_after=loss_after,
+        initial=initial_mix,
+        faders=_fader_curves(job, parameters),
+    )
+
+
+def _write_metrics(
+    job: FitJob,
+    result: FitResult,
+    fitted_mix: Tensor,
+    initial_mix: Tensor,
+    target: Tensor,
+    loss_after: float,
+) -> tuple[Path, dict]:
+    """Write ``metrics.json``; returns its path and the summary with ``loss_before`` and
+    ``loss_after``."""
+    from grafx.fit.summary import fit_summary, write_summary
+    from grafx.losses import loss_settings
+
+    extra = {} if job.inputs is None else {"inputs": job.inputs}
+    extra["run"] = run_record(job)
+    extra["loss"] = loss_settings(job.loss_fn)
+    summary = fit_summary(
+        result,
+        fitted_mix,
+        initial_mix,
+        target,
+        job.sample_rate,
+        stems=job.stems.cpu(),
+        **extra,
+    )
+    path = write_summary(job.out / "metrics.json", summary)
+    return path, {**summary, "loss_before": job.loss_before, "loss_after": loss_after}
 
 
 def _fader_curves(job: FitJob, parameters: Mapping) -> list:
@@ -455,21 +497,13 @@ def full_band_mixes(
 
 
 def run_record(job: FitJob) -> dict:
-    """How the fit was run, for ``metrics.json``: grafx version, seed, the command's options
-    (``None`` outside the CLI) and the fit configuration."""
+    """How the fit was run, for ``metrics.json``: grafx version, seed, the job's
+    :class:`~grafx.fit.options.FitOptions` (``None`` without them) and the fit configuration."""
     import dataclasses
 
     from grafx import __version__
 
-    options = None
-    if job.args is not None:
-        options = {
-            key: value
-            if isinstance(value, (str, int, float, bool, type(None), list))
-            else str(value)
-            for key, value in vars(job.args).items()
-            if not callable(value)
-        }
+    options = None if job.options is None else job.options.as_record()
     config = {k: v for k, v in dataclasses.asdict(job.config).items() if k != "fingerprint"}
     return {
         "grafx_version": __version__,

@@ -10,6 +10,51 @@ import torch
 from torch import Tensor
 
 
+def _loss_panel(
+    ax: Any, history: list[float], loss_before: float | None, loss_after: float | None
+) -> None:
+    ax.plot(range(1, len(history) + 1), history, linewidth=0.8, color="#1f5fbf")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss of the step's crop")
+    title = "training loss per step (random crops)"
+    if loss_before is not None and loss_after is not None:
+        title += f"\nwhole mix: {loss_before:.3f} before, {loss_after:.3f} after"
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _spectrogram_panels(fig: Any, grid: Any, panels: list, sample_rate: int) -> None:
+    """One spectrogram per mix, on one colour scale (the loudest bin at the top)."""
+    spectrograms = [(name, _spectrogram_db(audio)) for name, audio in panels]
+    top = max(float(s.max()) for _, s in spectrograms)
+    for i, ((name, spec), (_, audio)) in enumerate(zip(spectrograms, panels, strict=True)):
+        ax = fig.add_subplot(grid[0, i + 1])
+        seconds = audio.shape[-1] / sample_rate
+        ax.imshow(
+            spec.numpy(),
+            origin="lower",
+            aspect="auto",
+            extent=(0, seconds, 0, sample_rate / 2000),
+            vmin=top - 80,
+            vmax=top,
+            cmap="magma",
+        )
+        ax.set_title(f"{name} mix (mid)", fontsize=9)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("frequency (kHz)")
+
+
+def _fader_panel(ax: Any, faders: list) -> None:
+    for name, times, values in faders:
+        ax.plot(times, values, marker=".", linewidth=1.0, label=name)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("gain (dB)")
+    ax.set_title("fitted automation (fader curves at their knots)", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=max(1, min(6, len(faders) // 4 + 1)), loc="best")
+
+
 def _spectrogram_db(audio: Tensor, fft_size: int = 1024) -> Tensor:
     """Mid-channel magnitude spectrogram in dB, ``(F, T)``."""
     from grafx.losses import stft_magnitude
@@ -64,46 +109,14 @@ def plot_report(
     fig = plt.figure(figsize=(4.2 * (len(panels) + 1), height))
     rows = len(ratios)
     grid = fig.add_gridspec(rows, len(panels) + 1, height_ratios=ratios)
-    ax = fig.add_subplot(grid[0, 0])
-    ax.plot(range(1, len(history) + 1), history, linewidth=0.8, color="#1f5fbf")
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss of the step's crop")
-    title = "training loss per step (random crops)"
-    if loss_before is not None and loss_after is not None:
-        title += f"\nwhole mix: {loss_before:.3f} before, {loss_after:.3f} after"
-    ax.set_title(title, fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    spectrograms = [(name, _spectrogram_db(audio)) for name, audio in panels]
-    top = max(float(s.max()) for _, s in spectrograms)
-    for i, (name, spec) in enumerate(spectrograms):
-        ax = fig.add_subplot(grid[0, i + 1])
-        seconds = target.shape[-1] / sample_rate
-        ax.imshow(
-            spec.numpy(),
-            origin="lower",
-            aspect="auto",
-            extent=(0, seconds, 0, sample_rate / 2000),
-            vmin=top - 80,
-            vmax=top,
-            cmap="magma",
-        )
-        ax.set_title(f"{name} mix (mid)", fontsize=9)
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("frequency (kHz)")
+    _loss_panel(fig.add_subplot(grid[0, 0]), history, loss_before, loss_after)
+    _spectrogram_panels(fig, grid, panels, sample_rate)
     if G is not None:
         ax = fig.add_subplot(grid[1, :])
         draw_grafx(G, ax=ax, node_inside="node_name", node_inside_fontsize=7)
         ax.set_title("graph (one row per stem; names inside the nodes)", fontsize=9)
     if faders:
-        ax = fig.add_subplot(grid[rows - 1, :])
-        for name, times, values in faders:
-            ax.plot(times, values, marker=".", linewidth=1.0, label=name)
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("gain (dB)")
-        ax.set_title("fitted automation (fader curves at their knots)", fontsize=9)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, ncol=max(1, min(6, len(faders) // 4 + 1)), loc="best")
+        _fader_panel(fig.add_subplot(grid[rows - 1, :]), faders)
     fig.tight_layout()
     path = Path(path)
     try:

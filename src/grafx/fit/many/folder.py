@@ -3,7 +3,7 @@
 ``DIR/<song>/`` holds a finished song, exactly as ``grafx fit`` writes it; it appears in one
 ``os.replace`` from ``DIR/.fit-many/work/<song>/`` (where the song is fitted and checkpointed),
 so a song folder is always complete. Beside it, ``DIR/.fit-many/`` keeps ``run.json`` (the
-manifest's songs and fit options, to refuse a folder of another manifest), ``records/<song>.json``
+manifest's songs and shared fit options, to refuse a folder of another manifest), ``records/<song>.json``
 (the result or the error of each song, written atomically), ``running/<song>.json`` (the process
 fitting it) with ``running/<song>.lock``, locked (``fcntl.flock``) by that process for as long as
 it fits the song, so that the lock dies with it, and ``DIR/summary.csv`` and ``DIR/fit-many.log`` are rewritten / appended as songs
@@ -20,7 +20,9 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from grafx.fit.fingerprint import first_difference
 from grafx.fit.many.manifest import ManifestError, Song
 from grafx.io.atomic import atomic_write
 
@@ -51,13 +53,15 @@ class RunFolder:
     def log_path(self) -> Path:
         return self.root / "fit-many.log"
 
-    def open(self, manifest: str | os.PathLike, songs: Sequence[Song], fit_args: Sequence[str]):
-        """Create the folder, or check that it holds this manifest's run (never another's)."""
+    def open(self, manifest: str | os.PathLike, songs: Sequence[Song], fit_options: Any) -> None:
+        """Create the folder, or check that it holds this manifest's run (never another's):
+        the same songs' files and the same shared fit options ``fit_options`` (a JSON value,
+        e.g. :meth:`FitOptions.as_record <grafx.fit.options.FitOptions.as_record>`'s)."""
         identity = {
             "format": "grafx-fit-many",
             "version": 1,
             "songs": {s.song_id: s.as_json() for s in songs},
-            "fit_args": list(fit_args),
+            "fit_options": json.loads(json.dumps(fit_options)),
         }
         run_file = self.state / "run.json"
         if run_file.exists():
@@ -91,11 +95,14 @@ class RunFolder:
             raise ManifestError(
                 f"{where} (songs {extra} are not in {manifest}); choose another --out"
             )
-        if before.get("fit_args") != identity["fit_args"]:
-            raise ManifestError(
-                f"{where}: it was fitted with fit options {before.get('fit_args')}, not "
-                f"{identity['fit_args']}; choose another --out"
-            )
+        recorded = before.get("fit_options", before.get("fit_args"))  # older: the --fit words
+        if recorded != identity["fit_options"]:
+            now = identity["fit_options"]
+            if isinstance(recorded, dict) and isinstance(now, dict):
+                what = f"other fit options ({first_difference(recorded, now)})"
+            else:
+                what = f"fit options {recorded}, not {now}"
+            raise ManifestError(f"{where}: it was fitted with {what}; choose another --out")
         new = [s.song_id for s in songs if s.song_id not in old]
         if new:
             before["songs"].update({s.song_id: s.as_json() for s in songs if s.song_id in new})

@@ -1,8 +1,9 @@
 """The work of one task of a fit-many run: fit a pack of songs into their folders.
 
 A task runs in a worker process (local pool or Ray). It prepares each song exactly as
-``grafx fit`` does (:func:`grafx.cli.fit.prepare_fit`, from ``grafx fit``'s own options), in the
-song's work folder, fits the pack (one song: :func:`grafx.fit.job.fit_job`; several:
+``grafx fit`` does (:func:`grafx.fit.run.prepare_fit`, with the run's shared
+:class:`~grafx.fit.options.FitOptions` and the song's files), in the song's work folder, fits
+the pack (one song: :func:`grafx.fit.job.fit_job`; several:
 :func:`~grafx.fit.many.pack.fit_packed`), writes each song's outputs
 (:func:`grafx.fit.job.finish_job`), then records and publishes it.
 A song that fails is recorded with its error; the others go on.
@@ -13,67 +14,52 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import shlex
+import os
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+import torch
+
+from grafx.fit.job import FitJob, finish_job, fit_job
+from grafx.fit.loop import FitResult
 from grafx.fit.many.folder import RunFolder, SongBusy
 from grafx.fit.many.manifest import Song
-
-if TYPE_CHECKING:
-    from grafx.fit.loop import FitResult
+from grafx.fit.many.pack import PackedSong, fit_packed
+from grafx.fit.options import FitOptions
+from grafx.fit.run import Initializer, prepare_fit
+from grafx.nn.prediction import predictor_initializer
 
 
 @dataclass(frozen=True)
 class Task:
-    """A pack of songs for one worker, with the ``grafx fit`` options they are fitted with."""
+    """A pack of songs for one worker, with the fit options they share (their ``stems``,
+    ``target`` and ``out`` are each song's; see :func:`song_options`)."""
 
     root: str
     songs: tuple[Song, ...]
-    fit_args: tuple[str, ...]
+    options: FitOptions
     checkpoint_every: int = 10
     threads: int = 1
     attempt: int = 1
-    device: str = "auto"
 
 
-def fit_args_namespace(song: Song, out: str, fit_args: tuple[str, ...]):
-    """The ``grafx fit`` arguments of one song, parsed by ``grafx fit``'s own parser."""
-    from grafx.cli import build_parser
-
-    argv = ["fit", "--stems", *song.stems, "--target", song.target, "--out", out, "--quiet"]
-    if song.groups:
-        argv += ["--groups", song.groups]
-    return build_parser().parse_args([*argv, *fit_args])
-
-
-def check_fit_args(fit_args: tuple[str, ...]) -> None:
-    """Refuse ``grafx fit`` options that fit-many sets per song, or that ``grafx fit`` refuses,
-    once, before any song starts."""
-    from grafx.cli import build_parser
-    from grafx.cli.common import CLIError
-
-    for taken in ("--stems", "--target", "--out"):
-        if taken in fit_args:
-            raise CLIError(
-                f"--fit {shlex.join(fit_args)!r}: {taken} is set per song by the manifest"
-            )
-    argv = ["fit", "--stems", "s.wav", "--target", "t.wav", "--out", "o", *fit_args]
-    errors = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(errors):
-            build_parser().parse_args(argv)
-    except SystemExit:
-        reason = errors.getvalue().strip().removeprefix("grafx: error: grafx fit: ")
-        raise CLIError(f"--fit {shlex.join(fit_args)!r}: {reason}") from None
+def song_options(song: Song, out: str, shared: FitOptions) -> FitOptions:
+    """The fit options of one song: ``shared`` with the song's stems, target and groups file
+    (the shared groups file when the manifest gives none), ``out`` as its folder, no progress."""
+    return dataclasses.replace(
+        shared,
+        stems=list(song.stems),
+        target=song.target,
+        out=out,
+        groups=song.groups or shared.groups,
+        progress=False,
+    )
 
 
 def run_task(task: Task) -> list[str]:
     """Fit the task's songs; returns the ids of the songs it finished (done or failed)."""
-    import torch
-
     torch.set_num_threads(max(1, task.threads))
     folder = RunFolder(task.root)
     jobs, ended = [], []
@@ -94,8 +80,6 @@ def run_task(task: Task) -> list[str]:
         song, job, callback = jobs[0]
         try:
             with _quiet():
-                from grafx.fit.job import fit_job
-
                 results: list[FitResult | Exception] = [fit_job(job, callback)]
         except Exception as error:  # noqa: BLE001
             _record_failure(folder, song, error)
@@ -117,8 +101,6 @@ def run_task(task: Task) -> list[str]:
 
 
 def folder_pid() -> int:
-    import os
-
     return os.getpid()
 
 
@@ -126,15 +108,10 @@ def _quiet():
     return contextlib.redirect_stdout(io.StringIO())
 
 
-def _prepare(folder: RunFolder, song: Song, task: Task):
-    from grafx.cli.fit import prepare_fit
-
-    # The device is the task's, not part of the run's options: a run may resume on another
-    # machine. A --device among the fit options wins (it comes last).
-    fit_args = ("--device", task.device, *task.fit_args)
-    args = fit_args_namespace(song, str(folder.work_dir(song.song_id)), fit_args)
+def _prepare(folder: RunFolder, song: Song, task: Task) -> tuple[FitJob, Callable]:
+    options = song_options(song, str(folder.work_dir(song.song_id)), task.options)
     with _quiet():
-        job = prepare_fit(args)
+        job = prepare_fit(options, _initializer(options))
     steps = job.config.steps
 
     def log_progress(step: int, loss: float) -> None:
@@ -147,15 +124,15 @@ def _prepare(folder: RunFolder, song: Song, task: Task):
     return job, log_progress
 
 
-def _fit_pack(jobs):
-    from grafx.fit.many.pack import PackedSong, fit_packed
+def _initializer(options: FitOptions) -> Initializer | None:
+    return None if options.init is None else predictor_initializer(options.init)
 
+
+def _fit_pack(jobs: list) -> list:
     return fit_packed([PackedSong(**job.fit_arguments(callback)) for _, job, callback in jobs])
 
 
-def _finish(folder: RunFolder, song: Song, job, result, pack_size: int) -> None:
-    from grafx.fit.job import finish_job
-
+def _finish(folder: RunFolder, song: Song, job: FitJob, result: FitResult, pack_size: int) -> None:
     try:
         metrics = finish_job(job, result, log=None).summary
     except Exception as error:  # noqa: BLE001
