@@ -9,12 +9,6 @@ from __future__ import annotations
 import os
 import sys
 
-# OpenMP threads that spin while they wait cost several times the run time when the cores are
-# shared (a fit step of the console: 4.9 s instead of 0.35 s at load 5 on 2 cores). Waiting
-# passively costs nothing measurable on an idle machine. Read once, when torch loads OpenMP, so
-# it is set here, before anything imports torch; a value the user exported wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from grafx.cli.common import CLIError, Parser
 
 EXAMPLES = """examples:
@@ -66,9 +60,16 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Sets ``OMP_WAIT_POLICY=PASSIVE`` unless the user exported a value: OpenMP threads that spin
+    while they wait cost several times the run time on shared cores, and waiting passively costs
+    nothing measurable on an idle machine. OpenMP reads it once, when torch loads, so it is set
+    before the parser imports the commands (and torch with them).
+    """
     from grafx.cli.logs import command_logging
 
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     try:
         with command_logging(args):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from grafx.cli import bounds
 from grafx.cli.common import (
     CLIError,
+    Parser,
     add_device_options,
     device_options,
     non_negative_int,
@@ -114,15 +115,17 @@ def fit_args_namespace(
     the folder ``out`` and the options
     ``words`` (after ``before``, so that they win), parsed by its own parser; a usage error is
     a :class:`CLIError` (``--fit '...': argument ...``)."""
-    from grafx.cli import build_parser
+    from grafx.cli import fit as fit_command
 
+    parser = Parser(prog="grafx")
+    fit_command.add_parser(parser.add_subparsers(dest="command", parser_class=Parser))
     argv = ["fit", "--stems", *song.stems, "--target", song.target, "--out", out, "--quiet"]
     if song.groups:
         argv += ["--groups", song.groups]
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors):
-            return build_parser().parse_args([*argv, *before, *words])
+            return parser.parse_args([*argv, *before, *words])
     except SystemExit:
         reason = errors.getvalue().strip().removeprefix("grafx: error: grafx fit: ")
         reason = reason.removesuffix(" (see grafx fit --help)")
