@@ -125,7 +125,7 @@ def test_bad_input_is_one_line_error(files, run):
 def test_other_rate_and_a_few_samples_are_aligned(files, run):
     """A mix at 16 kHz is resampled to the target's 8 kHz; a mix 3 samples long or short is
     padded or cut: the metrics equal those of the same audio given at the target's rate and
-    length."""
+    length (up to float32 rounding: evaluate holds the files as float32)."""
     fitted = read(files / "fitted.wav")
     up = resample(fitted, RATE, 16000)
     sf.write(files / "up.wav", up.T.numpy(), 16000, subtype="DOUBLE")
@@ -137,7 +137,7 @@ def test_other_rate_and_a_few_samples_are_aligned(files, run):
     back = resample(up, 16000, RATE)[..., : target.shape[-1]]
     expected = mix_metrics(back, target, RATE)
     got = json.loads((files / "a.json").read_text())["metrics"]["up.wav"]
-    assert {k: got[k] for k in expected} == pytest.approx(expected, rel=1e-9)
+    assert {k: got[k] for k in expected} == pytest.approx(expected, rel=1e-6)
     # the round trip keeps the third-octave balance (bands below the resampler's cut-off)
     direct = descriptor_errors(fitted, target, RATE)["band_rms_db"]
     assert got["band_rms_db"] == pytest.approx(direct, abs=0.1)

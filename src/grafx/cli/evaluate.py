@@ -30,7 +30,8 @@ mix descriptors (grafx.metrics.descriptor_errors), of the first against the seco
   loudness_range_diff_lu     EBU loudness range difference (nan below 3 s)
   crest_diff_db              crest factor (peak over RMS) difference
 a MIX at another rate than TARGET is resampled to TARGET's; lengths that differ by up to 50 ms
-are aligned (the MIX's end zero-padded or cut).
+are aligned (the MIX's end zero-padded or cut). Every value is accumulated over blocks of
+samples, so memory grows with the files (held as float32) but not with the measurements.
 """
 
 #: Largest length difference (seconds) that evaluate aligns instead of refusing.
@@ -100,23 +101,46 @@ def _check_not_silent(audio, where: str) -> None:
 def _read(args):
     from grafx.io.audio import read_audio, read_stems, to_stereo
 
-    target, rate = read_audio(args.target, dtype=_float64())
-    mix, _ = read_audio(args.mix, rate, resample_to_rate=True, dtype=_float64())
+    target, rate = read_audio(args.target, dtype=_float32())
+    mix, _ = read_audio(args.mix, rate, resample_to_rate=True, dtype=_float32())
     mix, target = to_stereo(mix, args.mix), to_stereo(target, args.target)
     _check_not_silent(target, args.target)
     _check_not_silent(mix, args.mix)
     mix = _fit_length(mix, target.shape[-1], rate, args.mix, args.target)
     stems = None
     if args.baseline:
-        stems, _ = read_stems(args.stems, rate, resample_to_rate=True, dtype=_float64())
+        stems, _ = read_stems(args.stems, rate, resample_to_rate=True, dtype=_float32())
         stems = _fit_length(stems, target.shape[-1], rate, args.stems[0], args.target)
     return mix, target, stems, rate
 
 
-def _float64():
+def _float32():
+    """The dtype the files are held in: exact for PCM up to 24 bits and for float WAVs, and
+    half the memory of float64 (every value is computed in float64, block by block)."""
     import torch
 
-    return torch.float64
+    return torch.float32
+
+
+def _stems_reader(stems):
+    """Reads ``[start, stop)`` of stems ``(K, 2, L)`` as float64 numpy, zero outside; the last
+    read is kept (the gain mix and the sum read the same block)."""
+    import numpy as np
+
+    length = stems.shape[-1]
+    last: list = []
+
+    def read(start: int, stop: int):
+        if last and last[0] == (start, stop):
+            return last[1]
+        out = np.zeros((stems.shape[0], 2, stop - start))
+        lo, hi = max(start, 0), min(stop, length)
+        if hi > lo:
+            out[..., lo - start : hi - start] = stems[..., lo:hi].double().numpy()
+        last[:] = [(start, stop), out]
+        return out
+
+    return read
 
 
 def _cell(value: float) -> str:
@@ -124,8 +148,10 @@ def _cell(value: float) -> str:
 
 
 def run(args) -> int:
+    import numpy as np
+
     from grafx.fit.summary import write_summary
-    from grafx.metrics import descriptor_errors, mix_metrics
+    from grafx.metrics import stream_comparison, tensor_reader
 
     if args.baseline and not args.stems:
         raise CLIError("--baseline needs the stems: --stems A.wav B.wav ...")
@@ -135,26 +161,29 @@ def run(args) -> int:
         if path is not None and not Path(path).parent.is_dir():
             raise CLIError(f"{option} {path}: the folder {Path(path).parent} does not exist")
     mix, target, stems, rate = _read(args)
-    mixes = {Path(args.mix).name: mix}
+    length = target.shape[-1]
+    target_reader = tensor_reader(target)
+    mixes = {Path(args.mix).name: tensor_reader(mix)}
     report = {"mix": args.mix, "target": args.target, "sample_rate": rate}
     if stems is not None:
-        from grafx.baseline import least_squares_gain_mix
+        from grafx.baseline import least_squares_gains
 
-        gain_mix = least_squares_gain_mix(stems, target)
-        mixes["gain mix"] = gain_mix.mix
-        mixes["sum"] = stems.expand(-1, 2, -1).sum(0)
+        read_stems = _stems_reader(stems)
+        gains = least_squares_gains(read_stems, target_reader, length)
+        mixes["gain mix"] = lambda start, stop: np.einsum(
+            "kc,kcl->cl", gains, read_stems(start, stop)
+        )
+        mixes["sum"] = lambda start, stop: read_stems(start, stop).sum(0)
         report["least_squares_gains"] = {
             path: {"left": float(g[0]), "right": float(g[1])}
-            for path, g in zip(args.stems, gain_mix.gains, strict=True)
+            for path, g in zip(args.stems, gains, strict=True)
         }
     columns: dict = {}
     bands: dict = {}
-    for name, audio in mixes.items():
-        errors = descriptor_errors(audio, target, rate)
-        bands[name] = errors.pop("bands")
-        errors.pop("band_range_hz")
-        errors.pop("loudness_diff_lu")  # also in mix_metrics
-        columns[name] = {**mix_metrics(audio, target, rate), **errors}
+    for name, values in stream_comparison(target_reader, mixes, length, rate).items():
+        bands[name] = values.pop("bands")
+        values.pop("band_range_hz")
+        columns[name] = values
     print(
         f"grafx evaluate: {args.mix} against {args.target} "
         f"({target.shape[-1] / rate:.2f} s at {rate} Hz)"
