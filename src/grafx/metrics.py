@@ -68,6 +68,7 @@ target, both in float64 numpy on the CPU:
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -921,3 +922,154 @@ def stream_comparison(
             values.update(errors)
         results[name] = values
     return results
+
+
+class _BandLossStream:
+    """Streams :class:`~grafx.losses.BandLoss` in two passes: the target's mean band powers
+    (its floors), then the per-band sums of the frames' log-power differences."""
+
+    def __init__(self, loss: Any, length: int, stereo: bool):
+        self.loss, self.length = loss, length
+        self.sizes = list(loss.resolutions)
+        self.weights = [w.detach().to("cpu", torch.float64) for w in loss.band_weights]
+        self.windows = [torch.hann_window(n, dtype=torch.float64) for n in self.sizes]
+        self.terms: list[tuple[str, float, float | None]] = [("lr", loss.w_lr, None)]
+        if stereo:
+            for name, weight, sign in (("mid", loss.w_mid, 1.0), ("side", loss.w_side, -1.0)):
+                if weight or (name == "mid" and loss.w_side and loss.side_floor_db is not None):
+                    self.terms.append((name, weight, sign))
+        rows = {"lr": 2 if stereo else 1, "mid": 1, "side": 1}
+        self.rows = rows
+        self.target_sums = {
+            name: [torch.zeros(rows[name], w.shape[0], dtype=torch.float64) for w in self.weights]
+            for name, _, _ in self.terms
+        }
+        self.distance = {
+            name: [torch.zeros(rows[name], w.shape[0], dtype=torch.float64) for w in self.weights]
+            for name, _, _ in self.terms
+        }
+        self.floors: dict[str, list[Tensor]] = {}
+
+    @property
+    def reach(self) -> int:
+        return max(self.sizes)
+
+    def _powers(self, block: _Block, name: str, sign: float | None) -> list[Tensor]:
+        out = []
+        for n, weights, window in zip(self.sizes, self.weights, self.windows, strict=True):
+            hop = n // 4
+            t0, t1 = block.frames(hop, 1 + self.length // hop)
+            if t1 <= t0:
+                out.append(torch.zeros(self.rows[name], weights.shape[0], 0, dtype=torch.float64))
+                continue
+            segment = torch.from_numpy(block.segment(t0, t1, hop, n // 2, n))
+            signal = segment[: self.rows[name]] if sign is None else None
+            if signal is None:
+                signal = (0.5 * (segment[0] + sign * segment[1]))[None]
+            spec = torch.stft(signal, n, hop, n, window, center=False, return_complex=True)
+            power = (spec.real.square() + spec.imag.square()) / window.square().sum()
+            out.append(weights @ power)
+        return out
+
+    def update_target(self, target: _Block) -> None:
+        for name, _, sign in self.terms:
+            for total, power in zip(
+                self.target_sums[name], self._powers(target, name, sign), strict=True
+            ):
+                total += power.sum(-1)
+
+    def finish_target(self) -> None:
+        counts = [1 + self.length // (n // 4) for n in self.sizes]
+        means = {
+            name: [s / c for s, c in zip(sums, counts, strict=True)]
+            for name, sums in self.target_sums.items()
+        }
+        mean_power = torch.cat([m.reshape(-1) for m in means["lr"]]).mean()
+        floor = (mean_power * 10.0 ** (self.loss.floor_db / 10.0)).clamp_min(1e-30)
+        plain = [floor.expand(1, 1)] * len(self.sizes)
+        side = plain
+        if "mid" in means and self.loss.side_floor_db is not None:
+            scale = 10.0 ** (self.loss.side_floor_db / 10.0)
+            side = [torch.maximum(floor, m * scale) for m in means["mid"]]
+        self.floors = {name: side if name == "side" else plain for name, _, _ in self.terms}
+
+    def update(self, estimate: _Block, target: _Block) -> None:
+        for name, weight, sign in self.terms:
+            if not weight:
+                continue
+            pairs = zip(
+                self._powers(estimate, name, sign),
+                self._powers(target, name, sign),
+                self.floors[name],
+                self.distance[name],
+                strict=True,
+            )
+            for p, q, f, total in pairs:
+                f = f[..., None]
+                total += (0.5 * (torch.log(p + f) - torch.log(q + f)).abs()).sum(-1)
+
+    def result(self) -> float:
+        counts = [1 + self.length // (n // 4) for n in self.sizes]
+        total = 0.0
+        for name, weight, _ in self.terms:
+            if weight:
+                per_band = [
+                    (s / c).mean(0) for s, c in zip(self.distance[name], counts, strict=True)
+                ]
+                total += weight * float(torch.cat(per_band).mean())
+        return total
+
+
+def blockwise_loss(
+    loss: Any, estimate: Tensor, target: Tensor, block_samples: int | None = None
+) -> float:
+    """The value of a loss on whole signals, computed by blocks of samples without gradients.
+
+    :class:`~grafx.losses.BandLoss` (two passes: the target's floors, then the distances),
+    :class:`~grafx.losses.MixLoss` and the other :class:`~grafx.losses.StereoSTFTLoss` and
+    :class:`~grafx.losses.MultiResolutionSTFTLoss` are streamed on the CPU in float64 over
+    the whole signal's frames, so the value equals ``loss(estimate, target)`` up to rounding
+    while memory is bounded by the block; any other loss, or audio with a batch dimension, is
+    called on the whole signals (under :func:`torch.no_grad`).
+
+    Args:
+        loss: the loss module.
+        estimate, target: audio ``(C, L)``, C = 1 or 2, of the same shape.
+        block_samples: samples per block (default :data:`BLOCK_SAMPLES`).
+    """
+    from grafx.losses import BandLoss, MultiResolutionSTFTLoss, StereoSTFTLoss, check_pair
+
+    check_pair(estimate, target, "blockwise_loss")
+    streamable = isinstance(loss, (BandLoss, StereoSTFTLoss, MultiResolutionSTFTLoss))
+    if not streamable or estimate.ndim != 2 or estimate.shape[0] not in (1, 2):
+        with torch.no_grad():
+            return float(loss(estimate, target))
+    block, length = _block_size(block_samples), target.shape[-1]
+    stereo = estimate.shape[0] == 2
+    read_estimate, read_target = tensor_reader(estimate), tensor_reader(target)
+    if isinstance(loss, BandLoss):
+        stream = _BandLossStream(loss, length, stereo)
+        pad = 2 * stream.reach
+        blocks = _block_bounds(length, block)
+        for start, stop in blocks:
+            stream.update_target(
+                _Block(read_target(start - pad, stop + pad), start, stop, pad, length)
+            )
+        stream.finish_target()
+        for start, stop in blocks:
+            stream.update(
+                _Block(read_estimate(start - pad, stop + pad), start, stop, pad, length),
+                _Block(read_target(start - pad, stop + pad), start, stop, pad, length),
+            )
+        return stream.result()
+    spectral = _SpectralLoss(copy.deepcopy(loss).to("cpu", torch.float64))
+    if not stereo:
+        spectral.terms = spectral.terms[:1]
+        spectral.sums = spectral.sums[:, :1]
+    pad = 2 * spectral.reach
+    for start, stop in _block_bounds(length, block):
+        spectral.update(
+            _Block(read_estimate(start - pad, stop + pad), start, stop, pad, length),
+            _Block(read_target(start - pad, stop + pad), start, stop, pad, length),
+        )
+    return spectral.result()
