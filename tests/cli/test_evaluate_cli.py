@@ -90,6 +90,25 @@ def test_identical_files_print_inf(files, run):
     assert snr_line.split()[-1] == "inf" and math.isinf(float(snr_line.split()[-1]))
 
 
+def test_files_are_checked_block_by_block(files, run, monkeypatch):
+    import grafx.cli.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "_VALIDATE_FRAMES", 1000)  # the checks see several blocks
+    target = files / "target.wav"
+    audio = read(files / "fitted.wav").T.numpy().copy()
+    audio[2500, 1] = np.nan
+    sf.write(files / "nan.wav", audio, RATE, subtype="FLOAT")
+    err = one_line_error(run, files / "nan.wav", target)
+    assert "nan.wav: audio contains" in err and "NaN at sample 2500" in err
+    audio[2500, 1] = 0.0
+    audio[4000, 0] = 5000.0
+    sf.write(files / "loud.wav", audio, RATE, subtype="FLOAT")
+    err = one_line_error(run, files / "loud.wav", target)
+    assert "loud.wav: peak 5e+03" in err and "normalise it" in err
+    sf.write(files / "three.wav", np.zeros((4800, 3)), RATE)
+    assert "3 channels" in one_line_error(run, files / "three.wav", target)
+
+
 def one_line_error(run, *args):
     status, out, err = run("evaluate", *args)
     assert status == 1 and err.startswith("grafx: error: ") and err.count("\n") == 1, err
