@@ -72,7 +72,7 @@ import copy
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -490,7 +490,7 @@ def mix_summary(
 # ---------------------------------------------------------------------------------------------
 
 #: Samples per block of the streamed measurements (memory is bounded by it, not the length).
-BLOCK_SAMPLES = 1 << 19
+BLOCK_SAMPLES = 1 << 18
 
 #: Reads samples ``[start, stop)`` of a signal as float64 ``(2, stop - start)``, zeros outside it.
 Reader = Callable[[int, int], np.ndarray]
@@ -526,6 +526,7 @@ class _Block:
     stop: int
     pad: int
     length: int
+    cache: dict = field(default_factory=dict)
 
     def samples(self) -> np.ndarray:
         """The block's own samples ``[start, stop)``."""
@@ -565,9 +566,10 @@ class _SpectralLoss:
     :class:`~grafx.losses.MultiResolutionSTFTLoss` on stereo audio: the same frames as the whole
     signal's centred STFT, the sums of each term accumulated (exact up to rounding)."""
 
-    def __init__(self, loss: Any):
+    def __init__(self, loss: Any, kind: str):
         from grafx.losses import StereoSTFTLoss
 
+        self.kind = kind  # names the loss's weighting in the blocks' caches
         if isinstance(loss, StereoSTFTLoss):
             self.resolutions = list(loss.loss.losses)
             self.terms: list[tuple[float, float | None]] = [(loss.w_lr, None)]
@@ -584,37 +586,46 @@ class _SpectralLoss:
 
     def update(self, estimate: _Block, target: _Block) -> None:
         for i, resolution in enumerate(self.resolutions):
-            n, hop = resolution.fft_size, resolution.hop_length
+            hop = resolution.hop_length
             t0, t1 = target.frames(hop, 1 + target.length // hop)
             if t1 <= t0:
                 continue
-            spectra = []
-            for block in (estimate, target):
-                segment = torch.from_numpy(block.segment(t0, t1, hop, n // 2, n))
-                spectra.append(
-                    torch.stft(
-                        segment,
-                        n_fft=n,
-                        hop_length=hop,
-                        win_length=resolution.win_length,
-                        window=resolution.window.to(torch.float64),
-                        center=False,
-                        return_complex=True,
-                    )
-                )
-            est, tgt = spectra
             for j, (_, sign) in enumerate(self.terms):
-                if sign is None:
-                    a, b = est, tgt
-                else:
-                    a, b = 0.5 * (est[0] + sign * est[1]), 0.5 * (tgt[0] + sign * tgt[1])
-                x, y = resolution.weighted_magnitude(a), resolution.weighted_magnitude(b)
+                x = self._magnitude(estimate, resolution, sign, t0, t1)
+                y = self._magnitude(target, resolution, sign, t0, t1)
                 self.sums[i, j] += (
                     float((y - x).square().sum()),
                     float(y.square().sum()),
                     float((torch.log(y) - torch.log(x)).abs().sum()),
                     y.numel(),
                 )
+
+    def _magnitude(
+        self, block: _Block, resolution: Any, sign: float | None, t0: int, t1: int
+    ) -> Tensor:
+        """Weighted magnitudes of a term's frames, cached on the block: several estimates
+        share the target's, and losses with the same resolution share the spectra."""
+        n, hop, win = resolution.fft_size, resolution.hop_length, resolution.win_length
+        weighted = resolution.weights is not None
+        key = ("magnitude", n, hop, win, weighted, self.kind, sign)
+        if key not in block.cache:
+            spectra_key = ("spectra", n, hop, win)
+            if spectra_key not in block.cache:
+                segment = torch.from_numpy(block.segment(t0, t1, hop, n // 2, n))
+                block.cache[spectra_key] = torch.stft(
+                    segment,
+                    n_fft=n,
+                    hop_length=hop,
+                    win_length=win,
+                    window=resolution.window.to(torch.float64),
+                    center=False,
+                    return_complex=True,
+                )
+            spectra = block.cache[spectra_key]
+            if sign is not None:
+                spectra = 0.5 * (spectra[0] + sign * spectra[1])
+            block.cache[key] = resolution.weighted_magnitude(spectra)
+        return block.cache[key]
 
     def result(self) -> float:
         total = 0.0
@@ -829,8 +840,9 @@ class _Comparison:
     def __init__(self, sample_rate: float, length: int, descriptors: bool):
         from grafx.losses import MixLoss, MultiResolutionSTFTLoss
 
-        self.mix_loss = _SpectralLoss(MixLoss(sample_rate).double())
-        self.distance = _SpectralLoss(MultiResolutionSTFTLoss(**STFT_DISTANCE_SETTINGS).double())
+        self.mix_loss = _SpectralLoss(MixLoss(sample_rate).double(), "mix_loss")
+        distance = MultiResolutionSTFTLoss(**STFT_DISTANCE_SETTINGS).double()
+        self.distance = _SpectralLoss(distance, "stft_distance")
         self.signal = self.noise = 0.0
         self.descriptors = _Descriptors(sample_rate, length) if descriptors else None
         self.loudness = (
@@ -1062,7 +1074,7 @@ def blockwise_loss(
                 _Block(read_target(start - pad, stop + pad), start, stop, pad, length),
             )
         return stream.result()
-    spectral = _SpectralLoss(copy.deepcopy(loss).to("cpu", torch.float64))
+    spectral = _SpectralLoss(copy.deepcopy(loss).to("cpu", torch.float64), "loss")
     if not stereo:
         spectral.terms = spectral.terms[:1]
         spectral.sums = spectral.sums[:, :1]
