@@ -96,6 +96,13 @@ __all__ = [
     "compare_descriptors",
     "DESCRIPTOR_KEYS",
     "mix_summary",
+    "METRIC_KEYS",
+    "BLOCK_SAMPLES",
+    "Reader",
+    "tensor_reader",
+    "stream_comparison",
+    "band_frame_size",
+    "blockwise_loss",
 ]
 
 #: Settings of the ``stft_distance`` metric (keywords of ``MultiResolutionSTFTLoss``).
@@ -137,7 +144,7 @@ def integrated_loudness(audio: Tensor, sample_rate: float) -> float:
         audio is shorter than one 400 ms block.
     """
     try:
-        import pyloudnorm
+        import pyloudnorm  # type: ignore[import-untyped]  # no stubs
     except ImportError:  # pragma: no cover - a core dependency
         raise MissingDependencyError(
             "grafx.metrics needs pyloudnorm (a core dependency): pip install pyloudnorm"
@@ -278,7 +285,7 @@ def band_levels(
 
 
 def _k_weighted(audio: np.ndarray, sample_rate: float) -> np.ndarray:
-    import pyloudnorm
+    import pyloudnorm  # type: ignore[import-untyped]  # no stubs
 
     weighted = np.array(audio, dtype=np.float64, copy=True)
     for stage in pyloudnorm.Meter(sample_rate)._filters.values():
@@ -570,6 +577,7 @@ class _SpectralLoss:
         from grafx.losses import StereoSTFTLoss
 
         self.kind = kind  # names the loss's weighting in the blocks' caches
+        self.resolutions: list[Any]
         if isinstance(loss, StereoSTFTLoss):
             self.resolutions = list(loss.loss.losses)
             self.terms: list[tuple[float, float | None]] = [(loss.w_lr, None)]
@@ -648,7 +656,7 @@ class _Loudness:
 
     def __init__(self, sample_rate: float, length: int):
         try:
-            import pyloudnorm
+            import pyloudnorm  # type: ignore[import-untyped]  # no stubs
         except ImportError:  # pragma: no cover - a core dependency
             raise MissingDependencyError(
                 "grafx.metrics needs pyloudnorm (a core dependency): pip install pyloudnorm"
@@ -975,8 +983,9 @@ class _BandLossStream:
                 out.append(torch.zeros(self.rows[name], weights.shape[0], 0, dtype=torch.float64))
                 continue
             segment = torch.from_numpy(block.segment(t0, t1, hop, n // 2, n))
-            signal = segment[: self.rows[name]] if sign is None else None
-            if signal is None:
+            if sign is None:
+                signal = segment[: self.rows[name]]
+            else:
                 signal = (0.5 * (segment[0] + sign * segment[1]))[None]
             spec = torch.stft(signal, n, hop, n, window, center=False, return_complex=True)
             power = (spec.real.square() + spec.imag.square()) / window.square().sum()
