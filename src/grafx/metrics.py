@@ -497,7 +497,7 @@ def mix_summary(
 # ---------------------------------------------------------------------------------------------
 
 #: Samples per block of the streamed measurements (memory is bounded by it, not the length).
-BLOCK_SAMPLES = 1 << 18
+BLOCK_SAMPLES = 1 << 16
 
 #: Reads samples ``[start, stop)`` of a signal as float64 ``(2, stop - start)``, zeros outside it.
 Reader = Callable[[int, int], np.ndarray]
