@@ -53,6 +53,17 @@ def test_dependent_and_silent_stems_get_the_minimum_norm_gains():
     )
 
 
+@pytest.mark.parametrize("block", [1, 333, 4000])
+def test_gains_from_accumulated_sums_equal_the_one_shot_least_squares(block):
+    stems, target = noise(3, 2, 4000, seed=7), noise(2, 4000, seed=8)
+    streamed = least_squares_gain_mix(stems, target, block_samples=block)
+    for c in range(2):  # numpy's least squares on the whole (L, K) matrix
+        expected = np.linalg.lstsq(stems[:, c].T.numpy(), target[c].numpy(), rcond=None)[0]
+        np.testing.assert_allclose(streamed.gains[:, c].numpy(), expected, rtol=1e-10)
+    one_shot = least_squares_gain_mix(stems, target, block_samples=1 << 20)
+    torch.testing.assert_close(streamed.mix, one_shot.mix, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     ("stems", "target", "message"),
     [

@@ -146,18 +146,25 @@ def test_numpy_integer_rate_is_accepted():
     assert mix_metrics(x, x, np.int64(RATE))["mix_loss"] == 0.0
 
 
-def test_long_audio_is_measured_in_chunks_weighted_by_length(monkeypatch):
-    import grafx.metrics as metrics
-
+@pytest.mark.parametrize("block", [1, 257, 1000, 4999])
+def test_streamed_blocks_give_the_whole_signal_values(block):
     gen = torch.Generator().manual_seed(3)
     target = torch.randn(2, 5000, generator=gen, dtype=torch.float64) * 0.3
     estimate = 0.8 * target + 0.05 * torch.randn(2, 5000, generator=gen, dtype=torch.float64)
-    whole = metrics.mix_metrics(estimate, target, 1000)
-    monkeypatch.setattr(metrics, "CHUNK_SECONDS", 2.0)  # chunks of 2000, 3000 samples
-    chunked = metrics.mix_metrics(estimate, target, 1000)
-    a = metrics.mix_metrics(estimate[:, :2000], target[:, :2000], 1000)
-    b = metrics.mix_metrics(estimate[:, 2000:], target[:, 2000:], 1000)
-    for key in ("mix_loss", "stft_distance"):
-        assert chunked[key] == pytest.approx(0.4 * a[key] + 0.6 * b[key], rel=1e-12)
-        assert chunked[key] == pytest.approx(whole[key], rel=0.2)  # close, not equal
-    assert chunked["snr_db"] == whole["snr_db"]
+    one_shot = mix_metrics(estimate, target, 8000, block_samples=1 << 20)
+    streamed = mix_metrics(estimate, target, 8000, block_samples=block)
+    for key, value in one_shot.items():
+        assert streamed[key] == pytest.approx(value, rel=1e-9), key
+    # the one-shot values are the whole signal's (the losses on the whole tensors)
+    x, y = estimate.numpy(), target.numpy()
+    assert one_shot["stft_distance"] == pytest.approx(numpy_stft_distance(x, y), rel=1e-9)
+    assert one_shot["mix_loss"] == pytest.approx(float(MixLoss(8000)(estimate, target)), rel=1e-9)
+    assert one_shot["loudness_diff_lu"] == pytest.approx(
+        integrated_loudness(estimate, 8000) - integrated_loudness(target, 8000), rel=1e-9
+    )
+
+
+def test_block_size_must_be_positive():
+    x = noise(2, RATE)
+    with pytest.raises(AudioError, match="block_samples must be a positive integer"):
+        mix_metrics(x, x, RATE, block_samples=0)

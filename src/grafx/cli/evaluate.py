@@ -30,7 +30,9 @@ mix descriptors (grafx.metrics.descriptor_errors), of the first against the seco
   loudness_range_diff_lu     EBU loudness range difference (nan below 3 s)
   crest_diff_db              crest factor (peak over RMS) difference
 a MIX at another rate than TARGET is resampled to TARGET's; lengths that differ by up to 50 ms
-are aligned (the MIX's end zero-padded or cut).
+are aligned (the MIX's end zero-padded or cut). The files are read block by block and every
+value is accumulated over the blocks, so memory does not grow with the length (a file at
+another rate is read whole and resampled).
 """
 
 #: Largest length difference (seconds) that evaluate aligns instead of refusing.
@@ -75,48 +77,168 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _fit_length(audio, length: int, rate: int, where: str, reference: str):
-    """``audio (..., L)`` padded or cut at its end to ``length`` samples when they differ by at
-    most :data:`ALIGN_SECONDS`; a larger difference is a :class:`CLIError`."""
-    import torch
+#: Frames per read of the validation pass over a file.
+_VALIDATE_FRAMES = 1 << 18
 
-    difference = audio.shape[-1] - length
-    if abs(difference) > ALIGN_SECONDS * rate:
+
+class _FileAudio:
+    """An audio file read block by block as stereo float64 (mono used as dual mono), zero
+    outside its first ``limit`` samples; opened and checked up front by one streaming pass
+    (the checks of :func:`grafx.io.audio.read_audio`: a regular, readable file with samples,
+    at most two channels, finite, peak within :data:`grafx.io.audio.MAX_PEAK`)."""
+
+    def __init__(self, path: str):
+        import numpy as np
+        import soundfile as sf
+
+        from grafx.errors import AudioError, GraphFileError
+        from grafx.io.audio import MAX_CHANNELS, MAX_PEAK
+        from grafx.io.files import check_regular_file
+
+        where = Path(path)
+        if where.is_dir() or not where.exists():
+            what = "is a directory, not an audio file" if where.is_dir() else "no such file"
+            raise AudioError(f"{path}: {what}")
+        try:
+            check_regular_file(where, "audio")
+            self.file = sf.SoundFile(str(where))
+        except GraphFileError as error:
+            raise AudioError(str(error)) from None
+        except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as error:
+            lines = str(error).strip().splitlines()
+            raise AudioError(
+                f"{path}: cannot read audio: {lines[0] if lines else type(error).__name__}"
+            ) from None
+        self.path, self.rate = path, int(self.file.samplerate)
+        self.frames, self.channels = int(self.file.frames), int(self.file.channels)
+        if self.frames == 0:
+            raise AudioError(f"{path}: the file has no samples")
+        if self.channels > MAX_CHANNELS:
+            raise AudioError(
+                f"{path}: {self.channels} channels; only mono or stereo (at most {MAX_CHANNELS}) "
+                "are supported"
+            )
+        self.peak = 0.0
+        for start in range(0, self.frames, _VALIDATE_FRAMES):
+            block = self._raw(start, min(start + _VALIDATE_FRAMES, self.frames))
+            bad = ~np.isfinite(block)
+            if bad.any():
+                count, first = int(bad.sum()), int(np.argmax(bad.any(0)))
+                kind = "NaN" if np.isnan(block[:, first]).any() else "Inf"
+                raise AudioError(
+                    f"{path}: audio contains {count} or more NaN/Inf samples (first: {kind} at "
+                    f"sample {start + first})"
+                )
+            self.peak = max(self.peak, float(np.abs(block).max()))
+        if self.peak > MAX_PEAK:
+            raise AudioError(
+                f"{path}: peak {self.peak:.3g} is {20 * math.log10(self.peak):.0f} dB over full "
+                f"scale; a float file scaled this far (more than {MAX_PEAK:g}) is not audio a mix "
+                "can match; normalise it"
+            )
+        self.limit = self.frames
+
+    def _raw(self, start: int, stop: int):
+        """Frames ``[start, stop)`` inside the file, ``(channels, n)`` float64."""
+        self.file.seek(start)
+        return self.file.read(stop - start, dtype="float64", always_2d=True).T
+
+    def __call__(self, start: int, stop: int):
+        import numpy as np
+
+        out = np.zeros((2, stop - start))
+        lo, hi = max(start, 0), min(stop, self.limit)
+        if hi > lo:
+            out[:, lo - start : hi - start] = self._raw(lo, hi)  # mono broadcasts to both
+        return out
+
+
+def _open(path: str, rate: int | None):
+    """A reader of ``path`` at ``rate`` (``None``: the file's), its length and its peak: the
+    file read block by block, or, at another rate, read whole (float32) and resampled."""
+    audio = _FileAudio(path)
+    if rate is None or audio.rate == rate:
+        return audio, audio.frames, audio.peak
+    audio.file.close()
+    from grafx.io.audio import read_audio, to_stereo
+    from grafx.metrics import tensor_reader
+
+    resampled, _ = read_audio(path, rate, resample_to_rate=True, dtype=_float32())
+    resampled = to_stereo(resampled, path)
+    return tensor_reader(resampled), resampled.shape[-1], float(resampled.abs().max())
+
+
+def _check_length(length: int, wanted: int, rate: int, where: str, reference: str) -> None:
+    """Lengths that differ by more than :data:`ALIGN_SECONDS` are a :class:`CLIError`."""
+    if abs(length - wanted) > ALIGN_SECONDS * rate:
         raise CLIError(
-            f"{where}: {audio.shape[-1]} samples at {rate} Hz but {reference} has {length} "
-            f"({abs(difference) / rate:.3f} s apart; up to {ALIGN_SECONDS * 1000:g} ms is "
+            f"{where}: {length} samples at {rate} Hz but {reference} has {wanted} "
+            f"({abs(length - wanted) / rate:.3f} s apart; up to {ALIGN_SECONDS * 1000:g} ms is "
             "aligned); trim them to one length"
         )
-    if difference > 0:
-        return audio[..., :length]
-    return torch.nn.functional.pad(audio, (0, -difference))
 
 
-def _check_not_silent(audio, where: str) -> None:
-    if not bool(audio.abs().max() > 0):
+def _limit(reader, length: int):
+    """``reader`` cut (or zero-padded) at ``length`` samples."""
+    if isinstance(reader, _FileAudio):
+        reader.limit = min(reader.frames, length)
+        return reader
+
+    def read(start: int, stop: int):
+        out = reader(start, stop)
+        if stop > length:
+            out[:, max(length - start, 0) :] = 0.0
+        return out
+
+    return read
+
+
+def _check_not_silent(peak: float, where: str) -> None:
+    if not peak > 0:
         raise CLIError(f"{where}: the audio is silent (all samples are zero); nothing to compare")
 
 
 def _read(args):
-    from grafx.io.audio import read_audio, read_stems, to_stereo
-
-    target, rate = read_audio(args.target, dtype=_float64())
-    mix, _ = read_audio(args.mix, rate, resample_to_rate=True, dtype=_float64())
-    mix, target = to_stereo(mix, args.mix), to_stereo(target, args.target)
-    _check_not_silent(target, args.target)
-    _check_not_silent(mix, args.mix)
-    mix = _fit_length(mix, target.shape[-1], rate, args.mix, args.target)
+    """Readers of the mix, the target and the stems (``None`` without ``--baseline``), all
+    at the target's rate and length, the length and the rate."""
+    target, length, peak = _open(args.target, None)
+    rate = target.rate
+    mix, mix_length, mix_peak = _open(args.mix, rate)
+    _check_not_silent(peak, args.target)
+    _check_not_silent(mix_peak, args.mix)
+    _check_length(mix_length, length, rate, args.mix, args.target)
+    mix = _limit(mix, length)
     stems = None
     if args.baseline:
-        stems, _ = read_stems(args.stems, rate, resample_to_rate=True, dtype=_float64())
-        stems = _fit_length(stems, target.shape[-1], rate, args.stems[0], args.target)
-    return mix, target, stems, rate
+        stems = []
+        for path in args.stems:
+            stem, stem_length, _ = _open(path, rate)
+            _check_length(stem_length, length, rate, path, args.target)
+            stems.append(_limit(stem, length))
+    return mix, target, stems, length, rate
 
 
-def _float64():
+def _float32():
+    """The dtype of a file read whole to be resampled (exact for PCM up to 24 bits and for
+    float WAVs; every value is then computed in float64, block by block)."""
     import torch
 
-    return torch.float64
+    return torch.float32
+
+
+def _stems_reader(stems):
+    """Reads ``[start, stop)`` of every stem as float64 ``(K, 2, n)``; the last read is kept
+    (the gain mix and the sum read the same block)."""
+    import numpy as np
+
+    last: list = []
+
+    def read(start: int, stop: int):
+        if not (last and last[0] == (start, stop)):
+            last[:] = [(start, stop), np.stack([stem(start, stop) for stem in stems])]
+        return last[1]
+
+    return read
 
 
 def _cell(value: float) -> str:
@@ -124,8 +246,10 @@ def _cell(value: float) -> str:
 
 
 def run(args) -> int:
+    import numpy as np
+
     from grafx.fit.summary import write_summary
-    from grafx.metrics import descriptor_errors, mix_metrics
+    from grafx.metrics import stream_comparison
 
     if args.baseline and not args.stems:
         raise CLIError("--baseline needs the stems: --stems A.wav B.wav ...")
@@ -134,31 +258,29 @@ def run(args) -> int:
     for option, path in (("--json", args.json), ("--plot", args.plot)):
         if path is not None and not Path(path).parent.is_dir():
             raise CLIError(f"{option} {path}: the folder {Path(path).parent} does not exist")
-    mix, target, stems, rate = _read(args)
+    mix, target_reader, stems, length, rate = _read(args)
     mixes = {Path(args.mix).name: mix}
     report = {"mix": args.mix, "target": args.target, "sample_rate": rate}
     if stems is not None:
-        from grafx.baseline import least_squares_gain_mix
+        from grafx.baseline import least_squares_gains
 
-        gain_mix = least_squares_gain_mix(stems, target)
-        mixes["gain mix"] = gain_mix.mix
-        mixes["sum"] = stems.expand(-1, 2, -1).sum(0)
+        read_stems = _stems_reader(stems)
+        gains = least_squares_gains(read_stems, target_reader, length)
+        mixes["gain mix"] = lambda start, stop: np.einsum(
+            "kc,kcl->cl", gains, read_stems(start, stop)
+        )
+        mixes["sum"] = lambda start, stop: read_stems(start, stop).sum(0)
         report["least_squares_gains"] = {
             path: {"left": float(g[0]), "right": float(g[1])}
-            for path, g in zip(args.stems, gain_mix.gains, strict=True)
+            for path, g in zip(args.stems, gains, strict=True)
         }
     columns: dict = {}
     bands: dict = {}
-    for name, audio in mixes.items():
-        errors = descriptor_errors(audio, target, rate)
-        bands[name] = errors.pop("bands")
-        errors.pop("band_range_hz")
-        errors.pop("loudness_diff_lu")  # also in mix_metrics
-        columns[name] = {**mix_metrics(audio, target, rate), **errors}
-    print(
-        f"grafx evaluate: {args.mix} against {args.target} "
-        f"({target.shape[-1] / rate:.2f} s at {rate} Hz)"
-    )
+    for name, values in stream_comparison(target_reader, mixes, length, rate).items():
+        bands[name] = values.pop("bands")
+        values.pop("band_range_hz")
+        columns[name] = values
+    print(f"grafx evaluate: {args.mix} against {args.target} ({length / rate:.2f} s at {rate} Hz)")
     print(f"  {'metric':<24}" + "".join(f"{name[-12:]:>12}" for name in columns))
     for metric in next(iter(columns.values())):
         print(f"  {metric:<24}" + "".join(_cell(c[metric]) for c in columns.values()))
