@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from grafx.fit.loop import FitConfig, FitResult, evaluate_loss, fit_parameters
+from grafx.fit.loop import FitConfig, FitResult, fit_parameters
 from grafx.fit.options import AUTOMATION_WEIGHT, KNOTS_EVERY, FitOptions
 from grafx.fit.recipe import (
     CROP_SECONDS,
@@ -42,7 +42,9 @@ from grafx.fit.recipe import (
     recipe_loss,
     recipe_penalties,
 )
+from grafx.metrics import blockwise_loss
 from grafx.render.renderer import GraphRenderer
+from grafx.render.stream import render_chunked, render_mix_chunked
 
 __all__ = [
     "FitJob",
@@ -263,9 +265,10 @@ def prepare_job(
     for line in (*header, "rendering the initial mix ..."):  # before the first slow render
         if log is not None:
             log(line)
-    with torch.no_grad():
-        initial_mix = renderer(stems, parameters, timeline=timeline)[0]
-    loss_before = evaluate_loss(renderer, loss_fn, parameters, stems, target, timeline)
+    initial_mix = render_chunked(
+        renderer, stems, parameters, timeline=timeline, sample_rate=sample_rate
+    )
+    loss_before = blockwise_loss(loss_fn, initial_mix, target)
     if log is not None:
         log(f"loss before fit: {loss_before:.4f}")
     return FitJob(
@@ -347,11 +350,10 @@ def finish_job(
     from grafx.io.audio import write_audio
 
     out, sample_rate = job.out, job.sample_rate
-    with torch.no_grad():
-        fitted_mix = job.renderer(job.stems, result.parameters, timeline=job.timeline)[0]
-    loss_after = evaluate_loss(
-        job.renderer, job.loss_fn, result.parameters, job.stems, job.target, job.timeline
+    fitted_mix = render_chunked(
+        job.renderer, job.stems, result.parameters, timeline=job.timeline, sample_rate=sample_rate
     )
+    loss_after = blockwise_loss(job.loss_fn, fitted_mix, job.target)
     # Files, plots and metrics are made on the CPU, once, from CPU copies.
     fitted_mix, target = fitted_mix.cpu(), job.target.cpu()
     initial_mix, parameters = job.initial_mix.cpu(), move_tree(result.parameters, "cpu")
@@ -468,12 +470,11 @@ def full_band_mixes(
     """``(rate, fitted, initial)``: the mixes of ``parameters`` and of the job's initial
     parameters, ``(C, L)``, rendered at the stems' own rate from the stems at that rate, by the
     processors rebuilt for it (:func:`~grafx.processors.core.rate.processors_at_sample_rate`)
-    and :func:`~grafx.render.renderer.render_mix` (what ``grafx render`` does). When a processor
+    and :func:`~grafx.render.stream.render_mix_chunked` (what ``grafx render`` does, by chunks). When a processor
     cannot be rebuilt (a rate-bound one), the mixes are rendered at the working rate instead,
     with a logged note."""
     from grafx.errors import ConfigError
     from grafx.processors.core.rate import processors_at_sample_rate
-    from grafx.render.renderer import render_mix
 
     stems, rate, processors = job.stems, job.sample_rate, job.processors
     if job.native_stems is not None and job.native_rate not in (None, job.sample_rate):
@@ -487,11 +488,16 @@ def full_band_mixes(
 
     device = stems.device  # the rebuilt processors are on the CPU with the native stems
     timeline = None if job.timeline is None else job.timeline.at_rate(rate)
-    fitted = render_mix(
-        job.G, processors, move_tree(parameters, device), stems, timeline=timeline
+    fitted = render_mix_chunked(
+        job.G, processors, move_tree(parameters, device), stems, timeline=timeline, sample_rate=rate
     ).cpu()
-    initial = render_mix(
-        job.G, processors, move_tree(job.parameters, device), stems, timeline=timeline
+    initial = render_mix_chunked(
+        job.G,
+        processors,
+        move_tree(job.parameters, device),
+        stems,
+        timeline=timeline,
+        sample_rate=rate,
     ).cpu()
     return rate, fitted, initial
 

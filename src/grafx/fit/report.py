@@ -55,13 +55,25 @@ def _fader_panel(ax: Any, faders: list) -> None:
     ax.legend(fontsize=7, ncol=max(1, min(6, len(faders) // 4 + 1)), loc="best")
 
 
-def _spectrogram_db(audio: Tensor, fft_size: int = 1024) -> Tensor:
-    """Mid-channel magnitude spectrogram in dB, ``(F, T)``."""
+def _spectrogram_db(audio: Tensor, fft_size: int = 1024, columns: int = 2048) -> Tensor:
+    """Mid-channel magnitude spectrogram in dB, ``(F, T)``, at most ``columns`` frames: the
+    largest magnitude of each run of frames (a picture needs no more), computed block by block
+    so that a long mix needs memory for one block."""
     from grafx.losses import stft_magnitude
 
-    mid = audio.detach().double().mean(0)
-    mag = stft_magnitude(mid, fft_size, fft_size // 4, fft_size, eps=1e-12)
-    return 20 * torch.log10(mag)
+    hop = fft_size // 4
+    mid = audio.detach().mean(0)
+    frames = 1 + mid.shape[-1] // hop
+    pool = -(-frames // columns)
+    step = pool * hop * max(1, (1 << 18) // (pool * hop))  # whole runs of frames per block
+    out = []
+    for start in range(0, mid.shape[-1], step):
+        piece = mid[max(start - fft_size, 0) : start + step + fft_size].double()
+        mag = stft_magnitude(piece, fft_size, hop, fft_size, eps=1e-12)
+        first = (start - max(start - fft_size, 0)) // hop
+        mag = mag[:, first : first + step // hop]
+        out.append(torch.nn.functional.max_pool1d(mag[None], pool, pool, ceil_mode=True)[0])
+    return 20 * torch.log10(torch.cat(out, -1))
 
 
 def plot_report(
