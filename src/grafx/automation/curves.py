@@ -28,12 +28,27 @@ __all__ = ["INTERPOLATIONS", "curve_segments", "interpolate_curve", "pchip_slope
 INTERPOLATIONS = ("linear", "cubic")
 
 
-def curve_segments(knot_times: Tensor, times: Tensor) -> tuple[Tensor, Tensor]:
+def curve_segments(
+    knot_times: Tensor, times: Tensor, increasing: bool = False
+) -> tuple[Tensor, Tensor]:
     """Left knot index ``(T,)`` of each time and its position ``(T,)`` in ``[0, 1]`` (at least
-    two knots); :func:`interpolate_curve` takes them to skip the search for every curve."""
+    two knots); :func:`interpolate_curve` takes them to skip the search for every curve.
+
+    With ``increasing=True`` (``times`` sorted, as a render's sample times) the ``K - 2`` inner
+    knots are searched among the times instead of every time among the knots, and the indices
+    are counted up from where each knot falls: the same indices, without a search per time.
+    """
     num_knots = knot_times.shape[0]
-    index = torch.searchsorted(knot_times, times, right=True) - 1
-    index = index.clamp(0, num_knots - 2)
+    if increasing and num_knots > 2:
+        # index[n] = number of inner knots at or before times[n]: the searchsorted(right=True)
+        # index of times[n] among all knots, less one, clamped to [0, K - 2].
+        first = torch.searchsorted(times, knot_times[1:-1])
+        steps = torch.zeros(times.shape[0] + 1, dtype=torch.long, device=times.device)
+        steps.index_add_(0, first, torch.ones_like(first))
+        index = steps[:-1].cumsum(0)
+    else:
+        index = torch.searchsorted(knot_times, times, right=True) - 1
+        index = index.clamp(0, num_knots - 2)
     left, right = knot_times[index], knot_times[index + 1]
     position = ((times - left) / (right - left)).clamp(0.0, 1.0)
     return index, position
@@ -115,9 +130,14 @@ def interpolate_curve(
     if num_knots == 1:
         return values.expand(*values.shape[:-1], times.shape[0])
     index, position = segments if segments is not None else curve_segments(knot_times, times)
-    left, right = values[..., index], values[..., index + 1]
+    # One gather per knot quantity: ``index`` broadcast to the curves' rows (a view).
+    rows = index.expand(*values.shape[:-1], index.shape[0])
     if method == "linear":
-        return left + (right - left) * position
+        # left + (right - left) * position, the difference taken once per segment; the product
+        # and the sum are written into the gathered differences (autograd keeps neither).
+        left = torch.gather(values, -1, rows)
+        step = torch.gather(values[..., 1:] - values[..., :-1], -1, rows)
+        return step.mul_(position).add_(left)
     slopes = pchip_slopes(values, knot_times)
     h = (knot_times[1:] - knot_times[:-1])[index]
     p2 = position * position
@@ -125,8 +145,10 @@ def interpolate_curve(
     h10 = p3 - 2 * p2 + position
     h01 = 3 * p2 - 2 * p3
     h11 = p3 - p2
+    left = torch.gather(values, -1, rows)
+    step = torch.gather(values[..., 1:] - values[..., :-1], -1, rows)
+    slope_left = torch.gather(slopes[..., :-1], -1, rows)
+    slope_right = torch.gather(slopes[..., 1:], -1, rows)
     # The Hermite cubic written from the left value, so that a flat curve (equal values, zero
     # slopes) gives exactly its value.
-    return (
-        left + (right - left) * h01 + (slopes[..., index] * h10 + slopes[..., index + 1] * h11) * h
-    )
+    return left + step * h01 + (slope_left * h10 + slope_right * h11) * h
