@@ -184,3 +184,24 @@ def test_gradcheck_of_rows_of_curves_on_a_sample_grid(method):
     assert torch.autograd.gradcheck(
         lambda v: interpolate_curve(v, knots, times, method, segments), values
     )
+
+
+def test_linear_gradients_sum_over_segments_in_any_order_of_times():
+    """The knots' gradient against autograd through numpy's formula, times sorted or not."""
+    knots = torch.tensor(KNOTS, dtype=torch.float64)
+    times = torch.linspace(-0.3, 3.3, 500, dtype=torch.float64)
+    for order in (
+        torch.arange(500),
+        torch.randperm(500, generator=torch.Generator().manual_seed(0)),
+    ):
+        values = torch.randn(3, 2, len(KNOTS), dtype=torch.float64, requires_grad=True)
+        weights = torch.randn(3, 2, 500, dtype=torch.float64)
+        (interpolate_curve(values, knots, times[order], "linear") * weights).sum().backward()
+        index, position = curve_segments(knots, times[order])
+        expected = values.detach().clone().requires_grad_()
+        left, right = expected[..., index], expected[..., index + 1]
+        ((left + (right - left) * position) * weights).sum().backward()
+        torch.testing.assert_close(values.grad, expected.grad, rtol=1e-12, atol=1e-12)
+    shuffled = times[torch.randperm(500, generator=torch.Generator().manual_seed(1))][:40]
+    values = torch.randn(2, len(KNOTS), dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: interpolate_curve(v, knots, shuffled), values)

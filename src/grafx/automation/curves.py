@@ -17,8 +17,11 @@ gradient). A constant curve evaluates to exactly its value, bit for bit, in both
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from grafx.errors import ParameterError
 
@@ -83,6 +86,53 @@ def pchip_slopes(values: Tensor, knot_times: Tensor) -> Tensor:
     return torch.cat([first[..., None], inner, last[..., None]], -1)
 
 
+def _linear(values: Tensor, rows: Tensor, position: Tensor) -> Tensor:
+    """``left + (right - left) * position``, the difference taken once per segment; the
+    product and the sum are written into the gathered differences."""
+    left = torch.gather(values, -1, rows)
+    step = torch.gather(values[..., 1:] - values[..., :-1], -1, rows)
+    return step.mul_(position).add_(left)
+
+
+class _LinearCurve(torch.autograd.Function):
+    """Linear interpolation whose backward sums the gradient over each segment's samples.
+
+    The gradient of knot ``k`` is the sum over the samples of segment ``k`` of
+    ``g (1 - position)`` plus that over segment ``k - 1`` of ``g position``. When the
+    indices are sorted (a render's sample times) the segments are runs of samples and each
+    sum is one segmented reduction, several times faster than the scatter-adds of two gathers'
+    backward; other times fall back to scatter-adds.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, values: Tensor, index: Tensor, position: Tensor) -> Tensor:
+        ctx.save_for_backward(index, position)
+        ctx.num_knots = values.shape[-1]
+        rows = index.expand(*values.shape[:-1], index.shape[0])
+        return _linear(values, rows, position)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        index, position = ctx.saved_tensors
+        segments = ctx.num_knots - 1
+        flat = grad.reshape(-1, grad.shape[-1])
+        moved = flat * position  # the right knot's share, g * position
+        if index.shape[0] < 2 or bool((index[1:] >= index[:-1]).all()):
+            counts = torch.bincount(index, minlength=segments)
+            lengths = counts.expand(flat.shape[0], segments).contiguous()
+            total = torch.segment_reduce(flat, "sum", lengths=lengths, axis=1, unsafe=True)
+            right = torch.segment_reduce(moved, "sum", lengths=lengths, axis=1, unsafe=True)
+        else:
+            rows = index.expand_as(flat)
+            total = flat.new_zeros(flat.shape[0], segments).scatter_add_(1, rows, flat)
+            right = flat.new_zeros(flat.shape[0], segments).scatter_add_(1, rows, moved)
+        knots = flat.new_zeros(flat.shape[0], segments + 1)
+        knots[:, :-1] += total - right
+        knots[:, 1:] += right
+        return knots.reshape(*grad.shape[:-1], segments + 1), None, None
+
+
 def _end_slope(h0: Tensor, h1: Tensor, d0: Tensor, d1: Tensor) -> Tensor:
     slope = ((2 * h0 + h1) * d0 - h0 * d1) / (h0 + h1)
     slope = torch.where(torch.sign(slope) != torch.sign(d0), torch.zeros_like(slope), slope)
@@ -133,11 +183,9 @@ def interpolate_curve(
     # One gather per knot quantity: ``index`` broadcast to the curves' rows (a view).
     rows = index.expand(*values.shape[:-1], index.shape[0])
     if method == "linear":
-        # left + (right - left) * position, the difference taken once per segment; the product
-        # and the sum are written into the gathered differences (autograd keeps neither).
-        left = torch.gather(values, -1, rows)
-        step = torch.gather(values[..., 1:] - values[..., :-1], -1, rows)
-        return step.mul_(position).add_(left)
+        if torch.is_grad_enabled() and values.requires_grad:
+            return _LinearCurve.apply(values, index, position)
+        return _linear(values, rows, position)
     slopes = pchip_slopes(values, knot_times)
     h = (knot_times[1:] - knot_times[:-1])[index]
     p2 = position * position
