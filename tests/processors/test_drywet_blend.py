@@ -87,3 +87,19 @@ def test_mix_is_the_logistic_with_exact_ends_and_size_independent_values():
     x = torch.tensor([-200.0, -3.0, 0.5, 200.0], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(mix_from_drywet_weight, (x,))
     mix_from_drywet_weight(x.detach().float().requires_grad_()).sum().backward()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_per_sample_mix_is_one_over_one_plus_exp_and_leaves_its_input(dtype):
+    omega = torch.randn(3, 1, 5000, dtype=dtype, generator=torch.Generator().manual_seed(1)) * 4
+    kept = omega.clone()
+    mix = mix_from_drywet_weight(omega)
+    assert torch.equal(omega, kept)  # the steps are written into a new tensor, not the input
+    assert torch.equal(mix, torch.reciprocal(1 + torch.exp(-omega)))
+    reference = 1 / (1 + torch.exp(-omega.double()))
+    torch.testing.assert_close(mix.double(), reference, rtol=2e-7, atol=0)
+    # a per-sample weight blends with the values of the static weight it holds
+    wet, dry = torch.randn(3, 2, 5000, dtype=dtype), torch.randn(3, 2, 5000, dtype=dtype)
+    static = torch.tensor([[0.7], [-1.3], [2.2]], dtype=dtype)
+    held = drywet_blend(wet, dry, static[..., None].expand(3, 1, 5000).contiguous())
+    assert torch.equal(held, drywet_blend(wet, dry, static))

@@ -168,7 +168,7 @@ def _grid(timeline: Timeline, num_samples: int, like: Tensor, cache: dict | None
         return cache[key]
     knots = timeline.knot_tensor(like)
     times = timeline.sample_times(num_samples, device=like.device, dtype=like.dtype)
-    segments = curve_segments(knots, times) if timeline.num_knots > 1 else None
+    segments = curve_segments(knots, times, increasing=True) if timeline.num_knots > 1 else None
     grid = (knots, times, segments)
     if cache is not None:
         cache[key] = grid

@@ -67,7 +67,10 @@ class _Sigmoid(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor) -> Tensor:
-        y = torch.reciprocal(1 + torch.exp(-x))
+        # 1 / (1 + exp(-x)), each step written into the one new tensor (a per-sample gate is
+        # as long as the audio; three temporaries of that size cost more than the arithmetic).
+        y = torch.neg(x)
+        y.exp_().add_(1).reciprocal_()
         ctx.save_for_backward(y)
         return y
 
