@@ -313,6 +313,13 @@ def loudness_range(audio: np.ndarray, sample_rate: float) -> float:
     cumulative = np.concatenate([[0.0], np.cumsum(squares)])
     starts = np.arange(0, audio.shape[-1] - window + 1, hop)
     power = (cumulative[starts + window] - cumulative[starts]) / window
+    return _range_of_windows(power)
+
+
+def _range_of_windows(power: np.ndarray) -> float:
+    """EBU Tech 3342 loudness range (LU) of the K-weighted mean squares of 3 s windows: the
+    spread from the 10th to the 95th percentile of the windows' loudness above the absolute
+    (-70 LUFS) and relative (-20 LU) gates; NaN when no window passes."""
     with np.errstate(divide="ignore"):
         loudness = -0.691 + 10.0 * np.log10(power)
     gated = power[loudness > -70.0]
@@ -718,15 +725,7 @@ class _Loudness:
     def range(self) -> float:
         if self.length < self.window:
             return math.nan
-        power = self._sums(*self.range_windows) / self.window
-        with np.errstate(divide="ignore"):
-            loudness = -0.691 + 10.0 * np.log10(power)
-        gated = power[loudness > -70.0]
-        if gated.size == 0:
-            return math.nan
-        relative = -0.691 + 10.0 * math.log10(gated.mean()) - 20.0
-        kept = loudness[(loudness > -70.0) & (loudness > relative)]
-        return float(np.percentile(kept, 95) - np.percentile(kept, 10))
+        return _range_of_windows(self._sums(*self.range_windows) / self.window)
 
 
 def band_frame_size(sample_rate: float) -> int:
