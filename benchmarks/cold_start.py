@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     PYTHONPATH=src .venv/bin/python benchmarks/cold_start.py [--length 131072] [--repeats 5] \
-        [--compare-src /path/to/other/src]
+        [--compare-src /path/to/other/src] [--original-python /path/to/venv-original/bin/python]
 
 Each repeat starts a new interpreter (``python -c``) that imports grafx, builds ``console8``
 with the processors of ``render_worker.py``, renders it forward once under ``torch.no_grad``
@@ -12,7 +12,9 @@ whether ``sympy``, ``torch.fx`` or ``numba`` were imported. Median over the repe
 Variants, alternated process by process: this checkout as installed (numba used on CPU if
 importable, compiled afresh: its disk cache is opt-in), the same with ``GRAFX_NUMBA=0`` (what
 an install without the ``numba`` extra runs), with ``GRAFX_NUMBA_CACHE=1`` (after one run has
-filled the cache), and ``--compare-src`` (another checkout's ``src``, e.g. main before).
+filled the cache), ``--compare-src`` (another checkout's ``src``, e.g. main before), and
+``--original-python`` (an interpreter with the original library, GRAFX 0.6.0, installed, e.g.
+the one ``setup_original.sh`` makes; it runs with the ``original_standin`` folder on its path).
 """
 
 from __future__ import annotations
@@ -59,9 +61,11 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=2**17)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--compare-src", type=Path, default=None)
+    parser.add_argument("--original-python", type=Path, default=None)
     args = parser.parse_args()
     code = CHILD.format(here=str(HERE), length=args.length)
     src = str(HERE.parent / "src")
+    python: dict[str, str] = {}
     variants = {
         "ours": {"PYTHONPATH": src},
         "ours, GRAFX_NUMBA=0": {"PYTHONPATH": src, "GRAFX_NUMBA": "0"},
@@ -69,13 +73,16 @@ def main() -> None:
     }
     if args.compare_src is not None:
         variants["other"] = {"PYTHONPATH": str(args.compare_src.resolve())}
+    if args.original_python is not None:
+        variants["original"] = {"PYTHONPATH": str(HERE / "original_standin")}
+        python["original"] = str(args.original_python)
     rows: dict[str, list[dict]] = {name: [] for name in variants}
     for _ in range(args.repeats):
         for name, extra in variants.items():
             env = {k: v for k, v in os.environ.items() if not k.startswith("GRAFX_NUMBA")}
             start = time.perf_counter()
             out = subprocess.run(
-                [sys.executable, "-c", code],
+                [python.get(name, sys.executable), "-c", code],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -93,6 +100,11 @@ def main() -> None:
             f"| {name} | {med['process']:.2f} | {med['import']:.2f} | {med['total']:.2f} | "
             f"{runs[-1]['sympy']} | {runs[-1]['numba']} |"
         )
+    if "original" in rows:
+        theirs = statistics.median(r["process"] for r in rows["original"])
+        for name in rows:
+            ours = statistics.median(r["process"] for r in rows[name])
+            print(f"{name}: whole process {ours / theirs:.2f}x the original's")
 
 
 if __name__ == "__main__":
