@@ -108,6 +108,20 @@ class Kept(nn.Module):
         return {}
 
 
+class Memo(nn.Module):
+    """Returns a tensor it keeps in a plain attribute (a cache), not a registered buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.memo = {"last": torch.full((1, 2, 32), -0.5, dtype=torch.float64)}
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.memo["last"]
+
+    def parameter_size(self) -> dict:
+        return {}
+
+
 class Twice(nn.Module):
     """Doubles its input and keeps the result as an intermediate."""
 
@@ -120,14 +134,20 @@ class Twice(nn.Module):
 
 
 def test_outputs_sharing_memory_are_not_written_into():
-    config = NodeConfigs(["through", "cached", "kept", "twice"])
+    config = NodeConfigs(["through", "cached", "kept", "memo", "twice"])
     G_t = make_tensor_graph(
-        ["in", "through", "cached", "kept", "twice", "out"],
-        [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)],
+        ["in", "through", "cached", "kept", "memo", "twice", "out"],
+        [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6)],
         config,
     )
-    procs = {"through": Through(), "cached": Cached(), "kept": Kept(), "twice": Twice()}
-    w = {"through": 0.25, "cached": 0.6, "kept": 0.3, "twice": 0.8}
+    procs = {
+        "through": Through(),
+        "cached": Cached(),
+        "kept": Kept(),
+        "memo": Memo(),
+        "twice": Twice(),
+    }
+    w = {"through": 0.25, "cached": 0.6, "kept": 0.3, "memo": 0.7, "twice": 0.8}
     omega = {k: torch.tensor([[v / (1 - v)]], dtype=torch.float64).log() for k, v in w.items()}
     params = {k: {"drywet_weight": o} for k, o in omega.items()}
     x = _signal(1, 2, 32)
@@ -138,13 +158,16 @@ def test_outputs_sharing_memory_are_not_written_into():
     assert torch.equal(x, kept)  # the "through" output is the source itself
     assert torch.equal(procs["cached"].level, torch.full((1, 1, 1), 0.5, dtype=torch.float64))
     assert torch.equal(procs["kept"].store, torch.full((4, 2, 32), 0.25, dtype=torch.float64))
+    memo = procs["memo"].memo["last"]
+    assert torch.equal(memo, torch.full((1, 2, 32), -0.5, dtype=torch.float64))
     mix = {k: 1 / (1 + torch.exp(-o)) for k, o in omega.items()}
     c = torch.lerp(x, torch.full_like(x, 0.5), mix["cached"])
     k = torch.lerp(c, torch.full_like(x, 0.25), mix["kept"])
-    expected = torch.lerp(k, 2 * k, mix["twice"])
+    m = torch.lerp(k, torch.full_like(x, -0.5), mix["memo"])
+    expected = torch.lerp(m, 2 * m, mix["twice"])
     torch.testing.assert_close(y, expected, rtol=1e-14, atol=1e-14)
     assert torch.equal(y, _render(G_t, x, params, procs, grad=True))
-    assert any(torch.equal(t, 2 * k) for t in _tensors(intermediates))  # kept intact
+    assert any(torch.equal(t, 2 * m) for t in _tensors(intermediates))  # kept intact
 
 
 def _tensors(tree):

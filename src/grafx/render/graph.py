@@ -611,13 +611,15 @@ def _owned_outputs(
 ) -> list[bool]:
     """Per outlet, whether its signal's memory is the processor's fresh output, read by nothing
     the engine keeps: no storage shared with an input, another outlet, the processor's
-    arguments, its intermediates or its module's parameters and buffers. Only then may the
+    arguments, its intermediates or the tensors it (or a submodule) holds. Only then may the
     node gate's blend (without gradients) be written into it. Any gradient recorded: none."""
     if torch.is_grad_enabled() and any(o.requires_grad for o in outs):
         return [False] * len(outs)
     kept = _storage_pointers([inputs, kwargs, extras], set())
-    if isinstance(processor, nn.Module):
-        _storage_pointers([*processor.parameters(), *processor.buffers()], kept)
+    # tensors the processor holds: parameters, buffers and plain attributes (caches)
+    holders = processor.modules() if isinstance(processor, nn.Module) else [processor]
+    for holder in holders:
+        _storage_pointers(list(getattr(holder, "__dict__", {}).values()), kept)
     pointers = [o.untyped_storage().data_ptr() for o in outs]
     return [p not in kept and pointers.count(p) == 1 for p in pointers]
 
