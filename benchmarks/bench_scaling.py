@@ -19,7 +19,7 @@ Variants, alternated child by child in one run (so machine load hits both alike)
 
 * ``--compare-src DIR``: the same measurement with ``DIR`` (another checkout's ``src``) first
   on the path, e.g. the main branch before a change;
-* ``--heap``: the same with glibc's allocator told (``mallopt`` through ctypes, in the child
+* ``--heap``: the same (for both sources, with ``--compare-src``) with glibc's allocator told (``mallopt`` through ctypes, in the child
   before rendering) never to map blocks with ``mmap`` (``M_MMAP_MAX = 0``) and to keep up to
   1 GiB of freed heap (``M_TRIM_THRESHOLD``), so large blocks are reused instead of being
   mapped, faulted in and unmapped per allocation.
@@ -117,6 +117,8 @@ def main() -> None:
         variants.append(("other", args.compare_src.resolve(), False))
     if args.heap:
         variants.append(("ours+heap", SRC, True))
+        if args.compare_src is not None:
+            variants.append(("other+heap", args.compare_src.resolve(), True))
     load = os.getloadavg()[0]
     print(f"1-min load at start: {load:.1f}; variants: {[v[0] for v in variants]}\n")
     print(

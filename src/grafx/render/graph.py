@@ -579,10 +579,49 @@ class _StepCall:
         gate = kwargs.pop(DRYWET_KEY) if node_type in self.gated else None
         outs, extras = _split_result(processor(*inputs, **kwargs), step)
         if gate is not None:
-            outs = [drywet_blend(o, u, gate) for o, u in zip(outs, inputs, strict=True)]
+            owned = _owned_outputs(outs, inputs, kwargs, extras, processor)
+            outs = [
+                drywet_blend(o, u, gate, overwrite_wet=own)
+                for o, u, own in zip(outs, inputs, owned, strict=True)
+            ]
         if extras is not None:
             intermediates.add(node_type, step.index, extras)
         return _stack_outlets(outs, step, batch) if step.num_outlets > 0 else None
+
+
+def _storage_pointers(tree: Any, found: set[int]) -> set[int]:
+    """Adds the storage addresses of the tensors in a nest of mappings and sequences."""
+    if isinstance(tree, Tensor):
+        found.add(tree.untyped_storage().data_ptr())
+    elif isinstance(tree, Mapping):
+        for value in tree.values():
+            _storage_pointers(value, found)
+    elif isinstance(tree, (list, tuple)):
+        for value in tree:
+            _storage_pointers(value, found)
+    return found
+
+
+def _owned_outputs(
+    outs: list[Tensor],
+    inputs: list[Tensor],
+    kwargs: Mapping,
+    extras: Mapping | None,
+    processor: Any,
+) -> list[bool]:
+    """Per outlet, whether its signal's memory is the processor's fresh output, read by nothing
+    the engine keeps: no storage shared with an input, another outlet, the processor's
+    arguments, its intermediates or the tensors it (or a submodule) holds. Only then may the
+    node gate's blend (without gradients) be written into it. Any gradient recorded: none."""
+    if torch.is_grad_enabled() and any(o.requires_grad for o in outs):
+        return [False] * len(outs)
+    kept = _storage_pointers([inputs, kwargs, extras], set())
+    # tensors the processor holds: parameters, buffers and plain attributes (caches)
+    holders = processor.modules() if isinstance(processor, nn.Module) else [processor]
+    for holder in holders:
+        _storage_pointers(list(getattr(holder, "__dict__", {}).values()), kept)
+    pointers = [o.untyped_storage().data_ptr() for o in outs]
+    return [p not in kept and pointers.count(p) == 1 for p in pointers]
 
 
 def _assemble_buffer(outputs: list, steps: list[StepPlan], dim: int) -> Tensor:

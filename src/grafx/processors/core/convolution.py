@@ -75,7 +75,12 @@ def _convolve_direct(x: Tensor, h: Tensor, start: int, length: int) -> Tensor:
 
 def _convolve_fft(x: Tensor, h: Tensor, n_out: int) -> Tensor:
     n_fft = fast_fft_len(x.shape[-1] + h.shape[-1] - 1)
-    spectrum = _product(rfft(x, n=n_fft), rfft(h, n=n_fft), _needs_grad(x, h))
+    # each spectrum's one consumer is the product, whose backward makes a fresh gradient
+    spectrum = _product(
+        rfft(x, n=n_fft, overwrite_grad=True),
+        rfft(h, n=n_fft, overwrite_grad=True),
+        _needs_grad(x, h),
+    )
     return torch.fft.irfft(spectrum, n=n_fft)[..., :n_out]
 
 
@@ -118,9 +123,10 @@ def _convolve_blocks(x: Tensor, h: Tensor, n_out: int, n_fft: int) -> Tensor:
     # n_out >= L in every mode, so the right pad is never negative
     padded = _pad(x, fir_len - 1, num_blocks * hop - x.shape[-1])
     frames = padded.unfold(-1, n_fft, hop)  # (..., num_blocks, n_fft), a strided view
-    spectrum = rfft(frames, n=n_fft)
+    spectrum = rfft(frames, n=n_fft, overwrite_grad=True)
     del padded, frames
-    spectrum = _product(spectrum, rfft(h, n=n_fft).unsqueeze(-2), _needs_grad(x, h))
+    response = rfft(h, n=n_fft, overwrite_grad=True).unsqueeze(-2)
+    spectrum = _product(spectrum, response, _needs_grad(x, h))
     blocks = torch.fft.irfft(spectrum, n=n_fft)[..., fir_len - 1 :]
     del spectrum
     return blocks.reshape(*blocks.shape[:-2], num_blocks * hop)[..., :n_out]

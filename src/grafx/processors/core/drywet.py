@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from grafx.errors import ParameterError
+from grafx.processors.core.utils import broadcast_shapes
 
 __all__ = [
     "row_dots",
@@ -88,7 +89,9 @@ def drywet_weight_from_mix(mix: Tensor | float) -> Tensor:
     return torch.logit(torch.as_tensor(mix))
 
 
-def drywet_blend(wet: Tensor, dry: Tensor, drywet_weight: Tensor) -> Tensor:
+def drywet_blend(
+    wet: Tensor, dry: Tensor, drywet_weight: Tensor, overwrite_wet: bool = False
+) -> Tensor:
     r"""Blend a processor's output with its input by a learnable weight.
 
     .. math:: y = w\, \mathrm{wet} + (1 - w)\, \mathrm{dry}, \qquad w = \sigma(\omega)
@@ -101,16 +104,48 @@ def drywet_blend(wet: Tensor, dry: Tensor, drywet_weight: Tensor) -> Tensor:
         dry: its input, ``(B, C', L)`` with ``C'`` equal to ``C`` or 1 (mono broadcasts).
         drywet_weight: :math:`\omega`, one value or one per row: ``()``, ``(1,)``, ``(B,)`` or
             ``(B, 1)``; or one per row and sample, ``(B, 1, L)`` (automation).
+        overwrite_wet: the caller owns ``wet`` (nothing else reads its memory: it shares no
+            storage with ``dry`` or any tensor kept), so the blend may be written into it
+            when no gradient is recorded and it has the result's shape and dtype (the same
+            values, one signal-sized allocation fewer).
 
     Returns:
         ``(B, max(C, C'), L)`` in ``wet``'s dtype.
     """
     if drywet_weight.ndim == 3:
-        return torch.lerp(dry, wet, mix_from_drywet_weight(drywet_weight).to(wet.dtype))
-    mix = mix_from_drywet_weight(drywet_weight).reshape(-1, 1, 1).to(wet.dtype)
-    if torch.is_grad_enabled() and (wet.requires_grad or dry.requires_grad or mix.requires_grad):
+        mix = mix_from_drywet_weight(drywet_weight).to(wet.dtype)
+    else:
+        mix = mix_from_drywet_weight(drywet_weight).reshape(-1, 1, 1).to(wet.dtype)
+    recorded = torch.is_grad_enabled() and (
+        wet.requires_grad or dry.requires_grad or mix.requires_grad
+    )
+    if recorded:
+        if drywet_weight.ndim == 3:
+            return torch.lerp(dry, wet, mix)
         return _Blend.apply(dry, wet, mix)
+    if overwrite_wet and _can_write_into(wet, dry, mix):
+        return torch.lerp(dry, wet, mix, out=wet)
     return torch.lerp(dry, wet, mix)
+
+
+def _can_write_into(wet: Tensor, dry: Tensor, mix: Tensor) -> bool:
+    """Whether ``torch.lerp(dry, wet, mix)`` can be written into ``wet``: the result has its
+    shape and dtype, and each of its elements has its own memory (not expanded, no overlap)."""
+    if wet.requires_grad or (wet.is_inference() and not torch.is_inference_mode_enabled()):
+        return False
+    if dry.dtype != wet.dtype or dry.device != wet.device:
+        return False
+    if broadcast_shapes(wet.shape, dry.shape, mix.shape) != tuple(wet.shape):
+        return False
+    if wet.untyped_storage().data_ptr() == dry.untyped_storage().data_ptr():
+        return False
+    dims = sorted((abs(st), sz) for st, sz in zip(wet.stride(), wet.shape, strict=True) if sz > 1)
+    extent = 1
+    for stride, size in dims:
+        if stride < extent:
+            return False
+        extent = stride * size
+    return True
 
 
 def row_dots(a: Tensor, b: Tensor) -> Tensor:

@@ -59,7 +59,15 @@ def _zero_phase_filter(signals: Tensor, firs: Tensor) -> Tensor:
     """
     signal_len, fir_len = signals.shape[-1], firs.shape[-1]
     n_fft = fast_fft_len(signal_len + fir_len - 1)
-    spectrum = rfft(signals, n=n_fft) * rfft(firs, n=n_fft)
+    # each spectrum's one consumer is the product, whose backward makes a fresh gradient
+    spectrum = rfft(signals, n=n_fft, overwrite_grad=True)
+    response = rfft(firs, n=n_fft, overwrite_grad=True)
+    needs_grad = torch.is_grad_enabled() and (signals.requires_grad or firs.requires_grad)
+    if needs_grad or spectrum.shape != response.shape:
+        spectrum = spectrum * response
+    else:  # no backward to keep the operands for: the same product, in place
+        spectrum.mul_(response)
+    del response
     full = torch.fft.irfft(spectrum, n=n_fft)
     start = fir_len // 2
     return full[..., start : start + signal_len]
