@@ -221,7 +221,8 @@ def _graph(options: FitOptions, names: list[str], sample_rate: int) -> tuple:
     """``(G, processors, parameters, type_sequence, timeline)``: the console of the stems, or
     the graph file at the working rate."""
     if options.graph is None:
-        G, type_sequence = stem_console(names, options.buses, options.groups)
-        return G, console_processors(sample_rate=sample_rate), None, type_sequence, None
+        G, type_sequence = stem_console(names, options.buses, options.groups, options.master)
+        processors = console_processors(sample_rate=sample_rate, master_chain=options.master)
+        return G, processors, None, type_sequence, None
     G, processors, parameters, _, timeline = read_graph_at(options.graph, sample_rate)
     return G, processors, parameters, None, timeline
