@@ -196,9 +196,7 @@ class FitOptions:
     def _check_master(self) -> None:
         from grafx.mixing.console import check_master_chain
 
-        if isinstance(self.master, str) or not all(
-            isinstance(t, str) and t for t in self.master
-        ):
+        if isinstance(self.master, str) or not all(isinstance(t, str) and t for t in self.master):
             raise ConfigError(f"--master must be a list of node types, got {self.master!r}")
         if self.master and self.graph is not None:
             raise ConfigError("--master builds a console; it does not apply to --graph")
