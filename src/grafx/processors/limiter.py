@@ -38,6 +38,7 @@ class Limiter(Processor):
     """
 
     lookahead_len: int
+    compensate_latency: bool
     sample_rate_argument = "sample_rate"
 
     def __init__(
