@@ -164,3 +164,28 @@ def test_latency_compensated_limiter_is_aligned_and_keeps_the_ceiling():
     assert Limiter().settings_to_parameters({"threshold_db": -6.0})["log_threshold"].item() == (
         pytest.approx(-6.0 * math.log(10) / 20)
     )
+
+
+def test_master_nodes_are_gated_and_prune_like_the_others():
+    from grafx.gates import set_node_gate
+    from grafx.prune import remove_nodes
+
+    G, sequence = build_mixing_console(2, chain=CHAIN, master_chain=MASTER_CHAIN)
+    processors = console_processors(CHAIN, master_chain=MASTER_CHAIN)
+    settings = {
+        "master/eq": {"eq_gains_db": [4.0, 0.0, 0.0, -4.0]},
+        "master/compressor": {"threshold_db": -30.0, "ratio": 4.0},
+        "master/limiter": {"threshold_db": -9.0},
+    }
+    parameters = console_parameters(G, processors, settings=settings)
+    assert all(t in parameters and "drywet_weight" in parameters[t] for t in MASTER_CHAIN)
+    removed = [G.find_node("master/compressor"), G.find_node("master/limiter")]
+    closed = {t: {k: v.clone() for k, v in p.items()} for t, p in parameters.items()}
+    for node in removed:
+        set_node_gate(closed, G, node, 0.0)
+    stems = 0.5 * torch.randn(2, 2, 2048, generator=torch.Generator().manual_seed(2))
+    expected = render_mix(G, processors, closed, stems, sequence)
+    H, pruned = remove_nodes(G, parameters, removed)
+    assert pruned["limiter"]["log_threshold"].shape[0] == 0
+    assert [H.nodes[u]["name"] for u, _ in H.in_edges(H.find_node("out"))] == ["master/eq"]
+    torch.testing.assert_close(render_mix(H, processors, pruned, stems), expected)
