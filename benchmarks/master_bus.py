@@ -7,7 +7,8 @@ ratio 3 to 4) and a limiter (-3 to -1 dB). For each target, ``grafx fit`` fits t
 console and the console with ``--master eq,compressor,limiter`` with the same time budget
 (the order alternates from target to target), and the script prints per fit the STFT
 distance over the least-squares gain mix's, the third-octave band rms and max error, the
-loudness error (:func:`grafx.metrics.descriptor_errors`) and the fit's steps.
+loudness error (:func:`grafx.metrics.descriptor_errors`) and the fit's steps. ``--keep DIR`` keeps the fits (their ``settings.txt`` shows what the
+master strip learned).
 
     PYTHONPATH=src python benchmarks/master_bus.py [--mixes 3] [--minutes 3] [--seconds 8]
 
@@ -119,6 +120,8 @@ def main() -> None:
     p.add_argument("--sample-rate", type=int, default=44100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--keep", default=None, help="keep the fits' folders here (default: removed)")
+    p.add_argument("--first", type=int, default=0, help="index of the first target")
     args = p.parse_args()
     results = []
     print(
@@ -126,9 +129,11 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
-        for index in range(args.mixes):
+        if args.keep:
+            tmp = args.keep
+        for index in range(args.first, args.first + args.mixes):
             folder = Path(tmp) / f"mix{index}"
-            folder.mkdir()
+            folder.mkdir(parents=True, exist_ok=True)
             result = measure(index, args, folder)
             results.append(result)
             for label in ("default", "master"):
