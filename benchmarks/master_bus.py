@@ -99,7 +99,9 @@ def measure(index: int, args, folder: Path) -> dict:
     gain_distance = mix_metrics(least_squares_gain_mix(stems, target).mix, target, rate)[
         "stft_distance"
     ]
-    runs = [("default", None), ("master", MASTER)]
+    runs = [
+        (label, m) for label, m in (("default", None), ("master", MASTER)) if label in args.only
+    ]
     if index % 2:
         runs.reverse()  # alternate which console fits first
     rows = {}
@@ -120,7 +122,9 @@ def main() -> None:
     p.add_argument("--sample-rate", type=int, default=44100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", default="master_bus.json", help="file name in benchmarks/results")
     p.add_argument("--keep", default=None, help="keep the fits' folders here (default: removed)")
+    p.add_argument("--only", nargs="+", default=["default", "master"], help="consoles to fit")
     p.add_argument("--first", type=int, default=0, help="index of the first target")
     args = p.parse_args()
     results = []
@@ -136,7 +140,7 @@ def main() -> None:
             folder.mkdir(parents=True, exist_ok=True)
             result = measure(index, args, folder)
             results.append(result)
-            for label in ("default", "master"):
+            for label in result["fits"]:
                 r = result["fits"][label]
                 print(
                     f"| {index} | {label} | {r['stft_ratio']:.3f} | {r['band_rms_db']:.2f} | "
@@ -144,7 +148,7 @@ def main() -> None:
                     flush=True,
                 )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "master_bus.json").write_text(
+    (RESULTS / args.json).write_text(
         json.dumps({"args": vars(args), "results": results}, indent=1, default=float)
     )
 
