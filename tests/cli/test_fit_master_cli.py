@@ -57,3 +57,14 @@ def test_bad_master_names(files, run):
         FitOptions(
             stems=["a.wav"], target="m.wav", out="o", graph="g.json", master=["eq"]
         ).validate(files=False)
+
+
+def test_the_master_limiter_starts_at_the_target_peak(files, run):
+    status, _, err = run(*fit_args(files, "--master", "limiter", "--steps", 1))
+    assert status == 0, err
+    target, _ = sf.read(files / "mix.wav", always_2d=True)
+    peak_db = 20 * np.log10(np.abs(target).max())
+    text = (files / "out" / "settings.txt").read_text()
+    block = text.split("master/limiter (limiter)")[1]
+    threshold = float(block.split("threshold_db = ")[1].split()[0])
+    assert threshold == pytest.approx(peak_db, abs=0.2)  # one step of lr 1e-2 moves it < 0.1 dB

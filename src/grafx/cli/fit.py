@@ -72,7 +72,7 @@ def add_parser(sub) -> None:
         default=None,
         metavar="TYPES",
         help="a master strip between the summed mix and out, console types comma-separated "
-        "(e.g. eq,compressor,limiter; default: none)",
+        "(e.g. eq,compressor,limiter; default: none); the limiter starts at the target's peak",
     )
     _add_recipe_options(p)
     _add_automation_options(p)

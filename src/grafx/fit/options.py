@@ -108,7 +108,9 @@ class FitOptions:
         buses: subgroup buses of the console, stems spread in order (not with ``groups``).
         groups: a groups file (``{"stem": "group"}``): one bus per group.
         master: the console's master strip, console types in signal order (e.g. ``("eq",
-            "compressor", "limiter")``) between the summed mix and ``out``; empty: none.
+            "compressor", "limiter")``) between the summed mix and ``out``; empty: none. A
+            master limiter starts at the target's peak level (its gain learns only where the
+            mix reaches its ceiling).
         steps, minutes: the step and time budgets; the fit ends at whichever comes first.
         patience: stop when the smoothed loss has not improved for this many steps.
         lr: the learning rate.
