@@ -3,6 +3,7 @@
 from grafx.mixing.console import (
     CONSOLE_TYPES,
     DEFAULT_CHAIN,
+    MASTER_CHAIN,
     build_mixing_console,
     console_parameters,
     console_processors,
@@ -16,6 +17,7 @@ from grafx.mixing.console import (
 
 __all__ = [
     "DEFAULT_CHAIN",
+    "MASTER_CHAIN",
     "CONSOLE_TYPES",
     "build_mixing_console",
     "console_processors",

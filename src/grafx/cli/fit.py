@@ -67,6 +67,13 @@ def add_parser(sub) -> None:
     buses.add_argument(
         "--groups", default=None, metavar="JSON", help="groups file: one bus per group"
     )
+    p.add_argument(
+        "--master",
+        default=None,
+        metavar="TYPES",
+        help="a master strip between the summed mix and out, console types comma-separated "
+        "(e.g. eq,compressor,limiter; default: none); the limiter starts at the target's peak",
+    )
     _add_recipe_options(p)
     _add_automation_options(p)
     p.add_argument(
@@ -196,6 +203,11 @@ def fit_options(args: argparse.Namespace, check: bool = True) -> FitOptions:
         automate = tuple(t.strip() for t in args.automate.split(",") if t.strip())
         if not automate:
             raise CLIError(f"--automate {args.automate!r}: give node types, comma-separated")
+    master: tuple[str, ...] = ()
+    if args.master is not None:
+        master = tuple(t.strip() for t in args.master.split(",") if t.strip())
+        if not master:
+            raise CLIError(f"--master {args.master!r}: give node types, comma-separated")
     options = FitOptions(
         stems=list(args.stems),
         target=args.target,
@@ -203,6 +215,7 @@ def fit_options(args: argparse.Namespace, check: bool = True) -> FitOptions:
         graph=args.graph,
         buses=args.buses,
         groups=args.groups,
+        master=master,
         steps=args.steps,
         minutes=args.minutes,
         patience=args.patience,

@@ -32,15 +32,19 @@ def track_names(stems: Sequence[str | Path], groups: str | None = None) -> list[
 
 
 def stem_console(
-    names: Sequence[str], buses: int = 0, groups: str | None = None
+    names: Sequence[str],
+    buses: int = 0,
+    groups: str | None = None,
+    master: Sequence[str] = (),
 ) -> tuple[Any, Any]:
     """``(G, type_sequence)`` of :func:`~grafx.presets.build_mixing_console` for the tracks
     ``names``: ``buses`` subgroup buses with the stems spread in order, or one bus per group of
     the groups file ``groups`` (:func:`~grafx.io.groups.read_groups`; a group named like a
-    track gets the bus name ``<group>_bus``)."""
+    track gets the bus name ``<group>_bus``), and the master strip ``master`` (console types,
+    in order; empty: none)."""
     names = list(names)
     if groups is None:
-        return build_mixing_console(len(names), buses, track_names=names)
+        return build_mixing_console(len(names), buses, track_names=names, master_chain=master)
     group_names, track_to_bus = read_groups(groups, names)
     clash = sorted(set(group_names) & set(names))
     bus_names = [f"{g}_bus" if clash else g for g in group_names]
@@ -50,4 +54,5 @@ def stem_console(
         track_to_bus=track_to_bus,
         track_names=names,
         bus_names=bus_names,
+        master_chain=master,
     )

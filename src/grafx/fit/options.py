@@ -107,6 +107,10 @@ class FitOptions:
         graph: a graph file to fit instead of a new console (``None``: a console).
         buses: subgroup buses of the console, stems spread in order (not with ``groups``).
         groups: a groups file (``{"stem": "group"}``): one bus per group.
+        master: the console's master strip, console types in signal order (e.g. ``("eq",
+            "compressor", "limiter")``) between the summed mix and ``out``; empty: none. A
+            master limiter starts at the target's peak level (its gain learns only where the
+            mix reaches its ceiling).
         steps, minutes: the step and time budgets; the fit ends at whichever comes first.
         patience: stop when the smoothed loss has not improved for this many steps.
         lr: the learning rate.
@@ -139,6 +143,7 @@ class FitOptions:
     graph: str | None = None
     buses: int = 0
     groups: str | None = None
+    master: Sequence[str] = field(default_factory=tuple)
     steps: int = 12000
     minutes: float = 10.0
     patience: int | None = None
@@ -182,12 +187,25 @@ class FitOptions:
             raise ConfigError("--groups and --buses build a console; they do not apply to --graph")
         if self.groups is not None and self.buses:
             raise ConfigError("--buses and --groups: give one of them, not both")
+        self._check_master()
         if files and self.graph is None and self.buses > len(self.stems):
             raise ConfigError(
                 f"--buses {self.buses}: more buses than stems ({len(self.stems)}); give at most "
                 f"{len(self.stems)}"
             )
         check_device(self.device, self.dtype)
+
+    def _check_master(self) -> None:
+        from grafx.mixing.console import check_master_chain
+
+        if isinstance(self.master, str) or not all(isinstance(t, str) and t for t in self.master):
+            raise ConfigError(f"--master must be a list of node types, got {self.master!r}")
+        if self.master and self.graph is not None:
+            raise ConfigError("--master builds a console; it does not apply to --graph")
+        try:
+            check_master_chain(self.master)
+        except ConfigError as error:
+            raise ConfigError(f"--master: {error}") from None
 
     def _check_numbers(self) -> None:
         _at_least("steps", self.steps, 1)

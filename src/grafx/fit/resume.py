@@ -78,13 +78,16 @@ def _setting(options: FitOptions, key: str) -> Any:
 
 def options_fingerprint(options: FitOptions) -> dict[str, Any]:
     """The stems (name, size, SHA-256, in order), target, graph and groups files and the
-    result-changing settings (:data:`FIT_OPTIONS`) of a fit."""
+    result-changing settings (:data:`FIT_OPTIONS`, and ``master`` when given) of a fit."""
+    fit_options = {key: _setting(options, key) for key in FIT_OPTIONS}
+    if options.master:  # absent without a master strip, as in checkpoints made before it
+        fit_options["master"] = ",".join(options.master)
     return {
         "stems": [_file(s) for s in options.stems],
         "target": _file(options.target),
         "graph": None if options.graph is None else _file(options.graph),
         "groups": None if options.groups is None else _file(options.groups),
-        "fit_options": {key: _setting(options, key) for key in FIT_OPTIONS},
+        "fit_options": fit_options,
     }
 
 

@@ -137,6 +137,8 @@ def prepare_fit(options: FitOptions, initial_parameters: Initializer | None = No
                 "settings, so start an automated fit without --graph and with --automate"
             )
         parameters = initial_parameters(G, processors, stems, target, sample_rate)
+    if parameters is None and "limiter" in options.master:
+        parameters = _master_limiter_start(G, processors, target, sample_rate)
     crop_seconds, crop_note = choose_crop(
         options.crop, options.warmup, stems.shape[-1], sample_rate
     )
@@ -217,11 +219,25 @@ def _header(options: FitOptions, G: Any, length: int, sample_rate: int, crop_not
     ]
 
 
+def _master_limiter_start(G: Any, processors: dict, target: Any, sample_rate: int) -> dict:
+    """Neutral console parameters but the master limiter's ceiling at the target's peak level:
+    a limited target peaks at its limiter's ceiling, and the limiter learns only where the mix
+    reaches it (above the ceiling it has a gradient; below it is silent)."""
+    import math
+
+    from grafx.presets import console_parameters
+
+    peak = max(float(target.abs().max()), 1e-6)
+    settings = {"master/limiter": {"threshold_db": 20.0 * math.log10(peak)}}
+    return console_parameters(G, processors, sample_rate, settings=settings)
+
+
 def _graph(options: FitOptions, names: list[str], sample_rate: int) -> tuple:
     """``(G, processors, parameters, type_sequence, timeline)``: the console of the stems, or
     the graph file at the working rate."""
     if options.graph is None:
-        G, type_sequence = stem_console(names, options.buses, options.groups)
-        return G, console_processors(sample_rate=sample_rate), None, type_sequence, None
+        G, type_sequence = stem_console(names, options.buses, options.groups, options.master)
+        processors = console_processors(sample_rate=sample_rate, master_chain=options.master)
+        return G, processors, None, type_sequence, None
     G, processors, parameters, _, timeline = read_graph_at(options.graph, sample_rate)
     return G, processors, parameters, None, timeline

@@ -5,6 +5,7 @@
 from grafx.mixing.console import (
     CONSOLE_TYPES,
     DEFAULT_CHAIN,
+    MASTER_CHAIN,
     build_mixing_console,
     console_parameters,
     console_processors,
@@ -17,6 +18,7 @@ from grafx.mixing.readout import automation_readout, fader_curves
 __all__ = [
     "CONSOLE_TYPES",
     "DEFAULT_CHAIN",
+    "MASTER_CHAIN",
     "automation_readout",
     "build_mixing_console",
     "console_parameters",

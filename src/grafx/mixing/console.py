@@ -2,7 +2,9 @@ r"""The mixing console: graph builder, processors and parameters in physical uni
 
 Each track runs a channel strip (by default EQ, compressor, noise gate, stereo imager,
 gain/pan, multitap delay and reverb, in that order), tracks feed optional subgroup buses that
-run the same strip, and the buses (or the tracks, with no buses) feed the master ``out``.
+run the same strip, and the buses (or the tracks, with no buses) are summed into an optional
+master strip (e.g. EQ, bus compression and a limiter, nodes ``master/{type}``) that feeds
+``out``.
 Every processor sits behind a learnable dry/wet weight, :math:`w f(u) + (1 - w) u`, as in the
 mixing-graphs paper: a node gate (:mod:`grafx.gates`), the per-node parameter
 ``drywet_weight`` that the render engine applies, set by the setting ``mix``. For the wet-only
@@ -43,7 +45,9 @@ from grafx.processors.functional.stereo import gain_pan_from_log_gain, stereo_lo
 
 __all__ = [
     "DEFAULT_CHAIN",
+    "MASTER_CHAIN",
     "CONSOLE_TYPES",
+    "check_master_chain",
     "build_mixing_console",
     "console_processors",
     "console_parameters",
@@ -104,6 +108,12 @@ def _delay(sample_rate: float | None = None):
     )
 
 
+def _limiter(sample_rate: float | None = None):
+    from grafx.processors.limiter import Limiter
+
+    return Limiter(lookahead_len=256, compensate_latency=True, **_rate(sample_rate))
+
+
 def _reverb(sample_rate: float | None = None):
     from grafx.processors.reverb import STFTMaskedNoiseReverb
 
@@ -122,19 +132,42 @@ CONSOLE_TYPES = {
     "gain_pan": _gain_pan,
     "delay": _delay,
     "reverb": _reverb,
+    "limiter": _limiter,
 }
 
+#: The master strip a console gets with ``master_chain=MASTER_CHAIN``: EQ, bus compression and
+#: a brick-wall limiter (the console's default has no master strip).
+MASTER_CHAIN = ("eq", "compressor", "limiter")
 
-def _check_chain(chain: Sequence[str]) -> list[str]:
+
+def _check_chain(chain: Sequence[str], what: str = "console chain") -> list[str]:
+    if isinstance(chain, str):
+        raise ConfigError(f"{what} must be a sequence of type names, got the string {chain!r}")
     chain = list(chain)
-    if not chain:
+    if not chain and what == "console chain":
         raise ConfigError("console chain is empty; give at least one processor type")
     if len(set(chain)) != len(chain):
-        raise ConfigError(f"console chain {chain} repeats a type; each type may appear once")
+        raise ConfigError(f"{what} {chain} repeats a type; each type may appear once")
     reserved = set(UTILITY_TYPES) & set(chain)
     if reserved:
-        raise ConfigError(f"console chain {chain} uses the reserved type(s) {sorted(reserved)}")
+        raise ConfigError(f"{what} {chain} uses the reserved type(s) {sorted(reserved)}")
     return chain
+
+
+def check_master_chain(master_chain: Sequence[str]) -> list[str]:
+    """The master strip's types as a list, checked: distinct built-in console types.
+
+    Raises:
+        ConfigError: a repeated, reserved or unknown type, naming it and the known ones.
+    """
+    master = _check_chain(master_chain, "master chain")
+    unknown = [t for t in master if t not in CONSOLE_TYPES]
+    if unknown:
+        raise ConfigError(
+            f"master chain: unknown processor type(s) {unknown}; the console's types are "
+            f"{sorted(CONSOLE_TYPES)}"
+        )
+    return master
 
 
 def build_mixing_console(
@@ -144,12 +177,14 @@ def build_mixing_console(
     track_to_bus: Sequence[int] | None = None,
     track_names: Sequence[str] | None = None,
     bus_names: Sequence[str] | None = None,
+    master_chain: Sequence[str] = (),
 ) -> tuple[GRAFX, list[str]]:
     """Build the mixing-console graph.
 
-    Node ids: the ``out`` node first, then each bus strip, then each track's ``in`` node and strip.
-    Node names: ``"track{t}/{type}"`` (or ``"{track_names[t]}/{type}"``), ``"bus{b}/{type}"``,
-    ``"track{t}/in"`` and ``"out"``, so :meth:`GRAFX.find_node` finds any processor.
+    Node ids: the ``out`` node first, then the master strip (if any), then each bus strip, then
+    each track's ``in`` node and strip. Node names: ``"track{t}/{type}"`` (or
+    ``"{track_names[t]}/{type}"``), ``"bus{b}/{type}"``, ``"master/{type}"``, ``"track{t}/in"``
+    and ``"out"``, so :meth:`GRAFX.find_node` finds any processor.
 
     Args:
         num_tracks: number of tracks (``in`` nodes), at least 1.
@@ -160,16 +195,22 @@ def build_mixing_console(
         track_names: optional names used in the node names.
         bus_names: optional bus names used in the node names (``"{bus_names[b]}/{type}"``),
             e.g. the groups of :func:`grafx.io.groups.read_groups`.
+        master_chain: the master strip's types, in signal order (all distinct, from
+            :data:`CONSOLE_TYPES`, e.g. :data:`MASTER_CHAIN`): one node per type between the
+            summed buses (or tracks) and ``out``. A type also in ``chain`` shares its processor
+            with the strips (the parameters are per node). Empty (the default): no master strip,
+            the mixing-graphs paper's console.
 
     Returns:
         ``(G, type_sequence)``: the graph and the type sequence that renders it in the fewest
-        steps (every track's strip in one pass, then every bus's), for
+        steps (every track's strip in one pass, then every bus's, then the master's), for
         ``compute_render_order(G, method="fixed", fixed_order=type_sequence)``.
 
     Raises:
         ConfigError: a bad count, chain, bus map or name list.
     """
     chain = _check_chain(chain)
+    master = check_master_chain(master_chain)
     if not isinstance(num_tracks, int) or num_tracks < 1:
         raise ConfigError(f"num_tracks must be a positive integer, got {num_tracks!r}")
     if not isinstance(num_buses, int) or num_buses < 0:
@@ -195,9 +236,15 @@ def build_mixing_console(
             f"bus_names must be {num_buses} distinct names, none a track name, got {buses}"
         )
 
-    G = GRAFX(config=NodeConfigs(chain))
+    G = GRAFX(config=NodeConfigs([*chain, *(t for t in master if t not in chain)]))
     out = G.add("out", name="out")
     assert out is not None  # every config has "out"
+    if master:
+        master_head, master_tail = G.add_serial_chain(
+            [{"node_type": t, "name": f"master/{t}"} for t in master]
+        )
+        G.connect(master_tail, out)
+        out = master_head  # the strips feed the master strip
     bus_heads = []
     for b in range(num_buses):
         head, tail = G.add_serial_chain(
@@ -210,25 +257,30 @@ def build_mixing_console(
         items += [{"node_type": k, "name": f"{name}/{k}"} for k in chain]
         _, tail = G.add_serial_chain(items)
         G.connect(tail, bus_heads[track_to_bus[t]] if num_buses else out)
-    type_sequence = ["in", *chain, *(chain if num_buses else []), "out"]
+    type_sequence = ["in", *chain, *(chain if num_buses else []), *master, "out"]
     return G, type_sequence
 
 
 def console_processors(
     chain: Sequence[str] = DEFAULT_CHAIN,
     sample_rate: float | None = None,
+    master_chain: Sequence[str] = (),
     **overrides: nn.Module,
 ) -> dict:
     """Processors for the console types: ``{type: nn.Module}``.
 
     Args:
         chain: the types to build (each must be in :data:`CONSOLE_TYPES` or in ``overrides``).
+        master_chain: the master strip's types (as :func:`build_mixing_console`); those not in
+            ``chain`` are built too.
         sample_rate: the rate of the audio in Hz (``None``: the processors' default, 44.1 kHz);
             the rate-dependent processors are built for it and record it in their spec.
         **overrides: processors to use instead of the defaults, by type name.
     """
     processors = {}
-    for node_type in _check_chain(chain):
+    types = _check_chain(chain)
+    types += [t for t in check_master_chain(master_chain) if t not in types]
+    for node_type in types:
         if node_type in overrides:
             processors[node_type] = overrides[node_type]
         elif node_type in CONSOLE_TYPES:
@@ -307,7 +359,7 @@ def set_node_settings(
         **settings: for ``gain_pan``: ``gain_db``, ``pan``; ``imager``: ``width``;
             ``eq``: ``eq_gains_db`` (one or K values), ``eq_freqs_hz``, ``eq_q``,
             ``sample_rate``; ``compressor``/``noisegate``: ``threshold_db``, ``ratio``,
-            ``knee_db``; any gated node: ``mix``, its dry/wet in (0, 1) (``delay_mix`` and
+            ``knee_db``; ``limiter``: ``threshold_db`` (the ceiling, dBFS); any gated node: ``mix``, its dry/wet in (0, 1) (``delay_mix`` and
             ``reverb_mix`` name the delay's and reverb's). Unspecified settings get their
             neutral default.
     """
@@ -405,7 +457,7 @@ def console_parameters(
     """Neutral console parameters, with optional per-node physical settings.
 
     Every node starts from the neutral default of its type (0 dB, centre, width 1, flat EQ,
-    a gentle 2:1 compressor at -20 dB, a gate at -60 dB) behind a dry/wet gate
+    a gentle 2:1 compressor at -20 dB, a gate at -60 dB, a limiter at 0 dBFS) behind a dry/wet gate
     (:mod:`grafx.gates`) of 10% for the delay, 15% for the reverb and 99% for the others;
     ``settings`` maps node ids or names to :func:`set_node_settings` keywords; ``sample_rate``
     is the EQ's ``sample_rate`` setting (``None``: each processor's own reference rate).
