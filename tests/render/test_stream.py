@@ -54,6 +54,31 @@ def test_a_chunked_console_render_equals_the_whole_render():
     assert (short - whole).abs().max() > 1e-3 * whole.abs().max()
 
 
+def test_processors_that_look_ahead_chunk_exactly():
+    """A zero-phase FIR EQ on the tracks and a latency-compensated limiter on the master see
+    samples after the one they output: the context after each chunk covers them."""
+    from grafx.processors.eq import NewZeroPhaseFIREqualizer
+    from grafx.processors.limiter import Limiter
+
+    G, sequence = build_mixing_console(2, chain=("eq",), master_chain=("limiter",))
+    processors = {
+        "eq": NewZeroPhaseFIREqualizer(sample_rate=RATE).double(),
+        "limiter": Limiter(compensate_latency=True, sample_rate=RATE).double(),
+    }
+    gen = torch.Generator().manual_seed(3)
+    parameters = {
+        "eq": {"log_magnitude": 0.5 * torch.randn(2, 1, 1024, generator=gen, dtype=torch.float64)},
+        "limiter": {"log_threshold": torch.full((1, 1), -1.5, dtype=torch.float64)},  # -13 dB
+    }
+    stems = torch.randn(2, 2, 3 * ALIGN, generator=gen, dtype=torch.float64)
+    whole = render_mix(G, processors, parameters, stems, sequence)
+    chunked = render_mix_chunked(
+        G, processors, parameters, stems, sequence, sample_rate=RATE, chunk_samples=ALIGN
+    )
+    assert whole.abs().max() > 0.1
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-9 * float(whole.abs().max()))
+
+
 def test_the_default_context_covers_the_processors_memory():
     processors = console_processors(sample_rate=44100)
     context = default_context(processors, 44100)

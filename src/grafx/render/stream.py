@@ -1,14 +1,16 @@
 """Full-length renders in time chunks, so that a long song's mix needs memory for one chunk.
 
 The render engine keeps no state between calls, so a chunk is rendered with the
-``context_samples`` before it (its *warm-up*) and only its own samples are kept:
+``context_samples`` before it (its *warm-up*) and after it (for what looks ahead), and only its
+own samples are kept:
 
 .. code-block:: text
 
-    chunk k:   [start_k - context, stop_k)  rendered,   [start_k, stop_k)  kept
+    chunk k:   [start_k - context, stop_k + context)  rendered,   [start_k, stop_k)  kept
 
 The result equals the whole render for every processor whose output at a sample depends only
-on the samples up to ``context_samples`` before it (FIR convolutions: the noise reverbs' IRs,
+on the samples up to ``context_samples`` before and after it (zero-phase filters and the
+latency-compensated limiter look ahead; FIR convolutions: the noise reverbs' IRs,
 the delays, the truncated one-pole smoothers of the dynamics processors, memoryless
 processors), and up to the decayed tail of the state for recursive filters (the EQs' biquads,
 ballistics), which the default context (:func:`default_context`) makes negligible at any
@@ -118,8 +120,9 @@ def render_chunked(
             timeline's, else 44.1 kHz).
         chunk_samples: samples kept per chunk (default :data:`CHUNK_SAMPLES`), rounded up to
             a multiple of :data:`ALIGN`.
-        context_samples: warm-up samples before each chunk (default :func:`default_context`),
-            rounded up to a multiple of :data:`ALIGN`.
+        context_samples: samples rendered before each chunk (warm-up) and after it (for
+            processors that look ahead: zero-phase filters, a latency-compensated limiter);
+            default :func:`default_context`, rounded up to a multiple of :data:`ALIGN`.
 
     Returns:
         The mix, equal to ``renderer(sources, parameters, timeline=timeline)[0]`` within the
@@ -156,12 +159,14 @@ def render_chunked(
         out: Tensor | None = None
         for start in range(0, length, chunk):
             stop = min(start + chunk, length)
-            begin = max(start - context, 0)
+            # the context on both sides: before for state, after for what looks ahead
+            # (zero-phase filters, a latency-compensated limiter)
+            begin, end = max(start - context, 0), min(stop + context, length)
             crop = None if timeline is None else timeline.crop(begin)
-            mix = renderer(sources[..., begin:stop], parameters, timeline=crop)[0]
+            mix = renderer(sources[..., begin:end], parameters, timeline=crop)[0]
             if out is None:
                 out = mix.new_empty((*mix.shape[:-1], length))
-            out[..., start:stop] = mix[..., start - begin :]
+            out[..., start:stop] = mix[..., start - begin : stop - begin]
             del mix
         assert out is not None  # length > chunk >= 1
         return out
