@@ -128,6 +128,47 @@ def output_dir(path: str) -> Path:
     return out
 
 
+def add_song_options(parser: argparse.ArgumentParser) -> None:
+    """``--stems``, ``--target``, ``--out`` and ``--buses`` | ``--groups``: a song's files and
+    its console's buses (``grafx fit`` and ``grafx predict``)."""
+    parser.add_argument("--stems", nargs="+", required=True, metavar="AUDIO", help="stem files")
+    parser.add_argument("--target", required=True, metavar="MIX", help="the mix to match")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    buses = parser.add_mutually_exclusive_group()
+    buses.add_argument(
+        "--buses", type=non_negative_int, default=0, help="subgroup buses, stems spread in order"
+    )
+    buses.add_argument(
+        "--groups", default=None, metavar="JSON", help="groups file: one bus per group"
+    )
+
+
+def add_reading_options(parser: argparse.ArgumentParser) -> None:
+    """``--sample-rate``, ``--no-resample`` and ``--align``: how a song's files are read
+    (:func:`grafx.fit.inputs.read_inputs`)."""
+    from grafx.cli import bounds
+    from grafx.fit.recipe import WORKING_RATE
+
+    parser.add_argument(
+        "--sample-rate",
+        type=bounds.sample_rate,
+        default=None,
+        help=f"work at this rate (default: {WORKING_RATE} Hz, or the first stem's if lower); "
+        "files at other rates are resampled once, when read",
+    )
+    parser.add_argument(
+        "--no-resample",
+        action="store_true",
+        help="refuse files whose sample rate differs instead of resampling them",
+    )
+    parser.add_argument(
+        "--align",
+        choices=("refuse", "pad", "trim"),
+        default="refuse",
+        help="stems/target of different lengths: refuse (default), zero-pad or trim",
+    )
+
+
 def add_device_options(parser: argparse.ArgumentParser, dtype: bool = True) -> None:
     """Add ``--device`` (and ``--dtype``) to a command; :func:`device_options` reads them."""
     parser.add_argument(

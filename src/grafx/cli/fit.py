@@ -9,8 +9,9 @@ from grafx.cli import bounds
 from grafx.cli.common import (
     CLIError,
     add_device_options,
+    add_reading_options,
+    add_song_options,
     non_negative_float,
-    non_negative_int,
     output_dir,
     positive_float,
     positive_int,
@@ -56,17 +57,8 @@ def add_parser(sub) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--stems", nargs="+", required=True, metavar="AUDIO", help="stem files")
-    p.add_argument("--target", required=True, metavar="MIX", help="the mix to match")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_song_options(p)
     p.add_argument("--graph", default=None, help="graph file to fit instead of a new console")
-    buses = p.add_mutually_exclusive_group()
-    buses.add_argument(
-        "--buses", type=non_negative_int, default=0, help="subgroup buses, stems spread in order"
-    )
-    buses.add_argument(
-        "--groups", default=None, metavar="JSON", help="groups file: one bus per group"
-    )
     p.add_argument(
         "--master",
         default=None,
@@ -98,7 +90,7 @@ def add_parser(sub) -> None:
 
 
 def _add_recipe_options(p: argparse.ArgumentParser) -> None:
-    from grafx.fit.recipe import CROP_SECONDS, GAIN_STAGING_WEIGHT, LR, WARMUP_SECONDS, WORKING_RATE
+    from grafx.fit.recipe import CROP_SECONDS, GAIN_STAGING_WEIGHT, LR, WARMUP_SECONDS
     from grafx.losses import DEFAULT_LOSS, LOSSES
 
     p.add_argument("--steps", type=positive_int, default=12000, help="step budget (default: 12000)")
@@ -138,24 +130,7 @@ def _add_recipe_options(p: argparse.ArgumentParser) -> None:
         help="weight of the gate L1 penalty, ramped from 0 over the fit (the paper fits with "
         "1e-4 before pruning; default: 0, off)",
     )
-    p.add_argument(
-        "--sample-rate",
-        type=bounds.sample_rate,
-        default=None,
-        help=f"work at this rate (default: {WORKING_RATE} Hz, or the first stem's if lower); "
-        "files at other rates are resampled once, before the fit",
-    )
-    p.add_argument(
-        "--no-resample",
-        action="store_true",
-        help="refuse files whose sample rate differs instead of resampling them",
-    )
-    p.add_argument(
-        "--align",
-        choices=("refuse", "pad", "trim"),
-        default="refuse",
-        help="stems/target of different lengths: refuse (default), zero-pad or trim",
-    )
+    add_reading_options(p)
     p.add_argument(
         "--loss",
         choices=sorted(LOSSES),

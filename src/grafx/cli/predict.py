@@ -10,7 +10,12 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from grafx.cli.common import add_device_options, non_negative_int, output_dir, positive_int
+from grafx.cli.common import (
+    add_device_options,
+    add_reading_options,
+    add_song_options,
+    output_dir,
+)
 
 if TYPE_CHECKING:
     from grafx.fit.options import PredictOptions
@@ -39,26 +44,13 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", default="console", help="model file or shipped model name")
-    p.add_argument("--stems", nargs="+", required=True, metavar="AUDIO", help="stem files")
-    p.add_argument("--target", required=True, metavar="MIX", help="the mix to match")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    buses = p.add_mutually_exclusive_group()
-    buses.add_argument(
-        "--buses", type=non_negative_int, default=0, help="subgroup buses, stems spread in order"
-    )
-    buses.add_argument(
-        "--groups", default=None, metavar="JSON", help="groups file: one bus per group"
-    )
+    add_song_options(p)
     p.add_argument(
         "--bounded",
         action="store_true",
         help="keep every setting inside the physical ranges the model was trained in",
     )
-    p.add_argument("--sample-rate", type=positive_int, default=None, help="work at this rate")
-    p.add_argument("--no-resample", action="store_true", help="refuse other sample rates")
-    p.add_argument(
-        "--align", choices=("refuse", "pad", "trim"), default="refuse", help="unequal lengths"
-    )
+    add_reading_options(p)
     p.add_argument("--no-report", action="store_true", help="do not draw report.png")
     add_device_options(p)
     p.set_defaults(run=run)
