@@ -39,7 +39,9 @@ carries :math:`\sigma(\omega_e)` times its source's output into its destination'
 ``edge_indices``, so a graph neural network's per-edge outputs line up with it). The engine
 applies them while it gathers each step's inputs (no extra step), :class:`GraphRenderer`
 carries them through its node reordering, and fitting, checkpoints and graph files carry them
-like any other parameter. A gate at 0 renders exactly like the graph without that edge.
+like any other parameter. A gate at 0 renders exactly like the graph without that edge. With
+a timeline the edge gates may be curves ``(E, 1, K)`` (automated sends, see
+:mod:`grafx.automation`): the engine interpolates each edge's :math:`\omega` per sample.
 
     >>> parameters = add_edge_gates(parameters, G, mix=1.0)
     >>> graph_edges(G)[:2]
@@ -226,7 +228,7 @@ def gate_l1(parameters: Mapping) -> Tensor:
 
     The sparsity penalty of the mixing-graphs paper: added to the fit loss with a small weight
     (ramped from 0 to 1e-4 there), it pushes processors that barely matter towards bypass. An
-    automated gate counts by its mean over the knots.
+    automated gate (node or edge) counts by its mean over the knots.
     """
     terms = [
         _per_node(mix_from_drywet_weight(value[DRYWET_KEY])).mean(-1).sum()
@@ -234,7 +236,8 @@ def gate_l1(parameters: Mapping) -> Tensor:
         if hasattr(value, "items") and DRYWET_KEY in value
     ]
     if isinstance(parameters.get(EDGE_GATE_KEY), Tensor):
-        terms.append(mix_from_drywet_weight(parameters[EDGE_GATE_KEY]).sum())
+        edge = _per_node(mix_from_drywet_weight(parameters[EDGE_GATE_KEY]))
+        terms.append(edge.mean(-1).sum())
     if not terms:
         return torch.zeros(())
     return torch.stack(terms).sum()
@@ -262,11 +265,13 @@ def edge_gate_table(G: Any, parameters: Mapping) -> dict[tuple[int, int, Any], T
 
 
 def edge_gates_from_table(G: Any, table: Mapping[tuple[int, int, Any], Tensor]) -> Tensor:
-    r"""The ``(E, 1)`` edge-gate tensor of ``G`` from ``{(source, dest, key): omega}``."""
-    rows = [table[(s, d, key)].reshape(1) for s, d, key, _, _ in edges_in_tensor_order(G)]
+    r"""The ``(E, 1)`` edge-gate tensor of ``G`` from ``{(source, dest, key): omega}`` (each
+    ``omega`` one row of :func:`edge_gate_table`); ``(E, 1, K)`` when the rows are curves."""
+    rows = [table[(s, d, key)] for s, d, key, _, _ in edges_in_tensor_order(G)]
+    rows = [row.reshape(1) if row.ndim == 0 else row for row in rows]
     if not rows:
         return torch.zeros(0, 1)
-    return torch.stack(rows).reshape(-1, 1)
+    return torch.stack(rows)
 
 
 def add_edge_gates(parameters: Mapping, G: Any, mix: float = DEFAULT_MIX) -> dict[str, Any]:
@@ -295,13 +300,15 @@ def add_edge_gates(parameters: Mapping, G: Any, mix: float = DEFAULT_MIX) -> dic
 def edge_gates(parameters: Mapping) -> Tensor:
     r"""The edge gates' wet proportions :math:`\sigma(\omega_e)`, ``(E,)`` (detached).
 
+    An automated edge gate (a curve ``(E, 1, K)``) counts by the widest it opens over the song.
+
     Raises:
         ParameterError: ``parameters`` has no edge gates (see :func:`add_edge_gates`).
     """
     gate = parameters.get(EDGE_GATE_KEY)
     if not isinstance(gate, Tensor):
         raise ParameterError(f"no edge gates ({EDGE_GATE_KEY!r}); see add_edge_gates")
-    return mix_from_drywet_weight(gate.detach()).reshape(-1)
+    return _per_node(mix_from_drywet_weight(gate.detach())).amax(-1)
 
 
 def set_edge_gate(

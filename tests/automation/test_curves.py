@@ -1,5 +1,7 @@
 """Curve interpolation against numpy and scipy, and the timeline's checks."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -205,3 +207,14 @@ def test_linear_gradients_sum_over_segments_in_any_order_of_times():
     shuffled = times[torch.randperm(500, generator=torch.Generator().manual_seed(1))][:40]
     values = torch.randn(2, len(KNOTS), dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda v: interpolate_curve(v, knots, shuffled), values)
+
+
+@pytest.mark.parametrize("method", ["linear", "cubic"])
+def test_a_curve_closed_at_every_knot_stays_closed(method):
+    knots = torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=torch.float64)
+    times = torch.linspace(0, 3, 31, dtype=torch.float64)
+    values = torch.tensor([[-math.inf] * 4, [-math.inf, -math.inf, 0.5, 0.5]], dtype=torch.float64)
+    curve = interpolate_curve(values, knots, times, method)
+    assert bool((curve[0] == -math.inf).all())
+    assert bool((curve[1, times < 1] == -math.inf).all())
+    assert bool((curve[1, times >= 2] == 0.5).all())

@@ -12,11 +12,14 @@ A curve is a tensor ``(..., K)`` of values at ``K`` knot times :math:`t_0 < \dot
 
 Before the first knot and after the last the curve holds its end value. Every operation is a
 torch operation on the values, so gradients reach every knot; the knot times are data (no
-gradient). A constant curve evaluates to exactly its value, bit for bit, in both methods.
+gradient). A constant curve evaluates to exactly its value, bit for bit, in both methods, an
+infinite one included (a gate closed at every knot stays closed); a curve that steps between
+an infinite and a finite knot is NaN on that segment.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -69,7 +72,7 @@ def pchip_slopes(values: Tensor, knot_times: Tensor) -> Tensor:
     exceeds that. Two knots give the straight line.
     """
     h = knot_times[1:] - knot_times[:-1]
-    delta = (values[..., 1:] - values[..., :-1]) / h
+    delta = knot_steps(values) / h
     if values.shape[-1] == 2:
         return torch.cat([delta, delta], -1)
     d0, d1 = delta[..., :-1], delta[..., 1:]
@@ -86,11 +89,20 @@ def pchip_slopes(values: Tensor, knot_times: Tensor) -> Tensor:
     return torch.cat([first[..., None], inner, last[..., None]], -1)
 
 
+def knot_steps(values: Tensor) -> Tensor:
+    r"""``values[..., k + 1] - values[..., k]``, ``(..., K - 1)``, with 0 between two equal
+    infinite knots (a gate closed, :math:`\omega = -\infty`, over a stretch stays closed
+    there instead of turning NaN); the gradient passes where the step is finite."""
+    return (values[..., 1:] - values[..., :-1]).nan_to_num(
+        nan=0.0, posinf=math.inf, neginf=-math.inf
+    )
+
+
 def _linear(values: Tensor, rows: Tensor, position: Tensor) -> Tensor:
     """``left + (right - left) * position``, the difference taken once per segment; the
     product and the sum are written into the gathered differences."""
     left = torch.gather(values, -1, rows)
-    step = torch.gather(values[..., 1:] - values[..., :-1], -1, rows)
+    step = torch.gather(knot_steps(values), -1, rows)
     return step.mul_(position).add_(left)
 
 
@@ -194,7 +206,7 @@ def interpolate_curve(
     h01 = 3 * p2 - 2 * p3
     h11 = p3 - p2
     left = torch.gather(values, -1, rows)
-    step = torch.gather(values[..., 1:] - values[..., :-1], -1, rows)
+    step = torch.gather(knot_steps(values), -1, rows)
     slope_left = torch.gather(slopes[..., :-1], -1, rows)
     slope_right = torch.gather(slopes[..., 1:], -1, rows)
     # The Hermite cubic written from the left value, so that a flat curve (equal values, zero

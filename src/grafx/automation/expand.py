@@ -18,7 +18,9 @@ parameter's control rate:
   rendered sample, so a crop whose offset is a multiple of ``T`` sees the same blocks (and
   values) as the whole render.
 
-A node gate (``drywet_weight``) may be a curve on any gated type; it is always per sample.
+A node gate (``drywet_weight``) may be a curve on any gated type; it is always per sample. So may
+the edge gates (the top-level key ``edge_gate``, ``(E, 1, K)``, :mod:`grafx.gates`): the send
+level of each edge, interpolated per sample by :func:`expand_edge_gates`.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from torch import Tensor
 from grafx.automation.curves import curve_segments, interpolate_curve
 from grafx.automation.timeline import Timeline
 from grafx.errors import ParameterError
-from grafx.processors.core.drywet import DRYWET_KEY
+from grafx.processors.core.drywet import DRYWET_KEY, EDGE_GATE_KEY
 from grafx.processors.core.validation import DEFAULT_CONTROL_BLOCK, normalize_size
 
 __all__ = [
@@ -42,6 +44,8 @@ __all__ = [
     "control_block",
     "time_varying_keys",
     "expand_curves",
+    "expand_edge_gates",
+    "is_edge_gate_curve",
     "static_ndim",
 ]
 
@@ -173,3 +177,49 @@ def _grid(timeline: Timeline, num_samples: int, like: Tensor, cache: dict | None
     if cache is not None:
         cache[key] = grid
     return grid
+
+
+def is_edge_gate_curve(value: Any) -> bool:
+    """Whether ``value`` (the parameters' ``edge_gate`` entry) is a curve ``(E, 1, K)``."""
+    return isinstance(value, Tensor) and value.ndim == 3
+
+
+def expand_edge_gates(
+    gate: Tensor,
+    timeline: Timeline | None,
+    num_samples: int,
+    num_edges: int,
+    cache: dict | None = None,
+) -> Tensor:
+    r"""The edge gates' :math:`\omega` per rendered sample, ``(E, L)``, from their curves.
+
+    Args:
+        gate: ``(E, 1, K)``, the edge gates' :math:`\omega` at the timeline's ``K`` knots (row
+            ``e`` for column ``e`` of the planned graph's ``edge_indices``).
+        timeline: where the knots are and which stretch is rendered.
+        num_samples: ``L``, the rendered length.
+        num_edges: ``E``, the planned graph's edge count.
+        cache: as :func:`expand_curves`'s.
+
+    Raises:
+        ParameterError: no timeline, a shape other than ``(E, 1, K)`` or a ``K`` that is not the
+            number of knots.
+    """
+    if tuple(gate.shape[:2]) != (num_edges, 1):
+        raise ParameterError(
+            f"edge gates {EDGE_GATE_KEY!r} given as a curve have shape {tuple(gate.shape)}; "
+            f"expected ({num_edges}, 1, K), one curve per edge of the graph, in edge_indices "
+            "order"
+        )
+    if timeline is None:
+        raise ParameterError(
+            f"edge gates {EDGE_GATE_KEY!r} are curves (shape {tuple(gate.shape)}) but the render "
+            "has no timeline; pass timeline= (grafx.automation.Timeline)"
+        )
+    if gate.shape[-1] != timeline.num_knots:
+        raise ParameterError(
+            f"edge gates {EDGE_GATE_KEY!r}: the curves have {gate.shape[-1]} values per row but "
+            f"the timeline has {timeline.num_knots} knots"
+        )
+    knots, times, segments = _grid(timeline, num_samples, gate, cache)
+    return interpolate_curve(gate, knots, times, timeline.method, segments).reshape(num_edges, -1)

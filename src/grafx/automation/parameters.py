@@ -3,7 +3,9 @@ r"""Turning static parameters into curves and back.
 :func:`automate_parameters` gives chosen node types curves: every time-varying parameter of
 their processors (and their node gate, if they have one) becomes a flat curve ``(N_t, *shape,
 K)`` holding its static value at each of the timeline's ``K`` knots, so a fit starts from the
-static mix (a flat curve renders it bit for bit) and can move from there.
+static mix (a flat curve renders it bit for bit) and can move from there. The edge gates
+(the top-level key ``edge_gate``, :mod:`grafx.gates`) are automated under that name: their
+``(E, 1)`` tensor becomes ``(E, 1, K)``, one send-level curve per edge.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from typing import Any
 
 from torch import Tensor
 
-from grafx.automation.expand import static_ndim, time_varying_keys
+from grafx.automation.expand import is_edge_gate_curve, static_ndim, time_varying_keys
 from grafx.automation.timeline import Timeline
 from grafx.errors import ConfigError
-from grafx.processors.core.drywet import DRYWET_KEY
+from grafx.processors.core.drywet import DRYWET_KEY, EDGE_GATE_KEY
 
 __all__ = ["automatable_types", "automate_parameters", "curve_keys", "static_parameters"]
 
@@ -25,9 +27,13 @@ def automatable_types(
     processors: Mapping[str, Any], parameters: Mapping[str, Any] | None = None
 ) -> list[str]:
     """The types whose processors take at least one parameter as a curve, and (given
-    ``parameters``) the types that have a node gate, which may always move."""
+    ``parameters``) the types that have a node gate, which may always move, and ``edge_gate``
+    if the parameters have edge gates."""
     gated = {t for t, v in (parameters or {}).items() if isinstance(v, Mapping) and DRYWET_KEY in v}
-    return sorted(t for t, p in processors.items() if time_varying_keys(p) or t in gated)
+    types = sorted(t for t, p in processors.items() if time_varying_keys(p) or t in gated)
+    if isinstance((parameters or {}).get(EDGE_GATE_KEY), Tensor):
+        types.append(EDGE_GATE_KEY)
+    return types
 
 
 def automate_parameters(
@@ -40,7 +46,8 @@ def automate_parameters(
 
     A type's time-varying parameters are those its processor lists in ``time_varying``, and
     its node gate (``drywet_weight``) if it has one: a reverb or delay whose processor takes
-    no curve can still have its send (the gate) automated.
+    no curve can still have its send (the gate) automated. The name ``edge_gate`` automates
+    the edge gates (every edge's level, :func:`grafx.gates.add_edge_gates`).
 
     Args:
         parameters: ``{type: {key: (N_t, *shape)}}`` (static).
@@ -54,10 +61,20 @@ def automate_parameters(
 
     Raises:
         ConfigError: a type that is not in ``parameters``, or whose processor takes no curve
-            and which has no gate.
+            and which has no gate; ``edge_gate`` without edge gates among ``parameters``.
     """
     result = {t: dict(v) if isinstance(v, Mapping) else v for t, v in parameters.items()}
     for node_type in types:
+        if node_type == EDGE_GATE_KEY:
+            gate = parameters.get(EDGE_GATE_KEY)
+            if not isinstance(gate, Tensor) or gate.ndim not in (1, 2):
+                raise ConfigError(
+                    f"cannot automate {EDGE_GATE_KEY!r}: the parameters have no static edge "
+                    "gates (add them with grafx.gates.add_edge_gates)"
+                )
+            gate = gate.reshape(gate.shape[0], 1)
+            result[EDGE_GATE_KEY] = gate[..., None].expand(*gate.shape, timeline.num_knots).clone()
+            continue
         processor = processors.get(node_type)
         value = parameters.get(node_type)
         moving = time_varying_keys(processor) if processor is not None else {}
@@ -81,8 +98,11 @@ def automate_parameters(
 
 
 def curve_keys(parameters: Mapping[str, Any], processors: Mapping[str, Any]) -> list[str]:
-    """Flat names (``"type/key"``) of the entries of ``parameters`` that are curves."""
+    """Flat names (``"type/key"``, and ``"edge_gate"`` for the edge gates) of the entries of
+    ``parameters`` that are curves."""
     names = []
+    if is_edge_gate_curve(parameters.get(EDGE_GATE_KEY)):
+        names.append(EDGE_GATE_KEY)
     for node_type, value in parameters.items():
         processor = processors.get(node_type)
         if not isinstance(value, Mapping) or processor is None:
@@ -105,6 +125,6 @@ def static_parameters(
     return {
         t: {k: v.mean(-1) if f"{t}/{k}" in moving else v for k, v in d.items()}
         if isinstance(d, Mapping)
-        else d
+        else (d.mean(-1) if t in moving else d)
         for t, d in parameters.items()
     }

@@ -33,7 +33,8 @@ class CurveSmoothness(Penalty):
 
     Args:
         weight: the penalty's weight (the fit objective adds ``weight * P``).
-        names: the curves' flat names, ``"type/key"`` (from :func:`curve_keys`).
+        names: the curves' flat names, ``"type/key"``, or a top-level key such as
+            ``"edge_gate"`` (from :func:`curve_keys`).
         kind: ``"tv"`` (total variation) or ``"curvature"`` (squared second difference).
         ramp: see :class:`~grafx.fit.penalty.Penalty`.
     """
@@ -49,9 +50,12 @@ class CurveSmoothness(Penalty):
     def value(self, context: PenaltyContext) -> Tensor:
         total: Tensor | None = None
         for name in self.names:
-            node_type, key = name.split("/", 1)
             try:
-                curve = context.parameters[node_type][key]
+                if "/" in name:
+                    node_type, key = name.split("/", 1)
+                    curve = context.parameters[node_type][key]
+                else:
+                    curve = context.parameters[name]
             except KeyError:
                 raise ParameterError(
                     f"CurveSmoothness: no curve {name!r} in the parameters"

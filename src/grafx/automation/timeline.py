@@ -55,7 +55,9 @@ class Timeline:
 
     Raises:
         ParameterError: knots that are empty, not finite, not increasing, negative or after
-            ``duration``; a rate that is not positive; an unknown method; too many knots.
+            ``duration``; a rate that is not positive; an unknown method. What a file or an
+            option asks for (:meth:`from_dict`, :meth:`uniform`) is also refused beyond
+            :data:`MAX_KNOTS` knots.
     """
 
     knot_times: tuple[float, ...]
@@ -73,8 +75,6 @@ class Timeline:
             ) from None
         if not knots:
             raise ParameterError("timeline: no knot times")
-        if len(knots) > MAX_KNOTS:
-            raise ParameterError(f"timeline: {len(knots)} knots; at most {MAX_KNOTS}")
         if not all(math.isfinite(t) for t in knots):
             raise ParameterError("timeline: knot times must be finite")
         if knots[0] < 0:

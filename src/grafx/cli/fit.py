@@ -149,7 +149,8 @@ def _add_automation_options(p: argparse.ArgumentParser) -> None:
         metavar="TYPES",
         help="node types to automate, comma-separated (e.g. gain_pan,reverb): their "
         "time-varying parameters (faders, pans, thresholds, EQ bands at block rate) and "
-        "dry/wet sends become curves fitted over time (default: none, a static fit)",
+        "dry/wet sends become curves fitted over time; edge_gate: every edge's level (the "
+        "sends to buses and the mix) as a curve (default: none, a static fit)",
     )
     p.add_argument(
         "--knots-every",

@@ -1,15 +1,23 @@
-"""Which node types a fit automates, checked against its graph before anything slow runs."""
+"""Which node types a fit automates, checked against its graph before anything slow runs, and
+the fit's starting curves.
+
+Besides node types, a fit may automate ``edge_gate``: every edge of the graph gets a gate
+(:func:`grafx.gates.add_edge_gates`, at :data:`~grafx.gates.DEFAULT_MIX` unless the graph has
+edge gates already) whose level is a curve, so the sends from each strip to its bus or the mix
+(and every other path) can swell and fade.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from grafx.automation import automatable_types
+from grafx.automation import Timeline, automatable_types, automate_parameters
 from grafx.errors import ConfigError
+from grafx.gates import EDGE_GATE_KEY, add_edge_gates
 from grafx.presets import console_parameters
 
-__all__ = ["check_automate"]
+__all__ = ["automate_fit_parameters", "check_automate"]
 
 
 def check_automate(
@@ -46,6 +54,8 @@ def check_automate(
     if parameters is None:
         parameters = console_parameters(G, present)
     allowed = automatable_types(present, parameters)
+    if EDGE_GATE_KEY not in allowed:
+        allowed.append(EDGE_GATE_KEY)  # the fit adds the edge gates (automate_fit_parameters)
     bad = [t for t in types if t not in allowed]
     if bad:
         raise ConfigError(
@@ -53,3 +63,18 @@ def check_automate(
             f"in this graph; automatable types: {','.join(allowed)}"
         )
     return types
+
+
+def automate_fit_parameters(
+    G: Any,
+    parameters: Mapping,
+    processors: Mapping,
+    types: Sequence[str],
+    timeline: Timeline,
+) -> dict[str, Any]:
+    """The parameters of an automated fit: ``types`` as flat curves over ``timeline``
+    (:func:`~grafx.automation.automate_parameters`), edge gates added first when ``types``
+    holds ``edge_gate`` and the parameters have none."""
+    if EDGE_GATE_KEY in types and EDGE_GATE_KEY not in parameters:
+        parameters = add_edge_gates(parameters, G)
+    return automate_parameters(parameters, processors, types, timeline)

@@ -244,13 +244,14 @@ def prepare_job(
     parameters = move_tree(parameters, device, dtype)
     move_processors(processors, device)
     if automate:
-        from grafx.automation import Timeline, automate_parameters
+        from grafx.automation import Timeline
         from grafx.errors import ConfigError
+        from grafx.fit.automate import automate_fit_parameters
 
         if timeline is not None:
             raise ConfigError("the parameters are automated already; automate=() with timeline=")
         timeline = Timeline.uniform(stems.shape[-1] / sample_rate, knots_every, sample_rate)
-        parameters = automate_parameters(parameters, processors, automate, timeline)
+        parameters = automate_fit_parameters(G, parameters, processors, automate, timeline)
     config = recipe_config(
         sample_rate,
         crop_seconds=crop_seconds,

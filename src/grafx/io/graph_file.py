@@ -87,11 +87,14 @@ def _check_counts(G: GRAFX, parameters: Mapping, where: str, error: type) -> Non
 
 def _check_edge_gates(G: GRAFX, value: Any, where: str, error: type) -> None:
     count = G.number_of_edges()
+    curve = isinstance(value, torch.Tensor) and value.ndim == 3 and value.shape[:2] == (count, 1)
+    if curve:
+        return  # automated (count, 1, K): the knots are checked against the timeline on load
     if not isinstance(value, torch.Tensor) or tuple(value.shape) not in ((count,), (count, 1)):
         shape = list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
         raise error(
             f"{where}: the edge gates {EDGE_GATE_KEY!r} have shape {shape}; expected "
-            f"[{count}, 1], one per edge of the graph"
+            f"[{count}, 1], one per edge of the graph (or, automated, [{count}, 1, K])"
         )
 
 

@@ -182,6 +182,7 @@ def _check_parameters(
             )
         except ParameterError as error:
             raise GraphFileError(f"{where}: parameters[{node_type!r}]: {error}") from None
+    _check_edge_curves(parameters.get(EDGE_GATE_KEY), timeline, where)
     for node_type, value in parameters.items():
         for key, tensor in _leaves(value):
             if not tensor.is_floating_point():
@@ -229,6 +230,22 @@ def _check_curves(
                 f"{where}: parameters[{node_type!r}].{key} is a curve of {tensor.shape[-1]} "
                 f"values per row, but the file's automation has {timeline.num_knots} knots"
             )
+
+
+def _check_edge_curves(gate: Any, timeline: Any, where: str) -> None:
+    """Refuse edge-gate curves ``(E, 1, K)`` without automation or with the wrong ``K``."""
+    if not isinstance(gate, Tensor) or gate.ndim != 3:
+        return
+    if timeline is None:
+        raise GraphFileError(
+            f"{where}: parameters[{EDGE_GATE_KEY!r}] are curves (shape {list(gate.shape)}) but "
+            "the file has no 'automation' field (knot times)"
+        )
+    if gate.shape[-1] != timeline.num_knots:
+        raise GraphFileError(
+            f"{where}: parameters[{EDGE_GATE_KEY!r}] are curves of {gate.shape[-1]} values per "
+            f"row, but the file's automation has {timeline.num_knots} knots"
+        )
 
 
 def _leaves(tree: Any, prefix: str = ""):

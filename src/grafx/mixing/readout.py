@@ -15,11 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import Tensor
 
+from grafx.automation.expand import is_edge_gate_curve
 from grafx.automation.parameters import curve_keys
+from grafx.data.conversion import edges_in_tensor_order
 from grafx.errors import GrafxError
 from grafx.mixing.console import get_node_settings
+from grafx.processors.core.drywet import EDGE_GATE_KEY, mix_from_drywet_weight
 
 __all__ = [
     "MAX_READ_KNOTS",
@@ -41,7 +45,7 @@ def knot_parameters(parameters: Mapping, processors: Mapping, index: int) -> dic
     return {
         t: {k: v[..., index] if f"{t}/{k}" in moving else v for k, v in d.items()}
         if isinstance(d, Mapping)
-        else d
+        else (d[..., index] if t in moving else d)
         for t, d in parameters.items()
     }
 
@@ -154,9 +158,11 @@ def automation_readout(
     Returns:
         Lines such as ``"gain_db[1]: -6 .. 0.5; main moves: 0.5 -> -6 (1-1.5 s)"``; a node
         whose settings have no physical read-back, or that do not move, gets no lines.
+        Automated edge gates add ``"send to NAME (dB): ..."`` lines under each edge's source
+        node (``"input from NAME (dB): ..."`` under the destination of an ``in`` node's edge).
     """
     nodes = automated_nodes(G, parameters, processors)
-    if not nodes or timeline is None:
+    if timeline is None or not (nodes or is_edge_gate_curve(parameters.get(EDGE_GATE_KEY))):
         return {}
     indices = _read_points(timeline)
     times = [timeline.knot_times[i] for i in indices]
@@ -173,16 +179,53 @@ def automation_readout(
             if columns is None:
                 continue
             for column, values in enumerate(columns):
-                low, high = min(values), max(values)
-                if _number(low) == _number(high):  # no move at the precision shown
-                    continue
                 name = key if len(columns) == 1 else f"{key}[{column}]"
-                moves = ", ".join(
-                    f"{_number(values[i])} -> {_number(values[i + 1])} "
-                    f"({times[i]:g}-{times[i + 1]:g} s)"
-                    for i in _main_moves(values)
-                )
-                lines.append(f"{name}: {_number(low)} .. {_number(high)}; main moves: {moves}")
+                lines += _move_line(name, values, times)
         if lines:
             result[node] = lines
+    for node, lines in _edge_lines(G, parameters, indices, times).items():
+        result.setdefault(node, []).extend(lines)
     return result
+
+
+def _move_line(name: str, values: list[float], times: list[float]) -> list[str]:
+    """``["name: low .. high; main moves: ..."]``, or ``[]`` if the values do not move."""
+    low, high = min(values), max(values)
+    if _number(low) == _number(high):  # no move at the precision shown
+        return []
+    moves = ", ".join(
+        f"{_number(values[i])} -> {_number(values[i + 1])} ({times[i]:g}-{times[i + 1]:g} s)"
+        for i in _main_moves(values)
+    )
+    return [f"{name}: {_number(low)} .. {_number(high)}; main moves: {moves}"]
+
+
+def _edge_lines(
+    G: Any, parameters: Mapping, indices: list[int], times: list[float]
+) -> dict[int, list[str]]:
+    """``{node: lines}`` of the automated edge gates that move: each edge's level in dB
+    (``20 log10 sigma(omega)``), under its source node (under its destination when the
+    source is an ``in`` node, which has no settings), as ``"send to NAME (dB): ..."`` or
+    ``"input from NAME (dB): ..."``."""
+    gate = parameters.get(EDGE_GATE_KEY)
+    if not isinstance(gate, Tensor) or not is_edge_gate_curve(gate):
+        return {}
+    edges = edges_in_tensor_order(G)
+    if gate.shape[0] != len(edges):
+        return {}
+    levels = 20 * torch.log10(mix_from_drywet_weight(gate.detach().double()[:, 0, indices]))
+    result: dict[int, list[str]] = {}
+    for row, (source, dest, _, _, _) in enumerate(edges):
+        values = levels[row].clamp_min(-240.0).tolist()
+        if G.nodes[source]["node_type"] == "in":
+            node, name = dest, f"input from {_node_name(G, source)} (dB)"
+        else:
+            node, name = source, f"send to {_node_name(G, dest)} (dB)"
+        lines = _move_line(name, values, times)
+        if lines:
+            result.setdefault(node, []).extend(lines)
+    return result
+
+
+def _node_name(G: Any, node: int) -> str:
+    return G.nodes[node].get("name") or f"node {node}"

@@ -124,6 +124,8 @@ class Evaluator:
         sources: ``(K, C, L)``; target: ``(C', L)``; loss_fn: ``loss(estimate, target)``.
         type_sequence: a fixed schedule of ``G`` (``None``: beam search).
         guard: a :class:`DescriptorGuard` that :meth:`accepts` consults too (``None``: none).
+        timeline: the :class:`~grafx.automation.Timeline` of the parameters' curves over
+            ``sources`` (``None``: no automation); closing a node closes its gate at every knot.
 
     ``count`` counts the renders, ``refused`` the mixes within the loss limit that the guard
     refused.
@@ -139,8 +141,10 @@ class Evaluator:
         loss_fn: Any,
         type_sequence: list[str] | None = None,
         guard: DescriptorGuard | None = None,
+        timeline: Any = None,
     ):
         self.guard: DescriptorGuard | None = guard
+        self.timeline = timeline
         self.refused = 0
         self.renderer = GraphRenderer(G, processors, type_sequence)
         self.parameters, self.sources, self.target, self.loss_fn = (
@@ -184,6 +188,8 @@ class Evaluator:
         """The same graph and parameters (and renderer) scored on ``[start, stop)`` only."""
         view = copy.copy(self)
         view.sources, view.target = self.sources[..., start:stop], self.target[..., start:stop]
+        if self.timeline is not None:
+            view.timeline = self.timeline.crop(start)
         view.count = 0
         return view
 
@@ -219,7 +225,7 @@ class Evaluator:
             parameters[node_type] = value
         self.count += 1
         with torch.no_grad():
-            mix, _ = self.renderer(self.sources, parameters)
+            mix, _ = self.renderer(self.sources, parameters, self.timeline)
             return mix
 
 

@@ -139,6 +139,7 @@ def run_prune(options: PruneOptions) -> PruneJobResult:
         fit_config=_fit_config(options, inputs),
         state_dir=out / "state",
         sample_rate=inputs.sample_rate,
+        timeline=inputs.timeline,
     )
     removals = _removals(result)
     summary = {
@@ -168,6 +169,7 @@ class _Inputs:
     stems: Tensor
     target: Tensor
     sample_rate: int
+    timeline: Any = None  # an automated fit's curves' knots, at sample_rate
 
 
 def _load(fit: _Fit, device: torch.device, dtype: torch.dtype) -> _Inputs:
@@ -184,6 +186,7 @@ def _load(fit: _Fit, device: torch.device, dtype: torch.dtype) -> _Inputs:
         stems=stems.to(device, dtype),
         target=target.to(device, dtype),
         sample_rate=sample_rate,
+        timeline=None if model.timeline is None else model.timeline.at_rate(sample_rate),
     )
 
 
@@ -211,15 +214,22 @@ def _write_outputs(
 ) -> dict[str, Any]:
     """Write the job's files (``metrics.json`` last: a folder that has it is whole); returns the
     mixes' comparison that ``metrics.json`` holds too."""
-    G, processors, stems = inputs.G, inputs.processors, inputs.stems
+    G, processors, stems, timeline = inputs.G, inputs.processors, inputs.stems, inputs.timeline
     mixes = {
-        "full": render_mix(G, processors, inputs.parameters, stems).cpu(),
-        "pruned": render_mix(result.graph, processors, result.parameters, stems).cpu(),
+        "full": render_mix(G, processors, inputs.parameters, stems, timeline=timeline).cpu(),
+        "pruned": render_mix(
+            result.graph, processors, result.parameters, stems, timeline=timeline
+        ).cpu(),
     }
     rate = inputs.sample_rate
     parameters = move_tree(result.parameters, "cpu")
     save_graph(
-        result.graph, out / "pruned.json", parameters, processors=processors, sample_rate=rate
+        result.graph,
+        out / "pruned.json",
+        parameters,
+        processors=processors,
+        sample_rate=rate,
+        timeline=timeline,
     )
     write_audio(out / "pruned.wav", mixes["pruned"], rate)
     _draw(out / "prune.png", G, result.graph)

@@ -245,6 +245,8 @@ class PruneContext:
         state_dir: where the state is saved after every round (``None``: nowhere).
         before: processors per type of the graph as given.
         log: called with one line per round.
+        timeline: the :class:`~grafx.automation.Timeline` of an automated graph's curves over
+            ``sources`` (``None``: a static graph); every render and fine-tuning uses it.
     """
 
     processors: Mapping[str, nn.Module]
@@ -259,6 +261,7 @@ class PruneContext:
     state_dir: Path | None
     before: dict[str, int]
     log: Callable[[str], None]
+    timeline: Any = None
 
     @property
     def num_processors(self) -> int:
@@ -298,6 +301,7 @@ class PruneContext:
             self.loss_fn,
             type_sequence,
             self.guard if guard else None,
+            timeline=self.timeline,
         )
 
 
@@ -346,6 +350,7 @@ def prune_graph(
     state_dir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
     sample_rate: float | None = None,
+    timeline: Any = None,
     **overrides: Any,
 ) -> PruneResult:
     r"""Prune a fitted graph: remove processors while the loss stays within the tolerance.
@@ -373,6 +378,12 @@ def prune_graph(
             acceptance rule need it); ``None``: ``loss_fn.sample_rate`` where the loss has
             one (:class:`~grafx.losses.MixLoss`, :class:`~grafx.losses.BandLoss`), else
             44.1 kHz.
+        timeline: for an automated graph (parameters given as curves, see
+            :mod:`grafx.automation`), the :class:`~grafx.automation.Timeline` of its curves over
+            ``sources``: candidates are scored by rendering with it, a node whose gate moves
+            stays a candidate (ranked by the widest its gate opens), a removed node's curves
+            go with its rows and the survivors keep theirs. Edge gates that are curves join
+            exactly at the knots (:mod:`grafx.prune.rewire`).
 
     Returns:
         A :class:`PruneResult`.
@@ -397,6 +408,7 @@ def prune_graph(
         state_dir=state_dir,
         log=log or LOGGER.info,
         sample_rate=sample_rate,
+        timeline=timeline,
     )
     while len(state.rounds) < config.rounds and not state.done:
         outcome = prune_round(state, context)
@@ -420,6 +432,7 @@ def start_search(
     state_dir: str | Path | None = None,
     log: Callable[[str], None] = LOGGER.info,
     sample_rate: float | None = None,
+    timeline: Any = None,
 ) -> tuple[PruneContext, PruneState]:
     """The context of a search and its state before the first round to run: the given graph
     scored (one render), or the state saved in ``state_dir`` (arguments as in
@@ -452,6 +465,7 @@ def start_search(
         state_dir=None if state_dir is None else Path(state_dir),
         before=count_processors(G),
         log=log,
+        timeline=timeline,
     )
     state = None
     if context.state_dir is not None:
@@ -568,6 +582,7 @@ def _remove_and_finetune(
         context.loss_fn,
         dataclasses.replace(context.fit_config, steps=steps, checkpoint=checkpoint),
         penalties=context.penalties,
+        timeline=context.timeline,
     )
     tuned_mix = context.evaluator(state.graph, tuned.parameters, guard=True).mix(set())
     with torch.no_grad():
@@ -597,6 +612,7 @@ def _recover(
                 context.loss_fn,
                 dataclasses.replace(context.fit_config, steps=config.recover_steps),
                 penalties=context.penalties,
+                timeline=context.timeline,
             ).parameters
         check = context.evaluator(trial_G, trial, guard=True)
         state.evaluations += 1

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import Tensor, nn
 
-from grafx.automation.expand import expand_curves
+from grafx.automation.expand import expand_curves, expand_edge_gates, is_edge_gate_curve
 from grafx.data.configs import UTILITY_TYPES
 from grafx.errors import NotSupportedError, ParameterError, RenderError
 from grafx.processors.core.drywet import (
@@ -23,6 +23,7 @@ from grafx.processors.core.drywet import (
     EDGE_GATE_KEY,
     check_edge_gate_key_free,
     drywet_blend,
+    mix_from_drywet_weight,
     row_dots,
 )
 from grafx.render.plan import Access, InletRead, StepPlan
@@ -145,7 +146,12 @@ def _concat(parts: list[Tensor], dim: int, node_type: str) -> tuple[Tensor, bool
 
 
 def _scale_rows(x: Tensor, weights: Tensor, dim: int) -> Tensor:
-    """``x`` with row ``i`` along ``dim`` multiplied by ``weights[i]``."""
+    """``x`` with row ``i`` along ``dim`` multiplied by ``weights[i]``: one weight per row
+    ``(n,)``, or one per row and sample ``(n, L)`` (automated edge gates)."""
+    if weights.ndim == 2:
+        shape = [1] * x.ndim
+        shape[dim], shape[-1] = weights.shape
+        return x * weights.reshape(shape)
     if dim == 0 and x.ndim == 3 and torch.is_grad_enabled() and weights.requires_grad:
         return _ScaleRows.apply(x, weights)
     shape = [1] * x.ndim
@@ -212,10 +218,11 @@ def _gather(
         x.numel() * index.numel() <= _MATMUL_SCATTER_MAX_NUMEL * num_nodes
     ):
         rows, _ = _concat([x, *extra_parts], dim, node_type)
-        row_weights = None
         if weights is not None and extra_weights is not None:
-            row_weights = torch.cat([weights, extra_weights])
-        return _matmul_scatter(rows, index, num_nodes, dim, row_weights)
+            # Scaled before the 0/1 product (not as the matrix's entries): the same sums,
+            # rounded alike, for gates given per edge and per edge and sample.
+            rows = _scale_rows(rows, torch.cat([weights, extra_weights]), dim)
+        return _matmul_scatter(rows, index, num_nodes, dim)
     if weights is not None and extra_weights is not None:
         x, fresh = _scale_rows(x, weights, dim), True
         extra_parts = [
@@ -245,20 +252,12 @@ _MATMUL_SCATTER_MAX_NODES = 16
 _MATMUL_SCATTER_MAX_NUMEL = 1 << 18
 
 
-def _matmul_scatter(
-    x: Tensor, index: Tensor, num_nodes: int, dim: int, weights: Tensor | None = None
-) -> Tensor:
-    """Sum the rows of ``x`` along ``dim`` into ``num_nodes`` rows: row ``e`` into ``index[e]``.
-
-    With ``weights``, row ``e`` is added times ``weights[e]`` (the entries of the 0/1 matrix).
-    """
+def _matmul_scatter(x: Tensor, index: Tensor, num_nodes: int, dim: int) -> Tensor:
+    """Sum the rows of ``x`` along ``dim`` into ``num_nodes`` rows: row ``e`` into ``index[e]``."""
     num_rows = x.shape[dim]
     columns = torch.arange(num_rows, device=x.device)
-    if weights is None:
-        matrix = x.new_zeros(num_nodes, num_rows)
-        matrix[index, columns] = 1
-    else:
-        matrix = x.new_zeros(num_nodes, num_rows).index_put((index, columns), weights)
+    matrix = x.new_zeros(num_nodes, num_rows)
+    matrix[index, columns] = 1
     flat = x.reshape(*x.shape[:dim], num_rows, -1)
     return torch.matmul(matrix, flat).reshape(*x.shape[:dim], num_nodes, *x.shape[dim + 1 :])
 
@@ -392,7 +391,8 @@ def render_grafx(
     its processor lists in ``time_varying`` (and any node gate) may be a curve
     ``(N_t, *shape, K)``, its values at the timeline's ``K`` knots; the engine interpolates it
     to one value per rendered sample before the call (see :mod:`grafx.automation`). Curves on
-    other parameters, or without a timeline, raise :class:`ParameterError`.
+    other parameters, or without a timeline, raise :class:`ParameterError`. The edge gates may
+    be curves ``(E, 1, K)`` too (automated sends): each edge's gate per sample.
     """
     if isinstance(processors, Tensor) and not isinstance(source, Tensor):
         source, processors = processors, source  # the original implementation's order
@@ -469,10 +469,23 @@ def _render(
         source = source.detach()
     parameters = {} if parameters is None else parameters
     _check_inputs(processors, parameters, render_data, source.device)
-    edge_weights = _edge_weights(parameters, render_data, source.dtype, not parameters_grad)
+    curve_grids: dict = {}  # automation sample times, found once per render
+    edge_weights = _edge_weights(
+        parameters,
+        render_data,
+        source.dtype,
+        not parameters_grad,
+        timeline,
+        source.shape[-1],
+        curve_grids,
+    )
     gains = _edge_gains(edge_gains, render_data, source)
     if gains is not None:
-        edge_weights = gains if edge_weights is None else edge_weights.to(gains.device) * gains
+        if edge_weights is None:
+            edge_weights = gains
+        else:  # gains (E,) times gates (E,) or, automated, (E, L)
+            gains = gains.reshape(-1, 1) if edge_weights.ndim == 2 else gains
+            edge_weights = edge_weights.to(gains.device) * gains
     if common_parameters is not None:
         _check_tree(common_parameters, "common", "", render_data.num_nodes, source.device)
     call = _StepCall(
@@ -483,6 +496,7 @@ def _render(
         length=source.shape[-1],
         gated=_gated_types(processors, parameters, render_data, curves=timeline is not None),
         timeline=timeline,
+        curve_grids=curve_grids,
     )
 
     steps = render_data.on(source.device)
@@ -749,20 +763,33 @@ def _edge_gains(value: Any, render_data: RenderData, source: Tensor) -> Tensor |
 
 
 def _edge_weights(
-    parameters: Mapping, render_data: RenderData, dtype: torch.dtype, detach: bool
+    parameters: Mapping,
+    render_data: RenderData,
+    dtype: torch.dtype,
+    detach: bool,
+    timeline: Timeline | None = None,
+    num_samples: int = 0,
+    cache: dict | None = None,
 ) -> Tensor | None:
-    r"""The edge gates' :math:`\sigma(\omega_e)`, ``(E,)``, or ``None`` without edge gates."""
+    r"""The edge gates' :math:`\sigma(\omega_e)`, ``(E,)``, or ``None`` without edge gates;
+    ``(E, L)``, one per edge and rendered sample, when they are curves ``(E, 1, K)``."""
     if EDGE_GATE_KEY not in parameters:
         return None
     check_edge_gate_key_free(render_data.type_counts)
     gate = parameters[EDGE_GATE_KEY]
     count = render_data.num_edges
+    if is_edge_gate_curve(gate):
+        if detach:
+            gate = gate.detach()
+        omega = expand_edge_gates(gate, timeline, num_samples, count, cache)
+        return mix_from_drywet_weight(omega).to(dtype)
     if not isinstance(gate, Tensor) or tuple(gate.shape) not in ((count,), (count, 1)):
         shape = tuple(gate.shape) if isinstance(gate, Tensor) else type(gate).__name__
         raise ParameterError(
             f"edge gates {EDGE_GATE_KEY!r} have shape {shape}; expected ({count}, 1), one "
-            "value per edge of the graph, in edge_indices order"
+            "value per edge of the graph, in edge_indices order (or, automated, curves "
+            f"({count}, 1, K))"
         )
     if detach:
         gate = gate.detach()
-    return torch.sigmoid(gate.reshape(-1)).to(dtype)
+    return mix_from_drywet_weight(gate.reshape(-1)).to(dtype)
