@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -53,6 +53,11 @@ class Penalty:
         weight: the weight once ramped up.
         ramp: fraction of the fit over which the weight rises linearly from 0 (0: constant).
     """
+
+    #: Whether :meth:`value` reads the render's intermediates (signals inside the graph) rather
+    #: than only the parameters. A fit that renders several songs as one batch (a packed fit)
+    #: computes such a penalty once on the batch; the others once per song, on its own parameters.
+    reads_render: ClassVar[bool] = False
 
     def __init__(self, weight: float, ramp: float = 0.0):
         if not weight >= 0 or not 0 <= ramp <= 1:

@@ -110,3 +110,21 @@ def test_a_nan_step_rolls_one_song_back_and_a_song_that_stays_nan_leaves_the_pac
     alone = fit_job(jobs([songs[2]], tmp_path, "nan-alone")[0])
     assert not isinstance(third, Exception) and third.rollbacks == []
     torch.testing.assert_close(third.parameters, alone.parameters, rtol=1e-4, atol=1e-5)
+
+
+def test_each_song_of_a_pack_gets_its_own_gate_sparsity(songs, tmp_path):
+    args = (*FIT_ARGS, "--sparsity", "0.5", "--minutes", "1e6")  # progress by steps only
+
+    def jobs_with(name):
+        with contextlib.redirect_stdout(io.StringIO()):
+            return [
+                prepare_fit(fit_args_namespace(s, str(tmp_path / name / s.song_id), args))
+                for s in songs
+            ]
+
+    alone = [fit_job(job) for job in jobs_with("alone")]
+    together = fit_packed([packed(job) for job in jobs_with("packed")])
+    for a, p in zip(alone, together, strict=True):
+        # every song's gates feel the sparsity pull, not only the first song's
+        torch.testing.assert_close(p.history, a.history, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(p.parameters, a.parameters, rtol=1e-4, atol=1e-5)

@@ -35,6 +35,8 @@ class GainStaging(Penalty):
         ramp: see :class:`Penalty`.
     """
 
+    reads_render = True
+
     KEY = "gain_staging"
 
     def __init__(

@@ -18,8 +18,9 @@ blocks, exactly as its render alone would evaluate them) and handed to the engin
 whose knots are those times, shared by the batch (:func:`sample_grid`): the engine reads each
 value back unchanged, and the gradient reaches each song's own knots. A song's static
 parameter of a key that another song automates enters as a flat curve, which renders like the
-static value bit for bit. Each song's smoothness penalty
-(:class:`~grafx.automation.smoothness.CurveSmoothness`) is its own curves'.
+static value bit for bit. A penalty on parameters (the gates' sparsity, the curves'
+smoothness) is each song's own, on its own parameters; one on the render's signals (gain
+staging) is computed once on the batch, which sums it over the songs.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from torch import Tensor
 
 from grafx.automation import Timeline, curve_keys, interpolate_curve
 from grafx.automation.expand import CONTROLS, control_block, time_varying_keys
-from grafx.automation.smoothness import CurveSmoothness
 from grafx.data.rows import count_nodes_per_type
 from grafx.errors import ConfigError, ParameterError
 from grafx.fit.config import FitConfig, FitResult, check_audio
@@ -229,17 +229,16 @@ class _Pack:
             parameters, timeline = self._on_grid(members, steps, parameters, crops[0].shape[-1])
         mixes, intermediates = self.renderer(members)(crops, parameters, timeline)
         if self.penalties:
-            # A batched penalty sums over every node of the batch: the songs' penalties summed.
-            # The curves' smoothness is each song's own (their curves have their own knots).
+            # A penalty on the render's signals sums over every node of the batch: the songs'
+            # penalties summed. One on parameters is each song's own, on its own parameters
+            # (and curves, which have their own knots).
             lead = steps[members[0]]
-            batched = {
-                k: p for k, p in self.penalties.items() if not isinstance(p, CurveSmoothness)
-            }
+            batched = {k: p for k, p in self.penalties.items() if p.reads_render}
             terms = penalty_terms(
                 batched, lead.index, lead.progress, lead.parameters, intermediates
             )
             for name, penalty in self.penalties.items():
-                if isinstance(penalty, CurveSmoothness):
+                if not penalty.reads_render:
                     terms[name] = _song_penalty(
                         [(self.songs[i].penalties or {}).get(name) for i in members],
                         name,
