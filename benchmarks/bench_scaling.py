@@ -45,7 +45,10 @@ if args["heap"]:
     libc.mallopt(-4, 0)  # M_MMAP_MAX
     libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
 import torch
-torch.set_num_threads(2)
+torch.set_num_threads(args["threads"])
+if args["chunk_bytes"] is not None:
+    import grafx.render.graph
+    grafx.render.graph.STEP_CHUNK_BYTES = args["chunk_bytes"]
 sys.path.insert(0, args["here"])
 from graphs import console
 from render_worker import make_processors
@@ -82,7 +85,16 @@ print(json.dumps({"wall": statistics.median(walls), "user": statistics.median(us
 """
 
 
-def measure(src: Path, tracks: int, length: int, mode: str, repeats: int, heap: bool) -> dict:
+def measure(
+    src: Path,
+    tracks: int,
+    length: int,
+    mode: str,
+    repeats: int,
+    heap: bool,
+    threads: int = 2,
+    chunk_bytes: int | None = None,
+) -> dict:
     env = dict(os.environ, PYTHONPATH=str(src))
     request = {
         "here": str(HERE),
@@ -91,15 +103,27 @@ def measure(src: Path, tracks: int, length: int, mode: str, repeats: int, heap: 
         "mode": mode,
         "repeats": repeats,
         "heap": heap,
+        "threads": threads,
+        "chunk_bytes": chunk_bytes,
     }
-    out = subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(request)],
         capture_output=True,
         text=True,
         env=env,
-        check=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        # a child killed by a signal (the kernel's OOM killer: SIGKILL) leaves no traceback
+        how = (
+            f"killed by signal {-done.returncode}"
+            if done.returncode < 0
+            else f"exit status {done.returncode}"
+        )
+        last = (done.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+        return {"error": f"{how}: {last}"}
+    return json.loads(lines[-1])
 
 
 def main() -> None:
@@ -110,6 +134,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compare-src", type=Path, default=None)
     parser.add_argument("--heap", action="store_true", help="also run with mmap disabled")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per child")
+    parser.add_argument(
+        "--chunk-bytes",
+        type=int,
+        default=None,
+        help="set grafx.render.graph.STEP_CHUNK_BYTES in the children (ours only)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
     variants = [("ours", SRC, False)]
@@ -130,7 +161,22 @@ def main() -> None:
         for length in args.lengths:
             for tracks in args.tracks:
                 for name, src, heap in variants:  # alternated, child by child
-                    r = measure(src, tracks, length, mode, args.repeats, heap)
+                    r = measure(
+                        src,
+                        tracks,
+                        length,
+                        mode,
+                        args.repeats,
+                        heap,
+                        args.threads,
+                        args.chunk_bytes if src == SRC else None,
+                    )
+                    if "error" in r:
+                        print(f"| {mode} | {tracks} | {length} | {name} | failed: {r['error']} |")
+                        rows.append(
+                            {"mode": mode, "tracks": tracks, "length": length, "variant": name, **r}
+                        )
+                        continue
                     cpu = r["user"] + r["sys"]
                     print(
                         f"| {mode} | {tracks} | {length} | {name} | {r['wall']:.3f} | "
@@ -143,6 +189,11 @@ def main() -> None:
                     )
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=1))
+    failed = sum("error" in row for row in rows)
+    print(
+        f"\n{len(rows) - failed} measurement(s), {failed} failed; 1-min load at end: "
+        f"{os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -4,17 +4,27 @@ Usage::
 
     .venv/bin/python benchmarks/profile_render.py [--graph console32] [--length 131072]
                                                   [--backward] [--rows 25]
+                                                  [--allocations FRACTION]
 
 Each processor call runs inside a ``record_function`` labelled ``proc:<type>``, so the first
 table splits the render's CPU time by processor type (and the rest: the engine); the second
 lists the ops with the most self CPU time. One warm-up render, then one profiled render.
+
+``--allocations F`` counts instead every new tensor of at least ``F`` times the graph's
+signal size (sources' bytes) that one render makes: in the forward by the grafx source line
+that made it, in the backward by the autograd node that ran, each with the op; then the
+tensors autograd saved for the backward (each storage once, by the line that saved it).
+Signal-sized temporaries are what a render's time per track grows with when glibc maps
+each of them afresh (blocks over 32 MiB).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -49,6 +59,13 @@ def main() -> None:
     parser.add_argument("--backward", action="store_true", help="profile forward+backward")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rows", type=int, default=25)
+    parser.add_argument(
+        "--allocations",
+        type=float,
+        default=None,
+        metavar="F",
+        help="count new tensors of at least F signal sizes instead of profiling time",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -70,6 +87,14 @@ def main() -> None:
                 render_grafx(source, processors, parameters, plan)
 
     render()
+    if args.allocations is not None:
+        count_allocations(
+            render,
+            int(args.allocations * source.numel() * source.element_size()),
+            source.numel() * source.element_size(),
+            args.rows,
+        )
+        return
     started = time.perf_counter()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         render()
@@ -97,6 +122,67 @@ def main() -> None:
     print(
         events.table(sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=60)
     )
+
+
+def _grafx_line() -> str:
+    for frame in reversed(traceback.extract_stack()[:-3]):
+        if "/grafx/" in frame.filename:
+            return f"{frame.filename.split('/grafx/')[-1]}:{frame.lineno}"
+    return "?"
+
+
+def count_allocations(render, threshold: int, signal: int, rows: int) -> None:
+    """Print the new tensors of at least ``threshold`` bytes one ``render()`` makes."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    made: dict = collections.defaultdict(lambda: [0, 0])
+    saved: dict = collections.defaultdict(lambda: [0, 0])
+    seen: set = set()
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            given = {
+                t.untyped_storage().data_ptr()
+                for t in tree_leaves((args, kwargs))
+                if isinstance(t, torch.Tensor)
+            }
+            for t in out if isinstance(out, (tuple, list)) else [out]:
+                if not isinstance(t, torch.Tensor):
+                    continue
+                size = t.untyped_storage().nbytes()
+                if size < threshold or t.untyped_storage().data_ptr() in given:
+                    continue
+                node = torch._C._current_autograd_node()
+                where = ("backward", node.name()) if node else ("forward", _grafx_line())
+                entry = made[(*where, str(func))]
+                entry[0] += 1
+                entry[1] += size
+            return out
+
+    def pack(t):
+        pointer = t.untyped_storage().data_ptr()
+        if t.untyped_storage().nbytes() >= threshold and pointer not in seen:
+            seen.add(pointer)
+            entry = saved[_grafx_line()]
+            entry[0] += 1
+            entry[1] += t.untyped_storage().nbytes()
+        return t
+
+    with Count(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        render()
+    total = sum(b for _, b in made.values())
+    print(
+        f"new tensors of >= {threshold / 2**20:.1f} MiB (signal: {signal / 2**20:.1f} MiB): "
+        f"{sum(n for n, _ in made.values())}, {total / signal:.1f} signals in all"
+    )
+    print("\n| pass | where | op | count | signals |\n| --- | --- | --- | --- | --- |")
+    for (phase, where, op), (n, b) in sorted(made.items(), key=lambda kv: -kv[1][1])[:rows]:
+        print(f"| {phase} | {where} | {op} | {n} | {b / signal:.2f} |")
+    print("\n| saved for the backward at | count | signals |\n| --- | --- | --- |")
+    for where, (n, b) in sorted(saved.items(), key=lambda kv: -kv[1][1])[:rows]:
+        print(f"| {where} | {n} | {b / signal:.2f} |")
 
 
 if __name__ == "__main__":

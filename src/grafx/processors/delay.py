@@ -61,6 +61,8 @@ class MultitapDelay(Processor):
 
     ignored_arguments = ("flashfftconv", "max_input_len")
     sample_rate_argument = "sample_rate"
+    #: the engine may render the nodes in chunks and add up their radii losses
+    chunked_extras = {"radii_reg": "sum"}
     fir_window: Tensor | None
 
     def __init__(

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from grafx.automation.expand import expand_curves, expand_edge_gates, is_edge_gate_curve
 from grafx.data.configs import UTILITY_TYPES
 from grafx.errors import NotSupportedError, ParameterError, RenderError
+from grafx.processors.blackbox import BlackBox
 from grafx.processors.core.drywet import (
     DRYWET_KEY,
     EDGE_GATE_KEY,
@@ -563,6 +564,7 @@ class _StepCall:
     gated: set[str]
     timeline: Timeline | None
     curve_grids: dict = field(default_factory=dict)  # automation sample times, found once
+    no_chunks: set[int] = field(default_factory=set)  # processors that returned extras
 
     def __call__(
         self, step: StepPlan, processor: Any, inputs: list[Tensor], intermediates: Intermediates
@@ -591,6 +593,20 @@ class _StepCall:
                 self.curve_grids,
             )
         gate = kwargs.pop(DRYWET_KEY) if node_type in self.gated else None
+        checked = kwargs if gate is None else {**kwargs, DRYWET_KEY: gate}
+        rows = _chunk_rows(processor, inputs, checked, self.no_chunks)
+        if rows is None:
+            outs, extras = self._run(step, processor, inputs, kwargs, gate)
+        else:
+            outs, extras = self._run_chunks(step, processor, inputs, kwargs, gate, rows)
+        if extras is not None:
+            intermediates.add(node_type, step.index, extras)
+        return _stack_outlets(outs, step, batch) if step.num_outlets > 0 else None
+
+    def _run(
+        self, step: StepPlan, processor: Any, inputs: list[Tensor], kwargs: dict, gate: Any
+    ) -> tuple[list[Tensor], Mapping | None]:
+        """One processor call (and the node gate's blend) on the given rows."""
         outs, extras = _split_result(processor(*inputs, **kwargs), step)
         if gate is not None:
             owned = _owned_outputs(outs, inputs, kwargs, extras, processor)
@@ -598,9 +614,132 @@ class _StepCall:
                 drywet_blend(o, u, gate, overwrite_wet=own)
                 for o, u, own in zip(outs, inputs, owned, strict=True)
             ]
-        if extras is not None:
-            intermediates.add(node_type, step.index, extras)
-        return _stack_outlets(outs, step, batch) if step.num_outlets > 0 else None
+        return outs, extras
+
+    def _run_chunks(
+        self,
+        step: StepPlan,
+        processor: Any,
+        inputs: list[Tensor],
+        kwargs: dict,
+        gate: Any,
+        rows: int,
+    ) -> tuple[list[Tensor], Mapping | None]:
+        """The processor called on ``rows`` nodes at a time, outlets concatenated.
+
+        Inputs and parameters are split into views (one gradient concatenation each in the
+        backward), so every temporary a processor makes holds ``rows`` nodes' signals only.
+        Extras are merged as the processor's ``chunked_extras`` (``{key: "sum" | "cat"}``)
+        declares; a processor that returns any other extra is called again on the whole batch,
+        and not chunked again in this render: its extras may describe the batch as a whole.
+        """
+        total = inputs[0].shape[0]
+        sizes = [min(rows, total - start) for start in range(0, total, rows)]
+        input_chunks = [x.split(sizes) for x in inputs]
+        kwarg_chunks = _split_tree(kwargs, sizes)
+        gate_chunks = None if gate is None else _split_tree(gate, sizes)
+        reductions = getattr(processor, "chunked_extras", None) or {}
+        pieces: list[list[Tensor]] = []
+        extras_pieces: list[Mapping] = []
+        for k in range(len(sizes)):
+            outs, extras = self._run(
+                step,
+                processor,
+                [chunks[k] for chunks in input_chunks],
+                kwarg_chunks[k],
+                None if gate_chunks is None else gate_chunks[k],
+            )
+            if extras is not None and not set(extras) <= set(reductions):
+                self.no_chunks.add(id(processor))
+                del pieces, outs
+                return self._run(step, processor, inputs, kwargs, gate)
+            pieces.append(outs)
+            if extras is not None:
+                extras_pieces.append(extras)
+        outlets = [list(chunk) for chunk in zip(*pieces, strict=True)]
+        merged = _merge_extras(extras_pieces, reductions) if extras_pieces else None
+        return [torch.cat(_match_channels(o, step.node_type)) for o in outlets], merged
+
+
+#: A step whose signals take more than this many bytes per inlet calls its processor on
+#: chunks of nodes, each at most this size (at least one node): the processors' temporaries
+#: (padded FFT buffers, spectra, envelopes, the tensors autograd saves) then stay a few times
+#: this size however many tracks a step holds. They are reused from the heap instead of being
+#: mapped and faulted in afresh per allocation (glibc maps blocks over 32 MiB), and each
+#: chunk's working set is closer to the caches; time per node stays flat as graphs grow.
+STEP_CHUNK_BYTES = 8 << 20
+
+
+def _chunk_rows(
+    processor: Any, inputs: list[Tensor], kwargs: Mapping, no_chunks: set[int]
+) -> int | None:
+    """Nodes per chunk for this call, or ``None`` to call the processor once on all of them.
+
+    Only grafx's own processors are chunked, each node's output depending on that node's
+    input and parameter rows alone (a container only if everything it wraps is one of them);
+    never a black box (it parallelises across the whole batch itself), a user's module, or a
+    processor that returned undeclared extras earlier in this render.
+    """
+    if not inputs or id(processor) in no_chunks or not _grafx_rowwise(processor):
+        return None
+    total = inputs[0].shape[0]
+    row_bytes = max(x[:1].numel() * x.element_size() for x in inputs)
+    if total < 2 or total * row_bytes <= STEP_CHUNK_BYTES:
+        return None
+    if any(x.shape[0] != total for x in inputs) or not _rows_match(kwargs, total):
+        return None
+    return max(1, STEP_CHUNK_BYTES // max(row_bytes, 1))
+
+
+def _grafx_rowwise(processor: Any) -> bool:
+    """Whether ``processor`` and every module inside it (a container's wrapped processors) are
+    grafx processors other than black boxes."""
+    modules = processor.modules() if isinstance(processor, nn.Module) else [processor]
+    return all(
+        isinstance(m, _HOLDERS)
+        or (type(m).__module__.startswith("grafx.processors.") and not isinstance(m, BlackBox))
+        for m in modules
+    )
+
+
+# torch modules that only hold others (each of which is checked itself)
+_HOLDERS = (nn.ModuleDict, nn.ModuleList, nn.ParameterDict, nn.ParameterList)
+
+
+def _merge_extras(pieces: list[Mapping], reductions: Mapping[str, str]) -> dict:
+    """The chunks' extras as one dict: per key, the ``"sum"`` of the chunks' values or their
+    ``"cat"`` (concatenation along the first dimension), as the processor declares."""
+    merged: dict = {}
+    for key in dict.fromkeys(k for piece in pieces for k in piece):
+        values = [piece[key] for piece in pieces if key in piece]
+        if reductions[key] == "sum":
+            total = values[0]
+            for value in values[1:]:
+                total = total + value
+            merged[key] = total
+        else:
+            merged[key] = torch.cat(values)
+    return merged
+
+
+def _rows_match(tree: Any, total: int) -> bool:
+    """Whether every tensor in a nest of mappings has ``total`` rows (non-tensors: anything)."""
+    if isinstance(tree, Tensor):
+        return tree.ndim > 0 and tree.shape[0] == total
+    if isinstance(tree, Mapping):
+        return all(_rows_match(v, total) for v in tree.values())
+    return not isinstance(tree, (list, tuple))
+
+
+def _split_tree(tree: Any, sizes: list[int]) -> list[Any]:
+    """``tree`` (tensors in nested mappings) split into row chunks of ``sizes``; other leaves
+    are repeated."""
+    if isinstance(tree, Tensor):
+        return list(tree.split(sizes))
+    if isinstance(tree, Mapping):
+        split = {k: _split_tree(v, sizes) for k, v in tree.items()}
+        return [{k: v[i] for k, v in split.items()} for i in range(len(sizes))]
+    return [tree] * len(sizes)
 
 
 def _storage_pointers(tree: Any, found: set[int]) -> set[int]:

@@ -12,6 +12,8 @@ Signals much longer than the filter (:func:`block_fft_len`) are convolved by blo
 
 from __future__ import annotations
 
+from typing import Any
+
 import scipy.fft
 import torch
 import torch.nn.functional as F
@@ -75,6 +77,8 @@ def _convolve_direct(x: Tensor, h: Tensor, start: int, length: int) -> Tensor:
 
 def _convolve_fft(x: Tensor, h: Tensor, n_out: int) -> Tensor:
     n_fft = fast_fft_len(x.shape[-1] + h.shape[-1] - 1)
+    if _needs_grad(x, h):
+        return _FFTConvolution.apply(x, h, n_fft, n_out)
     # each spectrum's one consumer is the product, whose backward makes a fresh gradient
     spectrum = _product(
         rfft(x, n=n_fft, overwrite_grad=True),
@@ -82,6 +86,62 @@ def _convolve_fft(x: Tensor, h: Tensor, n_out: int) -> Tensor:
         _needs_grad(x, h),
     )
     return torch.fft.irfft(spectrum, n=n_fft)[..., :n_out]
+
+
+class _FFTConvolution(torch.autograd.Function):
+    r"""``irfft(rfft(x, M) * rfft(h, M), M)[..., :n_out]`` (``M >= L + N - 1``) with a backward
+    that keeps and makes fewer signal-sized tensors than autograd's.
+
+    The forward computes exactly what the plain form computes. It keeps the two spectra
+    conjugated in place (no copies), and the backward is the two correlations
+    :math:`\partial L/\partial x = \mathrm{irfft}(G\,\overline{H})[:L]`,
+    :math:`\partial L/\partial h = \mathrm{irfft}(G\,\overline{X})[:N]` with
+    :math:`G = \mathrm{rfft}(g, M)`, each summed over the dimensions its operand was broadcast
+    along; the second product is written into ``G``. Autograd's form pads the gradient, makes
+    two conjugate copies and a separately weighted spectrum per operand. A backward that is
+    itself recorded (double backward) uses the same formulas with differentiable ops on
+    recomputed spectra.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, h: Tensor, n_fft: int, n_out: int) -> Tensor:
+        spectrum_x = torch.fft.rfft(x, n=n_fft)
+        spectrum_h = torch.fft.rfft(h, n=n_fft)
+        y = torch.fft.irfft(spectrum_x * spectrum_h, n=n_fft)[..., :n_out]
+        ctx.n_fft = n_fft
+        needs_x, needs_h = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        # saved (intermediates too) so that autograd frees them once the backward has run
+        ctx.save_for_backward(
+            x,
+            h,
+            spectrum_x.conj_physical_() if needs_h else None,
+            spectrum_h.conj_physical_() if needs_x else None,
+        )
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+        x, h, conj_x, conj_h = ctx.saved_tensors
+        n_fft = ctx.n_fft
+        needs_x, needs_h = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        recorded = torch.is_grad_enabled()
+        if recorded:  # double backward: the spectra as differentiable functions of x and h
+            conj_x = torch.fft.rfft(x, n=n_fft).conj() if needs_h else None
+            conj_h = torch.fft.rfft(h, n=n_fft).conj() if needs_x else None
+        spectrum_g = torch.fft.rfft(grad, n=n_fft)
+        del grad
+        grad_x = grad_h = None
+        if needs_h:
+            product = spectrum_g * conj_x if needs_x or recorded else spectrum_g.mul_(conj_x)
+            product = product.sum_to_size(*h.shape[:-1], product.shape[-1])
+            grad_h = torch.fft.irfft(product, n=n_fft)[..., : h.shape[-1]]
+            del product
+        if needs_x:
+            product = spectrum_g * conj_h if recorded else spectrum_g.mul_(conj_h)
+            del spectrum_g
+            product = product.sum_to_size(*x.shape[:-1], product.shape[-1])
+            grad_x = torch.fft.irfft(product, n=n_fft)[..., : x.shape[-1]]
+        return grad_x, grad_h, None, None
 
 
 def _product(spectrum: Tensor, response: Tensor, needs_grad: bool) -> Tensor:
