@@ -13,15 +13,21 @@ For each target it prints (a) the STFT distance (:func:`grafx.metrics.mix_metric
 band error (mean absolute difference in dB of the mid and side levels in the predictor's
 :data:`~grafx.nn.features.NUM_BANDS` bands, over the whole song) of the one-pass prediction,
 of the least-squares gain mix (:mod:`grafx.baseline`) and of the neutral console (what an
-untrained predictor gives), the predicted / gain-mix ratio, and the prediction's
+untrained predictor gives) and of the prediction as a fit's start (``start``), the predicted /
+gain-mix ratio, and the prediction's
 wall time (features, neutral console and the network; not the render); (b) with
 ``--cold-minutes M``, a cold fit (the recipe from the neutral console, ``M`` minutes) and a
 warm fit (the same recipe from the prediction, the same crops, same budget): the cold fit's
-final quality (mean crop loss of its last 10 steps) and the steps and seconds the warm fit
-took to reach it (its running 10-step mean at or below it), and the ratio of the times.
+final quality (mean crop loss of its last 10 steps) and the steps, seconds and CPU seconds the
+warm fit took to reach it (its running 10-step mean at or below it), and their ratios (cold /
+warm). ``--fit-steps N`` budgets both fits in steps instead (the learning-rate schedule then runs
+over the steps; the step ratio does not depend on the machine's load). The warm fit starts
+where ``grafx fit --init`` starts (``MixPredictor.predict(..., start=True)``; ``--warm-from
+prediction``: from the one-pass prediction itself).
 
     PYTHONPATH=src python benchmarks/predictor.py [--model console] [--mixes 4] [--songs 4]
-        [--seconds 10] [--sample-rate 30000] [--cold-minutes 10] [--fit-targets N] [--threads 2]
+        [--seconds 10] [--sample-rate 30000] [--cold-minutes 10 | --fit-steps N]
+        [--warm-from start|prediction] [--fit-targets N] [--threads 2]
 
 Needs the ``bench`` extra (pedalboard) for the pedalboard targets (``--mixes 0`` skips them).
 Writes ``benchmarks/results/predictor.json``.
@@ -187,7 +193,8 @@ def main(argv=None) -> int:
     print(
         f"predictor: model {args.model}, {args.mixes} pedalboard + {args.songs} console targets "
         f"of {args.seconds:g} s at {rate} Hz, {args.threads} threads, fits "
-        f"{args.cold_minutes:g} min; load {os.getloadavg()[0]:.1f}",
+        f"{f'{args.fit_steps} steps' if args.fit_steps else f'{args.cold_minutes:g} min'}, warm "
+        f"from the {args.warm_from}; load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     rows = []
