@@ -144,6 +144,12 @@ def test_fit_start_keeps_trained_settings_and_neutralises_the_rest():
     torch.testing.assert_close(large[:, 0], high[0].expand(2))
     torch.testing.assert_close(large[:, frequencies], base[:, frequencies])
     assert bool(mask[0]) and float(high[0]) == pytest.approx(math.log(0.99 / 0.01))
+    # entries marked neutral take the base whatever the prediction
+    gate = torch.zeros(base.shape[-1], dtype=torch.bool)
+    gate[0] = True
+    marked = fit_start(base + 50.0, base, bounds, gate)
+    torch.testing.assert_close(marked[:, 0], base[:, 0])
+    torch.testing.assert_close(marked[:, trained], high[trained].expand(2, -1))
 
 
 def test_wrong_feature_size_is_named():

@@ -219,7 +219,8 @@ def test_the_shipped_model_serves_the_console():
 
 
 def test_predict_as_a_fit_start_is_neutral_where_untrained(bank):
-    """``start=True``: the trained settings as predicted (in range), the rest neutral."""
+    """``start=True``: the trained settings as predicted (in range), the rest and the gates
+    neutral."""
     from grafx.nn.bounds import parameter_bounds
 
     processors = console_processors()
@@ -243,5 +244,15 @@ def test_predict_as_a_fit_start_is_neutral_where_untrained(bank):
     layout = model.layout
     flat = layout.join("gain_pan", predicted["gain_pan"]).double()
     expected = torch.minimum(torch.maximum(flat, low), high).float()
+    gate = [x for x in layout.leaves["gain_pan"] if x.path == ("drywet_weight",)][0]
+    assert gate.size == 1
+    expected[:, gate.offset] = neutral["gain_pan"]["drywet_weight"][:, 0]  # gates start neutral
     torch.testing.assert_close(layout.join("gain_pan", start["gain_pan"]), expected)
+    for node_type in ("compressor", "reverb"):
+        assert not torch.equal(
+            predicted[node_type]["drywet_weight"], start[node_type]["drywet_weight"]
+        )
+        torch.testing.assert_close(
+            start[node_type]["drywet_weight"], neutral[node_type]["drywet_weight"]
+        )
     assert not torch.equal(start["gain_pan"]["log_gain"], neutral["gain_pan"]["log_gain"])

@@ -57,8 +57,8 @@ def predicted_parameters(
 def predictor_initializer(model: str) -> Callable[[Any, dict, Tensor, Tensor, int], dict]:
     """A fit's ``initial_parameters`` (:func:`grafx.fit.run.run_fit`): the parameters
     ``model`` predicts as a starting point (:func:`predicted_parameters` with ``start``: the
-    settings the predictor is trained to set, every other parameter neutral, so that the fit
-    does not spend its first hundreds of steps undoing stray values there)."""
+    settings of the physical ranges as predicted, every other parameter and the gates neutral,
+    so that the fit does not spend its first hundreds of steps undoing stray values there)."""
 
     def initial(G: Any, processors: dict, stems: Tensor, target: Tensor, rate: int) -> dict:
         return predicted_parameters(model, G, processors, stems, target, rate, start=True)

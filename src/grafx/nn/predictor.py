@@ -45,6 +45,7 @@ from grafx.nn.features import STEM_FEATURES, TARGET_FEATURES, mix_features
 from grafx.nn.heads import PerNodeHead, node_type_names
 from grafx.nn.layout import UTILITY_TYPES, ParameterLayout
 from grafx.presets import DEFAULT_CHAIN, console_parameters, console_processors
+from grafx.processors.core.drywet import DRYWET_KEY
 
 __all__ = [
     "MixPredictor",
@@ -174,8 +175,9 @@ class MixPredictor(nn.Module):
             bounded: keep every setting in :data:`~grafx.nn.bounds.PHYSICAL_RANGES`.
             max_seconds: features read at most this many seconds (the middle of the song).
             start: the prediction as a fit's starting point (:func:`~grafx.nn.bounds.fit_start`):
-                the settings of :data:`~grafx.nn.bounds.PHYSICAL_RANGES` and the gates as
-                predicted (kept in their ranges), every other parameter neutral.
+                the settings of :data:`~grafx.nn.bounds.PHYSICAL_RANGES` as predicted (kept in
+                their ranges), every other parameter neutral, the gates too (the predicted
+                gates hedge between on and bypassed, a start a fit is slow to leave).
 
         Returns:
             ``{type: nested dict of float32 tensors}`` in ``G``'s node order.
@@ -201,8 +203,12 @@ class MixPredictor(nn.Module):
                 continue
             flat = self.layout.join(node_type, predicted[node_type])
             neutral = self.layout.join(node_type, base[node_type]).to(flat)
+            gates = torch.zeros(flat.shape[-1], dtype=torch.bool)
+            for leaf in self.layout.leaves[node_type]:
+                if leaf.path == (DRYWET_KEY,):
+                    gates[leaf.offset : leaf.offset + leaf.size] = True
             out[node_type] = self.layout.split(
-                node_type, fit_start(flat, neutral, bounds[node_type])
+                node_type, fit_start(flat, neutral, bounds[node_type], gates)
             )
         return out
 
