@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
+from grafx.fit.options import FitOptions
+from grafx.fit.run import prepare_fit
+from grafx.fit.summary import compared_mixes
+from grafx.nn.prediction import predicted_parameters, predictor_initializer
 from grafx.nn.predictor import MixPredictor, save_predictor
+from grafx.render.renderer import render_mix
 
 RATE = 8000
 
@@ -65,11 +71,35 @@ def test_predict_writes_the_fit_folder_and_init_starts_at_its_loss(files, run):
     )
     assert status == 0, err
     fitted = json.loads((files / "f" / "metrics.json").read_text())
-    # the fit's initial mix is the prediction: the same full-length metrics
-    numbers = {k: v for k, v in predicted["fitted"].items() if isinstance(v, (int, float))}
+    # the fit starts from the prediction as a fit's start (predict(start=True)), not from the
+    # one-pass prediction itself (whose untrained parameters stray) nor the neutral console
+    options = FitOptions(
+        stems=[str(files / "a.wav"), str(files / "b.wav")],
+        target=str(files / "mix.wav"),
+        out=str(files / "g"),
+        init=str(files / "model"),
+        steps=1,
+        progress=False,
+        device="cpu",
+    )
+    job = prepare_fit(options, predictor_initializer(options.init))
+    start = predicted_parameters(
+        str(files / "model"), job.G, job.processors, job.stems, job.target, RATE, start=True
+    )
+    for node_type, tree in start.items():
+        torch.testing.assert_close(job.parameters[node_type], tree)
+    torch.testing.assert_close(
+        job.initial_mix, render_mix(job.G, job.processors, start, job.stems, job.type_sequence)
+    )
+    expected = compared_mixes({"initial": job.initial_mix}, job.target, RATE)["initial"]
+    numbers = {
+        k: v for k, v in expected.items() if isinstance(v, (int, float)) and math.isfinite(v)
+    }
     assert "stft_distance" in numbers
     for key, value in numbers.items():
         assert fitted["initial"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    for other in (predicted["fitted"], predicted["initial"]):
+        assert fitted["initial"]["stft_distance"] != pytest.approx(other["stft_distance"])
 
 
 def test_predict_refuses_foreign_models(files, run):

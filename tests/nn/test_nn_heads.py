@@ -11,7 +11,7 @@ from torch import nn
 
 from grafx.data import GRAFX, NodeConfigs, batch_grafx
 from grafx.errors import ConfigError, GraphError, ParameterError
-from grafx.nn.bounds import PHYSICAL_RANGES, apply_bounds, parameter_bounds
+from grafx.nn.bounds import PHYSICAL_RANGES, apply_bounds, fit_start, parameter_bounds
 from grafx.nn.heads import PerGraphHead, PerNodeHead, node_type_names
 from grafx.nn.layout import ParameterLayout
 from grafx.presets import build_mixing_console, console_parameters, console_processors
@@ -119,6 +119,37 @@ def test_bounds_keep_outputs_in_the_physical_range():
     torch.testing.assert_close(out[0], high)
     torch.testing.assert_close(out[1], low)
     assert set(PHYSICAL_RANGES) <= set(console_processors())
+
+
+def test_fit_start_keeps_trained_settings_and_neutralises_the_rest():
+    processors = console_processors(["eq"])
+    layout = ParameterLayout.from_processors(processors, gated=["eq"])
+    low, high, mask = bounds = parameter_bounds(processors, layout, 16000)["eq"]
+    G, _ = build_mixing_console(2, chain=["eq"])
+    base = layout.join("eq", console_parameters(G, processors, 16000)["eq"]).double()
+    gains = [x for x in layout.leaves["eq"] if x.path == ("log_gain",)][0]
+    trained = slice(gains.offset, gains.offset + gains.size)
+    pinned = [x for x in layout.leaves["eq"] if x.path == ("w0",)][0]
+    frequencies = slice(pinned.offset, pinned.offset + pinned.size)
+    assert bool((high[trained] > low[trained]).all()) and bool(
+        (high[frequencies] == low[frequencies]).all()
+    )
+    # a small move stays as predicted where a setting range moves the entry, neutral elsewhere
+    small = fit_start(base + 0.01, base, bounds)
+    torch.testing.assert_close(small[:, trained], base[:, trained] + 0.01)
+    torch.testing.assert_close(small[:, frequencies], base[:, frequencies])
+    # a large one is clipped into the range (the gate too)
+    large = fit_start(base + 50.0, base, bounds)
+    torch.testing.assert_close(large[:, trained], high[trained].expand(2, -1))
+    torch.testing.assert_close(large[:, 0], high[0].expand(2))
+    torch.testing.assert_close(large[:, frequencies], base[:, frequencies])
+    assert bool(mask[0]) and float(high[0]) == pytest.approx(math.log(0.99 / 0.01))
+    # entries marked neutral take the base whatever the prediction
+    gate = torch.zeros(base.shape[-1], dtype=torch.bool)
+    gate[0] = True
+    marked = fit_start(base + 50.0, base, bounds, gate)
+    torch.testing.assert_close(marked[:, 0], base[:, 0])
+    torch.testing.assert_close(marked[:, trained], high[trained].expand(2, -1))
 
 
 def test_wrong_feature_size_is_named():

@@ -216,3 +216,43 @@ def test_the_shipped_model_serves_the_console():
     model.check_processors(console_processors())
     G, _ = build_mixing_console(5, 2)
     assert model.type_indices(G).shape == (G.number_of_nodes(),)
+
+
+def test_predict_as_a_fit_start_is_neutral_where_untrained(bank):
+    """``start=True``: the trained settings as predicted (in range), the rest and the gates
+    neutral."""
+    from grafx.nn.bounds import parameter_bounds
+
+    processors = console_processors()
+    torch.manual_seed(0)
+    model = MixPredictor.for_console(hidden=8)
+    for linear in model.head.linears.values():
+        torch.nn.init.normal_(linear.weight, std=0.05)
+    G, _ = build_mixing_console(2)
+    stems = bank[:2, :, : RATE // 2]
+    predicted = model.predict(G, processors, stems, stems.sum(0), RATE)
+    start = model.predict(G, processors, stems, stems.sum(0), RATE, start=True)
+    neutral = console_parameters(G, processors, RATE)
+    for node_type, key in (
+        ("eq", "w0"),
+        ("compressor", "log_knee"),
+        ("reverb", "init_log_magnitude"),
+    ):
+        assert not torch.equal(predicted[node_type][key], neutral[node_type][key]), key
+        torch.testing.assert_close(start[node_type][key], neutral[node_type][key])
+    low, high, _ = parameter_bounds(processors, model.layout, RATE)["gain_pan"]
+    layout = model.layout
+    flat = layout.join("gain_pan", predicted["gain_pan"]).double()
+    expected = torch.minimum(torch.maximum(flat, low), high).float()
+    gate = [x for x in layout.leaves["gain_pan"] if x.path == ("drywet_weight",)][0]
+    assert gate.size == 1
+    expected[:, gate.offset] = neutral["gain_pan"]["drywet_weight"][:, 0]  # gates start neutral
+    torch.testing.assert_close(layout.join("gain_pan", start["gain_pan"]), expected)
+    for node_type in ("compressor", "reverb"):
+        assert not torch.equal(
+            predicted[node_type]["drywet_weight"], start[node_type]["drywet_weight"]
+        )
+        torch.testing.assert_close(
+            start[node_type]["drywet_weight"], neutral[node_type]["drywet_weight"]
+        )
+    assert not torch.equal(start["gain_pan"]["log_gain"], neutral["gain_pan"]["log_gain"])

@@ -34,7 +34,7 @@ from grafx.mixing.console import node_settings_to_parameters
 from grafx.nn.layout import ParameterLayout
 from grafx.processors.core.drywet import DRYWET_KEY, drywet_weight_from_mix
 
-__all__ = ["PHYSICAL_RANGES", "GATE_RANGE", "parameter_bounds", "apply_bounds"]
+__all__ = ["PHYSICAL_RANGES", "GATE_RANGE", "parameter_bounds", "apply_bounds", "fit_start"]
 
 #: Ranges of the console's settings (:mod:`grafx.presets`) that the predictor is trained in
 #: and that bounded heads keep to; the console types without settings (delay, reverb) have
@@ -126,3 +126,29 @@ def apply_bounds(raw: Tensor, base: Tensor, bounds: tuple[Tensor, Tensor, Tensor
     start = ((base - low) / safe).clamp(0.01, 0.99)
     bounded = low + span * torch.sigmoid(torch.logit(start) + raw)
     return torch.where(mask, bounded, base + raw)
+
+
+def fit_start(
+    flat: Tensor,
+    base: Tensor,
+    bounds: tuple[Tensor, Tensor, Tensor],
+    neutral: Tensor | None = None,
+) -> Tensor:
+    """A prediction as a fit's starting point, from flat parameters ``(N, size)`` and the
+    base values ``(N, size)`` (the neutral console).
+
+    Entries that a setting range moves (bounded and not pinned: the settings of
+    :data:`PHYSICAL_RANGES` and the gates) keep the prediction, clipped into ``[low, high]``,
+    except those marked in ``neutral`` (a ``(size,)`` bool mask); every other entry (a pinned
+    one, such as the EQ's band frequencies, or one no range reaches, such as the reverb's
+    filters) takes the base value. Those are the parameters the training songs leave at their
+    neutral values, so the predictor is not taught to set them; a fit moves each parameter by
+    about its learning rate per step, so a stray prediction there costs a warm-started fit
+    hundreds of steps to undo.
+    """
+    low, high, mask = (b.to(device=flat.device) for b in bounds)
+    low, high = low.to(flat.dtype), high.to(flat.dtype)
+    keep = mask & (high > low)
+    if neutral is not None:
+        keep = keep & ~neutral.to(device=flat.device)
+    return torch.where(keep, torch.minimum(torch.maximum(flat, low), high), base.to(flat))

@@ -36,9 +36,11 @@ def predicted_parameters(
     target: Tensor,
     sample_rate: int,
     bounded: bool = False,
+    start: bool = False,
 ) -> dict:
     """The parameters ``model`` (a model file or a shipped model's name) predicts for ``G``
-    from ``stems`` ``(K, C, L)`` and ``target`` ``(C, L)``.
+    from ``stems`` ``(K, C, L)`` and ``target`` ``(C, L)``; with ``start``, as a fit's
+    starting point (see :meth:`~grafx.nn.predictor.MixPredictor.predict`).
 
     Raises:
         GraphFileError: ``model`` is not a predictor file.
@@ -47,15 +49,19 @@ def predicted_parameters(
     predictor = load_predictor(model)
     predictor.check_processors(processors, where=f"model {model}")
     predictor.type_indices(G, where=f"model {model}")
-    return predictor.predict(G, processors, stems, target, sample_rate, bounded=bounded)
+    return predictor.predict(
+        G, processors, stems, target, sample_rate, bounded=bounded, start=start
+    )
 
 
 def predictor_initializer(model: str) -> Callable[[Any, dict, Tensor, Tensor, int], dict]:
     """A fit's ``initial_parameters`` (:func:`grafx.fit.run.run_fit`): the parameters
-    ``model`` predicts (:func:`predicted_parameters`)."""
+    ``model`` predicts as a starting point (:func:`predicted_parameters` with ``start``: the
+    settings of the physical ranges as predicted, every other parameter and the gates neutral,
+    so that the fit does not spend its first hundreds of steps undoing stray values there)."""
 
     def initial(G: Any, processors: dict, stems: Tensor, target: Tensor, rate: int) -> dict:
-        return predicted_parameters(model, G, processors, stems, target, rate)
+        return predicted_parameters(model, G, processors, stems, target, rate, start=True)
 
     return initial
 

@@ -39,12 +39,13 @@ from torch import Tensor, nn
 from grafx.data import convert_to_tensor
 from grafx.errors import ConfigError, GraphFileError
 from grafx.io.files import check_header, write_file
-from grafx.nn.bounds import parameter_bounds
+from grafx.nn.bounds import fit_start, parameter_bounds
 from grafx.nn.encoder import GraphEncoder
 from grafx.nn.features import STEM_FEATURES, TARGET_FEATURES, mix_features
 from grafx.nn.heads import PerNodeHead, node_type_names
 from grafx.nn.layout import UTILITY_TYPES, ParameterLayout
 from grafx.presets import DEFAULT_CHAIN, console_parameters, console_processors
+from grafx.processors.core.drywet import DRYWET_KEY
 
 __all__ = [
     "MixPredictor",
@@ -163,6 +164,7 @@ class MixPredictor(nn.Module):
         sample_rate: float,
         bounded: bool = False,
         max_seconds: float | None = 30.0,
+        start: bool = False,
     ) -> dict[str, Any]:
         """One song's console parameters (no gradient), ready for a render or a fit.
 
@@ -172,6 +174,10 @@ class MixPredictor(nn.Module):
             sample_rate: in Hz.
             bounded: keep every setting in :data:`~grafx.nn.bounds.PHYSICAL_RANGES`.
             max_seconds: features read at most this many seconds (the middle of the song).
+            start: the prediction as a fit's starting point (:func:`~grafx.nn.bounds.fit_start`):
+                the settings of :data:`~grafx.nn.bounds.PHYSICAL_RANGES` as predicted (kept in
+                their ranges), every other parameter neutral, the gates too (the predicted
+                gates hedge between on and bypassed, a start a fit is slow to leave).
 
         Returns:
             ``{type: nested dict of float32 tensors}`` in ``G``'s node order.
@@ -182,11 +188,29 @@ class MixPredictor(nn.Module):
         stem_f, target_f = mix_features(stems, target, sample_rate)
         base = console_parameters(G, processors, sample_rate)
         bounds = None
-        if bounded:
+        if bounded or start:
             bounds = parameter_bounds(processors, self.layout, sample_rate)
         with torch.no_grad():
-            out = self(G, stem_f, target_f[None], base=base, bounds=bounds)
+            out = self(G, stem_f, target_f[None], base=base, bounds=bounds if bounded else None)
+            if start and bounds is not None:
+                out = self._fit_start(out, base, bounds)
         return _detach(out)
+
+    def _fit_start(self, predicted: dict, base: Mapping, bounds: Mapping) -> dict:
+        out = dict(predicted)
+        for node_type in self.layout.types:
+            if node_type not in predicted or node_type not in bounds:
+                continue
+            flat = self.layout.join(node_type, predicted[node_type])
+            neutral = self.layout.join(node_type, base[node_type]).to(flat)
+            gates = torch.zeros(flat.shape[-1], dtype=torch.bool)
+            for leaf in self.layout.leaves[node_type]:
+                if leaf.path == (DRYWET_KEY,):
+                    gates[leaf.offset : leaf.offset + leaf.size] = True
+            out[node_type] = self.layout.split(
+                node_type, fit_start(flat, neutral, bounds[node_type], gates)
+            )
+        return out
 
 
 def _middle(stems: Tensor, target: Tensor, sample_rate: float, seconds: float | None):
