@@ -30,6 +30,8 @@ def _case():
 
 
 def _prune(**options):
+    """Brute force, one round, any loss; the STFT rule off unless ``options`` set it."""
+    options = {"stft_tolerance": None, **options}
     G, sequence, processors, fitted, x, target = _case()
     result = prune_graph(
         G, processors, fitted, x, target, type_sequence=sequence, method="brute", rounds=1,

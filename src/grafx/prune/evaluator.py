@@ -18,7 +18,14 @@ from torch import Tensor
 
 from grafx.data.configs import UTILITY_TYPES
 from grafx.data.rows import node_rows
-from grafx.metrics import BAND_RANGE_HZ, band_levels, integrated_loudness, third_octave_centres
+from grafx.losses import MultiResolutionSTFTLoss
+from grafx.metrics import (
+    BAND_RANGE_HZ,
+    STFT_DISTANCE_SETTINGS,
+    band_levels,
+    integrated_loudness,
+    third_octave_centres,
+)
 from grafx.processors.core.drywet import DRYWET_KEY
 from grafx.render.renderer import GraphRenderer
 
@@ -27,7 +34,7 @@ __all__ = ["DescriptorGuard", "Evaluator", "count_processors", "floating_dtype"]
 
 class DescriptorGuard:
     """The descriptor half of pruning's acceptance rule: does a mix keep the fitted mix's tonal
-    balance and loudness?
+    balance, loudness and spectral detail?
 
     A mix passes when, in every checked band, its absolute band-level error against the target
     is at most the fitted mix's plus ``band_tolerance_db``, and its absolute integrated-loudness
@@ -35,13 +42,19 @@ class DescriptorGuard:
     fit that matches the target's loudness: within that many LU of the fitted mix's; a change
     towards the target always passes). Checked bands: third-octave mid bands
     with centres from 40 Hz to 16 kHz (those the rate holds), and the side bands among them
-    whose target level is within 60 dB of the target's loudest mid band.
+    whose target level is within 60 dB of the target's loudest mid band. With
+    ``stft_tolerance`` a mix passes only if its STFT distance to the target (the metric
+    :func:`grafx.metrics.mix_metrics` reports, :data:`~grafx.metrics.STFT_DISTANCE_SETTINGS`,
+    on the whole mix) is at most :math:`1 + ` ``stft_tolerance`` times the fitted mix's: band
+    levels and loudness do not see a removed delay's echoes or a reverb's tail that a smooth
+    objective lets through.
 
     Args:
         fitted: the fitted (given) graph's mix ``(C, L)``.
         target: the target ``(C, L)``.
         sample_rate: in Hz.
         band_tolerance_db, loudness_tolerance_lu: the tolerances (``None``: that check off).
+        stft_tolerance: the relative STFT-distance increase allowed (``None``: no check).
     """
 
     def __init__(
@@ -51,8 +64,11 @@ class DescriptorGuard:
         sample_rate: float,
         band_tolerance_db: float | None,
         loudness_tolerance_lu: float | None,
+        stft_tolerance: float | None = None,
     ):
         self.sample_rate = sample_rate
+        self.stft_tolerance = stft_tolerance
+        self.target = target.detach()
         self.band_tolerance_db, self.loudness_tolerance_lu = (
             band_tolerance_db,
             loudness_tolerance_lu,
@@ -67,6 +83,17 @@ class DescriptorGuard:
         self.fitted_error = abs(self._levels(fitted) - target_levels)
         self.target_loudness = self._loudness(target)
         self.fitted_loudness_error = abs(self._loudness(fitted) - self.target_loudness)
+        self._stft: MultiResolutionSTFTLoss | None = None
+        self.fitted_distance = math.nan if stft_tolerance is None else self.distance(fitted)
+
+    def distance(self, mix: Tensor) -> float:
+        """The STFT distance of ``mix`` ``(C, L)`` to the target (float64, on the mix's device)."""
+        if self._stft is None:
+            self._stft = MultiResolutionSTFTLoss(**STFT_DISTANCE_SETTINGS).double()
+        self._stft.to(mix.device)
+        with torch.no_grad():
+            target = self.target.to(mix.device, torch.float64).expand(2, -1)
+            return float(self._stft(mix.detach().double().expand(2, -1), target))
 
     def _levels(self, mix: Tensor) -> np.ndarray:
         audio = mix.detach().to("cpu", torch.float64).expand(2, -1).numpy()
@@ -96,6 +123,13 @@ class DescriptorGuard:
                 return (
                     f"loudness error {error:+.2f} LU, {worse:.2f} LU over the fitted mix's "
                     f"(tolerance {self.loudness_tolerance_lu:g} LU)"
+                )
+        if self.stft_tolerance is not None:
+            distance = self.distance(mix)
+            if not distance <= (1 + self.stft_tolerance) * self.fitted_distance:
+                return (
+                    f"STFT distance {distance:.4g} against the fitted mix's "
+                    f"{self.fitted_distance:.4g} (tolerance {self.stft_tolerance:g}, relative)"
                 )
         return None
 

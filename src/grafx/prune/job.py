@@ -378,6 +378,7 @@ def _summary(
         "loss": loss,
         "band_tolerance_db": options.band_tolerance,
         "loudness_tolerance_lu": options.loudness_tolerance,
+        "stft_tolerance": options.stft_tolerance,
         "refused_by_descriptors": result.refused_by_descriptors,
         "grafx_version": __version__,
         "seed": options.seed,
