@@ -95,3 +95,27 @@ def test_bad_tolerances_are_config_errors(value):
         PruneConfig(band_tolerance_db=value).check()
     with pytest.raises(ConfigError, match="loudness_tolerance_lu"):
         PruneConfig(loudness_tolerance_lu=value).check()
+
+
+def test_the_stft_rule_refuses_an_echo_that_bands_and_loudness_let_through():
+    """An echo 0.2 s late at a third of the level moves every band and the loudness by about
+    0.5 dB (within 1 dB and 0.5 LU) but roughly doubles the STFT distance."""
+    from grafx.metrics import mix_metrics
+
+    target = torch.randn(2, RATE, generator=torch.Generator().manual_seed(2)) * 0.1
+    fitted = 0.95 * target
+    echo = fitted.clone()
+    echo[:, 3200:] += 0.3 * target[:, :-3200]
+    plain = DescriptorGuard(fitted, target, RATE, 1.0, 0.5)
+    assert plain.why_refused(echo) is None
+    guard = DescriptorGuard(fitted, target, RATE, 1.0, 0.5, stft_tolerance=0.05)
+    # the guard's distance is the metric grafx evaluate reports
+    for mix in (fitted, echo):
+        expected = mix_metrics(mix, target, RATE)["stft_distance"]
+        assert guard.distance(mix) == pytest.approx(expected, rel=1e-3)
+    assert guard.distance(echo) > 1.5 * guard.fitted_distance
+    assert guard.why_refused(fitted) is None and guard.why_refused(1.01 * fitted) is None
+    reason = guard.why_refused(echo)
+    assert reason is not None and reason.startswith("STFT distance")
+    with pytest.raises(ConfigError, match="stft_tolerance"):
+        PruneConfig(stft_tolerance=-0.1).check()
