@@ -28,6 +28,11 @@ and the pruned graph's rho. ``--loss`` picks the fit's objective (``grafx fit --
     PYTHONPATH=src python benchmarks/fit_quality.py [--mixes 4] [--minutes 10] [--seconds 10]
         [--effects eq,compressor,gain,pan,delay,reverb] [--source synth|sonic-pi|soundfont]
         [--loss band|paper] [--prune] [--prune-rounds 12] [--prune-steps 500]
+        [--work DIR] [--prune-name pruned]
+
+``--work DIR`` keeps each mix's stems, target, fit and pruned graph in ``DIR/mixN`` and reuses
+a fit already there, so that two versions of ``grafx prune`` (``PYTHONPATH`` of each) can be
+compared on the same fits, each into its own ``--prune-name`` folder.
 
 ``--effects`` keeps only some of the effects (to find which ones the console cannot reach).
 Needs the ``bench`` extra (pedalboard). Writes ``benchmarks/results/fit_quality.json``.
