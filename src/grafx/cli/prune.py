@@ -112,6 +112,14 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
         help="refuse a removal that makes the mix's STFT distance to the target more than "
         "(1 + R) times the fitted mix's (0.05; off: no check)",
     )
+    p.add_argument(
+        "--band-rms-tolerance",
+        type=_tolerance_or_off,
+        default=0.05,
+        metavar="R",
+        help="refuse a removal that makes the rms of the mid third-octave band errors (40 "
+        "Hz-16 kHz) more than (1 + R) times the fitted mix's (0.05; off: no check)",
+    )
     p.add_argument("--method", choices=METHODS, default="hybrid", help="search (hybrid)")
     p.add_argument(
         "--order",
@@ -157,6 +165,7 @@ def options_of(args: argparse.Namespace) -> PruneOptions:
         band_tolerance=args.band_tolerance,
         loudness_tolerance=args.loudness_tolerance,
         stft_tolerance=args.stft_tolerance,
+        band_rms_tolerance=args.band_rms_tolerance,
         method=args.method,
         order=args.order,
         recover_steps=args.recover_steps,

@@ -47,7 +47,9 @@ class DescriptorGuard:
     :func:`grafx.metrics.mix_metrics` reports, :data:`~grafx.metrics.STFT_DISTANCE_SETTINGS`,
     on the whole mix) is at most :math:`1 + ` ``stft_tolerance`` times the fitted mix's: band
     levels and loudness do not see a removed delay's echoes or a reverb's tail that a smooth
-    objective lets through.
+    objective lets through. With ``band_rms_tolerance`` the rms of the checked mid bands' errors
+    may be at most :math:`1 +` ``band_rms_tolerance`` times the fitted mix's (the per-band rule
+    alone lets every band drift by up to ``band_tolerance_db``).
 
     Args:
         fitted: the fitted (given) graph's mix ``(C, L)``.
@@ -55,6 +57,8 @@ class DescriptorGuard:
         sample_rate: in Hz.
         band_tolerance_db, loudness_tolerance_lu: the tolerances (``None``: that check off).
         stft_tolerance: the relative STFT-distance increase allowed (``None``: no check).
+        band_rms_tolerance: the relative increase allowed of the rms of the checked mid bands'
+            level errors (``None``: no check).
     """
 
     def __init__(
@@ -65,7 +69,9 @@ class DescriptorGuard:
         band_tolerance_db: float | None,
         loudness_tolerance_lu: float | None,
         stft_tolerance: float | None = None,
+        band_rms_tolerance: float | None = None,
     ):
+        self.band_rms_tolerance = band_rms_tolerance
         self.sample_rate = sample_rate
         self.stft_tolerance = stft_tolerance
         self.target = target.detach()
@@ -83,8 +89,14 @@ class DescriptorGuard:
         self.fitted_error = abs(self._levels(fitted) - target_levels)
         self.target_loudness = self._loudness(target)
         self.fitted_loudness_error = abs(self._loudness(fitted) - self.target_loudness)
+        self.fitted_rms = self.band_rms(self.fitted_error)
         self._stft: MultiResolutionSTFTLoss | None = None
         self.fitted_distance = math.nan if stft_tolerance is None else self.distance(fitted)
+
+    def band_rms(self, error: np.ndarray) -> float:
+        """The rms of the checked mid bands of a ``(2, bands)`` band-level error, in dB."""
+        mid = error[0][self.checked[0] & np.isfinite(error[0])]
+        return float(np.sqrt(np.mean(mid**2))) if mid.size else 0.0
 
     def distance(self, mix: Tensor) -> float:
         """The STFT distance of ``mix`` ``(C, L)`` to the target (float64, on the mix's device)."""
@@ -116,6 +128,13 @@ class DescriptorGuard:
                         f"{part} band {self.centres[band]:.0f} Hz error {worse[band]:+.1f} dB "
                         f"over the fitted mix's (tolerance {self.band_tolerance_db:g} dB)"
                     )
+        if self.band_rms_tolerance is not None:
+            rms = self.band_rms(abs(self._levels(mix) - self.target_levels))
+            if not rms <= (1 + self.band_rms_tolerance) * self.fitted_rms + 1e-9:
+                return (
+                    f"mid band error rms {rms:.2f} dB against the fitted mix's "
+                    f"{self.fitted_rms:.2f} dB (tolerance {self.band_rms_tolerance:g}, relative)"
+                )
         if self.loudness_tolerance_lu is not None:
             error = self._loudness(mix) - self.target_loudness
             worse = abs(error) - self.fitted_loudness_error

@@ -31,6 +31,7 @@ RESULT_OPTIONS = (
     "band_tolerance",
     "loudness_tolerance",
     "stft_tolerance",
+    "band_rms_tolerance",
     "method",
     "order",
     "recover_steps",
@@ -58,6 +59,8 @@ class PruneOptions:
         loudness_tolerance: LU the integrated loudness may move (``None``: no check).
         stft_tolerance: relative increase of the STFT distance to the target allowed over the
             fitted mix's (``None``: no check).
+        band_rms_tolerance: relative increase of the rms mid band error allowed over the fitted
+            mix's (``None``: no check).
         method: ``"brute"``, ``"drywet"`` or ``"hybrid"``; order: ``"cost"`` or ``"gate"``.
         recover_steps: fine-tuning steps before each retry of a round that removed nothing
             (0: off).
@@ -80,6 +83,7 @@ class PruneOptions:
     band_tolerance: float | None = 1.0
     loudness_tolerance: float | None = 0.5
     stft_tolerance: float | None = 0.05
+    band_rms_tolerance: float | None = 0.05
     method: str = "hybrid"
     order: str = "cost"
     recover_steps: int = 50
@@ -113,7 +117,12 @@ class PruneOptions:
             )
         for name in ("tolerance", "rank_seconds", "sparsity"):
             _number(name, getattr(self, name))
-        for name in ("band_tolerance", "loudness_tolerance", "stft_tolerance"):
+        for name in (
+            "band_tolerance",
+            "loudness_tolerance",
+            "stft_tolerance",
+            "band_rms_tolerance",
+        ):
             if getattr(self, name) is not None:
                 _number(name, getattr(self, name))
         for name, allowed in (
@@ -154,6 +163,7 @@ class PruneOptions:
             band_tolerance_db=self.band_tolerance,
             loudness_tolerance_lu=self.loudness_tolerance,
             stft_tolerance=self.stft_tolerance,
+            band_rms_tolerance=self.band_rms_tolerance,
         )
 
     def result_options(self) -> dict[str, Any]:

@@ -140,6 +140,10 @@ class PruneConfig:
         stft_tolerance: a removal is refused when the mix's STFT distance to the target
             (:data:`grafx.metrics.STFT_DISTANCE_SETTINGS`) exceeds :math:`1 +` this times the
             given graph's (``None``: no check); see :class:`DescriptorGuard`.
+        band_rms_tolerance: a removal is refused when the rms of the mix's mid band-level
+            errors (the bands ``band_tolerance_db`` checks) exceeds :math:`1 +` this times the
+            given graph's (``None``: no check): the per-band rule alone lets every band drift
+            by up to ``band_tolerance_db``.
     """
 
     tolerance: float = 0.01
@@ -156,6 +160,7 @@ class PruneConfig:
     band_tolerance_db: float | None = 1.0
     loudness_tolerance_lu: float | None = 0.5
     stft_tolerance: float | None = 0.05
+    band_rms_tolerance: float | None = 0.05
 
     def check(self) -> None:
         """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
@@ -183,7 +188,12 @@ class PruneConfig:
                 raise ConfigError(f"prune option {name}={value!r} is out of range")
         if not self.sparsity >= 0:
             raise ConfigError(f"prune option sparsity={self.sparsity!r} must be 0 or more")
-        for name in ("band_tolerance_db", "loudness_tolerance_lu", "stft_tolerance"):
+        for name in (
+            "band_tolerance_db",
+            "loudness_tolerance_lu",
+            "stft_tolerance",
+            "band_rms_tolerance",
+        ):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -285,6 +295,7 @@ class PruneContext:
             "band_tolerance_db": config.band_tolerance_db,
             "loudness_tolerance_lu": config.loudness_tolerance_lu,
             "stft_tolerance": config.stft_tolerance,
+            "band_rms_tolerance": config.band_rms_tolerance,
         }
 
     def evaluator(
@@ -477,8 +488,14 @@ def start_search(
         state = PruneState(G, dict(parameters.items()), loss_before, loss_before, evaluations=1)
         state.type_sequence = type_sequence
     tolerances = (config.band_tolerance_db, config.loudness_tolerance_lu, config.stft_tolerance)
-    if any(t is not None for t in tolerances):
-        context.guard = DescriptorGuard(given_mix, target, sample_rate, *tolerances)
+    if any(t is not None for t in (*tolerances, config.band_rms_tolerance)):
+        context.guard = DescriptorGuard(
+            given_mix,
+            target,
+            sample_rate,
+            *tolerances,
+            band_rms_tolerance=config.band_rms_tolerance,
+        )
     if (
         config.method == "hybrid"
         and config.order == "cost"

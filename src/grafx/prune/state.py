@@ -31,6 +31,7 @@ _UNRECORDED = {
     "band_tolerance_db": None,
     "loudness_tolerance_lu": None,
     "stft_tolerance": None,
+    "band_rms_tolerance": None,
     "order": "gate",
     "recover_steps": 0,
     "tolerance_mode": "relative",
