@@ -45,10 +45,10 @@ class DescriptorGuard:
     whose target level is within 60 dB of the target's loudest mid band. With
     ``stft_tolerance`` a mix passes only if its STFT distance to the target (the metric
     :func:`grafx.metrics.mix_metrics` reports, :data:`~grafx.metrics.STFT_DISTANCE_SETTINGS`,
-    on the whole mix) is at most :math:`1 + ` ``stft_tolerance`` times the fitted mix's: band
+    on the whole mix) is at most (1 + ``stft_tolerance``) times the fitted mix's: band
     levels and loudness do not see a removed delay's echoes or a reverb's tail that a smooth
     objective lets through. With ``band_rms_tolerance`` the rms of the checked mid bands' errors
-    may be at most :math:`1 +` ``band_rms_tolerance`` times the fitted mix's (the per-band rule
+    may be at most (1 + ``band_rms_tolerance``) times the fitted mix's (the per-band rule
     alone lets every band drift by up to ``band_tolerance_db``).
 
     Args:

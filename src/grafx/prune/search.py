@@ -138,10 +138,10 @@ class PruneConfig:
             more than this many LU further from the target's than the given graph's does
             (``None``: no loudness check).
         stft_tolerance: a removal is refused when the mix's STFT distance to the target
-            (:data:`grafx.metrics.STFT_DISTANCE_SETTINGS`) exceeds :math:`1 +` this times the
+            (:data:`grafx.metrics.STFT_DISTANCE_SETTINGS`) exceeds (1 + this) times the
             given graph's (``None``: no check); see :class:`DescriptorGuard`.
         band_rms_tolerance: a removal is refused when the rms of the mix's mid band-level
-            errors (the bands ``band_tolerance_db`` checks) exceeds :math:`1 +` this times the
+            errors (the bands ``band_tolerance_db`` checks) exceeds (1 + this) times the
             given graph's (``None``: no check): the per-band rule alone lets every band drift
             by up to ``band_tolerance_db``.
     """
