@@ -28,6 +28,11 @@ and the pruned graph's rho. ``--loss`` picks the fit's objective (``grafx fit --
     PYTHONPATH=src python benchmarks/fit_quality.py [--mixes 4] [--minutes 10] [--seconds 10]
         [--effects eq,compressor,gain,pan,delay,reverb] [--source synth|sonic-pi|soundfont]
         [--loss band|paper] [--prune] [--prune-rounds 12] [--prune-steps 500]
+        [--work DIR] [--prune-name pruned]
+
+``--work DIR`` keeps each mix's stems, target, fit and pruned graph in ``DIR/mixN`` and reuses
+a fit already there, so that two versions of ``grafx prune`` (``PYTHONPATH`` of each) can be
+compared on the same fits, each into its own ``--prune-name`` folder.
 
 ``--effects`` keeps only some of the effects (to find which ones the console cannot reach).
 Needs the ``bench`` extra (pedalboard). Writes ``benchmarks/results/fit_quality.json``.
@@ -239,7 +244,7 @@ def run_prune(folder: Path, args) -> dict:
     """``grafx prune`` (tau 0.01) on the fit's folder; its metrics.json plus wall seconds."""
     command = [
         sys.executable, "-m", "grafx", "--threads", str(args.threads), "prune",
-        str(folder / "fit"), "--out", str(folder / "pruned"), "--tolerance", "0.01",
+        str(folder / "fit"), "--out", str(folder / args.prune_name), "--tolerance", "0.01",
         "--rounds", str(args.prune_rounds), "--finetune-steps", str(args.prune_steps),
         "--quiet", "--restart",
     ]  # fmt: skip
@@ -247,7 +252,7 @@ def run_prune(folder: Path, args) -> dict:
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"fit_quality: grafx prune failed:\n{done.stderr}")
-    summary = json.loads((folder / "pruned" / "metrics.json").read_text())
+    summary = json.loads((folder / args.prune_name / "metrics.json").read_text())
     return {"summary": summary, "wall_s": time.perf_counter() - began}
 
 
@@ -280,7 +285,15 @@ def measure_mix(index: int, args, folder: Path) -> dict:
         write_audio(folder / f"{name}.wav", stem, rate)
     write_audio(folder / "target.wav", target, rate)
 
-    fit = run_fit(folder, names, args)
+    fit_metrics = folder / "fit" / "metrics.json"
+    if args.work and fit_metrics.exists():  # reuse the fit kept in --work
+        fit = {
+            "summary": json.loads(fit_metrics.read_text()),
+            "wall_s": math.nan,
+            "cpu_s": math.nan,
+        }
+    else:
+        fit = run_fit(folder, names, args)
     fitted, fitted_rate = read_audio(folder / "fit" / "fitted.wav")
     if fitted_rate != rate:
         sys.exit(f"fit_quality: fitted.wav is at {fitted_rate} Hz, the target at {rate} Hz")
@@ -295,7 +308,7 @@ def measure_mix(index: int, args, folder: Path) -> dict:
     listener = {"fitted": listener_row(fitted, target, rate, gain_distance)}
     if args.prune:
         pruned = run_prune(folder, args)
-        pruned_mix, _ = read_audio(folder / "pruned" / "pruned.wav")
+        pruned_mix, _ = read_audio(folder / args.prune_name / "pruned.wav")
         listener["pruned"] = listener_row(pruned_mix, target, rate, gain_distance)
         listener["pruned"]["rho"] = pruned["summary"]["rho"]
         listener["pruned"]["wall_s"] = pruned["wall_s"]
@@ -384,6 +397,15 @@ def main(argv=None) -> int:
         "--prune-steps", type=int, default=500, help="fine-tuning steps a round (default: 500)"
     )
     p.add_argument("--out", default=str(RESULTS / "fit_quality.json"), help="JSON results")
+    p.add_argument(
+        "--work",
+        default="",
+        help="keep each mix's files and fit in WORK/mixN (default: a temporary folder); a fit "
+        "already there is reused, so that two pruning searches can be compared on the same fits",
+    )
+    p.add_argument(
+        "--prune-name", default="pruned", help="the pruned output's folder in the mix's folder"
+    )
     args = p.parse_args(argv)
     unknown = set(args.effects) - set(EFFECTS)
     if unknown:
@@ -400,8 +422,8 @@ def main(argv=None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="fit_quality_") as tmp:
         for index in range(args.first, args.first + args.mixes):
-            folder = Path(tmp) / f"mix{index}"
-            folder.mkdir()
+            folder = Path(args.work or tmp) / f"mix{index}"
+            folder.mkdir(parents=True, exist_ok=True)
             results.append(measure_mix(index, args, folder))
             r = results[-1]
             print(

@@ -150,3 +150,20 @@ def test_rank_seconds_ranks_on_an_excerpt(fit_dir, tmp_path):
     assert metrics["rounds"][0]["excerpt_renders"] == 4  # every processor ranked once
     with pytest.raises(SystemExit):
         main([*argv, "--rank-seconds", "-1"])
+
+
+def test_the_stft_and_band_rms_tolerances_parse_and_are_recorded():
+    from grafx.cli import build_parser
+    from grafx.cli.prune import options_of
+
+    parser = build_parser()
+    args = parser.parse_args(["prune", "fit", "--out", "p"])
+    options = options_of(args)
+    assert (options.stft_tolerance, options.band_rms_tolerance) == (0.05, 0.05)
+    assert options.recover_steps == 50
+    args = parser.parse_args(
+        ["prune", "fit", "--out", "p", "--stft-tolerance", "off", "--band-rms-tolerance", "0.2"]
+    )
+    config = options_of(args).search_config(16000)
+    assert (config.stft_tolerance, config.band_rms_tolerance) == (None, 0.2)
+    assert "stft_tolerance" in options_of(args).result_options()

@@ -30,6 +30,9 @@ def _case():
 
 
 def _prune(**options):
+    """Brute force, one round, any loss; the STFT and band-rms rules off unless ``options`` set
+    them."""
+    options = {"stft_tolerance": None, "band_rms_tolerance": None, **options}
     G, sequence, processors, fitted, x, target = _case()
     result = prune_graph(
         G, processors, fitted, x, target, type_sequence=sequence, method="brute", rounds=1,
@@ -93,3 +96,48 @@ def test_bad_tolerances_are_config_errors(value):
         PruneConfig(band_tolerance_db=value).check()
     with pytest.raises(ConfigError, match="loudness_tolerance_lu"):
         PruneConfig(loudness_tolerance_lu=value).check()
+
+
+def test_the_stft_rule_refuses_an_echo_that_bands_and_loudness_let_through():
+    """An echo 0.2 s late at a third of the level moves every band and the loudness by about
+    0.5 dB (within 1 dB and 0.5 LU) but roughly doubles the STFT distance."""
+    from grafx.metrics import mix_metrics
+
+    target = torch.randn(2, RATE, generator=torch.Generator().manual_seed(2)) * 0.1
+    fitted = 0.95 * target
+    echo = fitted.clone()
+    echo[:, 3200:] += 0.3 * target[:, :-3200]
+    plain = DescriptorGuard(fitted, target, RATE, 1.0, 0.5)
+    assert plain.why_refused(echo) is None
+    guard = DescriptorGuard(fitted, target, RATE, 1.0, 0.5, stft_tolerance=0.05)
+    # the guard's distance is the metric grafx evaluate reports
+    for mix in (fitted, echo):
+        expected = mix_metrics(mix, target, RATE)["stft_distance"]
+        assert guard.distance(mix) == pytest.approx(expected, rel=1e-3)
+    assert guard.distance(echo) > 1.5 * guard.fitted_distance
+    assert guard.why_refused(fitted) is None and guard.why_refused(1.01 * fitted) is None
+    reason = guard.why_refused(echo)
+    assert reason is not None and reason.startswith("STFT distance")
+    with pytest.raises(ConfigError, match="stft_tolerance"):
+        PruneConfig(stft_tolerance=-0.1).check()
+
+
+def test_the_band_rms_rule_refuses_a_mix_whose_bands_all_drift_within_1db():
+    """The fitted mix is 0.45 dB quiet in every band; one 0.9 dB quiet is only 0.47 dB worse
+    per band and 0.47 LU in loudness (within the band and loudness rules) but doubles the rms
+    band error."""
+    from grafx.metrics import descriptor_errors
+
+    target = torch.randn(2, RATE, generator=torch.Generator().manual_seed(4)) * 0.1
+    fitted, drifted = 0.95 * target, 0.9 * target
+    assert DescriptorGuard(fitted, target, RATE, 1.0, 0.5).why_refused(drifted) is None
+    guard = DescriptorGuard(fitted, target, RATE, 1.0, 0.5, band_rms_tolerance=0.05)
+    # the guard's rms is the band_rms_db figure grafx evaluate reports
+    expected = descriptor_errors(fitted, target, RATE)["band_rms_db"]
+    assert guard.fitted_rms == pytest.approx(expected, abs=1e-3)
+    assert guard.fitted_rms == pytest.approx(-20 * np.log10(0.95), abs=0.02)
+    assert guard.why_refused(fitted) is None and guard.why_refused(0.96 * target) is None
+    reason = guard.why_refused(drifted)
+    assert reason is not None and reason.startswith("mid band error rms 0.92 dB")
+    with pytest.raises(ConfigError, match="band_rms_tolerance"):
+        PruneConfig(band_rms_tolerance=float("nan")).check()

@@ -131,11 +131,15 @@ def test_recovery_removes_a_processor_whose_work_another_can_take_over():
         "finetune_steps": 0, "sparsity": 0.0,
         "fit_config": FitConfig(lr=0.05, crop_len=None, progress=False, final_lr=1.0),
     }  # fmt: skip
-    plain = prune_graph(G, processors, fitted, x, target, **common)
+    plain = prune_graph(G, processors, fitted, x, target, recover_steps=0, **common)
     assert plain.removed == []
     tried = prune_graph(G, processors, fitted, x, target, recover_steps=60, **common)
-    assert tried.rounds[0].get("recovered") is True and len(tried.rounds[0]["removed"]) == 1
-    assert tried.removed  # and the pruned graph is within the tolerance, checked for real
+    assert tried.rounds[0].get("recovered") is True
+    # the retries go on after the first removal: the three track faders go, one after the
+    # other, and the bus fader takes over their -6 dB
+    names = [G.nodes[n]["name"] for n in tried.rounds[0]["removed"]]
+    assert sorted(names) == [f"track{i}/gain_pan" for i in range(3)]
+    # and the pruned graph is within the tolerance, checked for real
     mix = render_mix(tried.graph, processors, tried.parameters, x)
     assert float(MixLoss(RATE)(mix, target)) == pytest.approx(tried.loss_after, rel=1e-5)
     assert tried.loss_after <= 1.05 * tried.loss_before

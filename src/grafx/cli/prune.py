@@ -104,6 +104,22 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
         help="refuse a removal that moves the integrated loudness more than LU from the fitted "
         "mix's (0.5; off: no check)",
     )
+    p.add_argument(
+        "--stft-tolerance",
+        type=_tolerance_or_off,
+        default=0.05,
+        metavar="R",
+        help="refuse a removal that makes the mix's STFT distance to the target more than "
+        "(1 + R) times the fitted mix's (0.05; off: no check)",
+    )
+    p.add_argument(
+        "--band-rms-tolerance",
+        type=_tolerance_or_off,
+        default=0.05,
+        metavar="R",
+        help="refuse a removal that makes the rms of the mid third-octave band errors (40 "
+        "Hz-16 kHz) more than (1 + R) times the fitted mix's (0.05; off: no check)",
+    )
     p.add_argument("--method", choices=METHODS, default="hybrid", help="search (hybrid)")
     p.add_argument(
         "--order",
@@ -114,9 +130,10 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--recover-steps",
         type=non_negative_int,
-        default=0,
-        help="when a round removes nothing, retry its best candidates with this many "
-        "fine-tuning steps each (0: off)",
+        default=50,
+        help="when a round removes nothing, try its candidates one at a time, best-ranked "
+        "first, each removed and fine-tuned this many steps before it is judged, until "
+        "--patience refusals in a row (50; 0: off)",
     )
     p.add_argument(
         "--rank-seconds",
@@ -147,6 +164,8 @@ def options_of(args: argparse.Namespace) -> PruneOptions:
         reference=args.reference,
         band_tolerance=args.band_tolerance,
         loudness_tolerance=args.loudness_tolerance,
+        stft_tolerance=args.stft_tolerance,
+        band_rms_tolerance=args.band_rms_tolerance,
         method=args.method,
         order=args.order,
         recover_steps=args.recover_steps,

@@ -18,7 +18,14 @@ from torch import Tensor
 
 from grafx.data.configs import UTILITY_TYPES
 from grafx.data.rows import node_rows
-from grafx.metrics import BAND_RANGE_HZ, band_levels, integrated_loudness, third_octave_centres
+from grafx.losses import MultiResolutionSTFTLoss
+from grafx.metrics import (
+    BAND_RANGE_HZ,
+    STFT_DISTANCE_SETTINGS,
+    band_levels,
+    integrated_loudness,
+    third_octave_centres,
+)
 from grafx.processors.core.drywet import DRYWET_KEY
 from grafx.render.renderer import GraphRenderer
 
@@ -27,7 +34,7 @@ __all__ = ["DescriptorGuard", "Evaluator", "count_processors", "floating_dtype"]
 
 class DescriptorGuard:
     """The descriptor half of pruning's acceptance rule: does a mix keep the fitted mix's tonal
-    balance and loudness?
+    balance, loudness and spectral detail?
 
     A mix passes when, in every checked band, its absolute band-level error against the target
     is at most the fitted mix's plus ``band_tolerance_db``, and its absolute integrated-loudness
@@ -35,13 +42,23 @@ class DescriptorGuard:
     fit that matches the target's loudness: within that many LU of the fitted mix's; a change
     towards the target always passes). Checked bands: third-octave mid bands
     with centres from 40 Hz to 16 kHz (those the rate holds), and the side bands among them
-    whose target level is within 60 dB of the target's loudest mid band.
+    whose target level is within 60 dB of the target's loudest mid band. With
+    ``stft_tolerance`` a mix passes only if its STFT distance to the target (the metric
+    :func:`grafx.metrics.mix_metrics` reports, :data:`~grafx.metrics.STFT_DISTANCE_SETTINGS`,
+    on the whole mix) is at most (1 + ``stft_tolerance``) times the fitted mix's: band
+    levels and loudness do not see a removed delay's echoes or a reverb's tail that a smooth
+    objective lets through. With ``band_rms_tolerance`` the rms of the checked mid bands' errors
+    may be at most (1 + ``band_rms_tolerance``) times the fitted mix's (the per-band rule
+    alone lets every band drift by up to ``band_tolerance_db``).
 
     Args:
         fitted: the fitted (given) graph's mix ``(C, L)``.
         target: the target ``(C, L)``.
         sample_rate: in Hz.
         band_tolerance_db, loudness_tolerance_lu: the tolerances (``None``: that check off).
+        stft_tolerance: the relative STFT-distance increase allowed (``None``: no check).
+        band_rms_tolerance: the relative increase allowed of the rms of the checked mid bands'
+            level errors (``None``: no check).
     """
 
     def __init__(
@@ -51,8 +68,13 @@ class DescriptorGuard:
         sample_rate: float,
         band_tolerance_db: float | None,
         loudness_tolerance_lu: float | None,
+        stft_tolerance: float | None = None,
+        band_rms_tolerance: float | None = None,
     ):
+        self.band_rms_tolerance = band_rms_tolerance
         self.sample_rate = sample_rate
+        self.stft_tolerance = stft_tolerance
+        self.target = target.detach()
         self.band_tolerance_db, self.loudness_tolerance_lu = (
             band_tolerance_db,
             loudness_tolerance_lu,
@@ -67,6 +89,23 @@ class DescriptorGuard:
         self.fitted_error = abs(self._levels(fitted) - target_levels)
         self.target_loudness = self._loudness(target)
         self.fitted_loudness_error = abs(self._loudness(fitted) - self.target_loudness)
+        self.fitted_rms = self.band_rms(self.fitted_error)
+        self._stft: MultiResolutionSTFTLoss | None = None
+        self.fitted_distance = math.nan if stft_tolerance is None else self.distance(fitted)
+
+    def band_rms(self, error: np.ndarray) -> float:
+        """The rms of the checked mid bands of a ``(2, bands)`` band-level error, in dB."""
+        mid = error[0][self.checked[0] & np.isfinite(error[0])]
+        return float(np.sqrt(np.mean(mid**2))) if mid.size else 0.0
+
+    def distance(self, mix: Tensor) -> float:
+        """The STFT distance of ``mix`` ``(C, L)`` to the target (float64, on the mix's device)."""
+        if self._stft is None:
+            self._stft = MultiResolutionSTFTLoss(**STFT_DISTANCE_SETTINGS).double()
+        self._stft.to(mix.device)
+        with torch.no_grad():
+            target = self.target.to(mix.device, torch.float64).expand(2, -1)
+            return float(self._stft(mix.detach().double().expand(2, -1), target))
 
     def _levels(self, mix: Tensor) -> np.ndarray:
         audio = mix.detach().to("cpu", torch.float64).expand(2, -1).numpy()
@@ -89,6 +128,13 @@ class DescriptorGuard:
                         f"{part} band {self.centres[band]:.0f} Hz error {worse[band]:+.1f} dB "
                         f"over the fitted mix's (tolerance {self.band_tolerance_db:g} dB)"
                     )
+        if self.band_rms_tolerance is not None:
+            rms = self.band_rms(abs(self._levels(mix) - self.target_levels))
+            if not rms <= (1 + self.band_rms_tolerance) * self.fitted_rms + 1e-9:
+                return (
+                    f"mid band error rms {rms:.2f} dB against the fitted mix's "
+                    f"{self.fitted_rms:.2f} dB (tolerance {self.band_rms_tolerance:g}, relative)"
+                )
         if self.loudness_tolerance_lu is not None:
             error = self._loudness(mix) - self.target_loudness
             worse = abs(error) - self.fitted_loudness_error
@@ -96,6 +142,13 @@ class DescriptorGuard:
                 return (
                     f"loudness error {error:+.2f} LU, {worse:.2f} LU over the fitted mix's "
                     f"(tolerance {self.loudness_tolerance_lu:g} LU)"
+                )
+        if self.stft_tolerance is not None:
+            distance = self.distance(mix)
+            if not distance <= (1 + self.stft_tolerance) * self.fitted_distance:
+                return (
+                    f"STFT distance {distance:.4g} against the fitted mix's "
+                    f"{self.fitted_distance:.4g} (tolerance {self.stft_tolerance:g}, relative)"
                 )
         return None
 

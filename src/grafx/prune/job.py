@@ -388,6 +388,8 @@ def _summary(
         "loss": loss,
         "band_tolerance_db": options.band_tolerance,
         "loudness_tolerance_lu": options.loudness_tolerance,
+        "stft_tolerance": options.stft_tolerance,
+        "band_rms_tolerance": options.band_rms_tolerance,
         "refused_by_descriptors": result.refused_by_descriptors,
         "grafx_version": __version__,
         "seed": options.seed,

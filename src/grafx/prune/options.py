@@ -30,6 +30,8 @@ RESULT_OPTIONS = (
     "reference",
     "band_tolerance",
     "loudness_tolerance",
+    "stft_tolerance",
+    "band_rms_tolerance",
     "method",
     "order",
     "recover_steps",
@@ -55,8 +57,13 @@ class PruneOptions:
         reference: ``L0``: ``"given"`` (the fitted graph's loss) or ``"best"`` (the lowest seen).
         band_tolerance: dB a third-octave band's error may grow (``None``: no band check).
         loudness_tolerance: LU the integrated loudness may move (``None``: no check).
+        stft_tolerance: relative increase of the STFT distance to the target allowed over the
+            fitted mix's (``None``: no check).
+        band_rms_tolerance: relative increase of the rms mid band error allowed over the fitted
+            mix's (``None``: no check).
         method: ``"brute"``, ``"drywet"`` or ``"hybrid"``; order: ``"cost"`` or ``"gate"``.
-        recover_steps: fine-tuning steps of the retries of a round that removed nothing (0: off).
+        recover_steps: fine-tuning steps before each retry of a round that removed nothing
+            (0: off).
         rank_seconds: seconds of the target's loudest stretch the cost ranking renders (0: all).
         sparsity: gate L1 penalty weight during fine-tuning (0: none).
         rounds: pruning rounds, at least 1; finetune_steps: fit steps per round.
@@ -75,9 +82,11 @@ class PruneOptions:
     reference: str = "given"
     band_tolerance: float | None = 1.0
     loudness_tolerance: float | None = 0.5
+    stft_tolerance: float | None = 0.05
+    band_rms_tolerance: float | None = 0.05
     method: str = "hybrid"
     order: str = "cost"
-    recover_steps: int = 0
+    recover_steps: int = 50
     rank_seconds: float = 0.0
     sparsity: float = 1e-4
     rounds: int = 12
@@ -108,7 +117,12 @@ class PruneOptions:
             )
         for name in ("tolerance", "rank_seconds", "sparsity"):
             _number(name, getattr(self, name))
-        for name in ("band_tolerance", "loudness_tolerance"):
+        for name in (
+            "band_tolerance",
+            "loudness_tolerance",
+            "stft_tolerance",
+            "band_rms_tolerance",
+        ):
             if getattr(self, name) is not None:
                 _number(name, getattr(self, name))
         for name, allowed in (
@@ -148,6 +162,8 @@ class PruneOptions:
             rank_samples=round(self.rank_seconds * sample_rate),
             band_tolerance_db=self.band_tolerance,
             loudness_tolerance_lu=self.loudness_tolerance,
+            stft_tolerance=self.stft_tolerance,
+            band_rms_tolerance=self.band_rms_tolerance,
         )
 
     def result_options(self) -> dict[str, Any]:

@@ -115,10 +115,12 @@ class PruneConfig:
         patience: ``"hybrid"``: refusals in a row that end a round's one-at-a-time checks.
         sparsity: weight of the gate L1 penalty during fine-tuning
             (:class:`~grafx.prune.GateSparsity`; 0: none).
-        recover_steps: when a round's search removes nothing, try removing its ``patience``
-            best-ranked candidates one at a time with this many fine-tuning steps before the
-            check (another processor may take over the removed one's work), keeping the first
-            within the tolerance; 0 (default): no such tries, the paper's search.
+        recover_steps: when a round's search removes nothing, try its candidates one at a
+            time in ranking order, each removed and the survivors fine-tuned this many steps
+            before the check (the others may take over the removed one's work, and a short fit
+            goes on improving), keeping each that passes the loss limit and the descriptors and
+            going on from it, until ``patience`` refusals in a row; 0: no such tries, the
+            paper's search. Default 50.
         order: ``"hybrid"``: the ranking, ``"cost"`` (each candidate's measured cost alone,
             cheapest first) or ``"gate"`` (dry/wet weight, smallest first); see the module
             docstring. ``"brute"`` tries nodes in id order and ``"drywet"`` ranks by gate,
@@ -135,6 +137,13 @@ class PruneConfig:
         loudness_tolerance_lu: a removal is refused when the mix's integrated loudness ends
             more than this many LU further from the target's than the given graph's does
             (``None``: no loudness check).
+        stft_tolerance: a removal is refused when the mix's STFT distance to the target
+            (:data:`grafx.metrics.STFT_DISTANCE_SETTINGS`) exceeds (1 + this) times the
+            given graph's (``None``: no check); see :class:`DescriptorGuard`.
+        band_rms_tolerance: a removal is refused when the rms of the mix's mid band-level
+            errors (the bands ``band_tolerance_db`` checks) exceeds (1 + this) times the
+            given graph's (``None``: no check): the per-band rule alone lets every band drift
+            by up to ``band_tolerance_db``.
     """
 
     tolerance: float = 0.01
@@ -144,12 +153,14 @@ class PruneConfig:
     patience: int = 3
     sparsity: float = 1e-4
     order: str = "cost"
-    recover_steps: int = 0
+    recover_steps: int = 50
     tolerance_mode: str = "relative"
     reference: str = "given"
     rank_samples: int = 0
     band_tolerance_db: float | None = 1.0
     loudness_tolerance_lu: float | None = 0.5
+    stft_tolerance: float | None = 0.05
+    band_rms_tolerance: float | None = 0.05
 
     def check(self) -> None:
         """Raise :class:`~grafx.errors.ConfigError` naming the first bad option."""
@@ -177,7 +188,12 @@ class PruneConfig:
                 raise ConfigError(f"prune option {name}={value!r} is out of range")
         if not self.sparsity >= 0:
             raise ConfigError(f"prune option sparsity={self.sparsity!r} must be 0 or more")
-        for name in ("band_tolerance_db", "loudness_tolerance_lu"):
+        for name in (
+            "band_tolerance_db",
+            "loudness_tolerance_lu",
+            "stft_tolerance",
+            "band_rms_tolerance",
+        ):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -281,6 +297,8 @@ class PruneContext:
             "rank_samples": config.rank_samples,
             "band_tolerance_db": config.band_tolerance_db,
             "loudness_tolerance_lu": config.loudness_tolerance_lu,
+            "stft_tolerance": config.stft_tolerance,
+            "band_rms_tolerance": config.band_rms_tolerance,
         }
 
     def evaluator(
@@ -483,9 +501,14 @@ def start_search(
             loss_before = float(loss_fn(given_mix, target))
         state = PruneState(G, dict(parameters.items()), loss_before, loss_before, evaluations=1)
         state.type_sequence = type_sequence
-    if config.band_tolerance_db is not None or config.loudness_tolerance_lu is not None:
+    tolerances = (config.band_tolerance_db, config.loudness_tolerance_lu, config.stft_tolerance)
+    if any(t is not None for t in (*tolerances, config.band_rms_tolerance)):
         context.guard = DescriptorGuard(
-            given_mix, target, sample_rate, config.band_tolerance_db, config.loudness_tolerance_lu
+            given_mix,
+            target,
+            sample_rate,
+            *tolerances,
+            band_rms_tolerance=config.band_rms_tolerance,
         )
     if (
         config.method == "hybrid"
@@ -546,7 +569,7 @@ def prune_round(state: PruneState, context: PruneContext) -> RoundResult:
         _remove_and_finetune(state, context, closed, number, record)
     elif config.recover_steps:
         record["loss_pruned"] = state.loss
-        closed = _recover(state, context, ranked[: config.patience], limit, record)
+        closed = _recover(state, context, list(ranked), limit, record)
         state.done = not closed
     else:
         state.done = True
@@ -597,10 +620,15 @@ def _recover(
     state: PruneState, context: PruneContext, nodes: list[int], limit: float, record: dict
 ) -> list[int]:
     """When nothing passes as it is: remove each of ``nodes`` in turn with some fine-tuning
-    first (the others may take over its work) and keep the first within ``limit``; returns
-    ``[node]`` for it, ``[]`` when none passes."""
+    first (the others may take over its work), keeping each that passes ``limit`` and the
+    descriptors and going on from the graph without it, until ``patience`` refusals in a row;
+    returns the nodes removed (``[]`` when none passes)."""
     config = context.config
+    removed: list[int] = []
+    refused = 0
     for node in nodes:
+        if refused >= config.patience:
+            break
         trial_G, trial = remove_nodes(state.graph, state.parameters, [node])
         if count_processors(trial_G):
             trial = fit_parameters(
@@ -619,10 +647,16 @@ def _recover(
         if check.accepts(set(), limit):
             state.graph, state.parameters, state.loss = trial_G, dict(trial), check.loss(set())
             state.removed.append(int(node))
-            record["removed"] = [int(node)]
-            record["recovered"] = True
-            return [node]
-    return []
+            removed.append(int(node))
+            refused = 0
+        else:
+            refused += 1
+            state.refused += check.refused
+            record["descriptor_refusals"] += check.refused
+    if removed:
+        record["removed"] = removed
+        record["recovered"] = True
+    return removed
 
 
 def search_result(state: PruneState, context: PruneContext) -> PruneResult:

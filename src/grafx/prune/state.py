@@ -30,6 +30,8 @@ GRAPH_FILE = "prune-graph.json"
 _UNRECORDED = {
     "band_tolerance_db": None,
     "loudness_tolerance_lu": None,
+    "stft_tolerance": None,
+    "band_rms_tolerance": None,
     "order": "gate",
     "recover_steps": 0,
     "tolerance_mode": "relative",
