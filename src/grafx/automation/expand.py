@@ -20,7 +20,10 @@ parameter's control rate:
 
 A node gate (``drywet_weight``) may be a curve on any gated type; it is always per sample. So may
 the edge gates (the top-level key ``edge_gate``, ``(E, 1, K)``, :mod:`grafx.gates`): the send
-level of each edge, interpolated per sample by :func:`expand_edge_gates`.
+level of each edge, interpolated per sample by :func:`interpolate_edge_rows`; and the linear
+edge gains of ``render_grafx(..., edge_gains=)`` as curves ``(E, K)``
+(:func:`check_edge_gain_curve`). The engine interpolates an edge's curve only when the inlet
+that reads the edge is gathered, for that inlet's edges alone.
 """
 
 from __future__ import annotations
@@ -44,7 +47,10 @@ __all__ = [
     "control_block",
     "time_varying_keys",
     "expand_curves",
+    "check_edge_gain_curve",
+    "check_edge_gate_curve",
     "expand_edge_gates",
+    "interpolate_edge_rows",
     "is_edge_gate_curve",
     "static_ndim",
 ]
@@ -193,6 +199,10 @@ def expand_edge_gates(
 ) -> Tensor:
     r"""The edge gates' :math:`\omega` per rendered sample, ``(E, L)``, from their curves.
 
+    The render engine does not call this: it checks the curves once
+    (:func:`check_edge_gate_curve`) and interpolates only the rows each inlet reads, when it
+    reads them (:func:`interpolate_edge_rows`), so it never holds every edge's samples at once.
+
     Args:
         gate: ``(E, 1, K)``, the edge gates' :math:`\omega` at the timeline's ``K`` knots (row
             ``e`` for column ``e`` of the planned graph's ``edge_indices``).
@@ -200,6 +210,18 @@ def expand_edge_gates(
         num_samples: ``L``, the rendered length.
         num_edges: ``E``, the planned graph's edge count.
         cache: as :func:`expand_curves`'s.
+
+    Raises:
+        ParameterError: no timeline, a shape other than ``(E, 1, K)`` or a ``K`` that is not the
+            number of knots.
+    """
+    timeline = check_edge_gate_curve(gate, timeline, num_edges)
+    return interpolate_edge_rows(gate[:, 0], timeline, num_samples, cache)
+
+
+def check_edge_gate_curve(gate: Tensor, timeline: Timeline | None, num_edges: int) -> Timeline:
+    """Check edge gate curves ``(E, 1, K)`` against the graph and the render's timeline (which
+    it returns).
 
     Raises:
         ParameterError: no timeline, a shape other than ``(E, 1, K)`` or a ``K`` that is not the
@@ -221,5 +243,46 @@ def expand_edge_gates(
             f"edge gates {EDGE_GATE_KEY!r}: the curves have {gate.shape[-1]} values per row but "
             f"the timeline has {timeline.num_knots} knots"
         )
-    knots, times, segments = _grid(timeline, num_samples, gate, cache)
-    return interpolate_curve(gate, knots, times, timeline.method, segments).reshape(num_edges, -1)
+    return timeline
+
+
+def check_edge_gain_curve(gains: Tensor, timeline: Timeline | None, num_edges: int) -> Timeline:
+    """Check linear edge gain curves ``(E, K)`` (``render_grafx(..., edge_gains=)``) against the
+    graph and the render's timeline (which it returns).
+
+    Raises:
+        ParameterError: no timeline, a first size other than ``E``, a ``K`` that is not the
+            number of knots, or values that are NaN or infinite.
+    """
+    shape = tuple(gains.shape)
+    if gains.ndim != 2 or shape[0] != num_edges:
+        raise ParameterError(
+            f"edge_gains given as a curve have shape {shape}; expected ({num_edges}, K), one "
+            "curve of linear gains per edge of the planned graph, in edge_indices order"
+        )
+    if timeline is None:
+        raise ParameterError(
+            f"edge_gains of shape {shape} are curves ({shape[1]} values per edge) but the "
+            f"render has no timeline; pass timeline= (grafx.automation.Timeline), or give "
+            f"({num_edges},) static gains"
+        )
+    if shape[1] != timeline.num_knots:
+        raise ParameterError(
+            f"edge_gains: the curves have {shape[1]} values per edge but the timeline has "
+            f"{timeline.num_knots} knots"
+        )
+    if gains.is_floating_point() and not torch.isfinite(gains.detach()).all():
+        rows = (~torch.isfinite(gains.detach())).any(-1).nonzero().flatten().tolist()
+        raise ParameterError(
+            f"edge_gains: the curves of edge(s) {rows[:8]} hold NaN or infinite values"
+        )
+    return timeline
+
+
+def interpolate_edge_rows(
+    rows: Tensor, timeline: Timeline, num_samples: int, cache: dict | None = None
+) -> Tensor:
+    r"""Curves of some edges ``(n, K)`` (gates' :math:`\omega` or linear gains) at every
+    rendered sample, ``(n, L)``; a row of equal knots gives exactly its value."""
+    knots, times, segments = _grid(timeline, num_samples, rows, cache)
+    return interpolate_curve(rows, knots, times, timeline.method, segments)

@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import Tensor, nn
 
-from grafx.automation.expand import expand_curves, expand_edge_gates, is_edge_gate_curve
+from grafx.automation.expand import expand_curves
 from grafx.data.configs import UTILITY_TYPES
-from grafx.errors import NotSupportedError, ParameterError, RenderError
+from grafx.errors import ParameterError, RenderError
 from grafx.processors.blackbox import BlackBox
 from grafx.processors.core.drywet import (
     DRYWET_KEY,
     EDGE_GATE_KEY,
-    check_edge_gate_key_free,
     drywet_blend,
-    mix_from_drywet_weight,
     row_dots,
 )
+from grafx.render.edges import EdgeWeights
+from grafx.render.edges import edge_weights as edge_weights_of
 from grafx.render.plan import Access, InletRead, StepPlan
 from grafx.render.prepare import RenderData
 
@@ -187,7 +187,11 @@ def _split_weights(weights: Tensor, parts: list[Tensor], dim: int) -> tuple[Tens
 
 
 def _gather(
-    outputs: list, read: InletRead, dim: int, node_type: str, edge_weights: Tensor | None = None
+    outputs: list,
+    read: InletRead,
+    dim: int,
+    node_type: str,
+    edge_weights: Tensor | EdgeWeights | None = None,
 ) -> Tensor:
     """One inlet's input per node: the read rows, each scaled by its edge's weight if given."""
     parts, fresh = _read_pieces(outputs, read.pieces, dim)
@@ -358,7 +362,9 @@ def render_grafx(
             graph's ``edge_indices``: edge ``e`` carries ``edge_gains[e]`` times its source's
             signal (gradients flow to them; the same gains for every row of a 4-D batch). They
             replace the graph's own gains (``GRAFX.connect(..., gain=)``, kept in the plan),
-            which apply when this is ``None``; edge gates, if any, multiply either.
+            which apply when this is ``None``; edge gates, if any, multiply either. With
+            ``timeline=``, they may be curves ``(E, K)`` instead, linear gains at the
+            timeline's ``K`` knots, interpolated at every rendered sample (see Automation).
 
     Returns:
         ``output``, the ``out`` nodes' signals ``(N_out, C, L)`` or ``(B, N_out, C, L)`` in
@@ -385,7 +391,8 @@ def render_grafx(
         ParameterError: a parameter tensor whose first dimension is not the node count (the
             message names the type and key), a parameter for an unknown type, or a gate of
             the wrong shape, on a type without a processor or with unequal inlets and outlets,
-            or edge gates or gains that are not one per edge.
+            edge gates or gains that are not one per edge, gain curves without a timeline or
+            with another number of knots, NaN or infinite gains.
         NotSupportedError: ``edge_gains`` of shape ``(B, E)`` (per batch row).
 
     Automation: with ``timeline=`` (a :class:`grafx.automation.Timeline`), a parameter that
@@ -393,7 +400,10 @@ def render_grafx(
     ``(N_t, *shape, K)``, its values at the timeline's ``K`` knots; the engine interpolates it
     to one value per rendered sample before the call (see :mod:`grafx.automation`). Curves on
     other parameters, or without a timeline, raise :class:`ParameterError`. The edge gates may
-    be curves ``(E, 1, K)`` too (automated sends): each edge's gate per sample.
+    be curves ``(E, 1, K)`` too (automated sends): each edge's gate per sample; and so may
+    ``edge_gains``, ``(E, K)``. An edge curve is interpolated only when the inlet that reads
+    its edge is gathered, for that inlet's edges (:mod:`grafx.render.edges`), and a flat one
+    renders bit for bit like the static value.
     """
     if isinstance(processors, Tensor) and not isinstance(source, Tensor):
         source, processors = processors, source  # the original implementation's order
@@ -471,22 +481,15 @@ def _render(
     parameters = {} if parameters is None else parameters
     _check_inputs(processors, parameters, render_data, source.device)
     curve_grids: dict = {}  # automation sample times, found once per render
-    edge_weights = _edge_weights(
+    edge_weights = edge_weights_of(
         parameters,
+        edge_gains,
         render_data,
-        source.dtype,
+        source,
         not parameters_grad,
         timeline,
-        source.shape[-1],
         curve_grids,
     )
-    gains = _edge_gains(edge_gains, render_data, source)
-    if gains is not None:
-        if edge_weights is None:
-            edge_weights = gains
-        else:  # gains (E,) times gates (E,) or, automated, (E, L)
-            gains = gains.reshape(-1, 1) if edge_weights.ndim == 2 else gains
-            edge_weights = edge_weights.to(gains.device) * gains
     if common_parameters is not None:
         _check_tree(common_parameters, "common", "", render_data.num_nodes, source.device)
     call = _StepCall(
@@ -865,70 +868,3 @@ def _gated_types(
                 "many of each"
             )
     return gated
-
-
-def _edge_gains(value: Any, render_data: RenderData, source: Tensor) -> Tensor | None:
-    """The linear edge gains ``(E,)`` of this render (given, else the graph's), or ``None``."""
-    count = render_data.num_edges
-    if value is None:
-        if render_data.edge_gains is None:
-            return None
-        key = ("edge_gains", str(source.device), source.dtype)
-        if key not in render_data._cache:  # one copy per device and dtype, not one per render
-            render_data._cache[key] = render_data.edge_gains.to(source.device, source.dtype)
-        return render_data._cache[key]
-    if not isinstance(value, Tensor):
-        try:
-            value = torch.as_tensor(value, dtype=source.dtype)
-        except (TypeError, ValueError, RuntimeError):
-            raise ParameterError(
-                f"edge_gains must be a tensor of {count} gains, got {type(value).__name__}"
-            ) from None
-    shape = tuple(value.shape)
-    if shape not in ((count,), (count, 1)):
-        if value.ndim == 2 and shape[-1] == count:
-            raise NotSupportedError(
-                f"edge_gains of shape {shape}: one set of gains per batch row is not supported; "
-                f"give ({count},) gains shared by every row, or batch the graphs with "
-                "batch_grafx (each graph's edges then have their own gains)"
-            )
-        raise ParameterError(
-            f"edge_gains has shape {shape}; expected ({count},), one linear gain per edge of "
-            "the planned graph, in edge_indices order"
-        )
-    if value.is_floating_point() and not torch.isfinite(value.detach()).all():
-        raise ParameterError("edge_gains holds NaN or infinite values")
-    return value.reshape(-1).to(device=source.device, dtype=source.dtype)
-
-
-def _edge_weights(
-    parameters: Mapping,
-    render_data: RenderData,
-    dtype: torch.dtype,
-    detach: bool,
-    timeline: Timeline | None = None,
-    num_samples: int = 0,
-    cache: dict | None = None,
-) -> Tensor | None:
-    r"""The edge gates' :math:`\sigma(\omega_e)`, ``(E,)``, or ``None`` without edge gates;
-    ``(E, L)``, one per edge and rendered sample, when they are curves ``(E, 1, K)``."""
-    if EDGE_GATE_KEY not in parameters:
-        return None
-    check_edge_gate_key_free(render_data.type_counts)
-    gate = parameters[EDGE_GATE_KEY]
-    count = render_data.num_edges
-    if is_edge_gate_curve(gate):
-        if detach:
-            gate = gate.detach()
-        omega = expand_edge_gates(gate, timeline, num_samples, count, cache)
-        return mix_from_drywet_weight(omega).to(dtype)
-    if not isinstance(gate, Tensor) or tuple(gate.shape) not in ((count,), (count, 1)):
-        shape = tuple(gate.shape) if isinstance(gate, Tensor) else type(gate).__name__
-        raise ParameterError(
-            f"edge gates {EDGE_GATE_KEY!r} have shape {shape}; expected ({count}, 1), one "
-            "value per edge of the graph, in edge_indices order (or, automated, curves "
-            f"({count}, 1, K))"
-        )
-    if detach:
-        gate = gate.detach()
-    return mix_from_drywet_weight(gate.reshape(-1)).to(dtype)
