@@ -67,7 +67,7 @@ def add_parser(sub) -> None:
         "(e.g. eq,compressor,limiter; default: none); the limiter starts at the target's peak",
     )
     _add_recipe_options(p)
-    _add_automation_options(p)
+    add_automation_options(p)
     p.add_argument(
         "--init",
         default=None,
@@ -140,7 +140,10 @@ def _add_recipe_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_automation_options(p: argparse.ArgumentParser) -> None:
+def add_automation_options(p: argparse.ArgumentParser, defaults: bool = True) -> None:
+    """``--automate``, ``--knots-every`` and ``--automation-weight`` on ``p``; with
+    ``defaults=False`` they default to ``None`` (not given; ``grafx fit-many`` passes on only
+    those given)."""
     from grafx.fit.options import AUTOMATION_WEIGHT, KNOTS_EVERY
 
     p.add_argument(
@@ -155,14 +158,14 @@ def _add_automation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--knots-every",
         type=positive_float,
-        default=KNOTS_EVERY,
+        default=KNOTS_EVERY if defaults else None,
         metavar="SECONDS",
         help=f"seconds between the knots of automation curves (default: {KNOTS_EVERY:g})",
     )
     p.add_argument(
         "--automation-weight",
         type=non_negative_float,
-        default=AUTOMATION_WEIGHT,
+        default=AUTOMATION_WEIGHT if defaults else None,
         metavar="W",
         help="weight of the total-variation penalty on automation curves, which keeps them "
         f"from absorbing what static settings explain (default: {AUTOMATION_WEIGHT:g}; 0: off)",

@@ -18,6 +18,7 @@ from grafx.cli.common import (
     non_negative_int,
     positive_int,
 )
+from grafx.cli.fit import add_automation_options
 from grafx.cli.logs import add_log_options
 from grafx.errors import GrafxError
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 EXAMPLES = """examples:
   grafx fit-many songs.csv --out fits
   grafx fit-many songs.csv --out fits --jobs 2 --pack 4 --fit "--steps 200 --crop 1.0"
+  grafx fit-many songs.csv --out fits --pack 4 --automate gain_pan,edge_gate --knots-every 0.5
   grafx fit-many songs.jsonl --out fits --executor ray --address auto
   grafx fit-many --demo-songs demo-songs      # write 4 synthetic songs and their manifest
 
@@ -73,6 +75,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--demo-songs", metavar="DIR", help="write synthetic songs + manifest.csv to DIR"
     )
+    add_automation_options(p, defaults=False)  # passed on to every song's grafx fit
     add_device_options(p)  # passed on to every song's grafx fit (a --device in --fit wins)
     add_log_options(p)
     p.set_defaults(run=run)
@@ -93,12 +96,19 @@ def shared_fit_options(args: argparse.Namespace) -> FitOptions:
     for taken in ("--stems", "--target", "--out"):
         if taken in words:
             raise CLIError(f"--fit {shlex.join(words)!r}: {taken} is set per song by the manifest")
+    automation = automation_words(args)
+    for taken in automation[::2]:
+        if any(w == taken or w.startswith(f"{taken}=") for w in words):
+            raise CLIError(
+                f"--fit {shlex.join(words)!r}: {taken} is given to fit-many itself too; give it "
+                "once"
+            )
     from grafx.fit.many.manifest import Song
 
     placeholder = Song("song", ("s.wav",), "t.wav")
     device_options(args)  # a device this machine lacks is refused before any song starts
     shared = ["--device", args.device, "--dtype", args.dtype]
-    namespace = fit_args_namespace(placeholder, "o", words, before=shared)
+    namespace = fit_args_namespace(placeholder, "o", [*automation, *words], before=shared)
     try:
         options = fit_options(namespace, check=False)
         options = dataclasses.replace(options, stems=(), target="", out="")
@@ -106,6 +116,20 @@ def shared_fit_options(args: argparse.Namespace) -> FitOptions:
     except (CLIError, GrafxError) as error:
         raise CLIError(f"--fit {shlex.join(words)!r}: {error}") from None
     return options
+
+
+def automation_words(args: argparse.Namespace) -> list[str]:
+    """fit-many's own ``--automate``, ``--knots-every`` and ``--automation-weight``, those
+    given, as ``grafx fit`` words for every song."""
+    words = []
+    for option, value in (
+        ("--automate", getattr(args, "automate", None)),
+        ("--knots-every", getattr(args, "knots_every", None)),
+        ("--automation-weight", getattr(args, "automation_weight", None)),
+    ):
+        if value is not None:
+            words += [option, str(value)]
+    return words
 
 
 def fit_args_namespace(
