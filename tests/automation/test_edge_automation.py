@@ -210,10 +210,21 @@ def test_a_fit_automates_sends_by_the_name_edge_gate():
     assert torch.equal(edge_gates(moving), w.amax(-1))
 
 
-def test_grafx_fit_automates_sends_end_to_end(tmp_path, capsys):
+def test_grafx_fit_automates_sends_end_to_end(tmp_path, capsys, monkeypatch):
     import soundfile as sf
 
+    import grafx.fit.report
+    from grafx.automation.readout import SEND_SETTING
     from grafx.cli import main
+
+    drawn = []  # the automation report.png is given
+    plot_report = grafx.fit.report.plot_report
+
+    def spy(*args, **kwargs):
+        drawn.append(kwargs.get("automation"))
+        return plot_report(*args, **kwargs)
+
+    monkeypatch.setattr(grafx.fit.report, "plot_report", spy)
 
     rate, length = 8000, 8000
     t = np.arange(length) / rate
@@ -237,6 +248,9 @@ def test_grafx_fit_automates_sends_end_to_end(tmp_path, capsys):
     gate = model.parameters[EDGE_GATE_KEY]
     assert gate.shape == (model.graph.number_of_edges(), 1, 3)
     assert not torch.equal(gate[..., 0], gate[..., -1])  # the sends moved
+    sends = {c.label: c for c in drawn[-1] if c.setting == SEND_SETTING}
+    assert {"a -> out", "b -> out"} <= set(sends)  # under the stems' names
+    assert any(c.setting == "gain_db" for c in drawn[-1])  # the faders too
     capsys.readouterr()
     assert main(["info", str(out / "graph.json"), "--settings"]) == 0
     assert "automated send to " in capsys.readouterr().out

@@ -2,7 +2,10 @@
 
 from grafx.mixing.readout import (
     MAX_READ_KNOTS,
+    SEND_SETTING,
+    SettingCurve,
     automated_nodes,
+    automation_curves,
     automation_readout,
     fader_curves,
     knot_parameters,
@@ -10,7 +13,10 @@ from grafx.mixing.readout import (
 
 __all__ = [
     "MAX_READ_KNOTS",
+    "SEND_SETTING",
+    "SettingCurve",
     "automated_nodes",
+    "automation_curves",
     "automation_readout",
     "fader_curves",
     "knot_parameters",

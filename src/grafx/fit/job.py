@@ -423,7 +423,7 @@ def _plot(
         loss_before=job.loss_before,
         loss_after=loss_after,
         initial=initial_mix,
-        faders=_fader_curves(job, parameters),
+        automation=_automation_curves(job, parameters),
     )
 
 
@@ -456,13 +456,14 @@ def _write_metrics(
     return path, {**summary, "loss_before": job.loss_before, "loss_after": loss_after}
 
 
-def _fader_curves(job: FitJob, parameters: Mapping) -> list:
-    """The fitted fader curves in dB of an automated job, for the report (empty if static)."""
+def _automation_curves(job: FitJob, parameters: Mapping) -> list:
+    """The fitted automation of an automated job in physical units (faders, sends, pans, EQ
+    bands, thresholds, ...), for the report (empty if static)."""
     if job.timeline is None:
         return []
-    from grafx.automation.readout import fader_curves
+    from grafx.automation.readout import automation_curves
 
-    return fader_curves(job.G, parameters, job.processors, job.timeline)
+    return automation_curves(job.G, parameters, job.processors, job.timeline, job.sample_rate)
 
 
 def full_band_mixes(

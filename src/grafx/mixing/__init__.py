@@ -13,12 +13,13 @@ from grafx.mixing.console import (
     node_settings_to_parameters,
     set_node_settings,
 )
-from grafx.mixing.readout import automation_readout, fader_curves
+from grafx.mixing.readout import automation_curves, automation_readout, fader_curves
 
 __all__ = [
     "CONSOLE_TYPES",
     "DEFAULT_CHAIN",
     "MASTER_CHAIN",
+    "automation_curves",
     "automation_readout",
     "build_mixing_console",
     "console_parameters",

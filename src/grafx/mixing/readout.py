@@ -13,6 +13,7 @@ reported are then between those knots).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,7 +28,10 @@ from grafx.processors.core.drywet import EDGE_GATE_KEY, mix_from_drywet_weight
 
 __all__ = [
     "MAX_READ_KNOTS",
+    "SEND_SETTING",
+    "SettingCurve",
     "automated_nodes",
+    "automation_curves",
     "automation_readout",
     "fader_curves",
     "knot_parameters",
@@ -37,6 +41,30 @@ __all__ = [
 MAX_READ_KNOTS = 64
 #: Moves reported per setting.
 MAIN_MOVES = 3
+#: The setting name of an automated edge gate's level in dB (:func:`automation_curves`).
+SEND_SETTING = "send_db"
+#: Lowest send level a curve reports, dB (a closed gate is :math:`-\infty`).
+SEND_FLOOR_DB = -240.0
+
+
+@dataclass(frozen=True)
+class SettingCurve:
+    """One automated physical setting read at the knots (:func:`automation_curves`).
+
+    Attributes:
+        label: the node's name (its stem's and type, in a console), with the setting's column
+            when it has several (``"vocals/eq band 2"``); for a send, ``"source -> dest"``.
+        setting: the physical setting's key (``"gain_db"``, ``"pan"``, ``"eq_gains_db"``,
+            ``"eq_freqs_hz"``, ``"threshold_db"``, ``"mix"``, ...), or :data:`SEND_SETTING`
+            for an edge gate's level in dB.
+        times: the knot times read, seconds.
+        values: the setting at each of them, in its physical unit.
+    """
+
+    label: str
+    setting: str
+    times: list[float]
+    values: list[float]
 
 
 def knot_parameters(parameters: Mapping, processors: Mapping, index: int) -> dict:
@@ -98,6 +126,75 @@ def fader_curves(
             name = label if len(columns) == 1 else f"{label} [{column}]"
             curves.append((name, times, values))
     return curves
+
+
+def automation_curves(
+    G: Any,
+    parameters: Mapping,
+    processors: Mapping,
+    timeline: Any,
+    sample_rate: float | None = None,
+) -> list[SettingCurve]:
+    """Every automated physical setting that moves, read at the knots (at most
+    :data:`MAX_READ_KNOTS` of them), node by node, then the automated edge gates' levels in dB.
+
+    A multi-valued setting gives one curve per column (an EQ's band ``k`` is labelled
+    ``band k``, from 1). A setting whose values do not move at all gives none. Edge levels are
+    ``20 log10 sigma(omega)`` (at least :data:`SEND_FLOOR_DB`), labelled
+    ``"source -> destination"`` with the stems' names in a console (the nodes' full names
+    when both ends are on one strip).
+
+    Args:
+        G, parameters, processors, timeline, sample_rate: as :func:`automation_readout`.
+    """
+    nodes = automated_nodes(G, parameters, processors)
+    if timeline is None or not (nodes or is_edge_gate_curve(parameters.get(EDGE_GATE_KEY))):
+        return []
+    indices = _read_points(timeline)
+    times = [timeline.knot_times[i] for i in indices]
+    per_knot = [knot_parameters(parameters, processors, i) for i in indices]
+    curves = []
+    for node in nodes:
+        try:
+            readings = [get_node_settings(p, G, node, processors, sample_rate) for p in per_knot]
+        except (GrafxError, KeyError, TypeError, ValueError, RuntimeError):
+            continue
+        label = _node_name(G, node)
+        for key in readings[0]:
+            columns = _columns([r.get(key) for r in readings])
+            if columns is None or key == "sample_rate":
+                continue
+            for column, values in enumerate(columns):
+                if max(values) == min(values):
+                    continue
+                if len(columns) == 1:
+                    name = label
+                elif key.startswith("eq_"):
+                    name = f"{label} band {column + 1}"
+                else:
+                    name = f"{label} [{column}]"
+                curves.append(SettingCurve(name, key, times, values))
+    gate = parameters.get(EDGE_GATE_KEY)
+    edges = edges_in_tensor_order(G) if is_edge_gate_curve(gate) else []
+    if isinstance(gate, Tensor) and gate.shape[0] == len(edges) and edges:
+        levels = 20 * torch.log10(mix_from_drywet_weight(gate.detach().double()[:, 0, indices]))
+        for row, (source, dest, _, _, _) in enumerate(edges):
+            values = levels[row].clamp_min(SEND_FLOOR_DB).tolist()
+            if max(values) != min(values):
+                curves.append(
+                    SettingCurve(_edge_label(G, source, dest), SEND_SETTING, times, values)
+                )
+    return curves
+
+
+def _edge_label(G: Any, source: int, dest: int) -> str:
+    """``"a -> b"``: the stems' (or buses') names of a console's nodes, ``"drums -> bus0"``;
+    the full node names when both ends are on one strip."""
+    a, b = _node_name(G, source), _node_name(G, dest)
+    strip_a, strip_b = a.split("/", 1)[0], b.split("/", 1)[0]
+    if strip_a != strip_b:
+        a, b = strip_a, strip_b
+    return f"{a} -> {b}"
 
 
 def _flat(value: Any) -> list[float] | None:
@@ -216,7 +313,7 @@ def _edge_lines(
     levels = 20 * torch.log10(mix_from_drywet_weight(gate.detach().double()[:, 0, indices]))
     result: dict[int, list[str]] = {}
     for row, (source, dest, _, _, _) in enumerate(edges):
-        values = levels[row].clamp_min(-240.0).tolist()
+        values = levels[row].clamp_min(SEND_FLOOR_DB).tolist()
         if G.nodes[source]["node_type"] == "in":
             node, name = dest, f"input from {_node_name(G, source)} (dB)"
         else:

@@ -70,7 +70,8 @@ class EdgeWeights:
     dtype: torch.dtype
     cache: dict
 
-    def __getitem__(self, edges: Tensor) -> Tensor:
+    def __getitem__(self, edges: Tensor | None) -> Tensor:
+        assert edges is not None  # prepare_render gives every read its edges
         gate = None
         if self.gates is not None:
             gate = self.gates[edges]
