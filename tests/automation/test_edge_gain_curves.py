@@ -171,3 +171,29 @@ def test_only_the_read_edges_are_interpolated_and_flat_reads_not_at_all(monkeypa
     ]
     assert sorted(rows) == sorted(moving)  # one call per read of a moving edge, its rows only
     assert max(rows) < count
+
+
+@pytest.mark.parametrize("num_buses", [1, 2])
+def test_flat_reads_beside_moving_ones_render_like_the_per_sample_path(num_buses):
+    # One edge moves at a time: a fan-in may then read flat edges (one weight per edge) beside
+    # a moving one (one per sample); without gradients that must render as with them.
+    renderer, processors, params = _console(num_buses, gates=True)
+    plan = renderer.render_data
+    timeline = Timeline.uniform(1.0, 0.25, SR)
+    sources = torch.randn(4, 2, 1000) * 0.3
+    for edge in range(plan.num_edges):
+        curves = torch.full((plan.num_edges, timeline.num_knots), 0.8)
+        curves[edge] = torch.linspace(0.2, 1.4, timeline.num_knots)
+        with torch.no_grad():
+            fast, _ = render_grafx(
+                sources, processors, params, plan, edge_gains=curves, timeline=timeline
+            )
+        slow, _ = render_grafx(
+            sources,
+            processors,
+            params,
+            plan,
+            edge_gains=curves.requires_grad_(),
+            timeline=timeline,
+        )
+        assert torch.equal(fast, slow.detach()), edge

@@ -160,6 +160,11 @@ def _scale_rows(x: Tensor, weights: Tensor, dim: int) -> Tensor:
     return x * weights.reshape(shape)
 
 
+def _per_sample(weights: Tensor, length: int) -> Tensor:
+    """Weights ``(n,)`` or ``(n, L)`` as ``(n, L)`` (a view for ``(n,)``)."""
+    return weights if weights.ndim == 2 else weights[:, None].expand(-1, length)
+
+
 class _ScaleRows(torch.autograd.Function):
     """``x * weights[:, None, None]`` whose weight gradient is one dot product per row.
 
@@ -226,6 +231,12 @@ def _gather(
         if weights is not None and extra_weights is not None:
             # Scaled before the 0/1 product (not as the matrix's entries): the same sums,
             # rounded alike, for gates given per edge and per edge and sample.
+            if weights.ndim != extra_weights.ndim:  # flat curves beside moving ones
+                length = x.shape[-1]
+                weights, extra_weights = (
+                    _per_sample(weights, length),
+                    _per_sample(extra_weights, length),
+                )
             rows = _scale_rows(rows, torch.cat([weights, extra_weights]), dim)
         return _matmul_scatter(rows, index, num_nodes, dim)
     if weights is not None and extra_weights is not None:
