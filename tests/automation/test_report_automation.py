@@ -94,14 +94,14 @@ def test_the_report_draws_sends_eq_bands_and_thresholds_under_the_stems_names():
         import matplotlib.pyplot as plt
 
         plt.close(fig)
-    assert set(drawn) == {"faders and sends", "EQ band gains", "compressor thresholds"}
+    assert set(drawn) == {"faders and sends", "EQ band gains", "dynamics thresholds"}
     unit, lines = drawn["faders and sends"]
     assert unit == "level (dB)" and set(lines) == {"vocals/gain_pan", "drums -> bus0"}
     assert lines["drums -> bus0"] == pytest.approx(_db(SWELL), abs=1e-9)
     assert lines["vocals/gain_pan"] == pytest.approx(RIDE, abs=1e-4)
     unit, lines = drawn["EQ band gains"]
     assert unit == "gain (dB)" and lines["vocals/eq band 2"] == pytest.approx(BAND, abs=1e-4)
-    unit, lines = drawn["compressor thresholds"]
+    unit, lines = drawn["dynamics thresholds"]
     assert unit == "threshold (dB)"
     assert lines["vocals/compressor"] == pytest.approx(THRESHOLD, abs=1e-4)
 

@@ -3,7 +3,7 @@ fitted automation.
 
 The automation panels (:func:`automation_panels`) group the curves of an automated fit
 (:func:`grafx.automation.readout.automation_curves`) by setting, in physical units: faders and
-sends in dB, pans, EQ band gains (dB) and frequencies (Hz), compressor thresholds (dB), dry/wet
+sends in dB, pans, EQ band gains (dB) and frequencies (Hz), dynamics thresholds (dB), dry/wet
 mixes. Each panel draws at most :data:`MAX_PANEL_LINES` curves, those that move most, and only
 those that move at least the setting's :data:`MIN_MOVES` (0.5 dB, say); its title says how many
 moving curves it leaves out, so a console of 16 stems stays readable.
@@ -71,7 +71,7 @@ PANELS: dict[str, tuple[str, str, bool]] = {
     "eq_gains_db": ("EQ band gains", "gain (dB)", False),
     "eq_freqs_hz": ("EQ band frequencies", "frequency (Hz)", True),
     "eq_q": ("EQ band Q", "Q", True),
-    "threshold_db": ("compressor thresholds", "threshold (dB)", False),
+    "threshold_db": ("dynamics thresholds", "threshold (dB)", False),
     "mix": ("dry/wet mixes", "wet share (0-1)", False),
 }
 
