@@ -35,8 +35,9 @@ the ``--automate`` types as curves (default the faders, the reverb sends and the
 (:class:`grafx.automation.smoothness.CurveSmoothness`, weight ``--smoothness``);
 ``--static-warmup F`` fits the first ``F`` of the steps static and frees the curves for the rest
 (the same number of steps in all); ``--curve-lr`` multiplies the curves' learning rates.
-``--floor`` also fits the static console to each moving target's unmoved twin (the same stems,
-settings and draws, every move held at its start): about the best an automated fit can reach.
+``--floor N`` also fits the static console to the first ``N`` moving targets' unmoved twins
+(the same stems, settings and draws, every move held at its start): about the best an
+automated fit can reach.
 
 Per target it prints the STFT distance (:func:`grafx.metrics.mix_metrics`) of the static fit,
 the automated fit, the least-squares gain mix (and the floor), the ratio automated / static, the
@@ -52,7 +53,7 @@ Goals (issue 31): moving targets 0.5x, faders 1.5 dB rms, static 1.05x, render 1
     PYTHONPATH=src python benchmarks/automation.py [--family comp,eq] [--targets 3] [--static 1]
         [--seconds 8] [--sample-rate 22050] [--steps 400] [--moves realistic|rides]
         [--automate gain_pan,reverb,eq] [--knots-every 0.25] [--smoothness 1e-3]
-        [--static-warmup 0] [--curve-lr 1] [--interpolation linear|cubic] [--floor]
+        [--static-warmup 0] [--curve-lr 1] [--interpolation linear|cubic] [--floor 0]
         [--threads 1] [--only-automated] [--out NAME]
 
 Needs pedalboard (the ``bench`` extra). Writes ``benchmarks/results/NAME.json`` (default
@@ -427,7 +428,9 @@ def main(argv=None) -> int:
     parser.add_argument("--static-warmup", type=float, default=0.0)
     parser.add_argument("--curve-lr", type=float, default=1.0)
     parser.add_argument("--interpolation", choices=("linear", "cubic"), default="linear")
-    parser.add_argument("--floor", action="store_true", help="fit each moving target unmoved")
+    parser.add_argument(
+        "--floor", type=int, default=0, help="fit the first N moving targets' unmoved twins"
+    )
     parser.add_argument("--only-automated", action="store_true", help="skip the static fits")
     parser.add_argument("--no-overhead", action="store_true", help="skip the render timing")
     parser.add_argument("--threads", type=int, default=1)
@@ -460,7 +463,7 @@ def main(argv=None) -> int:
             )
             auto = mix_metrics(au_mix, target, args.sample_rate)["stft_distance"]
             floor = float("nan")
-            if args.floor and moving:
+            if moving and index - args.first < args.floor:
                 held = make_target(*target_args, hold=True)[2]
                 fl_mix = fit(stems, held, args.sample_rate, args.steps, [], args)[0]
                 floor = mix_metrics(fl_mix, held, args.sample_rate)["stft_distance"]
