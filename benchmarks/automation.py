@@ -34,7 +34,9 @@ the ``--automate`` types as curves (default the faders, the reverb sends and the
 ``--knots-every`` seconds and the total-variation penalty
 (:class:`grafx.automation.smoothness.CurveSmoothness`, weight ``--smoothness``);
 ``--static-warmup F`` fits the first ``F`` of the steps static and frees the curves for the rest
-(the same number of steps in all); ``--curve-lr`` multiplies the curves' learning rates.
+(the same number of steps in all); ``--curve-lr`` multiplies the curves' learning rates (one
+factor, ``3``, or one per type, ``gain_pan=3,reverb=3,eq=1``; the recipe's 3x on the fader
+gains stays on top).
 ``--floor N`` also fits the static console to the first ``N`` moving targets' unmoved twins
 (the same stems, settings and draws, every move held at its start): about the best an
 automated fit can reach.
@@ -335,10 +337,11 @@ def fit(stems, target, sample_rate, steps, automate, args):
         names = curve_keys(params, processors)
         penalties = {**penalties, "smoothness": CurveSmoothness(args.smoothness, names)}
     config = recipe_config(sample_rate, steps=steps, progress=False, seed=1 if automate else 0)
-    if automate and args.curve_lr != 1:
+    factors = curve_lr_factors(args.curve_lr, automate)
+    if automate and any(f != 1 for f in factors.values()):
         scales = dict(config.lr_scale)
         for name in curve_keys(params, processors):
-            scales[name] = scales.get(name, 1.0) * args.curve_lr
+            scales[name] = scales.get(name, 1.0) * factors.get(name.split("/")[0], 1.0)
         config.lr_scale = scales
     result = fit_parameters(
         G,
@@ -357,6 +360,14 @@ def fit(stems, target, sample_rate, steps, automate, args):
     with torch.no_grad():
         mix = renderer(stems, result.parameters, timeline)[0]
     return mix, result, cpu, timeline
+
+
+def curve_lr_factors(text: str, types) -> dict[str, float]:
+    """``--curve-lr``: one factor for every automated type, or ``type=factor`` pairs."""
+    if "=" not in str(text):
+        return {t: float(text) for t in types}
+    pairs = (item.split("=") for item in str(text).split(",") if item)
+    return {t: float(f) for t, f in pairs}
 
 
 def fader_errors(result, timeline, stems, rides, names, sample_rate, details=None):
@@ -426,7 +437,7 @@ def main(argv=None) -> int:
     parser.add_argument("--knots-every", type=float, default=0.25)
     parser.add_argument("--smoothness", type=float, default=1e-3)
     parser.add_argument("--static-warmup", type=float, default=0.0)
-    parser.add_argument("--curve-lr", type=float, default=1.0)
+    parser.add_argument("--curve-lr", default="1", help="3, or gain_pan=3,reverb=3,eq=1")
     parser.add_argument("--interpolation", choices=("linear", "cubic"), default="linear")
     parser.add_argument(
         "--floor", type=int, default=0, help="fit the first N moving targets' unmoved twins"
