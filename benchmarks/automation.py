@@ -320,7 +320,7 @@ def fit(stems, target, sample_rate, steps, automate, args):
     if automate:
         seconds = stems.shape[-1] / sample_rate
         timeline = Timeline.uniform(seconds, args.knots_every, sample_rate, args.interpolation)
-        warm = int(round(args.static_warmup * steps))
+        warm = min(int(round(args.static_warmup * steps)), steps - 1)
         if warm:  # the static console first, at the recipe's first learning rate
             config = recipe_config(sample_rate, steps=warm, progress=False, final_lr=1.0)
             params = fit_parameters(
