@@ -36,8 +36,9 @@ the ``--automate`` types as curves (default the faders, the reverb sends and the
 ``--static-warmup F`` fits the first ``F`` of the steps static and frees the curves for the rest
 (the same number of steps in all); ``--curve-lr`` multiplies the curves' learning rates (one
 factor, or one per type, ``gain_pan=3,reverb=3,eq=1``; the recipe's 3x on the fader gains
-stays on top). The default, 3, is the one lever that helped in benchmarks/README.md ("Automation:
-EQ moves, a target family the console can express, recipe levers"); 1 is the recipe's rates.
+stays on top; 1, the default, is the recipe's rates; 3 helped on some targets and not on
+others, see benchmarks/README.md, "Automation: EQ moves, a target family the console can
+express, recipe levers").
 The static fits draw their crops with seed 0, the automated fits' curve phase with seed 1.
 ``--floor N`` also fits the static console to the first ``N`` moving targets' unmoved twins
 (the same stems, settings and draws, every move held at its start): about the best an
@@ -57,7 +58,7 @@ Goals (issue 31): moving targets 0.5x, faders 1.5 dB rms, static 1.05x, render 1
     PYTHONPATH=src python benchmarks/automation.py [--family comp,eq] [--targets 3] [--static 1]
         [--seconds 8] [--sample-rate 22050] [--steps 400] [--moves realistic|rides]
         [--automate gain_pan,reverb,eq] [--knots-every 0.25] [--smoothness 1e-3]
-        [--static-warmup 0] [--curve-lr 3] [--interpolation linear|cubic] [--floor 0]
+        [--static-warmup 0] [--curve-lr 1] [--interpolation linear|cubic] [--floor 0]
         [--threads 1] [--only-automated] [--out NAME]
 
 Needs pedalboard (the ``bench`` extra). Writes ``benchmarks/results/NAME.json`` (default
@@ -439,7 +440,7 @@ def main(argv=None) -> int:
     parser.add_argument("--knots-every", type=float, default=0.25)
     parser.add_argument("--smoothness", type=float, default=1e-3)
     parser.add_argument("--static-warmup", type=float, default=0.0)
-    parser.add_argument("--curve-lr", default="3", help="3, or gain_pan=3,reverb=3,eq=1")
+    parser.add_argument("--curve-lr", default="1", help="3, or gain_pan=3,reverb=3,eq=1")
     parser.add_argument("--interpolation", choices=("linear", "cubic"), default="linear")
     parser.add_argument(
         "--floor", type=int, default=0, help="fit the first N moving targets' unmoved twins"
