@@ -262,12 +262,13 @@ class _DynamicRangeProcessor(_DynamicsBase):
         if ratio <= 1 or knee_db <= 0:
             raise ParameterError(f"{owner}: need ratio > 1 and knee_db > 0")
         times = [s.get("release_ms"), s.get("attack_ms")]
-        if any(t is not None for t in times):
-            if not all(t is not None and float(t) > 0 for t in times):
-                raise ParameterError(
-                    f"{owner}: attack_ms and release_ms go together and must be positive, "
-                    f"got {s.get('attack_ms')!r} and {s.get('release_ms')!r}"
-                )
+        if any(t is not None for t in times) and not all(
+            t is not None and float(t) > 0 for t in times
+        ):
+            raise ParameterError(
+                f"{owner}: attack_ms and release_ms go together and must be positive, "
+                f"got {s.get('attack_ms')!r} and {s.get('release_ms')!r}"
+            )
         nats = torch.tensor([threshold_db, knee_db], dtype=torch.float64) * _NATS_PER_DB
         values = {
             "log_threshold": log_threshold_from_threshold(nats[:1]),
