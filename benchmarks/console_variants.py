@@ -51,7 +51,7 @@ VARIANTS = {
         lambda r: _ballistics_z(2.0, 40.0, r),
         {},
     ),
-    "ballistics_z0": ({"energy_smoother": "ballistics"}, None, {}),
+    "ballistics_z0": ({"energy_smoother": "ballistics"}, lambda r: [0.0, 0.0], {}),
     "energy_unlinked": (
         {"energy_smoother": "ballistics", "knee": "hard", "linked": False},
         lambda r: _ballistics_z(2.0, 40.0, r),
@@ -92,7 +92,10 @@ def run_variant(name: str, folder: Path, names: list[str], args) -> dict:
         reverb = None
     if name in REVERBS:
         name, reverb = "paper", name
-    kwargs, z_init, settings = VARIANTS[name]
+    if name == "peak":  # the console preset itself (console_processors(preset="peak"))
+        kwargs, z_init, settings = {}, None, {}
+    else:
+        kwargs, z_init, settings = VARIANTS[name]
 
     def processors_for(**kw):
         procs = console_processors(**kw)
@@ -136,6 +139,7 @@ def run_variant(name: str, folder: Path, names: list[str], args) -> dict:
         restart=True,
         progress=False,
         init="variant",
+        console="peak" if name == "peak" else "paper",
     )
     began = time.perf_counter()
     fit_run.run_fit(options, initial)

@@ -254,7 +254,11 @@ class _DynamicRangeProcessor(_DynamicsBase):
         JUCE's and pedalboard's compressors take :math:`2\pi` times these (their coefficient
         is :math:`e^{-2\pi \cdot 1000 / (f_s t)}`)."""
         owner = name or type(self).__name__
-        defaults = {"threshold_db": self.default_threshold_db, "ratio": 2.0, "knee_db": 6.0}
+        defaults: dict[str, Any] = {
+            "threshold_db": self.default_threshold_db,
+            "ratio": 2.0,
+            "knee_db": 6.0,
+        }
         if self.energy_smoother == "ballistics":
             defaults.update(attack_ms=None, release_ms=None)
         s = take_settings(settings, defaults, owner)
