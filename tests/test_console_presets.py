@@ -148,6 +148,10 @@ def test_fit_options_and_command_take_the_console(tmp_path):
     peak = FitOptions(stems=["a.wav"], target="t.wav", out="o")
     assert "console" not in options_fingerprint(paper)["fit_options"]  # as checkpoints before
     assert options_fingerprint(peak)["fit_options"]["console"] == "peak"
+    # a predictor's start is for the paper's console; a graph file brings its own processors
+    assert (paper.built_console, peak.built_console) == ("paper", "peak")
+    assert FitOptions(console="peak", init="model").built_console == "paper"
+    assert FitOptions(console="peak", graph="g.json").built_console is None
     with pytest.raises(SystemExit):
         main(["fit", "--stems", "a.wav", "--target", "t.wav", "--out", "o", "--console", "x"])
 

@@ -75,7 +75,7 @@ def add_parser(sub) -> None:
         choices=sorted(CONSOLE_PRESETS),
         help=f"the console to fit (default: {DEFAULT_CONSOLE}): peak, compressors on each "
         "channel's peak envelope as plugin compressors (JUCE, pedalboard); paper, the "
-        "mixing-graphs paper's console",
+        "mixing-graphs paper's console (always with --init: the predictors' console)",
     )
     _add_recipe_options(p)
     _add_automation_options(p)

@@ -116,7 +116,8 @@ class FitOptions:
         console: the console a fit builds (not with ``graph``), a name in
             :data:`grafx.mixing.console.CONSOLE_PRESETS`: ``"peak"`` (the default: its
             compressors follow each channel's peak envelope, as plugin compressors) or
-            ``"paper"`` (the mixing-graphs paper's console).
+            ``"paper"`` (the mixing-graphs paper's console; always with ``init``, whose
+            predictors are trained on it).
         steps, minutes: the step and time budgets; the fit ends at whichever comes first.
         patience: stop when the smoothed loss has not improved for this many steps.
         lr: the learning rate.
@@ -173,6 +174,14 @@ class FitOptions:
     progress: bool = True
     device: str = "auto"
     dtype: str = "float32"
+
+    @property
+    def built_console(self) -> str | None:
+        """The console the fit builds: ``console``, but the paper's with ``init`` (the
+        predictors are trained on it), and ``None`` with ``graph``."""
+        if self.graph is not None:
+            return None
+        return "paper" if self.init is not None else self.console
 
     def validate(self, files: bool = True) -> None:
         """Check every setting; ``files=False`` skips ``stems``/``target``/``out`` (the settings

@@ -83,8 +83,8 @@ def options_fingerprint(options: FitOptions) -> dict[str, Any]:
     fit_options = {key: _setting(options, key) for key in FIT_OPTIONS}
     if options.master:  # absent without a master strip, as in checkpoints made before it
         fit_options["master"] = ",".join(options.master)
-    if options.graph is None and options.console != "paper":  # absent for the paper's console
-        fit_options["console"] = options.console
+    if options.built_console not in (None, "paper"):  # absent for the paper's console
+        fit_options["console"] = options.built_console
     return {
         "stems": [_file(s) for s in options.stems],
         "target": _file(options.target),
