@@ -7,8 +7,11 @@ the fitted mix's STFT distance beside the least-squares gain mix's (as ``fit_qua
     PYTHONPATH=src python benchmarks/console_variants.py --source soundfont --index 0 \\
         --effects compressor,gain,pan --variants paper,ballistics --steps 500 --seconds 6
 
-Each variant is a compressor (and its initial parameters); see ``VARIANTS``. Appends one JSON
-line per fit to ``--out``.
+Each variant is a compressor and its initial parameters (``VARIANTS``; ``peak`` is
+``grafx fit --console peak`` itself, every other runs on the paper's console), or a reverb
+(``REVERBS``), or ``compressor+reverb``. 1 torch thread; the fits are deterministic (seed 0).
+Needs the ``bench`` extra (pedalboard; FluidSynth for ``--source soundfont``). Appends one JSON
+line per fit to ``--out`` (default ``benchmarks/results/console_variants.jsonl``).
 """
 
 from __future__ import annotations
@@ -162,7 +165,9 @@ def main(argv=None) -> int:
     p.add_argument("--minutes", type=float, default=100.0)
     p.add_argument("--seconds", type=float, default=6.0)
     p.add_argument("--sample-rate", type=int, default=30000)
-    p.add_argument("--out", default="/tmp/console_variants.jsonl")
+    p.add_argument(
+        "--out", default=str(Path(__file__).resolve().parent / "results" / "console_variants.jsonl")
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     effects = tuple(e for e in args.effects.split(",") if e)
