@@ -151,7 +151,7 @@ CONSOLE_TYPES = {
     "limiter": _limiter,
 }
 
-#: Named consoles: the processor factories each one uses instead of :data:`CONSOLE_TYPES`'.
+#: Named consoles: for each, the processor factories it uses in place of :data:`CONSOLE_TYPES`.
 #: ``"paper"``: the mixing-graphs paper's strip (a stereo-linked compressor on the smoothed
 #: energy with a one-pole smoother and a quadratic knee). ``"peak"``: the same strip but a
 #: compressor as plugin compressors build it (JUCE's ``dsp::Compressor``, which pedalboard
