@@ -101,7 +101,8 @@ def run_variant(name: str, folder: Path, names: list[str], args) -> dict:
         kwargs, z_init, settings = VARIANTS[name]
 
     def processors_for(**kw):
-        procs = console_processors(**kw)
+        # the variant's console (the fit would build the paper's: it is given an init)
+        procs = console_processors(**{**kw, "preset": "peak" if name == "peak" else "paper"})
         if "reverb" in procs and reverb is not None:
             from grafx.processors.reverb import STFTMaskedNoiseReverb
 
