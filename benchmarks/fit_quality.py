@@ -23,11 +23,13 @@ for the fitted mix and, with ``--prune``, for ``grafx prune``'s mix of the fit (
 ``--prune-rounds`` rounds of ``--prune-steps`` fine-tuning steps, the descriptor tolerances at
 their defaults): STFT distance ratio to the gain mix, rms and largest mid third-octave band
 error from 40 Hz to 16 kHz (or the top band the rate holds), loudness error, rms width error,
-and the pruned graph's rho. ``--loss`` picks the fit's objective (``grafx fit --loss``).
+and the pruned graph's rho. ``--loss`` picks the fit's objective (``grafx fit --loss``),
+``--console`` its console (``grafx fit --console``).
 
     PYTHONPATH=src python benchmarks/fit_quality.py [--mixes 4] [--minutes 10] [--seconds 10]
         [--effects eq,compressor,gain,pan,delay,reverb] [--source synth|sonic-pi|soundfont]
-        [--loss band|paper] [--prune] [--prune-rounds 12] [--prune-steps 500]
+        [--loss band|paper] [--console peak|paper] [--prune] [--prune-rounds 12]
+        [--prune-steps 500]
         [--work DIR] [--prune-name pruned]
 
 ``--work DIR`` keeps each mix's stems, target, fit and pruned graph in ``DIR/mixN`` and reuses
@@ -225,6 +227,8 @@ def run_fit(folder: Path, names, args) -> dict:
         "0",
         "--loss",
         args.loss,
+        "--console",
+        args.console,
         "--quiet",
         "--restart",
     ]
@@ -391,6 +395,9 @@ def main(argv=None) -> int:
     p.add_argument("--source", choices=("synth", "sonic-pi", "soundfont"), default="synth")
     p.add_argument("--stems", type=int, default=5, help="stems per mix with --source sonic-pi")
     p.add_argument("--loss", choices=("band", "paper"), default="band", help="the fit's loss")
+    p.add_argument(
+        "--console", choices=("peak", "paper"), default="peak", help="grafx fit --console"
+    )
     p.add_argument("--prune", action="store_true", help="also prune each fit (tau 0.01)")
     p.add_argument("--prune-rounds", type=int, default=12, help="prune rounds (default: 12)")
     p.add_argument(

@@ -439,3 +439,198 @@ def test_legacy_gate_static_method_uses_its_exp_ratio():
     np.testing.assert_allclose(
         gain.numpy(), ref_curve("gate", levels.numpy(), -20.0, 3.0, 1.0, "hard")
     )
+
+
+# ---- detectors: a peak envelope and per-channel (unlinked) detection, as JUCE's compressor ----
+
+DETECTOR_CONFIGS = [
+    # (class, energy_smoother, knee, detector, linked)
+    (Compressor, "ballistics", "hard", "peak", False),
+    (Compressor, "ballistics", "quadratic", "peak", True),
+    (Compressor, "iir", "quadratic", "energy", False),
+    (NoiseGate, "ballistics", "exponential", "peak", False),
+]
+DETECTOR_IDS = [f"{c[0].__name__}-{c[1]}-{c[2]}-{c[3]}-{c[4]}" for c in DETECTOR_CONFIGS]
+
+
+def make_detector(config):
+    cls, es, knee, detector, linked = config
+    return cls(es, None, knee=knee, detector=detector, linked=linked, iir_len=2048)
+
+
+def reference_detector(kind, x, p, es, knee, detector, linked):
+    """Sample loop: each channel alone when unlinked; the peak detector smooths |x| (the
+    channels' largest) and squares it."""
+    if not linked:
+        return np.concatenate(
+            [reference_detector(kind, x[c : c + 1], p, es, knee, detector, True) for c in range(2)]
+        )
+    if detector == "peak":
+        e = ref_smooth(np.abs(x).max(0), es, p["z_alpha_pre"], 0.0) ** 2
+    else:
+        e = ref_smooth((x**2).mean(0), es, p["z_alpha_pre"], 0.0)
+    T = p["log_threshold"][0] - 6
+    G = np.log(e + np.exp(T) * 1e-12)
+    R = 1 + np.exp(p["log_ratio"][0])
+    W = np.exp(p["log_knee"][0]) if knee != "hard" else None
+    return x * np.exp(ref_curve(kind, G, T, R, W, knee) / 2)
+
+
+@pytest.mark.parametrize("config", DETECTOR_CONFIGS, ids=DETECTOR_IDS)
+def test_detectors_match_sample_by_sample_numpy(config):
+    processor = make_detector(config)
+    kind = "compressor" if config[0] is Compressor else "gate"
+    params = params_for(processor)
+    x = signal(600)
+    x[:, 1] *= 0.3  # channels at different levels: linking matters
+    y = processor(x, **params)
+    for b in range(B):
+        p = {k: v[b].numpy() for k, v in params.items()}
+        want = reference_detector(kind, x[b].numpy(), p, *config[1:])
+        np.testing.assert_allclose(y[b].numpy(), want, rtol=1e-9, atol=1e-12)
+
+
+def juce_compressor(x, sample_rate, threshold_db, ratio, attack_ms, release_ms):
+    """JUCE's dsp::Compressor as its documentation states it, sample by sample: a per-channel
+    peak envelope through attack/release (coefficients exp(-2 pi 1000 / (fs t_ms))), then
+    (env / threshold)^(1/ratio - 1) above the threshold."""
+    y = np.empty_like(x)
+    attack = math.exp(-2 * math.pi * 1000 / (sample_rate * attack_ms))
+    release = math.exp(-2 * math.pi * 1000 / (sample_rate * release_ms))
+    threshold = 10 ** (threshold_db / 20)
+    for c in range(x.shape[0]):
+        env = 0.0
+        for n in range(x.shape[1]):
+            v = abs(x[c, n])
+            coefficient = attack if v > env else release
+            env = v + coefficient * (env - v)
+            gain = 1.0 if env < threshold else (env / threshold) ** (1 / ratio - 1)
+            y[c, n] = gain * x[c, n]
+    return y
+
+
+def juce_parameters(processor, threshold_db, ratio, attack_ms, release_ms, sample_rate):
+    p = processor.settings_to_parameters({"threshold_db": threshold_db, "ratio": ratio})
+    # the weight of the new sample is 1 - JUCE's coefficient; index 0 release, 1 attack
+    weights = [
+        1 - math.exp(-2 * math.pi * 1000 / (sample_rate * t)) for t in (release_ms, attack_ms)
+    ]
+    z = torch.tensor([[math.log(w / (1 - w)) for w in weights]], dtype=torch.float64)
+    return {**{k: v[None] for k, v in p.items()}, "z_alpha_pre": z}
+
+
+def test_peak_unlinked_hard_compressor_is_juces():
+    rate = 8000.0
+    processor = Compressor(
+        "ballistics", knee="hard", detector="peak", linked=False, sample_rate=rate
+    )
+    x = signal(3000)[:1]
+    x[:, 1] *= 0.2
+    settings = (-22.0, 5.0, 3.0, 60.0)
+    y = processor(x, **juce_parameters(processor, *settings, rate))
+    want = juce_compressor(x[0].numpy(), rate, *settings)
+    assert np.abs(want - x[0].numpy()).max() > 0.05  # it compresses
+    np.testing.assert_allclose(y[0].numpy(), want, rtol=1e-9, atol=1e-12)
+
+
+def test_peak_unlinked_hard_compressor_matches_pedalboard():
+    pedalboard = pytest.importorskip("pedalboard")
+    rate = 16000.0
+    processor = Compressor(
+        "ballistics", knee="hard", detector="peak", linked=False, sample_rate=rate
+    )
+    x = signal(8000, seed=4)[:1].float()
+    x[:, 1] *= 0.2
+    settings = (-18.0, 4.0, 5.0, 100.0)
+    plugin = pedalboard.Compressor(
+        threshold_db=settings[0], ratio=settings[1], attack_ms=settings[2], release_ms=settings[3]
+    )
+    want = plugin(x[0].numpy(), rate)
+    y = processor(x.double(), **juce_parameters(processor, *settings, rate))
+    np.testing.assert_allclose(y[0].numpy(), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("config", DETECTOR_CONFIGS, ids=DETECTOR_IDS)
+def test_detectors_gradcheck_float64(config):
+    processor = make_detector(config)
+    params = params_for(processor, seed=5)
+    x = signal(16, seed=3)
+    names = list(params)
+
+    def run(x, *values):
+        return processor(x, **dict(zip(names, values, strict=True)))
+
+    inputs = (x.requires_grad_(), *(p.requires_grad_() for p in params.values()))
+    assert torch.autograd.gradcheck(run, inputs, fast_mode=True)
+
+
+@pytest.mark.parametrize("config", DETECTOR_CONFIGS, ids=DETECTOR_IDS)
+@pytest.mark.parametrize("fill", [-20.0, 20.0])
+@pytest.mark.parametrize("source", ["silence", "full_scale", "noise"])
+def test_detectors_extremes_finite(config, fill, source):
+    processor = make_detector(config)
+    x = {
+        "silence": torch.zeros(B, 2, 256, dtype=torch.float64),
+        "full_scale": torch.sign(torch.randn(B, 2, 256, dtype=torch.float64, generator=gen(0))),
+        "noise": torch.randn(B, 2, 256, dtype=torch.float64, generator=gen(0)),
+    }[source].requires_grad_()
+    params = {
+        k: torch.full((B, v), fill, dtype=torch.float64, requires_grad=True)
+        for k, v in processor.parameter_size().items()
+    }
+    y = processor(x, **params)
+    (y * torch.randn(y.shape, dtype=y.dtype, generator=gen(1))).sum().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
+    for key, p in params.items():
+        assert torch.isfinite(p.grad).all(), key
+
+
+def test_unlinked_is_each_channel_alone_and_automates():
+    processor = Compressor("ballistics", knee="hard", linked=False)
+    params = params_for(processor)
+    x = signal(500)
+    y = processor(x, **params)
+    linked = Compressor("ballistics", knee="hard")
+    for c in range(2):
+        torch.testing.assert_close(y[:, c : c + 1], linked(x[:, c : c + 1], **params))
+    # an automated threshold (B, 1, L) follows each channel too
+    curve = params["log_threshold"][:, :, None].expand(-1, 1, 500).clone()
+    torch.testing.assert_close(processor(x, **{**params, "log_threshold": curve}), y)
+
+
+def test_detector_errors_and_spec():
+    with pytest.raises(ConfigError, match="Compressor.*detector 'rms'"):
+        Compressor(detector="rms")
+    with pytest.raises(ConfigError, match="NoiseGate: linked must be True or False"):
+        NoiseGate(linked="no")
+    c = Compressor("ballistics", knee="hard", detector="peak", linked=False)
+    assert c.constructor_arguments == {
+        "energy_smoother": "ballistics",
+        "knee": "hard",
+        "detector": "peak",
+        "linked": False,
+    }
+
+
+def test_ballistics_time_settings_round_trip():
+    rate = 30000.0
+    processor = Compressor("ballistics", knee="hard", sample_rate=rate)
+    values = processor.settings_to_parameters({"attack_ms": 2.0, "release_ms": 40.0})
+    # the weight of the new sample is 1 - exp(-1 / (t fs)): index 0 release, 1 attack
+    weights = torch.sigmoid(values["z_alpha_pre"])
+    want = [1 - math.exp(-1000.0 / (t * rate)) for t in (40.0, 2.0)]
+    np.testing.assert_allclose(weights.numpy(), want, rtol=1e-12)
+    back = processor.parameters_to_settings(values)
+    assert back["attack_ms"] == pytest.approx(2.0) and back["release_ms"] == pytest.approx(40.0)
+    times = processor.time_constants_ms(values)["energy_ms"]  # [release, attack]
+    assert times == pytest.approx([40.0, 2.0])
+    assert "z_alpha_pre" not in processor.settings_to_parameters({})  # not given: untouched
+    assert "attack_ms" not in Compressor().parameters_to_settings(
+        Compressor().settings_to_parameters({})
+    )
+    with pytest.raises(ParameterError, match="attack_ms and release_ms go together"):
+        processor.settings_to_parameters({"attack_ms": 2.0})
+    with pytest.raises(ParameterError, match="must be positive"):
+        processor.settings_to_parameters({"attack_ms": 2.0, "release_ms": -1.0})
+    with pytest.raises(ParameterError, match="unknown setting"):
+        Compressor().settings_to_parameters({"attack_ms": 2.0, "release_ms": 40.0})

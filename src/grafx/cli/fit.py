@@ -41,6 +41,9 @@ groups file: a JSON object mapping every stem (file name without extension) to a
 
 
 def add_parser(sub) -> None:
+    from grafx.fit.options import DEFAULT_CONSOLE
+    from grafx.mixing.console import CONSOLE_PRESETS
+
     p = sub.add_parser(
         "fit",
         help="fit a mixing console (or a given graph) to a target mix of your stems",
@@ -65,6 +68,14 @@ def add_parser(sub) -> None:
         metavar="TYPES",
         help="a master strip between the summed mix and out, console types comma-separated "
         "(e.g. eq,compressor,limiter; default: none); the limiter starts at the target's peak",
+    )
+    p.add_argument(
+        "--console",
+        default=DEFAULT_CONSOLE,
+        choices=sorted(CONSOLE_PRESETS),
+        help=f"the console to fit (default: {DEFAULT_CONSOLE}): peak, compressors on each "
+        "channel's peak envelope as plugin compressors (JUCE, pedalboard); paper, the "
+        "mixing-graphs paper's console (always with --init: the predictors' console)",
     )
     _add_recipe_options(p)
     add_automation_options(p)
@@ -175,7 +186,7 @@ def add_automation_options(p: argparse.ArgumentParser, defaults: bool = True) ->
 def fit_options(args: argparse.Namespace, check: bool = True) -> FitOptions:
     """The :class:`~grafx.fit.options.FitOptions` of ``grafx fit``'s arguments (checked unless
     ``check`` is false)."""
-    from grafx.fit.options import FitOptions
+    from grafx.fit.options import DEFAULT_CONSOLE, FitOptions
 
     automate: tuple[str, ...] = ()
     if args.automate is not None:
@@ -195,6 +206,7 @@ def fit_options(args: argparse.Namespace, check: bool = True) -> FitOptions:
         buses=args.buses,
         groups=args.groups,
         master=master,
+        console=getattr(args, "console", DEFAULT_CONSOLE),
         steps=args.steps,
         minutes=args.minutes,
         patience=args.patience,

@@ -54,6 +54,8 @@ DTYPES = ("float32", "float64")
 KNOTS_EVERY = 0.5
 #: Default weight of the automation curves' total-variation penalty (``--automation-weight``).
 AUTOMATION_WEIGHT = 1e-3
+#: The console ``grafx fit`` builds (:data:`grafx.mixing.console.CONSOLE_PRESETS`; ``--console``).
+DEFAULT_CONSOLE = "peak"
 
 
 def _flag(name: str) -> str:
@@ -111,6 +113,11 @@ class FitOptions:
             "compressor", "limiter")``) between the summed mix and ``out``; empty: none. A
             master limiter starts at the target's peak level (its gain learns only where the
             mix reaches its ceiling).
+        console: the console a fit builds (not with ``graph``), a name in
+            :data:`grafx.mixing.console.CONSOLE_PRESETS`: ``"peak"`` (the default: its
+            compressors follow each channel's peak envelope, as plugin compressors) or
+            ``"paper"`` (the mixing-graphs paper's console; always with ``init``, whose
+            predictors are trained on it).
         steps, minutes: the step and time budgets; the fit ends at whichever comes first.
         patience: stop when the smoothed loss has not improved for this many steps.
         lr: the learning rate.
@@ -144,6 +151,7 @@ class FitOptions:
     buses: int = 0
     groups: str | None = None
     master: Sequence[str] = field(default_factory=tuple)
+    console: str = DEFAULT_CONSOLE
     steps: int = 12000
     minutes: float = 10.0
     patience: int | None = None
@@ -166,6 +174,14 @@ class FitOptions:
     progress: bool = True
     device: str = "auto"
     dtype: str = "float32"
+
+    @property
+    def built_console(self) -> str | None:
+        """The console the fit builds: ``console``, but the paper's with ``init`` (the
+        predictors are trained on it), and ``None`` with ``graph``."""
+        if self.graph is not None:
+            return None
+        return "paper" if self.init is not None else self.console
 
     def validate(self, files: bool = True) -> None:
         """Check every setting; ``files=False`` skips ``stems``/``target``/``out`` (the settings
@@ -196,7 +212,7 @@ class FitOptions:
         check_device(self.device, self.dtype)
 
     def _check_master(self) -> None:
-        from grafx.mixing.console import check_master_chain
+        from grafx.mixing.console import check_master_chain, check_preset
 
         if isinstance(self.master, str) or not all(isinstance(t, str) and t for t in self.master):
             raise ConfigError(f"--master must be a list of node types, got {self.master!r}")
@@ -206,6 +222,10 @@ class FitOptions:
             check_master_chain(self.master)
         except ConfigError as error:
             raise ConfigError(f"--master: {error}") from None
+        try:
+            check_preset(self.console)
+        except ConfigError as error:
+            raise ConfigError(f"--console: {error}") from None
 
     def _check_numbers(self) -> None:
         _at_least("steps", self.steps, 1)

@@ -78,10 +78,13 @@ def _setting(options: FitOptions, key: str) -> Any:
 
 def options_fingerprint(options: FitOptions) -> dict[str, Any]:
     """The stems (name, size, SHA-256, in order), target, graph and groups files and the
-    result-changing settings (:data:`FIT_OPTIONS`, and ``master`` when given) of a fit."""
+    result-changing settings (:data:`FIT_OPTIONS`, ``master`` when given, ``console`` unless
+    the paper's) of a fit."""
     fit_options = {key: _setting(options, key) for key in FIT_OPTIONS}
     if options.master:  # absent without a master strip, as in checkpoints made before it
         fit_options["master"] = ",".join(options.master)
+    if options.built_console not in (None, "paper"):  # absent for the paper's console
+        fit_options["console"] = options.built_console
     return {
         "stems": [_file(s) for s in options.stems],
         "target": _file(options.target),

@@ -3,6 +3,7 @@
 (:mod:`grafx.mixing.readout`)."""
 
 from grafx.mixing.console import (
+    CONSOLE_PRESETS,
     CONSOLE_TYPES,
     DEFAULT_CHAIN,
     MASTER_CHAIN,
@@ -16,6 +17,7 @@ from grafx.mixing.console import (
 from grafx.mixing.readout import automation_curves, automation_readout, fader_curves
 
 __all__ = [
+    "CONSOLE_PRESETS",
     "CONSOLE_TYPES",
     "DEFAULT_CHAIN",
     "MASTER_CHAIN",

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,6 +47,9 @@ from grafx.processors.functional.stereo import gain_pan_from_log_gain, stereo_lo
 __all__ = [
     "DEFAULT_CHAIN",
     "MASTER_CHAIN",
+    "CONSOLE_PRESETS",
+    "COMPRESSOR_TIMES_MS",
+    "check_preset",
     "CONSOLE_TYPES",
     "check_master_chain",
     "build_mixing_console",
@@ -80,6 +84,18 @@ def _compressor(sample_rate: float | None = None):
     from grafx.processors.dynamics import Compressor
 
     return Compressor(iir_len=4096, **_rate(sample_rate))
+
+
+def _peak_compressor(sample_rate: float | None = None):
+    from grafx.processors.dynamics import Compressor
+
+    return Compressor(
+        energy_smoother="ballistics",
+        knee="hard",
+        detector="peak",
+        linked=False,
+        **_rate(sample_rate),
+    )
 
 
 def _noisegate(sample_rate: float | None = None):
@@ -134,6 +150,33 @@ CONSOLE_TYPES = {
     "reverb": _reverb,
     "limiter": _limiter,
 }
+
+#: Named consoles: for each, the processor factories it uses in place of :data:`CONSOLE_TYPES`.
+#: ``"paper"``: the mixing-graphs paper's strip (a stereo-linked compressor on the smoothed
+#: energy with a one-pole smoother and a quadratic knee). ``"peak"``: the same strip but a
+#: compressor as plugin compressors build it (JUCE's ``dsp::Compressor``, which pedalboard
+#: runs): each channel's peak envelope through attack/release ballistics, a hard knee; it starts
+#: at :data:`COMPRESSOR_TIMES_MS`. See the benchmarks README, "Console compressor".
+CONSOLE_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "peak": {"compressor": _peak_compressor},
+}
+
+#: Starting attack and release (1/e times, ms) of a console compressor with ballistics: JUCE's
+#: 10 ms and 150 ms settings (JUCE's times are :math:`2\pi` times the 1/e times).
+COMPRESSOR_TIMES_MS = {"attack_ms": 10.0 / (2 * math.pi), "release_ms": 150.0 / (2 * math.pi)}
+
+
+def check_preset(preset: str) -> str:
+    """``preset`` if it names a console of :data:`CONSOLE_PRESETS`.
+
+    Raises:
+        ConfigError: an unknown name, naming the known ones.
+    """
+    if preset not in CONSOLE_PRESETS:
+        raise ConfigError(f"unknown console {preset!r}; the consoles are {sorted(CONSOLE_PRESETS)}")
+    return preset
+
 
 #: The master strip a console gets with ``master_chain=MASTER_CHAIN``: EQ, bus compression and
 #: a brick-wall limiter (the console's default has no master strip).
@@ -265,6 +308,7 @@ def console_processors(
     chain: Sequence[str] = DEFAULT_CHAIN,
     sample_rate: float | None = None,
     master_chain: Sequence[str] = (),
+    preset: str = "paper",
     **overrides: nn.Module,
 ) -> dict:
     """Processors for the console types: ``{type: nn.Module}``.
@@ -273,18 +317,22 @@ def console_processors(
         chain: the types to build (each must be in :data:`CONSOLE_TYPES` or in ``overrides``).
         master_chain: the master strip's types (as :func:`build_mixing_console`); those not in
             ``chain`` are built too.
+        preset: the console, a name in :data:`CONSOLE_PRESETS`: ``"paper"`` (the
+            mixing-graphs paper's processors) or ``"peak"`` (a peak-envelope compressor per
+            channel, as JUCE's and pedalboard's).
         sample_rate: the rate of the audio in Hz (``None``: the processors' default, 44.1 kHz);
             the rate-dependent processors are built for it and record it in their spec.
         **overrides: processors to use instead of the defaults, by type name.
     """
+    factories = {**CONSOLE_TYPES, **CONSOLE_PRESETS[check_preset(preset)]}
     processors = {}
     types = _check_chain(chain)
     types += [t for t in check_master_chain(master_chain) if t not in types]
     for node_type in types:
         if node_type in overrides:
             processors[node_type] = overrides[node_type]
-        elif node_type in CONSOLE_TYPES:
-            processors[node_type] = CONSOLE_TYPES[node_type](sample_rate)
+        elif node_type in factories:
+            processors[node_type] = factories[node_type](sample_rate)
         else:
             raise ConfigError(
                 f"no built-in processor for type {node_type!r}; built-in types are "
@@ -308,6 +356,9 @@ def _with_console_defaults(node_type: str, processor: Any, settings: Mapping[str
     if node_type == "eq" and "eq_freqs_hz" not in s and num_filters == len(EQ_FREQUENCIES_HZ):
         sample_rate = float(s.get("sample_rate", getattr(processor, "reference_rate", 44100.0)))
         s["eq_freqs_hz"] = [min(f, 0.4 * sample_rate) for f in EQ_FREQUENCIES_HZ]  # < fs/2
+    if node_type == "compressor" and getattr(processor, "energy_smoother", None) == "ballistics":
+        for key, value in COMPRESSOR_TIMES_MS.items():
+            s.setdefault(key, value)
     if node_type in _CONSOLE_MIX and "mix" not in s and DRYWET_KEY in processor.parameter_size():
         s.setdefault(f"{node_type}_mix", _CONSOLE_MIX[node_type])  # a DryWet-wrapped effect
     return s

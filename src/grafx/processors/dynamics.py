@@ -31,6 +31,7 @@ from grafx.processors.core.ballistics import resolve_backend
 from grafx.processors.core.deprecation import warn_deprecated
 from grafx.processors.core.rate import check_rate, reference_or, remap_pole, samples_at
 from grafx.processors.functional.dynamics import (
+    DETECTORS,
     KNEES,
     LOG_RATIO_MAX,
     SMOOTHERS,
@@ -76,6 +77,8 @@ class _DynamicsBase(Processor):
         backend: str = "auto",
         sample_rate: float = 44100.0,
         reference_rate: float | None = None,
+        detector: str = "energy",
+        linked: bool = True,
     ):
         super().__init__()
         owner = type(self).__name__
@@ -85,13 +88,18 @@ class _DynamicsBase(Processor):
             ("energy_smoother", energy_smoother, SMOOTHERS),
             ("gain_smoother", gain_smoother, SMOOTHERS),
             ("knee", knee, KNEES),
+            ("detector", detector, DETECTORS),
         ):
             if value not in allowed:
                 raise ConfigError(f"{owner}: unknown {name} {value!r}; use one of {allowed}")
         self.energy_smoother = energy_smoother
         self.gain_smoother = gain_smoother
         self.gain_smooth_in_log = gain_smooth_in_log
+        if not isinstance(linked, bool):
+            raise ConfigError(f"{owner}: linked must be True or False, got {linked!r}")
         self.knee = knee
+        self.detector = detector
+        self.linked = linked
         self.iir_len = samples_at(int(iir_len), self.reference_rate, self.sample_rate)
         self.max_input_len = max_input_len
         uses_ballistics = "ballistics" in (energy_smoother, gain_smoother)
@@ -161,6 +169,14 @@ class _DynamicsBase(Processor):
     def _process(self, x, log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post):
         if log_threshold.ndim == 3:  # automated: (B, 1, L) -> one threshold per sample (B, L)
             log_threshold = log_threshold[:, 0]
+        if not self.linked and x.shape[1] > 1:  # each channel on its own: (B C, 1, L)
+            batch, channels, length = x.shape
+            per_channel = [
+                None if p is None else p.repeat_interleave(channels, 0)
+                for p in (log_threshold, log_ratio, log_knee, z_alpha_pre, z_alpha_post)
+            ]
+            y = self._process(x.reshape(batch * channels, 1, length), *per_channel)
+            return y.reshape(batch, channels, length)
         z_alpha_pre = self._pole(z_alpha_pre, self.energy_smoother)
         z_alpha_post = self._pole(z_alpha_post, self.gain_smoother)
         threshold = threshold_from_log_threshold(log_threshold)
@@ -171,6 +187,7 @@ class _DynamicsBase(Processor):
             self.iir_len,
             self.backend,
             floor=energy_floor(threshold).to(x.dtype),
+            detector=self.detector,
         )
         width = None if self.knee == "hard" else knee_from_log_knee(log_knee)
         log_gain = self._curve(level, threshold, self._ratio(log_ratio), width, self.knee)
@@ -211,7 +228,8 @@ class _DynamicRangeProcessor(_DynamicsBase):
         z_alpha_pre: Tensor | None = None,
         z_alpha_post: Tensor | None = None,
     ) -> Tensor:
-        """Process ``(B, C, L)`` audio (any ``C``; the detector is channel-linked).
+        """Process ``(B, C, L)`` audio (any ``C``; the detector is channel-linked unless
+        ``linked=False``).
 
         Args:
             input_signals: ``(B, C, L)``.
@@ -230,13 +248,31 @@ class _DynamicRangeProcessor(_DynamicsBase):
     def settings_to_parameters(
         self, settings: Mapping[str, Any], *, name: str | None = None
     ) -> dict[str, Any]:
-        """Settings ``threshold_db``, ``ratio`` (2, above 1) and ``knee_db`` (6, positive)."""
+        r"""Settings ``threshold_db``, ``ratio`` (2, above 1) and ``knee_db`` (6, positive); with
+        ``energy_smoother="ballistics"`` also ``attack_ms`` and ``release_ms``, the detector's
+        1/e times at the reference rate (positive; left out: ``z_alpha_pre`` is not set).
+        JUCE's and pedalboard's compressors take :math:`2\pi` times these (their coefficient
+        is :math:`e^{-2\pi \cdot 1000 / (f_s t)}`)."""
         owner = name or type(self).__name__
-        defaults = {"threshold_db": self.default_threshold_db, "ratio": 2.0, "knee_db": 6.0}
+        defaults: dict[str, Any] = {
+            "threshold_db": self.default_threshold_db,
+            "ratio": 2.0,
+            "knee_db": 6.0,
+        }
+        if self.energy_smoother == "ballistics":
+            defaults.update(attack_ms=None, release_ms=None)
         s = take_settings(settings, defaults, owner)
         threshold_db, ratio, knee_db = (float(s[k]) for k in ("threshold_db", "ratio", "knee_db"))
         if ratio <= 1 or knee_db <= 0:
             raise ParameterError(f"{owner}: need ratio > 1 and knee_db > 0")
+        times = [s.get("release_ms"), s.get("attack_ms")]
+        if any(t is not None for t in times) and not all(
+            t is not None and float(t) > 0 for t in times
+        ):
+            raise ParameterError(
+                f"{owner}: attack_ms and release_ms go together and must be positive, "
+                f"got {s.get('attack_ms')!r} and {s.get('release_ms')!r}"
+            )
         nats = torch.tensor([threshold_db, knee_db], dtype=torch.float64) * _NATS_PER_DB
         values = {
             "log_threshold": log_threshold_from_threshold(nats[:1]),
@@ -244,6 +280,10 @@ class _DynamicRangeProcessor(_DynamicsBase):
         }
         if self.knee != "hard":
             values["log_knee"] = log_knee_from_knee(nats[1:])
+        if times[0] is not None:
+            # the weight of the new sample, 1 - exp(-a) with a = 1000 / (t fs), as a logit
+            a = 1000.0 / (torch.tensor(times, dtype=torch.float64) * self.reference_rate)
+            values["z_alpha_pre"] = torch.log(-torch.expm1(-a)) + a
         return values
 
     def parameters_to_settings(
@@ -259,6 +299,9 @@ class _DynamicRangeProcessor(_DynamicsBase):
         if self.knee != "hard":
             knee = knee_from_log_knee(parameters["log_knee"].detach().double())
             settings["knee_db"] = float(knee / _NATS_PER_DB)
+        if self.energy_smoother == "ballistics" and "z_alpha_pre" in parameters:
+            release, attack = self.time_constants_ms(parameters)["energy_ms"]
+            settings.update(attack_ms=attack, release_ms=release)
         return settings
 
 
@@ -285,6 +328,11 @@ class Compressor(_DynamicRangeProcessor):
         gain_smooth_in_log: smooth the log gain instead of the linear gain.
         knee: ``"hard"``, ``"quadratic"`` or ``"exponential"``.
         iir_len: taps of the truncated one-pole smoothers.
+        detector: ``"energy"`` (smooth :math:`x^2`, the channel mean) or ``"peak"`` (smooth
+            :math:`|x|`, the channel maximum, and square it: the peak envelope of JUCE's
+            ``dsp::Compressor``, which pedalboard's ``Compressor`` runs).
+        linked: one gain for all channels (stereo-linked, the default) or, ``False``, each
+            channel compressed on its own (as JUCE's compressor), with the node's parameters.
         flashfftconv, max_input_len: accepted for compatibility; unused.
         backend: ballistics backend (``"auto"``, ``"torch"``, ``"numba"``, ``"python"``,
             ``"torchcomp"``; see :mod:`grafx.processors.core.ballistics`).

@@ -44,6 +44,9 @@ FLOOR_BELOW_THRESHOLD_DB = 120.0
 
 KNEES = ("hard", "quadratic", "exponential")
 SMOOTHERS = ("iir", "ballistics", None)
+#: What the detector follows: ``"energy"`` smooths :math:`x^2`, ``"peak"`` smooths :math:`|x|`
+#: (JUCE's ``dsp::Compressor``, pedalboard's) and squares the result.
+DETECTORS = ("energy", "peak")
 
 
 #: Largest ``log_ratio`` and ``|log_knee|`` the curves use (:func:`ratio_from_log_ratio`,
@@ -209,11 +212,14 @@ def detector_level(
     iir_len: int = 16384,
     backend: str = "auto",
     floor: Tensor | float | None = None,
+    detector: str = "energy",
 ) -> Tensor:
     r"""Stereo-linked log-energy :math:`G = \ln(\bar e + \epsilon)`, ``(B, C, L) -> (B, L)``.
 
-    :math:`\bar e` is the channel mean of :math:`x^2`, smoothed (ballistics start at 0, i.e.
-    from silence). Round-off of the FFT smoother is clipped at 0 before the log.
+    ``detector="energy"``: :math:`\bar e` is the channel mean of :math:`x^2`, smoothed;
+    ``"peak"``: the square of the smoothed channel maximum of :math:`|x|` (a peak envelope,
+    as JUCE's compressor; for one channel, :math:`(\mathrm{smooth}\,|x|)^2`). Ballistics start
+    at 0, i.e. from silence. Round-off of the FFT smoother is clipped at 0 before the log.
 
     Args:
         input_signals: ``(B, C, L)``.
@@ -221,9 +227,15 @@ def detector_level(
         floor: :math:`\epsilon`, a float or ``(B, 1)``; the processors pass
             :func:`energy_floor` of their threshold. ``None``: the dtype's smallest normal
             number (only keeps the log finite).
+        detector: ``"energy"`` or ``"peak"`` (:data:`DETECTORS`).
     """
-    energy = input_signals.square().mean(-2)
-    energy = smooth(energy, smoother, z_alpha, iir_len, 0.0, backend)
+    if detector == "peak":  # smooth the amplitude, then square it: a log-energy all the same
+        peak = input_signals.abs().amax(-2)
+        energy = smooth(peak, smoother, z_alpha, iir_len, 0.0, backend).square()
+    elif detector == "energy":
+        energy = smooth(input_signals.square().mean(-2), smoother, z_alpha, iir_len, 0.0, backend)
+    else:
+        raise ParameterError(f"unknown detector {detector!r}; use one of {DETECTORS}")
     if floor is None:
         floor = torch.finfo(energy.dtype).tiny
     if not _needs_grad(energy, *([floor] if isinstance(floor, Tensor) else [])):

@@ -1,0 +1,210 @@
+"""Console variants on fit_quality.py's pedalboard-mixed targets (issue 24 item 7).
+
+Fits the console of ``grafx fit`` (in this process, :func:`grafx.fit.run.run_fit` with the
+command's defaults) with the compressor or reverb of the strip swapped for a variant, and prints
+the fitted mix's STFT distance beside the least-squares gain mix's (as ``fit_quality.py``)::
+
+    PYTHONPATH=src python benchmarks/console_variants.py --source soundfont --index 0 \\
+        --effects compressor,gain,pan --variants paper,ballistics --steps 500 --seconds 6
+
+Each variant is a compressor and its initial parameters (``VARIANTS``; ``peak`` is
+``grafx fit --console peak`` itself, every other runs on the paper's console), or a reverb
+(``REVERBS``), or ``compressor+reverb``. 1 torch thread; the fits are deterministic (seed 0).
+Needs the ``bench`` extra (pedalboard; FluidSynth for ``--source soundfont``). Appends one JSON
+line per fit to ``--out`` (default ``benchmarks/results/console_variants.jsonl``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def _ballistics_z(attack_ms: float, release_ms: float, rate: float) -> list[float]:
+    """``z_alpha`` of an energy ballistics: index 0 release, 1 attack; sigma(z) = 1 - pole."""
+    poles = [math.exp(-1000.0 / (t * rate)) for t in (release_ms, attack_ms)]
+    return [_logit(1 - p) for p in poles]
+
+
+def _iir_z(time_ms: float, rate: float) -> list[float]:
+    return [_logit(math.exp(-1000.0 / (time_ms * rate)))]
+
+
+# name: (Compressor keywords, initial z_alpha_pre builder or None, settings of every compressor)
+VARIANTS = {
+    "paper": ({}, None, {}),
+    "iir10": ({}, lambda r: _iir_z(10.0, r), {}),
+    "ballistics": ({"energy_smoother": "ballistics"}, lambda r: _ballistics_z(2.0, 40.0, r), {}),
+    "ballistics_hard": (
+        {"energy_smoother": "ballistics", "knee": "hard"},
+        lambda r: _ballistics_z(2.0, 40.0, r),
+        {},
+    ),
+    "ballistics_z0": ({"energy_smoother": "ballistics"}, lambda r: [0.0, 0.0], {}),
+    "energy_unlinked": (
+        {"energy_smoother": "ballistics", "knee": "hard", "linked": False},
+        lambda r: _ballistics_z(2.0, 40.0, r),
+        {},
+    ),
+    # pedalboard's (JUCE's) compressor: peak envelope per channel, hard knee; the attack and
+    # release of a 10 ms / 150 ms JUCE setting (JUCE's times are 2 pi times its 1/e times)
+    "juce": (
+        {"energy_smoother": "ballistics", "knee": "hard", "detector": "peak", "linked": False},
+        lambda r: _ballistics_z(10 / (2 * math.pi), 150 / (2 * math.pi), r),
+        {},
+    ),
+    "juce_quad": (
+        {"energy_smoother": "ballistics", "detector": "peak", "linked": False},
+        lambda r: _ballistics_z(10 / (2 * math.pi), 150 / (2 * math.pi), r),
+        {},
+    ),
+    "ballistics_hard_t30": (
+        {"energy_smoother": "ballistics", "knee": "hard"},
+        lambda r: _ballistics_z(2.0, 40.0, r),
+        {"threshold_db": -30.0, "ratio": 3.0},
+    ),
+}
+
+
+#: reverb variants: name -> STFTMaskedNoiseReverb keywords (the console's: ir_len 2**14)
+REVERBS = {"reverb_long": {"ir_len": 2**16}, "reverb_32k": {"ir_len": 2**15}}
+
+
+def run_variant(name: str, folder: Path, names: list[str], args) -> dict:
+    from grafx.fit import run as fit_run
+    from grafx.fit.options import FitOptions
+    from grafx.presets import console_parameters, console_processors
+
+    if "+" in name:  # compressor variant + reverb variant
+        name, reverb = name.split("+")
+    else:
+        reverb = None
+    if name in REVERBS:
+        name, reverb = "paper", name
+    if name == "peak":  # the console preset itself (console_processors(preset="peak"))
+        kwargs, z_init, settings = {}, None, {}
+    else:
+        kwargs, z_init, settings = VARIANTS[name]
+
+    def processors_for(**kw):
+        # the variant's console (the fit would build the paper's: it is given an init)
+        procs = console_processors(**{**kw, "preset": "peak" if name == "peak" else "paper"})
+        if "reverb" in procs and reverb is not None:
+            from grafx.processors.reverb import STFTMaskedNoiseReverb
+
+            procs["reverb"] = STFTMaskedNoiseReverb(
+                sample_rate=kw.get("sample_rate") or 44100.0, **REVERBS[reverb]
+            )
+        if "compressor" in procs and kwargs:
+            from grafx.processors.dynamics import Compressor
+
+            procs["compressor"] = Compressor(
+                iir_len=4096, sample_rate=kw.get("sample_rate") or 44100.0, **kwargs
+            )
+        return procs
+
+    def initial(G, processors, stems, target, sample_rate):
+        parameters = console_parameters(G, processors, sample_rate)
+        if "compressor" in parameters:
+            comp = parameters["compressor"]
+            if z_init is not None:
+                z = torch.tensor(z_init(float(sample_rate)), dtype=comp["z_alpha_pre"].dtype)
+                comp["z_alpha_pre"][:] = z
+            if settings:
+                from grafx.mixing.console import set_node_settings
+
+                for node, data in G.nodes(data=True):
+                    if data["node_type"] == "compressor":
+                        set_node_settings(parameters, G, node, processors, **settings)
+        return parameters
+
+    fit_run.console_processors = processors_for  # the console of this variant
+    options = FitOptions(
+        stems=[str(folder / f"{n}.wav") for n in names],
+        target=str(folder / "target.wav"),
+        out=str(folder / f"fit_{name}_{reverb}"),
+        steps=args.steps,
+        minutes=args.minutes,
+        seed=0,
+        restart=True,
+        progress=False,
+        init="variant",
+        console="peak" if name == "peak" else "paper",
+    )
+    began = time.perf_counter()
+    fit_run.run_fit(options, initial)
+    return {"wall_s": time.perf_counter() - began, "out": options.out}
+
+
+def main(argv=None) -> int:
+    from fit_quality import EFFECTS, make_target
+
+    from grafx.baseline import least_squares_gain_mix
+    from grafx.io.audio import read_audio, write_audio
+    from grafx.metrics import mix_metrics
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--source", default="soundfont")
+    p.add_argument("--index", type=int, default=0)
+    p.add_argument("--effects", default=",".join(EFFECTS))
+    p.add_argument("--variants", default="paper")
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--minutes", type=float, default=100.0)
+    p.add_argument("--seconds", type=float, default=6.0)
+    p.add_argument("--sample-rate", type=int, default=30000)
+    p.add_argument(
+        "--out", default=str(Path(__file__).resolve().parent / "results" / "console_variants.jsonl")
+    )
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    effects = tuple(e for e in args.effects.split(",") if e)
+    rate = args.sample_rate
+    stems, names, target, _ = make_target(args.index, rate, args.seconds, 0, effects, args.source)
+    gain_distance = mix_metrics(least_squares_gain_mix(stems, target).mix, target, rate)[
+        "stft_distance"
+    ]
+    with tempfile.TemporaryDirectory(prefix="console_variants_") as tmp:
+        folder = Path(tmp)
+        for n, s in zip(names, stems, strict=True):
+            write_audio(folder / f"{n}.wav", s, rate)
+        write_audio(folder / "target.wav", target, rate)
+        for name in args.variants.split(","):
+            info = run_variant(name, folder, names, args)
+            fitted, _ = read_audio(Path(info["out"]) / "fitted.wav")
+            distance = mix_metrics(fitted, target, rate)["stft_distance"]
+            row = {
+                "source": args.source,
+                "index": args.index,
+                "effects": args.effects,
+                "variant": name,
+                "steps": args.steps,
+                "seconds": args.seconds,
+                "fitted": distance,
+                "gain": gain_distance,
+                "ratio": distance / gain_distance,
+                "wall_s": info["wall_s"],
+                "load": os.getloadavg()[0],
+                "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            }
+            print(json.dumps(row), flush=True)
+            with open(args.out, "a") as f:
+                f.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
