@@ -256,42 +256,6 @@ def test_activations_and_inverses():
     assert ratio_from_log_ratio(torch.tensor(0.0)) == 2
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
-def test_gradcheck_float64(config):
-    processor = make(config)
-    params = params_for(processor, seed=5)
-    x = signal(16, seed=3)
-    names = list(params)
-
-    def run(x, *values):
-        return processor(x, **dict(zip(names, values, strict=True)))
-
-    inputs = (x.requires_grad_(), *(p.requires_grad_() for p in params.values()))
-    # fast mode compares random projections of the numerical and analytical Jacobians (cheaper)
-    assert torch.autograd.gradcheck(run, inputs, fast_mode=True)
-
-
-@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
-@pytest.mark.parametrize("fill", [-20.0, 20.0])
-@pytest.mark.parametrize("source", ["silence", "full_scale", "noise"])
-def test_extremes_finite(config, fill, source):
-    processor = make(config)
-    x = {
-        "silence": torch.zeros(B, 2, 256, dtype=torch.float64),
-        "full_scale": torch.sign(torch.randn(B, 2, 256, dtype=torch.float64, generator=gen(0))),
-        "noise": torch.randn(B, 2, 256, dtype=torch.float64, generator=gen(0)),
-    }[source].requires_grad_()
-    params = {
-        k: torch.full((B, v), fill, dtype=torch.float64, requires_grad=True)
-        for k, v in processor.parameter_size().items()
-    }
-    y = processor(x, **params)
-    (y * torch.randn(y.shape, dtype=y.dtype, generator=gen(1))).sum().backward()
-    assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
-    for key, p in params.items():
-        assert torch.isfinite(p.grad).all(), key
-
-
 @pytest.mark.parametrize("config", CONFIGS[:3], ids=IDS[:3])
 def test_batched_dtype_input_mono(config):
     processor = make(config)
@@ -550,9 +514,15 @@ def test_peak_unlinked_hard_compressor_matches_pedalboard():
     np.testing.assert_allclose(y[0].numpy(), want, atol=1e-5)
 
 
-@pytest.mark.parametrize("config", DETECTOR_CONFIGS, ids=DETECTOR_IDS)
-def test_detectors_gradcheck_float64(config):
-    processor = make_detector(config)
+#: Every configuration above and every detector configuration, as (id, constructor) pairs.
+BUILDERS = [(i, lambda c=c: make(c)) for i, c in zip(IDS, CONFIGS, strict=True)] + [
+    (i, lambda c=c: make_detector(c)) for i, c in zip(DETECTOR_IDS, DETECTOR_CONFIGS, strict=True)
+]
+
+
+@pytest.mark.parametrize("build", [b for _, b in BUILDERS], ids=[i for i, _ in BUILDERS])
+def test_gradcheck_float64(build):
+    processor = build()
     params = params_for(processor, seed=5)
     x = signal(16, seed=3)
     names = list(params)
@@ -561,14 +531,15 @@ def test_detectors_gradcheck_float64(config):
         return processor(x, **dict(zip(names, values, strict=True)))
 
     inputs = (x.requires_grad_(), *(p.requires_grad_() for p in params.values()))
+    # fast mode compares random projections of the numerical and analytical Jacobians (cheaper)
     assert torch.autograd.gradcheck(run, inputs, fast_mode=True)
 
 
-@pytest.mark.parametrize("config", DETECTOR_CONFIGS, ids=DETECTOR_IDS)
+@pytest.mark.parametrize("build", [b for _, b in BUILDERS], ids=[i for i, _ in BUILDERS])
 @pytest.mark.parametrize("fill", [-20.0, 20.0])
 @pytest.mark.parametrize("source", ["silence", "full_scale", "noise"])
-def test_detectors_extremes_finite(config, fill, source):
-    processor = make_detector(config)
+def test_extremes_finite(build, fill, source):
+    processor = build()
     x = {
         "silence": torch.zeros(B, 2, 256, dtype=torch.float64),
         "full_scale": torch.sign(torch.randn(B, 2, 256, dtype=torch.float64, generator=gen(0))),
