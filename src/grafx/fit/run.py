@@ -237,8 +237,10 @@ def _graph(options: FitOptions, names: list[str], sample_rate: int) -> tuple:
     the graph file at the working rate."""
     if options.graph is None:
         G, type_sequence = stem_console(names, options.buses, options.groups, options.master)
+        preset = options.built_console
+        assert preset is not None  # None only with a graph file
         processors = console_processors(
-            sample_rate=sample_rate, master_chain=options.master, preset=options.built_console
+            sample_rate=sample_rate, master_chain=options.master, preset=preset
         )
         return G, processors, None, type_sequence, None
     G, processors, parameters, _, timeline = read_graph_at(options.graph, sample_rate)
