@@ -9,7 +9,9 @@ the fitted mix's STFT distance beside the least-squares gain mix's (as ``fit_qua
 
 Each variant is a compressor and its initial parameters (``VARIANTS``; ``peak`` is
 ``grafx fit --console peak`` itself, every other runs on the paper's console), or a reverb
-(``REVERBS``), or ``compressor+reverb``. 1 torch thread; the fits are deterministic (seed 0).
+(``REVERBS``: a longer ``STFTMaskedNoiseReverb``, ``fdn`` an ``FDNReverb``, ``fns`` a
+``FilteredNoiseShapingReverb``) on the paper's console, or ``peak_<reverb>`` on the peak
+console, or ``compressor+reverb``. 1 torch thread; the fits are deterministic (seed 0).
 Needs the ``bench`` extra (pedalboard; FluidSynth for ``--source soundfont``). Appends one JSON
 line per fit to ``--out`` (default ``benchmarks/results/console_variants.jsonl``).
 """
@@ -80,8 +82,54 @@ VARIANTS = {
 }
 
 
-#: reverb variants: name -> STFTMaskedNoiseReverb keywords (the console's: ir_len 2**14)
-REVERBS = {"reverb_long": {"ir_len": 2**16}, "reverb_32k": {"ir_len": 2**15}}
+def _stft_reverb(**kw):
+    def make(rate: float):
+        from grafx.processors.reverb import STFTMaskedNoiseReverb
+
+        return STFTMaskedNoiseReverb(sample_rate=rate, **kw)
+
+    return make
+
+
+def _fdn(rate: float):
+    """FDNReverb: 8 lines of 20-38 ms at 30 kHz (Freeverb's combs: 25-37 ms), T60 0.05-3 s in
+    4 bands (the IR, 4 s at 30 kHz, holds 80 dB of a 3 s T60)."""
+    from grafx.processors.fdn import FDNReverb
+
+    return FDNReverb(sample_rate=rate, t60_max=3.0, num_bands=4)
+
+
+def _fdn_init(processor, values: dict) -> None:
+    """Zero gains give a zero IR (and no gradient to the gains): start at seeded random gains
+    of unit IR energy, fully wet inside (the console's gate sets the mix)."""
+    g = torch.Generator().manual_seed(0)
+    n, M = values["input_gains"].shape
+    b = torch.randn(M, generator=g, dtype=torch.float64) / M**0.5
+    c = torch.randn(2, M, generator=g, dtype=torch.float64) / M**0.5
+    z = torch.zeros(1, processor.num_bands, dtype=torch.float64)
+    h = processor.impulse_response(z, b[None], c[None])
+    c = c / h.pow(2).sum(-1).mean().sqrt()
+    dtype = values["input_gains"].dtype
+    values["input_gains"][:] = b.to(dtype)
+    values["output_gains"][:] = c.to(dtype)
+    values["z_mix"][:] = 4.0
+
+
+def _fns(rate: float):
+    """FilteredNoiseShapingReverb: 12 bands of noise, T60 0.05-4 s, a 2.2 s IR at 30 kHz."""
+    from grafx.processors.reverb import FilteredNoiseShapingReverb
+
+    return FilteredNoiseShapingReverb(ir_len=2**16, sr=rate, max_decay_ms=4000.0)
+
+
+#: reverb variants: name -> (reverb factory of the sample rate, initial-parameter hook or None)
+#: (the console's: STFTMaskedNoiseReverb(ir_len=2**14))
+REVERBS = {
+    "reverb_long": (_stft_reverb(ir_len=2**16), None),
+    "reverb_32k": (_stft_reverb(ir_len=2**15), None),
+    "fdn": (_fdn, _fdn_init),
+    "fns": (_fns, None),
+}
 
 
 def run_variant(name: str, folder: Path, names: list[str], args) -> dict:
@@ -95,6 +143,8 @@ def run_variant(name: str, folder: Path, names: list[str], args) -> dict:
         reverb = None
     if name in REVERBS:
         name, reverb = "paper", name
+    elif name.startswith("peak_") and name[5:] in REVERBS:  # the peak console, reverb swapped
+        name, reverb = "peak", name[5:]
     if name == "peak":  # the console preset itself (console_processors(preset="peak"))
         kwargs, z_init, settings = {}, None, {}
     else:
@@ -104,11 +154,7 @@ def run_variant(name: str, folder: Path, names: list[str], args) -> dict:
         # the variant's console (the fit would build the paper's: it is given an init)
         procs = console_processors(**{**kw, "preset": "peak" if name == "peak" else "paper"})
         if "reverb" in procs and reverb is not None:
-            from grafx.processors.reverb import STFTMaskedNoiseReverb
-
-            procs["reverb"] = STFTMaskedNoiseReverb(
-                sample_rate=kw.get("sample_rate") or 44100.0, **REVERBS[reverb]
-            )
+            procs["reverb"] = REVERBS[reverb][0](float(kw.get("sample_rate") or 44100.0))
         if "compressor" in procs and kwargs:
             from grafx.processors.dynamics import Compressor
 
@@ -119,6 +165,8 @@ def run_variant(name: str, folder: Path, names: list[str], args) -> dict:
 
     def initial(G, processors, stems, target, sample_rate):
         parameters = console_parameters(G, processors, sample_rate)
+        if reverb is not None and REVERBS[reverb][1] is not None and "reverb" in parameters:
+            REVERBS[reverb][1](processors["reverb"], parameters["reverb"])
         if "compressor" in parameters:
             comp = parameters["compressor"]
             if z_init is not None:
