@@ -317,6 +317,21 @@ def fit(stems, target, sample_rate, steps, automate, args):
     penalties = recipe_penalties(node_types=CHAIN)
     loss = recipe_loss(sample_rate)
     timeline = None
+
+    def run(params, config, penalties, timeline=None):
+        return fit_parameters(
+            G,
+            processors,
+            params,
+            stems,
+            target,
+            loss,
+            config,
+            type_sequence=sequence,
+            penalties=penalties,
+            timeline=timeline,
+        )
+
     began = time.process_time()
     if automate:
         seconds = stems.shape[-1] / sample_rate
@@ -324,17 +339,7 @@ def fit(stems, target, sample_rate, steps, automate, args):
         warm = min(int(round(args.static_warmup * steps)), steps - 1)
         if warm:  # the static console first, at the recipe's first learning rate
             config = recipe_config(sample_rate, steps=warm, progress=False, final_lr=1.0)
-            params = fit_parameters(
-                G,
-                processors,
-                params,
-                stems,
-                target,
-                loss,
-                config,
-                type_sequence=sequence,
-                penalties=penalties,
-            ).parameters
+            params = run(params, config, penalties).parameters
             steps -= warm
         params = automate_parameters(params, processors, automate, timeline)
         names = curve_keys(params, processors)
@@ -346,18 +351,7 @@ def fit(stems, target, sample_rate, steps, automate, args):
         for name in curve_keys(params, processors):
             scales[name] = scales.get(name, 1.0) * factors.get(name.split("/")[0], 1.0)
         config.lr_scale = scales
-    result = fit_parameters(
-        G,
-        processors,
-        params,
-        stems,
-        target,
-        loss,
-        config,
-        type_sequence=sequence,
-        penalties=penalties,
-        timeline=timeline,
-    )
+    result = run(params, config, penalties, timeline)
     cpu = time.process_time() - began
     renderer = GraphRenderer(G, processors, sequence)
     with torch.no_grad():
