@@ -1,5 +1,7 @@
+import math
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,3 +54,29 @@ def pytest_collection_modifyitems(config, items):
 def test_device() -> torch.device:
     """The device a ``cuda``-marked test runs on (see :data:`TEST_DEVICE`)."""
     return torch.device(TEST_DEVICE)
+
+
+def _juce_compressor(x, sample_rate, threshold_db, ratio, attack_ms, release_ms):
+    """JUCE's dsp::Compressor as its documentation states it, sample by sample: a per-channel
+    peak envelope through attack/release (coefficients exp(-2 pi 1000 / (fs t_ms))), then
+    (env / threshold)^(1/ratio - 1) above the threshold. ``x``: ``(C, L)`` numpy."""
+    y = np.empty_like(x)
+    attack = math.exp(-2 * math.pi * 1000 / (sample_rate * attack_ms))
+    release = math.exp(-2 * math.pi * 1000 / (sample_rate * release_ms))
+    threshold = 10 ** (threshold_db / 20)
+    for c in range(x.shape[0]):
+        env = 0.0
+        for n in range(x.shape[1]):
+            v = abs(x[c, n])
+            coefficient = attack if v > env else release
+            env = v + coefficient * (env - v)
+            gain = 1.0 if env < threshold else (env / threshold) ** (1 / ratio - 1)
+            y[c, n] = gain * x[c, n]
+    return y
+
+
+@pytest.fixture
+def juce_compressor():
+    """The sample-by-sample reference of pedalboard's (JUCE's) compressor, as a function
+    ``(x, sample_rate, threshold_db, ratio, attack_ms, release_ms) -> y``."""
+    return _juce_compressor

@@ -81,7 +81,7 @@ def test_peak_console_starts_at_juces_times_and_reads_back():
     assert "attack_ms" not in get_node_settings(paper_params, G, "track0/compressor", paper)
 
 
-def test_peak_console_renders_each_channel_through_a_juce_compressor():
+def test_peak_console_renders_each_channel_through_a_juce_compressor(juce_compressor):
     rate = 8000
     G, sequence = build_mixing_console(1, chain=CHAIN)
     processors = console_processors(CHAIN, sample_rate=rate, preset="peak")
@@ -92,25 +92,10 @@ def test_peak_console_renders_each_channel_through_a_juce_compressor():
     mix = render_mix(G, processors, params, stems, sequence)
     x = stems[0].double().numpy()
     times = {k: 2 * math.pi * v for k, v in COMPRESSOR_TIMES_MS.items()}  # JUCE's settings
-    wet = _juce(x, rate, -24.0, 4.0, times["attack_ms"], times["release_ms"])
+    wet = juce_compressor(x, rate, -24.0, 4.0, times["attack_ms"], times["release_ms"])
     want = 0.5 * wet + 0.5 * x  # behind its 50% gate; gain_pan neutral at 0.99 wet
     np.testing.assert_allclose(mix.double().numpy(), want, atol=2e-5)
     assert np.abs(wet[0] - x[0]).max() > 0.05 and np.abs(wet[1] - x[1]).max() < 1e-3
-
-
-def _juce(x, rate, threshold_db, ratio, attack_ms, release_ms):
-    """JUCE's dsp::Compressor per channel, sample by sample (as tests/processors)."""
-    y = np.empty_like(x)
-    attack = math.exp(-2 * math.pi * 1000 / (rate * attack_ms))
-    release = math.exp(-2 * math.pi * 1000 / (rate * release_ms))
-    threshold = 10 ** (threshold_db / 20)
-    for c in range(x.shape[0]):
-        env = 0.0
-        for n in range(x.shape[1]):
-            v = abs(x[c, n])
-            env = v + (attack if v > env else release) * (env - v)
-            y[c, n] = x[c, n] * (1.0 if env < threshold else (env / threshold) ** (1 / ratio - 1))
-    return y
 
 
 def test_peak_console_survives_a_graph_file(tmp_path):

@@ -454,25 +454,6 @@ def test_detectors_match_sample_by_sample_numpy(config):
         np.testing.assert_allclose(y[b].numpy(), want, rtol=1e-9, atol=1e-12)
 
 
-def juce_compressor(x, sample_rate, threshold_db, ratio, attack_ms, release_ms):
-    """JUCE's dsp::Compressor as its documentation states it, sample by sample: a per-channel
-    peak envelope through attack/release (coefficients exp(-2 pi 1000 / (fs t_ms))), then
-    (env / threshold)^(1/ratio - 1) above the threshold."""
-    y = np.empty_like(x)
-    attack = math.exp(-2 * math.pi * 1000 / (sample_rate * attack_ms))
-    release = math.exp(-2 * math.pi * 1000 / (sample_rate * release_ms))
-    threshold = 10 ** (threshold_db / 20)
-    for c in range(x.shape[0]):
-        env = 0.0
-        for n in range(x.shape[1]):
-            v = abs(x[c, n])
-            coefficient = attack if v > env else release
-            env = v + coefficient * (env - v)
-            gain = 1.0 if env < threshold else (env / threshold) ** (1 / ratio - 1)
-            y[c, n] = gain * x[c, n]
-    return y
-
-
 def juce_parameters(processor, threshold_db, ratio, attack_ms, release_ms, sample_rate):
     p = processor.settings_to_parameters({"threshold_db": threshold_db, "ratio": ratio})
     # the weight of the new sample is 1 - JUCE's coefficient; index 0 release, 1 attack
@@ -483,7 +464,7 @@ def juce_parameters(processor, threshold_db, ratio, attack_ms, release_ms, sampl
     return {**{k: v[None] for k, v in p.items()}, "z_alpha_pre": z}
 
 
-def test_peak_unlinked_hard_compressor_is_juces():
+def test_peak_unlinked_hard_compressor_is_juces(juce_compressor):
     rate = 8000.0
     processor = Compressor(
         "ballistics", knee="hard", detector="peak", linked=False, sample_rate=rate
